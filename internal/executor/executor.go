@@ -1,0 +1,79 @@
+// Package executor holds the types shared by the worker and the executors it
+// drives (internal/executor/process, internal/executor/docker): what to run,
+// where its output goes and how it ended. The Executor interface itself is
+// declared by its consumer, internal/worker.
+package executor
+
+import (
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// Task is one attempt to run.
+type Task struct {
+	AttemptID string
+	JobID     string
+	Spec      drover.JobSpec
+	// Workspace is a fresh host directory for this attempt (the bundle is
+	// unpacked there): the working directory of the process, or mounted at
+	// /workspace in a container. The worker creates and removes it.
+	Workspace string
+	// Grace is the wait between SIGTERM and SIGKILL when the run's context
+	// is cancelled (cancel or timeout). Zero kills at once.
+	Grace time.Duration
+	// OnStart is called once, as soon as the command is running; imagePull
+	// is the time spent making the image available (0 for processes). The
+	// worker starts the job's timeout from here. May be nil.
+	OnStart func(imagePull time.Duration)
+}
+
+// Sink receives output as it is produced. Write must not retain p after it
+// returns. Executors may call it from two goroutines (stdout and stderr).
+type Sink interface {
+	Write(stream drover.Stream, p []byte)
+}
+
+// Result is how a run ended.
+//
+// Executors report what happened to the command: ExitCode (128+signal when a
+// signal killed it), ReasonOOMKilled when the memory limit killed it, or
+// ReasonExecutorError (with a Message a user understands) when the command
+// could not be run at all. On context cancellation they stop the command
+// (SIGTERM, Grace, SIGKILL, whole process tree) and return once it is gone;
+// the worker then reports cancelled or timeout from the context's cause.
+type Result struct {
+	ExitCode  *int
+	Reason    drover.Reason // "", ReasonOOMKilled or ReasonExecutorError
+	Message   string
+	Usage     drover.Usage
+	ImagePull time.Duration
+}
+
+// Exit returns a Result with the given exit code.
+func Exit(code int) Result { return Result{ExitCode: &code} }
+
+// Failed returns an executor_error Result with a message for the user.
+func Failed(msg string) Result {
+	return Result{Reason: drover.ReasonExecutorError, Message: msg}
+}
+
+// Env builds a command's environment: a minimal base (PATH, HOME, LANG,
+// TMPDIR when given), the drover variables, then the job's own env, which
+// wins. The worker's own environment is never passed through.
+func Env(t *Task, home, tmp string) []string {
+	env := []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=" + home,
+		"LANG=C.UTF-8",
+		"DROVER_JOB_ID=" + t.JobID,
+		"DROVER_ATTEMPT_ID=" + t.AttemptID,
+	}
+	if tmp != "" {
+		env = append(env, "TMPDIR="+tmp)
+	}
+	for k, v := range t.Spec.Env {
+		env = append(env, k+"="+v)
+	}
+	return env
+}

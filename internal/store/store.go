@@ -1,0 +1,141 @@
+// Package store defines the one wide interface through which the coordinator
+// keeps jobs, attempts, workers and output, and the domain errors its
+// implementations return. Implementations live in sub-packages (sqlite,
+// postgres) and all pass the conformance suite in storetest.
+//
+// Every state transition is one transaction and stamps its timestamp. The
+// store never reads the clock: callers pass "now", so tests drive time.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// Store is the coordinator's persistence. Methods return *drover.Error with
+// ENOTFOUND for a missing row and ECONFLICT for a transition the current state
+// forbids (a stale attempt, a final job); anything else is EINTERNAL.
+type Store interface {
+	// CreateJob inserts a QUEUED job (ID, Spec, CreatedAt set by the caller;
+	// QueuedAt = CreatedAt). With a non-empty idemKey, a second call with the
+	// same key returns the first job and created=false.
+	CreateJob(ctx context.Context, job *drover.Job, idemKey string) (j *drover.Job, created bool, err error)
+	// GetJob returns a job with its attempts, oldest first.
+	GetJob(ctx context.Context, id string) (*drover.Job, error)
+	// ListJobs returns jobs newest first (by id), without attempts, and the
+	// cursor for the next page ("" when there is none).
+	ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job, string, error)
+	// QueuedJobs returns up to limit QUEUED jobs by (priority desc, queuedAt
+	// asc), including those whose NotBefore is in the future.
+	QueuedJobs(ctx context.Context, limit int) ([]drover.Job, error)
+	// CountJobs returns the number of jobs in each state.
+	CountJobs(ctx context.Context) (map[drover.JobState]int, error)
+	// SetPendingReasons stores the "why pending" text of queued jobs
+	// (job id -> reason, "" clears). Jobs no longer QUEUED are skipped.
+	SetPendingReasons(ctx context.Context, reasons map[string]string) error
+
+	// Assign applies placements in one transaction: each job still QUEUED
+	// (and past NotBefore) on a worker still READY becomes ASSIGNED with a
+	// new attempt numbered len(attempts)+1. Placements no longer valid are
+	// skipped. It returns the attempts created.
+	Assign(ctx context.Context, now time.Time, ps []Placement) ([]drover.Attempt, error)
+
+	// CancelJob cancels a job: QUEUED, or ASSIGNED with an attempt not yet
+	// acknowledged, become CANCELLED at once (the attempt too); an
+	// acknowledged attempt gets StopRequested and the job becomes CANCELLED
+	// when it ends. Cancelling a job that is already cancelling returns it
+	// unchanged; a final job is ECONFLICT.
+	CancelJob(ctx context.Context, id string, now time.Time) (*drover.Job, error)
+
+	// CreateWorker inserts a READY worker and the hash of its secret.
+	CreateWorker(ctx context.Context, w *drover.Worker, secretHash []byte) error
+	// GetWorker returns a worker with Allocated and Running filled in.
+	GetWorker(ctx context.Context, id string) (*drover.Worker, error)
+	// WorkerSecretHash returns the stored hash of a worker's secret.
+	WorkerSecretHash(ctx context.Context, id string) ([]byte, error)
+	// ListWorkers returns all workers by name, with Allocated and Running.
+	ListWorkers(ctx context.Context) ([]drover.Worker, error)
+	// Heartbeat records a heartbeat: LastHeartbeatAt = now, usage, and a
+	// DOWN worker becomes READY again. It returns the worker.
+	Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (*drover.Worker, error)
+	// SetWorkerState sets READY or DRAINING (DOWN is MarkWorkerDown's).
+	SetWorkerState(ctx context.Context, id string, s drover.WorkerState) (*drover.Worker, error)
+	// DeleteWorker removes a worker that has no active attempt (ECONFLICT otherwise).
+	DeleteWorker(ctx context.Context, id string) error
+	// StaleWorkers returns the ids of READY or DRAINING workers whose last
+	// heartbeat is before the given time.
+	StaleWorkers(ctx context.Context, before time.Time) ([]string, error)
+	// MarkWorkerDown sets a worker DOWN if its last heartbeat is still before
+	// the given time, and returns its active attempts (to be ended as
+	// worker_lost). It returns ECONFLICT if the worker heartbeated since.
+	MarkWorkerDown(ctx context.Context, id string, before time.Time) ([]drover.Attempt, error)
+
+	// GetAttempt returns one attempt.
+	GetAttempt(ctx context.Context, id string) (*drover.Attempt, error)
+	// AttemptsByID returns the attempts among ids that exist.
+	AttemptsByID(ctx context.Context, ids []string) ([]drover.Attempt, error)
+	// Deliver returns a worker's assignments not yet delivered (with specs)
+	// and its stop requests not yet delivered, and marks both delivered.
+	Deliver(ctx context.Context, workerID string, now time.Time) ([]drover.Assignment, []string, error)
+	// StopRequested returns the ids of a worker's active attempts with StopRequested.
+	StopRequested(ctx context.Context, workerID string) ([]string, error)
+	// AcceptAttempt records the worker's acknowledgement (idempotent).
+	// ECONFLICT if the attempt is final.
+	AcceptAttempt(ctx context.Context, id string, now time.Time) (*drover.Attempt, error)
+	// StartAttempt marks the attempt and its job RUNNING (acknowledging it
+	// too) and records the bundle fetch and image pull phases. Idempotent
+	// for a RUNNING attempt; ECONFLICT if final.
+	StartAttempt(ctx context.Context, id string, now time.Time, bundleFetch, imagePull time.Duration) (*drover.Job, error)
+	// AppendOutput stores chunks of an active attempt, each (attempt, seq)
+	// once, and returns the job id. ECONFLICT if the attempt is final.
+	AppendOutput(ctx context.Context, attemptID string, chunks []drover.OutputChunk, now time.Time) (jobID string, err error)
+	// ReadOutput returns a job's chunks with ID > afterID in order, at most
+	// limit (0 = no limit), of one stream or of both ("").
+	ReadOutput(ctx context.Context, jobID string, afterID int64, stream drover.Stream, limit int) ([]drover.StoredChunk, error)
+	// EndAttempt ends an active attempt and, in the same transaction, applies
+	// to its job the outcome that decide returns given the job (with
+	// attempts) and the ended attempt. ECONFLICT if the attempt is final.
+	EndAttempt(ctx context.Context, id string, end AttemptEnd, decide func(j *drover.Job, a *drover.Attempt) JobOutcome) (*drover.Job, error)
+	// UnacknowledgedAttempts returns ASSIGNED attempts never acknowledged
+	// and assigned before the given time.
+	UnacknowledgedAttempts(ctx context.Context, assignedBefore time.Time) ([]drover.Attempt, error)
+	// OverdueAttempts returns RUNNING attempts of jobs with a timeout whose
+	// startedAt + timeout + slack is before now.
+	OverdueAttempts(ctx context.Context, now time.Time, slack time.Duration) ([]drover.Attempt, error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// Placement puts a job on a worker. AttemptID is chosen by the caller.
+type Placement struct {
+	JobID     string
+	WorkerID  string
+	AttemptID string
+}
+
+// AttemptEnd is how an attempt ended.
+type AttemptEnd struct {
+	At       time.Time
+	State    drover.AttemptState // COMPLETED, FAILED or CANCELLED
+	ExitCode *int
+	Reason   drover.Reason
+	Message  string
+	Usage    drover.Usage
+	Phases   drover.Phases
+}
+
+// JobOutcome is what happens to a job when its attempt ends.
+type JobOutcome struct {
+	State    drover.JobState // QUEUED (retry), COMPLETED, FAILED or CANCELLED
+	ExitCode *int
+	Reason   drover.Reason
+	Message  string
+	// NotBefore delays a retry (QUEUED only).
+	NotBefore *time.Time
+	// JobRetry / FleetRetry add one to the job's retry counters.
+	JobRetry   bool
+	FleetRetry bool
+}

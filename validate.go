@@ -1,0 +1,215 @@
+package drover
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied to a spec that leaves a field empty.
+const (
+	DefaultCPU      = 100 // millicores requested by a job that names none
+	DefaultMemoryMB = 128 // MiB requested by a job that names none
+	MaxRetriesLimit = 100
+	MaxPriority     = 1000
+	MaxNameLen      = 200
+	MaxCommandBytes = 128 << 10
+	MaxEnvBytes     = 128 << 10
+)
+
+var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Normalize fills defaults and validates a spec. It returns an EINVALID
+// *Error naming the field and what to change.
+func (s *JobSpec) Normalize() error {
+	if len(s.Command) == 0 {
+		return Errorf(EINVALID, "command is empty: give the program and its arguments, e.g. [\"echo\",\"hi\"] or \"echo hi\"")
+	}
+	if s.Command[0] == "" {
+		return Errorf(EINVALID, "command[0] is empty: the first element is the program to run")
+	}
+	n := 0
+	for _, a := range s.Command {
+		n += len(a)
+		if strings.IndexByte(a, 0) >= 0 {
+			return Errorf(EINVALID, "command contains a NUL byte")
+		}
+	}
+	if n > MaxCommandBytes {
+		return Errorf(EINVALID, "command is %d bytes; the limit is %d: put long scripts in a bundle", n, MaxCommandBytes)
+	}
+	if len(s.Name) > MaxNameLen {
+		return Errorf(EINVALID, "name is %d characters; the limit is %d", len(s.Name), MaxNameLen)
+	}
+	switch s.Executor {
+	case "", ExecutorDocker, ExecutorProcess, ExecutorNoop:
+	default:
+		return Errorf(EINVALID, "executor %q is unknown: use %q, %q, or leave it empty for any", s.Executor, ExecutorDocker, ExecutorProcess)
+	}
+	if s.Image != "" && s.Executor == "" {
+		s.Executor = ExecutorDocker
+	}
+	if s.Image != "" && s.Executor != ExecutorDocker {
+		return Errorf(EINVALID, "image %q is only used by the docker executor, but executor is %q: drop the image or use executor docker", s.Image, s.Executor)
+	}
+	if s.Executor == ExecutorDocker && s.Image == "" {
+		return Errorf(EINVALID, "the docker executor needs an image: set image (CLI --image), e.g. debian:bookworm-slim")
+	}
+	if s.Bundle != "" && !isSHA256(s.Bundle) {
+		return Errorf(EINVALID, "bundle %q is not a sha256 hex digest: upload the ZIP with POST /api/v1/bundles and use the sha256 it returns", s.Bundle)
+	}
+	envBytes := 0
+	for k, v := range s.Env {
+		if !envKey.MatchString(k) {
+			return Errorf(EINVALID, "env name %q is invalid: use letters, digits and underscores, not starting with a digit", k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return Errorf(EINVALID, "env %s contains a NUL byte", k)
+		}
+		envBytes += len(k) + len(v)
+	}
+	if envBytes > MaxEnvBytes {
+		return Errorf(EINVALID, "env is %d bytes; the limit is %d", envBytes, MaxEnvBytes)
+	}
+	if s.Resources.CPU < 0 {
+		return Errorf(EINVALID, "resources.cpu is %d: it must be positive, in millicores (1000 = one core)", s.Resources.CPU)
+	}
+	if s.Resources.MemoryMB < 0 {
+		return Errorf(EINVALID, "resources.memoryMB is %d: it must be positive, in MiB", s.Resources.MemoryMB)
+	}
+	if s.Resources.CPU == 0 {
+		s.Resources.CPU = DefaultCPU
+	}
+	if s.Resources.MemoryMB == 0 {
+		s.Resources.MemoryMB = DefaultMemoryMB
+	}
+	if s.Timeout < 0 {
+		return Errorf(EINVALID, "timeout is %s: it must be positive, or 0 for none", s.Timeout)
+	}
+	if s.MaxRetries < 0 || s.MaxRetries > MaxRetriesLimit {
+		return Errorf(EINVALID, "maxRetries is %d: it must be between 0 and %d", s.MaxRetries, MaxRetriesLimit)
+	}
+	for _, r := range s.RetryOn {
+		if !r.JobFailure() {
+			return Errorf(EINVALID, "retryOn %q is not a job failure: use %q, %q or %q (fleet failures are always retried)", r, ReasonExitCode, ReasonTimeout, ReasonOOMKilled)
+		}
+	}
+	for k := range s.Constraints {
+		if k == "" {
+			return Errorf(EINVALID, "a constraint has an empty label name: use key=value")
+		}
+	}
+	if s.Priority < -MaxPriority || s.Priority > MaxPriority {
+		return Errorf(EINVALID, "priority is %d: it must be between %d and %d", s.Priority, -MaxPriority, MaxPriority)
+	}
+	return nil
+}
+
+// RetriesOn reports whether a job failure with reason r counts against spec.maxRetries.
+func (s *JobSpec) RetriesOn(r Reason) bool {
+	if !r.JobFailure() {
+		return false
+	}
+	if len(s.RetryOn) == 0 {
+		return true
+	}
+	return slices.Contains(s.RetryOn, r)
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsSHA256 reports whether s is a lower-case hex sha256 digest.
+func IsSHA256(s string) bool { return isSHA256(s) }
+
+// ParseCPU reads a CPU request: cores ("1.5", "2") or millicores ("500m").
+func ParseCPU(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if m, ok := strings.CutSuffix(s, "m"); ok {
+		v, err := strconv.ParseInt(m, 10, 64)
+		if err != nil || v <= 0 {
+			return 0, fmt.Errorf("cpu %q: use cores like 1.5 or millicores like 500m", s)
+		}
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > 1e6 {
+		return 0, fmt.Errorf("cpu %q: use cores like 1.5 or millicores like 500m", s)
+	}
+	v := int64(math.Round(f * 1000))
+	if v == 0 {
+		return 0, fmt.Errorf("cpu %q is below one millicore", s)
+	}
+	return v, nil
+}
+
+// ParseMemory reads a memory size into MiB: "512M", "2G", "1.5Gi", "256MB",
+// "1048576K"; a bare number is MiB.
+func ParseMemory(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	u := strings.ToUpper(t)
+	u = strings.TrimSuffix(strings.TrimSuffix(u, "B"), "I")
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(u, "K"):
+		mult, u = 1.0/1024, strings.TrimSuffix(u, "K")
+	case strings.HasSuffix(u, "M"):
+		u = strings.TrimSuffix(u, "M")
+	case strings.HasSuffix(u, "G"):
+		mult, u = 1024, strings.TrimSuffix(u, "G")
+	case strings.HasSuffix(u, "T"):
+		mult, u = 1024*1024, strings.TrimSuffix(u, "T")
+	}
+	f, err := strconv.ParseFloat(u, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("memory %q: use a size like 512M or 2G", t)
+	}
+	v := int64(math.Ceil(f * mult))
+	if v <= 0 || v > 1<<40 {
+		return 0, fmt.Errorf("memory %q is out of range", t)
+	}
+	return v, nil
+}
+
+// FormatCPU renders millicores for people: "1.5" cores or "500m".
+func FormatCPU(m int64) string {
+	if m%1000 == 0 {
+		return strconv.FormatInt(m/1000, 10)
+	}
+	if m < 1000 {
+		return strconv.FormatInt(m, 10) + "m"
+	}
+	return strconv.FormatFloat(float64(m)/1000, 'f', -1, 64)
+}
+
+// FormatMemory renders MiB for people: "512M", "2G", "1.5G".
+func FormatMemory(mb int64) string {
+	if mb >= 1024 {
+		return strconv.FormatFloat(float64(mb)/1024, 'f', -1, 64) + "G"
+	}
+	return strconv.FormatInt(mb, 10) + "M"
+}
+
+// RetryBackoff is the wait before retry n (1-based): 1s·2^(n−1), at most 1 min.
+func RetryBackoff(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > 7 {
+		return time.Minute
+	}
+	return min(time.Second<<(n-1), time.Minute)
+}

@@ -1,0 +1,151 @@
+package drover
+
+import "time"
+
+// Wire types of /api/v1 shared by internal/httpapi and the public client.
+
+// Stream names an output stream.
+type Stream string
+
+const (
+	Stdout Stream = "stdout"
+	Stderr Stream = "stderr"
+)
+
+// OutputChunk is one piece of an attempt's output as a worker sends it.
+// Seq starts at 1 and increases by one per chunk of an attempt; the
+// coordinator stores each (attempt, seq) once, so a retried post is harmless.
+type OutputChunk struct {
+	Seq    int64  `json:"seq"`
+	Stream Stream `json:"stream"`
+	Data   []byte `json:"data"` // base64 in JSON
+}
+
+// StoredChunk is a chunk as stored and replayed: ID orders all of a job's
+// output and is the SSE event id.
+type StoredChunk struct {
+	ID        int64     `json:"id"`
+	AttemptID string    `json:"attemptId"`
+	AttemptN  int       `json:"attemptN"`
+	Seq       int64     `json:"seq"`
+	Stream    Stream    `json:"stream"`
+	Data      []byte    `json:"data"`
+	Time      time.Time `json:"time"`
+}
+
+// RegisterRequest is POST /workers.
+type RegisterRequest struct {
+	Name      string            `json:"name"`
+	Labels    map[string]string `json:"labels"`
+	Executors []string          `json:"executors"`
+	Capacity  Capacity          `json:"capacity"`
+	Version   string            `json:"version"`
+}
+
+// RegisterResponse carries the worker's id and its secret, which it presents
+// on every later call; the secret is stored only as a hash.
+type RegisterResponse struct {
+	Worker            Worker   `json:"worker"`
+	Secret            string   `json:"secret"`
+	HeartbeatInterval Duration `json:"heartbeatInterval"`
+	HeartbeatTimeout  Duration `json:"heartbeatTimeout"`
+}
+
+// HeartbeatRequest is POST /workers/{id}/heartbeat.
+type HeartbeatRequest struct {
+	Usage WorkerUsage `json:"usage"`
+	// Running lists the attempt ids the worker is running now.
+	Running []string `json:"running"`
+}
+
+// HeartbeatResponse tells a worker which of its attempts to stop (no longer
+// current: cancelled, lost, unknown) and whether to drain.
+type HeartbeatResponse struct {
+	Stop  []string    `json:"stop"`
+	Drain bool        `json:"drain"`
+	State WorkerState `json:"state"`
+}
+
+// Assignment is an attempt handed to a worker.
+type Assignment struct {
+	AttemptID string  `json:"attemptId"`
+	JobID     string  `json:"jobId"`
+	N         int     `json:"n"`
+	Spec      JobSpec `json:"spec"`
+}
+
+// WorkResponse is GET /workers/{id}/work: new assignments and attempts to stop.
+type WorkResponse struct {
+	Assignments []Assignment `json:"assignments"`
+	Stop        []string     `json:"stop"`
+	Drain       bool         `json:"drain"`
+}
+
+// StartRequest is POST /attempts/{id}/start, sent when the command runs.
+type StartRequest struct {
+	BundleFetch Duration `json:"bundleFetch"`
+	ImagePull   Duration `json:"imagePull"`
+}
+
+// OutputRequest is POST /attempts/{id}/output.
+type OutputRequest struct {
+	Chunks []OutputChunk `json:"chunks"`
+}
+
+// FinishRequest is POST /attempts/{id}/finish.
+type FinishRequest struct {
+	ExitCode *int   `json:"exitCode"`
+	Reason   Reason `json:"reason,omitempty"` // empty with exit code 0 means success
+	Message  string `json:"message,omitempty"`
+	Usage    Usage  `json:"usage"`
+	Phases   Phases `json:"phases"`
+	// LastSeq is the seq of the last output chunk sent, so the coordinator
+	// can tell the output is complete.
+	LastSeq int64 `json:"lastSeq"`
+}
+
+// JobPage is GET /jobs.
+type JobPage struct {
+	Jobs       []Job  `json:"jobs"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// JobFilter selects jobs for listing: newest first, after Cursor.
+type JobFilter struct {
+	State  JobState
+	Limit  int
+	Cursor string // a job id: list jobs older than it
+}
+
+// WorkerList is GET /workers.
+type WorkerList struct {
+	Workers []Worker `json:"workers"`
+}
+
+// EndEvent is the last event of an output follow stream.
+type EndEvent struct {
+	State    JobState `json:"state"`
+	ExitCode *int     `json:"exitCode"`
+	Reason   Reason   `json:"reason,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+// OutputEvent is an output event of a follow stream (SSE "output").
+type OutputEvent struct {
+	Stream   Stream `json:"stream"`
+	AttemptN int    `json:"attempt"`
+	Data     string `json:"data"`
+}
+
+// Event is an item of GET /events: a job or a worker changed.
+type Event struct {
+	ID     int64   `json:"id"`
+	Type   string  `json:"type"` // "job" or "worker"
+	Job    *Job    `json:"job,omitempty"`
+	Worker *Worker `json:"worker,omitempty"`
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
