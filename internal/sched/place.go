@@ -1,0 +1,370 @@
+package sched
+
+import (
+	"cmp"
+	"encoding/binary"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// Place decides one scheduling pass. It takes the QUEUED jobs (a zero State
+// counts as queued) by priority descending, then queuedAt (createdAt when
+// unset), then id — sorting its own copy, whatever the input order — and puts
+// each on the feasible READY worker it fits best:
+//
+//   - feasible: enough free CPU and memory and a free slot, every constraint
+//     label equal on the worker, and the executor (a named one must be
+//     advertised; an empty one takes any worker with at least one executor);
+//   - best fit: the smallest free share left after placement,
+//     freeCPU/capacityCPU + freeMemory/capacityMemory, then the fewer active
+//     attempts, then the smaller worker id.
+//
+// Each placement reduces the worker's free resources before the next job. A
+// job that fits nowhere is skipped, so it never blocks smaller jobs behind
+// it, and gets a reason in Result.Pending, as does a job whose NotBefore is
+// after now. Jobs in other states are ignored.
+//
+// Place never modifies jobs or workers. A pass costs O(J log J) to order the
+// jobs plus, per job, one scan of the workers that match its executor and
+// labels; jobs of a shape (resources, executor, labels) that already failed in
+// the pass cost a map lookup, and once no READY worker has a free slot the
+// rest of the queue is only classified.
+func Place(now time.Time, jobs []drover.Job, workers []drover.Worker) Result {
+	p := newPass(workers)
+	order := queueOrder(jobs)
+	placeable := min(len(order), p.slots)
+	res := Result{
+		Assignments: make([]Assignment, 0, placeable),
+		Pending:     make(map[string]string, len(order)-placeable),
+	}
+	for i := range order {
+		o := &order[i]
+		j := &jobs[o.idx]
+		if j.NotBefore != nil && j.NotBefore.After(now) {
+			res.Pending[j.ID] = "waiting to retry until " + j.NotBefore.UTC().Format(time.RFC3339)
+			continue
+		}
+		s := p.shapeOf(&j.Spec)
+		if n := p.place(s); n >= 0 {
+			res.Assignments = append(res.Assignments, Assignment{JobID: j.ID, WorkerID: workers[p.nodes[n].w].ID})
+			continue
+		}
+		o.shape = s
+	}
+	// Reasons are written once the pass is over, against the workers as the
+	// pass leaves them: free resources only shrink during a pass, so a shape
+	// that failed early still fails at the end, and the reason describes the
+	// state the job actually waits in. Each shape's reason is built once.
+	for _, o := range order {
+		if o.shape >= 0 {
+			res.Pending[jobs[o.idx].ID] = p.reason(o.shape)
+		}
+	}
+	return res
+}
+
+// queued is a job's place in the queue.
+type queued struct {
+	priority int
+	sec      int64 // queuedAt
+	nsec     int32
+	idx      int32 // in the jobs given to Place
+	shape    int32 // the job's shape once it failed to fit, else -1
+	id       string
+}
+
+// queueOrder returns the queued jobs in the order a pass takes them.
+func queueOrder(jobs []drover.Job) []queued {
+	order := make([]queued, 0, len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
+		if j.State != drover.JobQueued && j.State != "" {
+			continue
+		}
+		t := j.CreatedAt
+		if j.QueuedAt != nil {
+			t = *j.QueuedAt
+		}
+		order = append(order, queued{
+			priority: j.Spec.Priority,
+			sec:      t.Unix(),
+			nsec:     int32(t.Nanosecond()),
+			idx:      int32(i),
+			shape:    -1,
+			id:       j.ID,
+		})
+	}
+	slices.SortFunc(order, func(a, b queued) int {
+		if c := cmp.Compare(b.priority, a.priority); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.sec, b.sec); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.nsec, b.nsec); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	return order
+}
+
+// pass is the state of one Place call.
+type pass struct {
+	workers []drover.Worker
+	nodes   []node // READY workers in id order, so scans meet ties in id order
+	slots   int    // free slots left on all READY workers
+
+	groups   []group
+	groupIdx map[string]int32 // by groupKey
+	shapes   []shape
+	shapeIdx map[shapeKey]int32
+
+	// last is the most recent placement and how its scan ranked the rest.
+	last  lastPlacement
+	key   []byte   // scratch for groupKey
+	names []string // scratch for sorting constraint names
+}
+
+// group is the workers a job may use whatever their load: READY, with its
+// executor and every label it asks for.
+type group struct {
+	executor    string
+	constraints []label // sorted by name
+	eligible    []int32 // indices in pass.nodes, ascending
+
+	// maxCPU and maxMem bound from above the free CPU and memory of eligible
+	// nodes with a free slot, and exhausted is set once none has a slot.
+	// Scans refresh them; placements only shrink free resources, so they
+	// stay true between scans and let a job skip a scan that cannot succeed.
+	maxCPU, maxMem int64
+	exhausted      bool
+
+	stats *groupStats // built on first need by reason
+}
+
+type label struct{ name, value string }
+
+// shape is what placement looks at in a job: its group and its request.
+type shape struct {
+	shapeKey
+	failed bool   // it did not fit earlier in this pass, so it will not now
+	reason string // built on first need
+}
+
+type shapeKey struct {
+	group    int32
+	cpu, mem int64
+}
+
+// lastPlacement remembers the scan behind the latest placement. Placing a
+// request on the best node makes that node's score strictly smaller or, for a
+// request of nothing, adds an active attempt to it; no other node changes. So
+// the next job of the same shape, with no other placement in between, needs
+// no new scan: it goes to the same node if that node still fits and still
+// ranks before the runner-up, which is unchanged; otherwise a scan decides.
+// Runs of identical jobs — a batch submission — then cost O(1) each.
+type lastPlacement struct {
+	valid   bool
+	shape   int32
+	best    int32
+	runner  int32 // -1 when the scan found a single feasible node
+	runnerS uint64
+}
+
+func newPass(workers []drover.Worker) *pass {
+	p := &pass{
+		workers:  workers,
+		groupIdx: make(map[string]int32),
+		shapeIdx: make(map[shapeKey]int32),
+	}
+	ready := 0
+	for i := range workers {
+		if workers[i].State == drover.WorkerReady {
+			ready++
+		}
+	}
+	p.nodes = make([]node, 0, ready)
+	for i := range workers {
+		w := &workers[i]
+		if w.State != drover.WorkerReady {
+			continue
+		}
+		n := newNode(i, w)
+		p.nodes = append(p.nodes, n)
+		p.slots += max(n.freeSlots, 0)
+	}
+	slices.SortFunc(p.nodes, func(a, b node) int {
+		return cmp.Or(strings.Compare(workers[a.w].ID, workers[b.w].ID), cmp.Compare(a.w, b.w))
+	})
+	return p
+}
+
+// shapeOf returns the index of spec's shape, creating it and its group on
+// first sight. It allocates only then.
+func (p *pass) shapeOf(spec *drover.JobSpec) int32 {
+	g := p.groupOf(spec)
+	k := shapeKey{group: g, cpu: spec.Resources.CPU, mem: spec.Resources.MemoryMB}
+	if s, ok := p.shapeIdx[k]; ok {
+		return s
+	}
+	s := int32(len(p.shapes))
+	p.shapes = append(p.shapes, shape{shapeKey: k})
+	p.shapeIdx[k] = s
+	return s
+}
+
+// groupOf returns the index of the group of spec's executor and constraints.
+// The key length-prefixes every string, so no label text can forge another
+// key, and sorts constraints by name.
+func (p *pass) groupOf(spec *drover.JobSpec) int32 {
+	key := appendString(p.key[:0], spec.Executor)
+	names := p.names[:0]
+	for k := range spec.Constraints {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		key = appendString(appendString(key, k), spec.Constraints[k])
+	}
+	p.key, p.names = key, names
+	if g, ok := p.groupIdx[string(key)]; ok { // no allocation for the lookup
+		return g
+	}
+	g := group{executor: spec.Executor, maxCPU: math.MaxInt64, maxMem: math.MaxInt64}
+	for _, k := range names {
+		g.constraints = append(g.constraints, label{k, spec.Constraints[k]})
+	}
+	for i := range p.nodes {
+		if matches(&p.workers[p.nodes[i].w], g.executor, g.constraints) {
+			g.eligible = append(g.eligible, int32(i))
+		}
+	}
+	g.exhausted = len(g.eligible) == 0
+	idx := int32(len(p.groups))
+	p.groups = append(p.groups, g)
+	p.groupIdx[string(key)] = idx
+	return idx
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// matches reports whether w offers executor (any, when empty) and carries
+// every label.
+func matches(w *drover.Worker, executor string, labels []label) bool {
+	if !hasExecutor(w, executor) {
+		return false
+	}
+	for _, l := range labels {
+		if v, ok := w.Labels[l.name]; !ok || v != l.value {
+			return false
+		}
+	}
+	return true
+}
+
+// hasExecutor reports whether w can run a job asking for executor: a named
+// executor must be advertised; an empty one takes any worker with at least
+// one executor.
+func hasExecutor(w *drover.Worker, executor string) bool {
+	if executor == "" {
+		return len(w.Executors) > 0
+	}
+	return w.HasExecutor(executor)
+}
+
+// place puts one job of shape s on a node and returns the node, or -1.
+func (p *pass) place(s int32) int32 {
+	sh := &p.shapes[s]
+	if sh.failed {
+		return -1
+	}
+	g := &p.groups[sh.group]
+	if p.slots == 0 || g.exhausted || sh.cpu > g.maxCPU || sh.mem > g.maxMem {
+		sh.failed = true
+		return -1
+	}
+	n := int32(-1)
+	if p.last.valid && p.last.shape == s {
+		n = p.repeat(sh)
+	}
+	if n < 0 {
+		if n = p.scan(g, s); n < 0 {
+			sh.failed = true
+			return -1
+		}
+	}
+	nd := &p.nodes[n]
+	nd.freeCPU -= sh.cpu
+	nd.freeMem -= sh.mem
+	nd.freeSlots--
+	nd.active++
+	p.slots--
+	return n
+}
+
+// repeat returns the node of the last placement if the same shape is best
+// there again (see lastPlacement), else -1.
+func (p *pass) repeat(sh *shape) int32 {
+	b := p.last.best
+	nd := &p.nodes[b]
+	if !nd.fits(sh.cpu, sh.mem) {
+		return -1
+	}
+	if r := p.last.runner; r >= 0 && !p.before(b, nd.score(sh.cpu, sh.mem), r, p.last.runnerS) {
+		return -1
+	}
+	return b
+}
+
+// scan finds the best node of group g for shape s, or -1, and refreshes the
+// group's bounds on the way. It does not allocate.
+func (p *pass) scan(g *group, s int32) int32 {
+	cpu, mem := p.shapes[s].cpu, p.shapes[s].mem
+	best, runner := int32(-1), int32(-1)
+	var bestS, runnerS uint64
+	maxCPU, maxMem := int64(math.MinInt64), int64(math.MinInt64)
+	for _, i := range g.eligible {
+		nd := &p.nodes[i]
+		if nd.freeSlots <= 0 {
+			continue
+		}
+		maxCPU, maxMem = max(maxCPU, nd.freeCPU), max(maxMem, nd.freeMem)
+		if nd.freeCPU < cpu || nd.freeMem < mem {
+			continue
+		}
+		sc := nd.score(cpu, mem)
+		switch {
+		case best < 0 || p.before(i, sc, best, bestS):
+			runner, runnerS = best, bestS
+			best, bestS = i, sc
+		case runner < 0 || p.before(i, sc, runner, runnerS):
+			runner, runnerS = i, sc
+		}
+	}
+	g.maxCPU, g.maxMem, g.exhausted = maxCPU, maxMem, maxCPU == math.MinInt64
+	if best >= 0 {
+		p.last = lastPlacement{valid: true, shape: s, best: best, runner: runner, runnerS: runnerS}
+	}
+	return best
+}
+
+// before reports whether node a with score sa is a better fit than node b
+// with score sb: a smaller free share, then fewer active attempts, then the
+// smaller worker id (nodes are in id order).
+func (p *pass) before(a int32, sa uint64, b int32, sb uint64) bool {
+	na, nb := &p.nodes[a], &p.nodes[b]
+	if c := fracCmp(sa, na.den, sb, nb.den); c != 0 {
+		return c < 0
+	}
+	if na.active != nb.active {
+		return na.active < nb.active
+	}
+	return a < b
+}
