@@ -1,0 +1,223 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+)
+
+// readSize is the most output read, and handed to the sink, at once.
+const readSize = 32 << 10
+
+// proc is one started command: the leader of its own process group.
+type proc struct {
+	cmd  *exec.Cmd
+	pgid int // the leader's pid
+	// exited is closed once the leader has exited. It is then a zombie
+	// until cmd.Wait reaps it, and while it is, its pid (and so the group
+	// id) cannot be reused: signals to -pgid reach only the job's processes.
+	exited         chan struct{}
+	stdout, stderr *os.File // our read ends of the output pipes
+	closeOnce      sync.Once
+}
+
+// start starts the command with its output on two fresh pipes.
+//
+// The child is started with Pdeathsig SIGKILL so that a worker killed with
+// SIGKILL does not leave its command running. Limits:
+//   - Linux sends it when the thread that forked the child ends, not the
+//     process. Go ends a thread when a goroutine exits while locked to it,
+//     so the forking goroutine stays locked to its thread until the child
+//     has exited (one OS thread per running command; it sits in waitid
+//     anyway).
+//   - Only the direct child gets it. Its own children, in the same process
+//     group, are orphaned and keep running if the worker dies abruptly;
+//     a restarted worker does not know about them.
+//   - execve of a set-user-ID, set-group-ID or file-capability program
+//     clears it.
+func start(path string, argv []string, dir string, env []string) (*proc, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	p := &proc{exited: make(chan struct{}), stdout: outR, stderr: errR}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd, err := spawn(path, argv, dir, env, outW, errW)
+		if err == nil {
+			p.cmd, p.pgid = cmd, cmd.Process.Pid
+		}
+		started <- err
+		if err != nil {
+			return
+		}
+		waitExited(p.pgid)
+		close(p.exited)
+	}()
+	err = <-started
+	// The child has its copies; ours must go so the pipes reach EOF when
+	// the job's processes are gone.
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// spawn starts path, and falls back to running it with /bin/sh when the
+// kernel refuses it as a format it cannot execute and it looks like text:
+// a script without a #! line, which is what a POSIX shell and execvp do.
+func spawn(path string, argv []string, dir string, env []string, stdout, stderr *os.File) (*exec.Cmd, error) {
+	cmd := command(path, argv, dir, env, stdout, stderr)
+	err := cmd.Start()
+	if errors.Is(err, syscall.ENOEXEC) && looksLikeScript(path) {
+		shArgv := append([]string{"sh", path}, argv[1:]...)
+		cmd = command("/bin/sh", shArgv, dir, env, stdout, stderr)
+		err = cmd.Start()
+	}
+	return cmd, err
+}
+
+func command(path string, argv []string, dir string, env []string, stdout, stderr *os.File) *exec.Cmd {
+	return &exec.Cmd{
+		Path:   path,
+		Args:   argv,
+		Dir:    dir,
+		Env:    env,
+		Stdin:  nil, // /dev/null
+		Stdout: stdout,
+		Stderr: stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+}
+
+// waitExited blocks until the process pid has exited, without reaping it
+// (waitid with WNOWAIT), so its process group id stays reserved until
+// cmd.Wait. The syscall package has no waitid, hence the raw call.
+func waitExited(pid int) {
+	const pPID = 1     // P_PID
+	var info [128]byte // siginfo_t, unused
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid),
+			uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOWAIT, 0, 0)
+		if errno != syscall.EINTR {
+			// Anything but success means there is nothing left to wait
+			// for (ECHILD); cmd.Wait reports it.
+			return
+		}
+	}
+}
+
+// copyOutput copies both pipes into out, one goroutine each, a chunk as
+// soon as it is read. The returned channel is closed when both reached
+// EOF (every writer gone) or were closed by closeOutput.
+func (p *proc) copyOutput(out executor.Sink) <-chan struct{} {
+	var wg sync.WaitGroup
+	pump := func(f *os.File, stream drover.Stream) {
+		buf := make([]byte, readSize)
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				out.Write(stream, buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Go(func() { pump(p.stdout, drover.Stdout) })
+	wg.Go(func() { pump(p.stderr, drover.Stderr) })
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// closeOutput closes our read ends, which unblocks the readers.
+func (p *proc) closeOutput() {
+	p.closeOnce.Do(func() {
+		p.stdout.Close()
+		p.stderr.Close()
+	})
+}
+
+// signal sends sig to the whole process group. Only call it before
+// cmd.Wait (see exited).
+func (p *proc) signal(sig syscall.Signal) {
+	// ESRCH (the group is already empty) is what we want anyway.
+	_ = syscall.Kill(-p.pgid, sig)
+}
+
+// await returns once the leader has exited. If ctx is done first it stops
+// the group: SIGTERM, then SIGKILL after grace (at once when grace is 0).
+func (p *proc) await(ctx context.Context, grace time.Duration) {
+	select {
+	case <-p.exited:
+		return
+	case <-ctx.Done():
+	}
+	if grace <= 0 {
+		p.signal(syscall.SIGKILL)
+		<-p.exited
+		return
+	}
+	p.signal(syscall.SIGTERM)
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	select {
+	case <-p.exited:
+		// The leader is gone, often a `sh -c` wrapper that dies on SIGTERM
+		// at once, but the processes it started got SIGTERM too and may
+		// still be cleaning up: give them the rest of the grace period
+		// before the caller kills the group.
+		p.awaitGroup(deadline.C)
+	case <-deadline.C:
+		p.signal(syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+// awaitGroup returns when no live process is left in the group, or when
+// deadline fires. The kernel does not notify us when a process that is not
+// our child exits, so this polls /proc, from every 5 ms up to every 100 ms;
+// it runs only during a grace period.
+func (p *proc) awaitGroup(deadline <-chan time.Time) {
+	interval := 5 * time.Millisecond
+	for groupAlive(p.pgid) {
+		tick := time.NewTimer(interval)
+		select {
+		case <-deadline:
+			tick.Stop()
+			return
+		case <-tick.C:
+		}
+		interval = min(2*interval, 100*time.Millisecond)
+	}
+}

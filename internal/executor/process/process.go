@@ -1,0 +1,125 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+)
+
+// drainBound is how long Run keeps reading output after the command's
+// process group has been killed. Pipes normally close at once; only a
+// process that left the group (setsid, setpgid) can hold them open.
+const drainBound = 2 * time.Second
+
+// Executor runs tasks as local processes. It is safe for concurrent use;
+// each Run is independent.
+type Executor struct {
+	log        *slog.Logger
+	drainBound time.Duration
+}
+
+// New returns a process executor that logs to logger (nil discards).
+func New(logger *slog.Logger) *Executor {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Executor{log: logger, drainBound: drainBound}
+}
+
+// Name returns "process".
+func (e *Executor) Name() string { return drover.ExecutorProcess }
+
+// Run runs t.Spec.Command in t.Workspace with the environment of
+// executor.Env (never the worker's own) and stdin from /dev/null, streaming
+// stdout and stderr into out as they arrive. It returns once the command
+// and its process group are gone and the output is drained.
+//
+// When ctx is done it sends SIGTERM to the process group and SIGKILL after
+// t.Grace (at once when Grace is zero). Whatever is left of the group when
+// the command itself exits is killed, so background children do not outlive
+// the job. A command that cannot be started returns executor.Failed with a
+// message for the user.
+func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink) executor.Result {
+	argv := t.Spec.Command
+	if len(argv) == 0 || argv[0] == "" {
+		return executor.Failed("the job has no command")
+	}
+	if err := checkWorkspace(t.Workspace); err != nil {
+		return executor.Failed(err.Error())
+	}
+	env := executor.Env(t, t.Workspace, "")
+	path, err := resolve(argv[0], t.Workspace, envPath(env))
+	if err != nil {
+		return executor.Failed(err.Error())
+	}
+	p, err := start(path, argv, t.Workspace, env)
+	if err != nil {
+		return executor.Failed(startError(argv[0], path, err))
+	}
+	log := e.log.With("attempt", t.AttemptID, "pid", p.pgid)
+	log.Debug("process started", "path", path)
+
+	drained := p.copyOutput(out)
+	if t.OnStart != nil {
+		t.OnStart(0)
+	}
+
+	p.await(ctx, t.Grace)
+	// The leader has exited but is not reaped, so the group id cannot have
+	// been reused: kill what it left behind, so background children die
+	// and let go of the output pipes.
+	p.signal(syscall.SIGKILL)
+	waitErr := p.cmd.Wait()
+
+	bound := time.NewTimer(e.drainBound)
+	select {
+	case <-drained:
+		bound.Stop()
+	case <-bound.C:
+		// Some process outside the group (it called setsid or setpgid)
+		// still holds a pipe. We cannot find or kill it safely, so stop
+		// reading: whatever it writes from now on is lost.
+		log.Warn("output still open after the job's process group was killed; a process that left the group holds it; dropping further output",
+			"waited", e.drainBound)
+		p.closeOutput()
+		<-drained
+	}
+	p.closeOutput()
+
+	st := p.cmd.ProcessState
+	if st == nil {
+		return executor.Failed("wait for the process: " + waitErr.Error())
+	}
+	res := executor.Exit(exitCode(st.Sys().(syscall.WaitStatus)))
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		res.Usage = usage(ru)
+	}
+	log.Debug("process exited", "exitCode", *res.ExitCode)
+	return res
+}
+
+// exitCode is the shell's convention: the exit status, or 128+signal when a
+// signal killed the process.
+func exitCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// usage converts the leader's rusage. It covers the leader and the
+// descendants it waited for; children orphaned and killed at the end are
+// not counted. Maxrss is the largest single process, in KiB on Linux.
+func usage(ru *syscall.Rusage) drover.Usage {
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return drover.Usage{
+		PeakMemoryBytes: ru.Maxrss * 1024,
+		CPUSeconds:      tv(ru.Utime) + tv(ru.Stime),
+	}
+}

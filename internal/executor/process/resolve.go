@@ -1,0 +1,176 @@
+//go:build linux
+
+package process
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// The messages below end up on the job for its user to read, so they say
+// what is wrong in the user's terms and, where there is one, the fix.
+
+var (
+	errIsDir     = errors.New("is a directory")
+	errNoExecBit = errors.New("no execute permission")
+)
+
+const chmodHint = "chmod +x it before packing the bundle, or run it through its interpreter, like: sh ./run.sh"
+
+// checkWorkspace makes sure the working directory exists, so that a
+// missing one is not reported as the program being missing.
+func checkWorkspace(dir string) error {
+	if dir == "" {
+		return errors.New("the attempt has no workspace directory")
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("workspace %s is not available: %v", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("workspace %s is not a directory", dir)
+	}
+	return nil
+}
+
+// envPath is the PATH the command will get: the last PATH= entry of env,
+// as os/exec keeps the last of duplicate keys.
+func envPath(env []string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// resolve finds the program the way a POSIX shell in dir would: a name
+// with a slash is a path (relative to dir), any other name is searched in
+// pathList, where empty and relative entries are relative to dir too. The
+// first executable regular file wins. The result is absolute whenever dir
+// is, so nothing depends on the worker's own working directory.
+func resolve(name, dir, pathList string) (string, error) {
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		err := checkExecutable(p)
+		switch {
+		case err == nil:
+			return p, nil
+		case errors.Is(err, fs.ErrNotExist) && filepath.IsAbs(name):
+			return "", fmt.Errorf("command not found: %s (no such file)", name)
+		case errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("command not found: %s (no such file in the workspace)", name)
+		case errors.Is(err, errIsDir):
+			return "", fmt.Errorf("cannot run %s: it is a directory", name)
+		case errors.Is(err, errNoExecBit):
+			return "", fmt.Errorf("permission denied: %s is not executable (%s)", name, chmodHint)
+		default:
+			return "", fmt.Errorf("cannot run %s: %v", name, err)
+		}
+	}
+	var denied string
+	for _, d := range strings.Split(pathList, ":") {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d) // "" is the current directory
+		}
+		p := filepath.Join(d, name)
+		err := checkExecutable(p)
+		if err == nil {
+			return p, nil
+		}
+		if errors.Is(err, errNoExecBit) && denied == "" {
+			denied = p
+		}
+	}
+	if denied != "" {
+		return "", fmt.Errorf("permission denied: %s is not executable (found %s; the job's PATH is %s)", name, denied, pathList)
+	}
+	return "", fmt.Errorf("command not found: %s (PATH=%s)", name, pathList)
+}
+
+// checkExecutable reports why p cannot be executed by us, or nil.
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return errIsDir
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return errNoExecBit
+	}
+	// The mode has an execute bit, but maybe not for us, or the file
+	// system is mounted noexec; access(2) knows both.
+	const xOK = 1
+	if err := syscall.Access(p, xOK); err != nil {
+		return fmt.Errorf("execute permission denied (%v): check the file's owner and mode, and that its file system is not mounted noexec", err)
+	}
+	return nil
+}
+
+// startError turns an error from starting the resolved program into a
+// message for the user. resolve already checked the file, so an error here
+// is about its contents or its interpreter.
+func startError(name, path string, err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		// The file exists, so what is missing is the interpreter its
+		// #! line names (or the loader an ELF binary asks for).
+		if interp := interpreter(path); interp != "" {
+			return fmt.Sprintf("cannot run %s: its interpreter %s was not found (check the #! line)", name, interp)
+		}
+		return fmt.Sprintf("cannot run %s: no such file or directory (a missing interpreter or dynamic loader?)", name)
+	case errors.Is(err, syscall.ENOEXEC):
+		return fmt.Sprintf("cannot run %s: exec format error (not a program for this machine)", name)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Sprintf("permission denied: %s cannot be executed (%v)", name, err)
+	case errors.Is(err, syscall.ETXTBSY):
+		return fmt.Sprintf("cannot run %s: the file is open for writing (text file busy)", name)
+	}
+	return fmt.Sprintf("cannot run %s: %v", name, err)
+}
+
+// head returns up to the first n bytes of the file at path.
+func head(path string, n int) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	k, _ := io.ReadFull(f, b)
+	return b[:k]
+}
+
+// interpreter returns the program a #! line names, or "".
+func interpreter(path string) string {
+	b, ok := bytes.CutPrefix(head(path, 256), []byte("#!"))
+	if !ok {
+		return ""
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) == 0 {
+		return ""
+	}
+	return string(f[0])
+}
+
+// looksLikeScript reports whether the file is text rather than a binary:
+// no NUL byte in its first bytes, the test shells use before running a
+// file without #! with sh.
+func looksLikeScript(path string) bool {
+	b := head(path, 256)
+	return len(b) == 0 || bytes.IndexByte(b, 0) < 0
+}
