@@ -1,0 +1,43 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/moby/moby/client"
+)
+
+// Cleanup force-removes every drover container (labelled drover.attempt)
+// whose attempt keep rejects, running or not, and returns how many it
+// removed. A restarted worker calls it with the attempts it still owns, to
+// clear containers left by a previous life (killed with -9, say). When the
+// Executor has a WorkerID only that worker's containers are considered;
+// without one, every drover container on the engine is, which is only right
+// when one worker uses the engine. A nil keep keeps nothing. Errors of
+// single removals are joined; the others are still attempted.
+func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool) (removed int, err error) {
+	filters := client.Filters{}.Add("label", LabelAttempt)
+	if e.cfg.WorkerID != "" {
+		filters = filters.Add("label", LabelWorker+"="+e.cfg.WorkerID)
+	}
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
+	if err != nil {
+		return 0, fmt.Errorf("list drover containers: %w", err)
+	}
+	var errs []error
+	for _, c := range list.Items {
+		attempt := c.Labels[LabelAttempt]
+		if keep != nil && keep(attempt) {
+			continue
+		}
+		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove container %.12s of attempt %s: %w", c.ID, attempt, err))
+			continue
+		}
+		removed++
+		e.log.Info("removed a container of an attempt this worker no longer runs", "container", c.ID, "attempt", attempt)
+	}
+	return removed, errors.Join(errs...)
+}

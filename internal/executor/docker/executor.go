@@ -1,0 +1,205 @@
+// Package docker is the executor that runs each attempt in its own Docker
+// container through the Docker Engine API: hard memory limit without swap, CPU
+// quota from millicores, a pids limit, no network unless allowed, no new
+// privileges, every capability dropped, a non-root user, a read-only root with
+// a tmpfs /tmp, and the attempt's workspace bind-mounted at /workspace. Output
+// streams live, OOM kills are reported as oom_killed, and the container is
+// removed afterwards in every case.
+//
+// The engine must run on the same machine as the worker: the workspace is a
+// host folder bind-mounted by path, which a remote engine cannot see.
+package docker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/moby/moby/client"
+)
+
+// PullPolicy says when Run pulls a job's image.
+type PullPolicy string
+
+const (
+	// PullMissing pulls only images that are not on the engine yet.
+	PullMissing PullPolicy = "missing"
+	// PullAlways pulls before every run, so a moved tag is followed; when the
+	// pull fails and the image is present, the present one is used.
+	PullAlways PullPolicy = "always"
+	// PullNever only runs images already on the engine.
+	PullNever PullPolicy = "never"
+)
+
+// Defaults of Config.
+const (
+	DefaultPidsLimit = 512
+	DefaultUser      = "65534:65534"
+	DefaultTmpfsSize = 64 << 20
+)
+
+// Config configures an Executor. The zero value is usable.
+type Config struct {
+	// Logger receives the executor's own events (pulls, cleanup failures).
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+	// Pull is the image pull policy. Defaults to PullMissing. Pulls are
+	// anonymous: images from private registries must be on the engine already.
+	Pull PullPolicy
+	// AllowNetwork is the worker's policy: a job's spec.network is honoured
+	// only when it is true; otherwise every container gets network mode
+	// "none" (a loopback interface only). Defaults to false.
+	AllowNetwork bool
+	// PidsLimit caps the number of processes and threads in a container, so a
+	// fork bomb stays inside it. Defaults to 512; must not be negative.
+	PidsLimit int64
+	// User is the numeric "uid:gid" (or "uid", gid = uid) commands run as.
+	// Root (uid 0) is refused. Numeric because the workspace is chowned to it
+	// on the host, where the image's user names mean nothing. Defaults to
+	// "65534:65534" (nobody).
+	User string
+	// WorkerID labels containers (drover.worker) so Cleanup of a restarted
+	// worker only touches its own. Defaults to "" (Cleanup then considers
+	// every drover container on the engine).
+	WorkerID string
+	// TmpfsSize is the size in bytes of the tmpfs mounted on /tmp, counted in
+	// the container's memory. Defaults to 64 MiB.
+	TmpfsSize int64
+}
+
+func (c *Config) setDefaults() {
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.Pull = cmp.Or(c.Pull, PullMissing)
+	c.PidsLimit = cmp.Or(c.PidsLimit, DefaultPidsLimit)
+	c.User = cmp.Or(c.User, DefaultUser)
+	c.TmpfsSize = cmp.Or(c.TmpfsSize, DefaultTmpfsSize)
+}
+
+func (c *Config) validate() error {
+	switch c.Pull {
+	case PullMissing, PullAlways, PullNever:
+	default:
+		return fmt.Errorf("docker executor: Pull is %q: use %q, %q or %q", c.Pull, PullMissing, PullAlways, PullNever)
+	}
+	if c.PidsLimit < 0 {
+		return fmt.Errorf("docker executor: PidsLimit is %d: it must be positive", c.PidsLimit)
+	}
+	if c.TmpfsSize < 0 {
+		return fmt.Errorf("docker executor: TmpfsSize is %d: it must be positive", c.TmpfsSize)
+	}
+	if _, _, err := parseUser(c.User); err != nil {
+		return fmt.Errorf("docker executor: User: %w", err)
+	}
+	return nil
+}
+
+// parseUser reads a numeric "uid:gid" or "uid" and refuses root.
+func parseUser(s string) (uid, gid int, err error) {
+	u, g, found := strings.Cut(s, ":")
+	if uid, err = strconv.Atoi(u); err != nil || uid < 0 {
+		return 0, 0, fmt.Errorf("%q is not a numeric uid[:gid]", s)
+	}
+	gid = uid
+	if found {
+		if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
+			return 0, 0, fmt.Errorf("%q is not a numeric uid[:gid]", s)
+		}
+	}
+	if uid == 0 {
+		return 0, 0, fmt.Errorf("%q is root: containers run as a non-root user", s)
+	}
+	return uid, gid, nil
+}
+
+// Executor runs attempts in Docker containers. It is safe for concurrent use.
+type Executor struct {
+	cfg      Config
+	log      *slog.Logger
+	cli      *client.Client
+	uid, gid int
+	// chown is true when the workspace can be handed to the container user
+	// with chown (the worker is root and the engine maps uids one to one);
+	// otherwise it is opened with chmod. See prepareWorkspace.
+	chown bool
+	// init is true when the engine has docker-init (tini). Without it the
+	// command is PID 1: a SIGTERM it has no handler for is ignored, so a stop
+	// always waits the whole grace before SIGKILL, and orphans are not
+	// reaped until the container ends.
+	init bool
+	// ncpu is the engine's CPU count, which caps a CPU quota (the engine
+	// refuses a larger one).
+	ncpu int
+}
+
+// engineTimeout bounds the calls New makes, so a socket that accepts but
+// never answers does not hang the worker's start.
+const engineTimeout = 10 * time.Second
+
+// New connects to the Docker engine the standard way (DOCKER_HOST and the
+// other DOCKER_* variables, else the default socket), negotiating the API
+// version down to the engine's (API 1.40 and later). It returns an error when
+// the engine does not answer: the worker then does not advertise "docker".
+func New(ctx context.Context, cfg Config) (*Executor, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
+	defer cancel()
+	ver, err := cli.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker engine at %s does not answer: %w", cli.DaemonHost(), err)
+	}
+	info, err := cli.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker engine info: %w", err)
+	}
+	uid, gid, _ := parseUser(cfg.User)
+	e := &Executor{cfg: cfg, log: cfg.Logger, cli: cli, uid: uid, gid: gid, ncpu: max(info.Info.NCPU, 1)}
+
+	// The engine lists docker-init among its components only when it can
+	// run it.
+	for _, c := range ver.Components {
+		if c.Name == "docker-init" || (info.Info.InitBinary != "" && c.Name == info.Info.InitBinary) {
+			e.init = true
+		}
+	}
+	if !e.init {
+		e.log.Warn("docker engine has no init binary: containers run without docker-init, so a stop waits the whole grace and orphans are not reaped",
+			"engine", ver.Version)
+	}
+
+	// With user-namespace remapping or a rootless engine, uid 65534 in the
+	// container is another uid on the host, so chown would hand the
+	// workspace to the wrong user: open it with chmod instead.
+	remapped := false
+	for _, o := range info.Info.SecurityOptions {
+		if strings.Contains(o, "name=userns") || strings.Contains(o, "name=rootless") {
+			remapped = true
+		}
+	}
+	e.chown = os.Geteuid() == 0 && !remapped
+
+	e.log.Debug("docker executor ready", "host", cli.DaemonHost(), "engine", ver.Version,
+		"api", cli.ClientVersion(), "init", e.init, "chown", e.chown)
+	return e, nil
+}
+
+// Name returns "docker".
+func (e *Executor) Name() string { return drover.ExecutorDocker }
+
+// Close releases the connection to the engine. Containers still running are
+// left alone.
+func (e *Executor) Close() error { return e.cli.Close() }

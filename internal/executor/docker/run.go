@@ -1,0 +1,341 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+)
+
+// Container labels. Cleanup finds drover's containers by them.
+const (
+	LabelAttempt = "drover.attempt"
+	LabelJob     = "drover.job"
+	LabelWorker  = "drover.worker"
+)
+
+const (
+	// workspaceDir is where the attempt's workspace is mounted; the working
+	// directory and $HOME of the command.
+	workspaceDir = "/workspace"
+	// engineCallTimeout bounds each call made after the run's context is
+	// done (kill, inspect, remove), so a hung engine cannot hold Run forever.
+	engineCallTimeout = 30 * time.Second
+	// outputDrainTimeout is how long output may still arrive after the
+	// container exited before the stream is cut.
+	outputDrainTimeout = 5 * time.Second
+)
+
+// ContainerName is the name of the container of an attempt.
+func ContainerName(attemptID string) string { return "drover-" + attemptID }
+
+// Run runs t in a new container, streams its output into out and returns how
+// it ended; see executor.Result. The container is removed before Run returns,
+// whatever happened.
+func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink) executor.Result {
+	began := time.Now()
+	if err := e.ensureImage(ctx, t.Spec.Image); err != nil {
+		res := executor.Failed(err.Error())
+		res.ImagePull = time.Since(began)
+		return res
+	}
+	pull := time.Since(began)
+	res := e.run(ctx, t, out, pull)
+	res.ImagePull = pull
+	return res
+}
+
+func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink, pull time.Duration) executor.Result {
+	if t.Workspace != "" {
+		if err := e.prepareWorkspace(t.Workspace); err != nil {
+			return executor.Failed(fmt.Sprintf("cannot open the workspace to the container user %s: %v", e.cfg.User, err))
+		}
+	}
+	// Stopping, waiting for and removing the container go on after ctx is
+	// done, so they use a context that is not cancelled with it.
+	bg := context.WithoutCancel(ctx)
+	name := ContainerName(t.AttemptID)
+	// By name: a create interrupted by cancellation may have made a
+	// container whose id never reached us.
+	defer e.remove(bg, name)
+
+	id, err := e.create(ctx, t, name)
+	if err != nil {
+		return e.failedBefore(ctx, "create the container", err)
+	}
+
+	// Attach before start, so not a byte of output is missed.
+	att, err := e.cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return e.failedBefore(ctx, "attach to the container", err)
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		// Ends at EOF when the container exits, or when att is closed.
+		_, _ = stdcopy.StdCopy(sinkWriter{out, drover.Stdout}, sinkWriter{out, drover.Stderr}, att.Reader)
+	}()
+	defer func() { att.Close(); <-copied }()
+
+	// Waiting for "next-exit" must begin before start, or a quick command
+	// could exit before the wait and be missed.
+	waitCtx, stopWaiting := context.WithCancel(bg)
+	wait := e.cli.ContainerWait(waitCtx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	exited := make(chan struct{})
+	var status container.WaitResponse
+	var waitErr error
+	go func() {
+		defer close(exited)
+		select {
+		case status = <-wait.Result:
+		case waitErr = <-wait.Error:
+		}
+	}()
+	defer func() { stopWaiting(); <-exited }()
+
+	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return e.failedBefore(ctx, "start the container", err)
+	}
+	if t.OnStart != nil {
+		t.OnStart(pull)
+	}
+	usage := e.sampleUsage(bg, id)
+
+	stopped := false
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		stopped = true
+		e.stop(bg, id, t.Grace, exited)
+	}
+	res := executor.Result{Usage: usage.stop()}
+	select {
+	case <-exited:
+	default:
+		// SIGKILL did not end it within engineCallTimeout: the removal
+		// forces it, but there is no exit status to report.
+		res.Reason = drover.ReasonExecutorError
+		res.Message = "the container did not stop after SIGKILL; it was removed by force"
+		return res
+	}
+
+	select {
+	case <-copied:
+	case <-time.After(outputDrainTimeout):
+		e.log.Warn("container output still open after exit; cutting it", "container", name)
+	}
+
+	ictx, cancel := context.WithTimeout(bg, engineCallTimeout)
+	defer cancel()
+	inspected, err := e.cli.ContainerInspect(ictx, id, client.ContainerInspectOptions{})
+	var state *container.State
+	if err == nil && inspected.Container.State != nil {
+		state = inspected.Container.State
+	}
+	switch {
+	case waitErr == nil && status.Error == nil:
+		code := int(status.StatusCode)
+		res.ExitCode = &code
+	case state != nil && !state.Running:
+		code := state.ExitCode
+		res.ExitCode = &code
+	default:
+		res.Reason = drover.ReasonExecutorError
+		res.Message = fmt.Sprintf("lost track of the container: %v", errors.Join(waitErr, waitExitErr(status), err))
+		return res
+	}
+	// A job that survives the OOM kill of one of its processes and exits 0
+	// succeeded; only a failed run is blamed on the memory limit.
+	if !stopped && state != nil && state.OOMKilled && *res.ExitCode != 0 {
+		res.Reason = drover.ReasonOOMKilled
+		res.Message = fmt.Sprintf("killed for exceeding its memory limit of %d MiB", t.Spec.Resources.MemoryMB)
+	}
+	return res
+}
+
+func waitExitErr(w container.WaitResponse) error {
+	if w.Error != nil && w.Error.Message != "" {
+		return errors.New(w.Error.Message)
+	}
+	return nil
+}
+
+// failedBefore reports a run that ended before its command started.
+func (e *Executor) failedBefore(ctx context.Context, what string, err error) executor.Result {
+	if ctx.Err() != nil {
+		// The worker reports cancelled or timeout from ctx's cause.
+		return executor.Failed(fmt.Sprintf("stopped before the container started (%v)", context.Cause(ctx)))
+	}
+	return executor.Failed(fmt.Sprintf("%s: %v", what, err))
+}
+
+// create creates the attempt's container, replacing a leftover of the same
+// name (a run of this attempt interrupted before its removal).
+func (e *Executor) create(ctx context.Context, t *executor.Task, name string) (string, error) {
+	opts, err := e.containerOptions(t, name)
+	if err != nil {
+		return "", err
+	}
+	for try := 0; ; try++ {
+		created, err := e.cli.ContainerCreate(ctx, opts)
+		if err == nil {
+			for _, w := range created.Warnings {
+				e.log.Warn("docker engine warning", "container", name, "warning", w)
+			}
+			return created.ID, nil
+		}
+		if try > 0 || !cerrdefs.IsConflict(err) {
+			return "", err
+		}
+		e.log.Warn("removing a leftover container of the same attempt", "container", name)
+		e.remove(ctx, name)
+	}
+}
+
+// containerOptions is the whole isolation policy of DESIGN.md §5.
+func (e *Executor) containerOptions(t *executor.Task, name string) (client.ContainerCreateOptions, error) {
+	spec := &t.Spec
+	env := executor.Env(t, workspaceDir, "/tmp")
+	if _, ok := spec.Env["PATH"]; !ok {
+		// The image's PATH (say /usr/local/go/bin in a Go image) is
+		// better than drover's generic one; the engine falls back to
+		// its default when the image has none.
+		env = dropVar(env, "PATH")
+	}
+	if e.init {
+		// Makes docker-init forward signals to the command's whole
+		// process group, not the command alone, so a SIGTERM reaches
+		// everything a shell started before SIGKILL ends the rest.
+		env = append([]string{"TINI_KILL_PROCESS_GROUP=1"}, env...)
+	}
+	cfg := &container.Config{
+		Image: spec.Image,
+		// The command replaces the image's entrypoint, as Kubernetes'
+		// command does: the argv runs as given, no shell added. Without
+		// one, the image's own entrypoint and command run.
+		Entrypoint:   spec.Command,
+		Env:          env,
+		WorkingDir:   workspaceDir,
+		User:         e.cfg.User,
+		AttachStdout: true,
+		AttachStderr: true,
+		Labels: map[string]string{
+			LabelAttempt: t.AttemptID,
+			LabelJob:     t.JobID,
+			LabelWorker:  e.cfg.WorkerID,
+		},
+	}
+	pids := e.cfg.PidsLimit
+	host := &container.HostConfig{
+		NetworkMode:    "none",
+		Init:           &e.init,
+		ReadonlyRootfs: true,
+		// exec is allowed on /tmp: /workspace is writable and executable
+		// anyway, so noexec would only break tools that run from TMPDIR.
+		Tmpfs:        map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", e.cfg.TmpfsSize)},
+		CapDrop:      []string{"ALL"},
+		SecurityOpt:  []string{"no-new-privileges:true"},
+		CgroupnsMode: container.CgroupnsModePrivate,
+		// Output reaches drover through the attach stream; a second copy in
+		// the engine's log files would grow without bound until removal.
+		LogConfig: container.LogConfig{Type: "none"},
+		Resources: container.Resources{PidsLimit: &pids},
+	}
+	if spec.Network && e.cfg.AllowNetwork {
+		host.NetworkMode = "" // the engine's default bridge
+	}
+	if mb := spec.Resources.MemoryMB; mb > 0 {
+		host.Memory = mb << 20
+		host.MemorySwap = host.Memory // equal: no swap
+	}
+	if m := spec.Resources.CPU; m > 0 {
+		// The engine accepts 0.01 to NCPU cores.
+		host.NanoCPUs = min(max(m, 10), int64(e.ncpu)*1000) * 1_000_000
+	}
+	if t.Workspace != "" {
+		src, err := filepath.Abs(t.Workspace)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("workspace: %w", err)
+		}
+		host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: src, Target: workspaceDir}}
+	}
+	return client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: host}, nil
+}
+
+// dropVar removes every KEY=... entry for key from env.
+func dropVar(env []string, key string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// stop ends a running container as DESIGN.md §4 asks: SIGTERM to its init,
+// which forwards it to the command's process group, SIGKILL once grace has
+// passed, then waits until the engine reports the exit (at most
+// engineCallTimeout after SIGKILL). Everything else in the container dies
+// with its init, as the kernel ends a PID namespace with its first process.
+func (e *Executor) stop(ctx context.Context, id string, grace time.Duration, exited <-chan struct{}) {
+	if grace > 0 {
+		e.kill(ctx, id, "TERM")
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-exited:
+			return
+		case <-timer.C:
+		}
+	}
+	e.kill(ctx, id, "KILL")
+	timer := time.NewTimer(engineCallTimeout)
+	defer timer.Stop()
+	select {
+	case <-exited:
+	case <-timer.C:
+		e.log.Error("container still running after SIGKILL", "container", id)
+	}
+}
+
+func (e *Executor) kill(ctx context.Context, id, signal string) {
+	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
+	if _, err := e.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: signal}); err != nil {
+		// Most often it has just exited on its own.
+		e.log.Debug("signal container", "container", id, "signal", signal, "err", err)
+	}
+}
+
+// remove force-removes a container (and its anonymous volumes) and returns
+// once the engine has removed it; a container already gone is fine.
+func (e *Executor) remove(ctx context.Context, idOrName string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineCallTimeout)
+	defer cancel()
+	_, err := e.cli.ContainerRemove(ctx, idOrName, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		e.log.Error("remove container", "container", idOrName, "err", err)
+	}
+}
+
+// sinkWriter feeds one demultiplexed stream into the sink as it arrives.
+type sinkWriter struct {
+	out    executor.Sink
+	stream drover.Stream
+}
+
+func (w sinkWriter) Write(p []byte) (int, error) {
+	w.out.Write(w.stream, p)
+	return len(p), nil
+}
