@@ -1,0 +1,115 @@
+package sched
+
+import (
+	"testing"
+
+	"github.com/drover-dev/drover"
+)
+
+func TestUnschedulable(t *testing.T) {
+	const G = 1024
+	spec := func(cpu, mem int64) drover.JobSpec {
+		return drover.JobSpec{Resources: drover.Resources{CPU: cpu, MemoryMB: mem}}
+	}
+	tests := []struct {
+		name    string
+		spec    drover.JobSpec
+		workers []drover.Worker
+		want    string
+	}{
+		{
+			name: "no workers: the job waits",
+			spec: spec(64000, 512),
+		},
+		{
+			name:    "a worker that fits, even busy and down",
+			spec:    spec(4000, 4*G),
+			workers: []drover.Worker{wk("a", 2000, 64*G, 4), wk("b", 4000, 4*G, 1, used(4000, 4*G, 1), wstate(drover.WorkerDown))},
+		},
+		{
+			name:    "executors, labels and slots do not matter",
+			spec:    drover.JobSpec{Executor: "docker", Constraints: map[string]string{"gpu": "a100"}, Resources: drover.Resources{CPU: 1000, MemoryMB: G}},
+			workers: []drover.Worker{wk("a", 2000, 2*G, 0, executors())},
+		},
+		{
+			name:    "too much CPU names the worker with the most",
+			spec:    spec(64000, 512),
+			workers: []drover.Worker{wk("w2", 1000, 48*G, 4), wk("w1", 2000, 24064, 4)},
+			want:    "needs 64 CPU and 512M memory; the largest worker, w1, has 2 CPU and 23.5G memory",
+		},
+		{
+			name:    "too much memory names the worker with the most",
+			spec:    spec(500, 64*G),
+			workers: []drover.Worker{wk("a", 1000, 48*G, 4), wk("b", 64000, 8*G, 4)},
+			want:    "needs 500m CPU and 64G memory; the largest worker, a, has 1 CPU and 48G memory",
+		},
+		{
+			// a holds 3/4 of the CPU and 1/4 of the memory, b 1/2 of each:
+			// b comes closest.
+			name:    "each resource on some worker, never both",
+			spec:    spec(8000, 8*G),
+			workers: []drover.Worker{wk("a", 6000, 2*G, 4), wk("b", 4000, 4*G, 4), wk("c", 1000, 64*G, 4)},
+			want:    "needs 8 CPU and 8G memory; the largest worker, b, has 4 CPU and 4G memory",
+		},
+		{
+			name:    "a tie names the smaller id",
+			spec:    spec(8000, G),
+			workers: []drover.Worker{wk("b", 4000, 4*G, 4), wk("a", 4000, 4*G, 4)},
+			want:    "needs 8 CPU and 1G memory; the largest worker, a, has 4 CPU and 4G memory",
+		},
+		{
+			name:    "the worker's name when it has one",
+			spec:    spec(8000, G),
+			workers: []drover.Worker{wk("wrk_1", 4000, 4*G, 4, named("build-1"))},
+			want:    "needs 8 CPU and 1G memory; the largest worker, build-1, has 4 CPU and 4G memory",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Unschedulable(tt.spec, tt.workers); got != tt.want {
+				t.Errorf("Unschedulable\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFracCmp(t *testing.T) {
+	const big = 1<<63 - 1
+	tests := []struct {
+		an, ad, bn, bd uint64
+		want           int
+	}{
+		{1, 2, 2, 4, 0},
+		{1, 3, 1, 2, -1},
+		{3, 4, 2, 3, 1},
+		{1, 0, big, 1, 1},                    // +Inf beats any finite value
+		{1, 0, 1, 0, 0},                      // +Inf ties +Inf
+		{0, 5, 0, 7, 0},                      // zeros tie whatever the denominator
+		{big, big - 1, big - 1, big - 2, -1}, // needs all 128 bits
+	}
+	for _, tt := range tests {
+		if got := fracCmp(tt.an, tt.ad, tt.bn, tt.bd); got != tt.want {
+			t.Errorf("fracCmp(%d/%d, %d/%d) = %d, want %d", tt.an, tt.ad, tt.bn, tt.bd, got, tt.want)
+		}
+	}
+}
+
+func TestScale(t *testing.T) {
+	tests := []struct {
+		c      int64
+		shift  uint8
+		scaled int64
+	}{
+		{0, 63, 1},
+		{-5, 63, 1},
+		{4000, 0, 4000},
+		{1<<31 - 1, 0, 1<<31 - 1},
+		{1 << 31, 1, 1 << 30},
+		{1<<62 + 12345, 32, 1 << 30},
+	}
+	for _, tt := range tests {
+		if shift, scaled := scale(tt.c); shift != tt.shift || scaled != tt.scaled {
+			t.Errorf("scale(%d) = %d, %d; want %d, %d", tt.c, shift, scaled, tt.shift, tt.scaled)
+		}
+	}
+}
