@@ -1,0 +1,349 @@
+package bundle
+
+import (
+	"archive/zip"
+	"cmp"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/drover-dev/drover"
+)
+
+// Linux limits on a path and on one of its segments, checked up front so that
+// an archive Inspect accepts does not fail half-way through Extract.
+const (
+	maxPathLen    = 4095
+	maxSegmentLen = 255
+)
+
+// entry is one ZIP entry that passed the checks on its header.
+type entry struct {
+	f          *zip.File
+	name       string      // as stored in the archive, for messages
+	path       string      // cleaned, slash-separated, local to the workspace
+	dir        bool        // a directory; otherwise a regular file
+	perm       fs.FileMode // 0o755 or 0o644 for files
+	compressed int64       // compressed bytes, trusted once no entries overlap
+}
+
+// archive is a ZIP whose central directory passed every check that needs no
+// decompression: sizes, names, types, duplicates, overlaps and the sizes it
+// declares. Inspect and Extract both start here, so they refuse the same
+// archives with the same messages.
+type archive struct {
+	size    int64
+	sha256  string
+	entries []*entry // regular files, in archive order
+	dirs    []string // every directory to create, explicit or implied, parents first
+}
+
+// open reads and checks the ZIP at r. It hashes the whole archive, so a
+// reader that is shorter than size is noticed here.
+//
+// The one cost paid before MaxFiles can be checked is archive/zip holding a
+// record per central directory entry, a few hundred bytes each: memory for
+// a hostile directory is bounded by a small multiple of MaxCompressed.
+func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("bundle size is negative (%d)", size)
+	}
+	if size > lim.MaxCompressed {
+		return nil, drover.Errorf(drover.ETOOLARGE, "bundle is %d bytes; the limit is %d", size, lim.MaxCompressed)
+	}
+	sum, err := hash(r, size)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := zip.NewReader(r, size)
+	// ErrInsecurePath (GODEBUG zipinsecurepath=0) comes with a usable reader;
+	// the checks below refuse the same names with better messages.
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return nil, drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
+	}
+	if len(zr.File) > lim.MaxFiles {
+		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has %d entries; the limit is %d", len(zr.File), lim.MaxFiles)
+	}
+	a := &archive{size: size, sha256: sum}
+	all := make([]*entry, 0, len(zr.File))
+	for i, f := range zr.File {
+		e, err := checkEntry(i, f)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			all = append(all, e)
+		}
+	}
+	if a.dirs, err = checkTree(all); err != nil {
+		return nil, err
+	}
+	for _, e := range all {
+		if !e.dir {
+			a.entries = append(a.entries, e)
+		}
+	}
+	if err := checkOverlaps(a.entries, size); err != nil {
+		return nil, err
+	}
+	// Refuse on declared sizes before decompressing anything; the copies
+	// count real bytes again, since headers can lie.
+	b := newBudget(lim, size)
+	for _, e := range a.entries {
+		if err := b.add(e, 0, int64(min(e.f.UncompressedSize64, math.MaxInt64))); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func hash(r io.ReaderAt, size int64) (string, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return "", fmt.Errorf("read bundle: %w", err)
+	}
+	if n != size {
+		return "", drover.Errorf(drover.EINVALID, "bundle is truncated: got %d of %d bytes", n, size)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkEntry checks what the header of the i-th entry says on its own. It
+// returns nil for an entry naming the workspace root itself ("./"), which
+// some tools write and which needs nothing done.
+func checkEntry(i int, f *zip.File) (*entry, error) {
+	if f.Name == "" {
+		return nil, drover.Errorf(drover.EINVALID, "entry #%d has an empty name", i+1)
+	}
+	clean, problem := checkPath(f.Name)
+	if problem != "" {
+		return nil, drover.Errorf(drover.EINVALID, "entry %q %s", f.Name, problem)
+	}
+	mode := f.Mode()
+	e := &entry{f: f, name: f.Name, path: clean, perm: filePerm(mode), compressed: int64(min(f.CompressedSize64, math.MaxInt64))}
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		// Links are refused outright rather than checked: a check of each
+		// target on its own is unsound once links chain (a/b -> "..", then
+		// c -> "a/b/.." looks local but climbs out), and Zip stores the
+		// content of links instead, so bundles made by drover carry none.
+		return nil, drover.Errorf(drover.EINVALID,
+			"entry %q is a symbolic link; bundles hold regular files and directories only: zip the file it points to instead", f.Name)
+	case mode.IsDir():
+		e.dir = true
+	case mode.Type() != 0:
+		return nil, drover.Errorf(drover.EINVALID,
+			"entry %q is %s; bundles hold regular files and directories only", f.Name, describeType(mode))
+	}
+	switch {
+	case e.dir && clean == ".":
+		return nil, nil
+	case clean == ".":
+		return nil, drover.Errorf(drover.EINVALID, "entry %q names the workspace itself, not a file in it", f.Name)
+	case f.Flags&0x1 != 0:
+		return nil, drover.Errorf(drover.EINVALID, "entry %q is encrypted; bundles cannot be", f.Name)
+	case e.dir && f.UncompressedSize64 != 0:
+		return nil, drover.Errorf(drover.EINVALID, "entry %q is a directory but has content", f.Name)
+	case !e.dir && f.Method != zip.Store && f.Method != zip.Deflate:
+		return nil, drover.Errorf(drover.EINVALID,
+			"entry %q uses compression method %d; bundles use deflate or store", f.Name, f.Method)
+	}
+	return e, nil
+}
+
+// checkPath cleans a slash-separated path from a ZIP entry or a folder being
+// zipped, and says what is wrong with it, if anything, as a phrase that
+// follows the path in a message. A clean result of "." is the root itself.
+func checkPath(name string) (clean, problem string) {
+	switch {
+	case name == "":
+		return "", "has an empty name"
+	case strings.IndexByte(name, 0) >= 0:
+		return "", "contains a NUL byte"
+	case len(name) >= 2 && name[1] == ':' && ('a' <= name[0]|0x20 && name[0]|0x20 <= 'z'):
+		return "", "is a Windows drive path; use paths relative to the bundle root"
+	case strings.Contains(name, `\`):
+		return "", `uses backslashes; ZIP paths use "/"`
+	case strings.HasPrefix(name, "/"):
+		return "", "is an absolute path; use paths relative to the bundle root"
+	}
+	clean = path.Clean(name)
+	if !filepath.IsLocal(clean) {
+		return "", "escapes the workspace"
+	}
+	if len(clean) > maxPathLen {
+		return "", fmt.Sprintf("is longer than %d bytes", maxPathLen)
+	}
+	for seg := range strings.SplitSeq(clean, "/") {
+		if len(seg) > maxSegmentLen {
+			return "", fmt.Sprintf("has a path segment longer than %d bytes", maxSegmentLen)
+		}
+	}
+	return clean, ""
+}
+
+// filePerm maps a ZIP mode to the only two file modes a workspace holds:
+// executable by all or by none. Setuid, setgid and sticky bits are dropped,
+// and so is whatever restriction or laxity the archive's creator had, so the
+// job sees the same files whatever user or umask unpacked them.
+func filePerm(mode fs.FileMode) fs.FileMode {
+	if mode&0o111 != 0 {
+		return 0o755
+	}
+	return 0o644
+}
+
+func describeType(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeCharDevice != 0:
+		return "a character device"
+	case mode&fs.ModeDevice != 0:
+		return "a block device"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	default:
+		return "a special file"
+	}
+}
+
+// checkTree refuses entries that collide once cleaned — the same path twice,
+// a file that other entries sit inside — and returns every directory the
+// files need, explicit or implied, sorted so that parents come first.
+func checkTree(all []*entry) ([]string, error) {
+	seen := make(map[string]*entry, len(all))
+	dirs := make(map[string]bool)
+	for _, e := range all {
+		for p := path.Dir(e.path); p != "." && !dirs[p]; p = path.Dir(p) {
+			if other := seen[p]; other != nil {
+				return nil, drover.Errorf(drover.EINVALID, "entry %q is inside %q, which is a file", e.name, other.name)
+			}
+			dirs[p] = true
+		}
+		if other := seen[e.path]; other != nil {
+			if other.name == e.name {
+				return nil, drover.Errorf(drover.EINVALID, "entry %q appears twice", e.name)
+			}
+			return nil, drover.Errorf(drover.EINVALID, "entry %q is the same path as entry %q", e.name, other.name)
+		}
+		if !e.dir && dirs[e.path] {
+			return nil, drover.Errorf(drover.EINVALID, "entry %q is a file, but other entries are inside it", e.name)
+		}
+		seen[e.path] = e
+		if e.dir {
+			dirs[e.path] = true
+		}
+	}
+	// A path sorts after every prefix of it, so parents come first.
+	return slices.Sorted(func(yield func(string) bool) {
+		for d := range dirs {
+			if !yield(d) {
+				return
+			}
+		}
+	}), nil
+}
+
+// checkOverlaps refuses entries whose compressed data overlap or run past the
+// end. Overlapping entries are how the densest zip bombs reuse one block of
+// data many times; once they are refused, the compressed sizes add up to at
+// most the archive size and the ratio of each entry can be trusted.
+func checkOverlaps(files []*entry, size int64) error {
+	type span struct {
+		start, end int64
+		e          *entry
+	}
+	spans := make([]span, 0, len(files))
+	for _, e := range files {
+		off, err := e.f.DataOffset()
+		if err != nil {
+			return corrupt(e, err)
+		}
+		if off < 0 || off > size || e.compressed > size-off {
+			return drover.Errorf(drover.EINVALID, "entry %q runs past the end of the bundle", e.name)
+		}
+		spans = append(spans, span{off, off + e.compressed, e})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end)) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i-1].end > spans[i].start {
+			return drover.Errorf(drover.EINVALID, "entry %q overlaps entry %q: it looks like a zip bomb", spans[i].e.name, spans[i-1].e.name)
+		}
+	}
+	return nil
+}
+
+// corrupt turns an error reading entry e into a domain error when the
+// archive is at fault, and wraps it as internal otherwise (an I/O error of
+// the underlying reader, say).
+func corrupt(e *entry, err error) error {
+	var flateErr flate.CorruptInputError
+	switch {
+	case errors.Is(err, zip.ErrChecksum):
+		return drover.Errorf(drover.EINVALID, "entry %q is corrupt: its checksum does not match its content", e.name)
+	case errors.Is(err, zip.ErrFormat), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, zip.ErrAlgorithm), errors.As(err, &flateErr):
+		return drover.Errorf(drover.EINVALID, "entry %q is corrupt: its data does not match its header (%v)", e.name, err)
+	}
+	return fmt.Errorf("read entry %q: %w", e.name, err)
+}
+
+// unpack streams every file of a through the limits into the writer create
+// returns for it, counting the bytes decompressed rather than trusting the
+// sizes declared. It returns the total unpacked bytes.
+func (a *archive) unpack(lim Limits, create func(*entry) (io.WriteCloser, error)) (int64, error) {
+	b := newBudget(lim, a.size)
+	buf := make([]byte, 32<<10)
+	for _, e := range a.entries {
+		w, err := create(e)
+		if err != nil {
+			return b.total, err
+		}
+		err = copyEntry(e, w, b, buf)
+		if cerr := w.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write %s: %w", e.path, cerr)
+		}
+		if err != nil {
+			return b.total, err
+		}
+	}
+	return b.total, nil
+}
+
+func copyEntry(e *entry, w io.Writer, b *budget, buf []byte) error {
+	rc, err := e.f.Open()
+	if err != nil {
+		return corrupt(e, err)
+	}
+	defer rc.Close()
+	var done int64
+	for {
+		n, rerr := rc.Read(buf)
+		if n > 0 {
+			if err := b.add(e, done, int64(n)); err != nil {
+				return err
+			}
+			done += int64(n)
+			if _, err := w.Write(buf[:n]); err != nil {
+				return fmt.Errorf("write %s: %w", e.path, err)
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return corrupt(e, rerr)
+		}
+	}
+}
