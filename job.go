@@ -98,9 +98,9 @@ type Allocated struct {
 
 // JobSpec is what the user asked for.
 type JobSpec struct {
-	Name    string   `json:"name,omitempty"`
-	Command Command  `json:"command"`
-	Image   string   `json:"image,omitempty"`
+	Name    string  `json:"name,omitempty"`
+	Command Command `json:"command"`
+	Image   string  `json:"image,omitempty"`
 	// Executor is "docker", "process", or empty for any worker's default.
 	Executor    string            `json:"executor,omitempty"`
 	Bundle      string            `json:"bundle,omitempty"` // sha256 of an uploaded ZIP

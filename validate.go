@@ -198,7 +198,10 @@ func FormatCPU(m int64) string {
 // FormatMemory renders MiB for people: "512M", "2G", "1.5G".
 func FormatMemory(mb int64) string {
 	if mb >= 1024 {
-		return strconv.FormatFloat(float64(mb)/1024, 'f', -1, 64) + "G"
+		if mb%1024 == 0 {
+			return strconv.FormatInt(mb/1024, 10) + "G"
+		}
+		return strconv.FormatFloat(float64(mb)/1024, 'f', 1, 64) + "G"
 	}
 	return strconv.FormatInt(mb, 10) + "M"
 }

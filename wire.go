@@ -56,6 +56,8 @@ type HeartbeatRequest struct {
 	Usage WorkerUsage `json:"usage"`
 	// Running lists the attempt ids the worker is running now.
 	Running []string `json:"running"`
+	// Draining says the worker takes no new work (it got SIGTERM).
+	Draining bool `json:"draining,omitempty"`
 }
 
 // HeartbeatResponse tells a worker which of its attempts to stop (no longer
@@ -128,6 +130,17 @@ type EndEvent struct {
 	ExitCode *int     `json:"exitCode"`
 	Reason   Reason   `json:"reason,omitempty"`
 	Message  string   `json:"message,omitempty"`
+}
+
+// StateEvent is the "state" event of a follow stream: where the job is
+// (queued and why, on which worker, which attempt).
+type StateEvent struct {
+	State         JobState `json:"state"`
+	PendingReason string   `json:"pendingReason,omitempty"`
+	WorkerID      string   `json:"workerId,omitempty"`
+	Attempt       int      `json:"attempt"`
+	Message       string   `json:"message,omitempty"`
+	Cancelling    bool     `json:"cancelling,omitempty"`
 }
 
 // OutputEvent is an output event of a follow stream (SSE "output").

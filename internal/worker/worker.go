@@ -4,17 +4,402 @@
 package worker
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"time"
 
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
 	"github.com/drover-dev/drover/internal/executor"
 )
 
 // Executor runs one attempt. Implementations: internal/executor/process,
-// internal/executor/docker, and the noop executor of drover bench.
+// internal/executor/docker, and internal/executor/noop for drover bench.
 type Executor interface {
 	// Name is the executor's name as advertised ("process", "docker", "noop").
 	Name() string
 	// Run runs the task, streaming output into out, and returns once the
 	// command and everything it started are gone. See executor.Result.
 	Run(ctx context.Context, t *executor.Task, out executor.Sink) executor.Result
+}
+
+// cleaner is an executor that can remove what earlier runs of this worker
+// left behind (containers of a worker killed with -9).
+type cleaner interface {
+	Cleanup(ctx context.Context, keep func(attemptID string) bool) (int, error)
+}
+
+// Defaults for Config.
+const (
+	DefaultGrace        = 10 * time.Second
+	DefaultPollWait     = 30 * time.Second
+	DefaultOutputBuffer = 16 << 20
+)
+
+// Config configures a Worker.
+type Config struct {
+	// Server is the coordinator's URL. Required.
+	Server string
+	// JoinToken is presented at registration.
+	JoinToken string
+	// HTTPClient defaults to the client package's.
+	HTTPClient *http.Client
+	// Name defaults to the host name.
+	Name   string
+	Labels map[string]string
+	// Executors in order of preference; the first runs jobs that name none.
+	Executors []Executor
+	// Capacity registered with the coordinator. Required.
+	Capacity drover.Capacity
+	// Grace is the wait between SIGTERM and SIGKILL on cancel and timeout.
+	// Defaults to 10s; set NoGrace for none.
+	Grace   time.Duration
+	NoGrace bool
+	// WorkDir holds the attempts' workspaces. Defaults to os.TempDir()/drover-work.
+	WorkDir string
+	// PollWait is the long-poll duration. Defaults to 30s.
+	PollWait time.Duration
+	// OutputBuffer bounds the output an attempt buffers while the
+	// coordinator is slow or away. Defaults to 16 MiB.
+	OutputBuffer int
+	Logger       *slog.Logger
+}
+
+// Worker is a running worker agent.
+type Worker struct {
+	cfg   Config
+	log   *slog.Logger
+	api   *client.Client // join token; the per-worker client is in reg
+	execs map[string]Executor
+
+	mu       sync.Mutex
+	id       string
+	wapi     *client.Client // authenticated with the worker secret
+	interval time.Duration
+	runs     map[string]*run
+	draining bool
+	drainCh  chan struct{} // closed when draining starts
+	idle     chan struct{} // signalled when a run ends
+
+	wg sync.WaitGroup
+}
+
+type run struct {
+	cancel context.CancelCauseFunc
+}
+
+// Causes of an attempt's context cancellation.
+var (
+	errStopped  = errors.New("stopped by the coordinator")
+	errTimeout  = errors.New("timeout")
+	errStale    = errors.New("attempt no longer current")
+	errShutdown = errors.New("worker shutting down")
+)
+
+// New checks the config and returns a Worker; Run starts it.
+func New(cfg Config) (*Worker, error) {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.PollWait = cmp.Or(cfg.PollWait, DefaultPollWait)
+	cfg.OutputBuffer = cmp.Or(cfg.OutputBuffer, DefaultOutputBuffer)
+	if cfg.NoGrace {
+		cfg.Grace = 0
+	} else {
+		cfg.Grace = cmp.Or(cfg.Grace, DefaultGrace)
+	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = os.TempDir() + "/drover-work"
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	switch {
+	case cfg.Server == "":
+		return nil, errors.New("worker config: Server is required")
+	case len(cfg.Executors) == 0:
+		return nil, errors.New("worker config: no executor")
+	case cfg.Capacity.CPU <= 0 || cfg.Capacity.MemoryMB <= 0 || cfg.Capacity.Slots <= 0:
+		return nil, fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("worker work dir: %w", err)
+	}
+	opts := []client.Option{client.WithToken(cfg.JoinToken)}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
+	}
+	w := &Worker{cfg: cfg, log: cfg.Logger, api: client.New(cfg.Server, opts...), execs: map[string]Executor{},
+		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1)}
+	for _, e := range cfg.Executors {
+		w.execs[e.Name()] = e
+	}
+	return w, nil
+}
+
+// ID is the worker id given at registration ("" before).
+func (w *Worker) ID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id
+}
+
+// Drain stops taking new work; Run returns once the running attempts have
+// finished and the worker has deregistered.
+func (w *Worker) Drain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.draining {
+		w.draining = true
+		close(w.drainCh)
+	}
+}
+
+// Run registers and works until drained (nil) or ctx ends (hard stop: the
+// running attempts are killed and reported as lost to the fleet, so they
+// are requeued elsewhere).
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.register(ctx); err != nil {
+		return err
+	}
+	w.cleanup(ctx)
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() { defer loops.Done(); w.heartbeatLoop(loopCtx) }()
+	go func() { defer loops.Done(); w.pollLoop(loopCtx) }()
+
+	select {
+	case <-ctx.Done():
+	case <-w.drainCh:
+		w.log.Info("draining: finishing running attempts", "running", w.running())
+		w.heartbeatNow(ctx)
+		for w.running() > 0 && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-w.idle:
+			}
+		}
+	}
+	hard := ctx.Err() != nil
+	if hard {
+		w.stopAll(errShutdown)
+	}
+	// Attempts report their end with a bounded context of their own.
+	w.wg.Wait()
+	stopLoops()
+	loops.Wait()
+	if !hard {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := w.client().Deregister(dctx, w.ID()); err != nil {
+			w.log.Warn("deregister", "err", err)
+		} else {
+			w.log.Info("drained and deregistered", "worker", w.ID())
+		}
+	}
+	return nil
+}
+
+func (w *Worker) client() *client.Client {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wapi
+}
+
+func (w *Worker) running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.runs)
+}
+
+func (w *Worker) runningIDs() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make([]string, 0, len(w.runs))
+	for id := range w.runs {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (w *Worker) stopAll(cause error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.runs {
+		r.cancel(cause)
+	}
+}
+
+func (w *Worker) stop(ids []string, cause error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if r, ok := w.runs[id]; ok {
+			r.cancel(cause)
+		}
+	}
+}
+
+// register admits the worker, retrying with backoff while the coordinator
+// is away; a refusal (bad token, invalid capacity) is final.
+func (w *Worker) register(ctx context.Context) error {
+	names := make([]string, 0, len(w.cfg.Executors))
+	for _, e := range w.cfg.Executors {
+		names = append(names, e.Name())
+	}
+	req := drover.RegisterRequest{Name: w.cfg.Name, Labels: w.cfg.Labels, Executors: names, Capacity: w.cfg.Capacity, Version: drover.Version}
+	backoff := 100 * time.Millisecond
+	for {
+		resp, err := w.api.Register(ctx, req)
+		if err == nil {
+			w.mu.Lock()
+			w.id = resp.Worker.ID
+			w.wapi = w.api.WithToken(resp.Secret)
+			w.interval = resp.HeartbeatInterval.D()
+			w.mu.Unlock()
+			w.log.Info("registered", "worker", resp.Worker.ID, "name", w.cfg.Name, "server", w.cfg.Server,
+				"cpu", drover.FormatCPU(w.cfg.Capacity.CPU), "memory", drover.FormatMemory(w.cfg.Capacity.MemoryMB),
+				"slots", w.cfg.Capacity.Slots, "executors", names)
+			return nil
+		}
+		if !temporary(err) {
+			return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
+		}
+		w.log.Warn("coordinator unreachable; retrying", "server", w.cfg.Server, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(jitter(backoff)):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// cleanup lets executors remove leftovers of attempts this process does not
+// run (containers of an earlier life of this worker).
+func (w *Worker) cleanup(ctx context.Context) {
+	for _, e := range w.cfg.Executors {
+		c, ok := e.(cleaner)
+		if !ok {
+			continue
+		}
+		n, err := c.Cleanup(ctx, func(id string) bool {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			_, ok := w.runs[id]
+			return ok
+		})
+		if err != nil {
+			w.log.Warn("cleanup of leftovers", "executor", e.Name(), "err", err)
+		} else if n > 0 {
+			w.log.Info("removed leftovers of attempts this worker no longer owns", "executor", e.Name(), "count", n)
+		}
+	}
+}
+
+func (w *Worker) heartbeatLoop(ctx context.Context) {
+	m := newMachineStats()
+	w.heartbeat(ctx, m) // usage shows at once, not one interval later
+	for {
+		w.mu.Lock()
+		interval := w.interval
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jitter(interval)):
+		}
+		w.heartbeat(ctx, m)
+	}
+}
+
+func (w *Worker) heartbeatNow(ctx context.Context) { w.heartbeat(ctx, nil) }
+
+func (w *Worker) heartbeat(ctx context.Context, m *machineStats) {
+	var usage drover.WorkerUsage
+	if m != nil {
+		usage = m.sample()
+	}
+	w.mu.Lock()
+	draining := w.draining
+	w.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := w.client().Heartbeat(hctx, w.ID(), drover.HeartbeatRequest{Usage: usage, Running: w.runningIDs(), Draining: draining})
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if drover.IsCode(err, drover.EUNAUTHORIZED) || drover.IsCode(err, drover.ENOTFOUND) {
+			// The coordinator forgot us (its data was reset, or we were
+			// removed): what we run is not current any more.
+			w.log.Warn("coordinator does not know this worker; registering again", "err", err)
+			w.stopAll(errStale)
+			if err := w.register(ctx); err != nil && ctx.Err() == nil {
+				w.log.Error("register again", "err", err)
+			}
+			return
+		}
+		w.log.Warn("heartbeat failed", "err", err)
+		return
+	}
+	if len(resp.Stop) > 0 {
+		w.stop(resp.Stop, errStopped)
+	}
+	if resp.Drain {
+		w.Drain()
+	}
+}
+
+func (w *Worker) pollLoop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, w.cfg.PollWait+15*time.Second)
+		resp, err := w.client().Work(pctx, w.ID(), w.cfg.PollWait)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !temporary(err) {
+				w.log.Warn("long-poll refused", "err", err)
+			} else {
+				w.log.Warn("long-poll failed; retrying", "err", err, "in", backoff)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(jitter(backoff)):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if len(resp.Stop) > 0 {
+			w.stop(resp.Stop, errStopped)
+		}
+		for _, a := range resp.Assignments {
+			w.launch(ctx, a)
+		}
+		if resp.Drain {
+			w.Drain()
+		}
+	}
+}
+
+// temporary reports whether a call may succeed when retried.
+func temporary(err error) bool { return client.Temporary(err) }
+
+// jitter spreads d by ±20% so a fleet does not beat in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
 }

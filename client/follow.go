@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// FollowHandler receives a followed job's events. Any field may be nil.
+type FollowHandler struct {
+	Output func(drover.OutputEvent)
+	State  func(drover.StateEvent)
+}
+
+// Follow streams a job's output from the start (or after lastID) until the
+// job ends, reconnecting with Last-Event-ID after a broken connection, so
+// nothing is missed or repeated. It returns the final state.
+func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, lastID int64, h FollowHandler) (*drover.EndEvent, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		end, err := c.followOnce(ctx, id, stream, &lastID, h)
+		if end != nil {
+			return end, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var de *drover.Error
+		if errors.As(err, &de) && !Temporary(err) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (c *Client) followOnce(ctx context.Context, id string, stream drover.Stream, lastID *int64, h FollowHandler) (*drover.EndEvent, error) {
+	q := url.Values{"follow": {"1"}}
+	if stream != "" {
+		q.Set("stream", string(stream))
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/output?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if *lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(*lastID, 10))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return nil, readError(resp)
+	}
+	var end *drover.EndEvent
+	var bad error
+	err = readSSE(resp.Body, func(ev sseEvent) bool {
+		switch ev.event {
+		case "output":
+			var o drover.OutputEvent
+			if err := json.Unmarshal([]byte(ev.data), &o); err != nil {
+				bad = err
+				return false
+			}
+			if n, err := strconv.ParseInt(ev.id, 10, 64); err == nil {
+				*lastID = n
+			}
+			if h.Output != nil {
+				h.Output(o)
+			}
+		case "state":
+			var s drover.StateEvent
+			if json.Unmarshal([]byte(ev.data), &s) == nil && h.State != nil {
+				h.State(s)
+			}
+		case "end":
+			var e drover.EndEvent
+			if err := json.Unmarshal([]byte(ev.data), &e); err != nil {
+				bad = err
+				return false
+			}
+			end = &e
+			return false
+		}
+		return true
+	})
+	if end != nil {
+		return end, nil
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
+}

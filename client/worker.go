@@ -1,0 +1,71 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// Worker protocol. Register uses the join token; every other call uses the
+// worker secret it returns (see WithToken).
+
+// Register admits a worker.
+func (c *Client) Register(ctx context.Context, req drover.RegisterRequest) (*drover.RegisterResponse, error) {
+	var r drover.RegisterResponse
+	if _, err := c.do(ctx, http.MethodPost, "/api/v1/workers", req, &r, nil); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Heartbeat reports liveness and usage.
+func (c *Client) Heartbeat(ctx context.Context, workerID string, req drover.HeartbeatRequest) (*drover.HeartbeatResponse, error) {
+	var r drover.HeartbeatResponse
+	if _, err := c.do(ctx, http.MethodPost, "/api/v1/workers/"+url.PathEscape(workerID)+"/heartbeat", req, &r, nil); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Work long-polls for assignments and stop requests, up to wait.
+func (c *Client) Work(ctx context.Context, workerID string, wait time.Duration) (*drover.WorkResponse, error) {
+	var r drover.WorkResponse
+	path := "/api/v1/workers/" + url.PathEscape(workerID) + "/work?wait=" + wait.String()
+	if _, err := c.do(ctx, http.MethodGet, path, nil, &r, nil); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Deregister removes the worker after a drain.
+func (c *Client) Deregister(ctx context.Context, workerID string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/api/v1/workers/"+url.PathEscape(workerID), nil, nil, nil)
+	return err
+}
+
+// Accept acknowledges an assignment early.
+func (c *Client) Accept(ctx context.Context, attemptID string) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/attempts/"+url.PathEscape(attemptID)+"/accept", nil, nil, nil)
+	return err
+}
+
+// Start reports that the command runs.
+func (c *Client) Start(ctx context.Context, attemptID string, req drover.StartRequest) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/attempts/"+url.PathEscape(attemptID)+"/start", req, nil, nil)
+	return err
+}
+
+// SendOutput posts ordered output chunks (idempotent by seq).
+func (c *Client) SendOutput(ctx context.Context, attemptID string, chunks []drover.OutputChunk) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/attempts/"+url.PathEscape(attemptID)+"/output", drover.OutputRequest{Chunks: chunks}, nil, nil)
+	return err
+}
+
+// Finish reports how the attempt ended.
+func (c *Client) Finish(ctx context.Context, attemptID string, req drover.FinishRequest) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/attempts/"+url.PathEscape(attemptID)+"/finish", req, nil, nil)
+	return err
+}

@@ -1,0 +1,202 @@
+// Package cli is drover's command line: the subcommands, their flags and
+// DROVER_* environment variables. It is the only package that reads flags and
+// environment and the one place that picks adapters (store, executors) and
+// wires them together.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+)
+
+// Exit codes of the CLI. drover run exits with the job's own exit code, or
+// one of these.
+const (
+	exitOK        = 0
+	exitError     = 1   // the command failed (message on stderr)
+	exitUsage     = 2   // bad flags or arguments
+	exitTimeout   = 124 // the job timed out (as timeout(1))
+	exitDrover    = 125 // drover could not run the job (as docker run)
+	exitCancelled = 130 // the job was cancelled (as after Ctrl-C)
+	exitOOM       = 137 // the job was killed for exceeding its memory (128+SIGKILL)
+)
+
+const defaultServer = "http://127.0.0.1:8080"
+
+type command struct {
+	name, args, short string
+	run               func(ctx context.Context, a *app, args []string) int
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"dev", "[flags]", "run a coordinator, a local worker and the web UI on 127.0.0.1:8080", cmdDev},
+		{"server", "[flags]", "run a coordinator (API, scheduler, store, web UI)", cmdServer},
+		{"worker", "--server URL [flags]", "run a worker that takes jobs from a coordinator", cmdWorker},
+		{"run", "[flags] [--] COMMAND [ARG...]", "run a job, stream its output, exit with its exit code", cmdRun},
+		{"submit", "[flags] [--] COMMAND [ARG...]", "queue a job and print its id", cmdSubmit},
+		{"logs", "[-f] JOB", "print a job's output (-f: follow until it ends)", cmdLogs},
+		{"status", "[--json] JOB", "show a job's state, attempts and exit code", cmdStatus},
+		{"cancel", "JOB...", "cancel jobs", cmdCancel},
+		{"jobs", "[--state S] [--json]", "list jobs, newest first", cmdJobs},
+		{"workers", "[--json]", "list workers with capacity and usage", cmdWorkers},
+		{"version", "", "print the version", cmdVersion},
+	}
+}
+
+// app carries the standard streams and the environment.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func (a *app) errorf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "drover: "+format+"\n", args...)
+}
+
+// Main runs the CLI and returns the process exit code. ctx is cancelled on
+// SIGINT or SIGTERM.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 {
+			return Main(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
+		usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-v" {
+		args[0] = "version"
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, a, args[1:])
+		}
+	}
+	a.errorf("unknown command %q; run 'drover help' for the list", args[0])
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `drover runs commands on a fleet of machines: it picks a worker with room,
+runs the command (in a container or as a process), streams the output live
+and reports how it ended.
+
+Usage: drover COMMAND [flags]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+	}
+	fmt.Fprintf(w, `
+Start here:
+  drover dev                          # coordinator + worker + UI on http://127.0.0.1:8080
+  drover run -- echo hello            # in another terminal
+
+Client commands talk to --server (env DROVER_SERVER, default %s)
+with --token (env DROVER_TOKEN) when the server requires one.
+Run 'drover COMMAND --help' for a command's flags.
+`, defaultServer)
+}
+
+// newFlags returns a FlagSet whose usage names the command.
+func newFlags(a *app, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("drover "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		for _, c := range commands {
+			if c.name == name {
+				fmt.Fprintf(a.stderr, "Usage: drover %s %s\n\n%s.\n\nFlags:\n", c.name, c.args, upperFirst(c.short))
+			}
+		}
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// parse parses flags that may come before or after positional arguments
+// (drover logs JOB -f), and returns the positional ones. An error has been
+// printed; the caller exits with exitUsage (or 0 for --help).
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		// fs.Parse stops at "--" (consumed) or at the first positional.
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func usageCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}
+
+// clientFlags adds --server and --token.
+type clientFlags struct {
+	server, token string
+}
+
+func (cf *clientFlags) add(a *app, fs *flag.FlagSet) {
+	fs.StringVar(&cf.server, "server", envOr(a, "DROVER_SERVER", defaultServer), "coordinator URL (env DROVER_SERVER)")
+	fs.StringVar(&cf.token, "token", a.getenv("DROVER_TOKEN"), "API token (env DROVER_TOKEN)")
+}
+
+func (cf *clientFlags) client() *client.Client {
+	return client.New(cf.server, client.WithToken(cf.token))
+}
+
+func envOr(a *app, key, def string) string {
+	if v := a.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// apiError prints a client error in a form a user can act on.
+func (a *app) apiError(server string, err error) {
+	var de *drover.Error
+	if errors.As(err, &de) {
+		a.errorf("%s", de.Message)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		a.errorf("interrupted")
+		return
+	}
+	a.errorf("cannot reach the coordinator at %s: %v (is 'drover dev' or 'drover server' running? set --server or DROVER_SERVER)", server, err)
+}
+
+func cmdVersion(_ context.Context, a *app, args []string) int {
+	fmt.Fprintf(a.stdout, "drover %s\n", drover.Version)
+	return exitOK
+}

@@ -1,0 +1,477 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+)
+
+// submitWithRetry submits with an idempotency key, retrying transient
+// failures, so a submission is never lost nor doubled.
+func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec) (*drover.Job, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	key := hex.EncodeToString(b[:])
+	backoff := 200 * time.Millisecond
+	for i := 0; ; i++ {
+		j, err := c.Submit(ctx, spec, key)
+		if err == nil || !client.Temporary(err) || i == 4 {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+func cmdSubmit(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "submit")
+	var cf clientFlags
+	var jf jobFlags
+	cf.add(a, fs)
+	jf.add(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageCode(err)
+	}
+	spec, err := jf.spec(fs.Args())
+	if err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	j, err := submitWithRetry(ctx, cf.client(), spec)
+	if err != nil {
+		a.apiError(cf.server, err)
+		return exitError
+	}
+	fmt.Fprintln(a.stdout, j.ID)
+	return exitOK
+}
+
+func cmdRun(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "run")
+	var cf clientFlags
+	var jf jobFlags
+	var detach, verbose bool
+	cf.add(a, fs)
+	jf.add(fs)
+	fs.BoolVar(&detach, "detach", false, "print the job id and return; Ctrl-C then leaves the job running")
+	fs.BoolVar(&detach, "d", false, "short for --detach")
+	fs.BoolVar(&verbose, "v", false, "print where the job is (queued, why, which worker) on stderr")
+	if err := fs.Parse(args); err != nil {
+		return usageCode(err)
+	}
+	spec, err := jf.spec(fs.Args())
+	if err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	c := cf.client()
+	j, err := submitWithRetry(ctx, c, spec)
+	if err != nil {
+		a.apiError(cf.server, err)
+		return exitDrover
+	}
+	if detach {
+		fmt.Fprintln(a.stdout, j.ID)
+		return exitOK
+	}
+	if verbose || isTerminal(a.stderr) {
+		verbose = true
+	}
+	return followJob(ctx, a, c, cf.server, j.ID, verbose, true)
+}
+
+// followJob streams a job's output to stdout and stderr until it ends and
+// returns the exit code the CLI should exit with. With cancelOnSignal, the
+// first Ctrl-C cancels the job (and the stream goes on to its end); a
+// second one leaves at once.
+func followJob(ctx context.Context, a *app, c *client.Client, server, id string, verbose, cancelOnSignal bool) int {
+	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	go func() {
+		select {
+		case <-fctx.Done():
+			return
+		case <-ctx.Done():
+		}
+		if !cancelOnSignal {
+			stop()
+			return
+		}
+		second := make(chan os.Signal, 1)
+		signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(second)
+		fmt.Fprintf(a.stderr, "\ndrover: cancelling %s (Ctrl-C again to leave it)\n", id)
+		cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
+		if _, err := c.Cancel(cctx, id); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
+			a.apiError(server, err)
+		}
+		ccancel()
+		select {
+		case <-second:
+			stop()
+		case <-fctx.Done():
+		}
+	}()
+	lastState := ""
+	end, err := c.Follow(fctx, id, "", 0, client.FollowHandler{
+		Output: func(o drover.OutputEvent) {
+			if o.Stream == drover.Stderr {
+				_, _ = a.stderr.Write([]byte(o.Data))
+			} else {
+				_, _ = a.stdout.Write([]byte(o.Data))
+			}
+		},
+		State: func(s drover.StateEvent) {
+			if !verbose {
+				return
+			}
+			line := fmt.Sprintf("%s %s", id, strings.ToLower(string(s.State)))
+			switch {
+			case s.State == drover.JobQueued && s.PendingReason != "":
+				line += ": " + s.PendingReason
+			case s.State == drover.JobQueued && s.Message != "":
+				line += ": " + s.Message
+			case s.WorkerID != "":
+				line += fmt.Sprintf(" on %s (attempt %d)", s.WorkerID, s.Attempt)
+			}
+			if line != lastState && !s.State.Final() {
+				fmt.Fprintf(a.stderr, "drover: %s\n", line)
+				lastState = line
+			}
+		},
+	})
+	if err != nil {
+		if fctx.Err() != nil {
+			a.errorf("left %s running on request; follow it with: drover logs -f %s", id, id)
+			return exitCancelled
+		}
+		a.apiError(server, err)
+		return exitDrover
+	}
+	return exitCodeOf(a, id, end)
+}
+
+// exitCodeOf maps a job's end to the CLI's exit code, saying on stderr why
+// when the job did not simply exit.
+func exitCodeOf(a *app, id string, end *drover.EndEvent) int {
+	switch end.State {
+	case drover.JobCompleted:
+		return exitOK
+	case drover.JobCancelled:
+		a.errorf("%s was cancelled", id)
+		return exitCancelled
+	}
+	switch end.Reason {
+	case drover.ReasonExitCode:
+		if end.ExitCode != nil {
+			return *end.ExitCode
+		}
+	case drover.ReasonTimeout:
+		a.errorf("%s: %s", id, orText(end.Message, "timed out"))
+		return exitTimeout
+	case drover.ReasonOOMKilled:
+		a.errorf("%s: killed for exceeding its memory limit (raise --memory)", id)
+		return exitOOM
+	}
+	a.errorf("%s failed: %s (%s)", id, orText(end.Message, "drover could not run it"), end.Reason)
+	return exitDrover
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func cmdLogs(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "logs")
+	var cf clientFlags
+	var follow bool
+	var stream string
+	cf.add(a, fs)
+	fs.BoolVar(&follow, "f", false, "follow: stream new output until the job ends")
+	fs.BoolVar(&follow, "follow", false, "same as -f")
+	fs.StringVar(&stream, "stream", "", "only stdout or stderr")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usageCode(err)
+	}
+	if len(pos) != 1 {
+		a.errorf("logs takes one job id, e.g. drover logs -f job_...")
+		return exitUsage
+	}
+	if stream != "" && stream != "stdout" && stream != "stderr" {
+		a.errorf("--stream %q: use stdout or stderr", stream)
+		return exitUsage
+	}
+	c := cf.client()
+	if follow {
+		_, err := c.Follow(ctx, pos[0], drover.Stream(stream), 0, client.FollowHandler{
+			Output: func(o drover.OutputEvent) {
+				if o.Stream == drover.Stderr {
+					_, _ = a.stderr.Write([]byte(o.Data))
+				} else {
+					_, _ = a.stdout.Write([]byte(o.Data))
+				}
+			},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return exitCancelled
+			}
+			a.apiError(cf.server, err)
+			return exitError
+		}
+		return exitOK
+	}
+	if err := c.Output(ctx, pos[0], drover.Stream(stream), a.stdout); err != nil {
+		a.apiError(cf.server, err)
+		return exitError
+	}
+	return exitOK
+}
+
+func cmdStatus(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "status")
+	var cf clientFlags
+	var asJSON bool
+	cf.add(a, fs)
+	fs.BoolVar(&asJSON, "json", false, "print the job as the API returns it")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usageCode(err)
+	}
+	if len(pos) != 1 {
+		a.errorf("status takes one job id")
+		return exitUsage
+	}
+	j, err := cf.client().Job(ctx, pos[0])
+	if err != nil {
+		a.apiError(cf.server, err)
+		return exitError
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(j)
+		return exitOK
+	}
+	printJob(a, j)
+	return exitOK
+}
+
+func printJob(a *app, j *drover.Job) {
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "id:\t%s\n", j.ID)
+	if j.Spec.Name != "" {
+		fmt.Fprintf(w, "name:\t%s\n", j.Spec.Name)
+	}
+	fmt.Fprintf(w, "command:\t%s\n", j.Spec.Command)
+	state := string(j.State)
+	if j.CancelRequestedAt != nil && !j.State.Final() {
+		state += " (cancelling)"
+	}
+	fmt.Fprintf(w, "state:\t%s\n", state)
+	if j.ExitCode != nil {
+		fmt.Fprintf(w, "exit code:\t%d\n", *j.ExitCode)
+	}
+	if j.Reason != "" {
+		fmt.Fprintf(w, "reason:\t%s\n", j.Reason)
+	}
+	if j.Message != "" {
+		fmt.Fprintf(w, "message:\t%s\n", j.Message)
+	}
+	if j.State == drover.JobQueued && j.PendingReason != "" {
+		fmt.Fprintf(w, "pending:\t%s\n", j.PendingReason)
+	}
+	exec := j.Spec.Executor
+	if exec == "" {
+		exec = "any"
+	}
+	if j.Spec.Image != "" {
+		exec += " " + j.Spec.Image
+	}
+	fmt.Fprintf(w, "resources:\t%s CPU, %s memory, executor %s\n", drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), exec)
+	fmt.Fprintf(w, "created:\t%s\n", j.CreatedAt.Local().Format(time.RFC3339))
+	if j.StartedAt != nil {
+		fmt.Fprintf(w, "started:\t%s\n", j.StartedAt.Local().Format(time.RFC3339))
+	}
+	if j.CompletedAt != nil {
+		fmt.Fprintf(w, "completed:\t%s", j.CompletedAt.Local().Format(time.RFC3339))
+		if j.StartedAt != nil {
+			fmt.Fprintf(w, " (ran %s)", j.CompletedAt.Sub(*j.StartedAt).Round(time.Millisecond))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "output:\t%d bytes\n", j.OutputBytes)
+	w.Flush()
+	if len(j.Attempts) > 0 {
+		fmt.Fprintln(a.stdout, "\nattempts:")
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  #\tWORKER\tSTATE\tEXIT\tREASON\tRAN\tMESSAGE")
+		for _, at := range j.Attempts {
+			exit := "-"
+			if at.ExitCode != nil {
+				exit = fmt.Sprint(*at.ExitCode)
+			}
+			ran := "-"
+			if at.StartedAt != nil && at.FinishedAt != nil {
+				ran = at.FinishedAt.Sub(*at.StartedAt).Round(time.Millisecond).String()
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, at.WorkerID, at.State, exit, orText(string(at.Reason), "-"), ran, at.Message)
+		}
+		tw.Flush()
+	}
+}
+
+func cmdCancel(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "cancel")
+	var cf clientFlags
+	cf.add(a, fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usageCode(err)
+	}
+	if len(pos) == 0 {
+		a.errorf("cancel takes one or more job ids")
+		return exitUsage
+	}
+	code := exitOK
+	c := cf.client()
+	for _, id := range pos {
+		j, err := c.Cancel(ctx, id)
+		if err != nil {
+			a.apiError(cf.server, err)
+			code = exitError
+			continue
+		}
+		if j.State.Final() {
+			fmt.Fprintf(a.stdout, "%s %s\n", j.ID, j.State)
+		} else {
+			fmt.Fprintf(a.stdout, "%s cancelling (its worker is stopping it)\n", j.ID)
+		}
+	}
+	return code
+}
+
+func cmdJobs(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "jobs")
+	var cf clientFlags
+	var state, cursor string
+	var limit int
+	var asJSON bool
+	cf.add(a, fs)
+	fs.StringVar(&state, "state", "", "only jobs in this state: QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED")
+	fs.IntVar(&limit, "limit", 50, "how many (at most 1000)")
+	fs.StringVar(&cursor, "cursor", "", "continue after this page's cursor")
+	fs.BoolVar(&asJSON, "json", false, "print the page as the API returns it")
+	if _, err := parse(fs, args); err != nil {
+		return usageCode(err)
+	}
+	page, err := cf.client().Jobs(ctx, drover.JobFilter{State: drover.JobState(strings.ToUpper(state)), Limit: limit, Cursor: cursor})
+	if err != nil {
+		a.apiError(cf.server, err)
+		return exitError
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(page)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tEXIT\tWORKER\tCPU\tMEM\tAGE\tNAME")
+	now := time.Now()
+	for _, j := range page.Jobs {
+		exit := "-"
+		if j.ExitCode != nil {
+			exit = fmt.Sprint(*j.ExitCode)
+		}
+		name := j.DisplayName()
+		if len(name) > 50 {
+			name = name[:47] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, orText(j.WorkerID, "-"),
+			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)
+	}
+	tw.Flush()
+	if page.NextCursor != "" {
+		fmt.Fprintf(a.stderr, "more: drover jobs --cursor %s\n", page.NextCursor)
+	}
+	return exitOK
+}
+
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func cmdWorkers(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "workers")
+	var cf clientFlags
+	var asJSON bool
+	cf.add(a, fs)
+	fs.BoolVar(&asJSON, "json", false, "print the workers as the API returns them")
+	if _, err := parse(fs, args); err != nil {
+		return usageCode(err)
+	}
+	ws, err := cf.client().Workers(ctx)
+	if err != nil {
+		a.apiError(cf.server, err)
+		return exitError
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(drover.WorkerList{Workers: ws})
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCPU (alloc/cap)\tMEM (alloc/cap)\tSLOTS\tCPU%\tMEM USED\tEXECUTORS\tLABELS\tHEARTBEAT")
+	now := time.Now()
+	for _, w := range ws {
+		labels := []string{}
+		for k, v := range w.Labels {
+			labels = append(labels, k+"="+v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s/%s\t%d/%d\t%.0f%%\t%s\t%s\t%s\t%s ago\n", w.ID, w.Name, w.State,
+			drover.FormatCPU(w.Allocated.CPU), drover.FormatCPU(w.Capacity.CPU),
+			drover.FormatMemory(w.Allocated.MemoryMB), drover.FormatMemory(w.Capacity.MemoryMB),
+			w.Allocated.Slots, w.Capacity.Slots, w.Usage.CPUPercent, drover.FormatMemory(w.Usage.MemoryUsedMB),
+			strings.Join(w.Executors, ","), orText(strings.Join(labels, ","), "-"), age(now.Sub(w.LastHeartbeatAt)))
+	}
+	tw.Flush()
+	return exitOK
+}

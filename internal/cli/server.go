@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover/internal/coordinator"
+	"github.com/drover-dev/drover/internal/httpapi"
+	"github.com/drover-dev/drover/internal/store/sqlite"
+)
+
+// serverFlags are the coordinator's flags, shared by server and dev.
+type serverFlags struct {
+	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
+	hbInterval, hbTimeout, ackTimeout                            time.Duration
+	fleetRetries                                                 int
+	insecure                                                     bool
+}
+
+func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
+	fs.StringVar(&sf.listen, "listen", envOr(a, "DROVER_LISTEN", listen), "address to serve the API and UI on (env DROVER_LISTEN)")
+	fs.StringVar(&sf.data, "data", envOr(a, "DROVER_DATA", data), "folder for the store (env DROVER_DATA)")
+	fs.StringVar(&sf.joinToken, "join-token", a.getenv("DROVER_JOIN_TOKEN"), "token workers must present to register (env DROVER_JOIN_TOKEN)")
+	fs.StringVar(&sf.apiToken, "api-token", a.getenv("DROVER_API_TOKEN"), "comma-separated tokens clients must present (env DROVER_API_TOKEN)")
+	fs.StringVar(&sf.tlsCert, "tls-cert", a.getenv("DROVER_TLS_CERT"), "TLS certificate file (env DROVER_TLS_CERT)")
+	fs.StringVar(&sf.tlsKey, "tls-key", a.getenv("DROVER_TLS_KEY"), "TLS key file (env DROVER_TLS_KEY)")
+	fs.DurationVar(&sf.hbInterval, "heartbeat-interval", envDuration(a, "DROVER_HEARTBEAT_INTERVAL", coordinator.DefaultHeartbeatInterval), "how often workers heartbeat (env DROVER_HEARTBEAT_INTERVAL)")
+	fs.DurationVar(&sf.hbTimeout, "heartbeat-timeout", envDuration(a, "DROVER_HEARTBEAT_TIMEOUT", coordinator.DefaultHeartbeatTimeout), "silence after which a worker is DOWN and its jobs requeued (env DROVER_HEARTBEAT_TIMEOUT)")
+	fs.DurationVar(&sf.ackTimeout, "ack-timeout", envDuration(a, "DROVER_ACK_TIMEOUT", coordinator.DefaultAckTimeout), "time a worker has to acknowledge an assignment (env DROVER_ACK_TIMEOUT)")
+	fs.IntVar(&sf.fleetRetries, "fleet-retries", coordinator.DefaultFleetRetries, "requeues allowed for failures of the fleet (lost worker, executor error)")
+	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
+	fs.StringVar(&sf.logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
+}
+
+func envDuration(a *app, key string, def time.Duration) time.Duration {
+	if v := a.getenv(key); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func newLogger(a *app, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// isLoopback reports whether a listen address only accepts local connections.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// coordinatorProcess is a running coordinator: store, coordinator, HTTP.
+type coordinatorProcess struct {
+	url     string
+	log     *slog.Logger
+	srv     *http.Server
+	coord   *coordinator.Coordinator
+	close   func()
+	served  chan error
+	baseCtx context.CancelFunc
+}
+
+func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Logger) (*coordinatorProcess, error) {
+	var tokens []string
+	for _, t := range strings.Split(sf.apiToken, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	if !isLoopback(sf.listen) && !sf.insecure && (len(tokens) == 0 || sf.joinToken == "") {
+		return nil, fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could run commands. Set --api-token and --join-token (or DROVER_API_TOKEN and DROVER_JOIN_TOKEN), or pass --insecure", sf.listen)
+	}
+	if (sf.tlsCert == "") != (sf.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := os.MkdirAll(sf.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(sf.data, "drover.db"), sqlite.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	coord, err := coordinator.New(coordinator.Config{
+		Store: st, Logger: log,
+		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", sf.listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", sf.listen, err)
+	}
+	if err := coord.Start(ctx); err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	handler := httpapi.New(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler()})
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if sf.tlsCert != "" {
+		scheme = "https"
+	}
+	p := &coordinatorProcess{url: scheme + "://" + ln.Addr().String(), log: log, srv: srv, coord: coord, served: make(chan error, 1), baseCtx: cancelBase}
+	var once sync.Once
+	p.close = func() { once.Do(func() { coord.Stop(); st.Close() }) }
+	go func() {
+		var err error
+		if sf.tlsCert != "" {
+			err = srv.ServeTLS(ln, sf.tlsCert, sf.tlsKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		p.served <- err
+	}()
+	log.Info("listening", "url", p.url, "data", sf.data, "api_tokens", len(tokens) > 0, "join_token", sf.joinToken != "")
+	return p, nil
+}
+
+// shutdown stops serving: long-polls and follow streams end (clients
+// reconnect to the next coordinator), in-flight requests get a bound.
+func (p *coordinatorProcess) shutdown() {
+	p.baseCtx()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = p.srv.Shutdown(sctx)
+	p.close()
+}
+
+func cmdServer(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "server")
+	var sf serverFlags
+	sf.add(a, fs, "127.0.0.1:8080", "./drover-data")
+	if _, err := parse(fs, args); err != nil {
+		return usageCode(err)
+	}
+	log, err := newLogger(a, sf.logLevel)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	p, err := startCoordinator(ctx, a, &sf, log)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitError
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-p.served:
+		if err != nil {
+			a.errorf("serve: %v", err)
+			p.close()
+			return exitError
+		}
+	}
+	p.shutdown()
+	return exitOK
+}
+
+func absPath(p string) (string, error) { return filepath.Abs(p) }

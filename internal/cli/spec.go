@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// jobFlags are the flags of run and submit that make a JobSpec.
+type jobFlags struct {
+	cpu, memory, timeout, retryOn, name, executor, image string
+	retries, priority                                    int
+	network                                              bool
+	env, constraints                                     multiFlag
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func (jf *jobFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&jf.cpu, "cpu", "", "CPU to reserve: cores (1.5) or millicores (500m) (default 100m)")
+	fs.StringVar(&jf.memory, "memory", "", "memory to reserve (and the hard limit in a container): 512M, 2G (default 128M)")
+	fs.StringVar(&jf.timeout, "timeout", "", "stop the job after this long running (e.g. 90s, 5m, 1h); exit 124")
+	fs.IntVar(&jf.retries, "retries", 0, "retry a failed job up to N times (backoff 1s, 2s, 4s ... 1m)")
+	fs.StringVar(&jf.retryOn, "retry-on", "", "comma list of failures that are retried: exit_code,timeout,oom_killed (default all)")
+	fs.Var(&jf.env, "env", "set an environment variable K=V in the job (repeatable)")
+	fs.Var(&jf.constraints, "constraint", "run only on workers with label k=v (repeatable)")
+	fs.StringVar(&jf.name, "name", "", "a name for the job")
+	fs.IntVar(&jf.priority, "priority", 0, "higher runs first (-1000..1000)")
+	fs.StringVar(&jf.executor, "executor", "", "docker or process (default: the worker's default)")
+	fs.StringVar(&jf.image, "image", "", "container image (implies --executor docker)")
+	fs.BoolVar(&jf.network, "network", false, "give the container network access (the worker must allow it)")
+}
+
+// spec builds the JobSpec; errors say which flag to fix.
+func (jf *jobFlags) spec(command []string) (drover.JobSpec, error) {
+	s := drover.JobSpec{Name: jf.name, Executor: jf.executor, Image: jf.image, MaxRetries: jf.retries, Priority: jf.priority, Network: jf.network}
+	switch {
+	case len(command) == 0:
+		return s, fmt.Errorf("no command given: drover run [flags] -- COMMAND [ARG...]")
+	case len(command) == 1 && strings.ContainsAny(command[0], " \t\n|&;<>()$`\\\"'*?[#~=%"):
+		// One argument with shell syntax: run it under sh -c.
+		s.Command = drover.Command{"sh", "-c", command[0]}
+	default:
+		s.Command = command
+	}
+	var err error
+	if jf.cpu != "" {
+		if s.Resources.CPU, err = drover.ParseCPU(jf.cpu); err != nil {
+			return s, fmt.Errorf("--cpu: %w", err)
+		}
+	}
+	if jf.memory != "" {
+		if s.Resources.MemoryMB, err = drover.ParseMemory(jf.memory); err != nil {
+			return s, fmt.Errorf("--memory: %w", err)
+		}
+	}
+	if jf.timeout != "" {
+		d, err := time.ParseDuration(jf.timeout)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("--timeout %q: use a duration like 90s, 5m or 1h30m", jf.timeout)
+		}
+		s.Timeout = drover.Duration(d)
+	}
+	if jf.retryOn != "" {
+		for _, r := range strings.Split(jf.retryOn, ",") {
+			s.RetryOn = append(s.RetryOn, drover.Reason(strings.TrimSpace(r)))
+		}
+	}
+	if len(jf.env) > 0 {
+		s.Env = map[string]string{}
+		for _, kv := range jf.env {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return s, fmt.Errorf("--env %q: use KEY=VALUE", kv)
+			}
+			s.Env[k] = v
+		}
+	}
+	if len(jf.constraints) > 0 {
+		s.Constraints = map[string]string{}
+		for _, kv := range jf.constraints {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return s, fmt.Errorf("--constraint %q: use key=value", kv)
+			}
+			s.Constraints[k] = v
+		}
+	}
+	// Validate here too, so a mistake is reported before any network call.
+	check := s
+	if err := check.Normalize(); err != nil {
+		return s, err
+	}
+	return s, nil
+}

@@ -1,0 +1,270 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor/docker"
+	"github.com/drover-dev/drover/internal/executor/noop"
+	"github.com/drover-dev/drover/internal/executor/process"
+	"github.com/drover-dev/drover/internal/worker"
+)
+
+// workerFlags configure a worker agent (drover worker, and dev's own worker).
+type workerFlags struct {
+	name, executor, cpu, memory, workDir, pull string
+	maxParallel                                int
+	grace                                      time.Duration
+	allowNetwork                               bool
+	labels                                     multiFlag
+}
+
+func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
+	host, _ := os.Hostname()
+	fs.StringVar(&wf.name, "name", envOr(a, "DROVER_WORKER_NAME", host), "worker name shown in the UI and CLI (env DROVER_WORKER_NAME)")
+	fs.Var(&wf.labels, "labels", "labels k=v[,k=v...] that jobs can require with --constraint (repeatable)")
+	fs.StringVar(&wf.executor, "executor", envOr(a, "DROVER_EXECUTOR", "auto"), "auto (docker when the engine answers, and process), docker, process, or noop (env DROVER_EXECUTOR)")
+	fs.IntVar(&wf.maxParallel, "max-parallel", envInt(a, "MAX_PARALLEL_JOBS", runtime.NumCPU()*2), "jobs run at once (env MAX_PARALLEL_JOBS)")
+	fs.StringVar(&wf.cpu, "cpu", a.getenv("DROVER_WORKER_CPU"), "CPU offered, cores or millicores (default: all CPUs)")
+	fs.StringVar(&wf.memory, "memory", a.getenv("DROVER_WORKER_MEMORY"), "memory offered, e.g. 8G (default: total minus 10%, at most 2G kept back)")
+	fs.DurationVar(&wf.grace, "grace", envDuration(a, "DROVER_GRACE", worker.DefaultGrace), "wait between SIGTERM and SIGKILL on cancel and timeout (env DROVER_GRACE)")
+	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces (default: a drover-work folder in the temp dir)")
+	fs.StringVar(&wf.pull, "pull", envOr(a, "DROVER_PULL", "missing"), "docker image pull policy: missing, always or never (env DROVER_PULL)")
+	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
+}
+
+func envInt(a *app, key string, def int) int {
+	if v := a.getenv(key); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// config turns the flags into a worker.Config (executors included).
+func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Config, error) {
+	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir, Labels: map[string]string{}}
+	if wf.grace <= 0 {
+		cfg.NoGrace = true
+	} else {
+		cfg.Grace = wf.grace
+	}
+	for _, l := range wf.labels {
+		for _, kv := range strings.Split(l, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || k == "" {
+				return cfg, fmt.Errorf("--labels %q: use k=v[,k=v...]", l)
+			}
+			cfg.Labels[k] = v
+		}
+	}
+	if wf.maxParallel < 1 {
+		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
+	}
+	cfg.Capacity.Slots = wf.maxParallel
+	cfg.Capacity.CPU = int64(runtime.NumCPU()) * 1000
+	if wf.cpu != "" {
+		v, err := drover.ParseCPU(wf.cpu)
+		if err != nil {
+			return cfg, fmt.Errorf("--cpu: %w", err)
+		}
+		cfg.Capacity.CPU = v
+	}
+	total := worker.MemoryMB()
+	cfg.Capacity.MemoryMB = total - min(max(total/10, 256), 2048)
+	if wf.memory != "" {
+		v, err := drover.ParseMemory(wf.memory)
+		if err != nil {
+			return cfg, fmt.Errorf("--memory: %w", err)
+		}
+		cfg.Capacity.MemoryMB = v
+	}
+	if cfg.Capacity.MemoryMB <= 0 {
+		return cfg, errors.New("cannot tell this machine's memory: set --memory")
+	}
+	execs, err := wf.executors(ctx, log)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Executors = execs
+	return cfg, nil
+}
+
+// executors picks the executors: process jobs run as the worker's user;
+// docker ones in locked-down containers.
+func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger) ([]worker.Executor, error) {
+	newDocker := func() (worker.Executor, error) {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork, WorkerID: wf.name})
+	}
+	switch wf.executor {
+	case "auto":
+		execs := []worker.Executor{process.New(log)}
+		d, err := newDocker()
+		if err != nil {
+			log.Info("docker executor off: the Docker engine does not answer", "err", err)
+		} else {
+			execs = append(execs, d)
+		}
+		return execs, nil
+	case drover.ExecutorProcess:
+		return []worker.Executor{process.New(log)}, nil
+	case drover.ExecutorNoop:
+		return []worker.Executor{noop.Executor{}}, nil
+	case drover.ExecutorDocker:
+		d, err := newDocker()
+		if err != nil {
+			return nil, fmt.Errorf("--executor docker: %w", err)
+		}
+		return []worker.Executor{d}, nil
+	}
+	return nil, fmt.Errorf("--executor %q: use auto, docker, process or noop", wf.executor)
+}
+
+func cmdWorker(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "worker")
+	var wf workerFlags
+	var server, joinToken, logLevel string
+	fs.StringVar(&server, "server", envOr(a, "DROVER_SERVER", defaultServer), "coordinator URL (env DROVER_SERVER)")
+	fs.StringVar(&joinToken, "join-token", a.getenv("DROVER_JOIN_TOKEN"), "the coordinator's join token (env DROVER_JOIN_TOKEN)")
+	fs.StringVar(&logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error")
+	wf.add(a, fs)
+	if _, err := parse(fs, args); err != nil {
+		return usageCode(err)
+	}
+	log, err := newLogger(a, logLevel)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	cfg, err := wf.config(ctx, log)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	cfg.Server, cfg.JoinToken = server, joinToken
+	w, err := worker.New(cfg)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitError
+	}
+	// The first SIGTERM or Ctrl-C drains (finish running jobs, take no new
+	// ones, deregister); a second one stops at once and the running jobs
+	// are requeued elsewhere.
+	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHard()
+	go func() {
+		select {
+		case <-hard.Done():
+			return
+		case <-ctx.Done():
+		}
+		log.Info("draining: finishing running jobs; signal again to stop at once")
+		w.Drain()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(again)
+		select {
+		case <-again:
+			log.Warn("stopping now; running jobs will be requeued")
+			stopHard()
+		case <-hard.Done():
+		}
+	}()
+	if err := w.Run(hard); err != nil && !errors.Is(err, context.Canceled) {
+		a.errorf("%v", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func cmdDev(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "dev")
+	var sf serverFlags
+	var wf workerFlags
+	sf.add(a, fs, "127.0.0.1:8080", ".drover")
+	wf.add(a, fs)
+	if _, err := parse(fs, args); err != nil {
+		return usageCode(err)
+	}
+	if !isLoopback(sf.listen) && !sf.insecure {
+		a.errorf("drover dev listens on loopback only (it has no tokens); use drover server to serve a network")
+		return exitUsage
+	}
+	log, err := newLogger(a, sf.logLevel)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	p, err := startCoordinator(ctx, a, &sf, log)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitError
+	}
+	cfg, err := wf.config(ctx, log)
+	if err != nil {
+		p.shutdown()
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	cfg.Server, cfg.JoinToken = p.url, sf.joinToken
+	w, err := worker.New(cfg)
+	if err != nil {
+		p.shutdown()
+		a.errorf("%v", err)
+		return exitError
+	}
+	abs, _ := absPath(sf.data)
+	fmt.Fprintf(a.stderr, `
+  drover dev is up: coordinator, a local worker and the web UI
+    UI and API:  %s
+    data:        %s (delete it to start afresh)
+    try:         drover run -- echo hello
+  Ctrl-C stops it; queued jobs wait for the next start.
+
+`, p.url, abs)
+	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		if err != nil {
+			a.errorf("worker: %v", err)
+		}
+	case err := <-p.served:
+		if err != nil {
+			a.errorf("serve: %v", err)
+		}
+	}
+	stopWorker()
+	<-doneOr(done)
+	p.shutdown()
+	return exitOK
+}
+
+func doneOr(ch chan error) <-chan error {
+	out := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-ch:
+			out <- err
+		case <-time.After(15 * time.Second):
+			out <- errors.New("worker did not stop in time")
+		}
+	}()
+	return out
+}

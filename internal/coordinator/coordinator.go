@@ -1,0 +1,198 @@
+// Package coordinator owns the job lifecycle: submission, scheduling passes,
+// assignment delivery to long-polling workers, leases and the heartbeat
+// reaper, attempt fencing, both retry budgets, cancellation, timeouts as a
+// backstop, and the event hub that feeds live output and state to followers.
+//
+// The store is the source of truth; the coordinator keeps only wake-up
+// signals in memory, so a restarted coordinator loses nothing it had
+// acknowledged.
+package coordinator
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+// Defaults for Config.
+const (
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultHeartbeatTimeout  = 30 * time.Second
+	DefaultAckTimeout        = 15 * time.Second
+	DefaultFleetRetries      = 5
+	DefaultSweepInterval     = time.Second
+	DefaultGrace             = 10 * time.Second
+	DefaultMaxPass           = 10000
+	DefaultMaxWait           = 60 * time.Second
+)
+
+// Clock tells the time. Tests inject a fake; production uses time.Now.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now().UTC() }
+
+// Config configures a Coordinator.
+type Config struct {
+	Store  store.Store  // required
+	Logger *slog.Logger // defaults to slog.Default()
+	Clock  Clock        // defaults to the system clock
+
+	// HeartbeatInterval is how often workers are told to heartbeat. Defaults to 10s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is the silence after which a worker is DOWN and its
+	// attempts fail as worker_lost. Defaults to 30s.
+	HeartbeatTimeout time.Duration
+	// AckTimeout is how long an assignment may stay unacknowledged before it
+	// goes back to the queue. Defaults to 15s.
+	AckTimeout time.Duration
+	// FleetRetries caps requeues caused by the fleet (worker_lost,
+	// executor_error, not_acknowledged). Defaults to 5.
+	FleetRetries int
+	// SweepInterval is the period of the safety-net scheduling pass and of
+	// the reaper. Defaults to 1s, or HeartbeatTimeout/4 when that is shorter.
+	SweepInterval time.Duration
+	// Grace is the workers' SIGTERM-to-SIGKILL grace, used in the timeout
+	// backstop (timeout + grace + heartbeat timeout). Defaults to 10s.
+	Grace time.Duration
+	// MaxPass bounds the queued jobs one scheduling pass considers. Defaults to 10,000.
+	MaxPass int
+	// EventBuffer is how many job and worker events /events can replay.
+	// Defaults to 4096.
+	EventBuffer int
+}
+
+func (c *Config) fill() {
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, DefaultHeartbeatInterval)
+	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
+	c.FleetRetries = cmp.Or(c.FleetRetries, DefaultFleetRetries)
+	c.SweepInterval = cmp.Or(c.SweepInterval, min(DefaultSweepInterval, c.HeartbeatTimeout/4))
+	c.Grace = cmp.Or(c.Grace, DefaultGrace)
+	c.MaxPass = cmp.Or(c.MaxPass, DefaultMaxPass)
+	c.EventBuffer = cmp.Or(c.EventBuffer, 4096)
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("coordinator config: Store is required")
+	case c.HeartbeatInterval <= 0:
+		return errors.New("coordinator config: HeartbeatInterval must be positive")
+	case c.HeartbeatTimeout <= c.HeartbeatInterval:
+		return fmt.Errorf("coordinator config: HeartbeatTimeout (%s) must be longer than HeartbeatInterval (%s)", c.HeartbeatTimeout, c.HeartbeatInterval)
+	case c.FleetRetries < 0:
+		return errors.New("coordinator config: FleetRetries must not be negative")
+	}
+	return nil
+}
+
+// Coordinator is the brain of a drover cluster.
+type Coordinator struct {
+	cfg   Config
+	store store.Store
+	log   *slog.Logger
+	clock Clock
+
+	wake    chan struct{} // scheduler wake-up, capacity 1
+	events  *Hub
+	watch   *watchers
+	workers *signals // long-poll wake-ups by worker id
+
+	pendingMu sync.Mutex
+	pending   map[string]string // last pending reason written per job
+
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+}
+
+// New returns a Coordinator; Start runs its loops.
+func New(cfg Config) (*Coordinator, error) {
+	cfg.fill()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Coordinator{
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		clock:   cfg.Clock,
+		wake:    make(chan struct{}, 1),
+		events:  NewHub(cfg.EventBuffer),
+		watch:   newWatchers(),
+		workers: newSignals(),
+		pending: map[string]string{},
+	}, nil
+}
+
+// Start runs the scheduler and the reaper until Stop.
+func (c *Coordinator) Start(ctx context.Context) error {
+	if c.started {
+		return errors.New("coordinator already started")
+	}
+	c.started = true
+	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx))
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.scheduleLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.reapLoop(ctx) }()
+	c.Wake()
+	return nil
+}
+
+// Stop ends the loops and waits for them. Long-polls and follow streams end
+// with their requests' contexts.
+func (c *Coordinator) Stop() {
+	if c.stop != nil {
+		c.stop()
+	}
+	c.wg.Wait()
+	c.events.Close()
+}
+
+// Wake asks for a scheduling pass soon; many wakes coalesce into one pass.
+func (c *Coordinator) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Events is the hub of job and worker changes.
+func (c *Coordinator) Events() *Hub { return c.events }
+
+// HeartbeatInterval and HeartbeatTimeout as configured.
+func (c *Coordinator) HeartbeatInterval() time.Duration { return c.cfg.HeartbeatInterval }
+func (c *Coordinator) HeartbeatTimeout() time.Duration  { return c.cfg.HeartbeatTimeout }
+
+func (c *Coordinator) now() time.Time { return c.clock.Now().UTC() }
+
+// publishJob sends a job change to /events and to the job's followers.
+func (c *Coordinator) publishJob(j *drover.Job) {
+	if j == nil {
+		return
+	}
+	cp := *j
+	cp.Attempts = nil
+	c.events.Publish(drover.Event{Type: "job", Job: &cp})
+	c.watch.notify(j.ID, true)
+}
+
+func (c *Coordinator) publishWorker(w *drover.Worker) {
+	if w == nil {
+		return
+	}
+	c.events.Publish(drover.Event{Type: "worker", Worker: w})
+}

@@ -1,0 +1,101 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/sched"
+)
+
+// Submit validates a spec and queues a job. A job that no registered worker
+// could ever hold is refused with EUNSCHEDULABLE; with no worker registered
+// it waits. With an idempotency key, a repeated submission returns the first
+// job (created=false).
+func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey string) (*drover.Job, bool, error) {
+	if err := spec.Normalize(); err != nil {
+		return nil, false, err
+	}
+	if len(idemKey) > 200 {
+		return nil, false, drover.Errorf(drover.EINVALID, "Idempotency-Key is %d characters; the limit is 200", len(idemKey))
+	}
+	workers, err := c.store.ListWorkers(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("submit: %w", err)
+	}
+	if msg := sched.Unschedulable(spec, workers); msg != "" {
+		return nil, false, drover.Errorf(drover.EUNSCHEDULABLE, "no worker could ever run this job: %s; lower the request or add a larger worker", msg)
+	}
+	now := c.now()
+	j := &drover.Job{
+		ID:        drover.NewID("job"),
+		Spec:      spec,
+		State:     drover.JobQueued,
+		CreatedAt: now,
+		QueuedAt:  &now,
+	}
+	j, created, err := c.store.CreateJob(ctx, j, idemKey)
+	if err != nil {
+		return nil, false, fmt.Errorf("submit: %w", err)
+	}
+	if created {
+		c.publishJob(j)
+		c.Wake()
+	}
+	return j, created, nil
+}
+
+// Job returns a job with its attempts.
+func (c *Coordinator) Job(ctx context.Context, id string) (*drover.Job, error) {
+	return c.store.GetJob(ctx, id)
+}
+
+// Jobs lists jobs newest first.
+func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.JobPage, error) {
+	if f.State != "" && !f.State.Valid() {
+		return nil, drover.Errorf(drover.EINVALID, "state %q is unknown: use one of QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED", f.State)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	if f.Limit > 1000 {
+		return nil, drover.Errorf(drover.EINVALID, "limit %d is too large: the most is 1000; page with the cursor", f.Limit)
+	}
+	jobs, next, err := c.store.ListJobs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if jobs == nil {
+		jobs = []drover.Job{}
+	}
+	return &drover.JobPage{Jobs: jobs, NextCursor: next}, nil
+}
+
+// Cancel cancels a job. A queued job (or one whose assignment was not yet
+// acknowledged) is CANCELLED at once; a running one is stopped by its worker
+// (SIGTERM, grace, SIGKILL) and becomes CANCELLED when its attempt ends.
+func (c *Coordinator) Cancel(ctx context.Context, id string) (*drover.Job, error) {
+	j, err := c.store.CancelJob(ctx, id, c.now())
+	if err != nil {
+		return nil, err
+	}
+	// Wake the worker's long-poll so the stop is pushed at once.
+	if j.WorkerID != "" {
+		c.workers.notify(j.WorkerID)
+	}
+	if j.State.Final() {
+		c.Wake() // resources were freed
+	}
+	c.publishJob(j)
+	return j, nil
+}
+
+// Output returns a job's output chunks after afterID.
+func (c *Coordinator) Output(ctx context.Context, jobID string, afterID int64, stream drover.Stream, limit int) ([]drover.StoredChunk, error) {
+	return c.store.ReadOutput(ctx, jobID, afterID, stream, limit)
+}
+
+// Watch subscribes to a job's changes (new output, new state).
+func (c *Coordinator) Watch(jobID string) *Watcher {
+	return c.watch.watch(jobID)
+}

@@ -1,0 +1,91 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+// reapLoop enforces leases every SweepInterval: workers silent for the
+// heartbeat timeout go DOWN and their attempts fail as worker_lost;
+// assignments not acknowledged within AckTimeout go back to the queue;
+// attempts overrunning timeout + grace + heartbeat timeout fail as timeout
+// (the worker enforces the timeout; this is the backstop).
+func (c *Coordinator) reapLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := c.Reap(ctx); err != nil && ctx.Err() == nil {
+			c.log.Error("reaper", "err", err)
+		}
+	}
+}
+
+// Reap runs one round of lease enforcement.
+func (c *Coordinator) Reap(ctx context.Context) error {
+	now := c.now()
+	before := now.Add(-c.cfg.HeartbeatTimeout)
+	stale, err := c.store.StaleWorkers(ctx, before)
+	if err != nil {
+		return err
+	}
+	for _, id := range stale {
+		attempts, err := c.store.MarkWorkerDown(ctx, id, before)
+		if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) {
+			continue // it heartbeated just now, or left
+		}
+		if err != nil {
+			return err
+		}
+		c.log.Warn("worker down", "worker", id, "silent_for", c.cfg.HeartbeatTimeout, "attempts_lost", len(attempts))
+		for _, a := range attempts {
+			c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
+				Message: "worker " + id + " stopped heartbeating"})
+		}
+		if w, err := c.store.GetWorker(ctx, id); err == nil {
+			c.publishWorker(w)
+		}
+	}
+	unacked, err := c.store.UnacknowledgedAttempts(ctx, now.Add(-c.cfg.AckTimeout))
+	if err != nil {
+		return err
+	}
+	for _, a := range unacked {
+		c.log.Warn("assignment not acknowledged", "attempt", a.ID, "worker", a.WorkerID)
+		c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonNotAcknowledged})
+	}
+	overdue, err := c.store.OverdueAttempts(ctx, now, c.cfg.Grace+c.cfg.HeartbeatTimeout)
+	if err != nil {
+		return err
+	}
+	for _, a := range overdue {
+		c.log.Warn("attempt overran its timeout; failing it", "attempt", a.ID, "worker", a.WorkerID)
+		c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonTimeout,
+			Message: "timed out (the worker did not stop it; the coordinator did)"})
+	}
+	return nil
+}
+
+// endAttempt ends an attempt with the retry policy and publishes the
+// result. A stale attempt (already ended) is ignored.
+func (c *Coordinator) endAttempt(ctx context.Context, id string, end store.AttemptEnd) (*drover.Job, error) {
+	j, err := c.store.EndAttempt(ctx, id, end, func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
+		return decide(j, a, c.cfg.FleetRetries, end.At)
+	})
+	if err != nil {
+		if !drover.IsCode(err, drover.ECONFLICT) {
+			c.log.Error("end attempt", "attempt", id, "err", err)
+		}
+		return nil, err
+	}
+	c.publishJob(j)
+	c.Wake()
+	return j, nil
+}

@@ -1,0 +1,80 @@
+package coordinator
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+// decide is the job's transition when attempt a ends, a pure function of
+// the job, the ended attempt, the fleet retry cap and the time:
+//   - a cancel request wins: CANCELLED;
+//   - exit 0: COMPLETED;
+//   - a fleet failure (worker_lost, executor_error, not_acknowledged)
+//     requeues at once while fewer than fleetCap such requeues happened;
+//   - a job failure (exit_code, timeout, oom_killed) requeues after a
+//     backoff while retries < spec.maxRetries and spec.retryOn allows it;
+//   - otherwise FAILED with the attempt's reason.
+func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
+	if j.CancelRequestedAt != nil || a.Reason == drover.ReasonCancelled {
+		return store.JobOutcome{State: drover.JobCancelled, ExitCode: a.ExitCode, Reason: drover.ReasonCancelled, Message: "cancelled"}
+	}
+	if a.State == drover.AttemptCompleted {
+		return store.JobOutcome{State: drover.JobCompleted, ExitCode: a.ExitCode}
+	}
+	r := a.Reason
+	msg := a.Message
+	switch {
+	case r.FleetFailure():
+		if j.FleetRetries < fleetCap {
+			return store.JobOutcome{
+				State:      drover.JobQueued,
+				Reason:     r,
+				Message:    fmt.Sprintf("attempt %d: %s; requeued", a.N, describe(r, msg)),
+				FleetRetry: true,
+			}
+		}
+		return store.JobOutcome{State: drover.JobFailed, ExitCode: a.ExitCode, Reason: r,
+			Message: fmt.Sprintf("%s; gave up after %d requeues caused by the fleet", describe(r, msg), j.FleetRetries)}
+	case r.JobFailure():
+		if j.Spec.RetriesOn(r) && j.JobRetries < j.Spec.MaxRetries {
+			nb := now.Add(drover.RetryBackoff(j.JobRetries + 1))
+			return store.JobOutcome{
+				State:     drover.JobQueued,
+				ExitCode:  a.ExitCode,
+				Reason:    r,
+				Message:   fmt.Sprintf("attempt %d: %s; retry %d of %d", a.N, describe(r, msg), j.JobRetries+1, j.Spec.MaxRetries),
+				NotBefore: &nb,
+				JobRetry:  true,
+			}
+		}
+		return store.JobOutcome{State: drover.JobFailed, ExitCode: a.ExitCode, Reason: r, Message: describe(r, msg)}
+	}
+	if r == "" {
+		r = drover.ReasonExecutorError
+	}
+	return store.JobOutcome{State: drover.JobFailed, ExitCode: a.ExitCode, Reason: r, Message: describe(r, msg)}
+}
+
+func describe(r drover.Reason, msg string) string {
+	if msg != "" {
+		return msg
+	}
+	switch r {
+	case drover.ReasonWorkerLost:
+		return "the worker stopped heartbeating"
+	case drover.ReasonNotAcknowledged:
+		return "the worker never acknowledged the assignment"
+	case drover.ReasonTimeout:
+		return "timed out"
+	case drover.ReasonOOMKilled:
+		return "killed for exceeding its memory limit"
+	case drover.ReasonExitCode:
+		return "exited non-zero"
+	case drover.ReasonExecutorError:
+		return "the worker could not run it"
+	}
+	return string(r)
+}

@@ -1,0 +1,138 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/sched"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+// scheduleLoop runs a placement pass on every wake-up (submission, finished
+// attempt, new or recovered worker), when a retry backoff ends, and every
+// SweepInterval as a safety net.
+func (c *Coordinator) scheduleLoop(ctx context.Context) {
+	sweep := time.NewTicker(c.cfg.SweepInterval)
+	defer sweep.Stop()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		case <-sweep.C:
+		case <-retry.C:
+		}
+		next, more, err := c.schedulePass(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Error("scheduling pass", "err", err)
+			continue
+		}
+		if more {
+			c.Wake()
+		}
+		if !next.IsZero() {
+			retry.Reset(max(next.Sub(c.now()), time.Millisecond))
+		}
+	}
+}
+
+// schedulePass places what it can. It returns the earliest NotBefore of
+// jobs waiting out a retry backoff (zero if none) and whether another pass
+// should follow at once (the pass was full and placed something).
+func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bool, err error) {
+	jobs, err := c.store.QueuedJobs(ctx, c.cfg.MaxPass)
+	if err != nil || len(jobs) == 0 {
+		return time.Time{}, false, err
+	}
+	workers, err := c.store.ListWorkers(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	now := c.now()
+	for i := range jobs {
+		if nb := jobs[i].NotBefore; nb != nil && nb.After(now) && (next.IsZero() || nb.Before(next)) {
+			next = *nb
+		}
+	}
+	res := sched.Place(now, jobs, workers)
+	if len(res.Assignments) > 0 {
+		ps := make([]store.Placement, len(res.Assignments))
+		for i, a := range res.Assignments {
+			ps[i] = store.Placement{JobID: a.JobID, WorkerID: a.WorkerID, AttemptID: drover.NewID("att")}
+		}
+		attempts, err := c.store.Assign(ctx, now, ps)
+		if err != nil {
+			return next, false, err
+		}
+		byID := make(map[string]*drover.Job, len(jobs))
+		for i := range jobs {
+			byID[jobs[i].ID] = &jobs[i]
+		}
+		notified := map[string]bool{}
+		for _, a := range attempts {
+			if !notified[a.WorkerID] {
+				notified[a.WorkerID] = true
+				c.workers.notify(a.WorkerID)
+			}
+			if j := byID[a.JobID]; j != nil {
+				j.State, j.WorkerID, j.AssignedAt, j.PendingReason = drover.JobAssigned, a.WorkerID, a.AssignedAt, ""
+				c.publishJob(j)
+			}
+		}
+		c.forgetPending(attempts)
+	}
+	if err := c.updatePending(ctx, jobs, res.Pending); err != nil {
+		return next, false, err
+	}
+	return next, len(jobs) == c.cfg.MaxPass && len(res.Assignments) > 0, nil
+}
+
+// updatePending writes the "why pending" reasons that changed since the last
+// pass, so a steady queue costs no writes.
+func (c *Coordinator) updatePending(ctx context.Context, jobs []drover.Job, reasons map[string]string) error {
+	c.pendingMu.Lock()
+	changed := map[string]string{}
+	for i := range jobs {
+		j := &jobs[i]
+		r, ok := reasons[j.ID]
+		if !ok {
+			continue
+		}
+		last, seen := c.pending[j.ID]
+		if !seen {
+			last = j.PendingReason
+		}
+		if r != last {
+			changed[j.ID] = r
+		}
+		c.pending[j.ID] = r
+	}
+	c.pendingMu.Unlock()
+	if len(changed) == 0 {
+		return nil
+	}
+	if err := c.store.SetPendingReasons(ctx, changed); err != nil {
+		return err
+	}
+	for i := range jobs {
+		if r, ok := changed[jobs[i].ID]; ok {
+			jobs[i].PendingReason = r
+			c.publishJob(&jobs[i])
+		}
+	}
+	return nil
+}
+
+func (c *Coordinator) forgetPending(attempts []drover.Attempt) {
+	c.pendingMu.Lock()
+	for _, a := range attempts {
+		delete(c.pending, a.JobID)
+	}
+	c.pendingMu.Unlock()
+}

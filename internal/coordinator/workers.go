@@ -1,0 +1,335 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+// Register admits a worker and returns its id and secret. The secret is
+// "<worker id>.<random>", shown once and stored only as a SHA-256 hash.
+func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) (*drover.RegisterResponse, error) {
+	if err := validateRegister(&req); err != nil {
+		return nil, err
+	}
+	now := c.now()
+	w := &drover.Worker{
+		ID:              drover.NewID("wrk"),
+		Name:            req.Name,
+		Labels:          req.Labels,
+		Executors:       req.Executors,
+		Capacity:        req.Capacity,
+		State:           drover.WorkerReady,
+		Version:         req.Version,
+		RegisteredAt:    now,
+		LastHeartbeatAt: now,
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	secret := w.ID + "." + hex.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(secret))
+	if err := c.store.CreateWorker(ctx, w, sum[:]); err != nil {
+		return nil, fmt.Errorf("register worker: %w", err)
+	}
+	c.log.Info("worker registered", "worker", w.ID, "name", w.Name, "cpu", drover.FormatCPU(w.Capacity.CPU),
+		"memory", drover.FormatMemory(w.Capacity.MemoryMB), "slots", w.Capacity.Slots, "executors", w.Executors)
+	c.publishWorker(w)
+	c.Wake()
+	return &drover.RegisterResponse{
+		Worker:            *w,
+		Secret:            secret,
+		HeartbeatInterval: drover.Duration(c.cfg.HeartbeatInterval),
+		HeartbeatTimeout:  drover.Duration(c.cfg.HeartbeatTimeout),
+	}, nil
+}
+
+func validateRegister(r *drover.RegisterRequest) error {
+	r.Name = strings.TrimSpace(r.Name)
+	switch {
+	case r.Name == "":
+		return drover.Errorf(drover.EINVALID, "worker name is empty: give --name or let it default to the host name")
+	case len(r.Name) > 100:
+		return drover.Errorf(drover.EINVALID, "worker name is %d characters; the limit is 100", len(r.Name))
+	case r.Capacity.CPU <= 0:
+		return drover.Errorf(drover.EINVALID, "capacity.cpu is %d: it must be positive (millicores)", r.Capacity.CPU)
+	case r.Capacity.MemoryMB <= 0:
+		return drover.Errorf(drover.EINVALID, "capacity.memoryMB is %d: it must be positive", r.Capacity.MemoryMB)
+	case r.Capacity.Slots <= 0:
+		return drover.Errorf(drover.EINVALID, "capacity.slots is %d: it must be at least 1 (--max-parallel)", r.Capacity.Slots)
+	case len(r.Executors) == 0:
+		return drover.Errorf(drover.EINVALID, "the worker offers no executor")
+	}
+	for _, e := range r.Executors {
+		if e != drover.ExecutorDocker && e != drover.ExecutorProcess && e != drover.ExecutorNoop {
+			return drover.Errorf(drover.EINVALID, "executor %q is unknown", e)
+		}
+	}
+	for k := range r.Labels {
+		if k == "" {
+			return drover.Errorf(drover.EINVALID, "a label has an empty name: use key=value")
+		}
+	}
+	if r.Labels == nil {
+		r.Labels = map[string]string{}
+	}
+	return nil
+}
+
+// AuthWorker checks a worker secret and returns the worker id it belongs to.
+func (c *Coordinator) AuthWorker(ctx context.Context, secret string) (string, error) {
+	id, _, ok := strings.Cut(secret, ".")
+	if !ok || !strings.HasPrefix(id, "wrk_") {
+		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker secret is malformed: register again")
+	}
+	want, err := c.store.WorkerSecretHash(ctx, id)
+	if drover.IsCode(err, drover.ENOTFOUND) {
+		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker %s is not registered (it was removed or the coordinator's data was reset): register again", id)
+	}
+	if err != nil {
+		return "", err
+	}
+	got := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(got[:], want) != 1 {
+		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker secret is wrong: register again")
+	}
+	return id, nil
+}
+
+// Heartbeat records a worker's liveness and usage and tells it which of the
+// attempts it runs it must stop: cancelled ones, and any that are no longer
+// current (ended as lost while it was away, or unknown).
+func (c *Coordinator) Heartbeat(ctx context.Context, workerID string, req drover.HeartbeatRequest) (*drover.HeartbeatResponse, error) {
+	prev, err := c.store.GetWorker(ctx, workerID)
+	if err != nil {
+		return nil, err
+	}
+	w, err := c.store.Heartbeat(ctx, workerID, c.now(), req.Usage)
+	if err != nil {
+		return nil, err
+	}
+	if req.Draining && w.State != drover.WorkerDraining {
+		if w, err = c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining); err != nil {
+			return nil, err
+		}
+		c.log.Info("worker draining", "worker", workerID)
+	}
+	if prev.State == drover.WorkerDown {
+		c.log.Info("worker back", "worker", workerID)
+		c.Wake()
+	}
+	c.publishWorker(w)
+	stop, err := c.stopList(ctx, workerID, req.Running)
+	if err != nil {
+		return nil, err
+	}
+	return &drover.HeartbeatResponse{Stop: stop, Drain: w.State == drover.WorkerDraining, State: w.State}, nil
+}
+
+func (c *Coordinator) stopList(ctx context.Context, workerID string, running []string) ([]string, error) {
+	stop := []string{}
+	if len(running) > 0 {
+		as, err := c.store.AttemptsByID(ctx, running)
+		if err != nil {
+			return nil, err
+		}
+		current := map[string]bool{}
+		for _, a := range as {
+			if a.WorkerID == workerID && !a.State.Final() && !a.StopRequested {
+				current[a.ID] = true
+			}
+		}
+		for _, id := range running {
+			if !current[id] {
+				stop = append(stop, id)
+			}
+		}
+	}
+	req, err := c.store.StopRequested(ctx, workerID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range req {
+		if !slices.Contains(stop, id) {
+			stop = append(stop, id)
+		}
+	}
+	return stop, nil
+}
+
+// Work is the long-poll: it returns at once with new assignments and stop
+// requests for the worker, else waits for them up to wait.
+func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Duration) (*drover.WorkResponse, error) {
+	wait = min(max(wait, 0), DefaultMaxWait)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	sig := c.workers.get(workerID)
+	for {
+		as, stops, err := c.store.Deliver(ctx, workerID, c.now())
+		if err != nil {
+			return nil, err
+		}
+		w, err := c.store.GetWorker(ctx, workerID)
+		if err != nil {
+			return nil, err
+		}
+		if len(as) > 0 || len(stops) > 0 || w.State == drover.WorkerDraining || wait == 0 {
+			if as == nil {
+				as = []drover.Assignment{}
+			}
+			if stops == nil {
+				stops = []string{}
+			}
+			return &drover.WorkResponse{Assignments: as, Stop: stops, Drain: w.State == drover.WorkerDraining}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			return &drover.WorkResponse{Assignments: []drover.Assignment{}, Stop: []string{}}, nil
+		case <-sig:
+		}
+	}
+}
+
+// Drain stops new work going to a worker; it finishes what it runs,
+// deregisters and exits.
+func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worker, error) {
+	w, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining)
+	if err != nil {
+		return nil, err
+	}
+	c.workers.notify(workerID)
+	c.publishWorker(w)
+	return w, nil
+}
+
+// Deregister removes a worker that has finished its work (after a drain).
+func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
+	if err := c.store.DeleteWorker(ctx, workerID); err != nil {
+		return err
+	}
+	c.workers.forget(workerID)
+	c.log.Info("worker left", "worker", workerID)
+	c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: workerID, State: "LEFT"}})
+	return nil
+}
+
+// Worker returns one worker; Workers all of them.
+func (c *Coordinator) Worker(ctx context.Context, id string) (*drover.Worker, error) {
+	return c.store.GetWorker(ctx, id)
+}
+
+func (c *Coordinator) Workers(ctx context.Context) ([]drover.Worker, error) {
+	ws, err := c.store.ListWorkers(ctx)
+	if ws == nil {
+		ws = []drover.Worker{}
+	}
+	return ws, err
+}
+
+// owned returns the attempt if it belongs to workerID.
+func (c *Coordinator) owned(ctx context.Context, workerID, attemptID string) (*drover.Attempt, error) {
+	a, err := c.store.GetAttempt(ctx, attemptID)
+	if err != nil {
+		return nil, err
+	}
+	if a.WorkerID != workerID {
+		return nil, drover.Errorf(drover.EFORBIDDEN, "attempt %s belongs to another worker", attemptID)
+	}
+	return a, nil
+}
+
+// Accept is a worker's early acknowledgement of an assignment, before a
+// long bundle fetch or image pull.
+func (c *Coordinator) Accept(ctx context.Context, workerID, attemptID string) error {
+	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+		return err
+	}
+	_, err := c.store.AcceptAttempt(ctx, attemptID, c.now())
+	return stale(err, attemptID)
+}
+
+// StartAttempt records that the command runs.
+func (c *Coordinator) StartAttempt(ctx context.Context, workerID, attemptID string, req drover.StartRequest) error {
+	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+		return err
+	}
+	j, err := c.store.StartAttempt(ctx, attemptID, c.now(), req.BundleFetch.D(), req.ImagePull.D())
+	if err != nil {
+		return stale(err, attemptID)
+	}
+	c.publishJob(j)
+	return nil
+}
+
+// AppendOutput stores output chunks of a current attempt.
+func (c *Coordinator) AppendOutput(ctx context.Context, workerID, attemptID string, chunks []drover.OutputChunk) error {
+	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+		return err
+	}
+	for i, ch := range chunks {
+		if ch.Seq < 1 {
+			return drover.Errorf(drover.EINVALID, "chunk %d has seq %d: seqs start at 1", i, ch.Seq)
+		}
+		if ch.Stream != drover.Stdout && ch.Stream != drover.Stderr {
+			return drover.Errorf(drover.EINVALID, "chunk %d has stream %q: use stdout or stderr", i, ch.Stream)
+		}
+	}
+	if len(chunks) == 0 {
+		return nil
+	}
+	jobID, err := c.store.AppendOutput(ctx, attemptID, chunks, c.now())
+	if err != nil {
+		return stale(err, attemptID)
+	}
+	c.watch.notify(jobID, false)
+	return nil
+}
+
+// Finish ends an attempt as the worker reports it and applies the retry
+// policy. A finish for an attempt that is no longer current is ECONFLICT.
+func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, req drover.FinishRequest) (*drover.Job, error) {
+	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+		return nil, err
+	}
+	end := store.AttemptEnd{At: c.now(), ExitCode: req.ExitCode, Reason: req.Reason, Message: req.Message, Usage: req.Usage, Phases: req.Phases}
+	switch {
+	case req.Reason == drover.ReasonCancelled:
+		end.State = drover.AttemptCancelled
+	case req.Reason == "" && req.ExitCode != nil && *req.ExitCode == 0:
+		end.State = drover.AttemptCompleted
+	case req.Reason == "" && req.ExitCode != nil:
+		end.State, end.Reason = drover.AttemptFailed, drover.ReasonExitCode
+		if end.Message == "" {
+			end.Message = fmt.Sprintf("exited with code %d", *req.ExitCode)
+		}
+	case req.Reason == "":
+		return nil, drover.Errorf(drover.EINVALID, "finish needs an exit code or a reason")
+	case req.Reason.JobFailure() || req.Reason.FleetFailure():
+		end.State = drover.AttemptFailed
+	default:
+		return nil, drover.Errorf(drover.EINVALID, "reason %q is not one a worker reports", req.Reason)
+	}
+	j, err := c.endAttempt(ctx, attemptID, end)
+	if err != nil {
+		return nil, stale(err, attemptID)
+	}
+	return j, nil
+}
+
+// stale rewrites a conflict on an attempt into the message a worker acts on.
+func stale(err error, attemptID string) error {
+	if drover.IsCode(err, drover.ECONFLICT) {
+		return drover.Errorf(drover.ECONFLICT, "attempt %s is no longer current (it ended, was cancelled or was given to another worker): stop it", attemptID)
+	}
+	return err
+}

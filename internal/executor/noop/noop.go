@@ -1,0 +1,25 @@
+// Package noop is an executor that completes every attempt at once with exit
+// code 0 and no output. It exists to measure drover itself (drover bench);
+// workers offer it only when asked (--executor noop).
+package noop
+
+import (
+	"context"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+)
+
+// Executor is the noop executor.
+type Executor struct{}
+
+// Name returns "noop".
+func (Executor) Name() string { return drover.ExecutorNoop }
+
+// Run reports start and exit 0 at once.
+func (Executor) Run(_ context.Context, t *executor.Task, _ executor.Sink) executor.Result {
+	if t.OnStart != nil {
+		t.OnStart(0)
+	}
+	return executor.Exit(0)
+}

@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/drover-dev/drover"
+)
+
+// statusOf is the one table from domain error codes to HTTP statuses.
+var statusOf = map[string]int{
+	drover.EMALFORMED:     http.StatusBadRequest,
+	drover.EUNAUTHORIZED:  http.StatusUnauthorized,
+	drover.EFORBIDDEN:     http.StatusForbidden,
+	drover.ENOTFOUND:      http.StatusNotFound,
+	drover.ECONFLICT:      http.StatusConflict,
+	drover.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	drover.EINVALID:       http.StatusUnprocessableEntity,
+	drover.EUNSCHEDULABLE: http.StatusUnprocessableEntity,
+	drover.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	drover.EINTERNAL:      http.StatusInternalServerError,
+}
+
+// writeError writes err as {"error":{"code","message"}} with its status.
+// Internal errors are logged with the request and never shown.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := drover.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status, code = http.StatusInternalServerError, drover.EINTERNAL
+	}
+	if code == drover.EINTERNAL {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, drover.ErrorBody{Error: drover.Error{Code: code, Message: drover.ErrorMessage(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON body into v, turning every decoding failure into a
+// message that says what to change. strict refuses unknown fields (a typo
+// in a job spec must not be silently ignored).
+func decode(r *http.Request, v any, strict bool) error {
+	dec := json.NewDecoder(r.Body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return drover.Errorf(drover.EMALFORMED, "body has data after the JSON value: send one JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var maxErr *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return drover.Errorf(drover.ETOOLARGE, "request body is over the %s limit", sizeText(maxErr.Limit))
+	case errors.Is(err, io.EOF):
+		return drover.Errorf(drover.EMALFORMED, "request body is empty: send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return drover.Errorf(drover.EMALFORMED, "request body is not valid JSON: it ends too early")
+	case errors.As(err, &syn):
+		return drover.Errorf(drover.EMALFORMED, "request body is not valid JSON: %s (at byte %d)", syn.Error(), syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return drover.Errorf(drover.EMALFORMED, "field %q must be %s, not a JSON %s", field, typeName(typ.Type.String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return drover.Errorf(drover.EMALFORMED, "%s: check its spelling (see the API reference in the README)", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func typeName(t string) string {
+	switch {
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "string":
+		return "a string"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "map"), strings.HasPrefix(t, "drover."), strings.HasPrefix(t, "struct"):
+		return "an object"
+	case strings.HasPrefix(t, "[]"):
+		return "an array"
+	}
+	return t
+}
+
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/drover-dev/drover"
+)
+
+func (s *server) submitJob(w http.ResponseWriter, r *http.Request) error {
+	var spec drover.JobSpec
+	if err := decode(r, &spec, true); err != nil {
+		return err
+	}
+	j, created, err := s.c.Submit(r.Context(), spec, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", "/api/v1/jobs/"+j.ID)
+	writeJSON(w, status, j)
+	return nil
+}
+
+func (s *server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := drover.JobFilter{State: drover.JobState(strings.ToUpper(q.Get("state"))), Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return drover.Errorf(drover.EINVALID, "limit %q: use a whole number from 1 to 1000", v)
+		}
+		f.Limit = n
+	}
+	page, err := s.c.Jobs(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+func (s *server) getJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.c.Job(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.c.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}

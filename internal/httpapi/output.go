@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+const outputPage = 512 // chunks read from the store at a time
+
+// output serves GET /jobs/{id}/output: the text so far, or with ?follow=1
+// or Accept: text/event-stream, a live SSE stream that replays from
+// Last-Event-ID and ends with an "end" event carrying the final state.
+func (s *server) output(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	stream := drover.Stream(q.Get("stream"))
+	if stream != "" && stream != drover.Stdout && stream != drover.Stderr {
+		return drover.Errorf(drover.EINVALID, "stream %q: use stdout or stderr, or leave it out for both", stream)
+	}
+	follow := q.Get("follow") == "1" || q.Get("follow") == "true" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if _, err := s.c.Job(r.Context(), id); err != nil {
+		return err
+	}
+	if follow {
+		return s.follow(w, r, id, stream)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var after int64
+	for {
+		chunks, err := s.c.Output(r.Context(), id, after, stream, outputPage)
+		if err != nil {
+			return err
+		}
+		for _, ch := range chunks {
+			if _, err := w.Write(ch.Data); err != nil {
+				return nil
+			}
+			after = ch.ID
+		}
+		if len(chunks) < outputPage {
+			return nil
+		}
+	}
+}
+
+func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, stream drover.Stream) error {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		return drover.Errorf(drover.EINTERNAL, "streaming unsupported")
+	}
+	var after int64
+	if v := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("lastEventId")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return drover.Errorf(drover.EINVALID, "Last-Event-ID %q is not an event id from this stream", v)
+		}
+		after = n
+	}
+	watch := s.c.Watch(id)
+	defer watch.Stop()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 1000\n\n")
+	fl.Flush()
+
+	keep := time.NewTicker(s.cfg.KeepAlive)
+	defer keep.Stop()
+	var job *drover.Job
+	lastState := ""
+	for {
+		if watch.StateChanged() || job == nil {
+			j, err := s.c.Job(r.Context(), id)
+			if err != nil {
+				return nil
+			}
+			job = j
+		}
+		// Output first, then the end: a job is final only after its
+		// attempt's output was all stored, so this read is complete.
+		for {
+			chunks, err := s.c.Output(r.Context(), id, after, stream, outputPage)
+			if err != nil {
+				return nil
+			}
+			for _, ch := range chunks {
+				b, _ := json.Marshal(drover.OutputEvent{Stream: ch.Stream, AttemptN: ch.AttemptN, Data: string(ch.Data)})
+				fmt.Fprintf(w, "id: %d\nevent: output\ndata: %s\n\n", ch.ID, b)
+				after = ch.ID
+			}
+			if len(chunks) < outputPage {
+				break
+			}
+			fl.Flush()
+		}
+		if st := stateLine(job); st != lastState {
+			lastState = st
+			b, _ := json.Marshal(stateEvent(job))
+			fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
+		}
+		if job.State.Final() {
+			b, _ := json.Marshal(drover.EndEvent{State: job.State, ExitCode: job.ExitCode, Reason: job.Reason, Message: job.Message})
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", b)
+			fl.Flush()
+			return nil
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-watch.C:
+		case <-keep.C:
+			fmt.Fprintf(w, ": keep-alive\n\n")
+		}
+	}
+}
+
+func stateEvent(j *drover.Job) drover.StateEvent {
+	return drover.StateEvent{State: j.State, PendingReason: j.PendingReason, WorkerID: j.WorkerID, Attempt: len(j.Attempts),
+		Message: j.Message, Cancelling: j.CancelRequestedAt != nil}
+}
+
+func stateLine(j *drover.Job) string {
+	return fmt.Sprintf("%s|%s|%s|%d|%v", j.State, j.PendingReason, j.WorkerID, len(j.Attempts), j.CancelRequestedAt != nil)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,168 @@
+// Package httpapi serves drover's HTTP API under /api/v1: the client API
+// (jobs, output follow over Server-Sent Events, workers, events), the worker
+// protocol (register, heartbeat, long-poll, attempt start/output/finish),
+// authentication, body limits and the one table from domain error codes to
+// HTTP statuses.
+package httpapi
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/coordinator"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxBody       = 1 << 20  // JSON bodies
+	DefaultMaxOutputBody = 16 << 20 // output posts (base64 of up to ~12 MiB)
+	DefaultKeepAlive     = 15 * time.Second
+)
+
+// Config configures the API handler.
+type Config struct {
+	Coordinator *coordinator.Coordinator // required
+	Logger      *slog.Logger             // defaults to slog.Default()
+	// APITokens, when not empty, are the bearer tokens clients must present.
+	APITokens []string
+	// JoinToken, when set, is the bearer token workers register with.
+	JoinToken string
+	// MaxBody limits JSON request bodies. Defaults to 1 MiB.
+	MaxBody int64
+	// MaxOutputBody limits a worker's output post. Defaults to 16 MiB.
+	MaxOutputBody int64
+	// KeepAlive is the SSE comment interval that keeps idle streams open
+	// through proxies. Defaults to 15s.
+	KeepAlive time.Duration
+	// UI, when set, serves everything outside /api/ (the web UI).
+	UI http.Handler
+}
+
+type server struct {
+	cfg Config
+	c   *coordinator.Coordinator
+	log *slog.Logger
+}
+
+// New returns the HTTP handler of the whole API.
+func New(cfg Config) http.Handler {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
+	cfg.MaxOutputBody = cmp.Or(cfg.MaxOutputBody, DefaultMaxOutputBody)
+	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, DefaultKeepAlive)
+	s := &server{cfg: cfg, c: cfg.Coordinator, log: cfg.Logger}
+	mux := http.NewServeMux()
+
+	// Client API.
+	mux.HandleFunc("POST /api/v1/jobs", s.client(s.submitJob))
+	mux.HandleFunc("GET /api/v1/jobs", s.client(s.listJobs))
+	mux.HandleFunc("GET /api/v1/jobs/{id}", s.client(s.getJob))
+	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.client(s.cancelJob))
+	mux.HandleFunc("GET /api/v1/jobs/{id}/output", s.client(s.output))
+	mux.HandleFunc("GET /api/v1/events", s.client(s.eventStream))
+	mux.HandleFunc("GET /api/v1/workers", s.client(s.listWorkers))
+	mux.HandleFunc("GET /api/v1/workers/{id}", s.client(s.getWorker))
+	mux.HandleFunc("POST /api/v1/workers/{id}/drain", s.client(s.drainWorker))
+
+	// Worker protocol.
+	mux.HandleFunc("POST /api/v1/workers", s.register)
+	mux.HandleFunc("POST /api/v1/workers/{id}/heartbeat", s.worker(s.heartbeat))
+	mux.HandleFunc("GET /api/v1/workers/{id}/work", s.worker(s.work))
+	mux.HandleFunc("DELETE /api/v1/workers/{id}", s.worker(s.deregister))
+	mux.HandleFunc("POST /api/v1/attempts/{id}/accept", s.worker(s.accept))
+	mux.HandleFunc("POST /api/v1/attempts/{id}/start", s.worker(s.start))
+	mux.HandleFunc("POST /api/v1/attempts/{id}/output", s.worker(s.appendOutput))
+	mux.HandleFunc("POST /api/v1/attempts/{id}/finish", s.worker(s.finish))
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": drover.Version})
+	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, drover.Errorf(drover.ENOTFOUND, "no API route %s %s: see the API reference in the README", r.Method, r.URL.Path))
+	})
+	if cfg.UI != nil {
+		mux.Handle("/", cfg.UI)
+	}
+	return mux
+}
+
+// bearer returns the request's bearer token; GET requests may also carry it
+// as ?access_token= because browsers' EventSource cannot set headers.
+func bearer(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return ""
+	}
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("access_token")
+	}
+	return ""
+}
+
+// client wraps a client API handler: API token check and body limit.
+func (s *server) client(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.cfg.APITokens) > 0 {
+			tok := bearer(r)
+			ok := false
+			for _, t := range s.cfg.APITokens {
+				if subtle.ConstantTimeCompare([]byte(tok), []byte(t)) == 1 {
+					ok = true
+				}
+			}
+			if !ok {
+				msg := "this server needs an API token: pass --token or set DROVER_TOKEN (header Authorization: Bearer <token>)"
+				if tok != "" {
+					msg = "the API token is wrong: check --token or DROVER_TOKEN"
+				}
+				writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "%s", msg))
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		if err := h(w, r); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
+}
+
+type workerKey struct{}
+
+// worker wraps a worker protocol handler: the worker secret names the
+// worker, and a path's worker id must be that worker's.
+func (s *server) worker(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := bearer(r)
+		if tok == "" {
+			writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "worker calls need the worker secret returned at registration (Authorization: Bearer <secret>)"))
+			return
+		}
+		id, err := s.c.AuthWorker(r.Context(), tok)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/v1/workers/") && r.PathValue("id") != id {
+			writeError(w, r, s.log, drover.Errorf(drover.EFORBIDDEN, "this secret belongs to worker %s, not %s", id, r.PathValue("id")))
+			return
+		}
+		limit := s.cfg.MaxBody
+		if strings.HasSuffix(r.URL.Path, "/output") {
+			limit = s.cfg.MaxOutputBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := h(w, r.WithContext(context.WithValue(r.Context(), workerKey{}, id))); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
+}
+
+func workerID(r *http.Request) string { id, _ := r.Context().Value(workerKey{}).(string); return id }

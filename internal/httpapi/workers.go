@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+func (s *server) register(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.JoinToken != "" && subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(s.cfg.JoinToken)) != 1 {
+		msg := "this server needs a join token to register workers: pass --join-token or set DROVER_JOIN_TOKEN"
+		if bearer(r) != "" {
+			msg = "the join token is wrong: check --join-token or DROVER_JOIN_TOKEN"
+		}
+		writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "%s", msg))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	var req drover.RegisterRequest
+	if err := decode(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	resp, err := s.c.Register(r.Context(), req)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	var req drover.HeartbeatRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	resp, err := s.c.Heartbeat(r.Context(), workerID(r), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *server) work(w http.ResponseWriter, r *http.Request) error {
+	wait := 30 * time.Second
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return drover.Errorf(drover.EINVALID, "wait %q: use a duration like 30s", v)
+		}
+		wait = d
+	}
+	resp, err := s.c.Work(r.Context(), workerID(r), wait)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return nil // the worker went away
+		}
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *server) deregister(w http.ResponseWriter, r *http.Request) error {
+	if err := s.c.Deregister(r.Context(), workerID(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) accept(w http.ResponseWriter, r *http.Request) error {
+	if err := s.c.Accept(r.Context(), workerID(r), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) start(w http.ResponseWriter, r *http.Request) error {
+	var req drover.StartRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	if err := s.c.StartAttempt(r.Context(), workerID(r), r.PathValue("id"), req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) appendOutput(w http.ResponseWriter, r *http.Request) error {
+	var req drover.OutputRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	if err := s.c.AppendOutput(r.Context(), workerID(r), r.PathValue("id"), req.Chunks); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) finish(w http.ResponseWriter, r *http.Request) error {
+	var req drover.FinishRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	j, err := s.c.Finish(r.Context(), workerID(r), r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+func (s *server) listWorkers(w http.ResponseWriter, r *http.Request) error {
+	ws, err := s.c.Workers(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, drover.WorkerList{Workers: ws})
+	return nil
+}
+
+func (s *server) getWorker(w http.ResponseWriter, r *http.Request) error {
+	wk, err := s.c.Worker(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wk)
+	return nil
+}
+
+func (s *server) drainWorker(w http.ResponseWriter, r *http.Request) error {
+	wk, err := s.c.Drain(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wk)
+	return nil
+}

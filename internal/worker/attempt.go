@@ -1,0 +1,166 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+)
+
+// launch starts an assignment unless it already runs (a long-poll answer
+// may repeat after a broken connection).
+func (w *Worker) launch(ctx context.Context, a drover.Assignment) {
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	w.mu.Lock()
+	if _, dup := w.runs[a.AttemptID]; dup {
+		w.mu.Unlock()
+		cancel(nil)
+		return
+	}
+	draining := w.draining
+	w.runs[a.AttemptID] = &run{cancel: cancel}
+	w.wg.Add(1)
+	w.mu.Unlock()
+	go func() {
+		defer w.wg.Done()
+		defer func() {
+			cancel(nil)
+			w.mu.Lock()
+			delete(w.runs, a.AttemptID)
+			w.mu.Unlock()
+			select {
+			case w.idle <- struct{}{}:
+			default:
+			}
+		}()
+		if draining {
+			// Taken between our drain and the coordinator hearing of it:
+			// hand it back at once (a fleet failure, requeued elsewhere).
+			w.report(ctx, a, drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: "worker " + w.cfg.Name + " is draining"})
+			return
+		}
+		w.runAttempt(ctx, runCtx, cancel, a)
+	}()
+}
+
+// report sends only a finish for an attempt that never ran.
+func (w *Worker) report(ctx context.Context, a drover.Assignment, req drover.FinishRequest) {
+	s := newSender(w.client(), a.AttemptID, w.cfg.OutputBuffer, w.log, func() {})
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	go s.run(sctx)
+	s.Finish(sctx, req)
+}
+
+// runAttempt runs one attempt end to end: workspace, executor, timeout,
+// output, finish. ctx is the worker's life; runCtx is cancelled with a
+// cause (stopped, timeout, stale, shutdown).
+func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCauseFunc, a drover.Assignment) {
+	log := w.log.With("attempt", a.AttemptID, "job", a.JobID)
+	name := a.Spec.Executor
+	if name == "" {
+		name = w.cfg.Executors[0].Name()
+	}
+	// The sender outlives a hard stop of the worker by a bound, so the
+	// coordinator hears how the attempt ended.
+	sctx, scancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer scancel()
+	var staleOnce sync.Once
+	s := newSender(w.client(), a.AttemptID, w.cfg.OutputBuffer, log, func() {
+		staleOnce.Do(func() { cancel(errStale) })
+	})
+	senderDone := make(chan struct{})
+	go func() { defer close(senderDone); s.run(sctx) }()
+	finish := func(req drover.FinishRequest) {
+		fctx, fcancel := context.WithTimeout(sctx, finishBound(ctx))
+		defer fcancel()
+		s.Finish(fctx, req)
+		scancel()
+		<-senderDone
+	}
+
+	ex, ok := w.execs[name]
+	if !ok {
+		finish(drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: fmt.Sprintf("worker %s has no %s executor", w.cfg.Name, name)})
+		return
+	}
+	ws, err := os.MkdirTemp(w.cfg.WorkDir, a.AttemptID+"-")
+	if err != nil {
+		finish(drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: "create workspace: " + err.Error()})
+		return
+	}
+	defer os.RemoveAll(ws)
+	_ = os.Chmod(ws, 0o755)
+	ws, _ = filepath.Abs(ws)
+
+	var (
+		startMu   sync.Mutex
+		startedAt time.Time
+		timer     *time.Timer
+	)
+	task := &executor.Task{
+		AttemptID: a.AttemptID,
+		JobID:     a.JobID,
+		Spec:      a.Spec,
+		Workspace: ws,
+		Grace:     w.cfg.Grace,
+		OnStart: func(pull time.Duration) {
+			startMu.Lock()
+			defer startMu.Unlock()
+			if !startedAt.IsZero() {
+				return
+			}
+			startedAt = time.Now()
+			if t := a.Spec.Timeout.D(); t > 0 {
+				timer = time.AfterFunc(t, func() { cancel(errTimeout) })
+			}
+			s.Start(drover.StartRequest{ImagePull: drover.Duration(pull)})
+		},
+	}
+	log.Debug("running", "executor", name)
+	res := ex.Run(runCtx, task, s)
+	startMu.Lock()
+	if timer != nil {
+		timer.Stop()
+	}
+	var running time.Duration
+	if !startedAt.IsZero() {
+		running = time.Since(startedAt)
+	}
+	startMu.Unlock()
+
+	req := drover.FinishRequest{ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Usage: res.Usage,
+		Phases: drover.Phases{ImagePull: drover.Duration(res.ImagePull), Running: drover.Duration(running)}}
+	switch cause := context.Cause(runCtx); {
+	case cause == errStale:
+		log.Info("stopped an attempt that is no longer current")
+		scancel()
+		<-senderDone
+		return
+	case cause == errTimeout && res.Reason != drover.ReasonExecutorError:
+		req.Reason, req.Message = drover.ReasonTimeout, fmt.Sprintf("timed out after %s", a.Spec.Timeout)
+	case cause == errStopped:
+		req.Reason, req.Message = drover.ReasonCancelled, "cancelled"
+	case cause == errShutdown:
+		req.Reason, req.Message = drover.ReasonExecutorError, fmt.Sprintf("worker %s was stopped while running it", w.cfg.Name)
+	}
+	if req.ExitCode == nil && req.Reason == "" {
+		req.Reason, req.Message = drover.ReasonExecutorError, "the executor reported neither an exit code nor a reason"
+	}
+	finish(req)
+	log.Debug("finished", "exit", res.ExitCode, "reason", req.Reason)
+}
+
+// finishBound is how long an attempt's last reports may take: as long as
+// needed while the worker runs, a short bound once it is being stopped.
+func finishBound(ctx context.Context) time.Duration {
+	if ctx.Err() != nil {
+		return 5 * time.Second
+	}
+	return 24 * time.Hour
+}

@@ -1,0 +1,260 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// Output batching limits.
+const (
+	maxChunk = 64 << 10 // bytes of one chunk
+	maxPost  = 1 << 20  // bytes of one output post
+)
+
+// attemptAPI is what a sender needs of the coordinator.
+type attemptAPI interface {
+	Start(ctx context.Context, attemptID string, req drover.StartRequest) error
+	SendOutput(ctx context.Context, attemptID string, chunks []drover.OutputChunk) error
+	Finish(ctx context.Context, attemptID string, req drover.FinishRequest) error
+}
+
+// sender reports one attempt to the coordinator in order: start, output
+// chunks, finish. It posts output at once when no post is in flight and
+// batches only while one is, so a lone line arrives in about a millisecond
+// and a flood costs few requests. A failed post is retried with the same
+// seqs, so nothing is lost or doubled. While the coordinator answers, a
+// producer faster than the coordinator is slowed down (Write blocks past the
+// buffer bound); while it is unreachable the job keeps running and output
+// past the bound is dropped and counted, and a marker says so once back.
+type sender struct {
+	api       attemptAPI
+	attemptID string
+	log       *slog.Logger
+	bound     int
+	onStale   func() // called once when the coordinator says the attempt is no longer current
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	wake     chan struct{}
+	startReq *drover.StartRequest
+	pending  []drover.OutputChunk // not yet frozen into a post
+	buffered int                  // bytes pending or in flight
+	nextSeq  int64
+	dropped  int64
+	healthy  bool
+	stale    bool
+	finish   *drover.FinishRequest
+	done     chan struct{}
+}
+
+func newSender(api attemptAPI, attemptID string, bound int, log *slog.Logger, onStale func()) *sender {
+	s := &sender{api: api, attemptID: attemptID, bound: bound, log: log, onStale: onStale,
+		wake: make(chan struct{}, 1), healthy: true, nextSeq: 1, done: make(chan struct{})}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *sender) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Write queues output; see the type's comment for back-pressure and drops.
+func (s *sender) Write(stream drover.Stream, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(p) > 0 {
+		for s.buffered >= s.bound && s.healthy && !s.stale {
+			s.cond.Wait()
+		}
+		if s.stale {
+			return
+		}
+		if s.buffered >= s.bound {
+			s.dropped += int64(len(p))
+			return
+		}
+		n := min(len(p), s.bound-s.buffered)
+		s.appendLocked(stream, p[:n])
+		p = p[n:]
+	}
+	s.signal()
+}
+
+func (s *sender) appendLocked(stream drover.Stream, p []byte) {
+	s.buffered += len(p)
+	for len(p) > 0 {
+		if k := len(s.pending); k > 0 && s.pending[k-1].Stream == stream && len(s.pending[k-1].Data) < maxChunk {
+			last := &s.pending[k-1]
+			n := min(len(p), maxChunk-len(last.Data))
+			last.Data = append(last.Data, p[:n]...)
+			p = p[n:]
+			continue
+		}
+		n := min(len(p), maxChunk)
+		data := make([]byte, n, min(maxChunk, max(n, 4096)))
+		copy(data, p[:n])
+		s.pending = append(s.pending, drover.OutputChunk{Stream: stream, Data: data})
+		p = p[n:]
+	}
+}
+
+// Start queues the start report.
+func (s *sender) Start(req drover.StartRequest) {
+	s.mu.Lock()
+	s.startReq = &req
+	s.mu.Unlock()
+	s.signal()
+}
+
+// Finish queues the finish report after all output and waits until the
+// coordinator has it, the attempt turned out stale, or ctx ends.
+func (s *sender) Finish(ctx context.Context, req drover.FinishRequest) {
+	s.mu.Lock()
+	s.finish = &req
+	s.mu.Unlock()
+	s.signal()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+	}
+}
+
+// run posts until finish was delivered, the attempt is stale, or ctx ends.
+func (s *sender) run(ctx context.Context) {
+	defer close(s.done)
+	defer func() { // release a blocked producer
+		s.mu.Lock()
+		s.stale = true
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}()
+	started := false
+	for {
+		s.mu.Lock()
+		var (
+			start  *drover.StartRequest
+			batch  []drover.OutputChunk
+			bytes  int
+			finish *drover.FinishRequest
+		)
+		switch {
+		case !started && s.startReq != nil:
+			start = s.startReq
+		case len(s.pending) > 0 || s.dropped > 0:
+			batch, bytes = s.freezeLocked()
+		case s.finish != nil:
+			f := *s.finish
+			f.LastSeq = s.nextSeq - 1
+			finish = &f
+		}
+		s.mu.Unlock()
+
+		if start == nil && batch == nil && finish == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+				continue
+			}
+		}
+		var op func(context.Context) error
+		switch {
+		case start != nil:
+			op = func(ctx context.Context) error { return s.api.Start(ctx, s.attemptID, *start) }
+		case batch != nil:
+			op = func(ctx context.Context) error { return s.api.SendOutput(ctx, s.attemptID, batch) }
+		default:
+			op = func(ctx context.Context) error { return s.api.Finish(ctx, s.attemptID, *finish) }
+		}
+		if !s.post(ctx, op) {
+			return
+		}
+		switch {
+		case start != nil:
+			started = true
+		case batch != nil:
+			s.mu.Lock()
+			s.buffered -= bytes
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		default:
+			return
+		}
+	}
+}
+
+// freezeLocked takes pending chunks, up to maxPost bytes, and numbers them;
+// a retry of the post resends exactly these.
+func (s *sender) freezeLocked() ([]drover.OutputChunk, int) {
+	var batch []drover.OutputChunk
+	size := 0
+	if s.dropped > 0 {
+		msg := fmt.Sprintf("\n[drover: %d bytes of output were dropped while the coordinator was unreachable]\n", s.dropped)
+		s.dropped = 0
+		batch = append(batch, drover.OutputChunk{Seq: s.nextSeq, Stream: drover.Stderr, Data: []byte(msg)})
+		s.nextSeq++
+	}
+	n := 0
+	for n < len(s.pending) && (n == 0 || size+len(s.pending[n].Data) <= maxPost) {
+		ch := s.pending[n]
+		ch.Seq = s.nextSeq
+		s.nextSeq++
+		size += len(ch.Data)
+		batch = append(batch, ch)
+		n++
+	}
+	s.pending = append(s.pending[:0:0], s.pending[n:]...)
+	return batch, size
+}
+
+// post runs op until it succeeds (true), the attempt is stale or the
+// answer is final (false), or ctx ends (false). Retries back off with
+// jitter from 50 ms to 5 s.
+func (s *sender) post(ctx context.Context, op func(context.Context) error) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		err := op(ctx)
+		if err == nil {
+			s.setHealthy(true)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) || drover.IsCode(err, drover.EFORBIDDEN) {
+			s.log.Warn("attempt is no longer current; stopping it", "attempt", s.attemptID, "err", err)
+			s.onStale()
+			return false
+		}
+		if !temporary(err) {
+			s.log.Error("coordinator refused a report; giving up on it", "attempt", s.attemptID, "err", err)
+			s.onStale()
+			return false
+		}
+		s.setHealthy(false)
+		s.log.Debug("report failed; retrying", "attempt", s.attemptID, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(jitter(backoff)):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *sender) setHealthy(h bool) {
+	s.mu.Lock()
+	if s.healthy != h {
+		s.healthy = h
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
+}
