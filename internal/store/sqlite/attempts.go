@@ -1,0 +1,352 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+var (
+	qAttemptByID   = readQuery(`SELECT ` + attemptCols + ` FROM attempts a WHERE a.id = ?`)
+	qAttemptsByIDs = readQuery(`SELECT ` + attemptCols + ` FROM attempts a
+		WHERE a.id IN (SELECT value FROM json_each(?)) ORDER BY a.id`)
+	qUnacknowledged = readQuery(`SELECT ` + attemptCols + ` FROM attempts a
+		WHERE a.finished_at IS NULL AND a.state = 'ASSIGNED' AND a.accepted_at IS NULL AND a.assigned_at < ?
+		ORDER BY a.assigned_at, a.id`)
+	qOverdue = readQuery(`SELECT ` + attemptCols + ` FROM attempts a JOIN jobs j ON j.id = a.job_id
+		WHERE a.finished_at IS NULL AND a.state = 'RUNNING' AND j.timeout_ns > 0
+		AND a.started_at + j.timeout_ns + ?2 < ?1
+		ORDER BY a.started_at, a.id`)
+	qStopRequested = readQuery(`SELECT id FROM attempts
+		WHERE worker_id = ? AND finished_at IS NULL AND stop_requested = 1 ORDER BY assigned_at, id`)
+
+	// Deliver's reads; qHasDelivery lets an idle long-poll answer from the
+	// read pool without taking the write lock.
+	qHasDelivery = readQuery(`SELECT EXISTS (SELECT 1 FROM attempts WHERE worker_id = ? AND finished_at IS NULL
+		AND ((state = 'ASSIGNED' AND delivered_at IS NULL) OR (stop_requested = 1 AND stop_delivered_at IS NULL)))`)
+	qUndelivered = readQuery(`SELECT a.id, a.job_id, a.n, j.spec FROM attempts a JOIN jobs j ON j.id = a.job_id
+		WHERE a.worker_id = ? AND a.finished_at IS NULL AND a.state = 'ASSIGNED' AND a.delivered_at IS NULL
+		ORDER BY a.assigned_at, a.id`)
+	qUndeliveredStops = readQuery(`SELECT id FROM attempts
+		WHERE worker_id = ? AND finished_at IS NULL AND stop_requested = 1 AND stop_delivered_at IS NULL
+		ORDER BY assigned_at, id`)
+	qMarkDelivered = writeQuery(`UPDATE attempts SET delivered_at = ?1
+		WHERE worker_id = ?2 AND finished_at IS NULL AND state = 'ASSIGNED' AND delivered_at IS NULL`)
+	qMarkStopsDelivered = writeQuery(`UPDATE attempts SET stop_delivered_at = ?1
+		WHERE worker_id = ?2 AND finished_at IS NULL AND stop_requested = 1 AND stop_delivered_at IS NULL`)
+
+	// An acknowledgement proves delivery, so it also stamps delivered_at:
+	// a worker that got its work by other means is not sent it again.
+	qAcceptAttempt = writeQuery(`UPDATE attempts SET accepted_at = coalesce(accepted_at, ?1),
+		delivered_at = coalesce(delivered_at, ?1) WHERE id = ?2`)
+	qStartAttempt = writeQuery(`UPDATE attempts SET state = 'RUNNING', started_at = ?1,
+		accepted_at = coalesce(accepted_at, ?1), delivered_at = coalesce(delivered_at, ?1), phases = ?2
+		WHERE id = ?3`)
+	qStartJob   = writeQuery(`UPDATE jobs SET state = 'RUNNING', started_at = ? WHERE id = ?`)
+	qEndAttempt = writeQuery(`UPDATE attempts SET state = ?, exit_code = ?, reason = ?, message = ?,
+		usage = ?, phases = ?, finished_at = ? WHERE id = ?`)
+	// A job's exit code is that of the last attempt that produced one, so an
+	// outcome without one (worker_lost, say) keeps the previous.
+	qRequeueJob = writeQuery(`UPDATE jobs SET state = 'QUEUED', exit_code = coalesce(?1, exit_code),
+		reason = ?2, message = ?3, queued_at = ?4, not_before = ?5, assigned_at = NULL, started_at = NULL,
+		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8`)
+	qFinishJob = writeQuery(`UPDATE jobs SET state = ?1, exit_code = coalesce(?2, exit_code),
+		reason = ?3, message = ?4, completed_at = ?5, not_before = NULL,
+		job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8`)
+)
+
+func getAttempt(x *session, id string) (*drover.Attempt, error) {
+	a, err := scanAttempt(x.queryRow(qAttemptByID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("attempt", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// activeAttempt reads an attempt a worker is calling about: ENOTFOUND when
+// unknown, ECONFLICT when it has ended, which is what fences off a worker
+// that lost its lease.
+func activeAttempt(x *session, id string) (*drover.Attempt, error) {
+	a, err := getAttempt(x, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.State.Final() {
+		return nil, drover.Errorf(drover.ECONFLICT, "attempt %s is no longer current: it ended %s", id, a.State)
+	}
+	return a, nil
+}
+
+// GetAttempt implements store.Store.
+func (s *Store) GetAttempt(ctx context.Context, id string) (*drover.Attempt, error) {
+	var a *drover.Attempt
+	err := s.read(ctx, func(x *session) (err error) {
+		a, err = getAttempt(x, id)
+		return err
+	})
+	return a, err
+}
+
+// AttemptsByID implements store.Store, in id order.
+func (s *Store) AttemptsByID(ctx context.Context, ids []string) ([]drover.Attempt, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// One JSON array parameter, however many ids: no statement per length
+	// and no limit on bound variables.
+	arr, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	var as []drover.Attempt
+	err = s.read(ctx, func(x *session) error {
+		rows, err := x.query(qAttemptsByIDs, string(arr))
+		if err != nil {
+			return err
+		}
+		as, err = scanAttempts(rows)
+		return err
+	})
+	return as, err
+}
+
+// Deliver implements store.Store. Assignments come in assignment order.
+func (s *Store) Deliver(ctx context.Context, workerID string, now time.Time) ([]drover.Assignment, []string, error) {
+	var pending bool
+	err := s.read(ctx, func(x *session) error {
+		return x.queryRow(qHasDelivery, workerID).Scan(&pending)
+	})
+	if err != nil || !pending {
+		return nil, nil, err
+	}
+	var (
+		as    []drover.Assignment
+		stops []string
+	)
+	err = s.write(ctx, func(x *session) error {
+		as, stops = nil, nil
+		rows, err := x.query(qUndelivered, workerID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				a    drover.Assignment
+				spec []byte
+			)
+			if err := rows.Scan(&a.AttemptID, &a.JobID, &a.N, &spec); err != nil {
+				return err
+			}
+			if err := json.Unmarshal(spec, &a.Spec); err != nil {
+				return err
+			}
+			as = append(as, a)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		if stops, err = ids(x.query(qUndeliveredStops, workerID)); err != nil {
+			return err
+		}
+		t := unixNano(now)
+		if len(as) > 0 {
+			if _, err := x.exec(qMarkDelivered, t, workerID); err != nil {
+				return err
+			}
+		}
+		if len(stops) > 0 {
+			if _, err := x.exec(qMarkStopsDelivered, t, workerID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return as, stops, nil
+}
+
+// ids reads a column of strings.
+func ids(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// StopRequested implements store.Store.
+func (s *Store) StopRequested(ctx context.Context, workerID string) ([]string, error) {
+	var out []string
+	err := s.read(ctx, func(x *session) (err error) {
+		out, err = ids(x.query(qStopRequested, workerID))
+		return err
+	})
+	return out, err
+}
+
+// AcceptAttempt implements store.Store.
+func (s *Store) AcceptAttempt(ctx context.Context, id string, now time.Time) (*drover.Attempt, error) {
+	var a *drover.Attempt
+	err := s.write(ctx, func(x *session) (err error) {
+		if a, err = activeAttempt(x, id); err != nil {
+			return err
+		}
+		if a.AcceptedAt != nil {
+			return nil
+		}
+		if _, err := x.exec(qAcceptAttempt, unixNano(now), id); err != nil {
+			return err
+		}
+		a, err = getAttempt(x, id)
+		return err
+	})
+	return a, err
+}
+
+// StartAttempt implements store.Store.
+func (s *Store) StartAttempt(ctx context.Context, id string, now time.Time, bundleFetch, imagePull time.Duration) (*drover.Job, error) {
+	var j *drover.Job
+	err := s.write(ctx, func(x *session) error {
+		a, err := activeAttempt(x, id)
+		if err != nil {
+			return err
+		}
+		if a.State != drover.AttemptRunning {
+			p := a.Phases
+			p.BundleFetch, p.ImagePull = drover.Duration(bundleFetch), drover.Duration(imagePull)
+			t := unixNano(now)
+			if _, err := x.exec(qStartAttempt, t, encodePhases(p), id); err != nil {
+				return err
+			}
+			if _, err := x.exec(qStartJob, t, a.JobID); err != nil {
+				return err
+			}
+		}
+		j, err = getJob(x, a.JobID, true)
+		return err
+	})
+	return j, err
+}
+
+// EndAttempt implements store.Store. decide runs inside the write
+// transaction, so it must be quick and must not call the store (which would
+// wait for the transaction it runs in). The attempt's phases keep Queued
+// from its assignment, take BundleFetch and ImagePull from end when set
+// (an attempt that failed before starting reports them only there) or else
+// from StartAttempt, and get Running = end.At − startedAt.
+//
+// A job already final keeps its state (final states never change) and
+// decide is not called; the attempt still ends.
+func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd, decide func(j *drover.Job, a *drover.Attempt) store.JobOutcome) (*drover.Job, error) {
+	if !end.State.Final() {
+		return nil, drover.Errorf(drover.EINVALID, "end attempt %s: state %q is not final", id, end.State)
+	}
+	var j *drover.Job
+	err := s.write(ctx, func(x *session) error {
+		a, err := activeAttempt(x, id)
+		if err != nil {
+			return err
+		}
+		at := unixNano(end.At)
+		p := a.Phases
+		if end.Phases.BundleFetch != 0 {
+			p.BundleFetch = end.Phases.BundleFetch
+		}
+		if end.Phases.ImagePull != 0 {
+			p.ImagePull = end.Phases.ImagePull
+		}
+		p.Running = 0
+		if a.StartedAt != nil {
+			p.Running = drover.Duration(max(0, at-unixNano(*a.StartedAt)))
+		}
+		if _, err := x.exec(qEndAttempt, string(end.State), nullInt(end.ExitCode), string(end.Reason), end.Message,
+			encodeJSON(end.Usage), encodePhases(p), at, id); err != nil {
+			return err
+		}
+		if j, err = getJob(x, a.JobID, true); err != nil {
+			return err
+		}
+		if j.State.Final() {
+			return nil
+		}
+		var ended *drover.Attempt
+		for i := range j.Attempts {
+			if j.Attempts[i].ID == id {
+				ended = &j.Attempts[i]
+			}
+		}
+		o := decide(j, ended)
+		jr, fr := boolInt(o.JobRetry), boolInt(o.FleetRetry)
+		switch {
+		case o.State == drover.JobQueued:
+			_, err = x.exec(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
+				nullUnixNano(o.NotBefore), jr, fr, a.JobID)
+		case o.State.Final():
+			_, err = x.exec(qFinishJob, string(o.State), nullInt(o.ExitCode), string(o.Reason), o.Message, at,
+				jr, fr, a.JobID)
+		default:
+			return drover.Errorf(drover.EINTERNAL, "end attempt %s: outcome state %q is neither QUEUED nor final", id, o.State)
+		}
+		if err != nil {
+			return err
+		}
+		j, err = getJob(x, a.JobID, true)
+		return err
+	})
+	return j, err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// UnacknowledgedAttempts implements store.Store, oldest first.
+func (s *Store) UnacknowledgedAttempts(ctx context.Context, assignedBefore time.Time) ([]drover.Attempt, error) {
+	var as []drover.Attempt
+	err := s.read(ctx, func(x *session) error {
+		rows, err := x.query(qUnacknowledged, unixNano(assignedBefore))
+		if err != nil {
+			return err
+		}
+		as, err = scanAttempts(rows)
+		return err
+	})
+	return as, err
+}
+
+// OverdueAttempts implements store.Store, oldest start first.
+func (s *Store) OverdueAttempts(ctx context.Context, now time.Time, slack time.Duration) ([]drover.Attempt, error) {
+	var as []drover.Attempt
+	err := s.read(ctx, func(x *session) error {
+		rows, err := x.query(qOverdue, unixNano(now), int64(slack))
+		if err != nil {
+			return err
+		}
+		as, err = scanAttempts(rows)
+		return err
+	})
+	return as, err
+}

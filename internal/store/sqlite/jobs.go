@@ -1,0 +1,357 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+// DefaultListLimit is the page size of ListJobs when the filter gives none.
+const DefaultListLimit = 100
+
+// noCursor sorts after every job id (ids are ASCII; this is U+10FFFF), so
+// the first page and the next ones share one statement.
+const noCursor = "\U0010FFFF"
+
+var (
+	qJobByID        = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE id = ?`)
+	qJobIDByIdemKey = readQuery(`SELECT id FROM jobs WHERE idem_key = ?`)
+	qJobAttempts    = readQuery(`SELECT ` + attemptCols + ` FROM attempts a WHERE a.job_id = ? ORDER BY a.n`)
+	qListJobs       = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE id < ? ORDER BY id DESC LIMIT ?`)
+	qListJobsIn     = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE state = ? AND id < ? ORDER BY id DESC LIMIT ?`)
+	qQueuedJobs     = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE state = 'QUEUED'
+		ORDER BY priority DESC, queued_at, id LIMIT ?`)
+	qCountJobs = readQuery(`SELECT state, count(*) FROM jobs GROUP BY state`)
+
+	qInsertJob = writeQuery(`INSERT INTO jobs (id, spec, priority, cpu, memory_mb, timeout_ns, state,
+		created_at, queued_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?)`)
+	qSetPendingReason = writeQuery(`UPDATE jobs SET pending_reason = ? WHERE id = ? AND state = 'QUEUED'`)
+	qCancelJobNow     = writeQuery(`UPDATE jobs SET state = 'CANCELLED', reason = 'cancelled',
+		completed_at = ?1, cancel_requested_at = coalesce(cancel_requested_at, ?1) WHERE id = ?2`)
+	qRequestJobCancel = writeQuery(`UPDATE jobs SET cancel_requested_at = ? WHERE id = ?`)
+	qActiveAttempt    = readQuery(`SELECT ` + attemptCols + ` FROM attempts a
+		WHERE a.job_id = ? AND a.finished_at IS NULL ORDER BY a.n DESC LIMIT 1`)
+	qCancelAttemptNow = writeQuery(`UPDATE attempts SET state = 'CANCELLED', reason = 'cancelled',
+		finished_at = ? WHERE id = ?`)
+	qRequestAttemptStop = writeQuery(`UPDATE attempts SET stop_requested = 1 WHERE id = ?`)
+)
+
+// getJob reads a job, with its attempts when asked.
+func getJob(x *session, id string, attempts bool) (*drover.Job, error) {
+	j, err := scanJob(x.queryRow(qJobByID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("job", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if attempts {
+		rows, err := x.query(qJobAttempts, id)
+		if err != nil {
+			return nil, err
+		}
+		if j.Attempts, err = scanAttempts(rows); err != nil {
+			return nil, err
+		}
+	}
+	return &j, nil
+}
+
+func scanJobs(rows *sql.Rows) ([]drover.Job, error) {
+	defer rows.Close()
+	var js []drover.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		js = append(js, j)
+	}
+	return js, rows.Err()
+}
+
+// CreateJob implements store.Store.
+func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) (*drover.Job, bool, error) {
+	if job.ID == "" || job.CreatedAt.IsZero() {
+		return nil, false, drover.Errorf(drover.EINVALID, "create job: id and createdAt are required")
+	}
+	var (
+		out     *drover.Job
+		created bool
+	)
+	err := s.write(ctx, func(x *session) error {
+		var key sql.NullString
+		if idemKey != "" {
+			key = sql.NullString{String: idemKey, Valid: true}
+			var first string
+			err := x.queryRow(qJobIDByIdemKey, idemKey).Scan(&first)
+			if err == nil {
+				out, err = getJob(x, first, true)
+				return err
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		sp := &job.Spec
+		created = true
+		if _, err := x.exec(qInsertJob, job.ID, encodeJSON(sp), sp.Priority, sp.Resources.CPU,
+			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key); err != nil {
+			return err
+		}
+		var err error
+		out, err = getJob(x, job.ID, true)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// GetJob implements store.Store.
+func (s *Store) GetJob(ctx context.Context, id string) (*drover.Job, error) {
+	var j *drover.Job
+	err := s.readTx(ctx, func(x *session) (err error) {
+		j, err = getJob(x, id, true)
+		return err
+	})
+	return j, err
+}
+
+// ListJobs implements store.Store. A zero Limit means DefaultListLimit; the
+// store imposes no maximum.
+func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	cursor := f.Cursor
+	if cursor == "" {
+		cursor = noCursor
+	}
+	var js []drover.Job
+	err := s.read(ctx, func(x *session) error {
+		var (
+			rows *sql.Rows
+			err  error
+		)
+		// One row more than asked tells whether there is a next page.
+		if f.State != "" {
+			rows, err = x.query(qListJobsIn, string(f.State), cursor, limit+1)
+		} else {
+			rows, err = x.query(qListJobs, cursor, limit+1)
+		}
+		if err != nil {
+			return err
+		}
+		js, err = scanJobs(rows)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(js) > limit {
+		js = js[:limit]
+		next = js[limit-1].ID
+	}
+	return js, next, nil
+}
+
+// QueuedJobs implements store.Store. A limit of 0 or less returns them all.
+func (s *Store) QueuedJobs(ctx context.Context, limit int) ([]drover.Job, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	var js []drover.Job
+	err := s.read(ctx, func(x *session) error {
+		rows, err := x.query(qQueuedJobs, limit)
+		if err != nil {
+			return err
+		}
+		js, err = scanJobs(rows)
+		return err
+	})
+	return js, err
+}
+
+// CountJobs implements store.Store. Every state is present, with 0 when no
+// job is in it. It reads the whole state index: fine for metrics scrapes,
+// not for a hot path.
+func (s *Store) CountJobs(ctx context.Context) (map[drover.JobState]int, error) {
+	counts := make(map[drover.JobState]int, len(drover.JobStates))
+	for _, st := range drover.JobStates {
+		counts[st] = 0
+	}
+	err := s.read(ctx, func(x *session) error {
+		rows, err := x.query(qCountJobs)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				st drover.JobState
+				n  int
+			)
+			if err := rows.Scan(&st, &n); err != nil {
+				return err
+			}
+			counts[st] = n
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+// SetPendingReasons implements store.Store.
+func (s *Store) SetPendingReasons(ctx context.Context, reasons map[string]string) error {
+	if len(reasons) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(x *session) error {
+		// In id order, so the writes touch the primary key in order.
+		for _, id := range slices.Sorted(maps.Keys(reasons)) {
+			if _, err := x.exec(qSetPendingReason, reasons[id], id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CancelJob implements store.Store. An attempt counts as acknowledged once
+// the worker accepted or started it; before that the worker may never have
+// seen it, so the job is cancelled at once and a late start gets ECONFLICT.
+func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (*drover.Job, error) {
+	var j *drover.Job
+	err := s.write(ctx, func(x *session) error {
+		cur, err := getJob(x, id, false)
+		if err != nil {
+			return err
+		}
+		if cur.State.Final() {
+			return drover.Errorf(drover.ECONFLICT, "job %s is already %s", id, cur.State)
+		}
+		t := unixNano(now)
+		a, err := scanAttempt(x.queryRow(qActiveAttempt, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// QUEUED: no attempt to stop.
+			if _, err := x.exec(qCancelJobNow, t, id); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case a.AcceptedAt == nil:
+			if _, err := x.exec(qCancelAttemptNow, t, a.ID); err != nil {
+				return err
+			}
+			if _, err := x.exec(qCancelJobNow, t, id); err != nil {
+				return err
+			}
+		case cur.CancelRequestedAt != nil:
+			// Already cancelling: the worker has been told.
+		default:
+			if _, err := x.exec(qRequestAttemptStop, a.ID); err != nil {
+				return err
+			}
+			if _, err := x.exec(qRequestJobCancel, t, id); err != nil {
+				return err
+			}
+		}
+		j, err = getJob(x, id, true)
+		return err
+	})
+	return j, err
+}
+
+// Assign implements store.Store. A placement is skipped when its job is no
+// longer QUEUED or still in its retry backoff, or its worker is missing or
+// not READY. The store does not re-check capacity: placement is the
+// scheduler's, which holds the only view of what it has placed in a pass.
+func (s *Store) Assign(ctx context.Context, now time.Time, ps []store.Placement) ([]drover.Attempt, error) {
+	for _, p := range ps {
+		if p.JobID == "" || p.WorkerID == "" || p.AttemptID == "" {
+			return nil, drover.Errorf(drover.EINVALID, "assign: a placement needs a job, a worker and an attempt id")
+		}
+	}
+	now = canonical(now)
+	t := unixNano(now)
+	var out []drover.Attempt
+	err := s.write(ctx, func(x *session) error {
+		out = out[:0]
+		ready := make(map[string]bool) // worker id -> READY, read once per call
+		for _, p := range ps {
+			ok, seen := ready[p.WorkerID]
+			if !seen {
+				var st drover.WorkerState
+				err := x.queryRow(qWorkerState, p.WorkerID).Scan(&st)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				ok = st == drover.WorkerReady
+				ready[p.WorkerID] = ok
+			}
+			if !ok {
+				continue
+			}
+			var (
+				queuedAt sql.NullInt64
+				res      drover.Resources
+				n        int
+			)
+			err := x.queryRow(qClaimJob, t, p.WorkerID, p.JobID).Scan(&queuedAt, &res.CPU, &res.MemoryMB, &n)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // not QUEUED any more, unknown, or backing off
+			}
+			if err != nil {
+				return err
+			}
+			a := drover.Attempt{
+				ID:         p.AttemptID,
+				JobID:      p.JobID,
+				N:          n + 1,
+				WorkerID:   p.WorkerID,
+				State:      drover.AttemptAssigned,
+				Resources:  res,
+				AssignedAt: &now,
+			}
+			if queuedAt.Valid {
+				a.Phases.Queued = drover.Duration(max(0, t-queuedAt.Int64))
+			}
+			if _, err := x.exec(qInsertAttempt, a.ID, a.JobID, a.N, a.WorkerID, res.CPU, res.MemoryMB,
+				encodePhases(a.Phases), t); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var (
+	qWorkerState = readQuery(`SELECT state FROM workers WHERE id = ?`)
+	// qClaimJob moves a QUEUED job past its backoff to ASSIGNED and returns
+	// what the attempt needs: the wait, the requests and the attempts so far.
+	qClaimJob = writeQuery(`UPDATE jobs SET state = 'ASSIGNED', assigned_at = ?1, worker_id = ?2,
+		started_at = NULL, pending_reason = ''
+		WHERE id = ?3 AND state = 'QUEUED' AND (not_before IS NULL OR not_before <= ?1)
+		RETURNING queued_at, cpu, memory_mb, (SELECT count(*) FROM attempts WHERE job_id = ?3)`)
+	qInsertAttempt = writeQuery(`INSERT INTO attempts (id, job_id, n, worker_id, state, cpu, memory_mb,
+		phases, assigned_at) VALUES (?, ?, ?, ?, 'ASSIGNED', ?, ?, ?, ?)`)
+)

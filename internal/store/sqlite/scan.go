@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// jobCols are the columns scanJob reads, in its order.
+const jobCols = `id, spec, state, exit_code, reason, message, pending_reason,
+	job_retries, fleet_retries, worker_id, output_bytes, created_at, queued_at,
+	assigned_at, started_at, completed_at, cancel_requested_at, not_before`
+
+func scanJob(sc scanner) (drover.Job, error) {
+	var (
+		j                                                                 drover.Job
+		spec                                                              []byte
+		exitCode                                                          sql.NullInt64
+		createdAt                                                         int64
+		queuedAt, assignedAt, startedAt, completedAt, cancelAt, notBefore sql.NullInt64
+	)
+	err := sc.Scan(&j.ID, &spec, &j.State, &exitCode, &j.Reason, &j.Message, &j.PendingReason,
+		&j.JobRetries, &j.FleetRetries, &j.WorkerID, &j.OutputBytes, &createdAt, &queuedAt,
+		&assignedAt, &startedAt, &completedAt, &cancelAt, &notBefore)
+	if err != nil {
+		return j, err
+	}
+	if err := json.Unmarshal(spec, &j.Spec); err != nil {
+		return j, fmt.Errorf("job %s: decode spec: %w", j.ID, err)
+	}
+	j.ExitCode = fromNullInt(exitCode)
+	j.CreatedAt = fromUnixNano(createdAt)
+	j.QueuedAt = fromNullUnixNano(queuedAt)
+	j.AssignedAt = fromNullUnixNano(assignedAt)
+	j.StartedAt = fromNullUnixNano(startedAt)
+	j.CompletedAt = fromNullUnixNano(completedAt)
+	j.CancelRequestedAt = fromNullUnixNano(cancelAt)
+	j.NotBefore = fromNullUnixNano(notBefore)
+	return j, nil
+}
+
+// attemptCols are the columns scanAttempt reads, in its order; queries name
+// the attempts table "a".
+const attemptCols = `a.id, a.job_id, a.n, a.worker_id, a.state, a.cpu, a.memory_mb,
+	a.exit_code, a.reason, a.message, a.usage, a.phases, a.assigned_at,
+	a.delivered_at, a.accepted_at, a.started_at, a.finished_at, a.stop_requested`
+
+func scanAttempt(sc scanner) (drover.Attempt, error) {
+	var (
+		a                                              drover.Attempt
+		exitCode                                       sql.NullInt64
+		usage, phases                                  []byte
+		assignedAt                                     int64
+		deliveredAt, acceptedAt, startedAt, finishedAt sql.NullInt64
+	)
+	err := sc.Scan(&a.ID, &a.JobID, &a.N, &a.WorkerID, &a.State, &a.Resources.CPU, &a.Resources.MemoryMB,
+		&exitCode, &a.Reason, &a.Message, &usage, &phases, &assignedAt,
+		&deliveredAt, &acceptedAt, &startedAt, &finishedAt, &a.StopRequested)
+	if err != nil {
+		return a, err
+	}
+	if err := json.Unmarshal(usage, &a.Usage); err != nil {
+		return a, fmt.Errorf("attempt %s: decode usage: %w", a.ID, err)
+	}
+	var p phasesJSON
+	if err := json.Unmarshal(phases, &p); err != nil {
+		return a, fmt.Errorf("attempt %s: decode phases: %w", a.ID, err)
+	}
+	a.Phases = p.phases()
+	a.ExitCode = fromNullInt(exitCode)
+	at := fromUnixNano(assignedAt)
+	a.AssignedAt = &at
+	a.DeliveredAt = fromNullUnixNano(deliveredAt)
+	a.AcceptedAt = fromNullUnixNano(acceptedAt)
+	a.StartedAt = fromNullUnixNano(startedAt)
+	a.FinishedAt = fromNullUnixNano(finishedAt)
+	return a, nil
+}
+
+func scanAttempts(rows *sql.Rows) ([]drover.Attempt, error) {
+	defer rows.Close()
+	var as []drover.Attempt
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return nil, err
+		}
+		as = append(as, a)
+	}
+	return as, rows.Err()
+}
+
+// phasesJSON is how phases are stored: integer nanoseconds, which SQL can
+// read with json_extract, rather than drover.Duration's "1m30s" text.
+type phasesJSON struct {
+	Queued      int64 `json:"queued"`
+	BundleFetch int64 `json:"bundleFetch"`
+	ImagePull   int64 `json:"imagePull"`
+	Running     int64 `json:"running"`
+}
+
+func (p phasesJSON) phases() drover.Phases {
+	return drover.Phases{
+		Queued:      drover.Duration(p.Queued),
+		BundleFetch: drover.Duration(p.BundleFetch),
+		ImagePull:   drover.Duration(p.ImagePull),
+		Running:     drover.Duration(p.Running),
+	}
+}
+
+func encodePhases(p drover.Phases) string {
+	return encodeJSON(phasesJSON{
+		Queued:      int64(p.Queued),
+		BundleFetch: int64(p.BundleFetch),
+		ImagePull:   int64(p.ImagePull),
+		Running:     int64(p.Running),
+	})
+}
+
+// workerCols are the columns scanWorker reads, in its order.
+const workerCols = `id, name, labels, executors, cpu, memory_mb, slots, usage, state,
+	version, registered_at, last_heartbeat_at`
+
+func scanWorker(sc scanner) (drover.Worker, error) {
+	var (
+		w                         drover.Worker
+		labels, executors, usage  []byte
+		registeredAt, heartbeatAt int64
+	)
+	err := sc.Scan(&w.ID, &w.Name, &labels, &executors, &w.Capacity.CPU, &w.Capacity.MemoryMB,
+		&w.Capacity.Slots, &usage, &w.State, &w.Version, &registeredAt, &heartbeatAt)
+	if err != nil {
+		return w, err
+	}
+	if err := json.Unmarshal(labels, &w.Labels); err != nil {
+		return w, fmt.Errorf("worker %s: decode labels: %w", w.ID, err)
+	}
+	if err := json.Unmarshal(executors, &w.Executors); err != nil {
+		return w, fmt.Errorf("worker %s: decode executors: %w", w.ID, err)
+	}
+	if err := json.Unmarshal(usage, &w.Usage); err != nil {
+		return w, fmt.Errorf("worker %s: decode usage: %w", w.ID, err)
+	}
+	w.RegisteredAt = fromUnixNano(registeredAt)
+	w.LastHeartbeatAt = fromUnixNano(heartbeatAt)
+	return w, nil
+}
+
+// encodeJSON marshals v for a JSON column. The values stored are plain
+// data (maps, slices, numbers, strings), for which Marshal cannot fail.
+func encodeJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("sqlite: encode %T: %v", v, err))
+	}
+	return string(b)
+}
+
+// canonical returns t as the store returns it: UTC, nanosecond precision,
+// without a monotonic reading, so values built in memory equal those read.
+func canonical(t time.Time) time.Time { return fromUnixNano(unixNano(t)) }

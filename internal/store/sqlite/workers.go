@@ -1,0 +1,268 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+var (
+	qWorkerByID = readQuery(`SELECT ` + workerCols + ` FROM workers WHERE id = ?`)
+	qWorkers    = readQuery(`SELECT ` + workerCols + ` FROM workers ORDER BY name, id`)
+	// Allocation comes from the active attempts, so it cannot drift from
+	// them; the partial index keeps this cheap however long the history.
+	qAllocation       = readQuery(`SELECT worker_id, job_id, cpu, memory_mb FROM attempts WHERE finished_at IS NULL ORDER BY assigned_at, id`)
+	qWorkerAllocation = readQuery(`SELECT worker_id, job_id, cpu, memory_mb FROM attempts
+		WHERE worker_id = ? AND finished_at IS NULL ORDER BY assigned_at, id`)
+	qWorkerSecret    = readQuery(`SELECT secret_hash FROM workers WHERE id = ?`)
+	qWorkerHeartbeat = readQuery(`SELECT last_heartbeat_at FROM workers WHERE id = ?`)
+	qWorkerActive    = readQuery(`SELECT count(*) FROM attempts WHERE worker_id = ? AND finished_at IS NULL`)
+	qStaleWorkers    = readQuery(`SELECT id FROM workers WHERE state IN ('READY', 'DRAINING')
+		AND last_heartbeat_at < ? ORDER BY last_heartbeat_at, id`)
+	qWorkerAttempts = readQuery(`SELECT ` + attemptCols + ` FROM attempts a
+		WHERE a.worker_id = ? AND a.finished_at IS NULL ORDER BY a.assigned_at, a.id`)
+
+	qInsertWorker = writeQuery(`INSERT INTO workers (id, name, labels, executors, cpu, memory_mb, slots,
+		usage, state, version, registered_at, last_heartbeat_at, secret_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?)`)
+	qHeartbeat = writeQuery(`UPDATE workers SET last_heartbeat_at = ?, usage = ?,
+		state = CASE state WHEN 'DOWN' THEN 'READY' ELSE state END WHERE id = ?`)
+	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ?`)
+	qDeleteWorker   = writeQuery(`DELETE FROM workers WHERE id = ?`)
+)
+
+// allocate adds the active attempts read by one of the allocation queries
+// to the workers they run on.
+func allocate(rows *sql.Rows, byID map[string]*drover.Worker) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			workerID, jobID string
+			cpu, mem        int64
+		)
+		if err := rows.Scan(&workerID, &jobID, &cpu, &mem); err != nil {
+			return err
+		}
+		w := byID[workerID]
+		if w == nil {
+			continue // its worker was deleted (only possible for final attempts)
+		}
+		w.Allocated.CPU += cpu
+		w.Allocated.MemoryMB += mem
+		w.Allocated.Slots++
+		w.Running = append(w.Running, jobID)
+	}
+	return rows.Err()
+}
+
+// getWorker reads a worker with Allocated and Running filled in.
+func getWorker(x *session, id string) (*drover.Worker, error) {
+	w, err := scanWorker(x.queryRow(qWorkerByID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("worker", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.Running = []string{}
+	rows, err := x.query(qWorkerAllocation, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := allocate(rows, map[string]*drover.Worker{id: &w}); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// CreateWorker implements store.Store. A zero LastHeartbeatAt is taken as
+// RegisteredAt: registering counts as the first heartbeat.
+func (s *Store) CreateWorker(ctx context.Context, w *drover.Worker, secretHash []byte) error {
+	if w.ID == "" || w.RegisteredAt.IsZero() {
+		return drover.Errorf(drover.EINVALID, "create worker: id and registeredAt are required")
+	}
+	hb := w.LastHeartbeatAt
+	if hb.IsZero() {
+		hb = w.RegisteredAt
+	}
+	if secretHash == nil {
+		secretHash = []byte{}
+	}
+	return s.write(ctx, func(x *session) error {
+		_, err := x.exec(qInsertWorker, w.ID, w.Name, encodeJSON(w.Labels), encodeJSON(w.Executors),
+			w.Capacity.CPU, w.Capacity.MemoryMB, w.Capacity.Slots, encodeJSON(w.Usage), w.Version,
+			unixNano(w.RegisteredAt), unixNano(hb), secretHash)
+		return err
+	})
+}
+
+// GetWorker implements store.Store.
+func (s *Store) GetWorker(ctx context.Context, id string) (*drover.Worker, error) {
+	var w *drover.Worker
+	err := s.readTx(ctx, func(x *session) (err error) {
+		w, err = getWorker(x, id)
+		return err
+	})
+	return w, err
+}
+
+// WorkerSecretHash implements store.Store.
+func (s *Store) WorkerSecretHash(ctx context.Context, id string) ([]byte, error) {
+	var h []byte
+	err := s.read(ctx, func(x *session) error {
+		err := x.queryRow(qWorkerSecret, id).Scan(&h)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("worker", id)
+		}
+		return err
+	})
+	return h, err
+}
+
+// ListWorkers implements store.Store, in two statements whatever the number
+// of workers.
+func (s *Store) ListWorkers(ctx context.Context) ([]drover.Worker, error) {
+	var ws []drover.Worker
+	err := s.readTx(ctx, func(x *session) error {
+		rows, err := x.query(qWorkers)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			w, err := scanWorker(rows)
+			if err != nil {
+				return err
+			}
+			w.Running = []string{}
+			ws = append(ws, w)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		byID := make(map[string]*drover.Worker, len(ws))
+		for i := range ws {
+			byID[ws[i].ID] = &ws[i]
+		}
+		rows, err = x.query(qAllocation)
+		if err != nil {
+			return err
+		}
+		return allocate(rows, byID)
+	})
+	return ws, err
+}
+
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (*drover.Worker, error) {
+	var w *drover.Worker
+	err := s.write(ctx, func(x *session) error {
+		res, err := x.exec(qHeartbeat, unixNano(now), encodeJSON(u), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("worker", id)
+		}
+		w, err = getWorker(x, id)
+		return err
+	})
+	return w, err
+}
+
+// SetWorkerState implements store.Store. Setting READY also takes a DOWN
+// worker back; it gets work again only while it keeps heartbeating.
+func (s *Store) SetWorkerState(ctx context.Context, id string, st drover.WorkerState) (*drover.Worker, error) {
+	if st != drover.WorkerReady && st != drover.WorkerDraining {
+		return nil, drover.Errorf(drover.EINVALID, "worker state %q cannot be set: use %s or %s", st, drover.WorkerReady, drover.WorkerDraining)
+	}
+	var w *drover.Worker
+	err := s.write(ctx, func(x *session) error {
+		res, err := x.exec(qSetWorkerState, string(st), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("worker", id)
+		}
+		w, err = getWorker(x, id)
+		return err
+	})
+	return w, err
+}
+
+// DeleteWorker implements store.Store. Its finished attempts keep its id.
+func (s *Store) DeleteWorker(ctx context.Context, id string) error {
+	return s.write(ctx, func(x *session) error {
+		var active int
+		if err := x.queryRow(qWorkerActive, id).Scan(&active); err != nil {
+			return err
+		}
+		if active > 0 {
+			return drover.Errorf(drover.ECONFLICT, "worker %s still has %d active attempts: drain it first", id, active)
+		}
+		res, err := x.exec(qDeleteWorker, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("worker", id)
+		}
+		return nil
+	})
+}
+
+// StaleWorkers implements store.Store, stalest first.
+func (s *Store) StaleWorkers(ctx context.Context, before time.Time) ([]string, error) {
+	var ids []string
+	err := s.read(ctx, func(x *session) error {
+		rows, err := x.query(qStaleWorkers, unixNano(before))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
+}
+
+// MarkWorkerDown implements store.Store. Marking a worker already DOWN
+// again returns its active attempts again, so a reaper that crashed between
+// marking and ending them finishes the job on its next pass.
+func (s *Store) MarkWorkerDown(ctx context.Context, id string, before time.Time) ([]drover.Attempt, error) {
+	var as []drover.Attempt
+	err := s.write(ctx, func(x *session) error {
+		var hb int64
+		err := x.queryRow(qWorkerHeartbeat, id).Scan(&hb)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("worker", id)
+		}
+		if err != nil {
+			return err
+		}
+		if hb >= unixNano(before) {
+			return drover.Errorf(drover.ECONFLICT, "worker %s heartbeated at %s, not before %s", id,
+				fromUnixNano(hb).Format(time.RFC3339Nano), before.UTC().Format(time.RFC3339Nano))
+		}
+		if _, err := x.exec(qSetWorkerState, string(drover.WorkerDown), id); err != nil {
+			return err
+		}
+		rows, err := x.query(qWorkerAttempts, id)
+		if err != nil {
+			return err
+		}
+		as, err = scanAttempts(rows)
+		return err
+	})
+	return as, err
+}
