@@ -30,6 +30,9 @@ const (
 	// engineCallTimeout bounds each call made after the run's context is
 	// done (kill, inspect, remove), so a hung engine cannot hold Run forever.
 	engineCallTimeout = 30 * time.Second
+	// startTimeout bounds a container start, which a busy engine can make
+	// slow.
+	startTimeout = 2 * time.Minute
 	// outputDrainTimeout is how long output may still arrive after the
 	// container exited before the stream is cut.
 	outputDrainTimeout = 5 * time.Second
@@ -102,7 +105,15 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	}()
 	defer func() { stopWaiting(); <-exited }()
 
-	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+	if ctx.Err() != nil {
+		return e.failedBefore(ctx, "start the container", ctx.Err())
+	}
+	// Not with ctx: a cancellation arriving while the engine starts the
+	// container would abandon a running command. It is stopped below.
+	sctx, cancelStart := context.WithTimeout(bg, startTimeout)
+	_, err = e.cli.ContainerStart(sctx, id, client.ContainerStartOptions{})
+	cancelStart()
+	if err != nil {
 		return e.failedBefore(ctx, "start the container", err)
 	}
 	if t.OnStart != nil {
@@ -225,7 +236,9 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 		Entrypoint:   spec.Command,
 		Env:          env,
 		WorkingDir:   workspaceDir,
-		User:         e.cfg.User,
+		// Both ids, always: with "uid" alone the engine takes the group
+		// from the image's /etc/group, or root's.
+		User:         fmt.Sprintf("%d:%d", e.uid, e.gid),
 		AttachStdout: true,
 		AttachStderr: true,
 		Labels: map[string]string{
@@ -234,10 +247,10 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 			LabelWorker:  e.cfg.WorkerID,
 		},
 	}
-	pids := e.cfg.PidsLimit
+	pids, init := e.cfg.PidsLimit, e.init
 	host := &container.HostConfig{
 		NetworkMode:    "none",
-		Init:           &e.init,
+		Init:           &init,
 		ReadonlyRootfs: true,
 		// exec is allowed on /tmp: /workspace is writable and executable
 		// anyway, so noexec would only break tools that run from TMPDIR.

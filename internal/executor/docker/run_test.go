@@ -1,0 +1,337 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+	"github.com/moby/moby/client"
+)
+
+// probeScript prints key=value lines describing the container from inside:
+// its cgroup limits (v1 or v2, whichever the host uses), user, network
+// interfaces, writable paths and privileges.
+const probeScript = `
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	echo cgroup=2
+	echo mem=$(cat /sys/fs/cgroup/memory.max)
+	echo swap=$(cat /sys/fs/cgroup/memory.swap.max 2>/dev/null || echo 0)
+	echo cpu="$(cat /sys/fs/cgroup/cpu.max)"
+	echo pids=$(cat /sys/fs/cgroup/pids.max)
+else
+	echo cgroup=1
+	m=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
+	echo mem=$m
+	# memsw is memory+swap; equal to the memory limit means no swap.
+	if [ -f /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ]; then
+		echo swap=$(( $(cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes) - m ))
+	else
+		echo swap=0
+	fi
+	echo cpu="$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"
+	echo pids=$(cat /sys/fs/cgroup/pids/pids.max)
+fi
+echo uid=$(id -u)
+echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ,)
+touch /rootfile 2>/dev/null && echo root=writable || echo root=readonly
+touch /tmp/x && echo tmp=writable
+touch /workspace/made-inside && echo workspace=writable
+echo hello=$(cat hello.txt)
+echo cwd=$(pwd)
+echo home=$HOME
+echo tmpdir=$TMPDIR
+echo job=$DROVER_JOB_ID
+echo custom=$CUSTOM
+echo nnp=$(grep NoNewPrivs /proc/self/status | tr -dc 0-9)
+echo capeff=$(grep CapEff /proc/self/status | cut -f2)
+echo init=$(cat /proc/1/comm)
+`
+
+func TestRunIsolation(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{PidsLimit: 100})
+	task := newTask(t, "sh", "-c", probeScript)
+	task.Spec.Env = map[string]string{"CUSTOM": "from spec"}
+	task.Spec.Network = true // refused: the worker's policy does not allow it
+	if err := os.WriteFile(filepath.Join(task.Workspace, "hello.txt"), []byte("from host\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	if res.ExitCode == nil || *res.ExitCode != 0 || res.Reason != "" {
+		t.Fatalf("result %+v (exit %s)\nstdout: %s\nstderr: %s", res, exitCode(res), out.String(drover.Stdout), out.String(drover.Stderr))
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(out.String(drover.Stdout), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			got[k] = v
+		}
+	}
+	t.Logf("cgroup v%s, stderr: %q", got["cgroup"], out.String(drover.Stderr))
+	want := map[string]string{
+		"mem":       "67108864", // 64 MiB
+		"swap":      "0",
+		"cpu":       "50000 100000", // 500m: half of each period
+		"pids":      "100",
+		"uid":       "65534",
+		"ifaces":    "lo,",
+		"root":      "readonly",
+		"tmp":       "writable",
+		"workspace": "writable",
+		"hello":     "from host",
+		"cwd":       "/workspace",
+		"home":      "/workspace",
+		"tmpdir":    "/tmp",
+		"job":       task.JobID,
+		"custom":    "from spec",
+		"nnp":       "1",
+		"capeff":    "0000000000000000",
+		"init":      "docker-init",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(task.Workspace, "made-inside")); err != nil {
+		t.Errorf("file written in /workspace is not in the host workspace: %v", err)
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+func TestRunNetworkWhenAllowed(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{AllowNetwork: true})
+	task := newTask(t, "cat", "/proc/net/dev")
+	task.Spec.Network = true
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	if exitCode(res) != "0" {
+		t.Fatalf("result %+v\nstderr: %s", res, out.String(drover.Stderr))
+	}
+	if !strings.Contains(out.String(drover.Stdout), "eth0") {
+		t.Errorf("no eth0 with network allowed:\n%s", out.String(drover.Stdout))
+	}
+}
+
+func TestRunOutputAndExitCode(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sh", "-c", "echo out1; echo err1 >&2; echo out2; exit 7")
+	var pulls []time.Duration
+	task.OnStart = func(pull time.Duration) { pulls = append(pulls, pull) }
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	if exitCode(res) != "7" || res.Reason != "" {
+		t.Fatalf("result %+v (exit %s), want exit 7 and no reason", res, exitCode(res))
+	}
+	if got := out.String(drover.Stdout); got != "out1\nout2\n" {
+		t.Errorf("stdout %q", got)
+	}
+	if got := out.String(drover.Stderr); got != "err1\n" {
+		t.Errorf("stderr %q", got)
+	}
+	if len(pulls) != 1 || pulls[0] != res.ImagePull {
+		t.Errorf("OnStart calls %v, want one with the ImagePull %v", pulls, res.ImagePull)
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+func TestRunOOMKilled(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	// Doubles a shell variable until the 16 MiB limit kills the shell.
+	task := newTask(t, "sh", "-c", "x=a; while true; do x=$x$x; done")
+	task.Spec.Resources.MemoryMB = 16
+	res := e.Run(context.Background(), task, newSink(""))
+	if res.Reason != drover.ReasonOOMKilled || exitCode(res) != "137" {
+		t.Fatalf("result %+v (exit %s), want oom_killed with exit 137", res, exitCode(res))
+	}
+	if !strings.Contains(res.Message, "16 MiB") {
+		t.Errorf("message %q does not name the limit", res.Message)
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+func TestRunUsage(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	// 40 MiB in the tmpfs /tmp is charged to the container's memory; the
+	// busy loop burns CPU; the sleeps outlast the engine's one-second
+	// stats interval.
+	task := newTask(t, "sh", "-c",
+		`head -c 41943040 /dev/zero > /tmp/fill; end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do :; done; sleep 2`)
+	task.Spec.Resources = drover.Resources{CPU: 1000, MemoryMB: 128}
+	res := e.Run(context.Background(), task, newSink(""))
+	if exitCode(res) != "0" {
+		t.Fatalf("result %+v", res)
+	}
+	t.Logf("usage %+v", res.Usage)
+	if res.Usage.PeakMemoryBytes < 40<<20 {
+		t.Errorf("peak memory %d, want at least 40 MiB", res.Usage.PeakMemoryBytes)
+	}
+	if res.Usage.CPUSeconds < 0.5 {
+		t.Errorf("CPU seconds %.2f, want at least 0.5", res.Usage.CPUSeconds)
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sh", "-c", "echo ready; sleep 300")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := newSink("ready")
+	done := runAsync(ctx, e, task, out)
+	out.await(t, done) // output arrives live, while the command runs
+	cancel()
+	// SIGTERM reaches sleep through docker-init, so no grace is waited.
+	res := awaitResult(t, done, task.Grace/2)
+	if res.Reason != "" || exitCode(res) != "143" {
+		t.Errorf("result %+v (exit %s), want exit 143 (SIGTERM)", res, exitCode(res))
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+func TestRunTermReachesProcessGroup(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	// The shell runs its trap only once its foreground sleep has ended,
+	// which happens at once only if sleep got the SIGTERM too.
+	task := newTask(t, "sh", "-c", `trap "echo got TERM; exit 3" TERM; echo ready; sleep 300`)
+	task.Grace = 60 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := newSink("ready")
+	done := runAsync(ctx, e, task, out)
+	out.await(t, done)
+	cancel()
+	res := awaitResult(t, done, 20*time.Second)
+	if exitCode(res) != "3" || !strings.Contains(out.String(drover.Stdout), "got TERM") {
+		t.Errorf("result %+v (exit %s), stdout %q: want the trap's exit 3", res, exitCode(res), out.String(drover.Stdout))
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+func TestRunKillsAfterGrace(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	// An ignored SIGTERM is inherited: neither the shell nor its sleeps stop.
+	task := newTask(t, "sh", "-c", `trap "" TERM; echo ready; while true; do sleep 1; done`)
+	task.Grace = 1500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := newSink("ready")
+	done := runAsync(ctx, e, task, out)
+	out.await(t, done)
+	cancelled := time.Now()
+	cancel()
+	res := awaitResult(t, done, task.Grace+30*time.Second)
+	if took := time.Since(cancelled); took < task.Grace {
+		t.Errorf("Run returned %v after cancel, before the %v grace", took, task.Grace)
+	}
+	if exitCode(res) != "137" {
+		t.Errorf("result %+v (exit %s), want 137 (SIGKILL)", res, exitCode(res))
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+func TestRunTimeout(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sleep", "300")
+	task.Grace = 5 * time.Second
+	started := make(chan struct{})
+	task.OnStart = func(time.Duration) { close(started) }
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := runAsync(ctx, e, task, newSink(""))
+	select {
+	case <-started:
+	case res := <-done:
+		t.Fatalf("run ended before it started: %+v", res)
+	}
+	res := awaitResult(t, done, 30*time.Second)
+	if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		t.Fatalf("cause %v", context.Cause(ctx))
+	}
+	if exitCode(res) != "143" {
+		t.Errorf("result %+v (exit %s), want 143 (SIGTERM)", res, exitCode(res))
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+func TestRunImageMissing(t *testing.T) {
+	t.Parallel()
+	// 127.0.0.1:1 refuses connections at once: a registry that cannot be
+	// reached, without waiting on the outside world.
+	const absent = "127.0.0.1:1/drover-test/absent:1"
+	for _, tc := range []struct {
+		pull PullPolicy
+		want string
+	}{
+		{PullNever, `image 127.0.0.1:1/drover-test/absent:1 is not on this worker and could not be pulled: the pull policy is "never"`},
+		{PullMissing, "image 127.0.0.1:1/drover-test/absent:1 is not on this worker and could not be pulled: "},
+	} {
+		t.Run(string(tc.pull), func(t *testing.T) {
+			e := newTestExecutor(t, Config{Pull: tc.pull})
+			task := newTask(t, "true")
+			task.Spec.Image = absent
+			task.OnStart = func(time.Duration) { t.Error("OnStart called for a run that never started") }
+			res := e.Run(context.Background(), task, newSink(""))
+			if res.Reason != drover.ReasonExecutorError || !strings.HasPrefix(res.Message, tc.want) {
+				t.Errorf("result %+v, want executor_error with message %q", res, tc.want)
+			}
+			t.Logf("message: %s", res.Message)
+			assertGone(t, e, task.AttemptID)
+		})
+	}
+}
+
+func TestRunPullAlwaysFallsBackToLocal(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{Pull: PullAlways})
+	// A name whose registry refuses connections, for an image that is here.
+	const local = "127.0.0.1:1/drover-test/busybox:always"
+	ctx := context.Background()
+	if _, err := e.cli.ImageTag(ctx, client.ImageTagOptions{Source: testImage, Target: local}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Removes the tag only: the test image has its own name.
+		if _, err := e.cli.ImageRemove(ctx, local, client.ImageRemoveOptions{}); err != nil {
+			t.Errorf("remove tag %s: %v", local, err)
+		}
+	})
+	task := newTask(t, "true")
+	task.Spec.Image = local
+	res := e.Run(ctx, task, newSink(""))
+	if exitCode(res) != "0" {
+		t.Errorf("result %+v, want the local image to run", res)
+	}
+}
+
+func TestRunCommandStartFailure(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "/no/such/program")
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	// docker-init reports a program it cannot exec with exit 127, as a shell
+	// does; without an init the engine's start fails instead.
+	switch {
+	case e.init && (exitCode(res) != "127" || !strings.Contains(out.String(drover.Stderr), "/no/such/program")):
+		t.Errorf("result %+v (exit %s), stderr %q: want exit 127 and the program named", res, exitCode(res), out.String(drover.Stderr))
+	case !e.init && res.Reason != drover.ReasonExecutorError:
+		t.Errorf("result %+v (exit %s), want executor_error", res, exitCode(res))
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
+var _ executor.Sink = (*sink)(nil)
