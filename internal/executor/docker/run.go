@@ -233,9 +233,9 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 		// The command replaces the image's entrypoint, as Kubernetes'
 		// command does: the argv runs as given, no shell added. Without
 		// one, the image's own entrypoint and command run.
-		Entrypoint:   spec.Command,
-		Env:          env,
-		WorkingDir:   workspaceDir,
+		Entrypoint: spec.Command,
+		Env:        env,
+		WorkingDir: workspaceDir,
 		// Both ids, always: with "uid" alone the engine takes the group
 		// from the image's /etc/group, or root's.
 		User:         fmt.Sprintf("%d:%d", e.uid, e.gid),
