@@ -32,7 +32,8 @@ type proc struct {
 	closeOnce      sync.Once
 }
 
-// start starts the command with its output on two fresh pipes.
+// start starts the command with its output on two fresh pipes. path is
+// what resolve returned: relative paths are evaluated in dir.
 //
 // The child is started with Pdeathsig SIGKILL so that a worker killed with
 // SIGKILL does not leave its command running. Limits:
@@ -92,7 +93,7 @@ func start(path string, argv []string, dir string, env []string) (*proc, error) 
 func spawn(path string, argv []string, dir string, env []string, stdout, stderr *os.File) (*exec.Cmd, error) {
 	cmd := command(path, argv, dir, env, stdout, stderr)
 	err := cmd.Start()
-	if errors.Is(err, syscall.ENOEXEC) && looksLikeScript(path) {
+	if errors.Is(err, syscall.ENOEXEC) && looksLikeScript(inDir(dir, path)) {
 		shArgv := append([]string{"sh", path}, argv[1:]...)
 		cmd = command("/bin/sh", shArgv, dir, env, stdout, stderr)
 		err = cmd.Start()

@@ -60,7 +60,7 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 	}
 	p, err := start(path, argv, t.Workspace, env)
 	if err != nil {
-		return executor.Failed(startError(argv[0], path, err))
+		return executor.Failed(startError(argv[0], inDir(t.Workspace, path), err))
 	}
 	log := e.log.With("attempt", t.AttemptID, "pid", p.pgid)
 	log.Debug("process started", "path", path)

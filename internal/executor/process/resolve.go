@@ -51,21 +51,19 @@ func envPath(env []string) string {
 	return ""
 }
 
-// resolve finds the program the way a POSIX shell in dir would: a name
-// with a slash is a path (relative to dir), any other name is searched in
-// pathList, where empty and relative entries are relative to dir too. The
-// first executable regular file wins. The result is absolute whenever dir
-// is, so nothing depends on the worker's own working directory.
+// resolve finds the program the way a POSIX shell in dir would, and
+// returns the path to execute as that shell would pass it to execve: a
+// name with a slash is used as it is (relative to dir), any other name is
+// searched in pathList, where empty and relative entries are relative to
+// dir too, and the first executable regular file wins. The path is what a
+// script sees as $0; a relative one is evaluated in dir (see exec.Cmd.Path),
+// never in the worker's own working directory.
 func resolve(name, dir, pathList string) (string, error) {
 	if strings.Contains(name, "/") {
-		p := name
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		err := checkExecutable(p)
+		err := checkExecutable(inDir(dir, name))
 		switch {
 		case err == nil:
-			return p, nil
+			return name, nil
 		case errors.Is(err, fs.ErrNotExist) && filepath.IsAbs(name):
 			return "", fmt.Errorf("command not found: %s (no such file)", name)
 		case errors.Is(err, fs.ErrNotExist):
@@ -80,11 +78,11 @@ func resolve(name, dir, pathList string) (string, error) {
 	}
 	var denied string
 	for _, d := range strings.Split(pathList, ":") {
-		if !filepath.IsAbs(d) {
-			d = filepath.Join(dir, d) // "" is the current directory
+		p := name // an empty entry is the current directory
+		if d != "" {
+			p = strings.TrimSuffix(d, "/") + "/" + name
 		}
-		p := filepath.Join(d, name)
-		err := checkExecutable(p)
+		err := checkExecutable(inDir(dir, p))
 		if err == nil {
 			return p, nil
 		}
@@ -96,6 +94,14 @@ func resolve(name, dir, pathList string) (string, error) {
 		return "", fmt.Errorf("permission denied: %s is not executable (found %s; the job's PATH is %s)", name, denied, pathList)
 	}
 	return "", fmt.Errorf("command not found: %s (PATH=%s)", name, pathList)
+}
+
+// inDir is path as seen from dir.
+func inDir(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // checkExecutable reports why p cannot be executed by us, or nil.
@@ -119,9 +125,10 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// startError turns an error from starting the resolved program into a
-// message for the user. resolve already checked the file, so an error here
-// is about its contents or its interpreter.
+// startError turns an error from starting the resolved program (path, as
+// seen from the worker) into a message for the user. resolve already
+// checked the file, so an error here is about its contents or its
+// interpreter.
 func startError(name, path string, err error) string {
 	switch {
 	case errors.Is(err, syscall.ENOENT):

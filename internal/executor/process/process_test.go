@@ -1,0 +1,724 @@
+//go:build linux
+
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+)
+
+// waitLimit bounds every wait in these tests; it is generous because the
+// machine running them may be busy.
+const waitLimit = 20 * time.Second
+
+// sink records output per stream and signals every write.
+type sink struct {
+	mu    sync.Mutex
+	bufs  map[drover.Stream]*bytes.Buffer
+	wrote chan struct{}
+}
+
+func newSink() *sink {
+	return &sink{
+		bufs:  map[drover.Stream]*bytes.Buffer{drover.Stdout: {}, drover.Stderr: {}},
+		wrote: make(chan struct{}, 1),
+	}
+}
+
+func (s *sink) Write(stream drover.Stream, p []byte) {
+	s.mu.Lock()
+	s.bufs[stream].Write(p)
+	s.mu.Unlock()
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sink) String(stream drover.Stream) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bufs[stream].String()
+}
+
+// waitFor waits until stream holds want.
+func (s *sink) waitFor(t *testing.T, stream drover.Stream, want string) {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for !strings.Contains(s.String(stream), want) {
+		select {
+		case <-s.wrote:
+		case <-deadline.C:
+			t.Fatalf("%s never showed %q; got %q", stream, want, s.String(stream))
+		}
+	}
+}
+
+func newTask(t *testing.T, argv ...string) *executor.Task {
+	return &executor.Task{
+		AttemptID: "attempt-1",
+		JobID:     "job-1",
+		Spec:      drover.JobSpec{Command: argv},
+		Workspace: t.TempDir(),
+		Grace:     10 * time.Second,
+	}
+}
+
+// run runs task to the end.
+func run(t *testing.T, task *executor.Task) (executor.Result, *sink) {
+	t.Helper()
+	s := newSink()
+	res, ok := await(t, runAsync(t, context.Background(), New(nil), task, s))
+	if !ok {
+		t.Fatalf("Run did not return within %s", waitLimit)
+	}
+	return res, s
+}
+
+// runAsync calls Run in a goroutine; the channel delivers its result.
+func runAsync(t *testing.T, ctx context.Context, e *Executor, task *executor.Task, s *sink) <-chan executor.Result {
+	t.Helper()
+	done := make(chan executor.Result, 1)
+	go func() { done <- e.Run(ctx, task, s) }()
+	return done
+}
+
+func await(t *testing.T, done <-chan executor.Result) (executor.Result, bool) {
+	t.Helper()
+	select {
+	case res := <-done:
+		return res, true
+	case <-time.After(waitLimit):
+		return executor.Result{}, false
+	}
+}
+
+func wantExit(t *testing.T, res executor.Result, code int) {
+	t.Helper()
+	if res.Reason != "" || res.ExitCode == nil || *res.ExitCode != code {
+		got := "none"
+		if res.ExitCode != nil {
+			got = strconv.Itoa(*res.ExitCode)
+		}
+		t.Fatalf("want exit code %d; got exit code %s, reason %q, message %q", code, got, res.Reason, res.Message)
+	}
+}
+
+func wantFailed(t *testing.T, res executor.Result, msg string) {
+	t.Helper()
+	if res.Reason != drover.ReasonExecutorError || res.ExitCode != nil || !strings.Contains(res.Message, msg) {
+		t.Fatalf("want executor_error with %q; got reason %q, message %q, exit code %v", msg, res.Reason, res.Message, res.ExitCode)
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pidInfo identifies a process by pid and start time, so that a recycled
+// pid is not mistaken for it; an exec keeps both.
+type pidInfo struct {
+	pid   int
+	start string
+}
+
+// readPids reads the pids a job wrote, one per line.
+func readPids(t *testing.T, path string) []pidInfo {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []pidInfo
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("pid file %s: %v", path, err)
+		}
+		_, start := procStat(pid)
+		if start == "" {
+			t.Fatalf("process %d is not running", pid)
+		}
+		ps = append(ps, pidInfo{pid, start})
+	}
+	return ps
+}
+
+// procStat returns the state and start time of process pid, or zeros.
+func procStat(pid int) (state byte, start string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, ""
+	}
+	f := bytes.Fields(b[bytes.LastIndexByte(b, ')')+1:])
+	if len(f) < 20 {
+		return 0, ""
+	}
+	return f[0][0], string(f[19]) // fields 3 and 22 of proc(5)
+}
+
+// alive reports whether p still runs. A zombie is gone: it runs nothing and
+// holds nothing open, and whoever inherited it may never reap it.
+func alive(p pidInfo) bool {
+	state, start := procStat(p.pid)
+	return start == p.start && state != 'Z'
+}
+
+// waitGone polls /pidInfo until every process is gone. SIGKILL is delivered
+// at once but the kernel finishes a process asynchronously, and it tells
+// only the parent.
+func waitGone(t *testing.T, ps []pidInfo) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for _, p := range ps {
+		for alive(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d still runs", p.pid)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func TestExitZero(t *testing.T) {
+	t.Parallel()
+	res, _ := run(t, newTask(t, "true"))
+	wantExit(t, res, 0)
+	if res.Usage.PeakMemoryBytes <= 0 {
+		t.Errorf("PeakMemoryBytes = %d, want > 0", res.Usage.PeakMemoryBytes)
+	}
+	if res.ImagePull != 0 {
+		t.Errorf("ImagePull = %s, want 0", res.ImagePull)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	t.Parallel()
+	res, _ := run(t, newTask(t, "sh", "-c", "exit 3"))
+	wantExit(t, res, 3)
+}
+
+func TestKilledBySignalIs128Plus(t *testing.T) {
+	t.Parallel()
+	res, _ := run(t, newTask(t, "sh", "-c", "kill -KILL $$"))
+	wantExit(t, res, 128+9)
+}
+
+func TestCPUSecondsMeasured(t *testing.T) {
+	t.Parallel()
+	// Busy for a moment in the shell itself, so the leader's rusage has it.
+	res, _ := run(t, newTask(t, "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"))
+	wantExit(t, res, 0)
+	if res.Usage.CPUSeconds <= 0 {
+		t.Errorf("CPUSeconds = %v, want > 0", res.Usage.CPUSeconds)
+	}
+}
+
+func TestStdoutAndStderrApartAndInOrder(t *testing.T) {
+	t.Parallel()
+	res, s := run(t, newTask(t, "sh", "-c",
+		`i=1; while [ $i -le 500 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done`))
+	wantExit(t, res, 0)
+	var wantOut, wantErr strings.Builder
+	for i := 1; i <= 500; i++ {
+		fmt.Fprintf(&wantOut, "out %d\n", i)
+		fmt.Fprintf(&wantErr, "err %d\n", i)
+	}
+	if got := s.String(drover.Stdout); got != wantOut.String() {
+		t.Errorf("stdout: got %d bytes, want %d; head %q", len(got), wantOut.Len(), got[:min(len(got), 80)])
+	}
+	if got := s.String(drover.Stderr); got != wantErr.String() {
+		t.Errorf("stderr: got %d bytes, want %d; head %q", len(got), wantErr.Len(), got[:min(len(got), 80)])
+	}
+}
+
+func TestLargeOutputCompleteAndInOrder(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c", "cat big & cat big >&2; wait")
+	var big bytes.Buffer
+	for i := 0; big.Len() < 10<<20; i++ {
+		fmt.Fprintf(&big, "%09d\n", i)
+	}
+	writeFile(t, filepath.Join(task.Workspace, "big"), big.String(), 0o644)
+
+	res, s := run(t, task)
+	wantExit(t, res, 0)
+	for _, stream := range []drover.Stream{drover.Stdout, drover.Stderr} {
+		if got := s.String(stream); got != big.String() {
+			t.Errorf("%s: got %d bytes, want %d, equal prefix %d bytes", stream, len(got), big.Len(), commonPrefix(got, big.String()))
+		}
+	}
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+func TestLoneLineArrivesBeforeExit(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c", `echo first; read x < fifo; echo "got $x"`)
+	fifo := filepath.Join(task.Workspace, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSink()
+	done := runAsync(t, context.Background(), New(nil), task, s)
+
+	// The process cannot exit before the fifo is written to, so the line
+	// reaching the sink now proves it was not held back.
+	s.waitFor(t, drover.Stdout, "first\n")
+	select {
+	case <-done:
+		t.Fatal("Run returned before the process was let go")
+	default:
+	}
+	// Opening a fifo for writing blocks until the reader opens it, so do
+	// it aside: if the process is gone the test fails below, not hangs.
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		f.WriteString("go\n")
+		f.Close()
+	}()
+	res, ok := await(t, done)
+	if !ok {
+		t.Fatal("Run did not return after the fifo was written")
+	}
+	wantExit(t, res, 0)
+	if got := s.String(drover.Stdout); got != "first\ngot go\n" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+func TestCancelKillsWholeTree(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c",
+		`sleep 300 & echo $! >> pids; sleep 300 & echo $! >> pids; echo $$ >> pids; echo ready; wait`)
+	task.Grace = 10 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newSink()
+	done := runAsync(t, ctx, New(nil), task, s)
+	s.waitFor(t, drover.Stdout, "ready")
+	ps := readPids(t, filepath.Join(task.Workspace, "pids"))
+	if len(ps) != 3 {
+		t.Fatalf("want 3 pids, got %v", ps)
+	}
+
+	began := time.Now()
+	cancel()
+	res, ok := await(t, done)
+	if !ok {
+		t.Fatal("Run did not return after cancel")
+	}
+	// Everything dies of the SIGTERM; nothing should wait out the grace.
+	if took := time.Since(began); took > task.Grace/2 {
+		t.Errorf("Run took %s after cancel", took)
+	}
+	wantExit(t, res, 128+int(syscall.SIGTERM))
+	waitGone(t, ps)
+}
+
+func TestExitKillsLeftovers(t *testing.T) {
+	t.Parallel()
+	// The background sleep keeps the output pipes open: Run returns only
+	// because it kills the group when the shell exits, long before the
+	// drain bound.
+	task := newTask(t, "sh", "-c", `sleep 300 & echo $! > pids; echo done`)
+	e := New(nil)
+	e.drainBound = time.Hour
+	s := newSink()
+	res, ok := await(t, runAsync(t, context.Background(), e, task, s))
+	if !ok {
+		t.Fatal("Run did not return")
+	}
+	wantExit(t, res, 0)
+	waitGone(t, readPids(t, filepath.Join(task.Workspace, "pids")))
+}
+
+func TestEscapedProcessDoesNotHoldRun(t *testing.T) {
+	t.Parallel()
+	// setsid moves the sleep out of the job's process group, where nothing
+	// kills it, and it keeps the pipes open: Run stops reading after the
+	// drain bound.
+	task := newTask(t, "sh", "-c",
+		`setsid sh -c 'echo $$ > pids; exec sleep 300' & while [ ! -s pids ]; do sleep 0.01; done; echo started`)
+	e := New(nil)
+	e.drainBound = 100 * time.Millisecond
+	s := newSink()
+	res, ok := await(t, runAsync(t, context.Background(), e, task, s))
+	if !ok {
+		t.Fatal("Run did not return")
+	}
+	ps := readPids(t, filepath.Join(task.Workspace, "pids"))
+	for _, p := range ps {
+		syscall.Kill(p.pid, syscall.SIGKILL)
+	}
+	wantExit(t, res, 0)
+	if got := s.String(drover.Stdout); got != "started\n" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+// cancelWhenReady runs task, cancels it once stdout shows "ready", and
+// returns the result and how long Run took after the cancel.
+func cancelWhenReady(t *testing.T, task *executor.Task) (executor.Result, *sink, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newSink()
+	done := runAsync(t, ctx, New(nil), task, s)
+	s.waitFor(t, drover.Stdout, "ready")
+	began := time.Now()
+	cancel()
+	res, ok := await(t, done)
+	if !ok {
+		t.Fatal("Run did not return after cancel")
+	}
+	return res, s, time.Since(began)
+}
+
+func TestGraceThenKill(t *testing.T) {
+	t.Parallel()
+	// An ignored SIGTERM is inherited: neither the shell nor its sleep die of it.
+	task := newTask(t, "sh", "-c", `trap '' TERM; echo ready; sleep 300`)
+	task.Grace = 300 * time.Millisecond
+	res, _, took := cancelWhenReady(t, task)
+	if took < task.Grace {
+		t.Errorf("killed after %s, before the grace of %s", took, task.Grace)
+	}
+	wantExit(t, res, 128+int(syscall.SIGKILL))
+}
+
+func TestGraceZeroKillsAtOnce(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c", `trap 'echo term; exit 0' TERM; echo ready; sleep 300 & wait`)
+	task.Grace = 0
+	res, s, took := cancelWhenReady(t, task)
+	if took > waitLimit/4 {
+		t.Errorf("Run took %s after cancel", took)
+	}
+	wantExit(t, res, 128+int(syscall.SIGKILL))
+	if strings.Contains(s.String(drover.Stdout), "term") {
+		t.Error("the command saw SIGTERM with a grace of 0")
+	}
+}
+
+func TestCleanExitWithinGrace(t *testing.T) {
+	t.Parallel()
+	// Only short-lived children: dash runs a trap only between commands,
+	// and a child forked in the instant SIGTERM arrives may miss it (dash
+	// catches it for the child before exec), which would rightly earn that
+	// child the whole grace period.
+	task := newTask(t, "sh", "-c", `trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	task.Grace = time.Minute
+	res, s, took := cancelWhenReady(t, task)
+	if took > waitLimit/2 {
+		t.Errorf("Run took %s after cancel", took)
+	}
+	wantExit(t, res, 0)
+	if got := s.String(drover.Stdout); got != "ready\nbye\n" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+func TestGraceCoversChildrenOfAShellThatDied(t *testing.T) {
+	t.Parallel()
+	// The outer shell dies of SIGTERM at once; the script it runs traps
+	// SIGTERM and needs a moment to clean up, which it must get. (Short
+	// sleeps for the reason given in TestCleanExitWithinGrace.)
+	task := newTask(t, "sh", "-c", "sh child.sh; echo unreachable")
+	writeFile(t, filepath.Join(task.Workspace, "child.sh"),
+		"trap 'sleep 0.2; echo cleaned > cleaned; exit 0' TERM\necho ready\nwhile :; do sleep 0.05; done\n", 0o644)
+	task.Grace = time.Minute
+	res, _, took := cancelWhenReady(t, task)
+	if took > waitLimit/2 {
+		t.Errorf("Run took %s after cancel", took)
+	}
+	wantExit(t, res, 128+int(syscall.SIGTERM))
+	if _, err := os.Stat(filepath.Join(task.Workspace, "cleaned")); err != nil {
+		t.Errorf("the child was not given its grace to clean up: %v", err)
+	}
+}
+
+func TestCommandNotFound(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "drover-no-such-command")
+	var started atomic.Int32
+	task.OnStart = func(time.Duration) { started.Add(1) }
+	res, _ := run(t, task)
+	wantFailed(t, res, "command not found: drover-no-such-command (PATH=/usr/local/sbin:")
+	if started.Load() != 0 {
+		t.Error("OnStart called for a command that never started")
+	}
+}
+
+func TestNotExecutable(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "./run.sh")
+	writeFile(t, filepath.Join(task.Workspace, "run.sh"), "#!/bin/sh\necho hi\n", 0o644)
+	res, _ := run(t, task)
+	wantFailed(t, res, "permission denied: ./run.sh is not executable")
+}
+
+func TestMissingFileInWorkspace(t *testing.T) {
+	t.Parallel()
+	res, _ := run(t, newTask(t, "./run.sh"))
+	wantFailed(t, res, "command not found: ./run.sh (no such file in the workspace)")
+}
+
+func TestDirectoryIsNotACommand(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "./sub")
+	if err := os.Mkdir(filepath.Join(task.Workspace, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := run(t, task)
+	wantFailed(t, res, "cannot run ./sub: it is a directory")
+}
+
+func TestMissingInterpreter(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "./run.sh")
+	writeFile(t, filepath.Join(task.Workspace, "run.sh"), "#!/drover/no/python\nprint(1)\n", 0o755)
+	res, _ := run(t, task)
+	wantFailed(t, res, "its interpreter /drover/no/python was not found")
+}
+
+func TestWorkspaceMissing(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "true")
+	task.Workspace = filepath.Join(task.Workspace, "gone")
+	res, _ := run(t, task)
+	wantFailed(t, res, "workspace "+task.Workspace+" is not available")
+}
+
+func TestEmptyCommand(t *testing.T) {
+	t.Parallel()
+	res, _ := run(t, newTask(t))
+	wantFailed(t, res, "no command")
+}
+
+func TestScriptRelativeToWorkspace(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "./run.sh", "a b", "c")
+	writeFile(t, filepath.Join(task.Workspace, "run.sh"), "#!/bin/sh\nprintf '%s|' \"$0\" \"$@\"\n", 0o755)
+	res, s := run(t, task)
+	wantExit(t, res, 0)
+	if got := s.String(drover.Stdout); got != "./run.sh|a b|c|" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+func TestScriptWithoutShebangRunsWithSh(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "./run.sh", "x")
+	writeFile(t, filepath.Join(task.Workspace, "run.sh"), "echo \"plain $1\"\n", 0o755)
+	res, s := run(t, task)
+	wantExit(t, res, 0)
+	if got := s.String(drover.Stdout); got != "plain x\n" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+func TestProgramFoundInJobPATH(t *testing.T) {
+	t.Parallel()
+	// A relative PATH entry is relative to the workspace, as for a shell
+	// started there; the job's PATH replaces the default one.
+	task := newTask(t, "mytool")
+	task.Spec.Env = map[string]string{"PATH": "tools/bin:/usr/bin:/bin"}
+	writeFile(t, filepath.Join(task.Workspace, "tools/bin/mytool"), "#!/bin/sh\necho \"mytool $PATH\"\n", 0o755)
+	res, s := run(t, task)
+	wantExit(t, res, 0)
+	if got := s.String(drover.Stdout); got != "mytool tools/bin:/usr/bin:/bin\n" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+func TestWorkspaceIsWorkingDirectory(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "pwd", "-P")
+	res, s := run(t, task)
+	wantExit(t, res, 0)
+	want, err := filepath.EvalSymlinks(task.Workspace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String(drover.Stdout); got != want+"\n" {
+		t.Errorf("pwd = %q, want %q", got, want)
+	}
+}
+
+func TestStdinIsEmpty(t *testing.T) {
+	t.Parallel()
+	res, s := run(t, newTask(t, "sh", "-c", "wc -c"))
+	wantExit(t, res, 0)
+	if got := strings.TrimSpace(s.String(drover.Stdout)); got != "0" {
+		t.Errorf("bytes on stdin = %q", got)
+	}
+}
+
+// Not parallel: it sets an environment variable of the test process.
+func TestEnvironment(t *testing.T) {
+	leak := fmt.Sprintf("DROVER_TEST_WORKER_ONLY_%d", os.Getpid())
+	t.Setenv(leak, "leaked")
+	task := newTask(t, "env")
+	task.Spec.Env = map[string]string{"GREETING": "hello world", "LANG": "C"}
+	res, s := run(t, task)
+	wantExit(t, res, 0)
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(s.String(drover.Stdout)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		got[k] = v
+	}
+	want := map[string]string{
+		"GREETING":          "hello world",
+		"LANG":              "C", // the job's env wins over the base
+		"HOME":              task.Workspace,
+		"DROVER_JOB_ID":     "job-1",
+		"DROVER_ATTEMPT_ID": "attempt-1",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if v, ok := got[leak]; ok {
+		t.Errorf("the worker's own %s=%q reached the job", leak, v)
+	}
+}
+
+func TestOnStartCalledOnce(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c", "echo hi")
+	var calls atomic.Int32
+	var pull atomic.Int64
+	task.OnStart = func(imagePull time.Duration) {
+		calls.Add(1)
+		pull.Store(int64(imagePull))
+	}
+	res, _ := run(t, task)
+	wantExit(t, res, 0)
+	if calls.Load() != 1 || pull.Load() != 0 {
+		t.Errorf("OnStart called %d times, imagePull %s; want once with 0", calls.Load(), time.Duration(pull.Load()))
+	}
+}
+
+func TestName(t *testing.T) {
+	if got := New(nil).Name(); got != "process" {
+		t.Errorf("Name() = %q", got)
+	}
+}
+
+func BenchmarkRunTrue(b *testing.B) {
+	e := New(nil)
+	task := &executor.Task{
+		AttemptID: "attempt-1",
+		JobID:     "job-1",
+		Spec:      drover.JobSpec{Command: drover.Command{"/bin/true"}},
+		Workspace: b.TempDir(),
+	}
+	s := newSink()
+	ctx := context.Background()
+	for b.Loop() {
+		if res := e.Run(ctx, task, s); res.ExitCode == nil || *res.ExitCode != 0 {
+			b.Fatalf("result %+v", res)
+		}
+	}
+}
+
+// TestMain lets TestWorkerKilledTakesChildAlong re-run this test binary as
+// a stand-in worker.
+func TestMain(m *testing.M) {
+	if ws := os.Getenv("DROVER_PROCESS_TEST_WORKER"); ws != "" {
+		workerMain(ws)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// stdoutSink passes the job's stdout through to ours.
+type stdoutSink struct{}
+
+func (stdoutSink) Write(stream drover.Stream, p []byte) {
+	if stream == drover.Stdout {
+		os.Stdout.Write(p)
+	}
+}
+
+// workerMain runs a job that records its pid and sleeps, until killed.
+func workerMain(ws string) {
+	task := &executor.Task{
+		AttemptID: "attempt-1",
+		JobID:     "job-1",
+		Spec:      drover.JobSpec{Command: drover.Command{"sh", "-c", "echo $$ > pids; echo ready; exec sleep 300"}},
+		Workspace: ws,
+	}
+	New(nil).Run(context.Background(), task, stdoutSink{})
+	os.Exit(1)
+}
+
+func TestWorkerKilledTakesChildAlong(t *testing.T) {
+	t.Parallel()
+	ws := t.TempDir()
+	worker := exec.Command(os.Args[0], "-test.run=^$")
+	worker.Env = append(os.Environ(), "DROVER_PROCESS_TEST_WORKER="+ws)
+	out, err := worker.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Process.Kill()
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("worker printed %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the job never started")
+	}
+	ps := readPids(t, filepath.Join(ws, "pids"))
+
+	worker.Process.Signal(syscall.SIGKILL)
+	worker.Wait()
+	// Pdeathsig: the kernel kills the job when the worker dies.
+	waitGone(t, ps)
+}
