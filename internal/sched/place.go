@@ -28,89 +28,61 @@ import (
 // it, and gets a reason in Result.Pending, as does a job whose NotBefore is
 // after now. Jobs in other states are ignored.
 //
-// Place never modifies jobs or workers. A pass costs O(J log J) to order the
-// jobs plus, per job, one scan of the workers that match its executor and
-// labels; jobs of a shape (resources, executor, labels) that already failed in
-// the pass cost a map lookup, and once no READY worker has a free slot the
-// rest of the queue is only classified.
+// Place never modifies jobs or workers. A pass costs O(J) to build the queue,
+// plus, per job taken in order, O(log J) and one scan of the workers that
+// match its executor and labels. A job of the same shape (resources,
+// executor, labels) as the one just placed usually needs no scan, one whose
+// shape already failed in the pass costs a map lookup, and once no READY
+// worker has a free slot the rest of the queue is only classified, in no
+// order.
 func Place(now time.Time, jobs []drover.Job, workers []drover.Worker) Result {
 	p := newPass(workers)
-	order := queueOrder(jobs)
-	placeable := min(len(order), p.slots)
+	q := newQueue(jobs)
+	placeable := min(q.n, p.slots)
 	res := Result{
 		Assignments: make([]Assignment, 0, placeable),
-		Pending:     make(map[string]string, len(order)-placeable),
+		Pending:     make(map[string]string, q.n-placeable),
 	}
-	for i := range order {
-		o := &order[i]
-		j := &jobs[o.idx]
+	// seen[i] is 0 until jobs[i] is considered, then 1 + its shape if it
+	// failed to fit, else -1.
+	seen := make([]int32, len(jobs))
+	consider := func(i int32) {
+		j := &jobs[i]
+		seen[i] = -1
 		if j.NotBefore != nil && j.NotBefore.After(now) {
 			res.Pending[j.ID] = "waiting to retry until " + j.NotBefore.UTC().Format(time.RFC3339)
-			continue
+			return
 		}
 		s := p.shapeOf(&j.Spec)
 		if n := p.place(s); n >= 0 {
 			res.Assignments = append(res.Assignments, Assignment{JobID: j.ID, WorkerID: workers[p.nodes[n].w].ID})
-			continue
+			return
 		}
-		o.shape = s
+		seen[i] = 1 + s
+	}
+	for q.n > 0 && p.slots > 0 {
+		consider(q.take())
+	}
+	// No slot is left: nothing more can be placed, so order no longer
+	// matters and the rest of the queue is classified in input order, which
+	// reads memory in sequence.
+	if q.n > 0 {
+		for i := range jobs {
+			if seen[i] == 0 && queued(&jobs[i]) {
+				consider(int32(i))
+			}
+		}
 	}
 	// Reasons are written once the pass is over, against the workers as the
 	// pass leaves them: free resources only shrink during a pass, so a shape
 	// that failed early still fails at the end, and the reason describes the
 	// state the job actually waits in. Each shape's reason is built once.
-	for _, o := range order {
-		if o.shape >= 0 {
-			res.Pending[jobs[o.idx].ID] = p.reason(o.shape)
+	for i, s := range seen {
+		if s > 0 {
+			res.Pending[jobs[i].ID] = p.reason(s - 1)
 		}
 	}
 	return res
-}
-
-// queued is a job's place in the queue.
-type queued struct {
-	priority int
-	sec      int64 // queuedAt
-	nsec     int32
-	idx      int32 // in the jobs given to Place
-	shape    int32 // the job's shape once it failed to fit, else -1
-	id       string
-}
-
-// queueOrder returns the queued jobs in the order a pass takes them.
-func queueOrder(jobs []drover.Job) []queued {
-	order := make([]queued, 0, len(jobs))
-	for i := range jobs {
-		j := &jobs[i]
-		if j.State != drover.JobQueued && j.State != "" {
-			continue
-		}
-		t := j.CreatedAt
-		if j.QueuedAt != nil {
-			t = *j.QueuedAt
-		}
-		order = append(order, queued{
-			priority: j.Spec.Priority,
-			sec:      t.Unix(),
-			nsec:     int32(t.Nanosecond()),
-			idx:      int32(i),
-			shape:    -1,
-			id:       j.ID,
-		})
-	}
-	slices.SortFunc(order, func(a, b queued) int {
-		if c := cmp.Compare(b.priority, a.priority); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.sec, b.sec); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.nsec, b.nsec); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	return order
 }
 
 // pass is the state of one Place call.
