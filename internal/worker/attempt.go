@@ -64,7 +64,14 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	log := w.log.With("attempt", a.AttemptID, "job", a.JobID)
 	name := a.Spec.Executor
 	if name == "" {
-		name = w.cfg.Executors[0].Name()
+		// A job without an image names no executor: it runs on the first
+		// executor that needs no image (process, or noop under bench).
+		for _, e := range w.cfg.Executors {
+			if e.Name() != drover.ExecutorDocker {
+				name = e.Name()
+				break
+			}
+		}
 	}
 	// The sender outlives a hard stop of the worker by a bound, so the
 	// coordinator hears how the attempt ended.

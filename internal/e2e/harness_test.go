@@ -1,0 +1,322 @@
+// Package e2e runs the real drover binary: coordinators, workers and CLI
+// commands as separate processes talking real HTTP over loopback, with real
+// SQLite stores in temporary folders.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+)
+
+var bin string // the drover binary under test
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "drover-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "drover")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/drover-dev/drover/cmd/drover")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build drover: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a drover process whose stderr lines can be waited for.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+
+	mu    sync.Mutex
+	lines []string
+	grow  chan struct{} // closed and replaced on each new line
+	done  chan struct{}
+}
+
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, grow: make(chan struct{}), done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(cleanEnv(), env...)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			close(p.grow)
+			p.grow = make(chan struct{})
+			p.mu.Unlock()
+		}
+		_ = p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("--- %s stderr ---\n%s", name, strings.Join(p.lines, "\n"))
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+// cleanEnv is the test's environment without DROVER_* settings that could
+// leak in from the developer's shell.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DROVER_") && !strings.HasPrefix(kv, "MAX_PARALLEL_JOBS=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// waitLine waits for a stderr line matching re and returns its submatches.
+func (p *proc) waitLine(re string, d time.Duration) []string {
+	p.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.After(d)
+	seen := 0
+	for {
+		p.mu.Lock()
+		lines, grow := p.lines, p.grow
+		p.mu.Unlock()
+		for ; seen < len(lines); seen++ {
+			if m := rx.FindStringSubmatch(lines[seen]); m != nil {
+				return m
+			}
+		}
+		select {
+		case <-grow:
+		case <-p.done:
+			p.mu.Lock()
+			n := len(p.lines)
+			p.mu.Unlock()
+			if n == seen {
+				p.t.Fatalf("%s exited before printing %q", p.name, re)
+			}
+		case <-deadline:
+			p.t.Fatalf("%s did not print %q within %s", p.name, re, d)
+		}
+	}
+}
+
+// kill sends SIGKILL to the process group and waits for the exit.
+func (p *proc) kill() {
+	if p.cmd.Process != nil {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// killProcessOnly sends SIGKILL to the drover process alone (its jobs'
+// process groups are their own).
+func (p *proc) killProcessOnly() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// wait waits for the process to exit.
+func (p *proc) wait(d time.Duration) {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		p.t.Fatalf("%s did not exit within %s", p.name, d)
+	}
+}
+
+// cluster is one coordinator and its workers.
+type cluster struct {
+	t      *testing.T
+	url    string
+	data   string
+	listen string
+	server *proc
+	env    []string // client env: DROVER_SERVER, DROVER_TOKEN
+	c      *client.Client
+}
+
+type serverOpt struct {
+	args  []string
+	token string
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// newCluster starts a coordinator with fast heartbeats on a free port.
+func newCluster(t *testing.T, o serverOpt) *cluster {
+	t.Helper()
+	cl := &cluster{t: t, data: t.TempDir(), listen: freePort(t)}
+	cl.startServer(o)
+	return cl
+}
+
+func (cl *cluster) startServer(o serverOpt) {
+	args := append([]string{"server", "--listen", cl.listen, "--data", cl.data,
+		"--heartbeat-interval", "200ms", "--heartbeat-timeout", "1500ms", "--ack-timeout", "3s"}, o.args...)
+	var env []string
+	if o.token != "" {
+		env = append(env, "DROVER_API_TOKEN="+o.token)
+	}
+	cl.server = start(cl.t, "server", env, args...)
+	m := cl.server.waitLine(`msg=listening url=(\S+)`, 20*time.Second)
+	cl.url = m[1]
+	cl.env = []string{"DROVER_SERVER=" + cl.url}
+	if o.token != "" {
+		cl.env = append(cl.env, "DROVER_TOKEN="+o.token)
+	}
+	cl.c = client.New(cl.url, client.WithToken(o.token))
+}
+
+// worker starts a worker and waits until it registered; it returns the
+// process and the worker id.
+func (cl *cluster) worker(name string, args ...string) (*proc, string) {
+	cl.t.Helper()
+	a := append([]string{"worker", "--server", cl.url, "--name", name, "--executor", "process", "--grace", "1s",
+		"--work-dir", cl.t.TempDir()}, args...)
+	p := start(cl.t, "worker "+name, nil, a...)
+	m := p.waitLine(`msg=registered worker=(\S+)`, 20*time.Second)
+	return p, m[1]
+}
+
+// cli runs a CLI command and returns stdout, stderr and the exit code.
+func (cl *cluster) cli(ctx context.Context, args ...string) (string, string, int) {
+	cl.t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(cleanEnv(), cl.env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			cl.t.Fatalf("drover %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// waitJob waits until the job satisfies ok, polling the API with a deadline.
+func (cl *cluster) waitJob(id string, d time.Duration, what string, ok func(*drover.Job) bool) *drover.Job {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var last *drover.Job
+	for {
+		j, err := cl.c.Job(ctx, id)
+		if err == nil {
+			last = j
+			if ok(j) {
+				return j
+			}
+		}
+		select {
+		case <-ctx.Done():
+			cl.t.Fatalf("job %s: %s not reached within %s; last: %+v (err %v)", id, what, d, last, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitGone waits until no process in pids exists.
+func waitGone(t *testing.T, pids []int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for _, pid := range pids {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d still alive after %s", pid, d)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// readPids reads whitespace-separated pids from a file, waiting until it
+// has n of them.
+func readPids(t *testing.T, path string, n int, d time.Duration) []int {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		b, _ := os.ReadFile(path)
+		var pids []int
+		for _, f := range strings.Fields(string(b)) {
+			var p int
+			if _, err := fmt.Sscan(f, &p); err == nil {
+				pids = append(pids, p)
+			}
+		}
+		if len(pids) >= n {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d pids, want %d", path, len(pids), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+func TestRunSuccessAndExitCodes(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	ctx := ctxT(t, time.Minute)
+
+	out, errOut, code := cl.cli(ctx, "run", "--", "sh", "-c", "echo hello")
+	if code != 0 || out != "hello\n" {
+		t.Fatalf("run echo: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code = cl.cli(ctx, "run", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+	if code != 3 || out != "out\n" || !strings.Contains(errOut, "err\n") || strings.Contains(out, "err") {
+		t.Fatalf("run exit 3: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// A single argument with shell syntax runs under sh -c.
+	out, _, code = cl.cli(ctx, "run", "echo a | tr a b")
+	if code != 0 || out != "b\n" {
+		t.Fatalf("run shell string: code %d, stdout %q", code, out)
+	}
+	// submit prints only the id; status --json has the API's fields.
+	out, _, code = cl.cli(ctx, "submit", "--name", "later", "--", "sh", "-c", "exit 0")
+	id := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(id, "job_") || strings.Contains(id, "\n") {
+		t.Fatalf("submit: code %d, stdout %q", code, out)
+	}
+	j := cl.waitJob(id, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	if len(j.Attempts) != 1 || j.Attempts[0].WorkerID == "" || j.StartedAt == nil || j.CompletedAt == nil || j.QueuedAt == nil || j.AssignedAt == nil {
+		t.Fatalf("completed job lacks attempts or timestamps: %+v", j)
+	}
+	out, _, code = cl.cli(ctx, "status", "--json", id)
+	for _, field := range []string{`"id"`, `"state": "COMPLETED"`, `"exitCode": 0`, `"createdAt"`, `"queuedAt"`, `"assignedAt"`, `"startedAt"`, `"completedAt"`, `"attempts"`, `"workerId"`} {
+		if !strings.Contains(out, field) {
+			t.Errorf("status --json lacks %s:\n%s", field, out)
+		}
+	}
+	if code != 0 {
+		t.Fatalf("status: code %d", code)
+	}
+	out, _, _ = cl.cli(ctx, "jobs", "--state", "completed")
+	if !strings.Contains(out, id) {
+		t.Fatalf("jobs --state completed lacks %s:\n%s", id, out)
+	}
+	out, _, _ = cl.cli(ctx, "workers")
+	if !strings.Contains(out, "w1") || !strings.Contains(out, "READY") {
+		t.Fatalf("workers:\n%s", out)
+	}
+}
+
+func TestTimeoutKillsTheTree(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	ctx := ctxT(t, time.Minute)
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	script := fmt.Sprintf("sleep 300 & echo $! >> %s; sh -c 'sleep 300 & echo $! >> %s; wait' & echo $$ >> %s; wait", pidFile, pidFile, pidFile)
+	_, errOut, code := cl.cli(ctx, "run", "--timeout", "1s", "--", "sh", "-c", script)
+	if code != 124 {
+		t.Fatalf("timeout: exit %d, want 124; stderr %q", code, errOut)
+	}
+	waitGone(t, readPids(t, pidFile, 3, 5*time.Second), 5*time.Second)
+}
+
+func TestCancelQueuedAndRunning(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	ctx := ctxT(t, time.Minute)
+
+	// Queued: no worker carries the label, so it waits; cancel is at once.
+	out, _, _ := cl.cli(ctx, "submit", "--constraint", "gpu=yes", "--", "true")
+	queued := strings.TrimSpace(out)
+	j := cl.waitJob(queued, 10*time.Second, "pending reason", func(j *drover.Job) bool { return j.PendingReason != "" })
+	if !strings.Contains(j.PendingReason, "gpu=yes") {
+		t.Errorf("pending reason %q does not name the missing label", j.PendingReason)
+	}
+	out, _, code := cl.cli(ctx, "cancel", queued)
+	if code != 0 || !strings.Contains(out, "CANCELLED") {
+		t.Fatalf("cancel queued: code %d, out %q", code, out)
+	}
+
+	// Running: the whole tree is gone within the grace period.
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	script := fmt.Sprintf("trap '' TERM; sleep 300 & echo $! >> %s; echo $$ >> %s; echo started; wait", pidFile, pidFile)
+	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", script)
+	running := strings.TrimSpace(out)
+	cl.waitJob(running, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+	pids := readPids(t, pidFile, 2, 10*time.Second)
+	if _, _, code := cl.cli(ctx, "cancel", running); code != 0 {
+		t.Fatalf("cancel running: code %d", code)
+	}
+	start := time.Now()
+	j = cl.waitJob(running, 10*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State == drover.JobCancelled })
+	waitGone(t, pids, 3*time.Second)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancel took %s with a 1s grace", d)
+	}
+	if j.Reason != drover.ReasonCancelled || len(j.Attempts) != 1 || j.Attempts[0].State != drover.AttemptCancelled {
+		t.Errorf("cancelled job: %+v", j)
+	}
+	// Cancelling a final job is a conflict, said plainly.
+	_, errOut, code := cl.cli(ctx, "cancel", running)
+	if code == 0 || !strings.Contains(errOut, "CANCELLED") {
+		t.Errorf("second cancel: code %d, stderr %q", code, errOut)
+	}
+}
+
+func TestLargeOutputArrivesCompleteAndInOrder(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	ctx := ctxT(t, 2*time.Minute)
+
+	// 100k short lines.
+	out, _, code := cl.cli(ctx, "run", "--", "seq", "1", "100000")
+	var want strings.Builder
+	for i := 1; i <= 100000; i++ {
+		want.WriteString(strconv.Itoa(i))
+		want.WriteByte('\n')
+	}
+	if code != 0 || out != want.String() {
+		t.Fatalf("seq 100000: code %d, got %d bytes, want %d", code, len(out), want.Len())
+	}
+	// 10 MB in big writes, stdout and stderr interleaved.
+	script := `i=0; while [ $i -lt 160 ]; do head -c 65536 /dev/zero | tr '\0' "$(printf \\$(printf %o $((97 + i % 26))))"; i=$((i+1)); done; echo done >&2`
+	out, errOut, code := cl.cli(ctx, "run", "--", "sh", "-c", script)
+	var w strings.Builder
+	for i := 0; i < 160; i++ {
+		w.WriteString(strings.Repeat(string(rune('a'+i%26)), 65536))
+	}
+	if code != 0 || len(out) != w.Len() || sha256.Sum256([]byte(out)) != sha256.Sum256([]byte(w.String())) || errOut != "done\n" {
+		t.Fatalf("10 MB: code %d, %d bytes (want %d), stderr %q", code, len(out), w.Len(), errOut)
+	}
+	// The stored output (drover logs) is the same after the fact.
+	page, err := cl.c.Jobs(ctx, drover.JobFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, _, _ := cl.cli(ctx, "logs", "--stream", "stdout", page.Jobs[0].ID)
+	if len(logs) != w.Len() || logs != w.String() {
+		t.Fatalf("logs: %d bytes, want %d", len(logs), w.Len())
+	}
+}
+
+func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	a, aID := cl.worker("wa")
+	ctx := ctxT(t, time.Minute)
+	marker := filepath.Join(t.TempDir(), "first")
+	// The first attempt blocks; the second (on another worker) completes.
+	script := fmt.Sprintf("if [ -e %s ]; then echo second; exit 0; fi; touch %s; echo first; sleep 300", marker, marker)
+	out, _, _ := cl.cli(ctx, "submit", "--", "sh", "-c", script)
+	id := strings.TrimSpace(out)
+	cl.waitJob(id, 10*time.Second, "RUNNING on wa", func(j *drover.Job) bool { return j.State == drover.JobRunning && j.WorkerID == aID })
+	_, bID := cl.worker("wb")
+	a.killProcessOnly()
+	j := cl.waitJob(id, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	if len(j.Attempts) != 2 {
+		t.Fatalf("want 2 attempts, got %+v", j.Attempts)
+	}
+	if at := j.Attempts[0]; at.WorkerID != aID || at.Reason != drover.ReasonWorkerLost || at.State != drover.AttemptFailed {
+		t.Errorf("first attempt: %+v", at)
+	}
+	if at := j.Attempts[1]; at.WorkerID != bID || at.State != drover.AttemptCompleted {
+		t.Errorf("second attempt: %+v", at)
+	}
+	if j.FleetRetries != 1 || j.JobRetries != 0 {
+		t.Errorf("retries: fleet %d job %d", j.FleetRetries, j.JobRetries)
+	}
+	ws, err := cl.c.Worker(ctx, aID)
+	if err != nil || ws.State != drover.WorkerDown {
+		t.Errorf("killed worker: %+v, %v", ws, err)
+	}
+	logs, _, _ := cl.cli(ctx, "logs", id)
+	if !strings.Contains(logs, "second") {
+		t.Errorf("logs %q lack the second attempt's output", logs)
+	}
+}
+
+func TestCoordinatorKilledAndRestarted(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	ctx := ctxT(t, 2*time.Minute)
+	dir := t.TempDir()
+	release := filepath.Join(dir, "release")
+	// One job runs through the coordinator's death; others wait for a
+	// worker with a label that none has yet.
+	out, _, _ := cl.cli(ctx, "submit", "--", "sh", "-c", fmt.Sprintf("echo before; while [ ! -e %s ]; do sleep 0.05; done; echo after", release))
+	running := strings.TrimSpace(out)
+	cl.waitJob(running, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+	var queued []string
+	for i := 0; i < 5; i++ {
+		out, _, code := cl.cli(ctx, "submit", "--constraint", "zone=b", "--", "sh", "-c", fmt.Sprintf("echo job %d", i))
+		if code != 0 {
+			t.Fatalf("submit: %d", code)
+		}
+		queued = append(queued, strings.TrimSpace(out))
+	}
+	cl.server.killProcessOnly()
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cl.startServer(serverOpt{})
+	// The running job's worker kept it and reports once the coordinator is back.
+	j := cl.waitJob(running, 30*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	logs, _, _ := cl.cli(ctx, "logs", running)
+	if logs != "before\nafter\n" || len(j.Attempts) != 1 {
+		t.Errorf("job across the restart: logs %q, attempts %d", logs, len(j.Attempts))
+	}
+	cl.worker("w2", "--labels", "zone=b")
+	for i, id := range queued {
+		j := cl.waitJob(id, 30*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+		logs, _, _ := cl.cli(ctx, "logs", j.ID)
+		if logs != fmt.Sprintf("job %d\n", i) {
+			t.Errorf("job %d logs %q", i, logs)
+		}
+	}
+}
