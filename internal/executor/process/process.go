@@ -42,9 +42,15 @@ func (e *Executor) Name() string { return drover.ExecutorProcess }
 //
 // When ctx is done it sends SIGTERM to the process group and SIGKILL after
 // t.Grace (at once when Grace is zero). Whatever is left of the group when
-// the command itself exits is killed, so background children do not outlive
-// the job. A command that cannot be started returns executor.Failed with a
-// message for the user.
+// the command itself exits is killed (after a cancel, once the rest of the
+// grace has passed), so background children do not outlive the job. A
+// command that cannot be started returns executor.Failed with a message for
+// the user, and t.OnStart is not called.
+//
+// t.OnStart runs on Run's goroutine once the process has started, and ctx
+// is watched from when it returns; output flows meanwhile. Run also waits
+// for out.Write: a sink that blocks holds the reading, and so the command
+// once its pipes are full.
 func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink) executor.Result {
 	argv := t.Spec.Command
 	if len(argv) == 0 || argv[0] == "" {
