@@ -320,3 +320,5 @@ func readPids(t *testing.T, path string, n int, d time.Duration) []int {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }

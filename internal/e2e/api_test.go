@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+)
+
+// TestBadInputs checks that each bad request gets the right status and a
+// message that says what to change.
+func TestBadInputs(t *testing.T) {
+	t.Parallel()
+	const token = "s3cret"
+	cl := newCluster(t, serverOpt{token: token})
+	cl.worker("w1", "--cpu", "2", "--memory", "4G")
+	ctx := ctxT(t, time.Minute)
+
+	type tc struct {
+		name, method, path, body, token string
+		status                          int
+		msg                             string
+	}
+	big := `{"command":["echo"],"name":"` + strings.Repeat("x", 2<<20) + `"}`
+	cases := []tc{
+		{"malformed JSON", "POST", "/api/v1/jobs", `{"command": [`, token, 400, "not valid JSON"},
+		{"wrong type", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"cpu":"lots"}}`, token, 400, "resources.cpu"},
+		{"unknown field", "POST", "/api/v1/jobs", `{"command":["x"],"memroy":5}`, token, 400, "memroy"},
+		{"empty command", "POST", "/api/v1/jobs", `{"command":[]}`, token, 422, "command is empty"},
+		{"negative cpu", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"cpu":-5}}`, token, 422, "resources.cpu"},
+		{"negative memory", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"memoryMB":-1}}`, token, 422, "resources.memoryMB"},
+		{"impossible cpu", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"cpu":64000}}`, token, 422, "w1"},
+		{"impossible memory", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"memoryMB":1000000}}`, token, 422, "largest worker"},
+		{"bad timeout", "POST", "/api/v1/jobs", `{"command":["x"],"timeout":"soon"}`, token, 400, "duration"},
+		{"bad retryOn", "POST", "/api/v1/jobs", `{"command":["x"],"retryOn":["worker_lost"]}`, token, 422, "retryOn"},
+		{"oversized body", "POST", "/api/v1/jobs", big, token, 413, "limit"},
+		{"unknown job", "GET", "/api/v1/jobs/job_nope", "", token, 404, "job_nope"},
+		{"unknown job cancel", "POST", "/api/v1/jobs/job_nope/cancel", "", token, 404, "job_nope"},
+		{"unknown worker", "GET", "/api/v1/workers/wrk_nope", "", token, 404, "wrk_nope"},
+		{"bad state filter", "GET", "/api/v1/jobs?state=DONE", "", token, 422, "QUEUED"},
+		{"missing token", "GET", "/api/v1/jobs", "", "", 401, "DROVER_TOKEN"},
+		{"wrong token", "GET", "/api/v1/jobs", "", "nope", 401, "wrong"},
+		{"register without join token", "POST", "/api/v1/workers", `{"name":"x"}`, "", 422, "capacity"},
+		{"worker call with an API token", "POST", "/api/v1/workers/wrk_x/heartbeat", `{}`, token, 401, "register again"},
+		{"unknown route", "GET", "/api/v1/nope", "", token, 404, "no API route"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx, c.method, cl.url+c.path, strings.NewReader(c.body))
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var eb drover.ErrorBody
+			if err := json.Unmarshal(b, &eb); err != nil {
+				t.Fatalf("body is not a JSON error: %s", b)
+			}
+			if resp.StatusCode != c.status || !strings.Contains(eb.Error.Message, c.msg) || eb.Error.Code == "" {
+				t.Fatalf("got %d %s %q, want %d and a message with %q", resp.StatusCode, eb.Error.Code, eb.Error.Message, c.status, c.msg)
+			}
+		})
+	}
+
+	// The CLI says it too, with a usage exit code for bad flags.
+	_, errOut, code := cl.cli(ctx, "run", "--cpu", "lots", "--", "true")
+	if code != 2 || !strings.Contains(errOut, "--cpu") {
+		t.Errorf("bad --cpu: code %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = cl.cli(ctx, "run", "--cpu", "64", "--", "true")
+	if code != 125 || !strings.Contains(errOut, "largest worker") {
+		t.Errorf("impossible --cpu: code %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = cl.cli(ctx, "status", "job_nope")
+	if code != 1 || !strings.Contains(errOut, "job_nope") {
+		t.Errorf("status of unknown job: code %d, stderr %q", code, errOut)
+	}
+	cmd := []string{"jobs"}
+	_, errOut, code = cl.cliEnv(ctx, []string{"DROVER_SERVER=" + cl.url}, cmd...)
+	if code != 1 || !strings.Contains(errOut, "DROVER_TOKEN") {
+		t.Errorf("jobs without token: code %d, stderr %q", code, errOut)
+	}
+	// Nothing accepted was lost: a good job still runs.
+	out, _, code := cl.cli(ctx, "run", "--", "echo", "fine")
+	if code != 0 || out != "fine\n" {
+		t.Errorf("good job after bad ones: code %d out %q", code, out)
+	}
+}
+
+func (cl *cluster) cliEnv(ctx context.Context, env []string, args ...string) (string, string, int) {
+	saved := cl.env
+	cl.env = env
+	defer func() { cl.env = saved }()
+	return cl.cli(ctx, args...)
+}
+
+// TestLateFinishFromLostAttemptIsRefused plays a worker over the real
+// protocol: it takes an assignment, falls silent until the coordinator
+// marks it DOWN, then reports the attempt; the report is refused with 409
+// and the job has moved on.
+func TestLateFinishFromLostAttemptIsRefused(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	ctx := ctxT(t, time.Minute)
+	reg, err := cl.c.Register(ctx, drover.RegisterRequest{Name: "silent", Executors: []string{"process"},
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := cl.c.WithToken(reg.Secret)
+	job, err := cl.c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work, err := wc.Work(ctx, reg.Worker.ID, 10*time.Second)
+	if err != nil || len(work.Assignments) != 1 || work.Assignments[0].JobID != job.ID {
+		t.Fatalf("work: %+v, %v", work, err)
+	}
+	att := work.Assignments[0].AttemptID
+	if err := wc.Start(ctx, att, drover.StartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	// No heartbeats: after the timeout the attempt is lost and the job requeued.
+	j := cl.waitJob(job.ID, 10*time.Second, "requeued", func(j *drover.Job) bool {
+		return j.State == drover.JobQueued && len(j.Attempts) == 1 && j.Attempts[0].Reason == drover.ReasonWorkerLost
+	})
+	zero := 0
+	err = wc.Finish(ctx, att, drover.FinishRequest{ExitCode: &zero})
+	if drover.ErrorCode(err) != drover.ECONFLICT || !strings.Contains(drover.ErrorMessage(err), "no longer current") {
+		t.Fatalf("late finish: %v, want a conflict", err)
+	}
+	err = wc.SendOutput(ctx, att, []drover.OutputChunk{{Seq: 1, Stream: drover.Stdout, Data: []byte("late")}})
+	if drover.ErrorCode(err) != drover.ECONFLICT {
+		t.Fatalf("late output: %v, want a conflict", err)
+	}
+	// Coming back, the worker is told to stop what it still runs.
+	hb, err := wc.Heartbeat(ctx, reg.Worker.ID, drover.HeartbeatRequest{Running: []string{att}})
+	if err != nil || len(hb.Stop) != 1 || hb.Stop[0] != att {
+		t.Fatalf("heartbeat after coming back: %+v, %v", hb, err)
+	}
+	if j.State != drover.JobQueued {
+		t.Fatalf("job %+v", j)
+	}
+}
+
+// TestIdempotentSubmitAndFollow checks that a retried submission returns
+// the same job and that a follower opened before the job starts gets all
+// of its output and its end.
+func TestIdempotentSubmitAndFollow(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	ctx := ctxT(t, time.Minute)
+	spec := drover.JobSpec{Command: drover.Command{"sh", "-c", "echo one; echo two >&2; exit 4"}}
+	j1, err := cl.c.Submit(ctx, spec, "key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j2, err := cl.c.Submit(ctx, spec, "key-1")
+	if err != nil || j2.ID != j1.ID {
+		t.Fatalf("retried submit: %v, %v", j2, err)
+	}
+	var stdout, stderr bytes.Buffer
+	done := make(chan *drover.EndEvent, 1)
+	go func() {
+		end, err := cl.c.Follow(ctx, j1.ID, "", 0, client.FollowHandler{Output: func(o drover.OutputEvent) {
+			if o.Stream == drover.Stderr {
+				stderr.WriteString(o.Data)
+			} else {
+				stdout.WriteString(o.Data)
+			}
+		}})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- end
+	}()
+	cl.worker("w1") // the job starts only now
+	select {
+	case end := <-done:
+		if end == nil || end.State != drover.JobFailed || end.ExitCode == nil || *end.ExitCode != 4 || end.Reason != drover.ReasonExitCode {
+			t.Fatalf("end: %+v", end)
+		}
+	case <-ctx.Done():
+		t.Fatal("follower did not end")
+	}
+	if stdout.String() != "one\n" || stderr.String() != "two\n" {
+		t.Fatalf("followed stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	// A follower of a finished job gets everything and the end at once.
+	end, err := cl.c.Follow(ctx, j1.ID, drover.Stdout, 0, client.FollowHandler{})
+	if err != nil || end.State != drover.JobFailed {
+		t.Fatalf("follow finished job: %+v %v", end, err)
+	}
+}
+
+// TestRetriesAndDrain covers the job's own retry budget with backoff, and a
+// worker drained by SIGTERM finishing its job before leaving.
+func TestRetriesAndDrain(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	w, wid := cl.worker("w1")
+	ctx := ctxT(t, time.Minute)
+	out, errOut, code := cl.cli(ctx, "run", "--retries", "2", "--", "sh", "-c", "echo try; exit 7")
+	if code != 7 || out != "try\ntry\ntry\n" {
+		t.Fatalf("retries: code %d, out %q, err %q", code, out, errOut)
+	}
+	page, _ := cl.c.Jobs(ctx, drover.JobFilter{Limit: 1})
+	j, _ := cl.c.Job(ctx, page.Jobs[0].ID)
+	if len(j.Attempts) != 3 || j.JobRetries != 2 || j.State != drover.JobFailed {
+		t.Fatalf("job after retries: state %s, attempts %d, retries %d", j.State, len(j.Attempts), j.JobRetries)
+	}
+	if gap := j.Attempts[1].AssignedAt.Sub(*j.Attempts[0].FinishedAt); gap < 900*time.Millisecond {
+		t.Errorf("first retry came after %s; the backoff is 1s", gap)
+	}
+
+	release := t.TempDir() + "/release"
+	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", "while [ ! -e "+release+" ]; do sleep 0.05; done; echo drained-ok")
+	id := strings.TrimSpace(out)
+	cl.waitJob(id, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+	w.signal(15)
+	w.waitLine(`draining`, 10*time.Second)
+	ws, _ := cl.c.Worker(ctx, wid)
+	cl.waitJob(id, 5*time.Second, "worker draining", func(*drover.Job) bool {
+		ws, _ = cl.c.Worker(ctx, wid)
+		return ws != nil && ws.State == drover.WorkerDraining
+	})
+	if err := writeFile(release); err != nil {
+		t.Fatal(err)
+	}
+	w.wait(20 * time.Second)
+	j = cl.waitJob(id, 5*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	if _, err := cl.c.Worker(ctx, wid); drover.ErrorCode(err) != drover.ENOTFOUND {
+		t.Errorf("drained worker still registered: %v", err)
+	}
+	_ = j
+}
