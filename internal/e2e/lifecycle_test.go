@@ -163,7 +163,7 @@ func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	marker := filepath.Join(t.TempDir(), "first")
 	// The first attempt blocks; the second (on another worker) completes.
-	script := fmt.Sprintf("if [ -e %s ]; then echo second; exit 0; fi; touch %s; echo first; sleep 300", marker, marker)
+	script := fmt.Sprintf("if [ -e %s ]; then echo second; exit 0; fi; touch %s; echo first; exec sleep 300", marker, marker)
 	out, _, _ := cl.cli(ctx, "submit", "--", "sh", "-c", script)
 	id := strings.TrimSpace(out)
 	cl.waitJob(id, 10*time.Second, "RUNNING on wa", func(j *drover.Job) bool { return j.State == drover.JobRunning && j.WorkerID == aID })
