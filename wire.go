@@ -162,3 +162,13 @@ type Event struct {
 type ErrorBody struct {
 	Error Error `json:"error"`
 }
+
+// Info is GET /api/v1/info, served without a token.
+type Info struct {
+	Version      string `json:"version"`
+	AuthRequired bool   `json:"authRequired"` // clients must send an API token
+}
+
+// LocalLabel marks the worker that runs inside the coordinator's process
+// (drover dev): jobs constrained to LocalLabel=true run on this machine.
+const LocalLabel = "drover.local"

@@ -221,6 +221,7 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	cfg.Server, cfg.JoinToken = p.url, sf.joinToken
+	cfg.Labels[drover.LocalLabel] = "true"
 	w, err := worker.New(cfg)
 	if err != nil {
 		p.shutdown()

@@ -80,6 +80,10 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("POST /api/v1/attempts/{id}/output", s.worker(s.appendOutput))
 	mux.HandleFunc("POST /api/v1/attempts/{id}/finish", s.worker(s.finish))
 
+	// Info needs no token: a client (the UI) learns whether it must ask for one.
+	mux.HandleFunc("GET /api/v1/info", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, drover.Info{Version: drover.Version, AuthRequired: len(cfg.APITokens) > 0})
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": drover.Version})
 	})
