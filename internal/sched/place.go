@@ -91,6 +91,11 @@ type pass struct {
 	nodes   []node // READY workers in id order, so scans meet ties in id order
 	slots   int    // free slots left on all READY workers
 
+	// used marks the nodes that took a job in this pass; open lists those
+	// of them that may still have a free slot (see class).
+	used []bool
+	open []int32
+
 	groups   []group
 	groupIdx map[string]int32 // by groupKey
 	shapes   []shape
@@ -108,6 +113,8 @@ type group struct {
 	executor    string
 	constraints []label // sorted by name
 	eligible    []int32 // indices in pass.nodes, ascending
+	member      []bool  // by index in pass.nodes: in eligible
+	classes     []class // the eligible nodes not used yet that have a free slot
 
 	// maxCPU and maxMem bound from above the free CPU and memory of eligible
 	// nodes with a free slot, and exhausted is set once none has a slot.
@@ -120,6 +127,38 @@ type group struct {
 }
 
 type label struct{ name, value string }
+
+// class is a set of nodes that were in the same state when the pass began:
+// same capacity, free resources and active attempts. Until one of them takes
+// a job they are interchangeable — same feasibility, same score for every
+// shape — and the one with the smallest id wins among them, so a scan looks
+// at one node per class (and at the nodes used so far in the pass) instead of
+// every node. A fleet of a few machine types, idle or evenly loaded, forms a
+// few classes however many workers it has; a fleet of unique states degrades
+// to one node per class, a plain scan.
+type class struct {
+	nodes []int32 // in id order; nodes[:next] are used or skipped
+	next  int
+}
+
+// classKey is what makes nodes interchangeable: the score reads capacity,
+// free resources and active attempts, and nothing else.
+type classKey struct {
+	freeCPU, freeMem int64
+	capacity         drover.Capacity
+	freeSlots        int
+	active           int
+}
+
+// first returns the first node of c not used yet at or after nodes[from], or -1.
+func (c *class) first(used []bool, from int) int {
+	for k := from; k < len(c.nodes); k++ {
+		if !used[c.nodes[k]] {
+			return k
+		}
+	}
+	return -1
+}
 
 // shape is what placement looks at in a job: its group and its request.
 type shape struct {
@@ -161,6 +200,7 @@ func newPass(workers []drover.Worker) *pass {
 		}
 	}
 	p.nodes = make([]node, 0, ready)
+	p.used = make([]bool, ready)
 	for i := range workers {
 		w := &workers[i]
 		if w.State != drover.WorkerReady {
@@ -211,10 +251,26 @@ func (p *pass) groupOf(spec *drover.JobSpec) int32 {
 	for _, k := range names {
 		g.constraints = append(g.constraints, label{k, spec.Constraints[k]})
 	}
+	g.member = make([]bool, len(p.nodes))
+	classOf := map[classKey]int{}
 	for i := range p.nodes {
-		if matches(&p.workers[p.nodes[i].w], g.executor, g.constraints) {
-			g.eligible = append(g.eligible, int32(i))
+		if !matches(&p.workers[p.nodes[i].w], g.executor, g.constraints) {
+			continue
 		}
+		g.eligible = append(g.eligible, int32(i))
+		g.member[i] = true
+		nd := &p.nodes[i]
+		if p.used[i] || nd.freeSlots <= 0 {
+			continue // used nodes are in p.open; full ones take nothing
+		}
+		k := classKey{nd.freeCPU, nd.freeMem, p.workers[nd.w].Capacity, nd.freeSlots, nd.active}
+		c, ok := classOf[k]
+		if !ok {
+			c = len(g.classes)
+			classOf[k] = c
+			g.classes = append(g.classes, class{})
+		}
+		g.classes[c].nodes = append(g.classes[c].nodes, int32(i))
 	}
 	g.exhausted = len(g.eligible) == 0
 	idx := int32(len(p.groups))
@@ -273,6 +329,10 @@ func (p *pass) place(s int32) int32 {
 		}
 	}
 	nd := &p.nodes[n]
+	if !p.used[n] {
+		p.used[n] = true
+		p.open = append(p.open, n)
+	}
 	nd.freeCPU -= sh.cpu
 	nd.freeMem -= sh.mem
 	nd.freeSlots--
@@ -296,30 +356,68 @@ func (p *pass) repeat(sh *shape) int32 {
 }
 
 // scan finds the best node of group g for shape s, or -1, and refreshes the
-// group's bounds on the way. It does not allocate.
+// group's bounds on the way. It looks at the first unused node of each class
+// and at the used nodes with a free slot. It does not allocate.
 func (p *pass) scan(g *group, s int32) int32 {
 	cpu, mem := p.shapes[s].cpu, p.shapes[s].mem
 	best, runner := int32(-1), int32(-1)
 	var bestS, runnerS uint64
 	maxCPU, maxMem := int64(math.MinInt64), int64(math.MinInt64)
-	for _, i := range g.eligible {
-		nd := &p.nodes[i]
-		if nd.freeSlots <= 0 {
-			continue
-		}
-		maxCPU, maxMem = max(maxCPU, nd.freeCPU), max(maxMem, nd.freeMem)
-		if nd.freeCPU < cpu || nd.freeMem < mem {
-			continue
-		}
-		sc := nd.score(cpu, mem)
+	// rank places feasible node i among the best two so far and reports
+	// whether it became the best.
+	rank := func(i int32) bool {
+		sc := p.nodes[i].score(cpu, mem)
 		switch {
 		case best < 0 || p.before(i, sc, best, bestS):
 			runner, runnerS = best, bestS
 			best, bestS = i, sc
+			return true
 		case runner < 0 || p.before(i, sc, runner, runnerS):
 			runner, runnerS = i, sc
 		}
+		return false
 	}
+	bestClass := -1 // the class the best node came from, if any
+	for k := 0; k < len(g.classes); {
+		c := &g.classes[k]
+		if c.next = c.first(p.used, c.next); c.next < 0 {
+			// Every node of the class is used: drop it. The order of
+			// classes does not matter; ties are broken by node index.
+			g.classes[k] = g.classes[len(g.classes)-1]
+			g.classes = g.classes[:len(g.classes)-1]
+			continue
+		}
+		i := c.nodes[c.next]
+		nd := &p.nodes[i]
+		maxCPU, maxMem = max(maxCPU, nd.freeCPU), max(maxMem, nd.freeMem)
+		if nd.freeCPU >= cpu && nd.freeMem >= mem && rank(i) {
+			bestClass = k
+		}
+		k++
+	}
+	if bestClass >= 0 {
+		// The runner-up may be the best node's twin in its class.
+		c := &g.classes[bestClass]
+		if k := c.first(p.used, c.next+1); k >= 0 {
+			rank(c.nodes[k])
+		}
+	}
+	open := p.open[:0]
+	for _, i := range p.open {
+		nd := &p.nodes[i]
+		if nd.freeSlots <= 0 {
+			continue // full for the rest of the pass
+		}
+		open = append(open, i)
+		if !g.member[i] {
+			continue
+		}
+		maxCPU, maxMem = max(maxCPU, nd.freeCPU), max(maxMem, nd.freeMem)
+		if nd.freeCPU >= cpu && nd.freeMem >= mem {
+			rank(i)
+		}
+	}
+	p.open = open
 	g.maxCPU, g.maxMem, g.exhausted = maxCPU, maxMem, maxCPU == math.MinInt64
 	if best >= 0 {
 		p.last = lastPlacement{valid: true, shape: s, best: best, runner: runner, runnerS: runnerS}

@@ -96,8 +96,18 @@ func randomPass(r *rand.Rand) ([]drover.Job, []drover.Worker) {
 	states := []drover.WorkerState{drover.WorkerReady, drover.WorkerReady, drover.WorkerReady, drover.WorkerDraining, drover.WorkerDown}
 	execSets := [][]string{{"process"}, {"docker"}, {"process", "docker"}, {"noop"}, nil}
 	labelSets := []map[string]string{nil, {"zone": "eu"}, {"zone": "us"}, {"zone": "eu", "gpu": "a100"}, {"gpu": "a100"}}
-	workers := make([]drover.Worker, r.IntN(9))
+	workers := make([]drover.Worker, r.IntN(12))
 	for i := range workers {
+		if i > 0 && r.IntN(3) == 0 {
+			// A twin of an earlier worker, as fleets of one machine type
+			// have, so that classes of interchangeable workers form.
+			workers[i] = workers[r.IntN(i)]
+			workers[i].ID = fmt.Sprintf("w%d", r.IntN(20))
+			if r.IntN(3) == 0 {
+				workers[i].Allocated.Slots = r.IntN(3) // same resources, other load
+			}
+			continue
+		}
 		cpu, mem := pick(1000, 2000, 4000, 16000), pick(1024, 4096, 8192, 3000)
 		workers[i] = drover.Worker{
 			ID:        fmt.Sprintf("w%d", r.IntN(20)), // duplicates are possible and harmless
@@ -154,7 +164,7 @@ func randomPass(r *rand.Rand) ([]drover.Job, []drover.Worker) {
 
 func TestPlaceAgreesWithReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for n := range 5000 {
+	for n := range 10000 {
 		jobs, workers := randomPass(r)
 		got := Place(t0, jobs, workers)
 		want, wantPending := refPlace(t0, jobs, workers)
