@@ -24,6 +24,9 @@ const (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Field names the offending input field of a job spec when there is one
+	// ("resources.cpu", "timeout"), so a form can show the message next to it.
+	Field string `json:"field,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -31,6 +34,11 @@ func (e *Error) Error() string { return e.Message }
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an EINVALID *Error about one input field.
+func FieldErrorf(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Message: fmt.Sprintf(format, args...), Field: field}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for

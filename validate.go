@@ -27,59 +27,59 @@ var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // *Error naming the field and what to change.
 func (s *JobSpec) Normalize() error {
 	if len(s.Command) == 0 {
-		return Errorf(EINVALID, "command is empty: give the program and its arguments, e.g. [\"echo\",\"hi\"] or \"echo hi\"")
+		return FieldErrorf("command", "command is empty: give the program and its arguments, e.g. [\"echo\",\"hi\"] or \"echo hi\"")
 	}
 	if s.Command[0] == "" {
-		return Errorf(EINVALID, "command[0] is empty: the first element is the program to run")
+		return FieldErrorf("command", "command[0] is empty: the first element is the program to run")
 	}
 	n := 0
 	for _, a := range s.Command {
 		n += len(a)
 		if strings.IndexByte(a, 0) >= 0 {
-			return Errorf(EINVALID, "command contains a NUL byte")
+			return FieldErrorf("command", "command contains a NUL byte")
 		}
 	}
 	if n > MaxCommandBytes {
-		return Errorf(EINVALID, "command is %d bytes; the limit is %d: put long scripts in a bundle", n, MaxCommandBytes)
+		return FieldErrorf("command", "command is %d bytes; the limit is %d: put long scripts in a bundle", n, MaxCommandBytes)
 	}
 	if len(s.Name) > MaxNameLen {
-		return Errorf(EINVALID, "name is %d characters; the limit is %d", len(s.Name), MaxNameLen)
+		return FieldErrorf("name", "name is %d characters; the limit is %d", len(s.Name), MaxNameLen)
 	}
 	switch s.Executor {
 	case "", ExecutorDocker, ExecutorProcess, ExecutorNoop:
 	default:
-		return Errorf(EINVALID, "executor %q is unknown: use %q, %q, or leave it empty for any", s.Executor, ExecutorDocker, ExecutorProcess)
+		return FieldErrorf("executor", "executor %q is unknown: use %q, %q, or leave it empty for any", s.Executor, ExecutorDocker, ExecutorProcess)
 	}
 	if s.Image != "" && s.Executor == "" {
 		s.Executor = ExecutorDocker
 	}
 	if s.Image != "" && s.Executor != ExecutorDocker {
-		return Errorf(EINVALID, "image %q is only used by the docker executor, but executor is %q: drop the image or use executor docker", s.Image, s.Executor)
+		return FieldErrorf("image", "image %q is only used by the docker executor, but executor is %q: drop the image or use executor docker", s.Image, s.Executor)
 	}
 	if s.Executor == ExecutorDocker && s.Image == "" {
-		return Errorf(EINVALID, "the docker executor needs an image: set image (CLI --image), e.g. debian:bookworm-slim")
+		return FieldErrorf("image", "the docker executor needs an image: set image (CLI --image), e.g. debian:bookworm-slim")
 	}
 	if s.Bundle != "" && !isSHA256(s.Bundle) {
-		return Errorf(EINVALID, "bundle %q is not a sha256 hex digest: upload the ZIP with POST /api/v1/bundles and use the sha256 it returns", s.Bundle)
+		return FieldErrorf("bundle", "bundle %q is not a sha256 hex digest: upload the ZIP with POST /api/v1/bundles and use the sha256 it returns", s.Bundle)
 	}
 	envBytes := 0
 	for k, v := range s.Env {
 		if !envKey.MatchString(k) {
-			return Errorf(EINVALID, "env name %q is invalid: use letters, digits and underscores, not starting with a digit", k)
+			return FieldErrorf("env", "env name %q is invalid: use letters, digits and underscores, not starting with a digit", k)
 		}
 		if strings.IndexByte(v, 0) >= 0 {
-			return Errorf(EINVALID, "env %s contains a NUL byte", k)
+			return FieldErrorf("env", "env %s contains a NUL byte", k)
 		}
 		envBytes += len(k) + len(v)
 	}
 	if envBytes > MaxEnvBytes {
-		return Errorf(EINVALID, "env is %d bytes; the limit is %d", envBytes, MaxEnvBytes)
+		return FieldErrorf("env", "env is %d bytes; the limit is %d", envBytes, MaxEnvBytes)
 	}
 	if s.Resources.CPU < 0 {
-		return Errorf(EINVALID, "resources.cpu is %d: it must be positive, in millicores (1000 = one core)", s.Resources.CPU)
+		return FieldErrorf("resources.cpu", "resources.cpu is %d: it must be positive, in millicores (1000 = one core)", s.Resources.CPU)
 	}
 	if s.Resources.MemoryMB < 0 {
-		return Errorf(EINVALID, "resources.memoryMB is %d: it must be positive, in MiB", s.Resources.MemoryMB)
+		return FieldErrorf("resources.memoryMB", "resources.memoryMB is %d: it must be positive, in MiB", s.Resources.MemoryMB)
 	}
 	if s.Resources.CPU == 0 {
 		s.Resources.CPU = DefaultCPU
@@ -88,23 +88,23 @@ func (s *JobSpec) Normalize() error {
 		s.Resources.MemoryMB = DefaultMemoryMB
 	}
 	if s.Timeout < 0 {
-		return Errorf(EINVALID, "timeout is %s: it must be positive, or 0 for none", s.Timeout)
+		return FieldErrorf("timeout", "timeout is %s: it must be positive, or 0 for none", s.Timeout)
 	}
 	if s.MaxRetries < 0 || s.MaxRetries > MaxRetriesLimit {
-		return Errorf(EINVALID, "maxRetries is %d: it must be between 0 and %d", s.MaxRetries, MaxRetriesLimit)
+		return FieldErrorf("maxRetries", "maxRetries is %d: it must be between 0 and %d", s.MaxRetries, MaxRetriesLimit)
 	}
 	for _, r := range s.RetryOn {
 		if !r.JobFailure() {
-			return Errorf(EINVALID, "retryOn %q is not a job failure: use %q, %q or %q (fleet failures are always retried)", r, ReasonExitCode, ReasonTimeout, ReasonOOMKilled)
+			return FieldErrorf("retryOn", "retryOn %q is not a job failure: use %q, %q or %q (fleet failures are always retried)", r, ReasonExitCode, ReasonTimeout, ReasonOOMKilled)
 		}
 	}
 	for k := range s.Constraints {
 		if k == "" {
-			return Errorf(EINVALID, "a constraint has an empty label name: use key=value")
+			return FieldErrorf("constraints", "a constraint has an empty label name: use key=value")
 		}
 	}
 	if s.Priority < -MaxPriority || s.Priority > MaxPriority {
-		return Errorf(EINVALID, "priority is %d: it must be between %d and %d", s.Priority, -MaxPriority, MaxPriority)
+		return FieldErrorf("priority", "priority is %d: it must be between %d and %d", s.Priority, -MaxPriority, MaxPriority)
 	}
 	return nil
 }

@@ -24,7 +24,8 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 		return nil, false, fmt.Errorf("submit: %w", err)
 	}
 	if msg := sched.Unschedulable(spec, workers); msg != "" {
-		return nil, false, drover.Errorf(drover.EUNSCHEDULABLE, "no worker could ever run this job: %s; lower the request or add a larger worker", msg)
+		return nil, false, &drover.Error{Code: drover.EUNSCHEDULABLE, Field: "resources",
+			Message: fmt.Sprintf("no worker could ever run this job: %s; lower the request or add a larger worker", msg)}
 	}
 	now := c.now()
 	j := &drover.Job{

@@ -37,7 +37,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if code == drover.EINTERNAL {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, drover.ErrorBody{Error: drover.Error{Code: code, Message: drover.ErrorMessage(err)}})
+	body := drover.Error{Code: code, Message: drover.ErrorMessage(err)}
+	var de *drover.Error
+	if errors.As(err, &de) {
+		body.Field = de.Field
+	}
+	writeJSON(w, status, drover.ErrorBody{Error: body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -82,7 +87,8 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return drover.Errorf(drover.EMALFORMED, "field %q must be %s, not a JSON %s", field, typeName(typ.Type.String()), typ.Value)
+		return &drover.Error{Code: drover.EMALFORMED, Field: field,
+			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, typeName(typ.Type.String()), typ.Value)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return drover.Errorf(drover.EMALFORMED, "%s: check its spelling (see the API reference in the README)", strings.TrimPrefix(err.Error(), "json: "))
 	}
