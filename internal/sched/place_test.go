@@ -82,6 +82,34 @@ func TestPlace(t *testing.T) {
 			want:    []Assignment{{"j1", "b"}, {"j2", "b"}, {"j3", "a"}, {"j4", "a"}},
 		},
 		{
+			name: "best fit packs identical workers one after the other",
+			jobs: []drover.Job{
+				jb("j1", 100, 1, queuedAt(1)), jb("j2", 100, 1, queuedAt(2)), jb("j3", 100, 1, queuedAt(3)),
+				jb("j4", 100, 1, queuedAt(4)), jb("j5", 100, 1, queuedAt(5)),
+			},
+			workers: []drover.Worker{wk("w3", 4000, 4*G, 2), wk("w2", 4000, 4*G, 2), wk("w1", 4000, 4*G, 2)},
+			want:    []Assignment{{"j1", "w1"}, {"j2", "w1"}, {"j3", "w2"}, {"j4", "w2"}, {"j5", "w3"}},
+		},
+		{
+			// Placing nothing leaves every score equal, so the active
+			// attempts of this pass decide.
+			name:    "jobs requesting nothing spread by active attempts",
+			jobs:    []drover.Job{jb("j1", 0, 0, queuedAt(1)), jb("j2", 0, 0, queuedAt(2)), jb("j3", 0, 0, queuedAt(3))},
+			workers: []drover.Worker{wk("a", 4000, 4*G, 4), wk("b", 4000, 4*G, 4)},
+			want:    []Assignment{{"j1", "a"}, {"j2", "b"}, {"j3", "a"}},
+		},
+		{
+			name: "interleaved shapes and labels share the workers' free resources",
+			jobs: []drover.Job{
+				jb("j1", 3000, G, queuedAt(1)),
+				jb("j2", 1000, G, queuedAt(2), constraints("zone", "eu")),
+				jb("j3", 1000, G, queuedAt(3)),
+				jb("j4", 1000, G, queuedAt(4), constraints("zone", "eu")),
+			},
+			workers: []drover.Worker{wk("a", 4000, 8*G, 8, wlabels("zone", "eu")), wk("b", 4000, 8*G, 8, wlabels("zone", "eu"))},
+			want:    []Assignment{{"j1", "a"}, {"j2", "a"}, {"j3", "b"}, {"j4", "b"}},
+		},
+		{
 			name: "priority first, then queuedAt, then id, whatever the input order",
 			jobs: []drover.Job{
 				jb("j5", 100, 1, prio(0), queuedAt(time.Second)),
