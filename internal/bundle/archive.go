@@ -50,9 +50,6 @@ type archive struct {
 // open reads and checks the ZIP at r. It hashes the whole archive, so a
 // reader that is shorter than size is noticed here.
 //
-// The one cost paid before MaxFiles can be checked is archive/zip holding a
-// record per central directory entry, a few hundred bytes each: memory for
-// a hostile directory is bounded by a small multiple of MaxCompressed.
 func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("bundle size is negative (%d)", size)
@@ -60,9 +57,12 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	if size > lim.MaxCompressed {
 		return nil, drover.Errorf(drover.ETOOLARGE, "bundle is %d bytes; the limit is %d", size, lim.MaxCompressed)
 	}
-	sum, err := hash(r, size)
+	sum, records, err := hash(r, size)
 	if err != nil {
 		return nil, err
+	}
+	if records > lim.MaxFiles {
+		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has more than the limit of %d entries", lim.MaxFiles)
 	}
 	zr, err := zip.NewReader(r, size)
 	// ErrInsecurePath (GODEBUG zipinsecurepath=0) comes with a usable reader;
@@ -70,7 +70,7 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
 	}
-	if len(zr.File) > lim.MaxFiles {
+	if len(zr.File) > lim.MaxFiles { // a safety net: dirBound makes this unreachable
 		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has %d entries; the limit is %d", len(zr.File), lim.MaxFiles)
 	}
 	a := &archive{size: size, sha256: sum}
@@ -106,16 +106,19 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	return a, nil
 }
 
-func hash(r io.ReaderAt, size int64) (string, error) {
+// hash reads the whole archive once, for its SHA-256 and for a bound on the
+// number of central directory records in it.
+func hash(r io.ReaderAt, size int64) (sum string, records int, err error) {
 	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(r, 0, size))
+	var d dirBound
+	n, err := io.Copy(io.MultiWriter(h, &d), io.NewSectionReader(r, 0, size))
 	if err != nil {
-		return "", fmt.Errorf("read bundle: %w", err)
+		return "", 0, fmt.Errorf("read bundle: %w", err)
 	}
 	if n != size {
-		return "", drover.Errorf(drover.EINVALID, "bundle is truncated: got %d of %d bytes", n, size)
+		return "", 0, drover.Errorf(drover.EINVALID, "bundle is truncated: got %d of %d bytes", n, size)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), d.longest, nil
 }
 
 // checkEntry checks what the header of the i-th entry says on its own. It
