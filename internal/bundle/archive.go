@@ -49,7 +49,6 @@ type archive struct {
 
 // open reads and checks the ZIP at r. It hashes the whole archive, so a
 // reader that is shorter than size is noticed here.
-//
 func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("bundle size is negative (%d)", size)
