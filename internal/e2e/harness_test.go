@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 
 // proc is a drover process whose stderr lines can be waited for.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cmd  *exec.Cmd
 
@@ -56,7 +56,7 @@ type proc struct {
 	done  chan struct{}
 }
 
-func start(t *testing.T, name string, env []string, args ...string) *proc {
+func start(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, grow: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
@@ -165,7 +165,7 @@ func (p *proc) wait(d time.Duration) {
 
 // cluster is one coordinator and its workers.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	data   string
 	listen string
@@ -179,7 +179,7 @@ type serverOpt struct {
 	token string
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func freePort(t *testing.T) string {
 }
 
 // newCluster starts a coordinator with fast heartbeats on a free port.
-func newCluster(t *testing.T, o serverOpt) *cluster {
+func newCluster(t testing.TB, o serverOpt) *cluster {
 	t.Helper()
 	cl := &cluster{t: t, data: t.TempDir(), listen: freePort(t)}
 	cl.startServer(o)
@@ -266,14 +266,14 @@ func (cl *cluster) waitJob(id string, d time.Duration, what string, ok func(*dro
 	}
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // waitGone waits until no process in pids exists.
-func waitGone(t *testing.T, pids []int, d time.Duration) {
+func waitGone(t testing.TB, pids []int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for _, pid := range pids {
@@ -299,7 +299,7 @@ func alive(pid int) bool {
 
 // readPids reads whitespace-separated pids from a file, waiting until it
 // has n of them.
-func readPids(t *testing.T, path string, n int, d time.Duration) []int {
+func readPids(t testing.TB, path string, n int, d time.Duration) []int {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
