@@ -1,0 +1,73 @@
+// Package storetest is the conformance suite of store.Store. Every
+// implementation (sqlite always, postgres when a server is available) runs
+// Exercise from its tests, so the coordinator can rely on the contract
+// written in internal/store rather than on one implementation's habits.
+//
+// The suite drives time itself: every "now" is an offset from a fixed UTC
+// base with a nanosecond part, and times are compared with time.Time.Equal,
+// so an implementation must keep timestamps to the nanosecond.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/drover-dev/drover/internal/store"
+)
+
+// Exercise runs the suite as subtests of t. open must return a new, empty
+// store each time it is called; Exercise closes it when the subtest ends.
+func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
+	cases := []struct {
+		name string
+		fn   func(f *fixture)
+	}{
+		{"CreateJob", testCreateJob},
+		{"CreateJob/IdempotencyKey", testIdempotencyKey},
+		{"GetJob/NotFound", testGetJobNotFound},
+		{"ListJobs", testListJobs},
+		{"ListJobs/Pagination", testListJobsPagination},
+		{"QueuedJobs", testQueuedJobs},
+		{"CountJobs", testCountJobs},
+		{"SetPendingReasons", testSetPendingReasons},
+
+		{"Assign", testAssign},
+		{"Assign/Skips", testAssignSkips},
+		{"Assign/OneTransaction", testAssignOneTransaction},
+
+		{"CancelJob/Queued", testCancelQueued},
+		{"CancelJob/Unacknowledged", testCancelUnacknowledged},
+		{"CancelJob/Acknowledged", testCancelAcknowledged},
+		{"CancelJob/Errors", testCancelErrors},
+
+		{"Workers/CreateGet", testWorkerCreateGet},
+		{"Workers/List", testListWorkers},
+		{"Workers/Heartbeat", testHeartbeat},
+		{"Workers/SetState", testSetWorkerState},
+		{"Workers/Delete", testDeleteWorker},
+		{"Workers/Stale", testStaleWorkers},
+		{"Workers/MarkDown", testMarkWorkerDown},
+
+		{"Attempts/Get", testGetAttempts},
+		{"Attempts/Deliver", testDeliver},
+		{"Attempts/Accept", testAcceptAttempt},
+		{"Attempts/Start", testStartAttempt},
+		{"Attempts/Unacknowledged", testUnacknowledged},
+		{"Attempts/Overdue", testOverdue},
+
+		{"Output/Append", testAppendOutput},
+		{"Output/Read", testReadOutput},
+
+		{"EndAttempt/Completed", testEndCompleted},
+		{"EndAttempt/Retry", testEndRetry},
+		{"EndAttempt/Cancelled", testEndCancelled},
+		{"EndAttempt/Errors", testEndErrors},
+		{"Fencing", testFencing},
+
+		{"Concurrency", testConcurrency},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.fn(newFixture(t, open))
+		})
+	}
+}

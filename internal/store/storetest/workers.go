@@ -1,0 +1,254 @@
+package storetest
+
+import (
+	"bytes"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+)
+
+func testWorkerCreateGet(f *fixture) {
+	t := f.t
+	in := &drover.Worker{
+		ID:              drover.NewID("wrk"),
+		Name:            "builder-1",
+		Labels:          map[string]string{"zone": "eu-1", "gpu": "yes"},
+		Executors:       []string{drover.ExecutorDocker, drover.ExecutorProcess},
+		Capacity:        drover.Capacity{CPU: 16000, MemoryMB: 65536, Slots: 8},
+		Usage:           drover.WorkerUsage{CPUPercent: 12.5, MemoryUsedMB: 1000, MemoryTotalMB: 65536, Load1: 0.75},
+		State:           drover.WorkerReady,
+		Version:         "1.2.3",
+		RegisteredAt:    base,
+		LastHeartbeatAt: base,
+	}
+	hash := []byte{0, 1, 2, 0xfe, 0xff}
+	if err := f.s.CreateWorker(f.ctx, in, hash); err != nil {
+		t.Fatalf("CreateWorker: %v", err)
+	}
+	w := f.worker(in.ID)
+	if w.ID != in.ID || w.Name != in.Name || w.Version != in.Version || w.State != drover.WorkerReady {
+		t.Errorf("worker = %s %q %q %s, want %s %q %q READY", w.ID, w.Name, w.Version, w.State, in.ID, in.Name, in.Version)
+	}
+	if !reflect.DeepEqual(w.Labels, in.Labels) || !slices.Equal(w.Executors, in.Executors) || w.Capacity != in.Capacity {
+		t.Errorf("worker labels %v executors %v capacity %+v, want %v %v %+v", w.Labels, w.Executors, w.Capacity, in.Labels, in.Executors, in.Capacity)
+	}
+	if w.Usage != in.Usage {
+		t.Errorf("worker usage = %+v, want %+v", w.Usage, in.Usage)
+	}
+	if !w.RegisteredAt.Equal(base) || !w.LastHeartbeatAt.Equal(base) {
+		t.Errorf("worker RegisteredAt %s LastHeartbeatAt %s, want %s", w.RegisteredAt, w.LastHeartbeatAt, base)
+	}
+	if w.Allocated != (drover.Allocated{}) || len(w.Running) != 0 {
+		t.Errorf("new worker Allocated %+v Running %v, want nothing", w.Allocated, w.Running)
+	}
+
+	got, err := f.s.WorkerSecretHash(f.ctx, in.ID)
+	if err != nil || !bytes.Equal(got, hash) {
+		t.Errorf("WorkerSecretHash = %x, %v; want %x", got, err, hash)
+	}
+	_, err = f.s.WorkerSecretHash(f.ctx, "wrk_doesnotexist")
+	wantCode(t, "WorkerSecretHash of an unknown worker", err, drover.ENOTFOUND)
+	_, err = f.s.GetWorker(f.ctx, "wrk_doesnotexist")
+	wantCode(t, "GetWorker of an unknown worker", err, drover.ENOTFOUND)
+	err = f.s.CreateWorker(f.ctx, in, hash)
+	wantCode(t, "CreateWorker with an existing id", err, drover.ECONFLICT)
+}
+
+func testListWorkers(f *fixture) {
+	t := f.t
+	b := f.createWorker("b")
+	a := f.createWorker("a")
+	c := f.createWorker("c")
+
+	big := func(j *drover.Job) { j.Spec.Resources = drover.Resources{CPU: 1000, MemoryMB: 1024} }
+	small := func(j *drover.Job) { j.Spec.Resources = drover.Resources{CPU: 250, MemoryMB: 64} }
+	j1, _ := f.running(a.ID, big)
+	j2 := f.createJob(base, small)
+	f.assign(at(5*time.Second), j2.ID, a.ID) // assigned, not started: still allocated
+	j3, _ := f.running(b.ID, big)
+	_, done := f.running(b.ID, small)
+	f.end(done.ID, store.AttemptEnd{At: at(time.Minute), State: drover.AttemptCompleted, ExitCode: intp(0)},
+		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
+
+	ws, err := f.s.ListWorkers(f.ctx)
+	if err != nil {
+		t.Fatalf("ListWorkers: %v", err)
+	}
+	var names []string
+	for _, w := range ws {
+		names = append(names, w.Name)
+	}
+	if !slices.Equal(names, []string{"a", "b", "c"}) {
+		t.Fatalf("ListWorkers names = %v, want [a b c] (by name)", names)
+	}
+	want := map[string]struct {
+		alloc   drover.Allocated
+		running []string
+	}{
+		a.ID: {drover.Allocated{CPU: 1250, MemoryMB: 1088, Slots: 2}, sorted(j1.ID, j2.ID)},
+		b.ID: {drover.Allocated{CPU: 1000, MemoryMB: 1024, Slots: 1}, []string{j3.ID}},
+		c.ID: {drover.Allocated{}, nil},
+	}
+	for _, w := range ws {
+		wa := want[w.ID]
+		if w.Allocated != wa.alloc {
+			t.Errorf("worker %s Allocated = %+v, want %+v", w.Name, w.Allocated, wa.alloc)
+		}
+		if got := sorted(w.Running...); !slices.Equal(got, wa.running) {
+			t.Errorf("worker %s Running = %v, want %v", w.Name, got, wa.running)
+		}
+		one := f.worker(w.ID)
+		if one.Allocated != w.Allocated || !slices.Equal(sorted(one.Running...), sorted(w.Running...)) {
+			t.Errorf("GetWorker(%s) = %+v %v, ListWorkers = %+v %v", w.Name, one.Allocated, one.Running, w.Allocated, w.Running)
+		}
+	}
+}
+
+func testHeartbeat(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	u := drover.WorkerUsage{CPUPercent: 37.5, MemoryUsedMB: 1234, MemoryTotalMB: 8192, Load1: 1.25}
+	now := at(10*time.Second + 3)
+	got, err := f.s.Heartbeat(f.ctx, w.ID, now, u)
+	if err != nil {
+		t.Fatalf("Heartbeat: %v", err)
+	}
+	for _, gw := range []*drover.Worker{got, f.worker(w.ID)} {
+		if gw.Usage != u || !gw.LastHeartbeatAt.Equal(now) || gw.State != drover.WorkerReady {
+			t.Errorf("after heartbeat: usage %+v at %s %s, want %+v at %s READY", gw.Usage, gw.LastHeartbeatAt, gw.State, u, now)
+		}
+	}
+
+	// DOWN comes back READY; DRAINING stays DRAINING.
+	if _, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = f.s.Heartbeat(f.ctx, w.ID, at(2*time.Minute), u); err != nil || got.State != drover.WorkerReady {
+		t.Errorf("heartbeat of a DOWN worker = %v, %v; want READY", got, err)
+	}
+	if _, err := f.s.SetWorkerState(f.ctx, w.ID, drover.WorkerDraining); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = f.s.Heartbeat(f.ctx, w.ID, at(3*time.Minute), u); err != nil || got.State != drover.WorkerDraining {
+		t.Errorf("heartbeat of a DRAINING worker = %v, %v; want DRAINING", got, err)
+	}
+
+	_, err = f.s.Heartbeat(f.ctx, "wrk_doesnotexist", now, u)
+	wantCode(t, "Heartbeat of an unknown worker", err, drover.ENOTFOUND)
+}
+
+func testSetWorkerState(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	for _, st := range []drover.WorkerState{drover.WorkerDraining, drover.WorkerReady} {
+		got, err := f.s.SetWorkerState(f.ctx, w.ID, st)
+		if err != nil || got.State != st {
+			t.Errorf("SetWorkerState(%s) = %v, %v", st, got, err)
+		}
+		if gw := f.worker(w.ID); gw.State != st {
+			t.Errorf("after SetWorkerState(%s): %s", st, gw.State)
+		}
+	}
+	if _, err := f.s.SetWorkerState(f.ctx, w.ID, drover.WorkerDown); err == nil {
+		t.Errorf("SetWorkerState(DOWN) succeeded; DOWN is MarkWorkerDown's")
+	}
+	_, err := f.s.SetWorkerState(f.ctx, "wrk_doesnotexist", drover.WorkerDraining)
+	wantCode(t, "SetWorkerState of an unknown worker", err, drover.ENOTFOUND)
+}
+
+func testDeleteWorker(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	_, a := f.running(w.ID)
+	err := f.s.DeleteWorker(f.ctx, w.ID)
+	wantCode(t, "DeleteWorker with an active attempt", err, drover.ECONFLICT)
+	if _, err := f.s.GetWorker(f.ctx, w.ID); err != nil {
+		t.Errorf("a refused DeleteWorker removed the worker: %v", err)
+	}
+
+	f.end(a.ID, store.AttemptEnd{At: at(time.Minute), State: drover.AttemptCompleted, ExitCode: intp(0)},
+		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
+	if err := f.s.DeleteWorker(f.ctx, w.ID); err != nil {
+		t.Fatalf("DeleteWorker of an idle worker: %v", err)
+	}
+	_, err = f.s.GetWorker(f.ctx, w.ID)
+	wantCode(t, "GetWorker after delete", err, drover.ENOTFOUND)
+	err = f.s.DeleteWorker(f.ctx, w.ID)
+	wantCode(t, "DeleteWorker again", err, drover.ENOTFOUND)
+	if got := f.attempt(a.ID); got.WorkerID != w.ID {
+		t.Errorf("finished attempt of a deleted worker: WorkerID = %q, want %q", got.WorkerID, w.ID)
+	}
+	if ws, err := f.s.ListWorkers(f.ctx); err != nil || len(ws) != 0 {
+		t.Errorf("ListWorkers after delete = %d workers, %v", len(ws), err)
+	}
+}
+
+func testStaleWorkers(f *fixture) {
+	t := f.t
+	hb := func(d time.Duration) func(*drover.Worker) {
+		return func(w *drover.Worker) { w.LastHeartbeatAt = at(d) }
+	}
+	old := f.createWorker("old", hb(0))
+	drain := f.createWorker("drain", hb(time.Second))
+	if _, err := f.s.SetWorkerState(f.ctx, drain.ID, drover.WorkerDraining); err != nil {
+		t.Fatal(err)
+	}
+	down := f.createWorker("down", hb(0))
+	if _, err := f.s.MarkWorkerDown(f.ctx, down.ID, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f.createWorker("edge", hb(30*time.Second)) // not strictly before
+	f.createWorker("fresh", hb(time.Minute))
+
+	ids, err := f.s.StaleWorkers(f.ctx, at(30*time.Second))
+	if err != nil {
+		t.Fatalf("StaleWorkers: %v", err)
+	}
+	if got, want := sorted(ids...), sorted(old.ID, drain.ID); !slices.Equal(got, want) {
+		t.Errorf("StaleWorkers = %v, want %v (READY or DRAINING, heartbeat strictly before)", got, want)
+	}
+}
+
+func testMarkWorkerDown(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	_, a1 := f.running(w.ID)
+	j2 := f.createJob(base)
+	a2 := f.assign(at(3*time.Second), j2.ID, w.ID)
+	_, done := f.running(w.ID)
+	f.end(done.ID, store.AttemptEnd{At: at(4 * time.Second), State: drover.AttemptCompleted, ExitCode: intp(0)},
+		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
+	if _, err := f.s.Heartbeat(f.ctx, w.ID, at(10*time.Second), drover.WorkerUsage{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// It heartbeated at 10s: a reaper that decided with an older view loses.
+	_, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(10*time.Second))
+	wantCode(t, "MarkWorkerDown with a heartbeat at the cut-off", err, drover.ECONFLICT)
+	_, err = f.s.MarkWorkerDown(f.ctx, w.ID, at(5*time.Second))
+	wantCode(t, "MarkWorkerDown with a heartbeat after the cut-off", err, drover.ECONFLICT)
+	if got := f.worker(w.ID); got.State != drover.WorkerReady {
+		t.Errorf("a refused MarkWorkerDown left the worker %s", got.State)
+	}
+
+	as, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(40*time.Second))
+	if err != nil {
+		t.Fatalf("MarkWorkerDown: %v", err)
+	}
+	if got, want := attemptIDs(as), sorted(a1.ID, a2.ID); !slices.Equal(got, want) {
+		t.Errorf("MarkWorkerDown returned %v, want the active attempts %v", got, want)
+	}
+	for _, a := range as {
+		if a.State.Final() || a.WorkerID != w.ID || a.JobID == "" {
+			t.Errorf("MarkWorkerDown attempt = %+v", a)
+		}
+	}
+	if got := f.worker(w.ID); got.State != drover.WorkerDown {
+		t.Errorf("worker = %s, want DOWN", got.State)
+	}
+	_, err = f.s.MarkWorkerDown(f.ctx, "wrk_doesnotexist", at(time.Hour))
+	wantCode(t, "MarkWorkerDown of an unknown worker", err, drover.ENOTFOUND)
+}
