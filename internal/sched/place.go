@@ -100,6 +100,13 @@ type pass struct {
 	shapes   []shape
 	shapeIdx map[shapeKey]int32
 
+	// recent caches the shapes of the last few specs without constraints,
+	// replaced in turn: most queues hold a handful of shapes, and comparing
+	// a few entries costs less than hashing two map keys per job.
+	recent     [8]recentShape
+	nRecent    int
+	nextRecent int
+
 	// last is the most recent placement and how its scan ranked the rest.
 	last  lastPlacement
 	key   []byte   // scratch for groupKey
@@ -111,6 +118,12 @@ type shape struct {
 	shapeKey
 	failed bool   // it did not fit earlier in this pass, so it will not now
 	reason string // built on first need
+}
+
+type recentShape struct {
+	executor string
+	cpu, mem int64
+	shape    int32
 }
 
 type shapeKey struct {
@@ -165,14 +178,27 @@ func newPass(workers []drover.Worker) *pass {
 // shapeOf returns the index of spec's shape, creating it and its group on
 // first sight. It allocates only then.
 func (p *pass) shapeOf(spec *drover.JobSpec) int32 {
-	g := p.groupOf(spec)
-	k := shapeKey{group: g, cpu: spec.Resources.CPU, mem: spec.Resources.MemoryMB}
-	if s, ok := p.shapeIdx[k]; ok {
-		return s
+	cpu, mem := spec.Resources.CPU, spec.Resources.MemoryMB
+	plain := len(spec.Constraints) == 0
+	if plain {
+		for i := range p.nRecent {
+			if r := &p.recent[i]; r.cpu == cpu && r.mem == mem && r.executor == spec.Executor {
+				return r.shape
+			}
+		}
 	}
-	s := int32(len(p.shapes))
-	p.shapes = append(p.shapes, shape{shapeKey: k})
-	p.shapeIdx[k] = s
+	k := shapeKey{group: p.groupOf(spec), cpu: cpu, mem: mem}
+	s, ok := p.shapeIdx[k]
+	if !ok {
+		s = int32(len(p.shapes))
+		p.shapes = append(p.shapes, shape{shapeKey: k})
+		p.shapeIdx[k] = s
+	}
+	if plain {
+		p.recent[p.nextRecent] = recentShape{executor: spec.Executor, cpu: cpu, mem: mem, shape: s}
+		p.nextRecent = (p.nextRecent + 1) % len(p.recent)
+		p.nRecent = max(p.nRecent, p.nextRecent)
+	}
 	return s
 }
 
