@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 )
@@ -29,7 +30,7 @@ const (
 // entry is one ZIP entry that passed the checks on its header.
 type entry struct {
 	f          *zip.File
-	name       string      // as stored in the archive, for messages
+	name       string      // as stored in the archive, shortened for messages
 	path       string      // cleaned, slash-separated, local to the workspace
 	dir        bool        // a directory; otherwise a regular file
 	perm       fs.FileMode // 0o755 or 0o644 for files
@@ -127,12 +128,13 @@ func checkEntry(i int, f *zip.File) (*entry, error) {
 	if f.Name == "" {
 		return nil, drover.Errorf(drover.EINVALID, "entry #%d has an empty name", i+1)
 	}
+	name := shortName(f.Name)
 	clean, problem := checkPath(f.Name)
 	if problem != "" {
-		return nil, drover.Errorf(drover.EINVALID, "entry %q %s", f.Name, problem)
+		return nil, drover.Errorf(drover.EINVALID, "entry %q %s", name, problem)
 	}
 	mode := f.Mode()
-	e := &entry{f: f, name: f.Name, path: clean, perm: filePerm(mode), compressed: int64(min(f.CompressedSize64, math.MaxInt64))}
+	e := &entry{f: f, name: name, path: clean, perm: filePerm(mode), compressed: int64(min(f.CompressedSize64, math.MaxInt64))}
 	switch {
 	case mode&fs.ModeSymlink != 0:
 		// Links are refused outright rather than checked: a check of each
@@ -140,25 +142,25 @@ func checkEntry(i int, f *zip.File) (*entry, error) {
 		// c -> "a/b/.." looks local but climbs out), and Zip stores the
 		// content of links instead, so bundles made by drover carry none.
 		return nil, drover.Errorf(drover.EINVALID,
-			"entry %q is a symbolic link; bundles hold regular files and directories only: zip the file it points to instead", f.Name)
+			"entry %q is a symbolic link; bundles hold regular files and directories only: zip the file it points to instead", name)
 	case mode.IsDir():
 		e.dir = true
 	case mode.Type() != 0:
 		return nil, drover.Errorf(drover.EINVALID,
-			"entry %q is %s; bundles hold regular files and directories only", f.Name, describeType(mode))
+			"entry %q is %s; bundles hold regular files and directories only", name, describeType(mode))
 	}
 	switch {
 	case e.dir && clean == ".":
 		return nil, nil
 	case clean == ".":
-		return nil, drover.Errorf(drover.EINVALID, "entry %q names the workspace itself, not a file in it", f.Name)
+		return nil, drover.Errorf(drover.EINVALID, "entry %q names the workspace itself, not a file in it", name)
 	case f.Flags&0x1 != 0:
-		return nil, drover.Errorf(drover.EINVALID, "entry %q is encrypted; bundles cannot be", f.Name)
+		return nil, drover.Errorf(drover.EINVALID, "entry %q is encrypted; bundles cannot be", name)
 	case e.dir && f.UncompressedSize64 != 0:
-		return nil, drover.Errorf(drover.EINVALID, "entry %q is a directory but has content", f.Name)
+		return nil, drover.Errorf(drover.EINVALID, "entry %q is a directory but has content", name)
 	case !e.dir && f.Method != zip.Store && f.Method != zip.Deflate:
 		return nil, drover.Errorf(drover.EINVALID,
-			"entry %q uses compression method %d; bundles use deflate or store", f.Name, f.Method)
+			"entry %q uses compression method %d; bundles use deflate or store", name, f.Method)
 	}
 	return e, nil
 }
@@ -192,6 +194,20 @@ func checkPath(name string) (clean, problem string) {
 		}
 	}
 	return clean, ""
+}
+
+// shortName cuts an entry name to a length fit for a message; ZIP names run
+// to 64 KiB.
+func shortName(name string) string {
+	const maxLen = 200
+	if len(name) <= maxLen {
+		return name
+	}
+	i := maxLen
+	for i > 0 && !utf8.RuneStart(name[i]) {
+		i--
+	}
+	return name[:i] + "…"
 }
 
 // filePerm maps a ZIP mode to the only two file modes a workspace holds:

@@ -329,3 +329,17 @@ func TestBudget(t *testing.T) {
 		})
 	}
 }
+
+func TestShortName(t *testing.T) {
+	long := strings.Repeat("a", 199) + "é" + strings.Repeat("b", 100)
+	for _, tc := range []struct{ in, want string }{
+		{"a/b.txt", "a/b.txt"},
+		{strings.Repeat("x", 200), strings.Repeat("x", 200)},
+		{strings.Repeat("x", 201), strings.Repeat("x", 200) + "…"},
+		{long, strings.Repeat("a", 199) + "…"}, // never cuts a rune in two
+	} {
+		if got := shortName(tc.in); got != tc.want {
+			t.Errorf("shortName(%d bytes) = %q, want %q", len(tc.in), got, tc.want)
+		}
+	}
+}

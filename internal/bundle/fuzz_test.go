@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"io/fs"
+	"path/filepath"
 	"testing"
 
 	"github.com/drover-dev/drover"
@@ -32,8 +33,24 @@ func FuzzExtract(f *testing.F) {
 		if (err == nil) != (ierr == nil) || inspected != info || err != nil && err.Error() != ierr.Error() {
 			t.Fatalf("Inspect = %+v, %v; Extract = %+v, %v", inspected, ierr, info, err)
 		}
-		if err == nil && (info.Files > lim.MaxFiles || info.Unpacked > lim.MaxUnpacked) {
+		if err != nil {
+			return
+		}
+		if info.Files > lim.MaxFiles || info.Unpacked > lim.MaxUnpacked {
 			t.Fatalf("Extract accepted %+v, over the limits %+v", info, lim)
+		}
+		var files int
+		var size int64
+		filepath.WalkDir(ws, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				fi, _ := d.Info()
+				files++
+				size += fi.Size()
+			}
+			return err
+		})
+		if files != info.Files || size != info.Unpacked {
+			t.Fatalf("Extract reported %+v but wrote %d files, %d bytes", info, files, size)
 		}
 	})
 }

@@ -19,7 +19,9 @@ type Limits struct {
 	// drover.ETOOLARGE.
 	MaxUnpacked int64
 	// MaxFiles is the largest number of entries (files and directories).
-	// Defaults to 10,000. Over it: drover.ETOOLARGE.
+	// Defaults to 10,000. Over it: drover.ETOOLARGE. It is checked on the raw
+	// bytes before the directory is parsed (see dirBound), so a ZIP stored
+	// uncompressed inside the bundle counts if its own directory is longer.
 	MaxFiles int
 	// MaxRatio is the largest unpacked/compressed ratio of any entry and of
 	// the whole archive, the signature of a zip bomb. Defaults to 100. Small

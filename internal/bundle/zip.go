@@ -30,8 +30,10 @@ var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 // Symbolic links are never stored as links, since bundles refuse them. A
 // link to a regular file inside folder is stored as a copy of that file under
 // the link's name (the ignore rules see the link's name, not its target's); a
-// link to a directory, a link leading out of folder and a dangling link are
-// skipped, as are devices, pipes and sockets. A name a bundle cannot hold (a
+// link to a directory, a dangling link and a link leading out of folder are
+// skipped — an absolute link counts as leading out, and so does one whose
+// target climbs above folder, even to come back — as are devices, pipes and
+// sockets. A name a bundle cannot hold (a
 // backslash in it, say) is an error naming the file.
 func Zip(w io.Writer, folder string) (files int, bytes int64, err error) {
 	root, err := os.OpenRoot(folder)
