@@ -51,7 +51,9 @@ func Inspect(r io.ReaderAt, size int64, lim Limits) (Info, error) {
 // the extraction. An archive refused for its names, types or declared sizes
 // leaves dir untouched; one refused while decompressing (a lying header, a
 // bomb, a corrupt entry) leaves what was written so far in dir, never
-// outside it, and the caller removes dir.
+// outside it, and the caller removes dir. Names are taken as they are, so on
+// a case-insensitive file system two names differing only in case collide
+// and fail as an internal error; workers run on Linux.
 func Extract(r io.ReaderAt, size int64, dir string, lim Limits) (Info, error) {
 	lim = lim.WithDefaults()
 	if err := lim.validate(); err != nil {

@@ -19,15 +19,17 @@ type Limits struct {
 	// drover.ETOOLARGE.
 	MaxUnpacked int64
 	// MaxFiles is the largest number of entries (files and directories).
-	// Defaults to 10,000. Over it: drover.ETOOLARGE. It is checked on the raw
-	// bytes before the directory is parsed (see dirBound), so a ZIP stored
-	// uncompressed inside the bundle counts if its own directory is longer.
+	// Defaults to 10,000. Over it: drover.ETOOLARGE. To bound memory it is
+	// checked on the raw bytes before the directory is parsed, so a ZIP
+	// stored uncompressed inside the bundle counts if its own directory is
+	// the longer one.
 	MaxFiles int
 	// MaxRatio is the largest unpacked/compressed ratio of any entry and of
-	// the whole archive, the signature of a zip bomb. Defaults to 100. Small
-	// outputs are exempt (see ratioGrace) because a tiny file of repeated
-	// bytes legitimately compresses far better than 100:1. Over it:
-	// drover.EINVALID, since the archive is hostile rather than merely big.
+	// the whole archive, the signature of a zip bomb. Defaults to 100. An
+	// entry, or a whole archive, that unpacks to at most 1 MiB is exempt,
+	// because a small file of repeated bytes legitimately compresses far
+	// better than 100:1. Over it: drover.EINVALID, since the archive is
+	// hostile rather than merely big.
 	MaxRatio int
 }
 
@@ -40,9 +42,9 @@ const (
 )
 
 // ratioGrace is how many bytes an entry, or the whole archive, may unpack to
-// whatever its ratio. Deflate tops out near 1032:1, so an entry inside the
-// grace expands from at least ~1 KiB of input; a bomb made of many such
-// entries is caught by the ratio of the whole archive instead.
+// whatever its ratio (see Limits.MaxRatio). Deflate tops out near 1032:1, so
+// an entry inside the grace expands from at least ~1 KiB of input; a bomb
+// made of many such entries is caught by the ratio of the whole archive.
 const ratioGrace = 1 << 20
 
 // WithDefaults returns l with every zero field set to its default.
