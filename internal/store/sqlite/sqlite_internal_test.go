@@ -1,0 +1,210 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+func openAt(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// TestPragmas checks the settings the package promises: durability, WAL,
+// foreign keys and lock waits on the writer, and read-only readers.
+func TestPragmas(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
+	defer s.Close()
+	for _, tc := range []struct {
+		pool   string
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{"writer", s.w, "journal_mode", "wal"},
+		{"writer", s.w, "synchronous", "2"}, // FULL
+		{"writer", s.w, "foreign_keys", "1"},
+		{"writer", s.w, "busy_timeout", "5000"},
+		{"reader", s.r, "journal_mode", "wal"},
+		{"reader", s.r, "query_only", "1"},
+		{"reader", s.r, "busy_timeout", "5000"},
+	} {
+		var got string
+		if err := tc.db.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatalf("%s PRAGMA %s: %v", tc.pool, tc.pragma, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s PRAGMA %s = %s, want %s", tc.pool, tc.pragma, got, tc.want)
+		}
+	}
+	if s.w.Stats().MaxOpenConnections != 1 {
+		t.Errorf("writer pool allows %d connections, want 1", s.w.Stats().MaxOpenConnections)
+	}
+}
+
+// TestReadersDoNotBlockWriter holds a read transaction open across a write:
+// under WAL the write commits at once and the reader keeps its snapshot.
+func TestReadersDoNotBlockWriter(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
+	defer s.Close()
+	ctx := t.Context()
+
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	count := func() int {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM jobs").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count() // the snapshot starts here
+
+	// A write that had to wait for the reader would run into this deadline.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	j := &drover.Job{ID: drover.NewID("job"), Spec: drover.JobSpec{Command: drover.Command{"true"}}, CreatedAt: time.Unix(0, 1).UTC()}
+	if _, _, err := s.CreateJob(wctx, j, ""); err != nil {
+		t.Fatalf("CreateJob while a read transaction is open: %v", err)
+	}
+	if after := count(); after != before {
+		t.Errorf("the open read transaction saw the new job: %d jobs, then %d", before, after)
+	}
+	if _, err := s.GetJob(ctx, j.ID); err != nil {
+		t.Errorf("a new read does not see the committed job: %v", err)
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drover.db")
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := func(s *Store) []int {
+		rows, err := s.w.QueryContext(t.Context(), "SELECT version FROM schema_migrations ORDER BY version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var vs []int
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			vs = append(vs, v)
+		}
+		return vs
+	}
+
+	for range 2 { // the second open finds everything applied
+		s := openAt(t, path)
+		vs := versions(s)
+		if len(vs) != len(ms) {
+			t.Errorf("schema_migrations = %v, want versions 1..%d", vs, len(ms))
+		}
+		for i, v := range vs {
+			if v != i+1 {
+				t.Errorf("schema_migrations = %v, want versions 1..%d", vs, len(ms))
+				break
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A database migrated by a newer drover is refused.
+	s := openAt(t, path)
+	if _, err := s.w.ExecContext(t.Context(), "INSERT INTO schema_migrations (version, name) VALUES (?, 'future')", len(ms)+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(t.Context(), path, Options{}); err == nil || !strings.Contains(err.Error(), "newer drover") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Open of a newer schema: %v, want a refusal naming a newer drover", err)
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		opts Options
+	}{
+		{"", Options{}},
+		{":memory:", Options{}},
+		{"file:x.db", Options{}},
+		{filepath.Join(t.TempDir(), "x.db?mode=ro"), Options{}},
+		{filepath.Join(t.TempDir(), "x.db"), Options{BusyTimeout: time.Microsecond}},
+		{filepath.Join(t.TempDir(), "x.db"), Options{ReadConns: -1}},
+		{filepath.Join(t.TempDir(), "missing", "dir", "x.db"), Options{}},
+	} {
+		s, err := Open(t.Context(), tc.path, tc.opts)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q, %+v) succeeded", tc.path, tc.opts)
+		}
+	}
+}
+
+func TestInterpretError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{nil, ""},
+		{sql.ErrNoRows, drover.ENOTFOUND},
+		{drover.Errorf(drover.ECONFLICT, "x"), drover.ECONFLICT},
+		{context.Canceled, drover.EINTERNAL},
+	} {
+		if got := drover.ErrorCode(interpretError(tc.err)); got != tc.code {
+			t.Errorf("interpretError(%v) code = %q, want %q", tc.err, got, tc.code)
+		}
+	}
+}
+
+// TestBusy opens a second store on the same file while the first holds the
+// write lock: the second gives up after its BusyTimeout with EUNAVAILABLE.
+func TestBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s1 := openAt(t, path)
+	defer s1.Close()
+	s2, err := Open(t.Context(), path, Options{BusyTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+
+	tx, err := s1.w.BeginTx(t.Context(), nil) // BEGIN IMMEDIATE: takes the lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	j := &drover.Job{ID: drover.NewID("job"), Spec: drover.JobSpec{Command: drover.Command{"true"}}, CreatedAt: time.Unix(0, 1).UTC()}
+	_, _, err = s2.CreateJob(t.Context(), j, "")
+	if code := drover.ErrorCode(err); code != drover.EUNAVAILABLE {
+		t.Errorf("CreateJob while another process writes: %v (code %q), want %q", err, code, drover.EUNAVAILABLE)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s2.CreateJob(t.Context(), j, ""); err != nil {
+		t.Errorf("CreateJob once the lock is free: %v", err)
+	}
+}
