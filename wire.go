@@ -172,3 +172,13 @@ type Info struct {
 // LocalLabel marks the worker that runs inside the coordinator's process
 // (drover dev): jobs constrained to LocalLabel=true run on this machine.
 const LocalLabel = "drover.local"
+
+// Bundle is an uploaded ZIP of the files a job needs, named by the SHA-256
+// of its bytes. POST /api/v1/bundles answers with it.
+type Bundle struct {
+	SHA256    string    `json:"sha256"`
+	Size      int64     `json:"size"`     // bytes of the ZIP
+	Files     int       `json:"files"`    // regular files in it
+	Unpacked  int64     `json:"unpacked"` // bytes once extracted
+	CreatedAt time.Time `json:"createdAt"`
+}

@@ -52,7 +52,14 @@ func cmdSubmit(ctx context.Context, a *app, args []string) int {
 		a.errorf("%v", err)
 		return exitUsage
 	}
-	j, err := submitWithRetry(ctx, cf.client(), spec)
+	c := cf.client()
+	if jf.bundle != "" {
+		if spec.Bundle, err = uploadBundle(ctx, a, c, jf.bundle); err != nil {
+			a.apiError(cf.server, err)
+			return exitError
+		}
+	}
+	j, err := submitWithRetry(ctx, c, spec)
 	if err != nil {
 		a.apiError(cf.server, err)
 		return exitError
@@ -80,6 +87,12 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	c := cf.client()
+	if jf.bundle != "" {
+		if spec.Bundle, err = uploadBundle(ctx, a, c, jf.bundle); err != nil {
+			a.apiError(cf.server, err)
+			return exitDrover
+		}
+	}
 	j, err := submitWithRetry(ctx, c, spec)
 	if err != nil {
 		a.apiError(cf.server, err)

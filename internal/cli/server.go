@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/bundle"
 	"github.com/drover-dev/drover/internal/coordinator"
 	"github.com/drover-dev/drover/internal/httpapi"
 	"github.com/drover-dev/drover/internal/store/sqlite"
@@ -23,7 +25,8 @@ import (
 type serverFlags struct {
 	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
 	hbInterval, hbTimeout, ackTimeout                            time.Duration
-	fleetRetries                                                 int
+	fleetRetries, bundleMaxFiles                                 int
+	bundleMaxSize, bundleMaxUnpacked                             string
 	insecure                                                     bool
 }
 
@@ -38,6 +41,9 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.DurationVar(&sf.hbTimeout, "heartbeat-timeout", envDuration(a, "DROVER_HEARTBEAT_TIMEOUT", coordinator.DefaultHeartbeatTimeout), "silence after which a worker is DOWN and its jobs requeued (env DROVER_HEARTBEAT_TIMEOUT)")
 	fs.DurationVar(&sf.ackTimeout, "ack-timeout", envDuration(a, "DROVER_ACK_TIMEOUT", coordinator.DefaultAckTimeout), "time a worker has to acknowledge an assignment (env DROVER_ACK_TIMEOUT)")
 	fs.IntVar(&sf.fleetRetries, "fleet-retries", coordinator.DefaultFleetRetries, "requeues allowed for failures of the fleet (lost worker, executor error)")
+	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
+	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
+	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", envInt(a, "DROVER_BUNDLE_MAX_FILES", bundle.DefaultMaxFiles), "most files in a bundle (env DROVER_BUNDLE_MAX_FILES)")
 	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
 	fs.StringVar(&sf.logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
 }
@@ -96,6 +102,18 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	if (sf.tlsCert == "") != (sf.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
+	maxSize, err := drover.ParseMemory(sf.bundleMaxSize)
+	if err != nil {
+		return nil, fmt.Errorf("--bundle-max-size: %w", err)
+	}
+	maxUnpacked, err := drover.ParseMemory(sf.bundleMaxUnpacked)
+	if err != nil {
+		return nil, fmt.Errorf("--bundle-max-unpacked: %w", err)
+	}
+	if sf.bundleMaxFiles < 1 {
+		return nil, fmt.Errorf("--bundle-max-files must be at least 1")
+	}
+	limits := bundle.Limits{MaxCompressed: maxSize << 20, MaxUnpacked: maxUnpacked << 20, MaxFiles: sf.bundleMaxFiles}
 	if err := os.MkdirAll(sf.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
@@ -106,6 +124,7 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	coord, err := coordinator.New(coordinator.Config{
 		Store: st, Logger: log,
 		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
+		BundleLimits: limits,
 	})
 	if err != nil {
 		st.Close()
@@ -121,7 +140,8 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 		st.Close()
 		return nil, err
 	}
-	handler := httpapi.New(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler()})
+	handler := httpapi.New(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler(),
+		MaxBundleBody: limits.MaxCompressed + 1<<20})
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	srv := &http.Server{
 		Handler:           handler,

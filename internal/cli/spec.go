@@ -11,10 +11,10 @@ import (
 
 // jobFlags are the flags of run and submit that make a JobSpec.
 type jobFlags struct {
-	cpu, memory, timeout, retryOn, name, executor, image string
-	retries, priority                                    int
-	network                                              bool
-	env, constraints                                     multiFlag
+	cpu, memory, timeout, retryOn, name, executor, image, bundle string
+	retries, priority                                            int
+	network                                                      bool
+	env, constraints                                             multiFlag
 }
 
 type multiFlag []string
@@ -34,6 +34,7 @@ func (jf *jobFlags) add(fs *flag.FlagSet) {
 	fs.IntVar(&jf.priority, "priority", 0, "higher runs first (-1000..1000)")
 	fs.StringVar(&jf.executor, "executor", "", "docker or process (default: the worker's default)")
 	fs.StringVar(&jf.image, "image", "", "container image (implies --executor docker)")
+	fs.StringVar(&jf.bundle, "bundle", "", "a folder (zipped, honouring .droverignore) or a ZIP: the job's working directory")
 	fs.BoolVar(&jf.network, "network", false, "give the container network access (the worker must allow it)")
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/bundle"
 	"github.com/drover-dev/drover/internal/store"
 )
 
@@ -65,6 +66,10 @@ type Config struct {
 	Grace time.Duration
 	// MaxPass bounds the queued jobs one scheduling pass considers. Defaults to 10,000.
 	MaxPass int
+	// BundleLimits bound uploaded bundles (size, unpacked size, files,
+	// compression ratio). Zero fields take the bundle package's defaults:
+	// 100 MiB, 1 GiB, 10,000 files, ratio 100.
+	BundleLimits bundle.Limits
 	// EventBuffer is how many job and worker events /events can replay.
 	// Defaults to 4096.
 	EventBuffer int

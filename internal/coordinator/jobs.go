@@ -27,6 +27,13 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 		return nil, false, &drover.Error{Code: drover.EUNSCHEDULABLE, Field: "resources",
 			Message: fmt.Sprintf("no worker could ever run this job: %s; lower the request or add a larger worker", msg)}
 	}
+	if spec.Bundle != "" {
+		if _, err := c.store.GetBundle(ctx, spec.Bundle); drover.IsCode(err, drover.ENOTFOUND) {
+			return nil, false, drover.FieldErrorf("bundle", "bundle %s is not on this coordinator: upload the ZIP first (POST /api/v1/bundles, or drover run --bundle)", spec.Bundle)
+		} else if err != nil {
+			return nil, false, fmt.Errorf("submit: %w", err)
+		}
+	}
 	now := c.now()
 	j := &drover.Job{
 		ID:        drover.NewID("job"),

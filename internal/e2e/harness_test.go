@@ -322,3 +322,6 @@ func readPids(t testing.TB, path string, n int, d time.Duration) []int {
 }
 
 func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }
+
+// exec0 reports whether a command exits 0.
+func exec0(name string, args ...string) bool { return exec.Command(name, args...).Run() == nil }

@@ -9,10 +9,18 @@ import (
 )
 
 func (s *server) submitJob(w http.ResponseWriter, r *http.Request) error {
+	if isMultipart(r) {
+		return s.submitMultipart(w, r)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 	var spec drover.JobSpec
 	if err := decode(r, &spec, true); err != nil {
 		return err
 	}
+	return s.submit(w, r, spec)
+}
+
+func (s *server) submit(w http.ResponseWriter, r *http.Request, spec drover.JobSpec) error {
 	j, created, err := s.c.Submit(r.Context(), spec, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ const (
 	DefaultMaxBody       = 1 << 20  // JSON bodies
 	DefaultMaxOutputBody = 16 << 20 // output posts (base64 of up to ~12 MiB)
 	DefaultKeepAlive     = 15 * time.Second
+	DefaultMaxBundleBody = 101 << 20
 )
 
 // Config configures the API handler.
@@ -37,6 +38,10 @@ type Config struct {
 	MaxBody int64
 	// MaxOutputBody limits a worker's output post. Defaults to 16 MiB.
 	MaxOutputBody int64
+	// MaxBundleBody limits a bundle upload (and a multipart submission
+	// carrying one). Defaults to 100 MiB + 1 MiB; the coordinator's bundle
+	// limits apply within it.
+	MaxBundleBody int64
 	// KeepAlive is the SSE comment interval that keeps idle streams open
 	// through proxies. Defaults to 15s.
 	KeepAlive time.Duration
@@ -56,11 +61,14 @@ func New(cfg Config) http.Handler {
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
 	cfg.MaxOutputBody = cmp.Or(cfg.MaxOutputBody, DefaultMaxOutputBody)
 	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, DefaultKeepAlive)
+	cfg.MaxBundleBody = cmp.Or(cfg.MaxBundleBody, DefaultMaxBundleBody)
 	s := &server{cfg: cfg, c: cfg.Coordinator, log: cfg.Logger}
 	mux := http.NewServeMux()
 
 	// Client API.
-	mux.HandleFunc("POST /api/v1/jobs", s.client(s.submitJob))
+	mux.HandleFunc("POST /api/v1/jobs", s.clientLimit(cfg.MaxBundleBody, s.submitJob))
+	mux.HandleFunc("POST /api/v1/bundles", s.clientLimit(cfg.MaxBundleBody, s.putBundle))
+	mux.HandleFunc("GET /api/v1/bundles/{sha}", s.clientOrWorker(s.getBundle))
 	mux.HandleFunc("GET /api/v1/jobs", s.client(s.listJobs))
 	mux.HandleFunc("GET /api/v1/jobs/{id}", s.client(s.getJob))
 	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.client(s.cancelJob))
@@ -113,6 +121,33 @@ func bearer(r *http.Request) string {
 
 // client wraps a client API handler: API token check and body limit.
 func (s *server) client(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return s.clientLimit(0, h)
+}
+
+// clientOrWorker accepts an API token or a worker secret (workers fetch
+// bundles; so may clients).
+func (s *server) clientOrWorker(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	asClient := s.client(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if tok := bearer(r); strings.HasPrefix(tok, "wrk_") {
+			if _, err := s.c.AuthWorker(r.Context(), tok); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			if err := h(w, r); err != nil {
+				writeError(w, r, s.log, err)
+			}
+			return
+		}
+		asClient(w, r)
+	}
+}
+
+// clientLimit is client with a body limit of its own (0: MaxBody).
+func (s *server) clientLimit(limit int64, h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	if limit == 0 {
+		limit = s.cfg.MaxBody
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.cfg.APITokens) > 0 {
 			tok := bearer(r)
@@ -131,7 +166,7 @@ func (s *server) client(h func(w http.ResponseWriter, r *http.Request) error) ht
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := h(w, r); err != nil {
 			writeError(w, r, s.log, err)
 		}

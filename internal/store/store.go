@@ -105,6 +105,14 @@ type Store interface {
 	// startedAt + timeout + slack is before now.
 	OverdueAttempts(ctx context.Context, now time.Time, slack time.Duration) ([]drover.Attempt, error)
 
+	// PutBundle stores a bundle's ZIP bytes once per SHA-256; created is
+	// false when it was already there (the bytes are not rewritten).
+	PutBundle(ctx context.Context, b *drover.Bundle, data []byte) (created bool, err error)
+	// GetBundle returns a bundle's description (ENOTFOUND if absent).
+	GetBundle(ctx context.Context, sha256 string) (*drover.Bundle, error)
+	// BundleData returns a bundle's ZIP bytes (ENOTFOUND if absent).
+	BundleData(ctx context.Context, sha256 string) ([]byte, error)
+
 	// Close releases the store.
 	Close() error
 }

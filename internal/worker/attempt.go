@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/bundle"
 	"github.com/drover-dev/drover/internal/executor"
 )
 
@@ -105,6 +106,38 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	_ = os.Chmod(ws, 0o755)
 	ws, _ = filepath.Abs(ws)
 
+	// A bundle fetch or an image pull can take long: acknowledge first, so
+	// the assignment is not taken back as unacknowledged meanwhile.
+	if a.Spec.Bundle != "" || name == drover.ExecutorDocker {
+		if err := w.client().Accept(runCtx, a.AttemptID); err != nil {
+			if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) {
+				log.Info("assignment withdrawn before it started", "err", err)
+				scancel()
+				<-senderDone
+				return
+			}
+			log.Warn("accept failed; going on (start acknowledges too)", "err", err)
+		}
+	}
+	var fetch time.Duration
+	if a.Spec.Bundle != "" {
+		t0 := time.Now()
+		if err := w.unpackBundle(runCtx, a.Spec.Bundle, ws); err != nil {
+			if context.Cause(runCtx) == errStale {
+				scancel()
+				<-senderDone
+				return
+			}
+			reason := drover.ReasonExecutorError
+			if context.Cause(runCtx) == errStopped {
+				reason = drover.ReasonCancelled
+			}
+			finish(drover.FinishRequest{Reason: reason, Message: err.Error(), Phases: drover.Phases{BundleFetch: drover.Duration(time.Since(t0))}})
+			return
+		}
+		fetch = time.Since(t0)
+	}
+
 	var (
 		startMu   sync.Mutex
 		startedAt time.Time
@@ -126,7 +159,7 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 			if t := a.Spec.Timeout.D(); t > 0 {
 				timer = time.AfterFunc(t, func() { cancel(errTimeout) })
 			}
-			s.Start(drover.StartRequest{ImagePull: drover.Duration(pull)})
+			s.Start(drover.StartRequest{BundleFetch: drover.Duration(fetch), ImagePull: drover.Duration(pull)})
 		},
 	}
 	log.Debug("running", "executor", name)
@@ -142,7 +175,7 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	startMu.Unlock()
 
 	req := drover.FinishRequest{ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Usage: res.Usage,
-		Phases: drover.Phases{ImagePull: drover.Duration(res.ImagePull), Running: drover.Duration(running)}}
+		Phases: drover.Phases{BundleFetch: drover.Duration(fetch), ImagePull: drover.Duration(res.ImagePull), Running: drover.Duration(running)}}
 	switch cause := context.Cause(runCtx); {
 	case cause == errStale:
 		log.Info("stopped an attempt that is no longer current")
@@ -170,4 +203,30 @@ func finishBound(ctx context.Context) time.Duration {
 		return 5 * time.Second
 	}
 	return 24 * time.Hour
+}
+
+// unpackBundle fetches a bundle through the cache and extracts it into the
+// workspace, checking it again (paths, links, sizes) as the server did.
+func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
+	path, release, err := w.cache.get(ctx, w.client(), sha)
+	if err != nil {
+		return fmt.Errorf("bundle %s could not be fetched: %w", sha, err)
+	}
+	defer release()
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", sha, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", sha, err)
+	}
+	// The coordinator checked it against its own limits; these only guard
+	// against a corrupted cache or coordinator, so they are generous.
+	lim := bundle.Limits{MaxCompressed: max(fi.Size(), bundle.DefaultMaxCompressed), MaxUnpacked: 64 << 30, MaxFiles: 1 << 20}
+	if _, err := bundle.Extract(f, fi.Size(), ws, lim); err != nil {
+		return fmt.Errorf("bundle %s could not be unpacked: %w", sha, err)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ const (
 	DefaultGrace        = 10 * time.Second
 	DefaultPollWait     = 30 * time.Second
 	DefaultOutputBuffer = 16 << 20
+	DefaultBundleCache  = 2 << 30
 )
 
 // Config configures a Worker.
@@ -66,6 +68,9 @@ type Config struct {
 	WorkDir string
 	// PollWait is the long-poll duration. Defaults to 30s.
 	PollWait time.Duration
+	// BundleCache bounds the bytes of bundles kept on disk (least recently
+	// used go first). Defaults to 2 GiB.
+	BundleCache int64
 	// OutputBuffer bounds the output an attempt buffers while the
 	// coordinator is slow or away. Defaults to 16 MiB.
 	OutputBuffer int
@@ -78,6 +83,7 @@ type Worker struct {
 	log   *slog.Logger
 	api   *client.Client // join token; the per-worker client is in reg
 	execs map[string]Executor
+	cache *bundleCache
 
 	mu       sync.Mutex
 	id       string
@@ -108,6 +114,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.PollWait = cmp.Or(cfg.PollWait, DefaultPollWait)
 	cfg.OutputBuffer = cmp.Or(cfg.OutputBuffer, DefaultOutputBuffer)
+	cfg.BundleCache = cmp.Or(cfg.BundleCache, DefaultBundleCache)
 	if cfg.NoGrace {
 		cfg.Grace = 0
 	} else {
@@ -139,6 +146,11 @@ func New(cfg Config) (*Worker, error) {
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
 	}
+	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache)
+	if err != nil {
+		return nil, err
+	}
+	w.cache = cache
 	return w, nil
 }
 

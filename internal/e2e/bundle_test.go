@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+)
+
+// makeProject writes a folder with a script, a data file and a file the
+// .droverignore leaves out.
+func makeProject(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"run.sh":         "#!/bin/sh\necho \"data: $(cat data/input.txt)\"\nls\n",
+		"data/input.txt": "forty-two",
+		"secret.env":     "TOKEN=nope",
+		".droverignore":  "*.env\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".sh") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func zipBytes(t *testing.T, entries map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range entries {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(0o755)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte(body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestBundleRunsWithItsFiles(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1", "--executor", "auto")
+	ctx := ctxT(t, 2*time.Minute)
+	dir := makeProject(t)
+
+	out, errOut, code := cl.cli(ctx, "run", "--bundle", dir, "--", "./run.sh")
+	if code != 0 || !strings.HasPrefix(out, "data: forty-two\n") || strings.Contains(out, "secret.env") {
+		t.Fatalf("process executor: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "3 files") && !strings.Contains(errOut, "files") {
+		t.Errorf("the CLI does not say what it sends: %q", errOut)
+	}
+	page, _ := cl.c.Jobs(ctx, drover.JobFilter{Limit: 1})
+	j, _ := cl.c.Job(ctx, page.Jobs[0].ID)
+	if !drover.IsSHA256(j.Spec.Bundle) {
+		t.Fatalf("job has no bundle: %+v", j.Spec)
+	}
+
+	// The same bundle as a ZIP through multipart (as curl -F sends it),
+	// stored once, on the docker executor when there is one.
+	zipData := zipBytes(t, map[string]string{"run.sh": "#!/bin/sh\necho \"zip: $(cat data.txt)\"\n", "data.txt": "seven"})
+	var shas []string
+	for i := 0; i < 2; i++ {
+		resp := postBundle(t, cl.url, zipData)
+		var b drover.Bundle
+		_ = json.NewDecoder(resp.Body).Decode(&b)
+		resp.Body.Close()
+		want := []int{201, 200}[i]
+		if resp.StatusCode != want || b.Files != 2 {
+			t.Fatalf("upload %d: status %d (want %d), %+v", i, resp.StatusCode, want, b)
+		}
+		shas = append(shas, b.SHA256)
+	}
+	if shas[0] != shas[1] {
+		t.Fatalf("same bytes, two hashes: %v", shas)
+	}
+	spec := `{"command":["sh","run.sh"]}`
+	if needDockerOK() {
+		spec = `{"command":["sh","run.sh"],"image":"` + testImage + `"}`
+	}
+	id := submitMultipart(t, cl.url, spec, zipData)
+	j = cl.waitJob(id, 60*time.Second, "final", func(j *drover.Job) bool { return j.State.Final() })
+	logs, _, _ := cl.cli(ctx, "logs", id)
+	if j.State != drover.JobCompleted || logs != "zip: seven\n" || j.Spec.Bundle != shas[0] {
+		t.Fatalf("multipart job: %s %q %s (message %q)", j.State, logs, j.Spec.Bundle, j.Message)
+	}
+	if len(j.Attempts) != 1 || j.Attempts[0].Phases.Running <= 0 {
+		t.Errorf("phases: %+v", j.Attempts)
+	}
+}
+
+func needDockerOK() bool {
+	return os.Getenv("CI") == "true" || exec0("docker", "image", "inspect", testImage)
+}
+
+func postBundle(t *testing.T, url string, data []byte) *http.Response {
+	t.Helper()
+	resp, err := http.Post(url+"/api/v1/bundles", "application/zip", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func submitMultipart(t *testing.T, url, spec string, zipData []byte) string {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("spec", spec)
+	fw, _ := mw.CreateFormFile("bundle", "job.zip")
+	_, _ = fw.Write(zipData)
+	_ = mw.Close()
+	resp, err := http.Post(url+"/api/v1/jobs", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var j drover.Job
+	if resp.StatusCode != 201 || json.Unmarshal(b, &j) != nil {
+		t.Fatalf("multipart submit: %d %s", resp.StatusCode, b)
+	}
+	return j.ID
+}
+
+func TestHostileBundlesRefused(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cases := []struct {
+		name  string
+		data  []byte
+		code  int
+		entry string
+	}{
+		{"path traversal", zipBytes(t, map[string]string{"../evil.sh": "x"}), 422, "../evil.sh"},
+		{"absolute path", zipBytes(t, map[string]string{"/etc/cron.d/x": "x"}), 422, "/etc/cron.d/x"},
+		{"not a zip", []byte("hello, not a zip"), 422, "ZIP"},
+		{"zip bomb", zipBytes(t, map[string]string{"zeros": strings.Repeat("\x00", 50<<20)}), 422, "zeros"},
+	}
+	for _, c := range cases {
+		resp := postBundle(t, cl.url, c.data)
+		var eb drover.ErrorBody
+		_ = json.NewDecoder(resp.Body).Decode(&eb)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || !strings.Contains(eb.Error.Message, c.entry) {
+			t.Errorf("%s: %d %q, want %d naming %q", c.name, resp.StatusCode, eb.Error.Message, c.code, c.entry)
+		}
+	}
+	// A spec naming a bundle never uploaded is refused, saying what to do.
+	_, err := cl.c.Submit(ctxT(t, 10*time.Second), drover.JobSpec{Command: drover.Command{"true"}, Bundle: strings.Repeat("ab", 32)}, "")
+	if drover.ErrorCode(err) != drover.EINVALID || !strings.Contains(drover.ErrorMessage(err), "upload") {
+		t.Errorf("unknown bundle: %v", err)
+	}
+}
