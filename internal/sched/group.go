@@ -133,7 +133,15 @@ func matches(w *drover.Worker, executor string, labels []label) bool {
 // one executor.
 func hasExecutor(w *drover.Worker, executor string) bool {
 	if executor == "" {
-		return len(w.Executors) > 0
+		// A job that names no executor has no image (an image implies
+		// docker), so it needs an executor that runs without one: process,
+		// or noop under drover bench.
+		for _, e := range w.Executors {
+			if e != drover.ExecutorDocker {
+				return true
+			}
+		}
+		return false
 	}
 	return w.HasExecutor(executor)
 }

@@ -188,13 +188,14 @@ func TestPlace(t *testing.T) {
 			want: []Assignment{{"j1", "b"}},
 		},
 		{
-			name: "an empty executor takes any worker with an executor",
-			jobs: []drover.Job{jb("j1", 100, 1), jb("j2", 100, 1)},
+			name: "an empty executor takes any worker with an executor that needs no image",
+			jobs: []drover.Job{jb("j1", 100, 1), jb("j2", 100, 1), jb("j3", 100, 1)},
 			workers: []drover.Worker{
 				wk("a", 1000, G, 1, executors()), wk("b", 8000, 8*G, 1, executors("docker")),
-				wk("c", 8000, 8*G, 1, executors("noop")),
+				wk("c", 8000, 8*G, 1, executors("noop")), wk("d", 8000, 8*G, 1, executors("docker", "process")),
 			},
-			want: []Assignment{{"j1", "b"}, {"j2", "c"}},
+			want:    []Assignment{{"j1", "c"}, {"j2", "d"}},
+			pending: map[string]string{"j3": "all 2 matching workers have no free slot (2 of 2 slots busy)"},
 		},
 		{
 			name: "constraints are a subset of the worker's labels",
@@ -234,7 +235,13 @@ func TestPlace(t *testing.T) {
 			name:    "no READY worker has any executor",
 			jobs:    []drover.Job{jb("j1", 100, 1)},
 			workers: []drover.Worker{wk("a", 4000, 4*G, 4, executors())},
-			pending: map[string]string{"j1": "no READY worker has an executor"},
+			pending: map[string]string{"j1": "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or start a worker with --executor process"},
+		},
+		{
+			name:    "a job without an image never goes to a docker-only worker",
+			jobs:    []drover.Job{jb("j1", 100, 1)},
+			workers: []drover.Worker{wk("a", 4000, 4*G, 4, executors("docker"))},
+			pending: map[string]string{"j1": "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or start a worker with --executor process"},
 		},
 		{
 			name:    "no READY worker has the label",

@@ -98,7 +98,7 @@ func (p *pass) explain(g *group, sh *shape) string {
 		return p.mismatch(g)
 	}
 	scope := "matching"
-	if g.executor == "" && len(g.constraints) == 0 {
+	if g.executor == "" && len(g.constraints) == 0 && len(g.eligible) == len(p.nodes) {
 		scope = "READY"
 	}
 	st := p.stats(g)
@@ -225,7 +225,7 @@ func (p *pass) mismatch(g *group) string {
 	}
 	if len(withExec) == 0 {
 		if g.executor == "" {
-			return "no READY worker has an executor"
+			return "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or start a worker with --executor process"
 		}
 		return "no READY worker has executor " + g.executor
 	}

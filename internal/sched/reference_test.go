@@ -52,7 +52,11 @@ func refPlace(now time.Time, jobs []drover.Job, workers []drover.Worker) ([]Assi
 			if w.State != drover.WorkerReady || free[i].Slots < 1 || free[i].CPU < r.CPU || free[i].MemoryMB < r.MemoryMB {
 				continue
 			}
-			if j.Spec.Executor == "" && len(w.Executors) == 0 || j.Spec.Executor != "" && !w.HasExecutor(j.Spec.Executor) {
+			imageless := false
+			for _, e := range w.Executors {
+				imageless = imageless || e != drover.ExecutorDocker
+			}
+			if j.Spec.Executor == "" && !imageless || j.Spec.Executor != "" && !w.HasExecutor(j.Spec.Executor) {
 				continue
 			}
 			ok := true
