@@ -63,6 +63,8 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EndAttempt/Errors", testEndErrors},
 		{"Fencing", testFencing},
 
+		{"Bundles", testBundles},
+
 		{"Concurrency", testConcurrency},
 	}
 	for _, c := range cases {
