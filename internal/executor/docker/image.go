@@ -20,7 +20,7 @@ func (e *Executor) ensureImage(ctx context.Context, ref string) error {
 	case present && e.cfg.Pull != PullAlways:
 		return nil
 	case !present && e.cfg.Pull == PullNever:
-		return fmt.Errorf("image %s is not on this worker and could not be pulled: the pull policy is %q", ref, PullNever)
+		return fmt.Errorf("image %s is not on %s and could not be pulled: the pull policy is %q", ref, e.where(), PullNever)
 	}
 	err = e.pull(ctx, ref)
 	switch {
@@ -32,7 +32,7 @@ func (e *Executor) ensureImage(ctx context.Context, ref string) error {
 		e.log.Warn("image pull failed; using the image present on the engine", "image", ref, "err", err)
 		return nil
 	default:
-		return fmt.Errorf("image %s is not on this worker and could not be pulled: %v", ref, err)
+		return fmt.Errorf("image %s is not on %s and could not be pulled: %v", ref, e.where(), err)
 	}
 }
 
@@ -63,4 +63,12 @@ func (e *Executor) pull(ctx context.Context, ref string) error {
 		return err
 	}
 	return nil
+}
+
+// where names this worker in messages.
+func (e *Executor) where() string {
+	if e.cfg.WorkerID != "" {
+		return "worker " + e.cfg.WorkerID
+	}
+	return "this worker"
 }

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,8 +277,8 @@ func TestRunImageMissing(t *testing.T) {
 		pull PullPolicy
 		want string
 	}{
-		{PullNever, `image 127.0.0.1:1/drover-test/absent:1 is not on this worker and could not be pulled: the pull policy is "never"`},
-		{PullMissing, "image 127.0.0.1:1/drover-test/absent:1 is not on this worker and could not be pulled: "},
+		{PullNever, `image 127.0.0.1:1/drover-test/absent:1 is not on worker %s and could not be pulled: the pull policy is "never"`},
+		{PullMissing, "image 127.0.0.1:1/drover-test/absent:1 is not on worker %s and could not be pulled: "},
 	} {
 		t.Run(string(tc.pull), func(t *testing.T) {
 			e := newTestExecutor(t, Config{Pull: tc.pull})
@@ -285,8 +286,9 @@ func TestRunImageMissing(t *testing.T) {
 			task.Spec.Image = absent
 			task.OnStart = func(time.Duration) { t.Error("OnStart called for a run that never started") }
 			res := e.Run(context.Background(), task, newSink(""))
-			if res.Reason != drover.ReasonExecutorError || !strings.HasPrefix(res.Message, tc.want) {
-				t.Errorf("result %+v, want executor_error with message %q", res, tc.want)
+			want := fmt.Sprintf(tc.want, e.cfg.WorkerID)
+			if res.Reason != drover.ReasonExecutorError || !strings.HasPrefix(res.Message, want) {
+				t.Errorf("result %+v, want executor_error with message %q", res, want)
 			}
 			t.Logf("message: %s", res.Message)
 			assertGone(t, e, task.AttemptID)
