@@ -29,13 +29,16 @@ var (
 	// read pool without taking the write lock.
 	qHasDelivery = readQuery(`SELECT EXISTS (SELECT 1 FROM attempts WHERE worker_id = ? AND finished_at IS NULL
 		AND ((state = 'ASSIGNED' AND delivered_at IS NULL) OR (stop_requested = 1 AND stop_delivered_at IS NULL)))`)
-	qUndelivered = readQuery(`SELECT a.id, a.job_id, a.n, j.spec FROM attempts a JOIN jobs j ON j.id = a.job_id
+	// The per-worker index is pinned for the reason given at qQueuedJobs:
+	// unpinned, the planner scans every assigned attempt of the fleet.
+	qUndelivered = readQuery(`SELECT a.id, a.job_id, a.n, j.spec
+		FROM attempts a INDEXED BY attempts_active_by_worker JOIN jobs j ON j.id = a.job_id
 		WHERE a.worker_id = ? AND a.finished_at IS NULL AND a.state = 'ASSIGNED' AND a.delivered_at IS NULL
 		ORDER BY a.assigned_at, a.id`)
 	qUndeliveredStops = readQuery(`SELECT id FROM attempts
 		WHERE worker_id = ? AND finished_at IS NULL AND stop_requested = 1 AND stop_delivered_at IS NULL
 		ORDER BY assigned_at, id`)
-	qMarkDelivered = writeQuery(`UPDATE attempts SET delivered_at = ?1
+	qMarkDelivered = writeQuery(`UPDATE attempts INDEXED BY attempts_active_by_worker SET delivered_at = ?1
 		WHERE worker_id = ?2 AND finished_at IS NULL AND state = 'ASSIGNED' AND delivered_at IS NULL`)
 	qMarkStopsDelivered = writeQuery(`UPDATE attempts SET stop_delivered_at = ?1
 		WHERE worker_id = ?2 AND finished_at IS NULL AND stop_requested = 1 AND stop_delivered_at IS NULL`)

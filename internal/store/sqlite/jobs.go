@@ -25,8 +25,11 @@ var (
 	qJobAttempts    = readQuery(`SELECT ` + attemptCols + ` FROM attempts a WHERE a.job_id = ? ORDER BY a.n`)
 	qListJobs       = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE id < ? ORDER BY id DESC LIMIT ?`)
 	qListJobsIn     = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE state = ? AND id < ? ORDER BY id DESC LIMIT ?`)
-	qQueuedJobs     = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE state = 'QUEUED'
-		ORDER BY priority DESC, queued_at, id LIMIT ?`)
+	// Without statistics the planner prefers jobs_state_id and sorts every
+	// queued job on each pass; INDEXED BY pins the index that is already in
+	// order, and makes Open fail loudly should the index ever go missing.
+	qQueuedJobs = readQuery(`SELECT ` + jobCols + ` FROM jobs INDEXED BY jobs_queue
+		WHERE state = 'QUEUED' ORDER BY priority DESC, queued_at, id LIMIT ?`)
 	qCountJobs = readQuery(`SELECT state, count(*) FROM jobs GROUP BY state`)
 
 	qInsertJob = writeQuery(`INSERT INTO jobs (id, spec, priority, cpu, memory_mb, timeout_ns, state,
@@ -58,6 +61,9 @@ func getJob(x *session, id string, attempts bool) (*drover.Job, error) {
 		}
 		if j.Attempts, err = scanAttempts(rows); err != nil {
 			return nil, err
+		}
+		if j.Attempts == nil {
+			j.Attempts = []drover.Attempt{} // "attempts": [] rather than null in JSON
 		}
 	}
 	return &j, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +208,52 @@ func TestBusy(t *testing.T) {
 	}
 	if _, _, err := s2.CreateJob(t.Context(), j, ""); err != nil {
 		t.Errorf("CreateJob once the lock is free: %v", err)
+	}
+}
+
+// TestQueryPlans guards the indexes: no registered statement scans a whole
+// table that grows with history (jobs, attempts, output), and the listings
+// that page or stream come out of an index already in order, without a
+// sort of everything they match.
+func TestQueryPlans(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
+	defer s.Close()
+	ordered := map[string]bool{qQueuedJobs: true, qListJobs: true, qListJobsIn: true, qReadOutput: true, qJobAttempts: true}
+	fullScan := regexp.MustCompile(`^SCAN (jobs|attempts|output|a|j)$`)
+	numbered := regexp.MustCompile(`\?(\d+)`)
+	for _, q := range queries {
+		// Bind as many (meaningless) values as the statement has parameters.
+		n := strings.Count(q.text, "?")
+		if m := numbered.FindAllStringSubmatch(q.text, -1); m != nil {
+			n = 0
+			for _, g := range m {
+				k, _ := strconv.Atoi(g[1])
+				n = max(n, k)
+			}
+		}
+		args := make([]any, n)
+		for i := range args {
+			args[i] = "x"
+		}
+		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.text, args...)
+		if err != nil {
+			t.Fatalf("explain %q: %v", q.text, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if fullScan.MatchString(step) || ordered[q.text] && strings.Contains(step, "TEMP B-TREE") {
+				t.Errorf("plan of %q:\n  %s", strings.Join(strings.Fields(q.text), " "), strings.Join(plan, "\n  "))
+				break
+			}
+		}
 	}
 }
