@@ -192,8 +192,6 @@ func fmtInt(p *int) string {
 
 func intp(n int) *int { return &n }
 
-func timep(t time.Time) *time.Time { return &t }
-
 // jobIDs returns the ids of js in order.
 func jobIDs(js []drover.Job) []string {
 	ids := make([]string, len(js))

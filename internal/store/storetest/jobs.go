@@ -322,7 +322,7 @@ func testCountJobs(f *fixture) {
 	}
 	j := f.createJob(base)
 	f.assign(at(time.Second), j.ID, w.ID)
-	_, att := f.running(w.ID)
+	f.running(w.ID)
 	_, done := f.running(w.ID)
 	f.end(done.ID, store.AttemptEnd{At: at(time.Minute), State: drover.AttemptCompleted, ExitCode: intp(0)},
 		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
@@ -330,7 +330,6 @@ func testCountJobs(f *fixture) {
 	if _, err := f.s.CancelJob(f.ctx, c.ID, at(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	_ = att
 
 	counts, err := f.s.CountJobs(f.ctx)
 	if err != nil {
