@@ -76,14 +76,15 @@ func (ws *watchers) watch(id string) *Watcher {
 	}
 	set[w] = struct{}{}
 	ws.mu.Unlock()
-	w.stop = func() {
+	// Once: a second Stop must not delete a later follower's set of the same job.
+	w.stop = sync.OnceFunc(func() {
 		ws.mu.Lock()
 		delete(set, w)
 		if len(set) == 0 {
 			delete(ws.m, id)
 		}
 		ws.mu.Unlock()
-	}
+	})
 	return w
 }
 
