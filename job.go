@@ -3,6 +3,7 @@ package drover
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -161,8 +162,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		v, err := time.ParseDuration(s)
 		if err != nil {
 			if n, err2 := strconv.ParseFloat(s, 64); err2 == nil {
-				*d = Duration(n * float64(time.Second))
-				return nil
+				return d.setSeconds(n)
 			}
 			return fmt.Errorf("duration %q: use a number and a unit, like 90s, 5m or 1h30m", s)
 		}
@@ -172,6 +172,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	var n float64
 	if err := json.Unmarshal(b, &n); err != nil {
 		return fmt.Errorf("duration must be a string like \"5m\" or a number of seconds")
+	}
+	return d.setSeconds(n)
+}
+
+// maxSeconds keeps a number of seconds inside time.Duration (about 292 years).
+const maxSeconds = float64(math.MaxInt64 / int64(time.Second))
+
+func (d *Duration) setSeconds(n float64) error {
+	if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > maxSeconds {
+		return fmt.Errorf("duration %v seconds is out of range: use a number and a unit, like 90s, 5m or 1h30m", n)
 	}
 	*d = Duration(n * float64(time.Second))
 	return nil

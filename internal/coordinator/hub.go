@@ -40,13 +40,13 @@ func (h *Hub) Publish(ev drover.Event) {
 
 // Since returns the events after id (at most the ring), a channel closed at
 // the next Publish, and ok=false when events after id were already dropped.
-// id 0 means "from now on": no replay.
+// A negative id means "from now on": no replay; 0 replays everything kept.
 func (h *Hub) Since(id int64) (evs []drover.Event, wait <-chan struct{}, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	last := h.next - 1
 	switch {
-	case id <= 0:
+	case id < 0:
 		return nil, h.wait, true
 	case id > last:
 		// An id from an earlier life of the coordinator: the client reloads.

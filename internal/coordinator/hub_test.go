@@ -59,8 +59,9 @@ func TestHubSince(t *testing.T) {
 		want      string // event ids, as fmt prints a []int64
 		ok        bool
 	}{
-		{name: "zero means from now on", size: 4, published: 3, id: 0, want: "[]", ok: true},
-		{name: "negative is like zero", size: 4, published: 3, id: -1, want: "[]", ok: true},
+		{name: "zero replays all that is kept", size: 4, published: 3, id: 0, want: "[1 2 3]", ok: true},
+		{name: "zero after the ring wrapped is a reset", size: 4, published: 6, id: 0, want: "[]", ok: false},
+		{name: "negative means from now on", size: 4, published: 3, id: -1, want: "[]", ok: true},
 		{name: "zero on an empty hub", size: 4, published: 0, id: 0, want: "[]", ok: true},
 		{name: "caught up", size: 4, published: 3, id: 3, want: "[]", ok: true},
 		{name: "one behind", size: 4, published: 3, id: 2, want: "[3]", ok: true},

@@ -25,6 +25,11 @@ func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store
 		return store.JobOutcome{State: drover.JobCompleted, ExitCode: a.ExitCode}
 	}
 	r := a.Reason
+	if r == "" {
+		// Failed without a reason: the worker could not say why, which is
+		// the fleet's fault, not the job's.
+		r = drover.ReasonExecutorError
+	}
 	msg := a.Message
 	switch {
 	case r.FleetFailure():
@@ -51,9 +56,6 @@ func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store
 			}
 		}
 		return store.JobOutcome{State: drover.JobFailed, ExitCode: a.ExitCode, Reason: r, Message: describe(r, msg)}
-	}
-	if r == "" {
-		r = drover.ReasonExecutorError
 	}
 	return store.JobOutcome{State: drover.JobFailed, ExitCode: a.ExitCode, Reason: r, Message: describe(r, msg)}
 }

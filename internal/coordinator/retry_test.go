@@ -152,9 +152,9 @@ func TestDecide(t *testing.T) {
 			want: want{state: drover.JobFailed, reason: drover.ReasonOOMKilled, exit: code(137), message: "killed for exceeding its memory limit"}},
 
 		// Anything else fails at once.
-		{name: "failure without a reason fails at once, labelled executor_error",
+		{name: "failure without a reason is the fleet's: requeued as executor_error",
 			att: drover.Attempt{N: 1, State: drover.AttemptFailed}, fleetCap: 5,
-			want: want{state: drover.JobFailed, reason: drover.ReasonExecutorError, message: "the worker could not run it"}},
+			want: want{state: drover.JobQueued, reason: drover.ReasonExecutorError, message: "attempt 1: the worker could not run it; requeued", fleetRetry: true}},
 		{name: "other reason fails with its name",
 			job: drover.Job{Spec: drover.JobSpec{MaxRetries: 3}},
 			att: drover.Attempt{N: 1, State: drover.AttemptFailed, Reason: drover.ReasonUnschedulable}, fleetCap: 5,

@@ -35,7 +35,8 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 1000\n\n")
 	if last == 0 {
-		// Start from now: tell the client the id to resume from.
+		// Start from now (every event after the current last one, even
+		// when there is none yet): tell the client the id to resume from.
 		last = hub.Last()
 		fmt.Fprintf(w, "id: %d\nevent: hello\ndata: {}\n\n", last)
 	}
