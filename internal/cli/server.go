@@ -26,7 +26,7 @@ type serverFlags struct {
 	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
 	hbInterval, hbTimeout, ackTimeout                            time.Duration
 	fleetRetries, bundleMaxFiles                                 int
-	bundleMaxSize, bundleMaxUnpacked                             string
+	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
 	insecure                                                     bool
 }
 
@@ -44,6 +44,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
 	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", envInt(a, "DROVER_BUNDLE_MAX_FILES", bundle.DefaultMaxFiles), "most files in a bundle (env DROVER_BUNDLE_MAX_FILES)")
+	fs.StringVar(&sf.outputCap, "output-cap", envOr(a, "DROVER_OUTPUT_CAP", "16M"), "output kept per job: past it the first and last halves are kept (env DROVER_OUTPUT_CAP)")
 	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
 	fs.StringVar(&sf.logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
 }
@@ -117,7 +118,11 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	if err := os.MkdirAll(sf.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(sf.data, "drover.db"), sqlite.Options{})
+	outCap, err := drover.ParseMemory(sf.outputCap)
+	if err != nil {
+		return nil, fmt.Errorf("--output-cap: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(sf.data, "drover.db"), sqlite.Options{OutputCap: outCap << 20})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -20,8 +20,9 @@ var (
 
 // AppendOutput implements store.Store. Chunks are stored in the order
 // given, so their ids follow it. A chunk whose seq is already stored is
-// skipped even if its data differs: the first copy wins. The store keeps
-// what it is given; capping a job's output is the caller's policy.
+// skipped even if its data differs: the first copy wins. Past
+// Options.OutputCap the middle of the job's output is dropped (see
+// capOutput); jobs.outputBytes keeps counting everything produced.
 func (s *Store) AppendOutput(ctx context.Context, attemptID string, chunks []drover.OutputChunk, now time.Time) (string, error) {
 	for _, c := range chunks {
 		if c.Stream != drover.Stdout && c.Stream != drover.Stderr {
@@ -62,6 +63,7 @@ func (s *Store) AppendOutput(ctx context.Context, attemptID string, chunks []dro
 			if _, err := x.exec(qAddOutputBytes, added, jobID); err != nil {
 				return err
 			}
+			return s.capOutput(x, jobID, added)
 		}
 		return nil
 	})

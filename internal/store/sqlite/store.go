@@ -47,9 +47,17 @@ type Options struct {
 	// ReadConns is the size of the read pool: how many reads (API calls,
 	// output followers) run at once. Defaults to GOMAXPROCS, at least 4.
 	ReadConns int
+	// OutputCap bounds the output kept per job. Past it the first and the
+	// last OutputCap/2 bytes are kept (errors are at the end) and one chunk
+	// in between says how much was dropped. Defaults to 16 MiB.
+	OutputCap int64
 }
 
+// DefaultOutputCap is Options.OutputCap's default.
+const DefaultOutputCap = 16 << 20
+
 func (o *Options) fill() {
+	o.OutputCap = cmp.Or(o.OutputCap, DefaultOutputCap)
 	o.BusyTimeout = cmp.Or(o.BusyTimeout, DefaultBusyTimeout)
 	o.ReadConns = cmp.Or(o.ReadConns, max(runtime.GOMAXPROCS(0), DefaultMinReadConns))
 }
@@ -69,6 +77,8 @@ type Store struct {
 	w, r   *sql.DB
 	wstmts map[string]*sql.Stmt // every registered query, on the write connection
 	rstmts map[string]*sql.Stmt // the read-only queries, on the read pool
+
+	outputCap int64 // see Options.OutputCap
 }
 
 var _ store.Store = (*Store)(nil)
@@ -104,7 +114,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w}
+	s := &Store{w: w, outputCap: opts.OutputCap}
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, err

@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"fmt"
+)
+
+var (
+	qAddOutputStored = writeQuery(`UPDATE jobs SET output_stored = output_stored + ? WHERE id = ? RETURNING output_stored, output_dropped, output_marker`)
+	qChunkSizesAsc   = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? AND id > ? ORDER BY id`)
+	qChunkSizesDesc  = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? ORDER BY id DESC`)
+	qDropChunks      = writeQuery(`DELETE FROM output WHERE job_id = ? AND id > ? AND id < ? RETURNING length(data)`)
+	qSetMarker       = writeQuery(`UPDATE output SET stream = 'stderr', data = ? WHERE id = ?`)
+	qSetOutputCap    = writeQuery(`UPDATE jobs SET output_stored = ?, output_dropped = ?, output_marker = ? WHERE id = ?`)
+	qChunkLen        = writeQuery(`SELECT length(data) FROM output WHERE id = ?`)
+)
+
+// capOutput keeps a job's stored output within the cap, in the write
+// transaction of an append: once the stored bytes pass the cap by a
+// quarter (so trimming runs once per cap/4 of new output, not per chunk),
+// the middle is deleted so that about cap/2 of head and cap/2 of tail stay,
+// and the first chunk past the head becomes a marker saying how much was
+// dropped. Chunks are whole: the head and tail are cut at chunk edges.
+func (s *Store) capOutput(x *session, jobID string, added int64) error {
+	var (
+		stored, dropped int64
+		marker          *int64
+	)
+	if err := x.queryRow(qAddOutputStored, added, jobID).Scan(&stored, &dropped, &marker); err != nil {
+		return err
+	}
+	if stored <= s.outputCap+s.outputCap/4 {
+		return nil
+	}
+	half := s.outputCap / 2
+	if marker == nil {
+		// The head ends at the first chunk that crosses half the cap.
+		var sum int64
+		rows, err := x.query(qChunkSizesAsc, jobID, 0)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, n int64
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			if sum += n; sum > half {
+				marker = &id
+				dropped += n
+				stored -= n
+				break
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if marker == nil {
+			return nil
+		}
+	}
+	// The tail starts where the newest chunks add up to half the cap.
+	tailStart := int64(-1)
+	var sum int64
+	rows, err := x.query(qChunkSizesDesc, jobID)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		if id <= *marker || sum+n > half {
+			break
+		}
+		sum += n
+		tailStart = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if tailStart < 0 {
+		tailStart = 1 << 62 // a single chunk larger than the tail: drop all after the marker but the newest
+	}
+	del, err := x.query(qDropChunks, jobID, *marker, tailStart)
+	if err != nil {
+		return err
+	}
+	for del.Next() {
+		var n int64
+		if err := del.Scan(&n); err != nil {
+			del.Close()
+			return err
+		}
+		dropped += n
+		stored -= n
+	}
+	del.Close()
+	if err := del.Err(); err != nil {
+		return err
+	}
+	var old int64
+	if err := x.queryRow(qChunkLen, *marker).Scan(&old); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("\n[drover: %d bytes of output dropped here; a job keeps its first and last %d MiB]\n", dropped, half>>20)
+	if _, err := x.exec(qSetMarker, []byte(msg), *marker); err != nil {
+		return err
+	}
+	stored += int64(len(msg)) - old
+	_, err = x.exec(qSetOutputCap, stored, dropped, *marker, jobID)
+	return err
+}

@@ -1,0 +1,80 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+	"github.com/drover-dev/drover/internal/store/sqlite"
+)
+
+// TestOutputCapKeepsHeadAndTail floods one job with 8 MiB of output under a
+// 1 MiB cap: the first and last half MiB stay, in order, with one marker in
+// between saying how much was dropped, and outputBytes counts everything.
+func TestOutputCapKeepsHeadAndTail(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{OutputCap: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j := newJob(0)
+	if _, _, err := s.CreateJob(ctx, j, ""); err != nil {
+		t.Fatal(err)
+	}
+	w := &drover.Worker{ID: drover.NewID("wrk"), Name: "w", Executors: []string{"process"}, State: drover.WorkerReady,
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}, RegisteredAt: base, LastHeartbeatAt: base}
+	if err := s.CreateWorker(ctx, w, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Assign(ctx, base, []store.Placement{{JobID: j.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("assign: %v %v", as, err)
+	}
+	const chunk = 64 << 10
+	var all bytes.Buffer
+	for i := 0; i < 128; i++ {
+		data := bytes.Repeat([]byte{byte('a' + i%26)}, chunk)
+		all.Write(data)
+		if _, err := s.AppendOutput(ctx, as[0].ID, []drover.OutputChunk{{Seq: int64(i + 1), Stream: drover.Stdout, Data: data}}, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chunks, err := s.ReadOutput(ctx, j.ID, 0, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	markers := 0
+	for i, c := range chunks {
+		if i > 0 && c.ID <= chunks[i-1].ID {
+			t.Fatalf("chunk ids out of order at %d", i)
+		}
+		if c.Stream == drover.Stderr {
+			markers++
+			if !strings.Contains(string(c.Data), "bytes of output dropped here") {
+				t.Fatalf("marker %q", c.Data)
+			}
+			continue
+		}
+		got.Write(c.Data)
+	}
+	if markers != 1 {
+		t.Fatalf("%d markers, want 1", markers)
+	}
+	if got.Len() > 1<<20+1<<20/4 || got.Len() < 1<<20-2*chunk {
+		t.Fatalf("kept %d bytes under a 1 MiB cap", got.Len())
+	}
+	head := all.Bytes()[:512<<10]
+	tail := all.Bytes()[all.Len()-(512<<10-chunk):]
+	if !bytes.HasPrefix(got.Bytes(), head) || !bytes.HasSuffix(got.Bytes(), tail) {
+		t.Fatalf("head or tail not kept")
+	}
+	jj, err := s.GetJob(ctx, j.ID)
+	if err != nil || jj.OutputBytes != int64(all.Len()) {
+		t.Fatalf("outputBytes %d, want %d (%v)", jj.OutputBytes, all.Len(), err)
+	}
+}
