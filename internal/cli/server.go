@@ -24,7 +24,7 @@ import (
 // serverFlags are the coordinator's flags, shared by server and dev.
 type serverFlags struct {
 	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
-	hbInterval, hbTimeout, ackTimeout                            time.Duration
+	hbInterval, hbTimeout, ackTimeout, retention                 time.Duration
 	fleetRetries, bundleMaxFiles                                 int
 	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
 	insecure                                                     bool
@@ -40,6 +40,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.DurationVar(&sf.hbInterval, "heartbeat-interval", envDuration(a, "DROVER_HEARTBEAT_INTERVAL", coordinator.DefaultHeartbeatInterval), "how often workers heartbeat (env DROVER_HEARTBEAT_INTERVAL)")
 	fs.DurationVar(&sf.hbTimeout, "heartbeat-timeout", envDuration(a, "DROVER_HEARTBEAT_TIMEOUT", coordinator.DefaultHeartbeatTimeout), "silence after which a worker is DOWN and its jobs requeued (env DROVER_HEARTBEAT_TIMEOUT)")
 	fs.DurationVar(&sf.ackTimeout, "ack-timeout", envDuration(a, "DROVER_ACK_TIMEOUT", coordinator.DefaultAckTimeout), "time a worker has to acknowledge an assignment (env DROVER_ACK_TIMEOUT)")
+	fs.DurationVar(&sf.retention, "retention", envDuration(a, "DROVER_RETENTION", coordinator.DefaultRetention), "how long finished jobs and their output are kept (env DROVER_RETENTION)")
 	fs.IntVar(&sf.fleetRetries, "fleet-retries", coordinator.DefaultFleetRetries, "requeues allowed for failures of the fleet (lost worker, executor error)")
 	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
@@ -129,7 +130,7 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	coord, err := coordinator.New(coordinator.Config{
 		Store: st, Logger: log,
 		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
-		BundleLimits: limits,
+		BundleLimits: limits, Retention: sf.retention,
 	})
 	if err != nil {
 		st.Close()

@@ -32,6 +32,7 @@ const (
 	DefaultGrace             = 10 * time.Second
 	DefaultMaxPass           = 10000
 	DefaultMaxWait           = 60 * time.Second
+	DefaultRetention         = 7 * 24 * time.Hour
 )
 
 // Clock tells the time. Tests inject a fake; production uses time.Now.
@@ -70,6 +71,9 @@ type Config struct {
 	// compression ratio). Zero fields take the bundle package's defaults:
 	// 100 MiB, 1 GiB, 10,000 files, ratio 100.
 	BundleLimits bundle.Limits
+	// Retention is how long finished jobs (with their attempts and output)
+	// are kept. Defaults to 7 days.
+	Retention time.Duration
 	// EventBuffer is how many job and worker events /events can replay.
 	// Defaults to 4096.
 	EventBuffer int
@@ -88,6 +92,7 @@ func (c *Config) fill() {
 	c.Grace = cmp.Or(c.Grace, DefaultGrace)
 	c.MaxPass = cmp.Or(c.MaxPass, DefaultMaxPass)
 	c.EventBuffer = cmp.Or(c.EventBuffer, 4096)
+	c.Retention = cmp.Or(c.Retention, DefaultRetention)
 }
 
 func (c *Config) validate() error {
@@ -98,6 +103,10 @@ func (c *Config) validate() error {
 		return errors.New("coordinator config: HeartbeatInterval must be positive")
 	case c.HeartbeatTimeout <= c.HeartbeatInterval:
 		return fmt.Errorf("coordinator config: HeartbeatTimeout (%s) must be longer than HeartbeatInterval (%s)", c.HeartbeatTimeout, c.HeartbeatInterval)
+	case c.Retention < 0:
+		return errors.New("coordinator config: Retention must not be negative")
+	case c.EventBuffer < 1:
+		return errors.New("coordinator config: EventBuffer must be at least 1")
 	case c.FleetRetries < 0:
 		return errors.New("coordinator config: FleetRetries must not be negative")
 	}

@@ -16,6 +16,7 @@ import (
 func (c *Coordinator) reapLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepInterval)
 	defer t.Stop()
+	var lastGC time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -25,7 +26,34 @@ func (c *Coordinator) reapLoop(ctx context.Context) {
 		if err := c.Reap(ctx); err != nil && ctx.Err() == nil {
 			c.log.Error("reaper", "err", err)
 		}
+		if now := c.now(); now.Sub(lastGC) >= time.Minute {
+			lastGC = now
+			if err := c.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
+				c.log.Error("removing old jobs", "err", err)
+			}
+		}
 	}
+}
+
+// CollectGarbage removes jobs finished longer than Retention ago, with their
+// attempts and output, in batches so no transaction runs long.
+func (c *Coordinator) CollectGarbage(ctx context.Context) error {
+	before := c.now().Add(-c.cfg.Retention)
+	total := 0
+	for {
+		n, err := c.store.DeleteFinished(ctx, before, 500)
+		total += n
+		if err != nil {
+			return err
+		}
+		if n < 500 {
+			break
+		}
+	}
+	if total > 0 {
+		c.log.Info("removed old jobs", "count", total, "finished_before", before)
+	}
+	return nil
 }
 
 // Reap runs one round of lease enforcement.

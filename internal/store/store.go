@@ -113,6 +113,11 @@ type Store interface {
 	// BundleData returns a bundle's ZIP bytes (ENOTFOUND if absent).
 	BundleData(ctx context.Context, sha256 string) ([]byte, error)
 
+	// DeleteFinished removes up to limit jobs that reached a final state
+	// before the given time, with their attempts and output, and returns
+	// how many it removed. Jobs not final are never removed.
+	DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error)
+
 	// Close releases the store.
 	Close() error
 }

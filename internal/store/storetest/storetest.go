@@ -64,6 +64,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Fencing", testFencing},
 
 		{"Bundles", testBundles},
+		{"DeleteFinished", testDeleteFinished},
 
 		{"Concurrency", testConcurrency},
 	}
