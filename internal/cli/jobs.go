@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -38,65 +39,59 @@ func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec)
 	}
 }
 
-func cmdSubmit(ctx context.Context, a *app, args []string) int {
-	fs := newFlags(a, "submit")
-	var cf clientFlags
+// submitCmd is what submit and run share: parse the job flags, upload the
+// bundle, submit. On failure it has printed why and returns the exit code
+// (failCode for errors past flag parsing).
+func submitCmd(ctx context.Context, a *app, name string, args []string, failCode int, extra func(*flag.FlagSet)) (*client.Client, *clientFlags, *drover.Job, int) {
+	fs := newFlags(a, name)
+	cf := &clientFlags{}
 	var jf jobFlags
 	cf.add(a, fs)
 	jf.add(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return usageCode(err)
+		return nil, nil, nil, usageCode(err)
 	}
 	spec, err := jf.spec(fs.Args())
 	if err != nil {
 		a.errorf("%v", err)
-		return exitUsage
+		return nil, nil, nil, exitUsage
 	}
 	c := cf.client()
 	if jf.bundle != "" {
 		if spec.Bundle, err = uploadBundle(ctx, a, c, jf.bundle); err != nil {
 			a.apiError(cf.server, err)
-			return exitError
+			return nil, nil, nil, failCode
 		}
 	}
 	j, err := submitWithRetry(ctx, c, spec)
 	if err != nil {
 		a.apiError(cf.server, err)
-		return exitError
+		return nil, nil, nil, failCode
+	}
+	return c, cf, j, exitOK
+}
+
+func cmdSubmit(ctx context.Context, a *app, args []string) int {
+	_, _, j, code := submitCmd(ctx, a, "submit", args, exitError, nil)
+	if j == nil {
+		return code
 	}
 	fmt.Fprintln(a.stdout, j.ID)
 	return exitOK
 }
 
 func cmdRun(ctx context.Context, a *app, args []string) int {
-	fs := newFlags(a, "run")
-	var cf clientFlags
-	var jf jobFlags
 	var detach, verbose bool
-	cf.add(a, fs)
-	jf.add(fs)
-	fs.BoolVar(&detach, "detach", false, "print the job id and return; Ctrl-C then leaves the job running")
-	fs.BoolVar(&detach, "d", false, "short for --detach")
-	fs.BoolVar(&verbose, "v", false, "print where the job is (queued, why, which worker) on stderr")
-	if err := fs.Parse(args); err != nil {
-		return usageCode(err)
-	}
-	spec, err := jf.spec(fs.Args())
-	if err != nil {
-		a.errorf("%v", err)
-		return exitUsage
-	}
-	c := cf.client()
-	if jf.bundle != "" {
-		if spec.Bundle, err = uploadBundle(ctx, a, c, jf.bundle); err != nil {
-			a.apiError(cf.server, err)
-			return exitDrover
-		}
-	}
-	j, err := submitWithRetry(ctx, c, spec)
-	if err != nil {
-		a.apiError(cf.server, err)
-		return exitDrover
+	c, cf, j, code := submitCmd(ctx, a, "run", args, exitDrover, func(fs *flag.FlagSet) {
+		fs.BoolVar(&detach, "detach", false, "print the job id and return; Ctrl-C then leaves the job running")
+		fs.BoolVar(&detach, "d", false, "short for --detach")
+		fs.BoolVar(&verbose, "v", false, "print where the job is (queued, why, which worker) on stderr")
+	})
+	if j == nil {
+		return code
 	}
 	if detach {
 		fmt.Fprintln(a.stdout, j.ID)

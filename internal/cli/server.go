@@ -188,6 +188,22 @@ func (p *coordinatorProcess) shutdown() {
 	p.close()
 }
 
+// startFromFlags makes the logger and starts the coordinator; on failure it
+// has said why and returns the exit code.
+func startFromFlags(ctx context.Context, a *app, sf *serverFlags) (*coordinatorProcess, *slog.Logger, int) {
+	log, err := newLogger(a, sf.logLevel)
+	if err != nil {
+		a.errorf("%v", err)
+		return nil, nil, exitUsage
+	}
+	p, err := startCoordinator(ctx, a, sf, log)
+	if err != nil {
+		a.errorf("%v", err)
+		return nil, nil, exitError
+	}
+	return p, log, exitOK
+}
+
 func cmdServer(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "server")
 	var sf serverFlags
@@ -195,15 +211,9 @@ func cmdServer(ctx context.Context, a *app, args []string) int {
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
 	}
-	log, err := newLogger(a, sf.logLevel)
-	if err != nil {
-		a.errorf("%v", err)
-		return exitUsage
-	}
-	p, err := startCoordinator(ctx, a, &sf, log)
-	if err != nil {
-		a.errorf("%v", err)
-		return exitError
+	p, log, code := startFromFlags(ctx, a, &sf)
+	if p == nil {
+		return code
 	}
 	select {
 	case <-ctx.Done():

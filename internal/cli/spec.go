@@ -73,25 +73,11 @@ func (jf *jobFlags) spec(command []string) (drover.JobSpec, error) {
 			s.RetryOn = append(s.RetryOn, drover.Reason(strings.TrimSpace(r)))
 		}
 	}
-	if len(jf.env) > 0 {
-		s.Env = map[string]string{}
-		for _, kv := range jf.env {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return s, fmt.Errorf("--env %q: use KEY=VALUE", kv)
-			}
-			s.Env[k] = v
-		}
+	if s.Env, err = keyValues("--env", "KEY=VALUE", jf.env); err != nil {
+		return s, err
 	}
-	if len(jf.constraints) > 0 {
-		s.Constraints = map[string]string{}
-		for _, kv := range jf.constraints {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return s, fmt.Errorf("--constraint %q: use key=value", kv)
-			}
-			s.Constraints[k] = v
-		}
+	if s.Constraints, err = keyValues("--constraint", "key=value", jf.constraints); err != nil {
+		return s, err
 	}
 	// Validate here too, so a mistake is reported before any network call.
 	check := s
@@ -99,4 +85,20 @@ func (jf *jobFlags) spec(command []string) (drover.JobSpec, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// keyValues reads repeated k=v flags into a map (nil when there are none).
+func keyValues(flagName, form string, kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q: use %s", flagName, kv, form)
+		}
+		m[k] = v
+	}
+	return m, nil
 }

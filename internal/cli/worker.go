@@ -61,14 +61,18 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	} else {
 		cfg.Grace = wf.grace
 	}
+	var kvs []string
 	for _, l := range wf.labels {
 		for _, kv := range strings.Split(l, ",") {
-			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-			if !ok || k == "" {
-				return cfg, fmt.Errorf("--labels %q: use k=v[,k=v...]", l)
-			}
-			cfg.Labels[k] = v
+			kvs = append(kvs, strings.TrimSpace(kv))
 		}
+	}
+	labels, err := keyValues("--labels", "k=v[,k=v...]", kvs)
+	if err != nil {
+		return cfg, err
+	}
+	for k, v := range labels {
+		cfg.Labels[k] = v
 	}
 	if wf.maxParallel < 1 {
 		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
@@ -204,15 +208,9 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 		a.errorf("drover dev listens on loopback only (it has no tokens); use drover server to serve a network")
 		return exitUsage
 	}
-	log, err := newLogger(a, sf.logLevel)
-	if err != nil {
-		a.errorf("%v", err)
-		return exitUsage
-	}
-	p, err := startCoordinator(ctx, a, &sf, log)
-	if err != nil {
-		a.errorf("%v", err)
-		return exitError
+	p, log, code := startFromFlags(ctx, a, &sf)
+	if p == nil {
+		return code
 	}
 	cfg, err := wf.config(ctx, log)
 	if err != nil {

@@ -28,12 +28,7 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 		}
 		last = n
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: 1000\n\n")
+	startSSE(w)
 	if last == 0 {
 		// Start from now (every event after the current last one, even
 		// when there is none yet): tell the client the id to resume from.

@@ -65,12 +65,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 	watch := s.c.Watch(id)
 	defer watch.Stop()
 
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: 1000\n\n")
+	startSSE(w)
 	fl.Flush()
 
 	keep := time.NewTicker(s.cfg.KeepAlive)
@@ -138,4 +133,15 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// startSSE writes the headers of an event stream and the client's retry
+// delay.
+func startSSE(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // no proxy buffering
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 1000\n\n")
 }
