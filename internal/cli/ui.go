@@ -1,6 +1,10 @@
 package cli
 
-import "net/http"
+import (
+	"net/http"
 
-// uiHandler serves the web UI; nil until the UI is embedded.
-func uiHandler() http.Handler { return nil }
+	"github.com/drover-dev/drover/internal/webui"
+)
+
+// uiHandler serves the embedded web UI.
+func uiHandler() http.Handler { return webui.Handler() }

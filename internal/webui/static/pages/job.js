@@ -1,0 +1,255 @@
+// One job: where it is and why, its live output in a terminal view, every
+// attempt with the time spent in each phase, and a Cancel button.
+//
+// Two streams keep it live: the job's output follow stream (output, state
+// and the final end event) and the shared event stream, whose job events
+// (which carry no attempts) trigger a fresh GET of the job.
+
+import { get, post, stream, url } from '../api.js';
+import { badge, chips, h, replace } from '../dom.js';
+import * as fmt from '../format.js';
+import * as live from '../live.js';
+import { Terminal } from '../terminal.js';
+
+export function mount(main, { args: [id] }) {
+  document.title = `${id} · drover`;
+  let job = null;
+  let gone = false;
+  let cancelError = '';
+
+  const head = h('div');
+  const status = h('div', { role: 'status' });
+  const facts = h('div');
+  const attempts = h('div');
+  const termInfo = h('span', { class: 'muted' });
+  const followBtn = h('button', {
+    type: 'button', class: 'button small toggle', 'aria-pressed': 'true',
+    onclick: () => term.setFollow(!term.follow),
+  }, 'Follow');
+  const term = new Terminal({
+    downloadURL: url(`/jobs/${encodeURIComponent(id)}/output`),
+    downloadName: `${id}.log`,
+    onChange: (t) => {
+      followBtn.setAttribute('aria-pressed', String(t.follow));
+      termInfo.textContent = t.total ? `${t.total.toLocaleString()} ${t.total === 1 ? 'line' : 'lines'} · ${fmt.bytes(t.bytes)}` : '';
+    },
+  });
+  const download = h('a', { class: 'button small', href: url(`/jobs/${encodeURIComponent(id)}/output`), download: `${id}.log` }, 'Download');
+
+  main.append(h('section', { class: 'page job-page' },
+    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/jobs' }, 'Jobs'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { class: 'mono' }, id)),
+    head, status, facts,
+    h('section', { class: 'output', 'aria-labelledby': 'output-title' },
+      h('div', { class: 'section-head' }, h('h2', { id: 'output-title' }, 'Output'), termInfo,
+        h('div', { class: 'spacer' }), followBtn, download),
+      term.el),
+    h('section', { 'aria-labelledby': 'attempts-title' }, h('h2', { id: 'attempts-title' }, 'Attempts'), attempts)));
+
+  // refresh fetches the job, one request at a time: changes that arrive
+  // while one is in flight are folded into a single follow-up.
+  let inflight = false;
+  let again = false;
+  async function refresh() {
+    if (inflight) { again = true; return; }
+    inflight = true;
+    try {
+      job = await get(`/jobs/${encodeURIComponent(id)}`);
+      render();
+    } catch (e) {
+      if (e.status === 404) { gone = true; notFound(); }
+    }
+    inflight = false;
+    if (again && !gone) { again = false; refresh(); }
+  }
+
+  function notFound() {
+    follow.close();
+    replace(main, h('section', { class: 'page' },
+      h('h1', {}, 'No such job'),
+      h('p', {}, 'There is no job ', h('code', {}, id), ' on this coordinator. It may have been removed after its retention. ',
+        h('a', { href: '#/jobs' }, 'See all jobs'), '.')));
+  }
+
+  const follow = stream(`/jobs/${encodeURIComponent(id)}/output?follow=1`, {
+    output: (d) => term.write(d.stream, d.attempt, d.data),
+    state: (s) => {
+      if (job) {
+        Object.assign(job, { state: s.state, pendingReason: s.pendingReason || '', workerId: s.workerId || job.workerId });
+        if (s.cancelling && !job.cancelRequestedAt) job.cancelRequestedAt = new Date().toISOString();
+        render();
+      }
+      refresh();
+    },
+    end: (e) => {
+      // The stream closes after "end"; closing first stops a reconnect.
+      follow.close();
+      if (job) { Object.assign(job, { state: e.state, exitCode: e.exitCode ?? null, reason: e.reason || '', message: e.message || '' }); render(); }
+      term.setEmptyText('This job wrote no output.');
+      refresh();
+    },
+  });
+
+  const unsubscribe = live.subscribe({
+    job: (j) => { if (j.id === id) refresh(); },
+    reset: () => refresh(),
+    workers: () => render(),
+  });
+  refresh();
+
+  function render() {
+    if (!job || gone) return;
+    const spec = job.spec || {};
+    const final = fmt.isFinal(job.state);
+    const cancelling = job.cancelRequestedAt && !final;
+    document.title = `${fmt.jobTitle(job)} · drover`;
+
+    const cancel = !final && h('button', {
+      type: 'button', class: 'button danger', disabled: !!cancelling, onclick: doCancel,
+    }, cancelling ? 'Cancelling…' : 'Cancel');
+    replace(head,
+      h('div', { class: 'page-head' },
+        h('h1', { class: spec.name ? '' : 'mono', title: fmt.jobTitle(job) }, fmt.jobTitle(job)),
+        badge(job.state, cancelling ? 'cancelling' : ''),
+        h('div', { class: 'spacer' }), cancel),
+      cancelError && h('p', { class: 'banner error', role: 'alert' }, cancelError),
+      h('pre', { class: 'cmd', 'aria-label': 'Command' }, h('span', { class: 'prompt', 'aria-hidden': 'true' }, '$ '), fmt.command(spec.command)));
+
+    replace(status, statusBanners(job));
+    replace(facts, factList(job));
+    replace(attempts, attemptTable(job));
+    if (final && !term.total) term.setEmptyText('This job wrote no output.');
+  }
+
+  async function doCancel() {
+    cancelError = '';
+    try {
+      job = await post(`/jobs/${encodeURIComponent(id)}/cancel`);
+    } catch (e) {
+      cancelError = 'Cancel failed: ' + e.message;
+    }
+    render();
+  }
+
+  return () => {
+    follow.close();
+    unsubscribe();
+    term.destroy();
+  };
+}
+
+// statusBanners says where the job is when that needs words: why it waits,
+// when a retry starts, why it failed, that the process executor does not
+// isolate.
+function statusBanners(job) {
+  const spec = job.spec || {};
+  const out = [];
+  if (job.state === 'QUEUED') {
+    if (job.notBefore && Date.parse(job.notBefore) > Date.now()) {
+      out.push(h('p', { class: 'banner info' }, h('strong', {}, 'Retrying. '), `The next attempt starts after its backoff, at ${fmt.timestamp(job.notBefore)}.`));
+    } else if (job.pendingReason) {
+      out.push(h('p', { class: 'banner info' }, h('strong', {}, 'Pending: '), job.pendingReason));
+    } else {
+      out.push(h('p', { class: 'banner info' }, 'Queued: waiting for the scheduler to place it.'));
+    }
+  }
+  if (job.cancelRequestedAt && !fmt.isFinal(job.state)) {
+    out.push(h('p', { class: 'banner warn' }, 'Cancelling: the worker is stopping the process (SIGTERM, then SIGKILL after the grace period).'));
+  }
+  if (job.state === 'FAILED' || (job.state === 'CANCELLED' && job.message)) {
+    const why = job.reason ? job.reason.replaceAll('_', ' ') : 'failed';
+    out.push(h('p', { class: job.state === 'FAILED' ? 'banner error' : 'banner warn' },
+      h('strong', {}, cap(why) + (job.message ? ': ' : '.')), job.message || ''));
+  }
+  const process = spec.executor === 'process' || (!spec.executor && !spec.image);
+  if (process) {
+    out.push(h('p', { class: 'banner note' },
+      h('strong', {}, 'Not isolated. '),
+      'This job runs as a plain process on the worker, as the worker\'s user, with the worker\'s file system. ' +
+      'Its CPU and memory requests are reserved for scheduling, not enforced. Use the docker executor for untrusted code.'));
+  }
+  return out;
+}
+
+function factList(job) {
+  const spec = job.spec || {};
+  const res = spec.resources || {};
+  const rows = [];
+  const add = (term, ...value) => rows.push(h('div', { class: 'fact' }, h('dt', {}, term), h('dd', {}, ...value)));
+  add('State', job.state, job.reason ? h('span', { class: 'muted' }, ` (${job.reason.replaceAll('_', ' ')})`) : '');
+  add('Exit code', job.exitCode === null || job.exitCode === undefined ? '—' : h('span', { class: job.exitCode === 0 ? 'ok' : 'bad' }, String(job.exitCode)));
+  add('Worker', job.workerId ? h('a', { href: '#/workers' }, live.workerName(job.workerId)) : '—');
+  add('Requests', `${fmt.cpu(res.cpu)} CPU · ${fmt.memory(res.memoryMB)} memory`);
+  add('Executor', spec.image ? `${spec.executor || 'docker'} · ${spec.image}` : spec.executor || 'any (process)');
+  add('Timeout', spec.timeout && spec.timeout !== '0s' ? fmt.goDuration(spec.timeout) : 'none');
+  add('Retries', `${job.jobRetries || 0} of ${spec.maxRetries || 0}` + (job.fleetRetries ? ` · ${job.fleetRetries} after fleet failures` : ''));
+  add('Created', when(job.createdAt));
+  add('Started', when(job.startedAt));
+  add('Finished', when(job.completedAt));
+  add('Duration', job.startedAt
+    ? (job.completedAt ? fmt.duration(fmt.elapsed(job.startedAt, job.completedAt)) : h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt))))
+    : '—');
+  add('Output', fmt.bytes(job.outputBytes || 0));
+  if (spec.constraints && Object.keys(spec.constraints).length) add('Constraints', chips(spec.constraints));
+  if (spec.env && Object.keys(spec.env).length) add('Environment', h('span', { class: 'mono' }, Object.keys(spec.env).sort().join(' ')));
+  if (spec.bundle) add('Bundle', h('span', { class: 'mono', title: spec.bundle }, spec.bundle.slice(0, 12)));
+  if (spec.priority) add('Priority', String(spec.priority));
+  add('ID', h('span', { class: 'mono' }, job.id));
+  return h('dl', { class: 'facts' }, rows);
+}
+
+function when(iso) {
+  if (!iso) return '—';
+  return h('time', { datetime: iso, title: new Date(iso).toString() }, fmt.timestamp(iso));
+}
+
+const PHASES = [
+  ['queued', 'queued'],
+  ['bundleFetch', 'bundle fetch'],
+  ['imagePull', 'image pull'],
+  ['running', 'running'],
+];
+
+function attemptTable(job) {
+  const list = job.attempts || [];
+  if (!list.length) return h('p', { class: 'muted' }, 'No attempt yet: the job has not been placed on a worker.');
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'table attempts' },
+    h('thead', {}, h('tr', {},
+      ['#', 'Worker', 'State', 'Exit', 'Reason', 'Where the time went', 'Assigned', 'Started', 'Finished', 'Peak memory', 'CPU time']
+        .map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, [...list].reverse().map((a) => {
+      const ms = Object.fromEntries(PHASES.map(([k]) => [k, fmt.parseGoDuration(a.phases?.[k]) || 0]));
+      // The running phase is reported at the end; while running, it is the
+      // time since start.
+      const runningNow = a.state === 'RUNNING' && a.startedAt && !ms.running;
+      if (runningNow) ms.running = fmt.elapsed(a.startedAt);
+      return h('tr', {},
+        h('td', {}, String(a.n)),
+        h('td', {}, a.workerId ? live.workerName(a.workerId) : '—'),
+        h('td', {}, badge(a.state)),
+        h('td', { class: 'num' }, a.exitCode === null || a.exitCode === undefined ? '—' : String(a.exitCode)),
+        h('td', {}, a.reason ? a.reason.replaceAll('_', ' ') : '—', a.message ? h('div', { class: 'sub' }, a.message) : null),
+        h('td', { class: 'phases-cell' }, phaseBar(ms), h('div', { class: 'phase-text' },
+          PHASES.filter(([k]) => k === 'queued' || k === 'running' || ms[k] > 0).map(([k, label], i) => [
+            i ? ' · ' : '', h('span', { class: `ph ph-${k}` }, `${label} `),
+            k === 'running' && runningNow ? h('span', { dataset: { from: a.startedAt } }, fmt.duration(ms.running)) : fmt.duration(ms[k]),
+          ]))),
+        h('td', { class: 'nowrap' }, when(a.assignedAt)),
+        h('td', { class: 'nowrap' }, when(a.startedAt)),
+        h('td', { class: 'nowrap' }, when(a.finishedAt)),
+        h('td', { class: 'num' }, a.usage?.peakMemoryBytes ? fmt.bytes(a.usage.peakMemoryBytes) : '—'),
+        h('td', { class: 'num' }, a.usage?.cpuSeconds ? fmt.duration(a.usage.cpuSeconds * 1000) : '—'));
+    }))));
+}
+
+function phaseBar(ms) {
+  const total = PHASES.reduce((s, [k]) => s + ms[k], 0);
+  if (!total) return null;
+  return h('div', { class: 'phase-bar', 'aria-hidden': 'true' },
+    PHASES.filter(([k]) => ms[k] > 0).map(([k, label]) => h('span', {
+      class: `ph-${k}`, title: `${label} ${fmt.duration(ms[k])}`, style: { flexGrow: String(ms[k] / total) },
+    })));
+}
+
+function cap(s) {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

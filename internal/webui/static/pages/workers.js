@@ -1,0 +1,158 @@
+// The workers: each one's state, labels, executors, heartbeat age, what it
+// offers against what is reserved on it and what the machine really uses,
+// the jobs it runs, and a Drain button. Live from worker events (every
+// heartbeat carries fresh usage; state "LEFT" means it deregistered).
+
+import { post } from '../api.js';
+import { badge, bar, chips, h, replace } from '../dom.js';
+import * as fmt from '../format.js';
+import * as live from '../live.js';
+
+const ORDER = { READY: 0, DRAINING: 1, DOWN: 2 };
+
+export function mount(main) {
+  document.title = 'Workers · drover';
+  const cards = new Map(); // worker id → card element
+  const confirming = new Set(); // ids whose Drain asks for confirmation
+  const errors = new Map(); // id → drain error text
+  const summary = h('p', { class: 'summary muted' });
+  const grid = h('div', { class: 'worker-grid' });
+  const empty = h('div', { class: 'empty', hidden: true },
+    h('p', {}, 'No workers are registered. Start one on any machine that can reach this coordinator:'),
+    h('pre', { class: 'cmd' }, `drover worker --server ${location.origin} --join-token …`));
+  main.append(h('section', { class: 'page' },
+    h('div', { class: 'page-head' }, h('h1', {}, 'Workers')), summary, grid, empty));
+
+  let frame = 0;
+  const dirty = new Set();
+  let all = true;
+  let loaded = false; // no "no workers" message before the list came
+
+  // Heartbeats from many workers arrive all the time: changes are drawn
+  // once per frame.
+  const schedule = (id) => {
+    if (id) dirty.add(id); else all = true;
+    if (!frame) frame = requestAnimationFrame(draw);
+  };
+
+  function draw() {
+    frame = 0;
+    if (all) {
+      for (const [id, el] of cards) if (!live.workers.has(id)) { el.remove(); cards.delete(id); }
+      for (const id of live.workers.keys()) dirty.add(id);
+    }
+    for (const id of dirty) {
+      const w = live.workers.get(id);
+      const old = cards.get(id);
+      if (!w) { old?.remove(); cards.delete(id); continue; }
+      // Keep focus on a button that is redrawn under the keyboard.
+      const focused = old?.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
+      const card = render(w);
+      if (old) old.replaceWith(card); else grid.append(card);
+      cards.set(id, card);
+      if (focused) card.querySelector(`[data-focus="${focused}"]`)?.focus();
+    }
+    dirty.clear();
+    all = false;
+    sort();
+    drawSummary();
+  }
+
+  function sort() {
+    const list = [...cards.entries()].sort(([a], [b]) => {
+      const wa = live.workers.get(a), wb = live.workers.get(b);
+      return (ORDER[wa.state] ?? 3) - (ORDER[wb.state] ?? 3) || wa.name.localeCompare(wb.name) || a.localeCompare(b);
+    });
+    let prev = null;
+    for (const [, el] of list) {
+      // Move only what is out of place, so focus and hover stay put.
+      if ((prev ? prev.nextElementSibling : grid.firstElementChild) !== el) grid.insertBefore(el, prev ? prev.nextElementSibling : grid.firstElementChild);
+      prev = el;
+    }
+  }
+
+  function drawSummary() {
+    const ws = [...live.workers.values()];
+    empty.hidden = !loaded || ws.length > 0;
+    if (!ws.length) { summary.textContent = ''; return; }
+    const up = ws.filter((w) => w.state !== 'DOWN');
+    const sum = (f) => up.reduce((s, w) => s + f(w), 0);
+    const ready = ws.filter((w) => w.state === 'READY').length;
+    summary.textContent = `${ws.length} ${ws.length === 1 ? 'worker' : 'workers'}, ${ready} ready · ` +
+      `${fmt.cpu(sum((w) => w.allocated?.cpu || 0))} of ${fmt.cpu(sum((w) => w.capacity?.cpu || 0))} CPU reserved · ` +
+      `${fmt.memory(sum((w) => w.allocated?.memoryMB || 0))} of ${fmt.memory(sum((w) => w.capacity?.memoryMB || 0))} memory reserved · ` +
+      `${sum((w) => (w.running || []).length)} running`;
+  }
+
+  function render(w) {
+    const cap = w.capacity || {};
+    const alloc = w.allocated || {};
+    const use = w.usage || {};
+    const titleId = `w-${w.id}`;
+    const down = w.state === 'DOWN';
+
+    let action = null;
+    if (w.state === 'READY' && confirming.has(w.id)) {
+      action = h('div', { class: 'confirm' },
+        h('span', {}, 'Stop new work and let it leave when idle?'),
+        h('button', { type: 'button', class: 'button small danger', dataset: { focus: 'yes' }, onclick: () => drain(w) }, 'Drain'),
+        h('button', { type: 'button', class: 'button small', dataset: { focus: 'no' }, onclick: () => { confirming.delete(w.id); schedule(w.id); } }, 'Keep'));
+    } else if (w.state === 'READY') {
+      action = h('button', {
+        type: 'button', class: 'button small', dataset: { focus: 'drain' }, 'aria-label': `Drain ${w.name}`,
+        onclick: () => { confirming.add(w.id); schedule(w.id); requestAnimationFrame(() => cards.get(w.id)?.querySelector('[data-focus="yes"]')?.focus()); },
+      }, 'Drain');
+    }
+
+    const running = w.running || [];
+    return h('article', { class: 'card worker' + (down ? ' down' : ''), 'aria-labelledby': titleId, dataset: { id: w.id } },
+      h('header', { class: 'worker-head' },
+        h('h2', { id: titleId }, w.name),
+        badge(w.state),
+        h('div', { class: 'spacer' }),
+        action),
+      errors.get(w.id) ? h('p', { class: 'banner error', role: 'alert' }, errors.get(w.id)) : null,
+      h('dl', { class: 'worker-meta' },
+        h('div', {}, h('dt', {}, down ? 'Last heard' : 'Heartbeat'),
+          h('dd', { class: down ? 'bad' : '' }, h('time', { datetime: w.lastHeartbeatAt, title: fmt.timestamp(w.lastHeartbeatAt), dataset: { ago: w.lastHeartbeatAt } }, fmt.ago(w.lastHeartbeatAt)))),
+        h('div', {}, h('dt', {}, 'Executors'), h('dd', {}, (w.executors || []).join(', ') || '—')),
+        h('div', {}, h('dt', {}, 'Version'), h('dd', {}, w.version || '—')),
+        h('div', {}, h('dt', {}, 'ID'), h('dd', { class: 'mono' }, w.id)),
+        Object.keys(w.labels || {}).length ? h('div', { class: 'wide' }, h('dt', {}, 'Labels'), h('dd', {}, chips(w.labels))) : null),
+      h('div', { class: 'gauges' },
+        h('div', { class: 'gauge-group' }, h('h3', {}, 'CPU'),
+          bar('Reserved', alloc.cpu || 0, cap.cpu || 0, `${fmt.cpu(alloc.cpu || 0)} of ${fmt.cpu(cap.cpu || 0)}`),
+          bar('In use', use.cpuPercent || 0, 100, `${(use.cpuPercent || 0).toFixed(0)}% of the machine` + (use.load1 ? ` · load ${use.load1.toFixed(2)}` : ''), 'use')),
+        h('div', { class: 'gauge-group' }, h('h3', {}, 'Memory'),
+          bar('Reserved', alloc.memoryMB || 0, cap.memoryMB || 0, `${fmt.memory(alloc.memoryMB || 0)} of ${fmt.memory(cap.memoryMB || 0)}`),
+          bar('In use', use.memoryUsedMB || 0, use.memoryTotalMB || 0, use.memoryTotalMB ? `${fmt.memory(use.memoryUsedMB)} of ${fmt.memory(use.memoryTotalMB)}` : 'not reported', 'use')),
+        h('div', { class: 'gauge-group' }, h('h3', {}, 'Slots'),
+          bar('Jobs', alloc.slots || 0, cap.slots || 0, `${alloc.slots || 0} of ${cap.slots || 0}`))),
+      h('div', { class: 'worker-jobs' },
+        h('h3', {}, running.length ? `Running ${running.length} ${running.length === 1 ? 'job' : 'jobs'}` : 'Running no jobs'),
+        running.length ? h('ul', { class: 'job-links' }, running.map((id) => h('li', {}, h('a', { class: 'mono', href: `#/jobs/${id}` }, id)))) : null));
+  }
+
+  async function drain(w) {
+    confirming.delete(w.id);
+    errors.delete(w.id);
+    try {
+      const nw = await post(`/workers/${encodeURIComponent(w.id)}/drain`);
+      if (nw && live.workers.has(w.id)) live.workers.set(w.id, nw);
+    } catch (e) {
+      errors.set(w.id, 'Drain failed: ' + e.message);
+    }
+    schedule(w.id);
+  }
+
+  const unsubscribe = live.subscribe({
+    worker: (w) => schedule(w.id),
+    workers: () => schedule(),
+  });
+  live.loadedWorkers().then(() => { loaded = true; schedule(); });
+  schedule();
+  return () => {
+    unsubscribe();
+    cancelAnimationFrame(frame);
+  };
+}
