@@ -278,7 +278,8 @@ func cmdStatus(ctx context.Context, a *app, args []string) int {
 		a.errorf("status takes one job id")
 		return exitUsage
 	}
-	j, err := cf.client().Job(ctx, pos[0])
+	c := cf.client()
+	j, err := c.Job(ctx, pos[0])
 	if err != nil {
 		a.apiError(cf.server, err)
 		return exitError
@@ -289,11 +290,28 @@ func cmdStatus(ctx context.Context, a *app, args []string) int {
 		_ = enc.Encode(j)
 		return exitOK
 	}
-	printJob(a, j)
+	printJob(a, j, workerNames(ctx, c))
 	return exitOK
 }
 
-func printJob(a *app, j *drover.Job) {
+// workerNames maps worker ids to "name (id)" for display; ids of workers
+// that left stay as they are.
+func workerNames(ctx context.Context, c *client.Client) func(id string) string {
+	names := map[string]string{}
+	if ws, err := c.Workers(ctx); err == nil {
+		for _, w := range ws {
+			names[w.ID] = w.Name
+		}
+	}
+	return func(id string) string {
+		if n, ok := names[id]; ok && n != "" {
+			return n
+		}
+		return orText(id, "-")
+	}
+}
+
+func printJob(a *app, j *drover.Job, worker func(string) string) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id:\t%s\n", j.ID)
 	if j.Spec.Name != "" {
@@ -351,7 +369,7 @@ func printJob(a *app, j *drover.Job) {
 			if at.StartedAt != nil && at.FinishedAt != nil {
 				ran = at.FinishedAt.Sub(*at.StartedAt).Round(time.Millisecond).String()
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, at.WorkerID, at.State, exit, orText(string(at.Reason), "-"), ran, at.Message)
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, worker(at.WorkerID), at.State, exit, orText(string(at.Reason), "-"), ran, at.Message)
 		}
 		tw.Flush()
 	}
@@ -401,7 +419,8 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
 	}
-	page, err := cf.client().Jobs(ctx, drover.JobFilter{State: drover.JobState(strings.ToUpper(state)), Limit: limit, Cursor: cursor})
+	c := cf.client()
+	page, err := c.Jobs(ctx, drover.JobFilter{State: drover.JobState(strings.ToUpper(state)), Limit: limit, Cursor: cursor})
 	if err != nil {
 		a.apiError(cf.server, err)
 		return exitError
@@ -412,6 +431,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		_ = enc.Encode(page)
 		return exitOK
 	}
+	worker := workerNames(ctx, c)
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tEXIT\tWORKER\tCPU\tMEM\tAGE\tNAME")
 	now := time.Now()
@@ -424,7 +444,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		if len(name) > 50 {
 			name = name[:47] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, orText(j.WorkerID, "-"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, worker(j.WorkerID),
 			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)
 	}
 	tw.Flush()
