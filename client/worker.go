@@ -30,10 +30,15 @@ func (c *Client) Heartbeat(ctx context.Context, workerID string, req drover.Hear
 	return &r, nil
 }
 
-// Work long-polls for assignments and stop requests, up to wait.
-func (c *Client) Work(ctx context.Context, workerID string, wait time.Duration) (*drover.WorkResponse, error) {
+// Work long-polls for assignments and stop requests, up to wait. A worker
+// that knows it is draining says so, so the poll does not return at once
+// just to tell it again.
+func (c *Client) Work(ctx context.Context, workerID string, wait time.Duration, draining bool) (*drover.WorkResponse, error) {
 	var r drover.WorkResponse
 	path := "/api/v1/workers/" + url.PathEscape(workerID) + "/work?wait=" + wait.String()
+	if draining {
+		path += "&draining=1"
+	}
 	if _, err := c.do(ctx, http.MethodGet, path, nil, &r, nil); err != nil {
 		return nil, err
 	}

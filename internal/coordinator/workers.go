@@ -166,8 +166,9 @@ func (c *Coordinator) stopList(ctx context.Context, workerID string, running []s
 }
 
 // Work is the long-poll: it returns at once with new assignments and stop
-// requests for the worker, else waits for them up to wait.
-func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Duration) (*drover.WorkResponse, error) {
+// requests for the worker (or the news that it must drain, unless it says
+// it knows), else waits for them up to wait.
+func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Duration, draining bool) (*drover.WorkResponse, error) {
 	wait = min(max(wait, 0), DefaultMaxWait)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -181,14 +182,15 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 		if err != nil {
 			return nil, err
 		}
-		if len(as) > 0 || len(stops) > 0 || w.State == drover.WorkerDraining || wait == 0 {
+		drain := w.State == drover.WorkerDraining
+		if len(as) > 0 || len(stops) > 0 || drain && !draining || wait == 0 {
 			if as == nil {
 				as = []drover.Assignment{}
 			}
 			if stops == nil {
 				stops = []string{}
 			}
-			return &drover.WorkResponse{Assignments: as, Stop: stops, Drain: w.State == drover.WorkerDraining}, nil
+			return &drover.WorkResponse{Assignments: as, Stop: stops, Drain: drain}, nil
 		}
 		select {
 		case <-ctx.Done():

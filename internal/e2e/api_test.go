@@ -123,7 +123,7 @@ func TestLateFinishFromLostAttemptIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	work, err := wc.Work(ctx, reg.Worker.ID, 10*time.Second)
+	work, err := wc.Work(ctx, reg.Worker.ID, 10*time.Second, false)
 	if err != nil || len(work.Assignments) != 1 || work.Assignments[0].JobID != job.ID {
 		t.Fatalf("work: %+v, %v", work, err)
 	}

@@ -53,7 +53,8 @@ func (s *server) work(w http.ResponseWriter, r *http.Request) error {
 		}
 		wait = d
 	}
-	resp, err := s.c.Work(r.Context(), workerID(r), wait)
+	draining := r.URL.Query().Get("draining") == "1"
+	resp, err := s.c.Work(r.Context(), workerID(r), wait, draining)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return nil // the worker went away

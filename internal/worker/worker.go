@@ -373,7 +373,10 @@ func (w *Worker) pollLoop(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, w.cfg.PollWait+15*time.Second)
-		resp, err := w.client().Work(pctx, w.ID(), w.cfg.PollWait)
+		w.mu.Lock()
+		draining := w.draining
+		w.mu.Unlock()
+		resp, err := w.client().Work(pctx, w.ID(), w.cfg.PollWait, draining)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
