@@ -396,11 +396,12 @@ func (w *Worker) pollLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if len(resp.Stop) > 0 {
-			w.stop(resp.Stop, errStopped)
-		}
+		// Launch first, so a stop in the same answer reaches its attempt.
 		for _, a := range resp.Assignments {
 			w.launch(ctx, a)
+		}
+		if len(resp.Stop) > 0 {
+			w.stop(resp.Stop, errStopped)
 		}
 		if resp.Drain {
 			w.Drain()
