@@ -206,14 +206,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.wg.Wait()
 	stopLoops()
 	loops.Wait()
-	if !hard {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := w.client().Deregister(dctx, w.ID()); err != nil {
-			w.log.Warn("deregister", "err", err)
-		} else {
-			w.log.Info("drained and deregistered", "worker", w.ID())
-		}
+	// Leave, so nothing is scheduled here until the heartbeat timeout. After
+	// a hard stop the killed attempts were reported above; if the
+	// coordinator is away this fails and the reaper marks us DOWN instead.
+	timeout := 10 * time.Second
+	if hard {
+		timeout = 3 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := w.client().Deregister(dctx, w.ID()); err != nil {
+		w.log.Warn("deregister", "err", err)
+	} else {
+		w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
 	}
 	return nil
 }
