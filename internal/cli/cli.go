@@ -50,6 +50,7 @@ func init() {
 		{"cancel", "JOB...", "cancel jobs", cmdCancel},
 		{"jobs", "[--state S] [--json]", "list jobs, newest first", cmdJobs},
 		{"workers", "[--json]", "list workers with capacity and usage", cmdWorkers},
+		{"bench", "[flags]", "measure throughput and latencies with real workers on loopback", cmdBench},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

@@ -1,0 +1,314 @@
+// Package bench measures drover end to end (drover bench): real worker
+// agents and a real client drive a coordinator over HTTP on loopback, and
+// the bench reports throughput, submit-to-start, output and cancel
+// latencies, and the coordinator's CPU and memory, next to the machine's
+// own floor (spawning /bin/true directly).
+//
+// Every job counts as submitted once its POST has returned, that is once it
+// is committed to the store: the bench measures the durable path only.
+package bench
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+	"github.com/drover-dev/drover/internal/worker"
+)
+
+// Defaults for Config.
+const (
+	DefaultWorkers        = 4
+	DefaultSlots          = 16
+	DefaultNoopJobs       = 20000
+	DefaultProcessJobs    = 2000
+	DefaultConcurrency    = 32
+	DefaultLatencyJobs    = 200
+	DefaultOutputLines    = 200
+	DefaultCancels        = 20
+	DefaultHeartbeat      = 10 * time.Second
+	DefaultIdleWindow     = 10 * time.Second
+	DefaultFloorSpawnsMax = 5000
+)
+
+// Label marks the bench's workers and its jobs' constraints, so that on a
+// shared coordinator bench jobs run only on bench workers.
+const Label = "drover.bench"
+
+// Config configures a run.
+type Config struct {
+	// Server is the coordinator's URL. Required.
+	Server string
+	// Token is the API token, JoinToken the workers' join token.
+	Token, JoinToken string
+	// InProcess says the coordinator runs in this process: its CPU and
+	// memory are then read from /proc/self and include the workers and the
+	// client. Otherwise they are scraped from the coordinator's /metrics.
+	InProcess bool
+	// Executors are the workers' executors; they must include noop and
+	// process (the output and cancel measurements need a real process).
+	Executors []worker.Executor
+	// Executor runs the throughput and submit-to-start jobs: "noop" or
+	// "process" (/bin/true). Defaults to noop.
+	Executor string
+	// Workers and Slots: worker agents run in this process, each running up
+	// to Slots attempts at once. Default 4 and 16.
+	Workers, Slots int
+	// Jobs submitted for throughput. Defaults to 20,000 (noop) or 2,000
+	// (process).
+	Jobs int
+	// Concurrency is the number of submissions in flight. Defaults to 32.
+	Concurrency int
+	// LatencyJobs are submitted one at a time to measure submit-to-start at
+	// light load. Defaults to 200.
+	LatencyJobs int
+	// OutputLines is how many timestamped lines the output job prints,
+	// 5 ms apart. Defaults to 200.
+	OutputLines int
+	// Cancels is how many running processes are cancelled. Defaults to 20.
+	Cancels int
+	// IdleWorkers simulated workers register and heartbeat every Heartbeat
+	// (with a long-poll open each, as real workers do) while the
+	// coordinator's CPU is measured over IdleWindow. 0 skips it.
+	IdleWorkers int
+	// Heartbeat is the simulated workers' heartbeat interval. Defaults to
+	// 10s; an in-process coordinator is started with it.
+	Heartbeat time.Duration
+	// IdleWindow is how long the idle workers' CPU is measured. Defaults to 10s.
+	IdleWindow time.Duration
+	// Finished noop jobs are run to completion first, so the store holds
+	// that many finished jobs; memory is reported after it.
+	Finished int
+	// WorkDir holds the workers' workspaces. Defaults to a temporary folder.
+	WorkDir string
+	// Logger receives the workers' logs. Defaults to discarding them.
+	Logger *slog.Logger
+	// Progress receives a line per phase. May be nil.
+	Progress io.Writer
+}
+
+func (c *Config) fill() {
+	c.Executor = cmp.Or(c.Executor, drover.ExecutorNoop)
+	c.Workers = cmp.Or(c.Workers, DefaultWorkers)
+	c.Slots = cmp.Or(c.Slots, DefaultSlots)
+	if c.Jobs == 0 {
+		c.Jobs = DefaultNoopJobs
+		if c.Executor == drover.ExecutorProcess {
+			c.Jobs = DefaultProcessJobs
+		}
+	}
+	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
+	c.LatencyJobs = cmp.Or(c.LatencyJobs, DefaultLatencyJobs)
+	c.OutputLines = cmp.Or(c.OutputLines, DefaultOutputLines)
+	c.Cancels = cmp.Or(c.Cancels, DefaultCancels)
+	c.Heartbeat = cmp.Or(c.Heartbeat, DefaultHeartbeat)
+	c.IdleWindow = cmp.Or(c.IdleWindow, DefaultIdleWindow)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Server == "":
+		return errors.New("bench: Server is required")
+	case c.Executor != drover.ExecutorNoop && c.Executor != drover.ExecutorProcess:
+		return fmt.Errorf("bench: executor %q: use noop or process", c.Executor)
+	case c.Workers < 1 || c.Slots < 1 || c.Jobs < 1 || c.Concurrency < 1:
+		return fmt.Errorf("bench: workers (%d), slots (%d), jobs (%d) and concurrency (%d) must be at least 1", c.Workers, c.Slots, c.Jobs, c.Concurrency)
+	case c.IdleWorkers < 0 || c.Finished < 0:
+		return errors.New("bench: idle workers and finished jobs must not be negative")
+	}
+	have := map[string]bool{}
+	for _, e := range c.Executors {
+		have[e.Name()] = true
+	}
+	if !have[drover.ExecutorNoop] || !have[drover.ExecutorProcess] {
+		return errors.New("bench: the workers need the noop and process executors")
+	}
+	return nil
+}
+
+// Result is what a run measured. Durations are wall-clock time.
+type Result struct {
+	Machine  Machine `json:"machine"`
+	Executor string  `json:"executor"`
+	Workers  int     `json:"workers"`
+	Slots    int     `json:"slots"`
+	Server   string  `json:"server"`
+
+	// Throughput: Jobs submitted by Concurrency submitters, from the first
+	// submission to the last completion heard of.
+	Jobs        int           `json:"jobs"`
+	Concurrency int           `json:"concurrency"`
+	Elapsed     time.Duration `json:"elapsedNs"`
+	JobsPerSec  float64       `json:"jobsPerSec"`
+	SubmitCall  Latency       `json:"submitCall"`  // POST /jobs round trips during the throughput run
+	LoadedStart Latency       `json:"loadedStart"` // createdAt → startedAt during the throughput run (queueing included)
+	Failed      int           `json:"failed"`      // jobs that did not complete with exit 0
+
+	// Floor: /bin/true spawned directly with workers×slots in parallel.
+	FloorSpawns     int     `json:"floorSpawns,omitempty"`
+	FloorPerSec     float64 `json:"floorPerSec,omitempty"`
+	RatioToFloor    float64 `json:"ratioToFloor,omitempty"`
+	StartLight      Latency `json:"submitToStart"` // createdAt → startedAt, one job at a time
+	Output          Latency `json:"output"`        // line written → follower has it
+	Cancel          Latency `json:"cancel"`        // cancel call returned → process gone
+	CancelCall      Latency `json:"cancelCall"`    // the cancel call itself
+	CoordinatorCPU  float64 `json:"coordinatorCpuSeconds"`
+	CoordinatorPeak int64   `json:"coordinatorPeakRssBytes"`
+	CoordinatorRSS  int64   `json:"coordinatorRssBytes"`
+	StatsScope      string  `json:"statsScope"`
+
+	Finished         int     `json:"finished,omitempty"`
+	FinishedElapsed  float64 `json:"finishedSeconds,omitempty"`
+	FinishedRSS      int64   `json:"finishedRssBytes,omitempty"`
+	IdleWorkers      int     `json:"idleWorkers,omitempty"`
+	IdleHeartbeat    string  `json:"idleHeartbeat,omitempty"`
+	IdleCores        float64 `json:"idleCores,omitempty"`
+	IdleHeartbeatsPS float64 `json:"idleHeartbeatsPerSec,omitempty"`
+	EventResets      int     `json:"eventResets"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpuModel"`
+	MemoryMB int64  `json:"memoryMB"`
+	OS       string `json:"os"`
+	Go       string `json:"go"`
+}
+
+func machine() Machine {
+	return Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), MemoryMB: worker.MemoryMB(),
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
+}
+
+// bench is one run.
+type bench struct {
+	cfg    Config
+	api    *client.Client
+	track  *tracker
+	stats  *coordinatorStats
+	runID  string
+	res    *Result
+	logf   func(format string, args ...any)
+	tmpDir string
+}
+
+// Run runs every phase and returns the figures.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.fill()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(cfg.WorkDir, "drover-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench work dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	b := &bench{
+		cfg:    cfg,
+		api:    client.New(cfg.Server, client.WithToken(cfg.Token)),
+		stats:  &coordinatorStats{inProcess: cfg.InProcess, url: cfg.Server, token: cfg.Token, hc: &http.Client{Timeout: 30 * time.Second}},
+		runID:  drover.NewID("bench"),
+		tmpDir: tmp,
+		res: &Result{Machine: machine(), Executor: cfg.Executor, Workers: cfg.Workers, Slots: cfg.Slots, Server: cfg.Server,
+			Jobs: cfg.Jobs, Concurrency: cfg.Concurrency},
+		logf: func(format string, args ...any) { fmt.Fprintf(cfg.Progress, format+"\n", args...) },
+	}
+	b.res.StatsScope = b.stats.scope()
+	b.track = newTracker(b.api, cfg.Server, cfg.Token)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	trackDone := make(chan struct{})
+	go func() { defer close(trackDone); b.track.run(ctx) }()
+	defer func() { cancel(); <-trackDone }()
+	select {
+	case <-b.track.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("no event stream from %s/api/v1/events after 30s", cfg.Server)
+	}
+
+	if cfg.Executor == drover.ExecutorProcess {
+		if err := b.floor(ctx); err != nil {
+			return nil, err
+		}
+	}
+	fleet, err := b.startWorkers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer fleet.stop()
+
+	if cfg.Finished > 0 {
+		if err := b.prefill(ctx); err != nil {
+			return nil, err
+		}
+	}
+	before, err := b.stats.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.stats.resetPeak()
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"throughput", b.throughput},
+		{"submit-to-start at light load", b.startLatency},
+		{"output latency", b.outputLatency},
+		{"cancel latency", b.cancelLatency},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	after, err := b.stats.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.res.CoordinatorCPU = (after.CPU - before.CPU).Seconds()
+	b.res.CoordinatorPeak = after.PeakRSS
+	b.res.CoordinatorRSS = after.RSS
+	if cfg.Finished > 0 {
+		b.res.FinishedRSS = after.RSS
+	}
+	if cfg.IdleWorkers > 0 {
+		if err := b.idle(ctx); err != nil {
+			return nil, fmt.Errorf("idle workers: %w", err)
+		}
+	}
+	b.res.EventResets = b.track.resetCount()
+	return b.res, nil
+}
+
+// spec is a bench job: tiny requests, only on this run's workers.
+func (b *bench) spec(executor string, command ...string) drover.JobSpec {
+	return drover.JobSpec{
+		Name:        "bench",
+		Command:     command,
+		Executor:    executor,
+		Resources:   drover.Resources{CPU: 10, MemoryMB: 1},
+		Constraints: map[string]string{Label: b.runID},
+	}
+}
+
+// mainSpec is the throughput and submit-to-start job of the chosen executor.
+func (b *bench) mainSpec() drover.JobSpec {
+	return b.spec(b.cfg.Executor, "/bin/true")
+}

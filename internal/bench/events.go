@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+)
+
+// ended is what the bench keeps of a job that reached a final state.
+type ended struct {
+	job     drover.Job // without attempts
+	arrived time.Time  // when the bench heard of it
+}
+
+// tracker follows GET /api/v1/events and records every job that ends, so
+// the bench learns of completions from one stream instead of asking per
+// job. A job may end before its submission call has returned; expect
+// counts it either way.
+type tracker struct {
+	api    *client.Client
+	server string
+	token  string
+	hc     *http.Client
+
+	mu      sync.Mutex
+	ends    map[string]ended
+	want    map[string]bool // expected and not ended yet
+	left    int             // of the current expectation
+	done    chan struct{}   // closed when left reaches 0
+	resets  int             // times the stream said we fell behind
+	last    time.Time       // the last event
+	ready   chan struct{}   // closed once the stream is open
+	readyOK sync.Once
+}
+
+func newTracker(api *client.Client, server, token string) *tracker {
+	return &tracker{api: api, server: strings.TrimRight(server, "/"), token: token, hc: &http.Client{},
+		ends: map[string]ended{}, want: map[string]bool{}, ready: make(chan struct{})}
+}
+
+// run reads the stream until ctx ends, reconnecting after a break.
+func (t *tracker) run(ctx context.Context) {
+	var lastID int64
+	for ctx.Err() == nil {
+		err := t.stream(ctx, &lastID)
+		if ctx.Err() != nil {
+			return
+		}
+		_ = err
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (t *tracker) stream(ctx context.Context, lastID *int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.server+"/api/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	if *lastID > 0 {
+		req.Header.Set("Last-Event-ID", fmt.Sprint(*lastID))
+	}
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /api/v1/events: %s", resp.Status)
+	}
+	t.readyOK.Do(func() { close(t.ready) })
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var event, data, id string
+	for sc.Scan() {
+		line := sc.Text()
+		if line != "" {
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				event = value
+			case "data":
+				data = value
+			case "id":
+				id = value
+			}
+			continue
+		}
+		if id != "" {
+			fmt.Sscan(id, lastID)
+		}
+		switch event {
+		case "job":
+			var ev drover.Event
+			if json.Unmarshal([]byte(data), &ev) == nil && ev.Job != nil && ev.Job.State.Final() {
+				t.record(*ev.Job, time.Now())
+			}
+		case "reset":
+			t.mu.Lock()
+			t.resets++
+			t.mu.Unlock()
+		}
+		event, data, id = "", "", ""
+	}
+	return sc.Err()
+}
+
+func (t *tracker) record(j drover.Job, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.last = at
+	if _, ok := t.ends[j.ID]; ok {
+		return
+	}
+	t.ends[j.ID] = ended{job: j, arrived: at}
+	if t.want[j.ID] {
+		delete(t.want, j.ID)
+		t.countLocked()
+	}
+}
+
+func (t *tracker) countLocked() {
+	t.left--
+	if t.left == 0 && t.done != nil {
+		close(t.done)
+	}
+}
+
+// begin starts an expectation of n jobs; expect names them one by one.
+func (t *tracker) begin(n int) <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.want = map[string]bool{}
+	t.left = n
+	t.last = time.Now()
+	t.done = make(chan struct{})
+	if n == 0 {
+		close(t.done)
+	}
+	return t.done
+}
+
+// expect adds a submitted job to the current expectation.
+func (t *tracker) expect(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.ends[id]; ok {
+		t.countLocked()
+		return
+	}
+	t.want[id] = true
+}
+
+// wait waits for the current expectation. If the stream falls silent for
+// quiet while jobs are missing (events were dropped because the bench fell
+// behind), it asks for the missing jobs one by one; those count as arrived
+// when asked, which can only make the figures worse.
+func (t *tracker) wait(ctx context.Context, done <-chan struct{}, quiet time.Duration) error {
+	tick := time.NewTicker(quiet / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		silent := time.Since(t.last) > quiet
+		var missing []string
+		if silent {
+			for id := range t.want {
+				missing = append(missing, id)
+			}
+		}
+		t.mu.Unlock()
+		for _, id := range missing {
+			j, err := t.api.Job(ctx, id)
+			if err != nil {
+				return fmt.Errorf("job %s: %w", id, err)
+			}
+			if j.State.Final() {
+				j.Attempts = nil
+				t.record(*j, time.Now())
+			}
+		}
+	}
+}
+
+// get returns what is known of an ended job.
+func (t *tracker) get(id string) (ended, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.ends[id]
+	return e, ok
+}
+
+// forget drops the ended jobs, so a long prefill does not weigh on the
+// bench process's memory.
+func (t *tracker) forget() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ends = map[string]ended{}
+}
+
+func (t *tracker) resetCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.resets
+}

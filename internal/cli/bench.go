@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/bench"
+	"github.com/drover-dev/drover/internal/executor/noop"
+	"github.com/drover-dev/drover/internal/executor/process"
+	"github.com/drover-dev/drover/internal/worker"
+)
+
+func cmdBench(ctx context.Context, a *app, args []string) int {
+	fs := newFlags(a, "bench")
+	var (
+		cfg                          bench.Config
+		asJSON                       bool
+		logLevel, cpuProfile, server string
+	)
+	fs.StringVar(&server, "server", "", "coordinator URL to measure (default: start one in this process on a temporary store)")
+	fs.StringVar(&cfg.Token, "token", a.getenv("DROVER_TOKEN"), "API token of --server (env DROVER_TOKEN)")
+	fs.StringVar(&cfg.JoinToken, "join-token", a.getenv("DROVER_JOIN_TOKEN"), "join token of --server (env DROVER_JOIN_TOKEN)")
+	fs.IntVar(&cfg.Workers, "workers", bench.DefaultWorkers, "worker agents, run in this process")
+	fs.IntVar(&cfg.Slots, "slots", bench.DefaultSlots, "jobs each worker runs at once")
+	fs.IntVar(&cfg.Jobs, "jobs", 0, fmt.Sprintf("jobs for the throughput run (default %d noop, %d process)", bench.DefaultNoopJobs, bench.DefaultProcessJobs))
+	fs.StringVar(&cfg.Executor, "executor", drover.ExecutorNoop, "noop (completes at once: measures drover itself) or process (/bin/true)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "submissions in flight")
+	fs.IntVar(&cfg.LatencyJobs, "latency-jobs", bench.DefaultLatencyJobs, "jobs submitted one at a time for submit → start at light load")
+	fs.IntVar(&cfg.OutputLines, "output-lines", bench.DefaultOutputLines, "timestamped lines for the output latency")
+	fs.IntVar(&cfg.Cancels, "cancels", bench.DefaultCancels, "running processes cancelled for the cancel latency")
+	fs.IntVar(&cfg.IdleWorkers, "idle-workers", 0, "simulated idle workers heartbeating while the coordinator's CPU is measured")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", bench.DefaultHeartbeat, "heartbeat interval of the simulated workers (and of the in-process coordinator)")
+	fs.DurationVar(&cfg.IdleWindow, "idle-window", bench.DefaultIdleWindow, "how long the idle workers' CPU is measured")
+	fs.IntVar(&cfg.Finished, "finished", 0, "first run this many noop jobs to completion, then report memory with them in the store")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (coordinator included when in-process) to this file")
+	fs.StringVar(&logLevel, "log-level", "warn", "log level of the workers and the in-process coordinator")
+	if _, err := parse(fs, args); err != nil {
+		return usageCode(err)
+	}
+	log, err := newLogger(a, logLevel)
+	if err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	if cfg.Heartbeat <= 0 {
+		a.errorf("--heartbeat must be positive")
+		return exitUsage
+	}
+	cfg.Logger, cfg.Progress = log, a.stderr
+	cfg.Executors = []worker.Executor{noop.Executor{}, process.New(log)}
+
+	if server == "" {
+		tmp, err := os.MkdirTemp("", "drover-bench-store-")
+		if err != nil {
+			a.errorf("%v", err)
+			return exitError
+		}
+		defer os.RemoveAll(tmp)
+		// The coordinator's defaults, then what the bench needs: its own
+		// store, loopback, no tokens, the bench's heartbeat.
+		var sf serverFlags
+		sf.add(a, flag.NewFlagSet("bench", flag.ContinueOnError), "127.0.0.1:0", tmp)
+		sf.listen, sf.data, sf.apiToken, sf.joinToken, sf.tlsCert, sf.tlsKey = "127.0.0.1:0", tmp, "", "", "", ""
+		sf.hbInterval, sf.hbTimeout = cfg.Heartbeat, max(5*cfg.Heartbeat, 3*time.Second)
+		p, err := startCoordinator(ctx, a, &sf, log)
+		if err != nil {
+			a.errorf("%v", err)
+			return exitError
+		}
+		defer p.shutdown()
+		server, cfg.InProcess, cfg.Token, cfg.JoinToken = p.url, true, "", ""
+	} else {
+		fmt.Fprintf(a.stderr, "drover bench: measuring %s; its bench workers can take jobs that name no executor, so use a coordinator kept for benchmarks\n", server)
+	}
+	cfg.Server = server
+
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			a.errorf("--cpuprofile: %v", err)
+			return exitError
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			a.errorf("--cpuprofile: %v", err)
+			return exitError
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		a.errorf("bench: %v", err)
+		return exitError
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			a.errorf("%v", err)
+			return exitError
+		}
+		return exitOK
+	}
+	if err := res.WriteTable(a.stdout); err != nil {
+		a.errorf("%v", err)
+		return exitError
+	}
+	return exitOK
+}
