@@ -37,6 +37,9 @@ type cacheEntry struct {
 type flight struct {
 	done chan struct{}
 	err  error
+	// quit: the download ended because its own caller gave up; the
+	// others waiting on it try again.
+	quit bool
 }
 
 func newBundleCache(dir string, max int64) (*bundleCache, error) {
@@ -66,7 +69,8 @@ func newBundleCache(dir string, max int64) (*bundleCache, error) {
 func (c *bundleCache) path(sha string) string { return filepath.Join(c.dir, sha+".zip") }
 
 // get returns the path of bundle sha's ZIP, downloading it if needed, and a
-// release to call once the attempt no longer reads it.
+// release to call once the attempt no longer reads it. Concurrent gets of
+// one bundle share one download.
 func (c *bundleCache) get(ctx context.Context, api *client.Client, sha string) (string, func(), error) {
 	for {
 		c.mu.Lock()
@@ -82,6 +86,7 @@ func (c *bundleCache) get(ctx context.Context, api *client.Client, sha string) (
 			c.flights[sha] = f
 			c.mu.Unlock()
 			f.err = c.download(ctx, api, sha)
+			f.quit = f.err != nil && ctx.Err() != nil
 			c.mu.Lock()
 			delete(c.flights, sha)
 			c.mu.Unlock()
@@ -89,14 +94,17 @@ func (c *bundleCache) get(ctx context.Context, api *client.Client, sha string) (
 			if f.err != nil {
 				return "", nil, f.err
 			}
-			continue
+			// download left the entry in use for us, so it cannot be
+			// evicted before we return it, even when it alone is over
+			// the bound.
+			return c.path(sha), c.releaser(sha), nil
 		}
 		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return "", nil, ctx.Err()
 		case <-f.done:
-			if f.err != nil {
+			if f.err != nil && !f.quit {
 				return "", nil, f.err
 			}
 		}
@@ -135,7 +143,7 @@ func (c *bundleCache) download(ctx context.Context, api *client.Client, sha stri
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.entries[sha] = &cacheEntry{size: n, used: time.Now()}
+	c.entries[sha] = &cacheEntry{size: n, used: time.Now(), inUse: 1}
 	c.total += n
 	c.evictLocked()
 	return nil

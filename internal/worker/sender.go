@@ -45,7 +45,8 @@ type sender struct {
 	pending  []drover.OutputChunk // not yet frozen into a post
 	buffered int                  // bytes pending or in flight
 	nextSeq  int64
-	dropped  int64
+	dropped  int64 // bytes dropped since the last marker
+	dropAt   int   // index in pending where the marker goes, while dropped > 0
 	healthy  bool
 	stale    bool
 	finish   *drover.FinishRequest
@@ -78,6 +79,11 @@ func (s *sender) Write(stream drover.Stream, p []byte) {
 			return
 		}
 		if s.buffered >= s.bound {
+			if s.dropped == 0 {
+				// The marker goes here; bytes dropped before it is
+				// posted are counted in it.
+				s.dropAt = len(s.pending)
+			}
 			s.dropped += int64(len(p))
 			return
 		}
@@ -91,7 +97,8 @@ func (s *sender) Write(stream drover.Stream, p []byte) {
 func (s *sender) appendLocked(stream drover.Stream, p []byte) {
 	s.buffered += len(p)
 	for len(p) > 0 {
-		if k := len(s.pending); k > 0 && s.pending[k-1].Stream == stream && len(s.pending[k-1].Data) < maxChunk {
+		if k := len(s.pending); k > 0 && s.pending[k-1].Stream == stream && len(s.pending[k-1].Data) < maxChunk &&
+			(s.dropped == 0 || k > s.dropAt) {
 			last := &s.pending[k-1]
 			n := min(len(p), maxChunk-len(last.Data))
 			last.Data = append(last.Data, p[:n]...)
@@ -192,18 +199,22 @@ func (s *sender) run(ctx context.Context) {
 }
 
 // freezeLocked takes pending chunks, up to maxPost bytes, and numbers them;
-// a retry of the post resends exactly these.
+// a retry of the post resends exactly these. The marker of dropped output
+// goes where the output was lost: after what was kept, before what was
+// written once the coordinator answered again.
 func (s *sender) freezeLocked() ([]drover.OutputChunk, int) {
 	var batch []drover.OutputChunk
-	size := 0
-	if s.dropped > 0 {
-		msg := fmt.Sprintf("\n[drover: %d bytes of output were dropped while the coordinator was unreachable]\n", s.dropped)
-		s.dropped = 0
-		batch = append(batch, drover.OutputChunk{Seq: s.nextSeq, Stream: drover.Stderr, Data: []byte(msg)})
-		s.nextSeq++
-	}
-	n := 0
-	for n < len(s.pending) && (n == 0 || size+len(s.pending[n].Data) <= maxPost) {
+	size, n := 0, 0
+	for {
+		if s.dropped > 0 && n == s.dropAt {
+			msg := fmt.Sprintf("\n[drover: %d bytes of output were dropped while the coordinator was unreachable]\n", s.dropped)
+			s.dropped = 0
+			batch = append(batch, drover.OutputChunk{Seq: s.nextSeq, Stream: drover.Stderr, Data: []byte(msg)})
+			s.nextSeq++
+		}
+		if n == len(s.pending) || (n > 0 && size+len(s.pending[n].Data) > maxPost) {
+			break
+		}
 		ch := s.pending[n]
 		ch.Seq = s.nextSeq
 		s.nextSeq++
@@ -212,6 +223,7 @@ func (s *sender) freezeLocked() ([]drover.OutputChunk, int) {
 		n++
 	}
 	s.pending = append(s.pending[:0:0], s.pending[n:]...)
+	s.dropAt -= n
 	return batch, size
 }
 
