@@ -42,25 +42,55 @@ func (c *Coordinator) scheduleLoop(ctx context.Context) {
 	}
 }
 
+// minPassRead is the fewest queued jobs a pass reads. A pass reads the
+// head of the queue only, more the more free slots there are, so that its
+// cost follows the work it can do rather than the depth of the queue: a
+// deep queue on a busy fleet would otherwise be read and decoded again
+// after every finished attempt. Jobs deeper than what a pass reads keep the
+// pending reason they had (none when new: they wait their turn).
+const minPassRead = 256
+
 // schedulePass places what it can. It returns the earliest NotBefore of
 // jobs waiting out a retry backoff (zero if none) and whether another pass
 // should follow at once (the pass was full and placed something).
+//
+// It reads max(minPassRead, 4 × free slots) jobs from the head of the
+// queue, and reads four times as many again while free slots are left and
+// the queue goes on (jobs that fit nowhere do not block those behind
+// them), up to MaxPass.
 func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bool, err error) {
-	jobs, err := c.store.QueuedJobs(ctx, c.cfg.MaxPass)
-	if err != nil || len(jobs) == 0 {
-		return time.Time{}, false, err
-	}
 	workers, err := c.store.ListWorkers(ctx)
 	if err != nil {
 		return time.Time{}, false, err
 	}
+	free := 0
+	for i := range workers {
+		if w := &workers[i]; w.State == drover.WorkerReady {
+			free += max(0, w.Capacity.Slots-w.Allocated.Slots)
+		}
+	}
+	limit := min(c.cfg.MaxPass, max(minPassRead, 4*free))
 	now := c.now()
+	var (
+		jobs []drover.Job
+		res  sched.Result
+	)
+	for {
+		jobs, err = c.store.QueuedJobs(ctx, limit)
+		if err != nil || len(jobs) == 0 {
+			return time.Time{}, false, err
+		}
+		res = sched.Place(now, jobs, workers)
+		if len(jobs) < limit || limit >= c.cfg.MaxPass || len(res.Assignments) >= free {
+			break
+		}
+		limit = min(c.cfg.MaxPass, 4*limit)
+	}
 	for i := range jobs {
 		if nb := jobs[i].NotBefore; nb != nil && nb.After(now) && (next.IsZero() || nb.Before(next)) {
 			next = *nb
 		}
 	}
-	res := sched.Place(now, jobs, workers)
 	if len(res.Assignments) > 0 {
 		ps := make([]store.Placement, len(res.Assignments))
 		for i, a := range res.Assignments {
@@ -90,7 +120,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 	if err := c.updatePending(ctx, jobs, res.Pending); err != nil {
 		return next, false, err
 	}
-	return next, len(jobs) == c.cfg.MaxPass && len(res.Assignments) > 0, nil
+	return next, limit == c.cfg.MaxPass && len(jobs) == limit && len(res.Assignments) > 0, nil
 }
 
 // updatePending writes the "why pending" reasons that changed since the last
