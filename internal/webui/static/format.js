@@ -81,7 +81,7 @@ export function validTimeout(s) {
 }
 
 // duration renders milliseconds like Go does, rounded for people:
-// "350ms", "1.5s", "2m3s", "1h2m".
+// "350ms", "1.5s", "2m3s", "10m", "1h2m".
 export function duration(ms) {
   if (ms == null || Number.isNaN(ms)) return '—';
   if (ms < 0) ms = 0;
@@ -91,8 +91,9 @@ export function duration(ms) {
   if (ms < 60_000) return `${+(ms / 1000).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  if (h > 0) return `${h}h${m}m` + (h < 10 && r ? `${r}s` : '');
-  return `${m}m${r}s`;
+  // Zero parts are left out: "10m", "1h5m", not "10m0s".
+  if (h > 0) return `${h}h` + (m ? `${m}m` : '') + (h < 10 && r ? `${r}s` : '');
+  return `${m}m` + (r ? `${r}s` : '');
 }
 
 // goDuration reformats a Go duration string from the API ("1.503241s") the

@@ -6,13 +6,17 @@
 //   - lines are grouped in blocks styled content-visibility: auto, so the
 //     browser skips layout and paint of blocks out of view;
 //   - at most maxLines lines stay in the page; older blocks are dropped
-//     with a note offering to show everything or download the full output.
+//     with a note offering to show everything or download the full output,
+//     and a backlog longer than that is parsed and counted, never drawn.
 
 import { AnsiParser, paletteRGB } from './ansi.js';
 import { h } from './dom.js';
 
 const BLOCK_LINES = 200;
-const FRAME_BUDGET = 256 * 1024; // characters rendered per frame
+// What one animation frame draws at most: enough to keep up with any job,
+// little enough that a frame stays well under 50 ms.
+const FRAME_CHARS = 128 * 1024;
+const FRAME_LINES = 1500;
 export const DEFAULT_MAX_LINES = 10000;
 
 export class Terminal {
@@ -93,27 +97,60 @@ export class Terminal {
 
   flush() {
     this.frame = 0;
-    let budget = FRAME_BUDGET;
-    while (this.queue.length && budget > 0) {
+    if (this.maxLines !== Infinity) this.skipAhead();
+    let chars = FRAME_CHARS;
+    let lines = FRAME_LINES;
+    while (this.queue.length && chars > 0 && lines > 0) {
       const c = this.queue[0];
-      let data = c.data;
-      if (data.length > budget) {
-        let cut = budget;
-        // Never split a surrogate pair between two frames' text nodes.
-        if (data.charCodeAt(cut - 1) >= 0xd800 && data.charCodeAt(cut - 1) <= 0xdbff) cut--;
-        this.queue[0] = { ...c, data: data.slice(cut) };
-        data = data.slice(0, cut);
-      } else {
-        this.queue.shift();
-      }
-      budget -= data.length;
-      this.render(c.stream, c.attempt, data);
+      let cut = Math.min(c.data.length, chars);
+      const n = newlines(c.data, cut, lines);
+      if (n.count === lines) cut = n.end;
+      // Never split a surrogate pair between two frames' text nodes.
+      const last = c.data.charCodeAt(cut - 1);
+      if (cut < c.data.length && last >= 0xd800 && last <= 0xdbff) cut--;
+      if (cut < c.data.length) this.queue[0] = { ...c, data: c.data.slice(cut) };
+      else this.queue.shift();
+      chars -= Math.max(cut, 1);
+      lines -= n.count;
+      this.render(c.stream, c.attempt, c.data.slice(0, cut));
     }
     this.trim();
+    if (this.dropped) {
+      this.noteText.textContent = `Showing the last ${this.rendered.toLocaleString()} of ${this.total.toLocaleString()} lines.`;
+      this.note.hidden = false;
+    }
     this.empty.hidden = this.total > 0;
     if (this.follow) this.screen.scrollTop = this.screen.scrollHeight;
     if (this.queue.length) this.schedule();
     this.onChange(this);
+  }
+
+  // skipAhead handles a backlog (opening the page of a job with a large
+  // output, or a flood): lines that would be dropped as soon as they were
+  // drawn are parsed for their colour state and counted, never drawn.
+  skipAhead() {
+    let pending = 0;
+    for (const c of this.queue) pending += newlines(c.data, c.data.length, Infinity).count;
+    let left = pending - this.maxLines;
+    if (left <= 0) return;
+    // Everything on screen is older than the lines skipped: drop it too.
+    for (const b of this.screen.querySelectorAll('.blk')) b.remove();
+    this.dropped += this.rendered;
+    this.rendered = 0;
+    this.block = null;
+    this.open = { stdout: null, stderr: null };
+    const t = this;
+    const skip = { text() {}, cr() {}, newline() { t.total++; t.dropped++; } };
+    while (left > 0 && this.queue.length) {
+      const c = this.queue[0];
+      const n = newlines(c.data, c.data.length, left);
+      const end = n.count === left ? n.end : c.data.length;
+      if (end < c.data.length) this.queue[0] = { ...c, data: c.data.slice(end) };
+      else this.queue.shift();
+      this.attempt = c.attempt;
+      this.parsers[c.stream].parse(c.data.slice(0, end), skip);
+      left -= n.count;
+    }
   }
 
   render(stream, attempt, data) {
@@ -186,8 +223,6 @@ export class Terminal {
       first = next;
     }
     if (!this.follow) this.screen.scrollTop -= before - this.screen.scrollHeight;
-    this.noteText.textContent = `Showing the last ${this.rendered.toLocaleString()} of ${this.total.toLocaleString()} lines.`;
-    this.note.hidden = false;
   }
 
   onScroll() {
@@ -198,6 +233,20 @@ export class Terminal {
       this.onChange(this);
     }
   }
+}
+
+// newlines counts the "\n" in s[0:limit], stopping at max; end is the
+// index after the last one counted.
+function newlines(s, limit, max) {
+  let count = 0;
+  let end = 0;
+  while (count < max) {
+    const i = s.indexOf('\n', end);
+    if (i < 0 || i >= limit) break;
+    end = i + 1;
+    count++;
+  }
+  return { count, end };
 }
 
 // appendStyled adds text to a line, extending the last run when the style

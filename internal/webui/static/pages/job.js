@@ -36,6 +36,7 @@ export function mount(main, { args: [id] }) {
   });
   const download = h('a', { class: 'button small', href: url(`/jobs/${encodeURIComponent(id)}/output`), download: `${id}.log` }, 'Download');
 
+  const details = h('div');
   main.append(h('section', { class: 'page job-page' },
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/jobs' }, 'Jobs'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { class: 'mono' }, id)),
     head, status, facts,
@@ -43,7 +44,8 @@ export function mount(main, { args: [id] }) {
       h('div', { class: 'section-head' }, h('h2', { id: 'output-title' }, 'Output'), termInfo,
         h('div', { class: 'spacer' }), followBtn, download),
       term.el),
-    h('section', { 'aria-labelledby': 'attempts-title' }, h('h2', { id: 'attempts-title' }, 'Attempts'), attempts)));
+    h('section', { 'aria-labelledby': 'attempts-title' }, h('h2', { id: 'attempts-title', class: 'section-title' }, 'Attempts'), attempts),
+    h('section', { 'aria-labelledby': 'details-title' }, h('h2', { id: 'details-title', class: 'section-title' }, 'Details'), details)));
 
   // refresh fetches the job, one request at a time: changes that arrive
   // while one is in flight are folded into a single follow-up.
@@ -115,7 +117,8 @@ export function mount(main, { args: [id] }) {
       h('pre', { class: 'cmd', 'aria-label': 'Command' }, h('span', { class: 'prompt', 'aria-hidden': 'true' }, '$ '), fmt.command(spec.command)));
 
     replace(status, statusBanners(job));
-    replace(facts, factList(job));
+    replace(facts, keyFacts(job));
+    replace(details, moreFacts(job));
     replace(attempts, attemptTable(job));
     if (final && !term.total) term.setEmptyText('This job wrote no output.');
   }
@@ -163,38 +166,51 @@ function statusBanners(job) {
   const process = spec.executor === 'process' || (!spec.executor && !spec.image);
   if (process) {
     out.push(h('p', { class: 'banner note' },
-      h('strong', {}, 'Not isolated. '),
-      'This job runs as a plain process on the worker, as the worker\'s user, with the worker\'s file system. ' +
-      'Its CPU and memory requests are reserved for scheduling, not enforced. Use the docker executor for untrusted code.'));
+      h('strong', {}, 'Not isolated: '),
+      'a plain process on the worker, with the worker\'s user and file system; its CPU and memory requests are not enforced. ' +
+      'Use the docker executor for untrusted code.'));
   }
   return out;
 }
 
-function factList(job) {
-  const spec = job.spec || {};
-  const res = spec.resources || {};
-  const rows = [];
-  const add = (term, ...value) => rows.push(h('div', { class: 'fact' }, h('dt', {}, term), h('dd', {}, ...value)));
-  add('State', job.state, job.reason ? h('span', { class: 'muted' }, ` (${job.reason.replaceAll('_', ' ')})`) : '');
-  add('Exit code', job.exitCode === null || job.exitCode === undefined ? '—' : h('span', { class: job.exitCode === 0 ? 'ok' : 'bad' }, String(job.exitCode)));
+// keyFacts answer "how did it go" above the output.
+function keyFacts(job) {
+  const res = job.spec?.resources || {};
+  const [rows, add] = factRows();
+  add('Exit code', job.exitCode === null || job.exitCode === undefined
+    ? (job.reason ? h('span', { class: 'muted' }, job.reason.replaceAll('_', ' ')) : '—')
+    : h('span', { class: job.exitCode === 0 ? 'ok' : job.state === 'CANCELLED' ? '' : 'bad' }, String(job.exitCode)));
   add('Worker', job.workerId ? h('a', { href: '#/workers' }, live.workerName(job.workerId)) : '—');
-  add('Requests', `${fmt.cpu(res.cpu)} CPU · ${fmt.memory(res.memoryMB)} memory`);
+  add('Duration', job.startedAt
+    ? (job.completedAt ? fmt.duration(fmt.elapsed(job.startedAt, job.completedAt)) : h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt))))
+    : '—');
+  add('Started', when(job.startedAt));
+  add('Finished', when(job.completedAt));
+  add('Requests', `${fmt.cpu(res.cpu)} · ${fmt.memory(res.memoryMB)}`);
+  return h('dl', { class: 'facts' }, rows);
+}
+
+// moreFacts is the rest of the spec and bookkeeping, below the output.
+function moreFacts(job) {
+  const spec = job.spec || {};
+  const [rows, add] = factRows();
   add('Executor', spec.image ? `${spec.executor || 'docker'} · ${spec.image}` : spec.executor || 'any (process)');
   add('Timeout', spec.timeout && spec.timeout !== '0s' ? fmt.goDuration(spec.timeout) : 'none');
   add('Retries', `${job.jobRetries || 0} of ${spec.maxRetries || 0}` + (job.fleetRetries ? ` · ${job.fleetRetries} after fleet failures` : ''));
   add('Created', when(job.createdAt));
-  add('Started', when(job.startedAt));
-  add('Finished', when(job.completedAt));
-  add('Duration', job.startedAt
-    ? (job.completedAt ? fmt.duration(fmt.elapsed(job.startedAt, job.completedAt)) : h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt))))
-    : '—');
   add('Output', fmt.bytes(job.outputBytes || 0));
   if (spec.constraints && Object.keys(spec.constraints).length) add('Constraints', chips(spec.constraints));
   if (spec.env && Object.keys(spec.env).length) add('Environment', h('span', { class: 'mono' }, Object.keys(spec.env).sort().join(' ')));
   if (spec.bundle) add('Bundle', h('span', { class: 'mono', title: spec.bundle }, spec.bundle.slice(0, 12)));
   if (spec.priority) add('Priority', String(spec.priority));
-  add('ID', h('span', { class: 'mono' }, job.id));
+  add('Job ID', h('span', { class: 'mono' }, job.id));
   return h('dl', { class: 'facts' }, rows);
+}
+
+function factRows() {
+  const rows = [];
+  const add = (term, ...value) => rows.push(h('div', { class: 'fact' }, h('dt', {}, term), h('dd', {}, ...value)));
+  return [rows, add];
 }
 
 function when(iso) {

@@ -181,7 +181,7 @@ function fill(tr, job) {
   const code = job.exitCode;
   const exit = code === null || code === undefined
     ? h('span', { class: 'muted' }, job.reason && job.state !== 'COMPLETED' ? job.reason.replaceAll('_', ' ') : '—')
-    : h('span', { class: code === 0 ? 'ok' : 'bad' }, String(code));
+    : h('span', { class: code === 0 ? 'ok' : job.state === 'CANCELLED' ? 'muted' : 'bad', title: job.state === 'CANCELLED' ? 'stopped by the cancellation' : null }, String(code));
   replace(tr,
     h('td', {}, badge(job.state, job.cancelRequestedAt && !fmt.isFinal(job.state) ? 'cancelling' : '')),
     h('td', { class: 'job-cell' },

@@ -79,7 +79,7 @@ export function mount(main) {
     const sum = (f) => up.reduce((s, w) => s + f(w), 0);
     const ready = ws.filter((w) => w.state === 'READY').length;
     summary.textContent = `${ws.length} ${ws.length === 1 ? 'worker' : 'workers'}, ${ready} ready · ` +
-      `${fmt.cpu(sum((w) => w.allocated?.cpu || 0))} of ${fmt.cpu(sum((w) => w.capacity?.cpu || 0))} CPU reserved · ` +
+      `${cpuPart(sum((w) => w.allocated?.cpu || 0))} of ${fmt.cpu(sum((w) => w.capacity?.cpu || 0))} reserved · ` +
       `${fmt.memory(sum((w) => w.allocated?.memoryMB || 0))} of ${fmt.memory(sum((w) => w.capacity?.memoryMB || 0))} memory reserved · ` +
       `${sum((w) => (w.running || []).length)} running`;
   }
@@ -121,10 +121,10 @@ export function mount(main) {
         Object.keys(w.labels || {}).length ? h('div', { class: 'wide' }, h('dt', {}, 'Labels'), h('dd', {}, chips(w.labels))) : null),
       h('div', { class: 'gauges' },
         h('div', { class: 'gauge-group' }, h('h3', {}, 'CPU'),
-          bar('Reserved', alloc.cpu || 0, cap.cpu || 0, `${fmt.cpu(alloc.cpu || 0)} of ${fmt.cpu(cap.cpu || 0)}`),
+          bar('Reserved', alloc.cpu || 0, cap.cpu || 0, `${cpuPart(alloc.cpu || 0)} of ${fmt.cpu(cap.cpu || 0)}`),
           bar('In use', use.cpuPercent || 0, 100, `${(use.cpuPercent || 0).toFixed(0)}% of the machine` + (use.load1 ? ` · load ${use.load1.toFixed(2)}` : ''), 'use')),
         h('div', { class: 'gauge-group' }, h('h3', {}, 'Memory'),
-          bar('Reserved', alloc.memoryMB || 0, cap.memoryMB || 0, `${fmt.memory(alloc.memoryMB || 0)} of ${fmt.memory(cap.memoryMB || 0)}`),
+          bar('Reserved', alloc.memoryMB || 0, cap.memoryMB || 0, `${alloc.memoryMB ? fmt.memory(alloc.memoryMB) : '0'} of ${fmt.memory(cap.memoryMB || 0)}`),
           bar('In use', use.memoryUsedMB || 0, use.memoryTotalMB || 0, use.memoryTotalMB ? `${fmt.memory(use.memoryUsedMB)} of ${fmt.memory(use.memoryTotalMB)}` : 'not reported', 'use')),
         h('div', { class: 'gauge-group' }, h('h3', {}, 'Slots'),
           bar('Jobs', alloc.slots || 0, cap.slots || 0, `${alloc.slots || 0} of ${cap.slots || 0}`))),
@@ -155,4 +155,9 @@ export function mount(main) {
     unsubscribe();
     cancelAnimationFrame(frame);
   };
+}
+
+// cpuPart renders the first half of "1.5 of 4 cores": the unit is said once.
+function cpuPart(m) {
+  return m > 0 && m < 1000 ? `${m}m` : String(+(m / 1000).toFixed(3));
 }

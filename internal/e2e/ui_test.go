@@ -1,0 +1,544 @@
+package e2e
+
+import (
+	"archive/zip"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/drover-dev/drover"
+)
+
+// The UI tests drive the embedded web UI in a real headless Chromium
+// (Debian's chromium package) against the real binary. Every wait is on a
+// condition in the page, checked each animation frame, with a deadline.
+
+const uiWait = 30 * time.Second
+
+// tab is a headless browser tab on a cluster's UI.
+type tab struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+
+	mu     sync.Mutex
+	thrown []string // uncaught exceptions of the page
+}
+
+// newTab starts Chromium for one test. Without chromium the test is
+// skipped, except in CI, where a missing browser fails it.
+func newTab(t *testing.T, cl *cluster) *tab {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed (apt-get install chromium): the UI tests need it")
+		}
+		t.Skip("chromium is not installed; apt-get install chromium to run the UI tests")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.WindowSize(1440, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
+	tb := &tab{t: t, ctx: ctx, base: cl.url}
+	t.Cleanup(func() {
+		cancelTime()
+		cancelTab()
+		cancelAlloc()
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		for _, e := range tb.thrown {
+			t.Errorf("uncaught in the page: %s", e)
+		}
+	})
+	err = chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok && e.ExceptionDetails != nil {
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg += " " + d.Exception.Description
+			}
+			tb.mu.Lock()
+			tb.thrown = append(tb.thrown, fmt.Sprintf("%s (%s:%d)", msg, d.URL, d.LineNumber+1))
+			tb.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	if err := chromedp.Do(tb.ctx, steps...); err != nil {
+		tb.t.Fatalf("%s: %v\npage: %s", what, err, tb.mainText())
+	}
+}
+
+// open loads the UI at a hash route, like "#/jobs".
+func (tb *tab) open(route string) {
+	tb.t.Helper()
+	tb.do("open "+route, chromedp.Navigate(tb.base+"/"+route))
+}
+
+// until waits for a JavaScript function of args to return true.
+func (tb *tab) until(what, fn string, args ...any) {
+	tb.t.Helper()
+	_, err := chromedp.Run(tb.ctx, chromedp.PollFunction[bool](fn,
+		chromedp.WithPollingArgs(args...), chromedp.WithPollingTimeout(uiWait)))
+	if err != nil {
+		tb.t.Fatalf("waiting for %s: %v\npage: %s", what, err, tb.mainText())
+	}
+}
+
+// waitText waits until the first element matching sel contains want.
+func (tb *tab) waitText(sel, want string) {
+	tb.t.Helper()
+	tb.until(fmt.Sprintf("%q in %s", want, sel),
+		`(sel, want) => { const el = document.querySelector(sel); return !!el && el.textContent.includes(want); }`, sel, want)
+}
+
+func (tb *tab) eval(js string) string {
+	tb.t.Helper()
+	s, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		tb.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return s
+}
+
+// mainText is the page's visible text, for failure messages.
+func (tb *tab) mainText() string {
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText : ''`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	if len(s) > 3000 {
+		s = s[:3000] + "…"
+	}
+	return s
+}
+
+func (tb *tab) click(sel string) {
+	tb.t.Helper()
+	tb.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// fill sets an input's value and fires its input and change events.
+func (tb *tab) fill(sel, value string) {
+	tb.t.Helper()
+	tb.do("fill "+sel, chromedp.SetValue(chromedp.CSS(sel), value))
+}
+
+// screenshot saves the viewport to docs/screenshots/name.png when
+// DROVER_SCREENSHOTS=1, so ordinary runs write nothing in the tree.
+func (tb *tab) screenshot(name string) {
+	tb.t.Helper()
+	if os.Getenv("DROVER_SCREENSHOTS") != "1" {
+		return
+	}
+	// Start at the top, and let the last frame's rendering settle (bars
+	// animate their width).
+	tb.until("a quiet frame", `() => new Promise((ok) => { window.scrollTo(0, 0); document.activeElement.blur(); requestAnimationFrame(() => setTimeout(() => ok(true), 500)); })`)
+	b, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+func (tb *tab) colorScheme(scheme string) {
+	tb.t.Helper()
+	_, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+	})
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// terminalLines is the text of the output view, one entry per line.
+func (tb *tab) terminalLines() []string {
+	tb.t.Helper()
+	s := tb.eval(`[...document.querySelectorAll('.term .l:not(.mark)')].map((l) => l.textContent).join('\n')`)
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func submitJob(t *testing.T, cl *cluster, spec drover.JobSpec) *drover.Job {
+	t.Helper()
+	j, err := cl.c.Submit(ctxT(t, 20*time.Second), spec, "")
+	if err != nil {
+		t.Fatalf("submit %v: %v", spec.Command, err)
+	}
+	return j
+}
+
+func shell(s string) drover.Command { return drover.Command{"sh", "-c", s} }
+
+// writeZip makes a ZIP holding the given files.
+func writeZip(t *testing.T, files map[string]string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bundle.zip")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for name, body := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestUISubmitWithBundle submits a job with a ZIP through the form and sees
+// its output appear live on the job's page.
+func TestUISubmitWithBundle(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1", "--cpu", "2", "--memory", "2G")
+	tb := newTab(t, cl)
+	bundle := writeZip(t, map[string]string{
+		"run.sh":   "#!/bin/sh\nprintf '\\033[32mready\\033[0m\\n'\necho \"data: $(cat data.txt)\"\necho 'a warning' >&2\n",
+		"data.txt": "hello from the bundle",
+	})
+
+	tb.open("#/submit")
+	tb.fill("#f-command", "sh run.sh")
+	tb.do("choose the ZIP", chromedp.SetUploadFiles(chromedp.CSS("#f-files"), []string{bundle}))
+	tb.waitText(".file-list", "uploaded as is")
+	tb.fill("#f-cpu", "0.5")
+	tb.fill("#f-memory", "64M")
+	tb.click("form.submit-form button[type=submit]")
+
+	tb.until("the job's page", `() => location.hash.startsWith('#/jobs/job_')`)
+	tb.waitText(".term", "data: hello from the bundle")
+	tb.waitText(".page-head .badge", "COMPLETED")
+	id := strings.TrimPrefix(tb.eval(`location.hash`), "#/jobs/")
+
+	// The colour is rendered, not printed as an escape sequence, and the
+	// stderr line is marked.
+	if got := tb.eval(`document.querySelector('.term .f2') ? document.querySelector('.term .f2').textContent : ''`); got != "ready" {
+		t.Errorf("green span: %q, want \"ready\"", got)
+	}
+	if got := tb.eval(`document.querySelector('.term .l.e') ? document.querySelector('.term .l.e').textContent : ''`); got != "a warning" {
+		t.Errorf("stderr line: %q", got)
+	}
+	if lines := tb.terminalLines(); len(lines) != 3 || strings.ContainsRune(strings.Join(lines, ""), '\x1b') {
+		t.Errorf("terminal lines %q", lines)
+	}
+
+	j, err := cl.c.Job(ctxT(t, 10*time.Second), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Spec.Bundle == "" || j.Spec.Resources.CPU != 500 || j.Spec.Resources.MemoryMB != 64 || j.Spec.Command.String() != "sh run.sh" {
+		t.Errorf("submitted spec %+v", j.Spec)
+	}
+	// The attempt and its phases are listed.
+	tb.waitText("table.attempts", "running")
+}
+
+// TestUICancel cancels a running job from its page.
+func TestUICancel(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	tb := newTab(t, cl)
+	j := submitJob(t, cl, drover.JobSpec{Command: shell("echo started; sleep 300")})
+
+	tb.open("#/jobs/" + j.ID)
+	tb.waitText(".term", "started")
+	tb.waitText(".page-head .badge", "RUNNING")
+	tb.waitText(".banner.note", "Not isolated")
+	tb.click(".page-head button.danger")
+	tb.waitText(".page-head .badge", "CANCELLED")
+	tb.until("the Cancel button to go", `() => !document.querySelector('.page-head button.danger')`)
+	if got := cl.waitJob(j.ID, 10*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State.Final() }); got.State != drover.JobCancelled {
+		t.Errorf("job state %s, want CANCELLED", got.State)
+	}
+}
+
+// TestUIWorkers shows a worker with its gauges, and a job it runs, live.
+func TestUIWorkers(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("ui-w1", "--cpu", "2", "--memory", "2G", "--labels", "zone=a")
+	tb := newTab(t, cl)
+
+	tb.open("#/workers")
+	tb.waitText(".worker h2", "ui-w1")
+	tb.waitText(".worker .badge", "READY")
+	tb.waitText(".worker", "zone=a")
+	tb.until("reserved and usage gauges", `() => document.querySelectorAll('.worker .gauge-track[role=meter]').length === 5`)
+	tb.waitText(".worker .gauges", "0 of 2 cores")
+	tb.until("a measured heartbeat", `() => /ago|just now/.test(document.querySelector('.worker time').textContent)`)
+
+	// A job placed on it shows up in its card from the live stream.
+	j := submitJob(t, cl, drover.JobSpec{Command: shell("sleep 300"), Resources: drover.Resources{CPU: 1000, MemoryMB: 256}})
+	tb.until("the running job's link", `(id) => !!document.querySelector('.worker a[href="#/jobs/' + id + '"]')`, j.ID)
+	tb.waitText(".worker .gauges", "1 of 2 cores")
+	width := tb.eval(`document.querySelector('.worker .gauge-fill').style.width`)
+	if width != "50%" {
+		t.Errorf("CPU reserved bar width %q, want 50%%", width)
+	}
+	if _, err := cl.c.Cancel(ctxT(t, 10*time.Second), j.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUIValidation shows the API's errors next to the fields they name.
+func TestUIValidation(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1", "--cpu", "2", "--memory", "2G")
+	tb := newTab(t, cl)
+	tb.open("#/submit")
+
+	// Checked in the browser: an empty command.
+	tb.click("form.submit-form button[type=submit]")
+	tb.waitText("#f-command-error", "Enter a command")
+	tb.until("the command field marked and focused", `() => document.activeElement === document.querySelector('#f-command[aria-invalid=true]')`)
+
+	// Checked by the API: no worker could ever hold 64 cores.
+	tb.fill("#f-command", "echo hi")
+	tb.fill("#f-cpu", "64")
+	tb.click("form.submit-form button[type=submit]")
+	tb.waitText("#f-resources-error", "no worker could ever run this job")
+	tb.until("the CPU field marked", `() => document.querySelector('#f-cpu').getAttribute('aria-invalid') === 'true'`)
+	if tb.eval(`document.querySelector('#f-command-error').textContent`) != "" ||
+		tb.eval(`String(document.querySelector('#f-command').hasAttribute('aria-invalid'))`) != "false" {
+		t.Error("the fixed command field is still marked invalid")
+	}
+
+	// Checked by the API, named by error.field: an invalid env name.
+	tb.fill("#f-cpu", "1")
+	tb.fill("#f-env", "1BAD=x")
+	tb.click("form.submit-form button[type=submit]")
+	tb.waitText("#f-env-error", "env name \"1BAD\" is invalid")
+	if got := tb.eval(`document.querySelector('#f-resources-error').textContent`); got != "" {
+		t.Errorf("resources error not cleared: %q", got)
+	}
+	if tb.eval(`location.hash`) != "#/submit" {
+		t.Error("an invalid job left the form")
+	}
+}
+
+// TestUIToken asks for the API token, says plainly when it is wrong, and
+// shows the jobs, live, with the right one.
+func TestUIToken(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{token: "t"})
+	cl.worker("w1")
+	first := submitJob(t, cl, drover.JobSpec{Name: "before-login", Command: shell("true")})
+	tb := newTab(t, cl)
+
+	tb.open("#/jobs")
+	tb.waitText(".token-form", "needs an API token")
+	tb.fill("#token", "wrong")
+	tb.click(".token-form button[type=submit]")
+	tb.waitText("#token-error", "That token is invalid")
+
+	tb.fill("#token", "t")
+	tb.click(".token-form button[type=submit]")
+	tb.waitText("main h1", "Jobs")
+	tb.until("the first job's row", `(id) => !!document.querySelector('tr[data-id="' + id + '"]')`, first.ID)
+	tb.waitText(".live", "Live")
+
+	// The event stream authenticates with ?access_token=: a new job appears.
+	second := submitJob(t, cl, drover.JobSpec{Name: "after-login", Command: shell("echo hi")})
+	tb.until("the new job's row", `(id) => !!document.querySelector('tr[data-id="' + id + '"]')`, second.ID)
+	tb.until("the new job on top", `(id) => document.querySelector('tbody tr').dataset.id === id`, second.ID)
+	tb.until("it to complete", `(id) => document.querySelector('tr[data-id="' + id + '"] .badge').textContent.includes('COMPLETED')`, second.ID)
+
+	// The output follow stream and the download link carry the token too.
+	tb.open("#/jobs/" + second.ID)
+	tb.waitText(".term", "hi")
+	if href := tb.eval(`document.querySelector('a[download]').getAttribute('href')`); !strings.Contains(href, "access_token=t") {
+		t.Errorf("download link %q lacks the token", href)
+	}
+}
+
+// TestUIOutputAcrossRestart follows a job's output while the coordinator
+// restarts: the browser reconnects with Last-Event-ID and every line shows
+// exactly once.
+func TestUIOutputAcrossRestart(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	tb := newTab(t, cl)
+	release := filepath.Join(t.TempDir(), "release")
+	j := submitJob(t, cl, drover.JobSpec{Command: shell(fmt.Sprintf(
+		"for i in $(seq 1 20); do echo line $i; done; while [ ! -e %s ]; do sleep 0.05; done; for i in $(seq 21 40); do echo line $i; done", release))})
+
+	tb.open("#/jobs/" + j.ID)
+	tb.waitText(".term", "line 20")
+	cl.server.killProcessOnly()
+	if err := writeFile(release); err != nil {
+		t.Fatal(err)
+	}
+	cl.startServer(serverOpt{})
+	tb.waitText(".page-head .badge", "COMPLETED")
+	tb.waitText(".term", "line 40")
+	lines := tb.terminalLines()
+	if len(lines) != 40 {
+		t.Fatalf("%d lines after the restart, want 40: %q", len(lines), lines)
+	}
+	for i, l := range lines {
+		if l != fmt.Sprintf("line %d", i+1) {
+			t.Fatalf("line %d is %q: %q", i+1, l, lines)
+		}
+	}
+}
+
+// TestUILargeOutput renders 100,000 lines without freezing the tab: the
+// page keeps the last lines, says how many there are, and offers the rest.
+func TestUILargeOutput(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	tb := newTab(t, cl)
+	j := submitJob(t, cl, drover.JobSpec{Command: shell("seq 1 100000")})
+
+	tb.open("#/jobs/" + j.ID)
+	// Record the longest task the page runs while the output streams in.
+	tb.eval(`(() => { window.longest = 0; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longest = Math.max(window.longest, e.duration); }).observe({ type: 'longtask' }); return ''; })()`)
+	tb.waitText(".page-head .badge", "COMPLETED")
+	tb.waitText(".term-note", "of 100,000 lines")
+	tb.until("the last line", `() => { const ls = document.querySelectorAll('.term .l'); return ls.length > 0 && ls[ls.length - 1].textContent === '100000'; }`)
+	var n int
+	fmt.Sscan(tb.eval(`String(document.querySelectorAll('.term .l').length)`), &n)
+	if n > 10200 {
+		t.Errorf("%d lines in the page; the view keeps about 10,000", n)
+	}
+	longest := tb.eval(`String(Math.round(window.longest))`)
+	t.Logf("longest task while rendering 100,000 lines: %sms", longest)
+	var ms int
+	fmt.Sscan(longest, &ms)
+	if ms > 1000 {
+		t.Errorf("the tab was blocked for %dms", ms)
+	}
+}
+
+// TestUIScreenshots saves the screenshots of docs/webui.md when
+// DROVER_SCREENSHOTS=1.
+func TestUIScreenshots(t *testing.T) {
+	if os.Getenv("DROVER_SCREENSHOTS") != "1" {
+		t.Skip("set DROVER_SCREENSHOTS=1 to write docs/screenshots")
+	}
+	cl := newCluster(t, serverOpt{})
+	cl.worker("build-1", "--cpu", "4", "--memory", "8G", "--max-parallel", "6", "--labels", "zone=a,arch=amd64")
+	cl.worker("build-2", "--cpu", "2", "--memory", "4G", "--labels", "zone=b")
+	tb := newTab(t, cl)
+	ctx := ctxT(t, time.Minute)
+
+	quick := []string{"make -C docs html", "go vet ./...", "./scripts/lint.sh"}
+	for _, c := range quick {
+		j := submitJob(t, cl, drover.JobSpec{Command: shell("echo " + c)})
+		cl.waitJob(j.ID, uiWait, "final", func(j *drover.Job) bool { return j.State.Final() })
+	}
+	failed := submitJob(t, cl, drover.JobSpec{Name: "nightly-report", Command: shell(
+		`echo "loading 14 sources"; echo "error: connection to warehouse timed out after 30s" >&2; exit 3`)})
+	cancelled := submitJob(t, cl, drover.JobSpec{Name: "backfill-2023", Command: shell("sleep 300")})
+	cl.waitJob(cancelled.ID, uiWait, "running", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+	if _, err := cl.c.Cancel(ctx, cancelled.ID); err != nil {
+		t.Fatal(err)
+	}
+	script := writeZip(t, map[string]string{"ci/test.sh": `printf '\033[1m==> go test ./...\033[0m\n'
+for p in api bundle cli coordinator executor/process sched store/sqlite worker; do
+  printf '\033[32mok  \033[0m \tgithub.com/drover-dev/drover/internal/%-18s\t\033[2m0.%03ds\033[0m\n' "$p" $(( ($(printf %d "'$p") * 37) % 900 + 40 ))
+done
+echo "warning: GOCACHE is not writable, builds are not cached" >&2
+printf '\033[33m?   \033[0m \tgithub.com/drover-dev/drover/cmd/drover\t[no test files]\n'
+printf '\033[1;32mPASS\033[0m 8 packages, 412 tests\n'
+`})
+	f, err := os.Open(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	b, err := cl.c.UploadBundle(ctx, f, st.Size(), nil)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := submitJob(t, cl, drover.JobSpec{Name: "unit-tests", Resources: drover.Resources{CPU: 1000, MemoryMB: 512},
+		Timeout: drover.Duration(10 * time.Minute), Constraints: map[string]string{"zone": "a"},
+		Bundle: b.SHA256, Command: shell("sh ci/test.sh")})
+	train := submitJob(t, cl, drover.JobSpec{Name: "train-model", Resources: drover.Resources{CPU: 2000, MemoryMB: 2048},
+		Constraints: map[string]string{"zone": "a"}, // so the next job cannot fit anywhere
+		Command:     shell(`for e in 1 2 3; do printf 'epoch %d/20  loss=%s\n' $e "0.$((90 - e * 7))"; done; sleep 300`)})
+	cl.waitJob(train.ID, uiWait, "running", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+	pending := submitJob(t, cl, drover.JobSpec{Name: "render-video", Resources: drover.Resources{CPU: 3000, MemoryMB: 1024},
+		Command: shell("ffmpeg -i in.mov out.mp4")})
+	cl.waitJob(failed.ID, uiWait, "final", func(j *drover.Job) bool { return j.State.Final() })
+	cl.waitJob(tests.ID, uiWait, "final", func(j *drover.Job) bool { return j.State.Final() })
+	cl.waitJob(pending.ID, uiWait, "a pending reason", func(j *drover.Job) bool { return j.PendingReason != "" })
+
+	tb.colorScheme("light")
+	tb.open("#/jobs")
+	tb.until("the jobs", `(id) => !!document.querySelector('tr[data-id="' + id + '"]')`, pending.ID)
+	tb.screenshot("jobs")
+
+	tb.open("#/jobs/" + tests.ID)
+	tb.waitText(".term", "PASS")
+	tb.waitText("table.attempts", "running")
+	tb.screenshot("job")
+	tb.colorScheme("dark")
+	tb.screenshot("job-dark")
+	tb.colorScheme("light")
+
+	tb.open("#/workers")
+	tb.until("both workers", `() => document.querySelectorAll('.worker').length === 2`)
+	tb.waitText(".worker-grid", "Running 1 job")
+	tb.screenshot("workers")
+
+	tb.open("#/submit")
+	tb.fill("#f-command", "sh run.sh --report weekly")
+	tb.fill("#f-name", "weekly-report")
+	tb.fill("#f-cpu", "1.5")
+	tb.fill("#f-memory", "512M")
+	tb.fill("#f-timeout", "15m")
+	tb.fill("#f-env", "REPORT_DAY=monday")
+	bundle := writeZip(t, map[string]string{"run.sh": "echo report\n", "query.sql": "select 1;\n"})
+	tb.do("choose the ZIP", chromedp.SetUploadFiles(chromedp.CSS("#f-files"), []string{bundle}))
+	tb.waitText(".file-list", "uploaded as is")
+	tb.screenshot("submit")
+}
