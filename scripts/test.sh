@@ -13,6 +13,7 @@ say() { printf '\n== %s\n' "$*"; }
 
 need_pkgs=()
 command -v busybox >/dev/null 2>&1 || need_pkgs+=(busybox-static)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium) # the web UI's browser tests
 if ((${#need_pkgs[@]})); then
 	say "installing ${need_pkgs[*]}"
 	export DEBIAN_FRONTEND=noninteractive
