@@ -39,7 +39,7 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&wf.cpu, "cpu", a.getenv("DROVER_WORKER_CPU"), "CPU offered, cores or millicores (default: all CPUs)")
 	fs.StringVar(&wf.memory, "memory", a.getenv("DROVER_WORKER_MEMORY"), "memory offered, e.g. 8G (default: total minus 10%, at most 2G kept back)")
 	fs.DurationVar(&wf.grace, "grace", envDuration(a, "DROVER_GRACE", worker.DefaultGrace), "wait between SIGTERM and SIGKILL on cancel and timeout (env DROVER_GRACE)")
-	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces (default: a drover-work folder in the temp dir)")
+	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces and bundle cache, one per worker (default: $TMPDIR/drover-work/<name>)")
 	fs.StringVar(&wf.pull, "pull", envOr(a, "DROVER_PULL", "missing"), "docker image pull policy: missing, always or never (env DROVER_PULL)")
 	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
 }
@@ -98,7 +98,10 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	if cfg.Capacity.MemoryMB <= 0 {
 		return cfg, errors.New("cannot tell this machine's memory: set --memory")
 	}
-	execs, err := wf.executors(ctx, log)
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = worker.DefaultWorkDir(cfg.Name)
+	}
+	execs, err := wf.executors(ctx, log, cfg.WorkDir)
 	if err != nil {
 		return cfg, err
 	}
@@ -108,7 +111,12 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 
 // executors picks the executors: process jobs run as the worker's user;
 // docker ones in locked-down containers.
-func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger) ([]worker.Executor, error) {
+func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir string) ([]worker.Executor, error) {
+	newProcess := func() worker.Executor {
+		p := process.New(log)
+		p.SetWorkDir(workDir)
+		return p
+	}
 	newDocker := func() (worker.Executor, error) {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -116,7 +124,7 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger) ([]worke
 	}
 	switch wf.executor {
 	case "auto":
-		execs := []worker.Executor{process.New(log)}
+		execs := []worker.Executor{newProcess()}
 		d, err := newDocker()
 		if err != nil {
 			log.Info("docker executor off: the Docker engine does not answer", "err", err)
@@ -125,7 +133,7 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger) ([]worke
 		}
 		return execs, nil
 	case drover.ExecutorProcess:
-		return []worker.Executor{process.New(log)}, nil
+		return []worker.Executor{newProcess()}, nil
 	case drover.ExecutorNoop:
 		return []worker.Executor{noop.Executor{}}, nil
 	case drover.ExecutorDocker:

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -230,5 +231,52 @@ func TestCoordinatorKilledAndRestarted(t *testing.T) {
 		if logs != fmt.Sprintf("job %d\n", i) {
 			t.Errorf("job %d logs %q", i, logs)
 		}
+	}
+}
+
+// TestRestartedWorkerCleansUp kills a worker with -9 while its job has a
+// background process; the worker started again on the same work dir kills
+// that orphan and removes the old workspace.
+func TestRestartedWorkerCleansUp(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	workDir := t.TempDir()
+	w, wid := cl.worker("wp", "--work-dir", workDir)
+	ctx := ctxT(t, time.Minute)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	out, _, _ := cl.cli(ctx, "submit", "--", "sh", "-c", fmt.Sprintf("sleep 300 & echo $! > %s; wait", pidFile))
+	id := strings.TrimSpace(out)
+	cl.waitJob(id, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning && j.WorkerID == wid })
+	pids := readPids(t, pidFile, 1, 10*time.Second)
+	w.killProcessOnly()
+	if !alive(pids[0]) {
+		t.Fatalf("the background process died with its worker; nothing to clean up")
+	}
+	cl.worker("wp", "--work-dir", workDir) // the dead worker's lock went with it
+	waitGone(t, pids, 10*time.Second)
+	des, err := os.ReadDir(workDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), "att_") {
+			t.Errorf("leftover workspace %s", de.Name())
+		}
+	}
+	if _, err := cl.c.Cancel(ctx, id); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
+		t.Fatal(err)
+	}
+}
+
+func TestTwoWorkersCannotShareAWorkDir(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	workDir := t.TempDir()
+	cl.worker("one", "--work-dir", workDir)
+	cmd := exec.Command(bin, "worker", "--server", cl.url, "--name", "two", "--executor", "process", "--work-dir", workDir)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another worker") {
+		t.Fatalf("second worker on the same work dir: %v\n%s", err, out)
 	}
 }

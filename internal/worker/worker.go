@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -64,7 +66,8 @@ type Config struct {
 	// Defaults to 10s; set NoGrace for none.
 	Grace   time.Duration
 	NoGrace bool
-	// WorkDir holds the attempts' workspaces. Defaults to os.TempDir()/drover-work.
+	// WorkDir holds the attempts' workspaces and the bundle cache; one
+	// worker per folder. Defaults to DefaultWorkDir(Name).
 	WorkDir string
 	// PollWait is the long-poll duration. Defaults to 30s.
 	PollWait time.Duration
@@ -84,6 +87,7 @@ type Worker struct {
 	api   *client.Client // join token; the per-worker client is in reg
 	execs map[string]Executor
 	cache *bundleCache
+	lock  *os.File // flock on the work dir, held for the worker's life
 
 	mu       sync.Mutex
 	id       string
@@ -120,11 +124,11 @@ func New(cfg Config) (*Worker, error) {
 	} else {
 		cfg.Grace = cmp.Or(cfg.Grace, DefaultGrace)
 	}
-	if cfg.WorkDir == "" {
-		cfg.WorkDir = os.TempDir() + "/drover-work"
-	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = DefaultWorkDir(cfg.Name)
 	}
 	switch {
 	case cfg.Server == "":
@@ -137,17 +141,28 @@ func New(cfg Config) (*Worker, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
+	// One worker per work dir: at start a worker removes what it finds
+	// there, so a second one must not share it.
+	lock, err := os.OpenFile(filepath.Join(cfg.WorkDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("worker work dir: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker its own --work-dir (or --name)", cfg.WorkDir)
+	}
 	opts := []client.Option{client.WithToken(cfg.JoinToken)}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, api: client.New(cfg.Server, opts...), execs: map[string]Executor{},
+	w := &Worker{cfg: cfg, log: cfg.Logger, api: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
 		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1)}
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
 	}
 	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	w.cache = cache
@@ -176,6 +191,7 @@ func (w *Worker) Drain() {
 // running attempts are killed and reported as lost to the fleet, so they
 // are requeued elsewhere).
 func (w *Worker) Run(ctx context.Context) error {
+	defer w.lock.Close()
 	if err := w.register(ctx); err != nil {
 		return err
 	}
@@ -298,8 +314,10 @@ func (w *Worker) register(ctx context.Context) error {
 	}
 }
 
-// cleanup lets executors remove leftovers of attempts this process does not
-// run (containers of an earlier life of this worker).
+// cleanup removes what an earlier life of this worker left behind (it was
+// killed with -9, or the machine rebooted): workspaces in the work dir, and
+// through the executors, containers and background processes of attempts
+// this process does not run.
 func (w *Worker) cleanup(ctx context.Context) {
 	for _, e := range w.cfg.Executors {
 		c, ok := e.(cleaner)
@@ -316,6 +334,20 @@ func (w *Worker) cleanup(ctx context.Context) {
 			w.log.Warn("cleanup of leftovers", "executor", e.Name(), "err", err)
 		} else if n > 0 {
 			w.log.Info("removed leftovers of attempts this worker no longer owns", "executor", e.Name(), "count", n)
+		}
+	}
+	if des, err := os.ReadDir(w.cfg.WorkDir); err == nil {
+		for _, de := range des {
+			if strings.HasPrefix(de.Name(), "att_") {
+				w.mu.Lock()
+				_, running := w.runs[strings.SplitN(de.Name(), "-", 2)[0]]
+				w.mu.Unlock()
+				if !running {
+					if err := os.RemoveAll(filepath.Join(w.cfg.WorkDir, de.Name())); err != nil {
+						w.log.Warn("remove a leftover workspace", "dir", de.Name(), "err", err)
+					}
+				}
+			}
 		}
 	}
 }
@@ -423,4 +455,19 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
+}
+
+// DefaultWorkDir is where a worker named name keeps workspaces and bundles
+// when not told: $TMPDIR/drover-work/<name>.
+func DefaultWorkDir(name string) string {
+	safe := strings.Map(func(r rune) rune {
+		if r == '/' || r == os.PathSeparator || r == 0 {
+			return '_'
+		}
+		return r
+	}, name)
+	if safe == "" || safe == "." || safe == ".." {
+		safe = "worker"
+	}
+	return filepath.Join(os.TempDir(), "drover-work", safe)
 }

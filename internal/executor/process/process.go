@@ -22,6 +22,7 @@ const drainBound = 2 * time.Second
 type Executor struct {
 	log        *slog.Logger
 	drainBound time.Duration
+	workDir    string // see SetWorkDir
 }
 
 // New returns a process executor that logs to logger (nil discards).

@@ -25,3 +25,6 @@ func (e *Executor) Name() string { return drover.ExecutorProcess }
 func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink) executor.Result {
 	return executor.Failed("the process executor runs on Linux only")
 }
+
+// SetWorkDir does nothing off Linux.
+func (e *Executor) SetWorkDir(string) {}

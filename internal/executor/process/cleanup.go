@@ -1,0 +1,73 @@
+//go:build linux
+
+package process
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// SetWorkDir names the folder holding this worker's workspaces, so Cleanup
+// can tell its own leftovers from other workers' on the same machine.
+func (e *Executor) SetWorkDir(dir string) {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	e.workDir = dir
+}
+
+// Cleanup kills the processes left behind by attempts this worker no
+// longer runs. A worker killed with -9 takes its jobs' direct children
+// with it (Pdeathsig), but not what they started in the background. Such
+// processes are found by the environment every job gets: DROVER_ATTEMPT_ID,
+// and HOME set to the attempt's workspace inside this worker's work dir.
+// A process that cleared its environment escapes this; Linux offers no
+// stronger handle without cgroups.
+func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool) (int, error) {
+	if e.workDir == "" {
+		return 0, nil
+	}
+	names, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	self := os.Getpid()
+	prefix := []byte("HOME=" + e.workDir + string(filepath.Separator))
+	killed := 0
+	for _, de := range names {
+		if ctx.Err() != nil {
+			return killed, ctx.Err()
+		}
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + de.Name() + "/environ")
+		if err != nil {
+			continue // gone, or not ours to read
+		}
+		var attempt string
+		home := false
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if v, ok := bytes.CutPrefix(kv, []byte("DROVER_ATTEMPT_ID=")); ok {
+				attempt = string(v)
+			}
+			if bytes.HasPrefix(kv, prefix) {
+				home = true
+			}
+		}
+		if attempt == "" || !home || !strings.HasPrefix(attempt, "att_") || keep(attempt) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+			e.log.Info("killed a process left by an attempt this worker no longer runs", "pid", pid, "attempt", attempt)
+		}
+	}
+	return killed, nil
+}
