@@ -27,7 +27,8 @@ var statusOf = map[string]int{
 }
 
 // writeError writes err as {"error":{"code","message"}} with its status.
-// Internal errors are logged with the request and never shown.
+// Internal errors (and codes without a status) are logged with the request
+// and never shown, even when they are *drover.Error.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := drover.ErrorCode(err)
 	status, ok := statusOf[code]
@@ -37,10 +38,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if code == drover.EINTERNAL {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	body := drover.Error{Code: code, Message: drover.ErrorMessage(err)}
+	body := drover.Error{Code: code, Message: "internal error"}
 	var de *drover.Error
-	if errors.As(err, &de) {
-		body.Field = de.Field
+	if code != drover.EINTERNAL && errors.As(err, &de) {
+		body.Message, body.Field = de.Message, de.Field
 	}
 	writeJSON(w, status, drover.ErrorBody{Error: body})
 }
@@ -63,7 +64,13 @@ func decode(r *http.Request, v any, strict bool) error {
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}
-	if dec.More() {
+	// Only white space may follow; More alone would let a stray '}' or
+	// ']' through.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return decodeError(err)
+		}
 		return drover.Errorf(drover.EMALFORMED, "body has data after the JSON value: send one JSON object")
 	}
 	return nil
