@@ -20,7 +20,7 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 		return drover.Errorf(drover.EINTERNAL, "streaming unsupported")
 	}
 	hub := s.c.Events()
-	var last int64
+	last := int64(-1) // no id given: from now on
 	if v := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("lastEventId")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -29,7 +29,7 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 		last = n
 	}
 	startSSE(w)
-	if last == 0 {
+	if last < 0 {
 		// Start from now (every event after the current last one, even
 		// when there is none yet): tell the client the id to resume from.
 		last = hub.Last()
