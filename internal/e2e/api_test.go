@@ -111,7 +111,7 @@ func (cl *cluster) cliEnv(ctx context.Context, env []string, args ...string) (st
 // and the job has moved on.
 func TestLateFinishFromLostAttemptIsRefused(t *testing.T) {
 	t.Parallel()
-	cl := newCluster(t, serverOpt{})
+	cl := newCluster(t, serverOpt{fastReap: true})
 	ctx := ctxT(t, time.Minute)
 	reg, err := cl.c.Register(ctx, drover.RegisterRequest{Name: "silent", Executors: []string{"process"},
 		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})

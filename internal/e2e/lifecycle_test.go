@@ -159,7 +159,7 @@ func TestLargeOutputArrivesCompleteAndInOrder(t *testing.T) {
 
 func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
 	t.Parallel()
-	cl := newCluster(t, serverOpt{})
+	cl := newCluster(t, serverOpt{fastReap: true})
 	a, aID := cl.worker("wa")
 	ctx := ctxT(t, time.Minute)
 	marker := filepath.Join(t.TempDir(), "first")
