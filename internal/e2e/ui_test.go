@@ -233,7 +233,8 @@ func writeZip(t *testing.T, files map[string]string) string {
 func TestUISubmitWithBundle(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})
-	cl.worker("w1", "--cpu", "2", "--memory", "2G")
+	// A worker labelled as drover dev's own: the form offers "Local".
+	cl.worker("w1", "--cpu", "2", "--memory", "2G", "--labels", drover.LocalLabel+"=true")
 	tb := newTab(t, cl)
 	bundle := writeZip(t, map[string]string{
 		"run.sh":   "#!/bin/sh\nprintf '\\033[32mready\\033[0m\\n'\necho \"data: $(cat data.txt)\"\necho 'a warning' >&2\n",
@@ -246,6 +247,7 @@ func TestUISubmitWithBundle(t *testing.T) {
 	tb.waitText(".file-list", "uploaded as is")
 	tb.fill("#f-cpu", "0.5")
 	tb.fill("#f-memory", "64M")
+	tb.click(`input[name=mode][value=local]`)
 	tb.click("form.submit-form button[type=submit]")
 
 	tb.until("the job's page", `() => location.hash.startsWith('#/jobs/job_')`)
@@ -269,7 +271,8 @@ func TestUISubmitWithBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Spec.Bundle == "" || j.Spec.Resources.CPU != 500 || j.Spec.Resources.MemoryMB != 64 || j.Spec.Command.String() != "sh run.sh" {
+	if j.Spec.Bundle == "" || j.Spec.Resources.CPU != 500 || j.Spec.Resources.MemoryMB != 64 || j.Spec.Command.String() != "sh run.sh" ||
+		j.Spec.Constraints[drover.LocalLabel] != "true" {
 		t.Errorf("submitted spec %+v", j.Spec)
 	}
 	// The attempt and its phases are listed.
@@ -322,6 +325,13 @@ func TestUIWorkers(t *testing.T) {
 	if _, err := cl.c.Cancel(ctxT(t, 10*time.Second), j.ID); err != nil {
 		t.Fatal(err)
 	}
+	tb.until("the job to leave the card", `() => !document.querySelector('.worker .job-links')`)
+
+	// Drain asks first; the drained worker, idle, deregisters and its card goes.
+	tb.click(`.worker button[data-focus="drain"]`)
+	tb.until("the confirmation to take focus", `() => document.activeElement === document.querySelector('.worker button[data-focus="yes"]')`)
+	tb.click(`.worker button[data-focus="yes"]`)
+	tb.until("the worker to leave", `() => !document.querySelector('.worker') && !document.querySelector('.empty').hidden`)
 }
 
 // TestUIValidation shows the API's errors next to the fields they name.
@@ -455,6 +465,16 @@ func TestUILargeOutput(t *testing.T) {
 	if ms > 1000 {
 		t.Errorf("the tab was blocked for %dms", ms)
 	}
+
+	// Scrolling up stops following; the Follow button brings it back to the end.
+	tb.eval(`(() => { document.querySelector('.term').scrollTop = 0; return ''; })()`)
+	tb.until("following to stop", `() => document.querySelector('button.toggle').getAttribute('aria-pressed') === 'false'`)
+	tb.click("button.toggle")
+	tb.until("following at the end", `() => { const s = document.querySelector('.term'); return document.querySelector('button.toggle').getAttribute('aria-pressed') === 'true' && s.scrollHeight - s.scrollTop - s.clientHeight < 4; }`)
+
+	// "Show all" draws every line, a frame at a time.
+	tb.click(".term-note button")
+	tb.until("all the lines", `() => document.querySelectorAll('.term .l').length === 100000 && document.querySelector('.term .l').textContent === '1'`)
 }
 
 // TestUIScreenshots saves the screenshots of docs/webui.md when

@@ -98,8 +98,14 @@ export function mount(main, { args: [id] }) {
   });
   refresh();
 
+  let shown = '';
   function render() {
     if (!job || gone) return;
+    // Most refreshes change nothing on screen; redrawing anyway would swap
+    // the Cancel button under a pointer about to click it.
+    const key = JSON.stringify([job, cancelError, (job.attempts || []).map((a) => live.workerName(a.workerId))]);
+    if (key === shown) return;
+    shown = key;
     const spec = job.spec || {};
     const final = fmt.isFinal(job.state);
     const cancelling = job.cancelRequestedAt && !final;

@@ -170,6 +170,12 @@ function cap(s) {
 }
 
 function fill(tr, job) {
+  // Redraw only what changed: most events and worker reloads change nothing
+  // a row shows.
+  const key = JSON.stringify([job.state, job.cancelRequestedAt, job.spec, job.workerId && live.workerName(job.workerId),
+    job.createdAt, job.startedAt, job.completedAt, job.exitCode, job.reason]);
+  if (tr.key === key) return;
+  tr.key = key;
   const title = fmt.jobTitle(job);
   const named = !!job.spec?.name;
   const res = job.spec?.resources || {};

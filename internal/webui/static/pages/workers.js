@@ -43,14 +43,15 @@ export function mount(main) {
     }
     for (const id of dirty) {
       const w = live.workers.get(id);
-      const old = cards.get(id);
-      if (!w) { old?.remove(); cards.delete(id); continue; }
-      // Keep focus on a button that is redrawn under the keyboard.
-      const focused = old?.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
-      const card = render(w);
-      if (old) old.replaceWith(card); else grid.append(card);
-      cards.set(id, card);
-      if (focused) card.querySelector(`[data-focus="${focused}"]`)?.focus();
+      let card = cards.get(id);
+      if (!w) { card?.remove(); cards.delete(id); continue; }
+      if (!card) {
+        card = h('article', { class: 'card worker', 'aria-labelledby': `w-${id}`, dataset: { id } });
+        card.parts = {};
+        grid.append(card);
+        cards.set(id, card);
+      }
+      update(card, w);
     }
     dirty.clear();
     all = false;
@@ -84,13 +85,36 @@ export function mount(main) {
       `${sum((w) => (w.running || []).length)} running`;
   }
 
-  function render(w) {
-    const cap = w.capacity || {};
-    const alloc = w.allocated || {};
-    const use = w.usage || {};
-    const titleId = `w-${w.id}`;
-    const down = w.state === 'DOWN';
+  // update redraws the parts of a worker's card whose content changed.
+  // Every heartbeat changes the usage gauges; the header (with its
+  // buttons) and the job links are replaced only when they change, so a
+  // click is never lost to a node swapped under the pointer.
+  function update(card, w) {
+    card.classList.toggle('down', w.state === 'DOWN');
+    const parts = [
+      ['head', [w.name, w.state, confirming.has(w.id), errors.get(w.id)], () => head(w)],
+      ['meta', [w.state, w.executors, w.version, w.labels], () => meta(w)],
+      ['gauges', [w.capacity, w.allocated, w.usage], () => gauges(w)],
+      ['jobs', [w.running], () => jobs(w)],
+    ];
+    for (const [name, keyOf, make] of parts) {
+      const key = JSON.stringify(keyOf);
+      if (card.parts[name]?.key === key) continue;
+      const focusWas = card.parts[name]?.contains(document.activeElement) ? document.activeElement.dataset.focus || '' : null;
+      const el = make();
+      el.key = key;
+      if (card.parts[name]) card.parts[name].replaceWith(el); else card.append(el);
+      card.parts[name] = el;
+      // Keep the keyboard where it was when its button was redrawn.
+      if (focusWas !== null) (el.querySelector(`[data-focus="${focusWas}"]`) || el.querySelector('button'))?.focus();
+    }
+    const time = card.parts.meta.querySelector('time');
+    time.dataset.ago = time.dateTime = w.lastHeartbeatAt;
+    time.title = fmt.timestamp(w.lastHeartbeatAt);
+    time.textContent = fmt.ago(w.lastHeartbeatAt);
+  }
 
+  function head(w) {
     let action = null;
     if (w.state === 'READY' && confirming.has(w.id)) {
       action = h('div', { class: 'confirm' },
@@ -103,34 +127,41 @@ export function mount(main) {
         onclick: () => { confirming.add(w.id); schedule(w.id); requestAnimationFrame(() => cards.get(w.id)?.querySelector('[data-focus="yes"]')?.focus()); },
       }, 'Drain');
     }
+    return h('div', {},
+      h('header', { class: 'worker-head' }, h('h2', { id: `w-${w.id}` }, w.name), badge(w.state), h('div', { class: 'spacer' }), action),
+      errors.get(w.id) ? h('p', { class: 'banner error', role: 'alert' }, errors.get(w.id)) : null);
+  }
 
+  function meta(w) {
+    const down = w.state === 'DOWN';
+    return h('dl', { class: 'worker-meta' },
+      h('div', {}, h('dt', {}, down ? 'Last heard' : 'Heartbeat'), h('dd', { class: down ? 'bad' : '' }, h('time'))),
+      h('div', {}, h('dt', {}, 'Executors'), h('dd', {}, (w.executors || []).join(', ') || '—')),
+      h('div', {}, h('dt', {}, 'Version'), h('dd', {}, w.version || '—')),
+      h('div', {}, h('dt', {}, 'ID'), h('dd', { class: 'mono' }, w.id)),
+      Object.keys(w.labels || {}).length ? h('div', { class: 'wide' }, h('dt', {}, 'Labels'), h('dd', {}, chips(w.labels))) : null);
+  }
+
+  function gauges(w) {
+    const cap = w.capacity || {};
+    const alloc = w.allocated || {};
+    const use = w.usage || {};
+    return h('div', { class: 'gauges' },
+      h('div', { class: 'gauge-group' }, h('h3', {}, 'CPU'),
+        bar('Reserved', alloc.cpu || 0, cap.cpu || 0, `${cpuPart(alloc.cpu || 0)} of ${fmt.cpu(cap.cpu || 0)}`),
+        bar('In use', use.cpuPercent || 0, 100, `${(use.cpuPercent || 0).toFixed(0)}% of the machine` + (use.load1 ? ` · load ${use.load1.toFixed(2)}` : ''), 'use')),
+      h('div', { class: 'gauge-group' }, h('h3', {}, 'Memory'),
+        bar('Reserved', alloc.memoryMB || 0, cap.memoryMB || 0, `${alloc.memoryMB ? fmt.memory(alloc.memoryMB) : '0'} of ${fmt.memory(cap.memoryMB || 0)}`),
+        bar('In use', use.memoryUsedMB || 0, use.memoryTotalMB || 0, use.memoryTotalMB ? `${fmt.memory(use.memoryUsedMB)} of ${fmt.memory(use.memoryTotalMB)}` : 'not reported', 'use')),
+      h('div', { class: 'gauge-group' }, h('h3', {}, 'Slots'),
+        bar('Jobs', alloc.slots || 0, cap.slots || 0, `${alloc.slots || 0} of ${cap.slots || 0}`)));
+  }
+
+  function jobs(w) {
     const running = w.running || [];
-    return h('article', { class: 'card worker' + (down ? ' down' : ''), 'aria-labelledby': titleId, dataset: { id: w.id } },
-      h('header', { class: 'worker-head' },
-        h('h2', { id: titleId }, w.name),
-        badge(w.state),
-        h('div', { class: 'spacer' }),
-        action),
-      errors.get(w.id) ? h('p', { class: 'banner error', role: 'alert' }, errors.get(w.id)) : null,
-      h('dl', { class: 'worker-meta' },
-        h('div', {}, h('dt', {}, down ? 'Last heard' : 'Heartbeat'),
-          h('dd', { class: down ? 'bad' : '' }, h('time', { datetime: w.lastHeartbeatAt, title: fmt.timestamp(w.lastHeartbeatAt), dataset: { ago: w.lastHeartbeatAt } }, fmt.ago(w.lastHeartbeatAt)))),
-        h('div', {}, h('dt', {}, 'Executors'), h('dd', {}, (w.executors || []).join(', ') || '—')),
-        h('div', {}, h('dt', {}, 'Version'), h('dd', {}, w.version || '—')),
-        h('div', {}, h('dt', {}, 'ID'), h('dd', { class: 'mono' }, w.id)),
-        Object.keys(w.labels || {}).length ? h('div', { class: 'wide' }, h('dt', {}, 'Labels'), h('dd', {}, chips(w.labels))) : null),
-      h('div', { class: 'gauges' },
-        h('div', { class: 'gauge-group' }, h('h3', {}, 'CPU'),
-          bar('Reserved', alloc.cpu || 0, cap.cpu || 0, `${cpuPart(alloc.cpu || 0)} of ${fmt.cpu(cap.cpu || 0)}`),
-          bar('In use', use.cpuPercent || 0, 100, `${(use.cpuPercent || 0).toFixed(0)}% of the machine` + (use.load1 ? ` · load ${use.load1.toFixed(2)}` : ''), 'use')),
-        h('div', { class: 'gauge-group' }, h('h3', {}, 'Memory'),
-          bar('Reserved', alloc.memoryMB || 0, cap.memoryMB || 0, `${alloc.memoryMB ? fmt.memory(alloc.memoryMB) : '0'} of ${fmt.memory(cap.memoryMB || 0)}`),
-          bar('In use', use.memoryUsedMB || 0, use.memoryTotalMB || 0, use.memoryTotalMB ? `${fmt.memory(use.memoryUsedMB)} of ${fmt.memory(use.memoryTotalMB)}` : 'not reported', 'use')),
-        h('div', { class: 'gauge-group' }, h('h3', {}, 'Slots'),
-          bar('Jobs', alloc.slots || 0, cap.slots || 0, `${alloc.slots || 0} of ${cap.slots || 0}`))),
-      h('div', { class: 'worker-jobs' },
-        h('h3', {}, running.length ? `Running ${running.length} ${running.length === 1 ? 'job' : 'jobs'}` : 'Running no jobs'),
-        running.length ? h('ul', { class: 'job-links' }, running.map((id) => h('li', {}, h('a', { class: 'mono', href: `#/jobs/${id}` }, id)))) : null));
+    return h('div', { class: 'worker-jobs' },
+      h('h3', {}, running.length ? `Running ${running.length} ${running.length === 1 ? 'job' : 'jobs'}` : 'Running no jobs'),
+      running.length ? h('ul', { class: 'job-links' }, running.map((id) => h('li', {}, h('a', { class: 'mono', href: `#/jobs/${id}` }, id)))) : null);
   }
 
   async function drain(w) {
