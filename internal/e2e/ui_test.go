@@ -277,15 +277,40 @@ func TestUISubmitWithBundle(t *testing.T) {
 	}
 	// The attempt and its phases are listed.
 	tb.waitText("table.attempts", "running")
+
+	// Plain files are zipped by the page; a script starting with #! is
+	// executable.
+	dir := t.TempDir()
+	for name, body := range map[string]string{"run.sh": "#!/bin/sh\necho \"zipped: $(cat data.txt)\"\n", "data.txt": "two files"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb.open("#/submit")
+	tb.fill("#f-command", "./run.sh")
+	tb.do("choose two files", chromedp.SetUploadFiles(chromedp.CSS("#f-files"),
+		[]string{filepath.Join(dir, "run.sh"), filepath.Join(dir, "data.txt")}))
+	tb.waitText(".file-list", "2 files")
+	tb.click("form.submit-form button[type=submit]")
+	tb.until("the second job's page", `(first) => location.hash.startsWith('#/jobs/job_') && location.hash !== first`, "#/jobs/"+id)
+	tb.waitText(".term", "zipped: two files")
+	tb.waitText(".page-head .badge", "COMPLETED")
 }
 
-// TestUICancel cancels a running job from its page.
+// TestUICancel cancels a running job from its page, and sees the job that
+// waited for its room say why, then run.
 func TestUICancel(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})
-	cl.worker("w1")
+	cl.worker("w1", "--cpu", "2", "--memory", "2G")
 	tb := newTab(t, cl)
-	j := submitJob(t, cl, drover.JobSpec{Command: shell("echo started; sleep 300")})
+	j := submitJob(t, cl, drover.JobSpec{Command: shell("echo started; sleep 300"), Resources: drover.Resources{CPU: 2000}})
+	cl.waitJob(j.ID, uiWait, "running", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+	next := submitJob(t, cl, drover.JobSpec{Command: shell("echo next ran"), Resources: drover.Resources{CPU: 1000}})
+
+	tb.open("#/jobs/" + next.ID)
+	tb.waitText(".banner.info", "Pending: ")
+	tb.waitText(".banner.info", "CPU")
 
 	tb.open("#/jobs/" + j.ID)
 	tb.waitText(".term", "started")
@@ -297,6 +322,11 @@ func TestUICancel(t *testing.T) {
 	if got := cl.waitJob(j.ID, 10*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State.Final() }); got.State != drover.JobCancelled {
 		t.Errorf("job state %s, want CANCELLED", got.State)
 	}
+
+	tb.open("#/jobs/" + next.ID)
+	tb.waitText(".term", "next ran")
+	tb.waitText(".page-head .badge", "COMPLETED")
+	tb.until("the pending note to go", `() => !document.querySelector('.banner.info')`)
 }
 
 // TestUIWorkers shows a worker with its gauges, and a job it runs, live.

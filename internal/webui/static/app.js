@@ -35,6 +35,7 @@ function route(moveFocus) {
   replace(main);
   const signout = document.getElementById('signout');
   signout.hidden = !(info?.authRequired && token.get());
+  document.getElementById('live').hidden = needToken();
   if (needToken()) {
     setNav('');
     document.title = 'API token · drover';
@@ -119,7 +120,9 @@ async function boot() {
   }
   document.getElementById('version').textContent = 'drover ' + info.version;
   live.onStatus(showStatus);
-  window.addEventListener('hashchange', () => route(true));
+  // Only "#/…" is a route; the skip link moves focus without navigating.
+  window.addEventListener('hashchange', () => { if (location.hash === '' || location.hash.startsWith('#/')) route(true); });
+  document.querySelector('.skip').addEventListener('click', (ev) => { ev.preventDefault(); main.focus(); });
   setInterval(tick, 1000);
   if (!needToken()) live.start();
   route(false);
