@@ -313,8 +313,13 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		if err != nil {
 			return err
 		}
-		j, err = getJob(x, a.JobID, true)
-		return err
+		// Only the job's row changed since it was read with its attempts.
+		attempts := j.Attempts
+		if j, err = getJob(x, a.JobID, false); err != nil {
+			return err
+		}
+		j.Attempts = attempts
+		return nil
 	})
 	return j, err
 }

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -92,6 +94,7 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 		created bool
 	)
 	err := s.write(ctx, func(x *session) error {
+		created = false
 		var key sql.NullString
 		if idemKey != "" {
 			key = sql.NullString{String: idemKey, Valid: true}
@@ -106,14 +109,24 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 			}
 		}
 		sp := &job.Spec
-		created = true
-		if _, err := x.exec(qInsertJob, job.ID, encodeJSON(sp), sp.Priority, sp.Resources.CPU,
+		spec := encodeJSON(sp)
+		if _, err := x.exec(qInsertJob, job.ID, spec, sp.Priority, sp.Resources.CPU,
 			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key); err != nil {
 			return err
 		}
-		var err error
-		out, err = getJob(x, job.ID, true)
-		return err
+		created = true
+		// The new row is known without reading it back (a write call runs
+		// on the one writer every other write waits for): every column not
+		// set above holds its default. The spec goes through JSON as a read
+		// would, so nil and empty collections come back the same way.
+		j := drover.Job{ID: job.ID, State: drover.JobQueued, CreatedAt: canonical(job.CreatedAt), Attempts: []drover.Attempt{}}
+		queued := j.CreatedAt
+		j.QueuedAt = &queued
+		if err := json.Unmarshal([]byte(spec), &j.Spec); err != nil {
+			return fmt.Errorf("job %s: decode spec: %w", j.ID, err)
+		}
+		out = &j
+		return nil
 	})
 	if err != nil {
 		return nil, false, err

@@ -6,7 +6,9 @@
 // has its transaction on disk, so a job counts as submitted only once it
 // would survive a power cut. Writes go through one connection and begin with
 // BEGIN IMMEDIATE, so transactions never deadlock on lock upgrades and queue
-// in the process rather than spinning on SQLITE_BUSY; reads use a separate
+// in the process rather than spinning on SQLITE_BUSY. Concurrent write calls
+// share one transaction and so one wait for the disk (group commit, see
+// committer.go), each rolled back alone if it fails. Reads use a separate
 // pool and, thanks to WAL, never wait for the writer nor make it wait. The
 // limit is one writing process per file: a second process opening the same
 // file waits up to Options.BusyTimeout for each write.
@@ -79,6 +81,8 @@ type Store struct {
 	rstmts map[string]*sql.Stmt // the read-only queries, on the read pool
 
 	outputCap int64 // see Options.OutputCap
+
+	commits *committer // group commit of write calls: see write
 }
 
 var _ store.Store = (*Store)(nil)
@@ -114,7 +118,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, outputCap: opts.OutputCap}
+	s := &Store{w: w, outputCap: opts.OutputCap, commits: newCommitter()}
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, err
@@ -138,6 +142,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startCommitter()
 	return s, nil
 }
 
@@ -165,8 +170,12 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools. Calls in flight fail.
+// Close closes both pools. Write calls already queued get their answers
+// first; calls after Close fail with EUNAVAILABLE.
 func (s *Store) Close() error {
+	if s.commits.started() {
+		s.closeCommitter()
+	}
 	var errs []error
 	for _, m := range []map[string]*sql.Stmt{s.rstmts, s.wstmts} {
 		for _, st := range m {
@@ -246,23 +255,6 @@ func (x *session) query(q string, args ...any) (*sql.Rows, error) {
 
 func (x *session) queryRow(q string, args ...any) *sql.Row {
 	return x.stmt(q).QueryRowContext(x.ctx, args...)
-}
-
-// write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
-// when fn returns nil. Errors come back as domain errors.
-func (s *Store) write(ctx context.Context, fn func(x *session) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return interpretError(fmt.Errorf("begin: %w", err))
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(&session{ctx: ctx, tx: tx, stmts: s.wstmts}); err != nil {
-		return interpretError(err)
-	}
-	if err := tx.Commit(); err != nil {
-		return interpretError(fmt.Errorf("commit: %w", err))
-	}
-	return nil
 }
 
 // read runs fn on the read pool. Reads of several statements that must

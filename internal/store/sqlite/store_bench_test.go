@@ -1,0 +1,134 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store"
+	"github.com/drover-dev/drover/internal/store/sqlite"
+)
+
+// These benchmarks measure the store calls one job makes on its way
+// through drover, on a real file with synchronous=FULL. docs/performance.md
+// quotes them.
+
+func benchWorker(b *testing.B, s *sqlite.Store) *drover.Worker {
+	w := &drover.Worker{ID: drover.NewID("wrk"), Name: "w", Capacity: drover.Capacity{CPU: 1 << 40, MemoryMB: 1 << 40, Slots: 1 << 30}, RegisteredAt: base}
+	if err := s.CreateWorker(b.Context(), w, []byte("h")); err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+var keep = func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
+	return store.JobOutcome{State: drover.JobCompleted, ExitCode: a.ExitCode}
+}
+
+// lifecycle runs one job through every write call a noop job makes:
+// CreateJob, Assign, Deliver, StartAttempt, EndAttempt.
+func lifecycle(b *testing.B, s *sqlite.Store, w *drover.Worker, i int) {
+	ctx := b.Context()
+	j, _, err := s.CreateJob(ctx, newJob(i), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	as, err := s.Assign(ctx, base, []store.Placement{{JobID: j.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
+	if err != nil || len(as) != 1 {
+		b.Fatal(as, err)
+	}
+	if _, _, err := s.Deliver(ctx, w.ID, base); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.StartAttempt(ctx, as[0].ID, base, 0, 0); err != nil {
+		b.Fatal(err)
+	}
+	zero := 0
+	if _, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: base.Add(time.Millisecond), State: drover.AttemptCompleted, ExitCode: &zero}, keep); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkJobLifecycle is one job's five write calls, one call at a time:
+// each pays its own commit.
+func BenchmarkJobLifecycle(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
+	defer s.Close()
+	w := benchWorker(b, s)
+	i := 0
+	for b.Loop() {
+		lifecycle(b, s, w, i)
+		i++
+	}
+}
+
+// BenchmarkJobLifecycleParallel runs 64 jobs' lifecycles at once, as a
+// busy coordinator does: concurrent calls share commits (group commit).
+func BenchmarkJobLifecycleParallel(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
+	defer s.Close()
+	workers := make([]*drover.Worker, 64)
+	for k := range workers {
+		workers[k] = benchWorker(b, s)
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				lifecycle(b, s, workers[k], int(i))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkCreateJobParallel is 32 submitters at once.
+func BenchmarkCreateJobParallel(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
+	defer s.Close()
+	b.SetParallelism(16) // × GOMAXPROCS submitters
+	var i atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := s.CreateJob(b.Context(), newJob(int(i.Add(1))), ""); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkQueuedJobs256Of10000 reads the head of a 10,000-job queue, what
+// one scheduling pass reads on a busy fleet.
+func BenchmarkQueuedJobs256Of10000(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
+	defer s.Close()
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= 10000; i = next.Add(1) {
+				if _, _, err := s.CreateJob(b.Context(), newJob(int(i)), ""); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for b.Loop() {
+		js, err := s.QueuedJobs(b.Context(), 256)
+		if err != nil || len(js) != 256 {
+			b.Fatal(len(js), err)
+		}
+	}
+}
