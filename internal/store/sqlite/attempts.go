@@ -149,7 +149,7 @@ func (s *Store) Deliver(ctx context.Context, workerID string, now time.Time) ([]
 			if err := rows.Scan(&a.AttemptID, &a.JobID, &a.N, &spec); err != nil {
 				return err
 			}
-			if err := json.Unmarshal(spec, &a.Spec); err != nil {
+			if err := decodeSpec(x.specs, a.JobID, spec, &a.Spec); err != nil {
 				return err
 			}
 			as = append(as, a)

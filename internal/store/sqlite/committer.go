@@ -159,7 +159,7 @@ func (s *Store) commitGroup(calls []*writeCall) (again []*writeCall) {
 	}
 	bound := map[string]*sql.Stmt{} // statements bound to tx, shared by the calls
 	for _, c := range calls {
-		if err := c.fn(&session{ctx: context.WithoutCancel(c.ctx), tx: tx, stmts: s.wstmts, bound: bound}); err != nil {
+		if err := c.fn(&session{ctx: context.WithoutCancel(c.ctx), tx: tx, stmts: s.wstmts, bound: bound, specs: s.specs}); err != nil {
 			_ = tx.Rollback()
 			if len(calls) == 1 {
 				c.err <- interpretError(err)
@@ -191,7 +191,7 @@ func (s *Store) commitIsolated(calls []*writeCall) (again []*writeCall) {
 	bound := map[string]*sql.Stmt{}
 	errs := make([]error, len(calls))
 	for i, c := range calls {
-		x := &session{ctx: context.WithoutCancel(c.ctx), tx: tx, stmts: s.wstmts, bound: bound}
+		x := &session{ctx: context.WithoutCancel(c.ctx), tx: tx, stmts: s.wstmts, bound: bound, specs: s.specs}
 		if _, err := x.exec(qSavepoint); err != nil {
 			_ = tx.Rollback()
 			answer(calls, interpretError(fmt.Errorf("savepoint: %w", err)))

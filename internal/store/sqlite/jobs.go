@@ -49,7 +49,7 @@ var (
 
 // getJob reads a job, with its attempts when asked.
 func getJob(x *session, id string, attempts bool) (*drover.Job, error) {
-	j, err := scanJob(x.queryRow(qJobByID, id))
+	j, err := scanJob(x.queryRow(qJobByID, id), x.specs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("job", id)
 	}
@@ -71,11 +71,11 @@ func getJob(x *session, id string, attempts bool) (*drover.Job, error) {
 	return &j, nil
 }
 
-func scanJobs(rows *sql.Rows) ([]drover.Job, error) {
+func scanJobs(rows *sql.Rows, specs *specCache) ([]drover.Job, error) {
 	defer rows.Close()
 	var js []drover.Job
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := scanJob(rows, specs)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +170,7 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 		if err != nil {
 			return err
 		}
-		js, err = scanJobs(rows)
+		js, err = scanJobs(rows, x.specs)
 		return err
 	})
 	if err != nil {
@@ -195,7 +195,7 @@ func (s *Store) QueuedJobs(ctx context.Context, limit int) ([]drover.Job, error)
 		if err != nil {
 			return err
 		}
-		js, err = scanJobs(rows)
+		js, err = scanJobs(rows, x.specs)
 		return err
 	})
 	return js, err

@@ -62,3 +62,47 @@ func TestResultsEqualReadBack(t *testing.T) {
 		}
 	}
 }
+
+// cloneSpec must copy every field that can share memory; a new map, slice
+// or pointer field in drover.JobSpec must be added to it and here.
+func TestCloneSpecCoversReferenceFields(t *testing.T) {
+	copied := map[string]bool{"Command": true, "Env": true, "RetryOn": true, "Constraints": true}
+	typ := reflect.TypeFor[drover.JobSpec]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func:
+			if !copied[f.Name] {
+				t.Errorf("JobSpec.%s (%s) is not copied by cloneSpec", f.Name, f.Type)
+			}
+		}
+	}
+	sp := drover.JobSpec{Command: drover.Command{"a"}, Env: map[string]string{"K": "v"}, RetryOn: []drover.Reason{drover.ReasonTimeout}, Constraints: map[string]string{"z": "a"}}
+	c := cloneSpec(sp)
+	c.Command[0], c.Env["K"], c.RetryOn[0], c.Constraints["z"] = "b", "w", drover.ReasonExitCode, "b"
+	if sp.Command[0] != "a" || sp.Env["K"] != "v" || sp.RetryOn[0] != drover.ReasonTimeout || sp.Constraints["z"] != "a" {
+		t.Errorf("changing a clone changed the original: %+v", sp)
+	}
+}
+
+// A spec served from the cache is a copy: changing what one read returned
+// does not change the next read.
+func TestCachedSpecsAreCopies(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
+	defer s.Close()
+	ctx := t.Context()
+	made, _, err := s.CreateJob(ctx, &drover.Job{ID: drover.NewID("job"), Spec: drover.JobSpec{Command: drover.Command{"echo", "hi"}, Env: map[string]string{"K": "v"}}, CreatedAt: time.Unix(0, 1)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first read fills the cache, the second reads from it
+		j, err := s.GetJob(ctx, made.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Spec.Command[1] != "hi" || j.Spec.Env["K"] != "v" {
+			t.Fatalf("read spec %+v", j.Spec)
+		}
+		j.Spec.Command[1], j.Spec.Env["K"] = "changed", "changed"
+	}
+}

@@ -17,7 +17,9 @@ const jobCols = `id, spec, state, exit_code, reason, message, pending_reason,
 	job_retries, fleet_retries, worker_id, output_bytes, created_at, queued_at,
 	assigned_at, started_at, completed_at, cancel_requested_at, not_before`
 
-func scanJob(sc scanner) (drover.Job, error) {
+// scanJob reads a job row; its spec comes from specs when decoded before
+// (specs may be nil).
+func scanJob(sc scanner, specs *specCache) (drover.Job, error) {
 	var (
 		j                                                                 drover.Job
 		spec                                                              []byte
@@ -31,8 +33,8 @@ func scanJob(sc scanner) (drover.Job, error) {
 	if err != nil {
 		return j, err
 	}
-	if err := json.Unmarshal(spec, &j.Spec); err != nil {
-		return j, fmt.Errorf("job %s: decode spec: %w", j.ID, err)
+	if err := decodeSpec(specs, j.ID, spec, &j.Spec); err != nil {
+		return j, err
 	}
 	j.ExitCode = fromNullInt(exitCode)
 	j.CreatedAt = fromUnixNano(createdAt)
@@ -43,6 +45,23 @@ func scanJob(sc scanner) (drover.Job, error) {
 	j.CancelRequestedAt = fromNullUnixNano(cancelAt)
 	j.NotBefore = fromNullUnixNano(notBefore)
 	return j, nil
+}
+
+// decodeSpec decodes a job's spec, or takes it from specs (which may be nil).
+func decodeSpec(specs *specCache, jobID string, raw []byte, sp *drover.JobSpec) error {
+	if specs != nil {
+		if cached, ok := specs.get(jobID); ok {
+			*sp = cached
+			return nil
+		}
+	}
+	if err := json.Unmarshal(raw, sp); err != nil {
+		return fmt.Errorf("job %s: decode spec: %w", jobID, err)
+	}
+	if specs != nil {
+		specs.put(jobID, *sp)
+	}
+	return nil
 }
 
 // attemptCols are the columns scanAttempt reads, in its order; queries name

@@ -83,6 +83,7 @@ type Store struct {
 	outputCap int64 // see Options.OutputCap
 
 	commits *committer // group commit of write calls: see write
+	specs   *specCache // decoded job specs by job id
 }
 
 var _ store.Store = (*Store)(nil)
@@ -118,7 +119,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, outputCap: opts.OutputCap, commits: newCommitter()}
+	s := &Store{w: w, outputCap: opts.OutputCap, commits: newCommitter(), specs: newSpecCache()}
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, err
@@ -222,6 +223,7 @@ type session struct {
 	tx    *sql.Tx              // nil: statements run on the pool
 	stmts map[string]*sql.Stmt // the pool's prepared statements
 	bound map[string]*sql.Stmt // stmts bound to tx, made on first use
+	specs *specCache           // the store's decoded specs
 }
 
 func (x *session) stmt(q string) *sql.Stmt {
@@ -260,7 +262,7 @@ func (x *session) queryRow(q string, args ...any) *sql.Row {
 // read runs fn on the read pool. Reads of several statements that must
 // agree use readTx instead.
 func (s *Store) read(ctx context.Context, fn func(x *session) error) error {
-	return interpretError(fn(&session{ctx: ctx, stmts: s.rstmts}))
+	return interpretError(fn(&session{ctx: ctx, stmts: s.rstmts, specs: s.specs}))
 }
 
 // readTx runs fn in a read transaction: one snapshot for all its statements.
@@ -270,7 +272,7 @@ func (s *Store) readTx(ctx context.Context, fn func(x *session) error) error {
 		return interpretError(fmt.Errorf("begin read: %w", err))
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
-	return interpretError(fn(&session{ctx: ctx, tx: tx, stmts: s.rstmts}))
+	return interpretError(fn(&session{ctx: ctx, tx: tx, stmts: s.rstmts, specs: s.specs}))
 }
 
 // interpretError turns driver errors into domain errors, in one place:
