@@ -128,6 +128,8 @@ type Coordinator struct {
 	pendingMu sync.Mutex
 	pending   map[string]string // last pending reason written per job
 
+	memo *memo // what hot calls need not read from the store again
+
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
@@ -149,6 +151,7 @@ func New(cfg Config) (*Coordinator, error) {
 		watch:   newWatchers(),
 		workers: newSignals(),
 		pending: map[string]string{},
+		memo:    newMemo(),
 	}, nil
 }
 

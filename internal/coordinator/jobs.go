@@ -19,11 +19,9 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 	if len(idemKey) > 200 {
 		return nil, false, drover.Errorf(drover.EINVALID, "Idempotency-Key is %d characters; the limit is 200", len(idemKey))
 	}
-	workers, err := c.store.ListWorkers(ctx)
-	if err != nil {
+	if msg, err := c.unschedulable(ctx, spec); err != nil {
 		return nil, false, fmt.Errorf("submit: %w", err)
-	}
-	if msg := sched.Unschedulable(spec, workers); msg != "" {
+	} else if msg != "" {
 		return nil, false, &drover.Error{Code: drover.EUNSCHEDULABLE, Field: "resources",
 			Message: fmt.Sprintf("no worker could ever run this job: %s; lower the request or add a larger worker", msg)}
 	}
@@ -51,6 +49,25 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 		c.Wake()
 	}
 	return j, created, nil
+}
+
+// unschedulable says why no registered worker could ever hold spec ("" if
+// one could). The workers read by a submission less than a second ago are
+// enough to accept; a refusal is always decided on a fresh read.
+func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (string, error) {
+	now := c.now()
+	if ws := c.memo.recentFleet(now); ws != nil && sched.Unschedulable(spec, ws) == "" {
+		return "", nil
+	}
+	ws, err := c.store.ListWorkers(ctx)
+	if err != nil {
+		return "", err
+	}
+	if ws == nil {
+		ws = []drover.Worker{}
+	}
+	c.memo.setFleet(ws, now)
+	return sched.Unschedulable(spec, ws), nil
 }
 
 // Job returns a job with its attempts.

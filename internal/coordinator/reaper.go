@@ -113,6 +113,7 @@ func (c *Coordinator) endAttempt(ctx context.Context, id string, end store.Attem
 		}
 		return nil, err
 	}
+	c.memo.forgetAttempt(id)
 	c.publishJob(j)
 	c.Wake()
 	return j, nil

@@ -100,6 +100,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 		if err != nil {
 			return next, false, err
 		}
+		c.memo.setOwners(attempts)
 		byID := make(map[string]*drover.Job, len(jobs))
 		for i := range jobs {
 			byID[jobs[i].ID] = &jobs[i]

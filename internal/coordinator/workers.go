@@ -90,6 +90,10 @@ func (c *Coordinator) AuthWorker(ctx context.Context, secret string) (string, er
 	if !ok || !strings.HasPrefix(id, "wrk_") {
 		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker secret is malformed: register again")
 	}
+	got := sha256.Sum256([]byte(secret))
+	if known, ok := c.memo.secret(id); ok && subtle.ConstantTimeCompare(got[:], known[:]) == 1 {
+		return id, nil
+	}
 	want, err := c.store.WorkerSecretHash(ctx, id)
 	if drover.IsCode(err, drover.ENOTFOUND) {
 		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker %s is not registered (it was removed or the coordinator's data was reset): register again", id)
@@ -97,10 +101,10 @@ func (c *Coordinator) AuthWorker(ctx context.Context, secret string) (string, er
 	if err != nil {
 		return "", err
 	}
-	got := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(got[:], want) != 1 {
 		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker secret is wrong: register again")
 	}
+	c.memo.setSecret(id, got)
 	return id, nil
 }
 
@@ -178,11 +182,17 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 		if err != nil {
 			return nil, err
 		}
-		w, err := c.store.GetWorker(ctx, workerID)
-		if err != nil {
-			return nil, err
+		// With work to hand over, the answer goes out at once: a drain
+		// (rare) reaches the worker on its next poll or heartbeat, and
+		// the busiest path saves a read.
+		drain := false
+		if len(as) == 0 && len(stops) == 0 {
+			w, err := c.store.GetWorker(ctx, workerID)
+			if err != nil {
+				return nil, err
+			}
+			drain = w.State == drover.WorkerDraining
 		}
-		drain := w.State == drover.WorkerDraining
 		if len(as) > 0 || len(stops) > 0 || drain && !draining || wait == 0 {
 			if as == nil {
 				as = []drover.Assignment{}
@@ -220,6 +230,7 @@ func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
 		return err
 	}
 	c.workers.forget(workerID)
+	c.memo.forgetWorker(workerID)
 	c.log.Info("worker left", "worker", workerID)
 	c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: workerID, State: "LEFT"}})
 	return nil
@@ -238,22 +249,28 @@ func (c *Coordinator) Workers(ctx context.Context) ([]drover.Worker, error) {
 	return ws, err
 }
 
-// owned returns the attempt if it belongs to workerID.
-func (c *Coordinator) owned(ctx context.Context, workerID, attemptID string) (*drover.Attempt, error) {
-	a, err := c.store.GetAttempt(ctx, attemptID)
-	if err != nil {
-		return nil, err
+// owned checks that an attempt belongs to workerID (an attempt's worker
+// never changes, so it is remembered).
+func (c *Coordinator) owned(ctx context.Context, workerID, attemptID string) error {
+	owner, ok := c.memo.owner(attemptID)
+	if !ok {
+		a, err := c.store.GetAttempt(ctx, attemptID)
+		if err != nil {
+			return err
+		}
+		owner = a.WorkerID
+		c.memo.setOwners([]drover.Attempt{*a})
 	}
-	if a.WorkerID != workerID {
-		return nil, drover.Errorf(drover.EFORBIDDEN, "attempt %s belongs to another worker", attemptID)
+	if owner != workerID {
+		return drover.Errorf(drover.EFORBIDDEN, "attempt %s belongs to another worker", attemptID)
 	}
-	return a, nil
+	return nil
 }
 
 // Accept is a worker's early acknowledgement of an assignment, before a
 // long bundle fetch or image pull.
 func (c *Coordinator) Accept(ctx context.Context, workerID, attemptID string) error {
-	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return err
 	}
 	_, err := c.store.AcceptAttempt(ctx, attemptID, c.now())
@@ -262,7 +279,7 @@ func (c *Coordinator) Accept(ctx context.Context, workerID, attemptID string) er
 
 // StartAttempt records that the command runs.
 func (c *Coordinator) StartAttempt(ctx context.Context, workerID, attemptID string, req drover.StartRequest) error {
-	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return err
 	}
 	j, err := c.store.StartAttempt(ctx, attemptID, c.now(), req.BundleFetch.D(), req.ImagePull.D())
@@ -275,7 +292,7 @@ func (c *Coordinator) StartAttempt(ctx context.Context, workerID, attemptID stri
 
 // AppendOutput stores output chunks of a current attempt.
 func (c *Coordinator) AppendOutput(ctx context.Context, workerID, attemptID string, chunks []drover.OutputChunk) error {
-	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return err
 	}
 	for i, ch := range chunks {
@@ -300,7 +317,7 @@ func (c *Coordinator) AppendOutput(ctx context.Context, workerID, attemptID stri
 // Finish ends an attempt as the worker reports it and applies the retry
 // policy. A finish for an attempt that is no longer current is ECONFLICT.
 func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, req drover.FinishRequest) (*drover.Job, error) {
-	if _, err := c.owned(ctx, workerID, attemptID); err != nil {
+	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return nil, err
 	}
 	end := store.AttemptEnd{At: c.now(), ExitCode: req.ExitCode, Reason: req.Reason, Message: req.Message, Usage: req.Usage, Phases: req.Phases}

@@ -1,0 +1,101 @@
+package coordinator_test
+
+import (
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/coordinator"
+	"github.com/drover-dev/drover/internal/store/sqlite"
+)
+
+func newCoordinator(t *testing.T) *coordinator.Coordinator {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c, err := coordinator.New(coordinator.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func register(t *testing.T, c *coordinator.Coordinator, name string, cpu int64, executor string) *drover.RegisterResponse {
+	t.Helper()
+	r, err := c.Register(t.Context(), drover.RegisterRequest{Name: name, Executors: []string{executor},
+		Capacity: drover.Capacity{CPU: cpu, MemoryMB: 1024, Slots: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// What the coordinator remembers to skip store reads never lets a wrong
+// secret, a worker that left, or another worker's attempt through.
+func TestRememberedSecretsAndOwners(t *testing.T) {
+	c := newCoordinator(t)
+	ctx := t.Context()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	a := register(t, c, "a", 1000, drover.ExecutorNoop)
+	b := register(t, c, "b", 1000, drover.ExecutorProcess)
+	for range 2 { // the second time from memory
+		if id, err := c.AuthWorker(ctx, a.Secret); err != nil || id != a.Worker.ID {
+			t.Fatalf("AuthWorker(a) = %q, %v", id, err)
+		}
+	}
+	if _, err := c.AuthWorker(ctx, a.Worker.ID+".wrong"); !drover.IsCode(err, drover.EUNAUTHORIZED) {
+		t.Errorf("wrong secret for a remembered worker: %v, want EUNAUTHORIZED", err)
+	}
+
+	// Only a runs noop jobs; its long-poll returns with the assignment.
+	if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}, ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Work(ctx, a.Worker.ID, time.Minute, false)
+	if err != nil || len(resp.Assignments) != 1 {
+		t.Fatalf("Work = %+v, %v", resp, err)
+	}
+	attemptID := resp.Assignments[0].AttemptID
+	for range 2 {
+		if err := c.StartAttempt(ctx, b.Worker.ID, attemptID, drover.StartRequest{}); !drover.IsCode(err, drover.EFORBIDDEN) {
+			t.Errorf("start by another worker: %v, want EFORBIDDEN", err)
+		}
+	}
+	if err := c.StartAttempt(ctx, a.Worker.ID, attemptID, drover.StartRequest{}); err != nil {
+		t.Errorf("start by its worker: %v", err)
+	}
+
+	if err := c.Deregister(ctx, b.Worker.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AuthWorker(ctx, b.Secret); !drover.IsCode(err, drover.EUNAUTHORIZED) {
+		t.Errorf("secret of a worker that left: %v, want EUNAUTHORIZED", err)
+	}
+}
+
+// A job the workers seen a moment ago could not hold is refused only after
+// the workers are read again: one registered since may hold it.
+func TestSubmissionRefusalReadsWorkersAgain(t *testing.T) {
+	c := newCoordinator(t)
+	ctx := t.Context()
+	register(t, c, "small", 1000, drover.ExecutorNoop)
+	if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	big := drover.JobSpec{Command: drover.Command{"true"}, Resources: drover.Resources{CPU: 4000}}
+	if _, _, err := c.Submit(ctx, big, ""); !drover.IsCode(err, drover.EUNSCHEDULABLE) {
+		t.Fatalf("4 CPUs on a 1-CPU fleet: %v, want EUNSCHEDULABLE", err)
+	}
+	register(t, c, "big", 8000, drover.ExecutorNoop)
+	if _, _, err := c.Submit(ctx, big, ""); err != nil {
+		t.Errorf("4 CPUs once an 8-CPU worker registered: %v", err)
+	}
+}
