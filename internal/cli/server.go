@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/drover-dev/drover/internal/bundle"
 	"github.com/drover-dev/drover/internal/coordinator"
 	"github.com/drover-dev/drover/internal/httpapi"
+	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/store/sqlite"
 )
 
@@ -27,7 +29,7 @@ type serverFlags struct {
 	hbInterval, hbTimeout, ackTimeout, retention                 time.Duration
 	fleetRetries, bundleMaxFiles                                 int
 	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
-	insecure                                                     bool
+	insecure, metricsPublic                                      bool
 }
 
 func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
@@ -47,7 +49,14 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", envInt(a, "DROVER_BUNDLE_MAX_FILES", bundle.DefaultMaxFiles), "most files in a bundle (env DROVER_BUNDLE_MAX_FILES)")
 	fs.StringVar(&sf.outputCap, "output-cap", envOr(a, "DROVER_OUTPUT_CAP", "16M"), "output kept per job: past it the first and last halves are kept (env DROVER_OUTPUT_CAP)")
 	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
+	fs.BoolVar(&sf.metricsPublic, "metrics-public", envBool(a, "DROVER_METRICS_PUBLIC"), "serve GET /metrics without an API token, for a Prometheus that has none (env DROVER_METRICS_PUBLIC)")
 	fs.StringVar(&sf.logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
+}
+
+// envBool reads a boolean environment variable ("1", "true"; unset is false).
+func envBool(a *app, key string) bool {
+	v, _ := strconv.ParseBool(a.getenv(key))
+	return v
 }
 
 func envDuration(a *app, key string, def time.Duration) time.Duration {
@@ -127,8 +136,10 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	reg := metrics.NewRegistry()
+	metrics.RegisterProcess(reg)
 	coord, err := coordinator.New(coordinator.Config{
-		Store: st, Logger: log,
+		Store: st, Logger: log, Metrics: reg,
 		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
 		BundleLimits: limits, Retention: sf.retention,
 	})
@@ -147,7 +158,7 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 		return nil, err
 	}
 	handler := httpapi.New(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler(),
-		MaxBundleBody: limits.MaxCompressed + 1<<20})
+		MaxBundleBody: limits.MaxCompressed + 1<<20, MetricsPublic: sf.metricsPublic})
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	srv := &http.Server{
 		Handler:           handler,

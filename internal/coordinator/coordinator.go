@@ -19,6 +19,7 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/bundle"
+	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/store"
 )
 
@@ -77,6 +78,10 @@ type Config struct {
 	// EventBuffer is how many job and worker events /events can replay.
 	// Defaults to 4096.
 	EventBuffer int
+	// Metrics receives the coordinator's Prometheus metrics (and the HTTP
+	// API's, which finds it through Coordinator.Metrics). Defaults to a
+	// registry of its own.
+	Metrics *metrics.Registry
 }
 
 func (c *Config) fill() {
@@ -93,6 +98,9 @@ func (c *Config) fill() {
 	c.MaxPass = cmp.Or(c.MaxPass, DefaultMaxPass)
 	c.EventBuffer = cmp.Or(c.EventBuffer, 4096)
 	c.Retention = cmp.Or(c.Retention, DefaultRetention)
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewRegistry()
+	}
 }
 
 func (c *Config) validate() error {
@@ -128,7 +136,8 @@ type Coordinator struct {
 	pendingMu sync.Mutex
 	pending   map[string]string // last pending reason written per job
 
-	memo *memo // what hot calls need not read from the store again
+	memo    *memo // what hot calls need not read from the store again
+	metrics *coordMetrics
 
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -141,7 +150,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		cfg:     cfg,
 		store:   cfg.Store,
 		log:     cfg.Logger,
@@ -152,7 +161,9 @@ func New(cfg Config) (*Coordinator, error) {
 		workers: newSignals(),
 		pending: map[string]string{},
 		memo:    newMemo(),
-	}, nil
+	}
+	c.metrics = newCoordMetrics(cfg.Metrics, c)
+	return c, nil
 }
 
 // Start runs the scheduler and the reaper until Stop.
@@ -186,6 +197,10 @@ func (c *Coordinator) Wake() {
 	default:
 	}
 }
+
+// Metrics is the registry of the coordinator's metrics, which GET /metrics
+// serves; the HTTP API adds its own to it.
+func (c *Coordinator) Metrics() *metrics.Registry { return c.cfg.Metrics }
 
 // Events is the hub of job and worker changes.
 func (c *Coordinator) Events() *Hub { return c.events }

@@ -45,6 +45,7 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 		return nil, false, fmt.Errorf("submit: %w", err)
 	}
 	if created {
+		c.metrics.submitted.Inc()
 		c.publishJob(j)
 		c.Wake()
 	}
@@ -109,6 +110,7 @@ func (c *Coordinator) Cancel(ctx context.Context, id string) (*drover.Job, error
 		c.workers.notify(j.WorkerID)
 	}
 	if j.State.Final() {
+		c.metrics.jobFinished(j)
 		c.Wake() // resources were freed
 	}
 	c.publishJob(j)

@@ -72,6 +72,7 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		c.metrics.misses.Inc()
 		c.log.Warn("worker down", "worker", id, "silent_for", c.cfg.HeartbeatTimeout, "attempts_lost", len(attempts))
 		for _, a := range attempts {
 			c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
@@ -114,6 +115,7 @@ func (c *Coordinator) endAttempt(ctx context.Context, id string, end store.Attem
 		return nil, err
 	}
 	c.memo.forgetAttempt(id)
+	c.metrics.jobFinished(j)
 	c.publishJob(j)
 	c.Wake()
 	return j, nil

@@ -25,7 +25,9 @@ func (c *Coordinator) scheduleLoop(ctx context.Context) {
 		case <-sweep.C:
 		case <-retry.C:
 		}
+		t0 := c.clock.Now()
 		next, more, err := c.schedulePass(ctx)
+		c.metrics.passes.ObserveDuration(c.clock.Now().Sub(t0))
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -101,6 +103,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 			return next, false, err
 		}
 		c.memo.setOwners(attempts)
+		c.metrics.assigned.Add(uint64(len(attempts)))
 		byID := make(map[string]*drover.Job, len(jobs))
 		for i := range jobs {
 			byID[jobs[i].ID] = &jobs[i]

@@ -282,9 +282,15 @@ func (c *Coordinator) StartAttempt(ctx context.Context, workerID, attemptID stri
 	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return err
 	}
-	j, err := c.store.StartAttempt(ctx, attemptID, c.now(), req.BundleFetch.D(), req.ImagePull.D())
+	now := c.now()
+	j, err := c.store.StartAttempt(ctx, attemptID, now, req.BundleFetch.D(), req.ImagePull.D())
 	if err != nil {
 		return stale(err, attemptID)
+	}
+	// A repeated start (a retried post) finds the attempt running since
+	// earlier: only the first is counted.
+	if j.StartedAt != nil && j.StartedAt.Equal(now) && j.QueuedAt != nil {
+		c.metrics.startLatency.ObserveDuration(now.Sub(*j.QueuedAt))
 	}
 	c.publishJob(j)
 	return nil
@@ -310,6 +316,11 @@ func (c *Coordinator) AppendOutput(ctx context.Context, workerID, attemptID stri
 	if err != nil {
 		return stale(err, attemptID)
 	}
+	n := 0
+	for _, ch := range chunks {
+		n += len(ch.Data)
+	}
+	c.metrics.outputBytes.Add(uint64(n))
 	c.watch.notify(jobID, false)
 	return nil
 }

@@ -47,6 +47,9 @@ type Config struct {
 	KeepAlive time.Duration
 	// UI, when set, serves everything outside /api/ (the web UI).
 	UI http.Handler
+	// MetricsPublic serves GET /metrics without an API token. By default
+	// it follows the client API's rule: a token when the server has tokens.
+	MetricsPublic bool
 }
 
 type server struct {
@@ -92,6 +95,11 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/info", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, drover.Info{Version: drover.Version, AuthRequired: len(cfg.APITokens) > 0})
 	})
+	if cfg.MetricsPublic {
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { _ = s.serveMetrics(w, r) })
+	} else {
+		mux.HandleFunc("GET /metrics", s.client(s.serveMetrics))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": drover.Version})
 	})
@@ -101,7 +109,7 @@ func New(cfg Config) http.Handler {
 	if cfg.UI != nil {
 		mux.Handle("/", cfg.UI)
 	}
-	return mux
+	return instrument(s.c.Metrics(), mux)
 }
 
 // bearer returns the request's bearer token; GET requests may also carry it
