@@ -50,17 +50,19 @@ var (
 	qStartAttempt = writeQuery(`UPDATE attempts SET state = 'RUNNING', started_at = ?1,
 		accepted_at = coalesce(accepted_at, ?1), delivered_at = coalesce(delivered_at, ?1), phases = ?2
 		WHERE id = ?3`)
-	qStartJob   = writeQuery(`UPDATE jobs SET state = 'RUNNING', started_at = ? WHERE id = ?`)
+	qStartJob   = writeQuery(`UPDATE jobs SET state = 'RUNNING', started_at = ? WHERE id = ? RETURNING ` + jobCols)
 	qEndAttempt = writeQuery(`UPDATE attempts SET state = ?, exit_code = ?, reason = ?, message = ?,
 		usage = ?, phases = ?, finished_at = ? WHERE id = ?`)
 	// A job's exit code is that of the last attempt that produced one, so an
 	// outcome without one (worker_lost, say) keeps the previous.
 	qRequeueJob = writeQuery(`UPDATE jobs SET state = 'QUEUED', exit_code = coalesce(?1, exit_code),
 		reason = ?2, message = ?3, queued_at = ?4, not_before = ?5, assigned_at = NULL, started_at = NULL,
-		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8`)
+		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8
+		RETURNING ` + jobCols)
 	qFinishJob = writeQuery(`UPDATE jobs SET state = ?1, exit_code = coalesce(?2, exit_code),
 		reason = ?3, message = ?4, completed_at = ?5, not_before = NULL,
-		job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8`)
+		job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8
+		RETURNING ` + jobCols)
 )
 
 func getAttempt(x *session, id string) (*drover.Attempt, error) {
@@ -234,21 +236,54 @@ func (s *Store) StartAttempt(ctx context.Context, id string, now time.Time, bund
 		if err != nil {
 			return err
 		}
-		if a.State != drover.AttemptRunning {
+		if a.State == drover.AttemptRunning {
+			// A repeated start changes nothing.
+			if j, err = getJob(x, a.JobID, false); err != nil {
+				return err
+			}
+		} else {
 			p := a.Phases
 			p.BundleFetch, p.ImagePull = drover.Duration(bundleFetch), drover.Duration(imagePull)
 			t := unixNano(now)
 			if _, err := x.exec(qStartAttempt, t, encodePhases(p), id); err != nil {
 				return err
 			}
-			if _, err := x.exec(qStartJob, t, a.JobID); err != nil {
-				return err
+			started, err := scanJob(x.queryRow(qStartJob, t, a.JobID), x.specs)
+			if err != nil {
+				return notFoundIfNoRows(err, "job", a.JobID)
+			}
+			j = &started
+			// a as qStartAttempt left it.
+			st := fromUnixNano(t)
+			a.State, a.StartedAt, a.Phases = drover.AttemptRunning, &st, p
+			if a.AcceptedAt == nil {
+				acc := st
+				a.AcceptedAt = &acc
+			}
+			if a.DeliveredAt == nil {
+				del := st
+				a.DeliveredAt = &del
 			}
 		}
-		j, err = getJob(x, a.JobID, true)
+		j.Attempts, err = attemptsWith(x, a)
 		return err
 	})
 	return j, err
+}
+
+// attemptsWith returns the attempts of a's job given a, its active attempt
+// as it now is. A first attempt is the only one (a job has one active
+// attempt at a time, and later ones are made only after it ended), so no
+// read is needed for the common case.
+func attemptsWith(x *session, a *drover.Attempt) ([]drover.Attempt, error) {
+	if a.N == 1 {
+		return []drover.Attempt{*a}, nil
+	}
+	rows, err := x.query(qJobAttempts, a.JobID)
+	if err != nil {
+		return nil, err
+	}
+	return scanAttempts(rows)
 }
 
 // EndAttempt implements store.Store. decide runs inside the write
@@ -282,11 +317,23 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		if a.StartedAt != nil {
 			p.Running = drover.Duration(max(0, at-unixNano(*a.StartedAt)))
 		}
+		usage := encodeJSON(end.Usage)
 		if _, err := x.exec(qEndAttempt, string(end.State), nullInt(end.ExitCode), string(end.Reason), end.Message,
-			encodeJSON(end.Usage), encodePhases(p), at, id); err != nil {
+			usage, encodePhases(p), at, id); err != nil {
 			return err
 		}
-		if j, err = getJob(x, a.JobID, true); err != nil {
+		// a as qEndAttempt left it; usage goes through JSON as a read would.
+		a.State, a.ExitCode, a.Reason, a.Message, a.Phases = end.State, fromNullInt(nullInt(end.ExitCode)), end.Reason, end.Message, p
+		a.Usage = drover.Usage{}
+		if err := json.Unmarshal([]byte(usage), &a.Usage); err != nil {
+			return err
+		}
+		finished := fromUnixNano(at)
+		a.FinishedAt = &finished
+		if j, err = getJob(x, a.JobID, false); err != nil {
+			return err
+		}
+		if j.Attempts, err = attemptsWith(x, a); err != nil {
 			return err
 		}
 		if j.State.Final() {
@@ -300,25 +347,25 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		}
 		o := decide(j, ended)
 		jr, fr := boolInt(o.JobRetry), boolInt(o.FleetRetry)
+		var row *sql.Row
 		switch {
 		case o.State == drover.JobQueued:
-			_, err = x.exec(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
+			row = x.queryRow(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
 				nullUnixNano(o.NotBefore), jr, fr, a.JobID)
 		case o.State.Final():
-			_, err = x.exec(qFinishJob, string(o.State), nullInt(o.ExitCode), string(o.Reason), o.Message, at,
+			row = x.queryRow(qFinishJob, string(o.State), nullInt(o.ExitCode), string(o.Reason), o.Message, at,
 				jr, fr, a.JobID)
 		default:
 			return drover.Errorf(drover.EINTERNAL, "end attempt %s: outcome state %q is neither QUEUED nor final", id, o.State)
 		}
-		if err != nil {
-			return err
-		}
 		// Only the job's row changed since it was read with its attempts.
 		attempts := j.Attempts
-		if j, err = getJob(x, a.JobID, false); err != nil {
-			return err
+		after, err := scanJob(row, x.specs)
+		if err != nil {
+			return notFoundIfNoRows(err, "job", a.JobID)
 		}
-		j.Attempts = attempts
+		after.Attempts = attempts
+		j = &after
 		return nil
 	})
 	return j, err

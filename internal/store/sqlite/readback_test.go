@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -10,8 +11,9 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// CreateJob and EndAttempt return jobs they assemble partly without
-// reading them back; each must equal what GetJob then reads.
+// CreateJob, StartAttempt and EndAttempt return jobs they assemble partly
+// without reading them back; each must equal what GetJob then reads, for a
+// first attempt and for a retry, a repeated start, a requeue and an end.
 func TestResultsEqualReadBack(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
 	defer s.Close()
@@ -26,39 +28,52 @@ func TestResultsEqualReadBack(t *testing.T) {
 	if err := s.CreateWorker(ctx, w, []byte("h")); err != nil {
 		t.Fatal(err)
 	}
+	same := func(what string, got *drover.Job) {
+		t.Helper()
+		read, err := s.GetJob(ctx, got.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, read) {
+			t.Errorf("%s returned\n%#v\nGetJob reads\n%#v", what, got, read)
+		}
+	}
 	for i, spec := range specs {
 		made, _, err := s.CreateJob(ctx, &drover.Job{ID: drover.NewID("job"), Spec: spec, CreatedAt: at}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		read, err := s.GetJob(ctx, made.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(made, read) {
-			t.Errorf("spec %d: CreateJob returned\n%#v\nGetJob reads\n%#v", i, made, read)
-		}
-		as, err := s.Assign(ctx, at, []store.Placement{{JobID: made.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
-		if err != nil || len(as) != 1 {
-			t.Fatal(as, err)
-		}
-		if _, err := s.StartAttempt(ctx, as[0].ID, at, time.Second, 0); err != nil {
-			t.Fatal(err)
-		}
-		code := i
-		ended, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: at.Add(time.Second), State: drover.AttemptFailed, ExitCode: &code, Reason: drover.ReasonExitCode},
-			func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
-				return store.JobOutcome{State: drover.JobFailed, ExitCode: a.ExitCode, Reason: a.Reason, Message: "failed"}
-			})
-		if err != nil {
-			t.Fatal(err)
-		}
-		read, err = s.GetJob(ctx, made.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(ended, read) {
-			t.Errorf("spec %d: EndAttempt returned\n%#v\nGetJob reads\n%#v", i, ended, read)
+		same(fmt.Sprintf("spec %d: CreateJob", i), made)
+		for n := 1; n <= 2; n++ {
+			as, err := s.Assign(ctx, at, []store.Placement{{JobID: made.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
+			if err != nil || len(as) != 1 {
+				t.Fatal(as, err)
+			}
+			if i == 1 {
+				if _, err := s.AcceptAttempt(ctx, as[0].ID, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k := range 2 {
+				started, err := s.StartAttempt(ctx, as[0].ID, at.Add(time.Duration(k)*time.Second), time.Second, 2*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				same(fmt.Sprintf("spec %d attempt %d: StartAttempt #%d", i, n, k+1), started)
+			}
+			code := i + n
+			outcome := store.JobOutcome{State: drover.JobQueued, ExitCode: &code, Reason: drover.ReasonExitCode, Message: "again", JobRetry: true}
+			if n == 2 {
+				outcome = store.JobOutcome{State: drover.JobFailed, ExitCode: &code, Reason: drover.ReasonExitCode, Message: "failed"}
+			}
+			ended, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: at.Add(3 * time.Second), State: drover.AttemptFailed, ExitCode: &code,
+				Reason: drover.ReasonExitCode, Message: "exit", Usage: drover.Usage{PeakMemoryBytes: 1 << 20, CPUSeconds: 0.1 + 0.2},
+				Phases: drover.Phases{ImagePull: drover.Duration(time.Millisecond)}},
+				func(j *drover.Job, a *drover.Attempt) store.JobOutcome { return outcome })
+			if err != nil {
+				t.Fatal(err)
+			}
+			same(fmt.Sprintf("spec %d attempt %d: EndAttempt", i, n), ended)
 		}
 	}
 }
