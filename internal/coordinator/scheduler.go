@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -50,13 +51,13 @@ func (c *Coordinator) scheduleLoop(ctx context.Context) {
 // deep queue on a busy fleet would otherwise be read and decoded again
 // after every finished attempt. Jobs deeper than what a pass reads keep the
 // pending reason they had (none when new: they wait their turn).
-const minPassRead = 256
+const minPassRead = 64
 
 // schedulePass places what it can. It returns the earliest NotBefore of
 // jobs waiting out a retry backoff (zero if none) and whether another pass
 // should follow at once (the pass was full and placed something).
 //
-// It reads max(minPassRead, 4 × free slots) jobs from the head of the
+// It reads max(minPassRead, 2 × free slots) jobs from the head of the
 // queue, and reads four times as many again while free slots are left and
 // the queue goes on (jobs that fit nowhere do not block those behind
 // them), up to MaxPass.
@@ -71,7 +72,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 			free += max(0, w.Capacity.Slots-w.Allocated.Slots)
 		}
 	}
-	limit := min(c.cfg.MaxPass, max(minPassRead, 4*free))
+	limit := min(c.cfg.MaxPass, max(minPassRead, 2*free))
 	now := c.now()
 	var (
 		jobs []drover.Job
@@ -93,6 +94,18 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 			next = *nb
 		}
 	}
+	// The pending reasons that changed are written at the same time as the
+	// assignments, so both land in one commit of the store and the pass
+	// waits for the disk once.
+	changed := c.pendingChanges(jobs, res.Pending)
+	var (
+		pendingErr error
+		wrote      sync.WaitGroup
+	)
+	if len(changed) > 0 {
+		wrote.Add(1)
+		go func() { defer wrote.Done(); pendingErr = c.store.SetPendingReasons(ctx, changed) }()
+	}
 	if len(res.Assignments) > 0 {
 		ps := make([]store.Placement, len(res.Assignments))
 		for i, a := range res.Assignments {
@@ -100,6 +113,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 		}
 		attempts, err := c.store.Assign(ctx, now, ps)
 		if err != nil {
+			wrote.Wait()
 			return next, false, err
 		}
 		c.memo.setOwners(attempts)
@@ -121,16 +135,24 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 		}
 		c.forgetPending(attempts)
 	}
-	if err := c.updatePending(ctx, jobs, res.Pending); err != nil {
-		return next, false, err
+	wrote.Wait()
+	if pendingErr != nil {
+		return next, false, pendingErr
+	}
+	for i := range jobs {
+		if r, ok := changed[jobs[i].ID]; ok {
+			jobs[i].PendingReason = r
+			c.publishJob(&jobs[i])
+		}
 	}
 	return next, limit == c.cfg.MaxPass && len(jobs) == limit && len(res.Assignments) > 0, nil
 }
 
-// updatePending writes the "why pending" reasons that changed since the last
-// pass, so a steady queue costs no writes.
-func (c *Coordinator) updatePending(ctx context.Context, jobs []drover.Job, reasons map[string]string) error {
+// pendingChanges returns the "why pending" reasons that changed since the
+// last pass, so a steady queue costs no writes, and remembers them.
+func (c *Coordinator) pendingChanges(jobs []drover.Job, reasons map[string]string) map[string]string {
 	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
 	changed := map[string]string{}
 	for i := range jobs {
 		j := &jobs[i]
@@ -147,20 +169,7 @@ func (c *Coordinator) updatePending(ctx context.Context, jobs []drover.Job, reas
 		}
 		c.pending[j.ID] = r
 	}
-	c.pendingMu.Unlock()
-	if len(changed) == 0 {
-		return nil
-	}
-	if err := c.store.SetPendingReasons(ctx, changed); err != nil {
-		return err
-	}
-	for i := range jobs {
-		if r, ok := changed[jobs[i].ID]; ok {
-			jobs[i].PendingReason = r
-			c.publishJob(&jobs[i])
-		}
-	}
-	return nil
+	return changed
 }
 
 func (c *Coordinator) forgetPending(attempts []drover.Attempt) {
