@@ -107,6 +107,12 @@ func (t *tracker) stream(ctx context.Context, lastID *int64) error {
 		}
 		switch event {
 		case "job":
+			// Most job events are not final; skip decoding those. A final
+			// state's name in the text (in a command, say) only costs a
+			// decode.
+			if !mayBeFinal(data) {
+				break
+			}
 			var ev drover.Event
 			if json.Unmarshal([]byte(data), &ev) == nil && ev.Job != nil && ev.Job.State.Final() {
 				t.record(*ev.Job, time.Now())
@@ -119,6 +125,11 @@ func (t *tracker) stream(ctx context.Context, lastID *int64) error {
 		event, data, id = "", "", ""
 	}
 	return sc.Err()
+}
+
+func mayBeFinal(data string) bool {
+	return strings.Contains(data, `"state":"COMPLETED"`) || strings.Contains(data, `"state":"FAILED"`) ||
+		strings.Contains(data, `"state":"CANCELLED"`)
 }
 
 func (t *tracker) record(j drover.Job, at time.Time) {

@@ -19,9 +19,9 @@ import (
 func cmdBench(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "bench")
 	var (
-		cfg                          bench.Config
-		asJSON                       bool
-		logLevel, cpuProfile, server string
+		cfg                                      bench.Config
+		asJSON                                   bool
+		logLevel, cpuProfile, memProfile, server string
 	)
 	fs.StringVar(&server, "server", "", "coordinator URL to measure (default: start one in this process on a temporary store)")
 	fs.StringVar(&cfg.Token, "token", a.getenv("DROVER_TOKEN"), "API token of --server (env DROVER_TOKEN)")
@@ -40,6 +40,7 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 	fs.IntVar(&cfg.Finished, "finished", 0, "first run this many noop jobs to completion, then report memory with them in the store")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (coordinator included when in-process) to this file")
+	fs.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the workers and the in-process coordinator")
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
@@ -99,6 +100,12 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 		a.errorf("bench: %v", err)
 		return exitError
 	}
+	if memProfile != "" {
+		if err := writeHeapProfile(memProfile); err != nil {
+			a.errorf("--memprofile: %v", err)
+			return exitError
+		}
+	}
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -113,4 +120,16 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 		return exitError
 	}
 	return exitOK
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
