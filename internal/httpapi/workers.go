@@ -110,11 +110,13 @@ func (s *server) finish(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	j, err := s.c.Finish(r.Context(), workerID(r), r.PathValue("id"), req)
-	if err != nil {
+	if _, err := s.c.Finish(r.Context(), workerID(r), r.PathValue("id"), req); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, j)
+	// Like start and output: the worker needs only to know it was stored,
+	// and encoding the job with its attempts for nobody cost as much as
+	// the rest of the request.
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
