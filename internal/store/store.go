@@ -43,9 +43,9 @@ type Store interface {
 	Assign(ctx context.Context, now time.Time, ps []Placement) ([]drover.Attempt, error)
 
 	// CancelJob cancels a job: QUEUED, or ASSIGNED with an attempt not yet
-	// acknowledged, become CANCELLED at once (the attempt too); an
-	// acknowledged attempt gets StopRequested and the job becomes CANCELLED
-	// when it ends. Cancelling a job that is already cancelling returns it
+	// delivered to its worker, become CANCELLED at once (the attempt too); a
+	// delivered or acknowledged attempt gets StopRequested (the command may
+	// already run) and the job becomes CANCELLED when it ends. Cancelling a job that is already cancelling returns it
 	// unchanged; a final job is ECONFLICT.
 	CancelJob(ctx context.Context, id string, now time.Time) (*drover.Job, error)
 
@@ -65,11 +65,13 @@ type Store interface {
 	// DeleteWorker removes a worker that has no active attempt (ECONFLICT otherwise).
 	DeleteWorker(ctx context.Context, id string) error
 	// StaleWorkers returns the ids of READY or DRAINING workers whose last
-	// heartbeat is before the given time.
+	// heartbeat is before the given time, and of DOWN workers that still
+	// have active attempts (their ending was interrupted).
 	StaleWorkers(ctx context.Context, before time.Time) ([]string, error)
 	// MarkWorkerDown sets a worker DOWN if its last heartbeat is still before
 	// the given time, and returns its active attempts (to be ended as
-	// worker_lost). It returns ECONFLICT if the worker heartbeated since.
+	// worker_lost). It returns ECONFLICT if the worker heartbeated since. A
+	// worker already DOWN stays so, and its active attempts are returned.
 	MarkWorkerDown(ctx context.Context, id string, before time.Time) ([]drover.Attempt, error)
 
 	// GetAttempt returns one attempt.
@@ -131,6 +133,13 @@ type Placement struct {
 
 // AttemptEnd is how an attempt ended.
 type AttemptEnd struct {
+	// If, when set, is a precondition checked in the same transaction: the
+	// attempt must still be in this state (ASSIGNED also means never
+	// acknowledged), else EndAttempt is ECONFLICT and changes nothing. The
+	// reaper uses it so that an attempt that started, or finished, between
+	// its read and its write is left alone.
+	If drover.AttemptState
+
 	At       time.Time
 	State    drover.AttemptState // COMPLETED, FAILED or CANCELLED
 	ExitCode *int

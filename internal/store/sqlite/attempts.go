@@ -305,6 +305,9 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		if err != nil {
 			return err
 		}
+		if end.If != "" && (a.State != end.If || end.If == drover.AttemptAssigned && a.AcceptedAt != nil) {
+			return drover.Errorf(drover.ECONFLICT, "attempt %s is %s, no longer %s", id, a.State, end.If)
+		}
 		at := unixNano(end.At)
 		p := a.Phases
 		if end.Phases.BundleFetch != 0 {

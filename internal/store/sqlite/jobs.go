@@ -272,7 +272,8 @@ func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (*drove
 			}
 		case err != nil:
 			return err
-		case a.AcceptedAt == nil:
+		case a.DeliveredAt == nil && a.AcceptedAt == nil:
+			// The worker has not seen it: nothing can be running.
 			if _, err := x.exec(qCancelAttemptNow, t, a.ID); err != nil {
 				return err
 			}

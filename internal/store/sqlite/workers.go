@@ -20,8 +20,12 @@ var (
 	qWorkerSecret    = readQuery(`SELECT secret_hash FROM workers WHERE id = ?`)
 	qWorkerHeartbeat = readQuery(`SELECT last_heartbeat_at FROM workers WHERE id = ?`)
 	qWorkerActive    = readQuery(`SELECT count(*) FROM attempts WHERE worker_id = ? AND finished_at IS NULL`)
-	qStaleWorkers    = readQuery(`SELECT id FROM workers WHERE state IN ('READY', 'DRAINING')
-		AND last_heartbeat_at < ? ORDER BY last_heartbeat_at, id`)
+	// DOWN workers that still have active attempts come back too: ending
+	// their attempts was interrupted, and the reaper must finish it.
+	qStaleWorkers = readQuery(`SELECT id FROM workers w WHERE last_heartbeat_at < ?
+		AND (state IN ('READY', 'DRAINING') OR state = 'DOWN' AND EXISTS (
+			SELECT 1 FROM attempts a WHERE a.worker_id = w.id AND a.finished_at IS NULL))
+		ORDER BY last_heartbeat_at, id`)
 	qWorkerAttempts = readQuery(`SELECT ` + attemptCols + ` FROM attempts a
 		WHERE a.worker_id = ? AND a.finished_at IS NULL ORDER BY a.assigned_at, a.id`)
 

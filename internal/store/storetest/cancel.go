@@ -32,10 +32,7 @@ func testCancelUnacknowledged(f *fixture) {
 	w := f.createWorker("w")
 	j := f.createJob(base)
 	a := f.assign(at(time.Second), j.ID, w.ID)
-	// Delivered but not acknowledged: the worker may never have seen it.
-	if _, _, err := f.s.Deliver(f.ctx, w.ID, at(2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	// Not yet delivered: the worker has never seen it.
 	now := at(3 * time.Second)
 	got, err := f.s.CancelJob(f.ctx, j.ID, now)
 	if err != nil {
@@ -60,6 +57,33 @@ func testCancelUnacknowledged(f *fixture) {
 	// Too late for the worker now.
 	_, err = f.s.StartAttempt(f.ctx, a.ID, at(4*time.Second), 0, 0)
 	wantCode(t, "StartAttempt of a cancelled attempt", err, drover.ECONFLICT)
+}
+
+// testCancelDelivered: an assignment delivered but not yet acknowledged
+// may already run (a process job acknowledges with its start report), so
+// it is stopped, not forgotten.
+func testCancelDelivered(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	j := f.createJob(base)
+	a := f.assign(at(time.Second), j.ID, w.ID)
+	if _, _, err := f.s.Deliver(f.ctx, w.ID, at(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.s.CancelJob(f.ctx, j.ID, at(3*time.Second))
+	if err != nil {
+		t.Fatalf("CancelJob: %v", err)
+	}
+	if got.State != drover.JobAssigned || got.CancelRequestedAt == nil {
+		t.Errorf("job = %s (cancel requested %v), want ASSIGNED and cancelling", got.State, got.CancelRequestedAt)
+	}
+	if ga := f.attempt(a.ID); ga.State.Final() || !ga.StopRequested {
+		t.Errorf("attempt = %s stop %v, want active with a stop request", ga.State, ga.StopRequested)
+	}
+	stops, err := f.s.StopRequested(f.ctx, w.ID)
+	if err != nil || len(stops) != 1 || stops[0] != a.ID {
+		t.Errorf("StopRequested = %v, %v", stops, err)
+	}
 }
 
 func testCancelAcknowledged(f *fixture) {

@@ -35,7 +35,8 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Assign/OneTransaction", testAssignOneTransaction},
 
 		{"CancelJob/Queued", testCancelQueued},
-		{"CancelJob/Unacknowledged", testCancelUnacknowledged},
+		{"CancelJob/Undelivered", testCancelUnacknowledged},
+		{"CancelJob/Delivered", testCancelDelivered},
 		{"CancelJob/Acknowledged", testCancelAcknowledged},
 		{"CancelJob/Errors", testCancelErrors},
 
@@ -61,6 +62,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EndAttempt/Retry", testEndRetry},
 		{"EndAttempt/Cancelled", testEndCancelled},
 		{"EndAttempt/Errors", testEndErrors},
+		{"EndAttempt/If", testEndIf},
 		{"Fencing", testFencing},
 
 		{"Bundles", testBundles},

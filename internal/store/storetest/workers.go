@@ -202,13 +202,19 @@ func testStaleWorkers(f *fixture) {
 	}
 	f.createWorker("edge", hb(30*time.Second)) // not strictly before
 	f.createWorker("fresh", hb(time.Minute))
+	// DOWN with an attempt still active: its ending was interrupted.
+	downBusy := f.createWorker("down-busy", hb(0))
+	f.running(downBusy.ID)
+	if _, err := f.s.MarkWorkerDown(f.ctx, downBusy.ID, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
 
 	ids, err := f.s.StaleWorkers(f.ctx, at(30*time.Second))
 	if err != nil {
 		t.Fatalf("StaleWorkers: %v", err)
 	}
-	if got, want := sorted(ids...), sorted(old.ID, drain.ID); !slices.Equal(got, want) {
-		t.Errorf("StaleWorkers = %v, want %v (READY or DRAINING, heartbeat strictly before)", got, want)
+	if got, want := sorted(ids...), sorted(old.ID, drain.ID, downBusy.ID); !slices.Equal(got, want) {
+		t.Errorf("StaleWorkers = %v, want %v (READY or DRAINING, heartbeat strictly before; DOWN with active attempts)", got, want)
 	}
 }
 
