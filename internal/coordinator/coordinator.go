@@ -139,6 +139,10 @@ type Coordinator struct {
 	memo    *memo // what hot calls need not read from the store again
 	metrics *coordMetrics
 
+	// startedAt is when Start ran: leases are enforced only once workers
+	// have had a heartbeat timeout to find a restarted coordinator.
+	startedAt time.Time
+
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
@@ -172,6 +176,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		return errors.New("coordinator already started")
 	}
 	c.started = true
+	c.startedAt = c.now()
 	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx))
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.scheduleLoop(ctx) }()

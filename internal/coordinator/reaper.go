@@ -57,12 +57,21 @@ func (c *Coordinator) CollectGarbage(ctx context.Context) error {
 }
 
 // Reap runs one round of lease enforcement.
+//
+// After a (re)start the coordinator gives workers a heartbeat timeout to
+// find it before it judges them, and an ack timeout before it takes back
+// assignments: the store's heartbeat times are from before the outage, and
+// judging by them would fail every running job as lost.
 func (c *Coordinator) Reap(ctx context.Context) error {
 	now := c.now()
+	up := now.Sub(c.startedAt)
 	before := now.Add(-c.cfg.HeartbeatTimeout)
-	stale, err := c.store.StaleWorkers(ctx, before)
-	if err != nil {
-		return err
+	var stale []string
+	if up >= c.cfg.HeartbeatTimeout {
+		var err error
+		if stale, err = c.store.StaleWorkers(ctx, before); err != nil {
+			return err
+		}
 	}
 	for _, id := range stale {
 		attempts, err := c.store.MarkWorkerDown(ctx, id, before)
@@ -82,22 +91,29 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 			c.publishWorker(w)
 		}
 	}
+	if up < c.cfg.AckTimeout || up < c.cfg.HeartbeatTimeout {
+		return nil
+	}
 	unacked, err := c.store.UnacknowledgedAttempts(ctx, now.Add(-c.cfg.AckTimeout))
 	if err != nil {
 		return err
 	}
 	for _, a := range unacked {
-		c.log.Warn("assignment not acknowledged", "attempt", a.ID, "worker", a.WorkerID)
-		c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonNotAcknowledged})
+		// If: an attempt acknowledged since the read above is left alone.
+		if _, err := c.endAttempt(ctx, a.ID, store.AttemptEnd{If: drover.AttemptAssigned, At: now, State: drover.AttemptFailed,
+			Reason: drover.ReasonNotAcknowledged}); err == nil {
+			c.log.Warn("assignment not acknowledged; requeued", "attempt", a.ID, "worker", a.WorkerID)
+		}
 	}
 	overdue, err := c.store.OverdueAttempts(ctx, now, c.cfg.Grace+c.cfg.HeartbeatTimeout)
 	if err != nil {
 		return err
 	}
 	for _, a := range overdue {
-		c.log.Warn("attempt overran its timeout; failing it", "attempt", a.ID, "worker", a.WorkerID)
-		c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonTimeout,
-			Message: "timed out (the worker did not stop it; the coordinator did)"})
+		if _, err := c.endAttempt(ctx, a.ID, store.AttemptEnd{If: drover.AttemptRunning, At: now, State: drover.AttemptFailed,
+			Reason: drover.ReasonTimeout, Message: "timed out (the worker did not stop it; the coordinator did)"}); err == nil {
+			c.log.Warn("attempt overran its timeout; failed it", "attempt", a.ID, "worker", a.WorkerID)
+		}
 	}
 	return nil
 }

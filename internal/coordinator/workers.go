@@ -225,7 +225,20 @@ func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worke
 }
 
 // Deregister removes a worker that has finished its work (after a drain).
+// Assignments it never acknowledged (delivered as it stopped polling) go
+// back to the queue first.
 func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
+	now := c.now()
+	unacked, err := c.store.UnacknowledgedAttempts(ctx, now.Add(time.Nanosecond))
+	if err != nil {
+		return err
+	}
+	for _, a := range unacked {
+		if a.WorkerID == workerID {
+			c.endAttempt(ctx, a.ID, store.AttemptEnd{If: drover.AttemptAssigned, At: now, State: drover.AttemptFailed,
+				Reason: drover.ReasonNotAcknowledged, Message: "the worker left before starting it"})
+		}
+	}
 	if err := c.store.DeleteWorker(ctx, workerID); err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	// A bundle fetch or an image pull can take long: acknowledge first, so
 	// the assignment is not taken back as unacknowledged meanwhile.
 	if a.Spec.Bundle != "" || name == drover.ExecutorDocker {
-		if err := w.client().Accept(runCtx, a.AttemptID); err != nil {
+		if err := w.accept(runCtx, a.AttemptID); err != nil {
 			if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) {
 				log.Info("assignment withdrawn before it started", "err", err)
 				scancel()
@@ -235,4 +235,25 @@ func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
 		return fmt.Errorf("bundle %s could not be unpacked: %w", sha, err)
 	}
 	return nil
+}
+
+// accept acknowledges an assignment, retrying transient failures a few
+// times: an acknowledgement lost now would have the assignment taken back
+// in the middle of a long bundle fetch or image pull.
+func (w *Worker) accept(ctx context.Context, attemptID string) error {
+	backoff := 100 * time.Millisecond
+	for i := 0; ; i++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := w.client().Accept(actx, attemptID)
+		cancel()
+		if err == nil || !temporary(err) || i == 4 || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(jitter(backoff)):
+		}
+		backoff *= 2
+	}
 }

@@ -12,8 +12,9 @@ import (
 
 // Output batching limits.
 const (
-	maxChunk = 64 << 10 // bytes of one chunk
-	maxPost  = 1 << 20  // bytes of one output post
+	postTimeout = time.Minute // one start, output or finish post
+	maxChunk    = 64 << 10    // bytes of one chunk
+	maxPost     = 1 << 20     // bytes of one output post
 )
 
 // attemptAPI is what a sender needs of the coordinator.
@@ -233,7 +234,12 @@ func (s *sender) freezeLocked() ([]drover.OutputChunk, int) {
 func (s *sender) post(ctx context.Context, op func(context.Context) error) bool {
 	backoff := 50 * time.Millisecond
 	for {
-		err := op(ctx)
+		// A post that hangs (a connection black-holed by the network) is
+		// abandoned and retried: until then the coordinator would count as
+		// healthy and a full buffer would stall the job.
+		pctx, cancel := context.WithTimeout(ctx, postTimeout)
+		err := op(pctx)
+		cancel()
 		if err == nil {
 			s.setHealthy(true)
 			return true

@@ -196,23 +196,26 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.cleanup(ctx)
-	loopCtx, stopLoops := context.WithCancel(ctx)
-	var loops sync.WaitGroup
-	loops.Add(2)
-	go func() { defer loops.Done(); w.heartbeatLoop(loopCtx) }()
-	go func() { defer loops.Done(); w.pollLoop(loopCtx) }()
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	hbDone, pollDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(hbDone); w.heartbeatLoop(hbCtx) }()
+	go func() { defer close(pollDone); w.pollLoop(pollCtx) }()
 
 	select {
 	case <-ctx.Done():
 	case <-w.drainCh:
 		w.log.Info("draining: finishing running attempts", "running", w.running())
 		w.heartbeatNow(ctx)
-		for w.running() > 0 && ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case <-w.idle:
-			}
-		}
+		w.waitIdle(ctx)
+	}
+	// Stop polling before stopping or waiting for the attempts, so no launch
+	// races either; what a last answer launched while draining is handed
+	// back at once.
+	stopPoll()
+	<-pollDone
+	if ctx.Err() == nil {
+		w.waitIdle(ctx)
 	}
 	hard := ctx.Err() != nil
 	if hard {
@@ -220,8 +223,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	// Attempts report their end with a bounded context of their own.
 	w.wg.Wait()
-	stopLoops()
-	loops.Wait()
+	stopHeartbeat()
+	<-hbDone
 	// Leave, so nothing is scheduled here until the heartbeat timeout. After
 	// a hard stop the killed attempts were reported above; if the
 	// coordinator is away this fails and the reaper marks us DOWN instead.
@@ -237,6 +240,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
 	}
 	return nil
+}
+
+// waitIdle waits until no attempt runs, or ctx ends.
+func (w *Worker) waitIdle(ctx context.Context) {
+	for w.running() > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-w.idle:
+		}
+	}
 }
 
 func (w *Worker) client() *client.Client {
