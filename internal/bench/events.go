@@ -36,14 +36,18 @@ type tracker struct {
 	left    int             // of the current expectation
 	done    chan struct{}   // closed when left reaches 0
 	resets  int             // times the stream said we fell behind
+	label   string          // Label value of this run's workers
+	joined  map[string]bool // this run's workers seen registered
+	joinedC chan struct{}   // closed and replaced when one joins
 	last    time.Time       // the last event
 	ready   chan struct{}   // closed once the stream is open
 	readyOK sync.Once
 }
 
-func newTracker(api *client.Client, server, token string) *tracker {
+func newTracker(api *client.Client, server, token, label string) *tracker {
 	return &tracker{api: api, server: strings.TrimRight(server, "/"), token: token, hc: &http.Client{},
-		ends: map[string]ended{}, want: map[string]bool{}, ready: make(chan struct{})}
+		ends: map[string]ended{}, want: map[string]bool{}, ready: make(chan struct{}),
+		label: label, joined: map[string]bool{}, joinedC: make(chan struct{})}
 }
 
 // run reads the stream until ctx ends, reconnecting after a break.
@@ -117,6 +121,11 @@ func (t *tracker) stream(ctx context.Context, lastID *int64) error {
 			if json.Unmarshal([]byte(data), &ev) == nil && ev.Job != nil && ev.Job.State.Final() {
 				t.record(*ev.Job, time.Now())
 			}
+		case "worker":
+			var ev drover.Event
+			if json.Unmarshal([]byte(data), &ev) == nil && ev.Worker != nil && ev.Worker.Labels[Label] == t.label {
+				t.join(ev.Worker.ID)
+			}
 		case "reset":
 			t.mu.Lock()
 			t.resets++
@@ -125,6 +134,33 @@ func (t *tracker) stream(ctx context.Context, lastID *int64) error {
 		event, data, id = "", "", ""
 	}
 	return sc.Err()
+}
+
+func (t *tracker) join(workerID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.joined[workerID] {
+		t.joined[workerID] = true
+		close(t.joinedC)
+		t.joinedC = make(chan struct{})
+	}
+}
+
+// waitJoined waits until n of this run's workers have registered.
+func (t *tracker) waitJoined(ctx context.Context, n int) error {
+	for {
+		t.mu.Lock()
+		have, more := len(t.joined), t.joinedC
+		t.mu.Unlock()
+		if have >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-more:
+		}
+	}
 }
 
 func mayBeFinal(data string) bool {

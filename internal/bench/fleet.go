@@ -61,16 +61,12 @@ func (b *bench) startWorkers(ctx context.Context) (*fleet, error) {
 			}
 		}()
 	}
-	// Registration has no signal of its own; it takes a few milliseconds.
-	deadline := time.Now().Add(30 * time.Second)
-	for _, w := range f.workers {
-		for w.ID() == "" {
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				f.stop()
-				return nil, fmt.Errorf("workers did not register with %s within 30s", cfg.Server)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+	// Each registration shows on the event stream.
+	jctx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	if err := b.track.waitJoined(jctx, cfg.Workers); err != nil {
+		f.stop()
+		return nil, fmt.Errorf("workers did not register with %s within 30s: %w", cfg.Server, err)
 	}
 	b.logf("%d workers × %d slots registered", cfg.Workers, cfg.Slots)
 	return f, nil

@@ -1,0 +1,144 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/bench"
+	"github.com/drover-dev/drover/internal/coordinator"
+	"github.com/drover-dev/drover/internal/executor/noop"
+	"github.com/drover-dev/drover/internal/executor/process"
+	"github.com/drover-dev/drover/internal/httpapi"
+	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/store/sqlite"
+	"github.com/drover-dev/drover/internal/worker"
+)
+
+// startCoordinator runs a real coordinator on a temporary store over
+// loopback, as drover bench does.
+func startCoordinator(t *testing.T, heartbeat time.Duration) string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	reg := metrics.NewRegistry()
+	metrics.RegisterProcess(reg)
+	c, err := coordinator.New(coordinator.Config{Store: st, Logger: log, Metrics: reg,
+		HeartbeatInterval: heartbeat, HeartbeatTimeout: 10 * heartbeat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base, cancel := context.WithCancel(ctx)
+	srv := httptest.NewUnstartedServer(httpapi.New(httpapi.Config{Coordinator: c, Logger: log}))
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		c.Stop()
+		st.Close()
+	})
+	return srv.URL
+}
+
+// A small run of every phase, against a coordinator outside the bench (its
+// CPU and memory come from /metrics), reports figures that add up.
+func TestRun(t *testing.T) {
+	url := startCoordinator(t, 200*time.Millisecond)
+	var progress bytes.Buffer
+	res, err := bench.Run(t.Context(), bench.Config{
+		Server:      url,
+		Executors:   []worker.Executor{noop.Executor{}, process.New(nil)},
+		Workers:     2,
+		Slots:       4,
+		Jobs:        200,
+		Concurrency: 8,
+		LatencyJobs: 10,
+		OutputLines: 10,
+		Cancels:     3,
+		IdleWorkers: 20,
+		Heartbeat:   200 * time.Millisecond,
+		IdleWindow:  time.Second,
+		Finished:    50,
+		WorkDir:     t.TempDir(),
+		Progress:    &progress,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, progress.String())
+	}
+	switch {
+	case res.JobsPerSec <= 0 || res.Failed != 0 || res.LoadedStart.N != 200:
+		t.Errorf("throughput: %.0f jobs/s, %d failed, %d start times", res.JobsPerSec, res.Failed, res.LoadedStart.N)
+	case res.StartLight.N != 10 || res.StartLight.P50 <= 0 || res.StartLight.P50 > res.StartLight.Max:
+		t.Errorf("submit → start at light load: %+v", res.StartLight)
+	case res.Output.N != 10:
+		t.Errorf("output latency: %+v", res.Output)
+	case res.Cancel.N != 3 || res.CancelCall.N != 3:
+		t.Errorf("cancel latency: %+v, call %+v", res.Cancel, res.CancelCall)
+	case res.Finished != 50 || res.FinishedRSS <= 0:
+		t.Errorf("finished jobs: %d, RSS %d", res.Finished, res.FinishedRSS)
+	case res.IdleWorkers != 20 || res.IdleHeartbeatsPS <= 0:
+		t.Errorf("idle workers: %d, %.1f heartbeats/s", res.IdleWorkers, res.IdleHeartbeatsPS)
+	case res.CoordinatorCPU <= 0 || res.CoordinatorPeak <= 0 || !strings.Contains(res.StatsScope, "/metrics"):
+		t.Errorf("coordinator: %.2f CPU s, peak %d, scope %q", res.CoordinatorCPU, res.CoordinatorPeak, res.StatsScope)
+	case res.FloorPerSec != 0:
+		t.Errorf("a noop run measured a spawn floor: %.0f/s", res.FloorPerSec)
+	}
+
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"throughput", "submit → start, light", "output latency", "cancel → process gone", "idle workers", "finished jobs"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(b, &back); err != nil || back["jobsPerSec"] == nil || back["submitToStart"] == nil {
+		t.Errorf("JSON result: %s (%v)", b, err)
+	}
+}
+
+// With the process executor the bench measures the machine's floor and
+// reports drover's rate as a share of it.
+func TestRunProcessAgainstFloor(t *testing.T) {
+	url := startCoordinator(t, time.Second)
+	res, err := bench.Run(t.Context(), bench.Config{
+		Server:      url,
+		Executors:   []worker.Executor{noop.Executor{}, process.New(nil)},
+		Executor:    drover.ExecutorProcess,
+		Workers:     1,
+		Slots:       4,
+		Jobs:        40,
+		LatencyJobs: 3,
+		OutputLines: 3,
+		Cancels:     1,
+		WorkDir:     t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FloorSpawns != 40 || res.FloorPerSec <= 0 || res.RatioToFloor <= 0 || res.Failed != 0 {
+		t.Errorf("floor %d spawns at %.0f/s, ratio %.2f, %d failed", res.FloorSpawns, res.FloorPerSec, res.RatioToFloor, res.Failed)
+	}
+}
