@@ -51,7 +51,7 @@ func (c *Coordinator) scheduleLoop(ctx context.Context) {
 // deep queue on a busy fleet would otherwise be read and decoded again
 // after every finished attempt. Jobs deeper than what a pass reads keep the
 // pending reason they had (none when new: they wait their turn).
-const minPassRead = 64
+const minPassRead = 32
 
 // schedulePass places what it can. It returns the earliest NotBefore of
 // jobs waiting out a retry backoff (zero if none) and whether another pass
