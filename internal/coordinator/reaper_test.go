@@ -1,0 +1,87 @@
+package coordinator
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/store/sqlite"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestRestartGivesWorkersTimeToReturn: a coordinator that was away longer
+// than the heartbeat timeout does not fail the running jobs of workers that
+// have not yet found it again; a worker that stays silent a full timeout
+// after the restart is lost.
+func TestRestartGivesWorkersTimeToReturn(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	newCoord := func() *Coordinator {
+		c, err := New(Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), HeartbeatInterval: time.Second, HeartbeatTimeout: 10 * time.Second, AckTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.startedAt = clock.Now() // as Start does, without its loops
+		return c
+	}
+	c := newCoord()
+	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.schedulePass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	work, err := c.Work(ctx, reg.Worker.ID, 0, false)
+	if err != nil || len(work.Assignments) != 1 {
+		t.Fatalf("work: %+v %v", work, err)
+	}
+	if err := c.StartAttempt(ctx, reg.Worker.ID, work.Assignments[0].AttemptID, drover.StartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The coordinator is away for a minute, then starts again.
+	clock.Add(time.Minute)
+	c = newCoord()
+	clock.Add(time.Second)
+	if err := c.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Job(ctx, j.ID); got.State != drover.JobRunning {
+		t.Fatalf("right after the restart the job is %s, want RUNNING", got.State)
+	}
+	// The worker never comes back: a heartbeat timeout after the restart
+	// it is lost and the job requeued.
+	clock.Add(10 * time.Second)
+	if err := c.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := c.Job(ctx, j.ID)
+	if got.State != drover.JobQueued || got.Attempts[0].Reason != drover.ReasonWorkerLost {
+		t.Fatalf("after a silent timeout: %s, attempt %+v", got.State, got.Attempts[0])
+	}
+}
