@@ -17,6 +17,10 @@ import (
 type FollowHandler struct {
 	Output func(drover.OutputEvent)
 	State  func(drover.StateEvent)
+	// Disconnected is called after each failed attempt to reach the
+	// stream, with how long it has been down; returning false stops Follow
+	// with that error. Nil retries until ctx ends.
+	Disconnected func(err error, down time.Duration) bool
 }
 
 // Follow streams a job's output from the start (or after lastID) until the
@@ -24,7 +28,9 @@ type FollowHandler struct {
 // nothing is missed or repeated. It returns the final state.
 func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, lastID int64, h FollowHandler) (*drover.EndEvent, error) {
 	backoff := 100 * time.Millisecond
+	var downSince time.Time
 	for {
+		before := lastID
 		end, err := c.followOnce(ctx, id, stream, &lastID, h)
 		if end != nil {
 			return end, nil
@@ -34,6 +40,15 @@ func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, la
 		}
 		var de *drover.Error
 		if errors.As(err, &de) && !Temporary(err) {
+			return nil, err
+		}
+		if lastID != before {
+			downSince, backoff = time.Time{}, 100*time.Millisecond // it streamed for a while
+		}
+		if downSince.IsZero() {
+			downSince = time.Now()
+		}
+		if h.Disconnected != nil && !h.Disconnected(err, time.Since(downSince)) {
 			return nil, err
 		}
 		select {

@@ -60,13 +60,17 @@ func submitCmd(ctx context.Context, a *app, name string, args []string, failCode
 		return nil, nil, nil, exitUsage
 	}
 	c := cf.client()
+	// Ctrl-C must not cut a submission short: the coordinator may have the
+	// job already. The caller looks at ctx afterwards.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
 	if jf.bundle != "" {
-		if spec.Bundle, err = uploadBundle(ctx, a, c, jf.bundle); err != nil {
+		if spec.Bundle, err = uploadBundle(sctx, a, c, jf.bundle); err != nil {
 			a.apiError(cf.server, err)
 			return nil, nil, nil, failCode
 		}
 	}
-	j, err := submitWithRetry(ctx, c, spec)
+	j, err := submitWithRetry(sctx, c, spec)
 	if err != nil {
 		a.apiError(cf.server, err)
 		return nil, nil, nil, failCode
@@ -96,6 +100,16 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	if detach {
 		fmt.Fprintln(a.stdout, j.ID)
 		return exitOK
+	}
+	if ctx.Err() != nil {
+		// Interrupted while submitting: the job exists; cancel it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := c.Cancel(cctx, j.ID); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
+			a.apiError(cf.server, err)
+		}
+		a.errorf("%s was cancelled", j.ID)
+		return exitCancelled
 	}
 	if verbose || isTerminal(a.stderr) {
 		verbose = true
@@ -136,6 +150,7 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 		}
 	}()
 	lastState := ""
+	warned := false
 	end, err := c.Follow(fctx, id, "", 0, client.FollowHandler{
 		Output: func(o drover.OutputEvent) {
 			if o.Stream == drover.Stderr {
@@ -146,6 +161,11 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 		},
 		State: func(s drover.StateEvent) {
 			if !verbose {
+				// A retry is news even to a script: say why, on stderr.
+				if s.State == drover.JobQueued && s.Attempt > 0 && s.Message != "" && s.Message != lastState {
+					lastState = s.Message
+					fmt.Fprintf(a.stderr, "drover: %s\n", s.Message)
+				}
 				return
 			}
 			line := fmt.Sprintf("%s %s", id, strings.ToLower(string(s.State)))
@@ -162,6 +182,13 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 				lastState = line
 			}
 		},
+		Disconnected: func(err error, down time.Duration) bool {
+			if !warned {
+				warned = true
+				a.errorf("lost the coordinator at %s (%v); retrying, the job goes on", server, err)
+			}
+			return down < followGiveUp
+		},
 	})
 	if err != nil {
 		if fctx.Err() != nil {
@@ -169,10 +196,15 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 			return exitCancelled
 		}
 		a.apiError(server, err)
+		a.errorf("the job may still run: follow it with drover logs -f %s", id)
 		return exitDrover
 	}
 	return exitCodeOf(a, id, end)
 }
+
+// followGiveUp is how long drover run keeps trying to reach a coordinator
+// that went away before it gives up (exit 125); the job itself goes on.
+const followGiveUp = 2 * time.Minute
 
 // exitCodeOf maps a job's end to the CLI's exit code, saying on stderr why
 // when the job did not simply exit.
