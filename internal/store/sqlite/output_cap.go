@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"strconv"
 )
 
 var (
@@ -61,6 +62,7 @@ func (s *Store) capOutput(x *session, jobID string, added int64) error {
 		}
 	}
 	// The tail starts where the newest chunks add up to half the cap.
+	// The newest chunk is always kept, even alone larger than the tail.
 	tailStart := int64(-1)
 	var sum int64
 	rows, err := x.query(qChunkSizesDesc, jobID)
@@ -73,7 +75,7 @@ func (s *Store) capOutput(x *session, jobID string, added int64) error {
 			rows.Close()
 			return err
 		}
-		if id <= *marker || sum+n > half {
+		if id <= *marker || tailStart >= 0 && sum+n > half {
 			break
 		}
 		sum += n
@@ -84,7 +86,7 @@ func (s *Store) capOutput(x *session, jobID string, added int64) error {
 		return err
 	}
 	if tailStart < 0 {
-		tailStart = 1 << 62 // a single chunk larger than the tail: drop all after the marker but the newest
+		return nil // nothing after the marker yet
 	}
 	del, err := x.query(qDropChunks, jobID, *marker, tailStart)
 	if err != nil {
@@ -107,11 +109,22 @@ func (s *Store) capOutput(x *session, jobID string, added int64) error {
 	if err := x.queryRow(qChunkLen, *marker).Scan(&old); err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("\n[drover: %d bytes of output dropped here; a job keeps its first and last %d MiB]\n", dropped, half>>20)
+	msg := fmt.Sprintf("\n[drover: %d bytes of output dropped here; a job keeps about its first and last %s]\n", dropped, sizeText(half))
 	if _, err := x.exec(qSetMarker, []byte(msg), *marker); err != nil {
 		return err
 	}
 	stored += int64(len(msg)) - old
 	_, err = x.exec(qSetOutputCap, stored, dropped, *marker, jobID)
 	return err
+}
+
+// sizeText renders a byte count for the marker: "8 MiB", "512 KiB".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', -1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
