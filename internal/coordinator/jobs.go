@@ -1,7 +1,9 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/drover-dev/drover"
@@ -43,6 +45,9 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 	j, created, err := c.store.CreateJob(ctx, j, idemKey)
 	if err != nil {
 		return nil, false, fmt.Errorf("submit: %w", err)
+	}
+	if !created && !sameSpec(&j.Spec, &spec) {
+		return nil, false, drover.Errorf(drover.ECONFLICT, "Idempotency-Key %q was used for another job (%s) with a different spec: use a new key for a new job", idemKey, j.ID)
 	}
 	if created {
 		c.metrics.submitted.Inc()
@@ -125,4 +130,11 @@ func (c *Coordinator) Output(ctx context.Context, jobID string, afterID int64, s
 // Watch subscribes to a job's changes (new output, new state).
 func (c *Coordinator) Watch(jobID string) *Watcher {
 	return c.watch.watch(jobID)
+}
+
+// sameSpec compares two normalized specs as the API would show them.
+func sameSpec(a, b *drover.JobSpec) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }

@@ -170,6 +170,11 @@ func TestIdempotentSubmitAndFollow(t *testing.T) {
 	if err != nil || j2.ID != j1.ID {
 		t.Fatalf("retried submit: %v, %v", j2, err)
 	}
+	other := spec
+	other.Name = "another"
+	if _, err := cl.c.Submit(ctx, other, "key-1"); drover.ErrorCode(err) != drover.ECONFLICT || !strings.Contains(drover.ErrorMessage(err), "new key") {
+		t.Fatalf("same key, another spec: %v, want a conflict", err)
+	}
 	var stdout, stderr bytes.Buffer
 	done := make(chan *drover.EndEvent, 1)
 	go func() {
