@@ -112,21 +112,29 @@ func (c *Coordinator) AuthWorker(ctx context.Context, secret string) (string, er
 // attempts it runs it must stop: cancelled ones, and any that are no longer
 // current (ended as lost while it was away, or unknown).
 func (c *Coordinator) Heartbeat(ctx context.Context, workerID string, req drover.HeartbeatRequest) (*drover.HeartbeatResponse, error) {
-	prev, err := c.store.GetWorker(ctx, workerID)
+	// Only a worker silent for the heartbeat timeout can have been marked
+	// DOWN, so a worker heard from recently needs no look at its state.
+	now := c.now()
+	wasDown := false
+	if last, ok := c.memo.lastBeat(workerID); !ok || now.Sub(last) >= c.cfg.HeartbeatTimeout {
+		prev, err := c.store.GetWorker(ctx, workerID)
+		if err != nil {
+			return nil, err
+		}
+		wasDown = prev.State == drover.WorkerDown
+	}
+	w, err := c.store.Heartbeat(ctx, workerID, now, req.Usage)
 	if err != nil {
 		return nil, err
 	}
-	w, err := c.store.Heartbeat(ctx, workerID, c.now(), req.Usage)
-	if err != nil {
-		return nil, err
-	}
+	c.memo.setBeat(workerID, now)
 	if req.Draining && w.State != drover.WorkerDraining {
 		if w, err = c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining); err != nil {
 			return nil, err
 		}
 		c.log.Info("worker draining", "worker", workerID)
 	}
-	if prev.State == drover.WorkerDown {
+	if wasDown {
 		c.log.Info("worker back", "worker", workerID)
 		c.Wake()
 	}
