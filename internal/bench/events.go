@@ -14,10 +14,15 @@ import (
 	"github.com/drover-dev/drover/client"
 )
 
-// ended is what the bench keeps of a job that reached a final state.
+// ended is what the bench keeps of a job that reached a final state: the
+// few fields it reports on, so tens of thousands of them weigh little on
+// the bench process (and on an in-process coordinator's measured memory).
 type ended struct {
-	job     drover.Job // without attempts
-	arrived time.Time  // when the bench heard of it
+	state     drover.JobState
+	message   string
+	createdAt time.Time
+	startedAt *time.Time
+	arrived   time.Time // when the bench heard of it
 }
 
 // tracker follows GET /api/v1/events and records every job that ends, so
@@ -175,7 +180,7 @@ func (t *tracker) record(j drover.Job, at time.Time) {
 	if _, ok := t.ends[j.ID]; ok {
 		return
 	}
-	t.ends[j.ID] = ended{job: j, arrived: at}
+	t.ends[j.ID] = ended{state: j.State, message: j.Message, createdAt: j.CreatedAt, startedAt: j.StartedAt, arrived: at}
 	if t.want[j.ID] {
 		delete(t.want, j.ID)
 		t.countLocked()

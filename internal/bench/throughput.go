@@ -111,12 +111,12 @@ func (b *bench) throughput(ctx context.Context) error {
 	var starts []time.Duration
 	for _, id := range bt.ids {
 		e, _ := b.track.get(id)
-		if e.job.State != drover.JobCompleted {
+		if e.state != drover.JobCompleted {
 			r.Failed++
 			continue
 		}
-		if e.job.StartedAt != nil {
-			starts = append(starts, e.job.StartedAt.Sub(e.job.CreatedAt))
+		if e.startedAt != nil {
+			starts = append(starts, e.startedAt.Sub(e.createdAt))
 		}
 	}
 	r.LoadedStart = summarise(starts)
@@ -148,10 +148,10 @@ func (b *bench) startLatency(ctx context.Context) error {
 			return err
 		}
 		e, _ := b.track.get(j.ID)
-		if e.job.State != drover.JobCompleted || e.job.StartedAt == nil {
-			return fmt.Errorf("job %s ended %s: %s", j.ID, e.job.State, e.job.Message)
+		if e.state != drover.JobCompleted || e.startedAt == nil {
+			return fmt.Errorf("job %s ended %s: %s", j.ID, e.state, e.message)
 		}
-		ds = append(ds, e.job.StartedAt.Sub(e.job.CreatedAt))
+		ds = append(ds, e.startedAt.Sub(e.createdAt))
 	}
 	b.res.StartLight = summarise(ds)
 	b.track.forget()
