@@ -262,11 +262,16 @@ func (r *Registry) GaugeFunc(name, help, typ string, labels []string, fn func(ct
 	register(r, &gaugeFuncFamily{desc: desc{name, help, typ}, labels: labels, fn: fn})
 }
 
+// maxLabels bounds the labels of a vector, so that a lookup uses a fixed
+// array as its map key and allocates nothing.
+const maxLabels = 4
+
 // vec maps label values to one child each.
 type vec[T any] struct {
 	labels []string
 	make   func() T
-	m      sync.Map // joined values -> *entry[T]
+	mu     sync.RWMutex
+	m      map[[maxLabels]string]*entry[T]
 }
 
 type entry[T any] struct {
@@ -275,21 +280,38 @@ type entry[T any] struct {
 }
 
 func (v *vec[T]) get(values []string) T {
-	if len(values) != len(v.labels) {
-		panic(fmt.Sprintf("metrics: %d label values for labels %v", len(values), v.labels))
+	if len(values) != len(v.labels) || len(values) > maxLabels {
+		panic(fmt.Sprintf("metrics: %d label values for labels %v (at most %d)", len(values), v.labels, maxLabels))
 	}
-	key := strings.Join(values, "\xff")
-	if e, ok := v.m.Load(key); ok {
-		return e.(*entry[T]).v
+	var key [maxLabels]string
+	copy(key[:], values)
+	v.mu.RLock()
+	e, ok := v.m[key]
+	v.mu.RUnlock()
+	if ok {
+		return e.v
 	}
-	e, _ := v.m.LoadOrStore(key, &entry[T]{labels: labelText(v.labels, values), v: v.make()})
-	return e.(*entry[T]).v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e, ok := v.m[key]; ok {
+		return e.v
+	}
+	if v.m == nil {
+		v.m = map[[maxLabels]string]*entry[T]{}
+	}
+	e = &entry[T]{labels: labelText(v.labels, values), v: v.make()}
+	v.m[key] = e
+	return e.v
 }
 
 // each visits the children in label order, so scrapes are stable.
 func (v *vec[T]) each(fn func(labels string, x T)) {
-	var es []*entry[T]
-	v.m.Range(func(_, e any) bool { es = append(es, e.(*entry[T])); return true })
+	v.mu.RLock()
+	es := make([]*entry[T], 0, len(v.m))
+	for _, e := range v.m {
+		es = append(es, e)
+	}
+	v.mu.RUnlock()
 	slices.SortFunc(es, func(a, b *entry[T]) int { return strings.Compare(a.labels, b.labels) })
 	for _, e := range es {
 		fn(e.labels, e.v)
