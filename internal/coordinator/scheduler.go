@@ -154,6 +154,10 @@ func (c *Coordinator) pendingChanges(jobs []drover.Job, reasons map[string]strin
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
 	changed := map[string]string{}
+	// The memory holds this pass's jobs only, so jobs that left the queue
+	// (placed, cancelled) are forgotten; one that comes back is compared
+	// with the reason the store has.
+	next := make(map[string]string, len(reasons))
 	for i := range jobs {
 		j := &jobs[i]
 		r, ok := reasons[j.ID]
@@ -167,8 +171,9 @@ func (c *Coordinator) pendingChanges(jobs []drover.Job, reasons map[string]strin
 		if r != last {
 			changed[j.ID] = r
 		}
-		c.pending[j.ID] = r
+		next[j.ID] = r
 	}
+	c.pending = next
 	return changed
 }
 
