@@ -55,15 +55,16 @@ func newTracker(api *client.Client, server, token, label string) *tracker {
 		label: label, joined: map[string]bool{}, joinedC: make(chan struct{})}
 }
 
-// run reads the stream until ctx ends, reconnecting after a break.
+// run reads the stream until ctx ends, reconnecting after a break (from
+// the last event id, so nothing is missed unless the hub dropped it: see
+// wait).
 func (t *tracker) run(ctx context.Context) {
 	var lastID int64
 	for ctx.Err() == nil {
-		err := t.stream(ctx, &lastID)
+		_ = t.stream(ctx, &lastID) // a break is followed by a reconnection
 		if ctx.Err() != nil {
 			return
 		}
-		_ = err
 		select {
 		case <-ctx.Done():
 			return
