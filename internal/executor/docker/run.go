@@ -145,6 +145,13 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 		e.log.Warn("container output still open after exit; cutting it", "container", name)
 	}
 
+	if waitErr == nil && status.Error == nil && status.StatusCode == 0 {
+		// Success needs no inspection: only a failed run is blamed on the
+		// memory limit (below). One engine call less on every quick job.
+		code := 0
+		res.ExitCode = &code
+		return res
+	}
 	ictx, cancel := context.WithTimeout(bg, engineCallTimeout)
 	defer cancel()
 	inspected, err := e.cli.ContainerInspect(ictx, id, client.ContainerInspectOptions{})
