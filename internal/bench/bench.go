@@ -228,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		logf: func(format string, args ...any) { fmt.Fprintf(cfg.Progress, format+"\n", args...) },
 	}
 	b.res.StatsScope = b.stats.scope()
-	b.track = newTracker(b.api, cfg.Server, cfg.Token, b.runID)
+	b.track = newTracker(b.api, b.runID)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

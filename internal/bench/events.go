@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,10 +28,7 @@ type ended struct {
 // job. A job may end before its submission call has returned; expect
 // counts it either way.
 type tracker struct {
-	api    *client.Client
-	server string
-	token  string
-	hc     *http.Client
+	api *client.Client
 
 	mu      sync.Mutex
 	ends    map[string]ended
@@ -49,8 +44,8 @@ type tracker struct {
 	readyOK sync.Once
 }
 
-func newTracker(api *client.Client, server, token, label string) *tracker {
-	return &tracker{api: api, server: strings.TrimRight(server, "/"), token: token, hc: &http.Client{},
+func newTracker(api *client.Client, label string) *tracker {
+	return &tracker{api: api,
 		ends: map[string]ended{}, want: map[string]bool{}, ready: make(chan struct{}),
 		label: label, joined: map[string]bool{}, joinedC: make(chan struct{})}
 }
@@ -74,48 +69,15 @@ func (t *tracker) run(ctx context.Context) {
 }
 
 func (t *tracker) stream(ctx context.Context, lastID *int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.server+"/api/v1/events", nil)
-	if err != nil {
-		return err
+	from := *lastID
+	if from == 0 {
+		from = -1 // first connection: from now on
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
-	}
-	if *lastID > 0 {
-		req.Header.Set("Last-Event-ID", fmt.Sprint(*lastID))
-	}
-	resp, err := t.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /api/v1/events: %s", resp.Status)
-	}
-	t.readyOK.Do(func() { close(t.ready) })
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var event, data, id string
-	for sc.Scan() {
-		line := sc.Text()
-		if line != "" {
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				event = value
-			case "data":
-				data = value
-			case "id":
-				id = value
-			}
-			continue
+	return t.api.EventStream(ctx, from, func() { t.readyOK.Do(func() { close(t.ready) }) }, func(typ string, id int64, data []byte) bool {
+		if id > 0 {
+			*lastID = id
 		}
-		if id != "" {
-			fmt.Sscan(id, lastID)
-		}
-		switch event {
+		switch typ {
 		case "job":
 			// Most job events are not final; skip decoding those. A final
 			// state's name in the text (in a command, say) only costs a
@@ -124,12 +86,12 @@ func (t *tracker) stream(ctx context.Context, lastID *int64) error {
 				break
 			}
 			var ev drover.Event
-			if json.Unmarshal([]byte(data), &ev) == nil && ev.Job != nil && ev.Job.State.Final() {
+			if json.Unmarshal(data, &ev) == nil && ev.Job != nil && ev.Job.State.Final() {
 				t.record(*ev.Job, time.Now())
 			}
 		case "worker":
 			var ev drover.Event
-			if json.Unmarshal([]byte(data), &ev) == nil && ev.Worker != nil && ev.Worker.Labels[Label] == t.label {
+			if json.Unmarshal(data, &ev) == nil && ev.Worker != nil && ev.Worker.Labels[Label] == t.label {
 				t.join(ev.Worker.ID)
 			}
 		case "reset":
@@ -137,9 +99,8 @@ func (t *tracker) stream(ctx context.Context, lastID *int64) error {
 			t.resets++
 			t.mu.Unlock()
 		}
-		event, data, id = "", "", ""
-	}
-	return sc.Err()
+		return true
+	})
 }
 
 func (t *tracker) join(workerID string) {
@@ -169,9 +130,9 @@ func (t *tracker) waitJoined(ctx context.Context, n int) error {
 	}
 }
 
-func mayBeFinal(data string) bool {
-	return strings.Contains(data, `"state":"COMPLETED"`) || strings.Contains(data, `"state":"FAILED"`) ||
-		strings.Contains(data, `"state":"CANCELLED"`)
+func mayBeFinal(data []byte) bool {
+	return bytes.Contains(data, []byte(`"state":"COMPLETED"`)) || bytes.Contains(data, []byte(`"state":"FAILED"`)) ||
+		bytes.Contains(data, []byte(`"state":"CANCELLED"`))
 }
 
 func (t *tracker) record(j drover.Job, at time.Time) {

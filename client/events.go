@@ -1,0 +1,40 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+)
+
+// EventStream reads GET /api/v1/events once: job and worker changes as
+// Server-Sent Events. With lastID < 0 it starts from now; otherwise it
+// replays what came after lastID. It calls fn with each event's type
+// ("hello", "job", "worker", "reset"), its id and its JSON data (left to
+// the caller to decode, so it can skip what it does not need) until fn
+// returns false (nil is returned), ctx ends, or the stream breaks; it does
+// not reconnect. open, when not nil, is called once the stream is open.
+func (c *Client) EventStream(ctx context.Context, lastID int64, open func(), fn func(typ string, id int64, data []byte) bool) error {
+	req, err := c.newRequest(ctx, http.MethodGet, "/api/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID >= 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return readError(resp)
+	}
+	if open != nil {
+		open()
+	}
+	return readSSE(resp.Body, func(ev sseEvent) bool {
+		id, _ := strconv.ParseInt(ev.id, 10, 64)
+		return fn(ev.event, id, []byte(ev.data))
+	})
+}
