@@ -30,8 +30,8 @@ func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, la
 	backoff := 100 * time.Millisecond
 	var downSince time.Time
 	for {
-		before := lastID
-		end, err := c.followOnce(ctx, id, stream, &lastID, h)
+		connected := false
+		end, err := c.followOnce(ctx, id, stream, &lastID, h, &connected)
 		if end != nil {
 			return end, nil
 		}
@@ -42,8 +42,8 @@ func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, la
 		if errors.As(err, &de) && !Temporary(err) {
 			return nil, err
 		}
-		if lastID != before {
-			downSince, backoff = time.Time{}, 100*time.Millisecond // it streamed for a while
+		if connected {
+			downSince, backoff = time.Time{}, 100*time.Millisecond // it was up until now
 		}
 		if downSince.IsZero() {
 			downSince = time.Now()
@@ -60,7 +60,7 @@ func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, la
 	}
 }
 
-func (c *Client) followOnce(ctx context.Context, id string, stream drover.Stream, lastID *int64, h FollowHandler) (*drover.EndEvent, error) {
+func (c *Client) followOnce(ctx context.Context, id string, stream drover.Stream, lastID *int64, h FollowHandler, connected *bool) (*drover.EndEvent, error) {
 	q := url.Values{"follow": {"1"}}
 	if stream != "" {
 		q.Set("stream", string(stream))
@@ -81,6 +81,7 @@ func (c *Client) followOnce(ctx context.Context, id string, stream drover.Stream
 	if resp.StatusCode >= 300 {
 		return nil, readError(resp)
 	}
+	*connected = true
 	var end *drover.EndEvent
 	var bad error
 	err = readSSE(resp.Body, func(ev sseEvent) bool {

@@ -60,17 +60,20 @@ func submitCmd(ctx context.Context, a *app, name string, args []string, failCode
 		return nil, nil, nil, exitUsage
 	}
 	c := cf.client()
-	// Ctrl-C must not cut a submission short: the coordinator may have the
-	// job already. The caller looks at ctx afterwards.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-	defer cancel()
 	if jf.bundle != "" {
-		if spec.Bundle, err = uploadBundle(sctx, a, c, jf.bundle); err != nil {
+		// Interruptible: no job exists yet.
+		if spec.Bundle, err = uploadBundle(ctx, a, c, jf.bundle); err != nil {
 			a.apiError(cf.server, err)
 			return nil, nil, nil, failCode
 		}
 	}
-	j, err := submitWithRetry(sctx, c, spec)
+	if ctx.Err() != nil {
+		a.errorf("interrupted before submitting")
+		return nil, nil, nil, exitCancelled
+	}
+	// Ctrl-C must not cut the submission itself short (the coordinator may
+	// have the job already); the caller looks at ctx afterwards.
+	j, err := submitWithRetry(context.WithoutCancel(ctx), c, spec)
 	if err != nil {
 		a.apiError(cf.server, err)
 		return nil, nil, nil, failCode
@@ -102,14 +105,16 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		return exitOK
 	}
 	if ctx.Err() != nil {
-		// Interrupted while submitting: the job exists; cancel it.
+		// Interrupted while submitting: the job exists; cancel it and
+		// report how it ends (it may have ended already).
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if _, err := c.Cancel(cctx, j.ID); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
 			a.apiError(cf.server, err)
+			a.errorf("%s may still run: drover cancel %s", j.ID, j.ID)
+			return exitDrover
 		}
-		a.errorf("%s was cancelled", j.ID)
-		return exitCancelled
+		return followJob(context.WithoutCancel(ctx), a, c, cf.server, j.ID, verbose, false)
 	}
 	if verbose || isTerminal(a.stderr) {
 		verbose = true

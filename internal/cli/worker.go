@@ -120,7 +120,9 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 	newDocker := func() (worker.Executor, error) {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		return docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork, WorkerID: wf.name})
+		// The containers' label names this worker across restarts: its
+		// name and work dir, which two workers on one machine never share.
+		return docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork, WorkerID: wf.name + ":" + workDir})
 	}
 	switch wf.executor {
 	case "auto":

@@ -79,20 +79,14 @@ func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (s
 // Job returns a job with its attempts.
 //
 // A scheduling pass looks at the head of the queue only, so a job deep in
-// a long queue has no reason of its own yet: it is told how long the queue
-// is instead, so "why is my job pending?" always has an answer.
+// a long queue has no reason of its own yet: it is told it waits its turn,
+// so "why is my job pending?" always has an answer.
 func (c *Coordinator) Job(ctx context.Context, id string) (*drover.Job, error) {
 	j, err := c.store.GetJob(ctx, id)
 	if err != nil || j.State != drover.JobQueued || j.PendingReason != "" || j.NotBefore != nil && j.NotBefore.After(c.now()) {
 		return j, err
 	}
-	if counts, err := c.store.CountJobs(ctx); err == nil {
-		if n := counts[drover.JobQueued]; n > 1 {
-			j.PendingReason = fmt.Sprintf("waiting its turn: %d jobs are queued", n)
-		} else {
-			j.PendingReason = "waiting for the scheduler's next pass"
-		}
-	}
+	j.PendingReason = "waiting its turn behind the jobs ahead of it in the queue"
 	return j, nil
 }
 

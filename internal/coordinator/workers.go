@@ -236,6 +236,11 @@ func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worke
 // Assignments it never acknowledged (delivered as it stopped polling) go
 // back to the queue first.
 func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
+	// No new work while it leaves (a worker stopped without a drain is
+	// still READY here).
+	if _, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining); err != nil {
+		return err
+	}
 	now := c.now()
 	unacked, err := c.store.UnacknowledgedAttempts(ctx, now.Add(time.Nanosecond))
 	if err != nil {

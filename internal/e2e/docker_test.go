@@ -98,7 +98,8 @@ func TestDockerWorkerKilledLeavesNoContainer(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})
 	name := "wk-" + strings.ToLower(drover.NewID("x")[2:12])
-	w, wid := cl.worker(name, "--executor", "docker")
+	workDir := t.TempDir()
+	w, wid := cl.worker(name, "--executor", "docker", "--work-dir", workDir)
 	ctx := ctxT(t, 2*time.Minute)
 	out, _, _ := cl.cli(ctx, "submit", "--image", testImage, "--", "sleep", "300")
 	id := strings.TrimSpace(out)
@@ -111,7 +112,7 @@ func TestDockerWorkerKilledLeavesNoContainer(t *testing.T) {
 		t.Fatalf("container gone with the worker already? %d", n)
 	}
 	// ...until the worker comes back: it removes what it no longer owns.
-	cl.worker(name, "--executor", "docker")
+	cl.worker(name, "--executor", "docker", "--work-dir", workDir)
 	waitContainers(t, "drover.attempt="+att, 0, 20*time.Second)
 	if _, err := cl.c.Cancel(context.Background(), id); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
 		t.Fatal(err)

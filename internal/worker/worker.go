@@ -149,7 +149,10 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker its own --work-dir (or --name)", cfg.WorkDir)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker on a machine its own --name (its work dir follows the name) or --work-dir", cfg.WorkDir)
+		}
+		return nil, fmt.Errorf("lock the work dir %s: %w", cfg.WorkDir, err)
 	}
 	opts := []client.Option{client.WithToken(cfg.JoinToken)}
 	if cfg.HTTPClient != nil {

@@ -37,7 +37,7 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 		return 0, err
 	}
 	self := os.Getpid()
-	prefix := []byte("HOME=" + e.workDir + string(filepath.Separator))
+	home := "HOME=" + e.workDir + string(filepath.Separator)
 	killed := 0
 	for _, de := range names {
 		if ctx.Err() != nil {
@@ -51,17 +51,20 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 		if err != nil {
 			continue // gone, or not ours to read
 		}
-		var attempt string
-		home := false
+		var attempt, ws string
 		for _, kv := range bytes.Split(env, []byte{0}) {
 			if v, ok := bytes.CutPrefix(kv, []byte("DROVER_ATTEMPT_ID=")); ok {
 				attempt = string(v)
 			}
-			if bytes.HasPrefix(kv, prefix) {
-				home = true
+			if v, ok := bytes.CutPrefix(kv, []byte(home)); ok {
+				ws = string(v)
 			}
 		}
-		if attempt == "" || !home || !strings.HasPrefix(attempt, "att_") || keep(attempt) {
+		// HOME must be exactly this work dir's workspace of that attempt
+		// (<work dir>/<attempt id>-<suffix>), not something deeper: another
+		// worker's work dir may lie inside this one.
+		if !strings.HasPrefix(attempt, "att_") || !strings.HasPrefix(ws, attempt+"-") ||
+			strings.ContainsRune(ws, filepath.Separator) || keep(attempt) {
 			continue
 		}
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
