@@ -104,6 +104,10 @@ type FinishRequest struct {
 	// LastSeq is the seq of the last output chunk sent, so the coordinator
 	// can tell the output is complete.
 	LastSeq int64 `json:"lastSeq"`
+	// Started says the command ran though its start was never reported on
+	// its own: it ended before the start report went out, so one request
+	// carries both. The coordinator dates the start Phases.Running ago.
+	Started bool `json:"started,omitempty"`
 }
 
 // JobPage is GET /jobs.

@@ -357,7 +357,12 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return nil, err
 	}
-	end := store.AttemptEnd{At: c.now(), ExitCode: req.ExitCode, Reason: req.Reason, Message: req.Message, Usage: req.Usage, Phases: req.Phases}
+	now := c.now()
+	end := store.AttemptEnd{At: now, ExitCode: req.ExitCode, Reason: req.Reason, Message: req.Message, Usage: req.Usage, Phases: req.Phases}
+	if req.Started {
+		st := now.Add(-max(req.Phases.Running.D(), 0))
+		end.StartedAt = &st
+	}
 	switch {
 	case req.Reason == drover.ReasonCancelled:
 		end.State = drover.AttemptCancelled
@@ -378,6 +383,9 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	j, err := c.endAttempt(ctx, attemptID, end)
 	if err != nil {
 		return nil, stale(err, attemptID)
+	}
+	if end.StartedAt != nil && j.QueuedAt != nil && j.State.Final() {
+		c.metrics.startLatency.ObserveDuration(end.StartedAt.Sub(*j.QueuedAt))
 	}
 	return j, nil
 }

@@ -140,13 +140,17 @@ type AttemptEnd struct {
 	// its read and its write is left alone.
 	If drover.AttemptState
 
-	At       time.Time
-	State    drover.AttemptState // COMPLETED, FAILED or CANCELLED
-	ExitCode *int
-	Reason   drover.Reason
-	Message  string
-	Usage    drover.Usage
-	Phases   drover.Phases
+	At time.Time
+	// StartedAt, for an attempt whose start was never recorded (its start
+	// and end were reported together), is when it started: stamped on the
+	// attempt, and on the job when the job ends. Ignored otherwise.
+	StartedAt *time.Time
+	State     drover.AttemptState // COMPLETED, FAILED or CANCELLED
+	ExitCode  *int
+	Reason    drover.Reason
+	Message   string
+	Usage     drover.Usage
+	Phases    drover.Phases
 }
 
 // JobOutcome is what happens to a job when its attempt ends.

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -154,13 +155,21 @@ func (s *sender) run(ctx context.Context) {
 			finish *drover.FinishRequest
 		)
 		switch {
-		case !started && s.startReq != nil:
+		case !started && s.startReq != nil && (s.finish == nil || len(s.pending) > 0 || s.dropped > 0):
+			// Reported on its own unless the end is already known with no
+			// output to send first (then the finish carries it: one request
+			// and one write less for a short command).
 			start = s.startReq
 		case len(s.pending) > 0 || s.dropped > 0:
 			batch, bytes = s.freezeLocked()
 		case s.finish != nil:
 			f := *s.finish
 			f.LastSeq = s.nextSeq - 1
+			if !started && s.startReq != nil {
+				f.Started = true
+				f.Phases.BundleFetch = cmp.Or(f.Phases.BundleFetch, s.startReq.BundleFetch)
+				f.Phases.ImagePull = cmp.Or(f.Phases.ImagePull, s.startReq.ImagePull)
+			}
 			finish = &f
 		}
 		s.mu.Unlock()

@@ -50,8 +50,12 @@ var (
 	qStartAttempt = writeQuery(`UPDATE attempts SET state = 'RUNNING', started_at = ?1,
 		accepted_at = coalesce(accepted_at, ?1), delivered_at = coalesce(delivered_at, ?1), phases = ?2
 		WHERE id = ?3`)
-	qStartJob   = writeQuery(`UPDATE jobs SET state = 'RUNNING', started_at = ? WHERE id = ? RETURNING ` + jobCols)
-	qEndAttempt = writeQuery(`UPDATE attempts SET state = ?, exit_code = ?, reason = ?, message = ?,
+	qStartJob = writeQuery(`UPDATE jobs SET state = 'RUNNING', started_at = ? WHERE id = ? RETURNING ` + jobCols)
+	// A start reported with the end: stamped in the end's transaction.
+	qStampStart = writeQuery(`UPDATE attempts SET started_at = ?1, accepted_at = coalesce(accepted_at, ?1),
+		delivered_at = coalesce(delivered_at, ?1) WHERE id = ?2`)
+	qStampJobStart = writeQuery(`UPDATE jobs SET started_at = coalesce(started_at, ?) WHERE id = ?`)
+	qEndAttempt    = writeQuery(`UPDATE attempts SET state = ?, exit_code = ?, reason = ?, message = ?,
 		usage = ?, phases = ?, finished_at = ? WHERE id = ?`)
 	// A job's exit code is that of the last attempt that produced one, so an
 	// outcome without one (worker_lost, say) keeps the previous.
@@ -309,6 +313,14 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 			return drover.Errorf(drover.ECONFLICT, "attempt %s is %s, no longer %s", id, a.State, end.If)
 		}
 		at := unixNano(end.At)
+		stamped := false
+		if a.StartedAt == nil && end.StartedAt != nil {
+			st := end.StartedAt.UTC()
+			if _, err := x.exec(qStampStart, unixNano(st), id); err != nil {
+				return err
+			}
+			a.StartedAt, stamped = &st, true
+		}
 		p := a.Phases
 		if end.Phases.BundleFetch != 0 {
 			p.BundleFetch = end.Phases.BundleFetch
@@ -356,6 +368,11 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 			row = x.queryRow(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
 				nullUnixNano(o.NotBefore), jr, fr, a.JobID)
 		case o.State.Final():
+			if stamped {
+				if _, err := x.exec(qStampJobStart, unixNano(*a.StartedAt), a.JobID); err != nil {
+					return err
+				}
+			}
 			row = x.queryRow(qFinishJob, string(o.State), nullInt(o.ExitCode), string(o.Reason), o.Message, at,
 				jr, fr, a.JobID)
 		default:
