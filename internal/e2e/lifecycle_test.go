@@ -105,7 +105,7 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 		t.Fatalf("cancel running: code %d", code)
 	}
 	start := time.Now()
-	j = cl.waitJob(running, 10*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State == drover.JobCancelled })
+	j := cl.waitJob(running, 10*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State == drover.JobCancelled })
 	waitGone(t, pids, 3*time.Second)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancel took %s with a 1s grace", d)
