@@ -322,10 +322,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) int {
 		return exitError
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(j)
-		return exitOK
+		return a.printJSON(j)
 	}
 	printJob(a, j, workerNames(ctx, c))
 	return exitOK
@@ -463,10 +460,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		return exitError
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(page)
-		return exitOK
+		return a.printJSON(page)
 	}
 	worker := workerNames(ctx, c)
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -518,10 +512,7 @@ func cmdWorkers(ctx context.Context, a *app, args []string) int {
 		return exitError
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(drover.WorkerList{Workers: ws})
-		return exitOK
+		return a.printJSON(drover.WorkerList{Workers: ws})
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCPU (alloc/cap)\tMEM (alloc/cap)\tSLOTS\tCPU%\tMEM USED\tEXECUTORS\tLABELS\tHEARTBEAT")
@@ -538,5 +529,16 @@ func cmdWorkers(ctx context.Context, a *app, args []string) int {
 			strings.Join(w.Executors, ","), orText(strings.Join(labels, ","), "-"), age(now.Sub(w.LastHeartbeatAt)))
 	}
 	tw.Flush()
+	return exitOK
+}
+
+// printJSON prints v as the API returns it, indented, for --json.
+func (a *app) printJSON(v any) int {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		a.errorf("%v", err)
+		return exitError
+	}
 	return exitOK
 }
