@@ -171,6 +171,12 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 		res.Message = fmt.Sprintf("lost track of the container: %v", errors.Join(waitErr, waitExitErr(status), err))
 		return res
 	}
+	// The engine learns of an OOM kill from an event that can arrive after
+	// the exit is reported: a SIGKILL nobody here sent is looked at again
+	// for a moment before it is called a plain kill.
+	if !stopped && state != nil && !state.OOMKilled && *res.ExitCode == 137 {
+		state = e.awaitOOM(ictx, id, state)
+	}
 	// A job that survives the OOM kill of one of its processes and exits 0
 	// succeeded; only a failed run is blamed on the memory limit.
 	if !stopped && state != nil && state.OOMKilled && *res.ExitCode != 0 {
@@ -358,4 +364,28 @@ type sinkWriter struct {
 func (w sinkWriter) Write(p []byte) (int, error) {
 	w.out.Write(w.stream, p)
 	return len(p), nil
+}
+
+// oomSettle bounds how long a SIGKILLed container's OOM flag is awaited.
+const oomSettle = time.Second
+
+// awaitOOM inspects the container again until the engine marks it
+// OOMKilled or oomSettle passes, and returns the last state seen.
+func (e *Executor) awaitOOM(ctx context.Context, id string, state *container.State) *container.State {
+	deadline := time.Now().Add(oomSettle)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return state
+		case <-time.After(50 * time.Millisecond):
+		}
+		inspected, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil || inspected.Container.State == nil {
+			return state
+		}
+		if state = inspected.Container.State; state.OOMKilled {
+			return state
+		}
+	}
+	return state
 }
