@@ -249,7 +249,8 @@ func TestRestartedWorkerCleansUp(t *testing.T) {
 	if !alive(pids[0]) {
 		t.Fatalf("the background process died with its worker; nothing to clean up")
 	}
-	cl.worker("wp", "--work-dir", workDir) // the dead worker's lock went with it
+	w2, _ := cl.worker("wp", "--work-dir", workDir) // the dead worker's lock went with it
+	w2.waitLine(`msg="removed leftover workspaces" count=1`, 10*time.Second)
 	waitGone(t, pids, 10*time.Second)
 	des, err := os.ReadDir(workDir)
 	if err != nil {

@@ -353,6 +353,7 @@ func (w *Worker) cleanup(ctx context.Context) {
 		}
 	}
 	if des, err := os.ReadDir(w.cfg.WorkDir); err == nil {
+		removed := 0
 		for _, de := range des {
 			if strings.HasPrefix(de.Name(), "att_") {
 				w.mu.Lock()
@@ -361,9 +362,14 @@ func (w *Worker) cleanup(ctx context.Context) {
 				if !running {
 					if err := os.RemoveAll(filepath.Join(w.cfg.WorkDir, de.Name())); err != nil {
 						w.log.Warn("remove a leftover workspace", "dir", de.Name(), "err", err)
+					} else {
+						removed++
 					}
 				}
 			}
+		}
+		if removed > 0 {
+			w.log.Info("removed leftover workspaces", "count", removed, "work_dir", w.cfg.WorkDir)
 		}
 	}
 }
