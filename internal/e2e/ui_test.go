@@ -136,9 +136,12 @@ func (tb *tab) mainText() string {
 	return s
 }
 
+// The element is found and clicked in one step inside the page: live
+// updates redraw parts of it, and a node found first and clicked later may
+// be gone by then.
 func (tb *tab) click(sel string) {
 	tb.t.Helper()
-	tb.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+	tb.until("click "+sel, `(sel) => { const el = document.querySelector(sel); if (!el || el.disabled) return false; el.click(); return true; }`, sel)
 }
 
 // fill sets an input's value and fires its input and change events.
@@ -247,7 +250,9 @@ func TestUISubmitWithBundle(t *testing.T) {
 	tb.waitText(".file-list", "uploaded as is")
 	tb.fill("#f-cpu", "0.5")
 	tb.fill("#f-memory", "64M")
-	tb.click(`input[name=mode][value=local]`)
+	// The choice is redrawn when the worker list changes (it keeps its
+	// value): click until the drawn radio is checked.
+	tb.until("Local mode chosen", `() => { const r = document.querySelector('input[name=mode][value=local]'); if (!r) return false; if (!r.checked) r.click(); return r.checked; }`)
 	tb.click("form.submit-form button[type=submit]")
 
 	tb.until("the job's page", `() => location.hash.startsWith('#/jobs/job_')`)
