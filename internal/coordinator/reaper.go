@@ -90,6 +90,9 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		if w, err := c.store.GetWorker(ctx, id); err == nil {
 			c.publishWorker(w)
 		}
+		// A worker that comes back is looked up again; one that never does
+		// leaves nothing behind in memory.
+		c.memo.forgetWorker(id)
 	}
 	if up < c.cfg.AckTimeout || up < c.cfg.HeartbeatTimeout {
 		return nil
