@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -19,9 +20,9 @@ import (
 func cmdBench(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "bench")
 	var (
-		cfg                                      bench.Config
-		asJSON                                   bool
-		logLevel, cpuProfile, memProfile, server string
+		cfg                                                 bench.Config
+		asJSON                                              bool
+		logLevel, cpuProfile, memProfile, traceFile, server string
 	)
 	fs.StringVar(&server, "server", "", "coordinator URL to measure (default: start one in this process on a temporary store)")
 	fs.StringVar(&cfg.Token, "token", a.getenv("DROVER_TOKEN"), "API token of --server (env DROVER_TOKEN)")
@@ -41,6 +42,7 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (coordinator included when in-process) to this file")
 	fs.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
+	fs.StringVar(&traceFile, "trace", "", "write an execution trace of this process to this file (go tool trace: where goroutines wait)")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the workers and the in-process coordinator")
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
@@ -94,6 +96,19 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 			return exitError
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err != nil {
+			a.errorf("--trace: %v", err)
+			return exitError
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			a.errorf("--trace: %v", err)
+			return exitError
+		}
+		defer trace.Stop()
 	}
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
