@@ -15,9 +15,10 @@ type Task struct {
 	AttemptID string
 	JobID     string
 	Spec      drover.JobSpec
-	// Workspace is a fresh host directory for this attempt (the bundle is
-	// unpacked there): the working directory of the process, or mounted at
-	// /workspace in a container. The worker creates and removes it.
+	// Workspace is an empty host directory for this attempt alone (the
+	// bundle is unpacked there): the working directory of the process, or
+	// mounted at /workspace in a container. The worker creates and removes
+	// it, or renames it for a later attempt when this one left it as made.
 	Workspace string
 	// Grace is the wait between SIGTERM and SIGKILL when the run's context
 	// is cancelled (cancel or timeout). Zero kills at once.

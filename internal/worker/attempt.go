@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -103,13 +102,15 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	var ws string
 	if name != drover.ExecutorNoop || a.Spec.Bundle != "" {
 		var err error
-		if ws, err = os.MkdirTemp(w.cfg.WorkDir, a.AttemptID+"-"); err != nil {
+		if ws, err = w.ws.get(a.AttemptID); err != nil {
 			finish(drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: "create workspace: " + err.Error()})
 			return
 		}
-		defer os.RemoveAll(ws)
-		_ = os.Chmod(ws, 0o755)
-		ws, _ = filepath.Abs(ws)
+		defer func() {
+			if err := w.ws.put(ws); err != nil {
+				log.Warn("remove the workspace", "dir", ws, "err", err)
+			}
+		}()
 	}
 
 	// A bundle fetch or an image pull can take long: acknowledge first, so

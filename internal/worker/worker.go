@@ -87,6 +87,7 @@ type Worker struct {
 	api   *client.Client // join token; the per-worker client is in reg
 	execs map[string]Executor
 	cache *bundleCache
+	ws    *workspaces
 	lock  *os.File // flock on the work dir, held for the worker's life
 
 	mu       sync.Mutex
@@ -169,6 +170,10 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.cache = cache
+	if w.ws, err = newWorkspaces(cfg.WorkDir, cfg.Capacity.Slots); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("worker work dir: %w", err)
+	}
 	return w, nil
 }
 
@@ -226,6 +231,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	// Attempts report their end with a bounded context of their own.
 	w.wg.Wait()
+	w.ws.close()
 	stopHeartbeat()
 	<-hbDone
 	// Leave, so nothing is scheduled here until the heartbeat timeout. After

@@ -1,0 +1,119 @@
+//go:build linux
+
+package worker
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestWorkspaceReusedOnlyAsMade(t *testing.T) {
+	dir := t.TempDir()
+	p, err := newWorkspaces(dir, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(id string) (string, os.FileInfo) {
+		t.Helper()
+		ws, err := p.get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(ws) != dir || !strings.HasPrefix(filepath.Base(ws), id+"-") {
+			t.Fatalf("workspace %s: want %s/%s-*", ws, dir, id)
+		}
+		fi, err := os.Lstat(ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.IsDir() || fi.Mode().Perm() != 0o755 {
+			t.Fatalf("workspace %s: mode %v, want a 0755 folder", ws, fi.Mode())
+		}
+		if des, _ := os.ReadDir(ws); len(des) != 0 {
+			t.Fatalf("workspace %s is not empty: %v", ws, des)
+		}
+		return ws, fi
+	}
+	put := func(ws string) {
+		t.Helper()
+		if err := p.put(ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Left as made: the next attempt gets the same folder under its name.
+	ws1, fi1 := get("att_1")
+	put(ws1)
+	if len(p.idle) != 1 {
+		t.Fatalf("an untouched workspace was not kept: %v", p.idle)
+	}
+	ws2, fi2 := get("att_2")
+	if !os.SameFile(fi1, fi2) {
+		t.Fatalf("an untouched workspace was not reused: %s then %s", ws1, ws2)
+	}
+	if _, err := os.Lstat(ws1); !os.IsNotExist(err) {
+		t.Fatalf("the old name %s is still there: %v", ws1, err)
+	}
+
+	// Anything changed: removed, and the next attempt gets a new folder.
+	changes := map[string]func(ws string) error{
+		"a file":       func(ws string) error { return os.WriteFile(filepath.Join(ws, "out"), nil, 0o644) },
+		"a hidden dir": func(ws string) error { return os.Mkdir(filepath.Join(ws, ".cache"), 0o755) },
+		"its mode":     func(ws string) error { return os.Chmod(ws, 0o777) },
+		"sticky bit":   func(ws string) error { return os.Chmod(ws, 0o755|os.ModeSticky) },
+		"an xattr":     func(ws string) error { return unix.Setxattr(ws, "user.drover-test", []byte("x"), 0) },
+	}
+	for what, change := range changes {
+		ws, _ := get("att_changed")
+		if err := change(ws); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		put(ws)
+		if _, err := os.Lstat(ws); !os.IsNotExist(err) {
+			t.Fatalf("%s: workspace %s was kept (%v)", what, ws, err)
+		}
+		if len(p.idle) != 0 {
+			t.Fatalf("%s: a changed workspace is kept for reuse: %v", what, p.idle)
+		}
+	}
+
+	// Removed in the meantime: a fresh folder, no error.
+	ws3, _ := get("att_3")
+	put(ws3)
+	if err := os.Remove(ws3); err != nil {
+		t.Fatal(err)
+	}
+	get("att_4")
+}
+
+func TestWorkspacesKeptUpToBoundAndClosed(t *testing.T) {
+	dir := t.TempDir()
+	p, err := newWorkspaces(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wss []string
+	for _, id := range []string{"att_a", "att_b", "att_c"} {
+		ws, err := p.get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wss = append(wss, ws)
+	}
+	for _, ws := range wss {
+		if err := p.put(ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 2 {
+		t.Fatalf("%d workspaces kept, want 2 (the bound)", len(des))
+	}
+	p.close()
+	if des, _ := os.ReadDir(dir); len(des) != 0 {
+		t.Fatalf("close left %d workspaces", len(des))
+	}
+}
