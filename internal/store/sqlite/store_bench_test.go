@@ -31,6 +31,16 @@ var keep = func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
 // lifecycle runs one job through every write call a noop job makes:
 // CreateJob, Assign, Deliver, StartAttempt, EndAttempt.
 func lifecycle(b *testing.B, s *sqlite.Store, w *drover.Worker, i int) {
+	runLifecycle(b, s, w, i, false)
+}
+
+// shortLifecycle is lifecycle for a command that ends before its start is
+// posted: the start comes with the end, and there is no StartAttempt.
+func shortLifecycle(b *testing.B, s *sqlite.Store, w *drover.Worker, i int) {
+	runLifecycle(b, s, w, i, true)
+}
+
+func runLifecycle(b *testing.B, s *sqlite.Store, w *drover.Worker, i int, startWithEnd bool) {
 	ctx := b.Context()
 	j, _, err := s.CreateJob(ctx, newJob(i), "")
 	if err != nil {
@@ -43,11 +53,13 @@ func lifecycle(b *testing.B, s *sqlite.Store, w *drover.Worker, i int) {
 	if _, _, err := s.Deliver(ctx, w.ID, base); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.StartAttempt(ctx, as[0].ID, base, 0, 0); err != nil {
+	end := store.AttemptEnd{At: base.Add(time.Millisecond), State: drover.AttemptCompleted, ExitCode: new(int)}
+	if startWithEnd {
+		end.StartedAt = &base
+	} else if _, err := s.StartAttempt(ctx, as[0].ID, base, 0, 0); err != nil {
 		b.Fatal(err)
 	}
-	zero := 0
-	if _, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: base.Add(time.Millisecond), State: drover.AttemptCompleted, ExitCode: &zero}, keep); err != nil {
+	if _, err := s.EndAttempt(ctx, as[0].ID, end, keep); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -65,9 +77,20 @@ func BenchmarkJobLifecycle(b *testing.B) {
 	}
 }
 
+// BenchmarkJobLifecycleShortParallel is BenchmarkJobLifecycleParallel
+// for short commands, whose start is reported with their end: the common
+// case for a busy fleet of quick jobs.
+func BenchmarkJobLifecycleShortParallel(b *testing.B) {
+	lifecycleParallel(b, shortLifecycle)
+}
+
 // BenchmarkJobLifecycleParallel runs 64 jobs' lifecycles at once, as a
 // busy coordinator does: concurrent calls share commits (group commit).
 func BenchmarkJobLifecycleParallel(b *testing.B) {
+	lifecycleParallel(b, lifecycle)
+}
+
+func lifecycleParallel(b *testing.B, run func(*testing.B, *sqlite.Store, *drover.Worker, int)) {
 	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
 	defer s.Close()
 	workers := make([]*drover.Worker, 64)
@@ -82,7 +105,7 @@ func BenchmarkJobLifecycleParallel(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-				lifecycle(b, s, workers[k], int(i))
+				run(b, s, workers[k], int(i))
 			}
 		}()
 	}
