@@ -319,7 +319,16 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 			if _, err := x.exec(qStampStart, unixNano(st), id); err != nil {
 				return err
 			}
+			// a as qStampStart left it.
 			a.StartedAt, stamped = &st, true
+			if a.AcceptedAt == nil {
+				acc := st
+				a.AcceptedAt = &acc
+			}
+			if a.DeliveredAt == nil {
+				del := st
+				a.DeliveredAt = &del
+			}
 		}
 		p := a.Phases
 		if end.Phases.BundleFetch != 0 {

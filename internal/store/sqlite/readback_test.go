@@ -11,9 +11,13 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// CreateJob, StartAttempt and EndAttempt return jobs they assemble partly
-// without reading them back; each must equal what GetJob then reads, for a
-// first attempt and for a retry, a repeated start, a requeue and an end.
+// CreateJob, Assign, AcceptAttempt, StartAttempt and EndAttempt return
+// jobs and attempts they assemble partly without reading them back; each
+// must equal what GetJob or GetAttempt then reads. The steps cover first
+// attempts and retries, repeated starts, starts reported with the end (on a
+// first attempt, a retry, a requeue), requeues with and without a backoff,
+// exit codes kept when an outcome has none, and both retry counters. Times
+// come in other zones and with monotonic readings, which the store drops.
 func TestResultsEqualReadBack(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
 	defer s.Close()
@@ -28,7 +32,7 @@ func TestResultsEqualReadBack(t *testing.T) {
 	if err := s.CreateWorker(ctx, w, []byte("h")); err != nil {
 		t.Fatal(err)
 	}
-	same := func(what string, got *drover.Job) {
+	sameJob := func(what string, got *drover.Job) {
 		t.Helper()
 		read, err := s.GetJob(ctx, got.ID)
 		if err != nil {
@@ -38,42 +42,116 @@ func TestResultsEqualReadBack(t *testing.T) {
 			t.Errorf("%s returned\n%#v\nGetJob reads\n%#v", what, got, read)
 		}
 	}
-	for i, spec := range specs {
-		made, _, err := s.CreateJob(ctx, &drover.Job{ID: drover.NewID("job"), Spec: spec, CreatedAt: at}, "")
+	sameAttempt := func(what string, got *drover.Attempt) {
+		t.Helper()
+		read, err := s.GetAttempt(ctx, got.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		same(fmt.Sprintf("spec %d: CreateJob", i), made)
-		for n := 1; n <= 2; n++ {
-			as, err := s.Assign(ctx, at, []store.Placement{{JobID: made.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
+		if !reflect.DeepEqual(got, read) {
+			t.Errorf("%s returned\n%#v\nGetAttempt reads\n%#v", what, got, read)
+		}
+	}
+	code := func(n int) *int { return &n }
+	// withClock gives t a monotonic reading and the local zone, as
+	// time.Now does: the store keeps neither.
+	withClock := func(t time.Time) time.Time { now := time.Now(); return now.Add(t.Sub(now)) }
+	backoff := withClock(at.Add(time.Hour))
+
+	type step struct {
+		deliver, accept bool
+		starts          int  // StartAttempt calls before the end
+		startWithEnd    bool // the end reports the start
+		end             store.AttemptEnd
+		outcome         store.JobOutcome
+	}
+	failed := func(c *int, r drover.Reason) store.AttemptEnd {
+		return store.AttemptEnd{State: drover.AttemptFailed, ExitCode: c, Reason: r, Message: "exit",
+			Usage: drover.Usage{PeakMemoryBytes: 1 << 20, CPUSeconds: 0.1 + 0.2}, Phases: drover.Phases{ImagePull: drover.Duration(time.Millisecond)}}
+	}
+	for i, tc := range []struct {
+		spec  drover.JobSpec
+		steps []step
+	}{
+		{specs[0], []step{
+			{starts: 2, end: failed(code(1), drover.ReasonExitCode),
+				outcome: store.JobOutcome{State: drover.JobQueued, ExitCode: code(1), Reason: drover.ReasonExitCode, Message: "again", NotBefore: &backoff, JobRetry: true}},
+			{deliver: true, startWithEnd: true, end: failed(nil, drover.ReasonWorkerLost),
+				outcome: store.JobOutcome{State: drover.JobQueued, Reason: drover.ReasonWorkerLost, Message: "requeued", FleetRetry: true}},
+			{accept: true, starts: 1, startWithEnd: true, end: failed(nil, drover.ReasonWorkerLost),
+				outcome: store.JobOutcome{State: drover.JobFailed, Reason: drover.ReasonWorkerLost, Message: "gave up", FleetRetry: true}},
+		}},
+		{specs[1], []step{
+			{accept: true, starts: 2, end: failed(code(3), drover.ReasonExitCode),
+				outcome: store.JobOutcome{State: drover.JobQueued, ExitCode: code(3), Reason: drover.ReasonExitCode, Message: "again", JobRetry: true, FleetRetry: true}},
+			{deliver: true, starts: 1, end: failed(code(4), drover.ReasonExitCode),
+				outcome: store.JobOutcome{State: drover.JobFailed, ExitCode: code(4), Reason: drover.ReasonExitCode, Message: "failed"}},
+		}},
+		// The common short job: its start comes with its end.
+		{specs[0], []step{
+			{deliver: true, startWithEnd: true, end: store.AttemptEnd{State: drover.AttemptCompleted, ExitCode: code(0)},
+				outcome: store.JobOutcome{State: drover.JobCompleted, ExitCode: code(0)}},
+		}},
+		{specs[1], []step{
+			{accept: true, startWithEnd: true, end: failed(code(2), drover.ReasonExitCode),
+				outcome: store.JobOutcome{State: drover.JobQueued, ExitCode: code(2), Reason: drover.ReasonExitCode, NotBefore: &backoff, JobRetry: true}},
+			{startWithEnd: true, end: store.AttemptEnd{State: drover.AttemptCompleted, ExitCode: code(0)},
+				outcome: store.JobOutcome{State: drover.JobCompleted, ExitCode: code(0)}},
+		}},
+		// Never started: not acknowledged, then failed before starting.
+		{specs[0], []step{
+			{end: failed(nil, drover.ReasonNotAcknowledged),
+				outcome: store.JobOutcome{State: drover.JobQueued, Reason: drover.ReasonNotAcknowledged, FleetRetry: true}},
+			{deliver: true, accept: true, end: failed(nil, drover.ReasonExecutorError),
+				outcome: store.JobOutcome{State: drover.JobFailed, Reason: drover.ReasonExecutorError, Message: "no such image"}},
+		}},
+	} {
+		made, _, err := s.CreateJob(ctx, &drover.Job{ID: drover.NewID("job"), Spec: tc.spec, CreatedAt: at}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameJob(fmt.Sprintf("job %d: CreateJob", i), made)
+		for n, st := range tc.steps {
+			what := fmt.Sprintf("job %d attempt %d", i, n+1)
+			// Each attempt a little later, past any backoff.
+			now := at.Add(time.Duration(n) * 2 * time.Hour)
+			as, err := s.Assign(ctx, now, []store.Placement{{JobID: made.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
 			if err != nil || len(as) != 1 {
 				t.Fatal(as, err)
 			}
-			if i == 1 {
-				if _, err := s.AcceptAttempt(ctx, as[0].ID, at); err != nil {
+			sameAttempt(what+": Assign", &as[0])
+			if st.deliver {
+				if _, _, err := s.Deliver(ctx, w.ID, now.Add(time.Second)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			for k := range 2 {
-				started, err := s.StartAttempt(ctx, as[0].ID, at.Add(time.Duration(k)*time.Second), time.Second, 2*time.Second)
+			if st.accept {
+				for k := range 2 {
+					accepted, err := s.AcceptAttempt(ctx, as[0].ID, now.Add(time.Duration(2+k)*time.Second))
+					if err != nil {
+						t.Fatal(err)
+					}
+					sameAttempt(fmt.Sprintf("%s: AcceptAttempt #%d", what, k+1), accepted)
+				}
+			}
+			for k := range st.starts {
+				started, err := s.StartAttempt(ctx, as[0].ID, now.Add(time.Duration(4+k)*time.Second+7), time.Second, 2*time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}
-				same(fmt.Sprintf("spec %d attempt %d: StartAttempt #%d", i, n, k+1), started)
+				sameJob(fmt.Sprintf("%s: StartAttempt #%d", what, k+1), started)
 			}
-			code := i + n
-			outcome := store.JobOutcome{State: drover.JobQueued, ExitCode: &code, Reason: drover.ReasonExitCode, Message: "again", JobRetry: true}
-			if n == 2 {
-				outcome = store.JobOutcome{State: drover.JobFailed, ExitCode: &code, Reason: drover.ReasonExitCode, Message: "failed"}
+			end := st.end
+			end.At = now.Add(time.Minute + 11)
+			if st.startWithEnd {
+				started := withClock(now.Add(30*time.Second + 3))
+				end.StartedAt = &started
 			}
-			ended, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: at.Add(3 * time.Second), State: drover.AttemptFailed, ExitCode: &code,
-				Reason: drover.ReasonExitCode, Message: "exit", Usage: drover.Usage{PeakMemoryBytes: 1 << 20, CPUSeconds: 0.1 + 0.2},
-				Phases: drover.Phases{ImagePull: drover.Duration(time.Millisecond)}},
-				func(j *drover.Job, a *drover.Attempt) store.JobOutcome { return outcome })
+			ended, err := s.EndAttempt(ctx, as[0].ID, end, func(j *drover.Job, a *drover.Attempt) store.JobOutcome { return st.outcome })
 			if err != nil {
 				t.Fatal(err)
 			}
-			same(fmt.Sprintf("spec %d attempt %d: EndAttempt", i, n), ended)
+			sameJob(what+": EndAttempt", ended)
 		}
 	}
 }
