@@ -60,6 +60,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 
 		{"EndAttempt/Completed", testEndCompleted},
 		{"EndAttempt/Retry", testEndRetry},
+		{"EndAttempt/WithStart", testEndWithStart},
 		{"EndAttempt/Cancelled", testEndCancelled},
 		{"EndAttempt/Errors", testEndErrors},
 		{"EndAttempt/If", testEndIf},
