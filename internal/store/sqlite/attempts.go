@@ -51,22 +51,26 @@ var (
 		accepted_at = coalesce(accepted_at, ?1), delivered_at = coalesce(delivered_at, ?1), phases = ?2
 		WHERE id = ?3`)
 	qStartJob = writeQuery(`UPDATE jobs SET state = 'RUNNING', started_at = ? WHERE id = ? RETURNING ` + jobCols)
-	// A start reported with the end: stamped in the end's transaction.
-	qStampStart = writeQuery(`UPDATE attempts SET started_at = ?1, accepted_at = coalesce(accepted_at, ?1),
-		delivered_at = coalesce(delivered_at, ?1) WHERE id = ?2`)
-	qStampJobStart = writeQuery(`UPDATE jobs SET started_at = coalesce(started_at, ?) WHERE id = ?`)
-	qEndAttempt    = writeQuery(`UPDATE attempts SET state = ?, exit_code = ?, reason = ?, message = ?,
-		usage = ?, phases = ?, finished_at = ? WHERE id = ?`)
+	// A start reported with the end (?8, else NULL) is stamped by the end's
+	// update: the attempt's start, and its acceptance and delivery when it
+	// had none, as qStartAttempt would have.
+	qEndAttempt = writeQuery(`UPDATE attempts SET state = ?1, exit_code = ?2, reason = ?3, message = ?4,
+		usage = ?5, phases = ?6, finished_at = ?7, started_at = coalesce(started_at, ?8),
+		accepted_at = coalesce(accepted_at, ?8), delivered_at = coalesce(delivered_at, ?8) WHERE id = ?9`)
+	// qRequeueJob and qFinishJob are mirrored by outcomeApplied, which
+	// EndAttempt uses instead of reading the job back.
+	//
 	// A job's exit code is that of the last attempt that produced one, so an
 	// outcome without one (worker_lost, say) keeps the previous.
 	qRequeueJob = writeQuery(`UPDATE jobs SET state = 'QUEUED', exit_code = coalesce(?1, exit_code),
 		reason = ?2, message = ?3, queued_at = ?4, not_before = ?5, assigned_at = NULL, started_at = NULL,
-		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8
-		RETURNING ` + jobCols)
+		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8`)
+	// A start reported with the end (?8, else NULL) is the job's start
+	// unless an earlier attempt of this run already set one.
 	qFinishJob = writeQuery(`UPDATE jobs SET state = ?1, exit_code = coalesce(?2, exit_code),
 		reason = ?3, message = ?4, completed_at = ?5, not_before = NULL,
-		job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8
-		RETURNING ` + jobCols)
+		job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7, started_at = coalesce(started_at, ?8)
+		WHERE id = ?9`)
 )
 
 func getAttempt(x *session, id string) (*drover.Attempt, error) {
@@ -313,14 +317,13 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 			return drover.Errorf(drover.ECONFLICT, "attempt %s is %s, no longer %s", id, a.State, end.If)
 		}
 		at := unixNano(end.At)
-		stamped := false
+		// stamped is the start reported with the end, when the attempt had
+		// none: qEndAttempt stamps it, and qFinishJob on the job.
+		var stamped *time.Time
 		if a.StartedAt == nil && end.StartedAt != nil {
-			st := end.StartedAt.UTC()
-			if _, err := x.exec(qStampStart, unixNano(st), id); err != nil {
-				return err
-			}
-			// a as qStampStart left it.
-			a.StartedAt, stamped = &st, true
+			st := canonical(*end.StartedAt)
+			stamped = &st
+			a.StartedAt = &st
 			if a.AcceptedAt == nil {
 				acc := st
 				a.AcceptedAt = &acc
@@ -343,7 +346,7 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		}
 		usage := encodeJSON(end.Usage)
 		if _, err := x.exec(qEndAttempt, string(end.State), nullInt(end.ExitCode), string(end.Reason), end.Message,
-			usage, encodePhases(p), at, id); err != nil {
+			usage, encodePhases(p), at, nullUnixNano(stamped), id); err != nil {
 			return err
 		}
 		// a as qEndAttempt left it; usage goes through JSON as a read would.
@@ -369,35 +372,58 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 				ended = &j.Attempts[i]
 			}
 		}
+		// after is the job as the update below leaves it. The job was read in
+		// this transaction and only that update changes it since, so it is
+		// derived (outcomeApplied) rather than read back; it is copied before
+		// decide sees j, so nothing decide does to j leaks into it.
+		after := *j
 		o := decide(j, ended)
 		jr, fr := boolInt(o.JobRetry), boolInt(o.FleetRetry)
-		var row *sql.Row
 		switch {
 		case o.State == drover.JobQueued:
-			row = x.queryRow(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
-				nullUnixNano(o.NotBefore), jr, fr, a.JobID)
-		case o.State.Final():
-			if stamped {
-				if _, err := x.exec(qStampJobStart, unixNano(*a.StartedAt), a.JobID); err != nil {
-					return err
-				}
+			if _, err := x.exec(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
+				nullUnixNano(o.NotBefore), jr, fr, a.JobID); err != nil {
+				return err
 			}
-			row = x.queryRow(qFinishJob, string(o.State), nullInt(o.ExitCode), string(o.Reason), o.Message, at,
-				jr, fr, a.JobID)
+		case o.State.Final():
+			if _, err := x.exec(qFinishJob, string(o.State), nullInt(o.ExitCode), string(o.Reason), o.Message, at,
+				jr, fr, nullUnixNano(stamped), a.JobID); err != nil {
+				return err
+			}
 		default:
 			return drover.Errorf(drover.EINTERNAL, "end attempt %s: outcome state %q is neither QUEUED nor final", id, o.State)
 		}
-		// Only the job's row changed since it was read with its attempts.
-		attempts := j.Attempts
-		after, err := scanJob(row, x.specs)
-		if err != nil {
-			return notFoundIfNoRows(err, "job", a.JobID)
-		}
-		after.Attempts = attempts
+		outcomeApplied(&after, o, at, stamped)
 		j = &after
 		return nil
 	})
 	return j, err
+}
+
+// outcomeApplied changes j as qRequeueJob (o.State QUEUED) or qFinishJob
+// change its row, at being the end's time and stamped the start reported
+// with it, if any. Values go through what the row holds (unix nanoseconds,
+// UTC, 64-bit integers) as a read would; TestResultsEqualReadBack checks
+// the result against reads.
+func outcomeApplied(j *drover.Job, o store.JobOutcome, at int64, stamped *time.Time) {
+	if o.State == drover.JobQueued {
+		queued := fromUnixNano(at)
+		j.QueuedAt, j.NotBefore = &queued, fromNullUnixNano(nullUnixNano(o.NotBefore))
+		j.AssignedAt, j.StartedAt, j.PendingReason = nil, nil, ""
+	} else {
+		completed := fromUnixNano(at)
+		j.CompletedAt, j.NotBefore = &completed, nil
+		if j.StartedAt == nil {
+			j.StartedAt = fromNullUnixNano(nullUnixNano(stamped))
+		}
+	}
+	j.State = o.State
+	if o.ExitCode != nil {
+		j.ExitCode = fromNullInt(nullInt(o.ExitCode))
+	}
+	j.Reason, j.Message = o.Reason, o.Message
+	j.JobRetries += boolInt(o.JobRetry)
+	j.FleetRetries += boolInt(o.FleetRetry)
 }
 
 func boolInt(b bool) int {
