@@ -227,13 +227,28 @@ func (s *Store) AcceptAttempt(ctx context.Context, id string, now time.Time) (*d
 		if a.AcceptedAt != nil {
 			return nil
 		}
-		if _, err := x.exec(qAcceptAttempt, unixNano(now), id); err != nil {
+		t := unixNano(now)
+		if _, err := x.exec(qAcceptAttempt, t, id); err != nil {
 			return err
 		}
-		a, err = getAttempt(x, id)
-		return err
+		acknowledged(a, t) // a as qAcceptAttempt left it
+		return nil
 	})
 	return a, err
+}
+
+// acknowledged changes a as an acknowledgement at t (unix nanoseconds)
+// changes its row: qAcceptAttempt, qStartAttempt and a start reported with
+// the end set accepted_at and delivered_at to t where they are NULL.
+func acknowledged(a *drover.Attempt, t int64) {
+	if a.AcceptedAt == nil {
+		acc := fromUnixNano(t)
+		a.AcceptedAt = &acc
+	}
+	if a.DeliveredAt == nil {
+		del := fromUnixNano(t)
+		a.DeliveredAt = &del
+	}
 }
 
 // StartAttempt implements store.Store.
@@ -264,14 +279,7 @@ func (s *Store) StartAttempt(ctx context.Context, id string, now time.Time, bund
 			// a as qStartAttempt left it.
 			st := fromUnixNano(t)
 			a.State, a.StartedAt, a.Phases = drover.AttemptRunning, &st, p
-			if a.AcceptedAt == nil {
-				acc := st
-				a.AcceptedAt = &acc
-			}
-			if a.DeliveredAt == nil {
-				del := st
-				a.DeliveredAt = &del
-			}
+			acknowledged(a, t)
 		}
 		j.Attempts, err = attemptsWith(x, a)
 		return err
@@ -322,16 +330,8 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		var stamped *time.Time
 		if a.StartedAt == nil && end.StartedAt != nil {
 			st := canonical(*end.StartedAt)
-			stamped = &st
-			a.StartedAt = &st
-			if a.AcceptedAt == nil {
-				acc := st
-				a.AcceptedAt = &acc
-			}
-			if a.DeliveredAt == nil {
-				del := st
-				a.DeliveredAt = &del
-			}
+			stamped, a.StartedAt = &st, &st
+			acknowledged(a, unixNano(st))
 		}
 		p := a.Phases
 		if end.Phases.BundleFetch != 0 {
