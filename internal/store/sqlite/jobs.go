@@ -89,6 +89,19 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 	if job.ID == "" || job.CreatedAt.IsZero() {
 		return nil, false, drover.Errorf(drover.EINVALID, "create job: id and createdAt are required")
 	}
+	// The new row is known without reading it back (a write call runs on
+	// the one writer every other write waits for): every column not set by
+	// qInsertJob holds its default. The spec goes through JSON as a read
+	// would, so nil and empty collections come back the same way. Both are
+	// done here, before the call waits for the writer, rather than on it.
+	sp := &job.Spec
+	spec := encodeJSON(sp)
+	made := drover.Job{ID: job.ID, State: drover.JobQueued, CreatedAt: canonical(job.CreatedAt), Attempts: []drover.Attempt{}}
+	queued := made.CreatedAt
+	made.QueuedAt = &queued
+	if err := json.Unmarshal([]byte(spec), &made.Spec); err != nil {
+		return nil, false, fmt.Errorf("job %s: decode spec: %w", made.ID, err)
+	}
 	var (
 		out     *drover.Job
 		created bool
@@ -108,28 +121,21 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 				return err
 			}
 		}
-		sp := &job.Spec
-		spec := encodeJSON(sp)
 		if _, err := x.exec(qInsertJob, job.ID, spec, sp.Priority, sp.Resources.CPU,
 			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key); err != nil {
 			return err
 		}
 		created = true
-		// The new row is known without reading it back (a write call runs
-		// on the one writer every other write waits for): every column not
-		// set above holds its default. The spec goes through JSON as a read
-		// would, so nil and empty collections come back the same way.
-		j := drover.Job{ID: job.ID, State: drover.JobQueued, CreatedAt: canonical(job.CreatedAt), Attempts: []drover.Attempt{}}
-		queued := j.CreatedAt
-		j.QueuedAt = &queued
-		if err := json.Unmarshal([]byte(spec), &j.Spec); err != nil {
-			return fmt.Errorf("job %s: decode spec: %w", j.ID, err)
-		}
-		out = &j
+		out = &made
 		return nil
 	})
 	if err != nil {
 		return nil, false, err
+	}
+	if created {
+		// Committed: the scheduler and delivery, which read the spec next,
+		// need not decode it again.
+		s.specs.put(made.ID, made.Spec)
 	}
 	return out, created, nil
 }

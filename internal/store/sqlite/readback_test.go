@@ -178,8 +178,8 @@ func TestCloneSpecCoversReferenceFields(t *testing.T) {
 	}
 }
 
-// A spec served from the cache is a copy: changing what one read returned
-// does not change the next read.
+// A spec served from the cache is a copy: changing what CreateJob or one
+// read returned does not change the next read.
 func TestCachedSpecsAreCopies(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
 	defer s.Close()
@@ -188,7 +188,8 @@ func TestCachedSpecsAreCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // the first read fills the cache, the second reads from it
+	made.Spec.Command[1], made.Spec.Env["K"] = "changed", "changed"
+	for range 2 {
 		j, err := s.GetJob(ctx, made.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -14,10 +14,11 @@ const specCacheSize = 16384
 
 // specCache keeps decoded job specs by job id, so the specs read again and
 // again on a job's way through (each scheduling pass reads the head of the
-// queue, delivery, start, end, followers) are decoded from JSON once. A
-// spec never changes once submitted, so an entry is never stale. When the
-// current generation is full it becomes the previous one and the oldest is
-// dropped: what is used keeps being promoted, the rest ages out.
+// queue, delivery, start, end, followers) are decoded from JSON once: by
+// CreateJob for the jobs it creates. A spec never changes once submitted,
+// so an entry is never stale. When the current generation is full it
+// becomes the previous one and the oldest is dropped: what is used keeps
+// being promoted, the rest ages out.
 //
 // Specs go in and out as copies, so no caller shares maps or slices with
 // the cache or with another caller.
