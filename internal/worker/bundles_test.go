@@ -337,10 +337,12 @@ func TestBundleCacheWaiterOutlivesACancelledDownload(t *testing.T) {
 		c := newTestCache(t, t.TempDir(), 1<<20)
 
 		ctx1, cancel1 := context.WithCancel(context.Background())
-		errs := make(chan error, 2)
+		// One channel each: the waiter may well answer before the
+		// cancelled get does.
+		errs1, errs2 := make(chan error, 1), make(chan error, 1)
 		go func() {
 			_, _, err := c.get(ctx1, api, sha)
-			errs <- err
+			errs1 <- err
 		}()
 		synctest.Wait() // the first get is downloading
 		go func() {
@@ -351,11 +353,11 @@ func TestBundleCacheWaiterOutlivesACancelledDownload(t *testing.T) {
 					t.Errorf("path = %s, want %s", path, c.path(sha))
 				}
 			}
-			errs <- err
+			errs2 <- err
 		}()
 		synctest.Wait() // the second get waits on the first's download
 		cancel1()
-		err1, err2 := <-errs, <-errs
+		err1, err2 := <-errs1, <-errs2
 		if err1 == nil {
 			t.Error("the cancelled get succeeded")
 		}
