@@ -110,6 +110,37 @@ type FinishRequest struct {
 	Started bool `json:"started,omitempty"`
 }
 
+// MaxReports is the most reports one POST /workers/{id}/reports carries.
+const MaxReports = 256
+
+// ReportsRequest is POST /workers/{id}/reports: the starts and finishes of
+// several attempts of one worker in one request. Each report is what POST
+// /attempts/{id}/start or /finish would carry, and is applied as that call
+// would be, on its own: one refused does not affect the others.
+type ReportsRequest struct {
+	Reports []AttemptReport `json:"reports"`
+}
+
+// AttemptReport is one attempt's start or finish (exactly one of them).
+type AttemptReport struct {
+	AttemptID string         `json:"attemptId"`
+	Start     *StartRequest  `json:"start,omitempty"`
+	Finish    *FinishRequest `json:"finish,omitempty"`
+}
+
+// ReportsResponse has one result per report, in the request's order.
+type ReportsResponse struct {
+	Results []ReportResult `json:"results"`
+}
+
+// ReportResult is how one report went: no error when it was stored, else
+// the error its own call would have returned (409 conflict for an attempt
+// that is no longer current, …), with that call's status.
+type ReportResult struct {
+	Status int    `json:"status"`
+	Error  *Error `json:"error,omitempty"`
+}
+
 // JobPage is GET /jobs.
 type JobPage struct {
 	Jobs       []Job  `json:"jobs"`

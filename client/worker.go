@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -73,4 +75,33 @@ func (c *Client) SendOutput(ctx context.Context, attemptID string, chunks []drov
 func (c *Client) Finish(ctx context.Context, attemptID string, req drover.FinishRequest) error {
 	_, err := c.do(ctx, http.MethodPost, "/api/v1/attempts/"+url.PathEscape(attemptID)+"/finish", req, nil, nil)
 	return err
+}
+
+// ErrNoReports is Report's error when the coordinator predates the batched
+// call: report with Start and Finish instead.
+var ErrNoReports = errors.New("the coordinator has no batched reports")
+
+// Report posts the starts and finishes of several attempts of workerID in
+// one request (at most drover.MaxReports). The error is the request's own
+// (transport, authentication, the coordinator away); otherwise there is one
+// error per report, nil for those stored.
+func (c *Client) Report(ctx context.Context, workerID string, reports []drover.AttemptReport) ([]error, error) {
+	var resp drover.ReportsResponse
+	status, err := c.do(ctx, http.MethodPost, "/api/v1/workers/"+url.PathEscape(workerID)+"/reports", drover.ReportsRequest{Reports: reports}, &resp, nil)
+	if routeMissing(status, err) {
+		return nil, fmt.Errorf("%w: %v", ErrNoReports, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Results) != len(reports) {
+		return nil, fmt.Errorf("report %d attempts: the coordinator answered %d results", len(reports), len(resp.Results))
+	}
+	errs := make([]error, len(reports))
+	for i, r := range resp.Results {
+		if r.Error != nil {
+			errs[i] = r.Error
+		}
+	}
+	return errs, nil
 }

@@ -30,6 +30,13 @@ var statusOf = map[string]int{
 // Internal errors (and codes without a status) are logged with the request
 // and never shown, even when they are *drover.Error.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, body := errorBody(r, log, err)
+	writeJSON(w, status, drover.ErrorBody{Error: body})
+}
+
+// errorBody is the status and the error shown for err, as writeError
+// writes them.
+func errorBody(r *http.Request, log *slog.Logger, err error) (int, drover.Error) {
 	code := drover.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
@@ -43,7 +50,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if code != drover.EINTERNAL && errors.As(err, &de) {
 		body.Message, body.Field = de.Message, de.Field
 	}
-	writeJSON(w, status, drover.ErrorBody{Error: body})
+	return status, body
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

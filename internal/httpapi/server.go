@@ -86,6 +86,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("POST /api/v1/workers/{id}/heartbeat", s.worker(s.heartbeat))
 	mux.HandleFunc("GET /api/v1/workers/{id}/work", s.worker(s.work))
 	mux.HandleFunc("DELETE /api/v1/workers/{id}", s.worker(s.deregister))
+	mux.HandleFunc("POST /api/v1/workers/{id}/reports", s.worker(s.reports))
 	mux.HandleFunc("POST /api/v1/attempts/{id}/accept", s.worker(s.accept))
 	mux.HandleFunc("POST /api/v1/attempts/{id}/start", s.worker(s.start))
 	mux.HandleFunc("POST /api/v1/attempts/{id}/output", s.worker(s.appendOutput))

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/subtle"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -90,6 +91,48 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// reports applies the starts and finishes of several attempts at once. They
+// run concurrently, so the store commits them together: a worker finishing
+// many short attempts pays one request and one commit for a batch of them.
+func (s *server) reports(w http.ResponseWriter, r *http.Request) error {
+	var req drover.ReportsRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	if len(req.Reports) > drover.MaxReports {
+		return drover.Errorf(drover.ETOOLARGE, "%d reports in one request: send at most %d", len(req.Reports), drover.MaxReports)
+	}
+	for i, rep := range req.Reports {
+		switch {
+		case rep.AttemptID == "":
+			return drover.Errorf(drover.EINVALID, "reports[%d]: attemptId is missing", i)
+		case (rep.Start == nil) == (rep.Finish == nil):
+			return drover.Errorf(drover.EINVALID, "reports[%d] (attempt %s): give exactly one of start and finish", i, rep.AttemptID)
+		}
+	}
+	worker := workerID(r)
+	results := make([]drover.ReportResult, len(req.Reports))
+	var wg sync.WaitGroup
+	for i, rep := range req.Reports {
+		wg.Go(func() {
+			var err error
+			if rep.Start != nil {
+				err = s.c.StartAttempt(r.Context(), worker, rep.AttemptID, *rep.Start)
+			} else {
+				_, err = s.c.Finish(r.Context(), worker, rep.AttemptID, *rep.Finish)
+			}
+			results[i].Status = http.StatusNoContent
+			if err != nil {
+				status, body := errorBody(r, s.log, err)
+				results[i].Status, results[i].Error = status, &body
+			}
+		})
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, drover.ReportsResponse{Results: results})
 	return nil
 }
 

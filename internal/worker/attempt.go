@@ -50,7 +50,7 @@ func (w *Worker) launch(ctx context.Context, a drover.Assignment) {
 
 // report sends only a finish for an attempt that never ran.
 func (w *Worker) report(ctx context.Context, a drover.Assignment, req drover.FinishRequest) {
-	s := newSender(w.client(), a.AttemptID, w.cfg.OutputBuffer, w.log, func() {})
+	s := newSender(w.attemptAPI(), a.AttemptID, w.cfg.OutputBuffer, w.log, func() {})
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	go s.run(sctx)
@@ -78,7 +78,7 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	sctx, scancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer scancel()
 	var staleOnce sync.Once
-	s := newSender(w.client(), a.AttemptID, w.cfg.OutputBuffer, log, func() {
+	s := newSender(w.attemptAPI(), a.AttemptID, w.cfg.OutputBuffer, log, func() {
 		staleOnce.Do(func() { cancel(errStale) })
 	})
 	senderDone := make(chan struct{})

@@ -82,13 +82,14 @@ type Config struct {
 
 // Worker is a running worker agent.
 type Worker struct {
-	cfg   Config
-	log   *slog.Logger
-	api   *client.Client // join token; the per-worker client is in reg
-	execs map[string]Executor
-	cache *bundleCache
-	ws    *workspaces
-	lock  *os.File // flock on the work dir, held for the worker's life
+	cfg     Config
+	log     *slog.Logger
+	api     *client.Client // join token; the per-worker client is in reg
+	execs   map[string]Executor
+	cache   *bundleCache
+	ws      *workspaces
+	reports *reporter
+	lock    *os.File // flock on the work dir, held for the worker's life
 
 	mu       sync.Mutex
 	id       string
@@ -170,6 +171,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.cache = cache
+	w.reports = newReporter(func() reportAPI { return w.client() }, w.ID, w.log)
 	if w.ws, err = newWorkspaces(cfg.WorkDir, cfg.Capacity.Slots); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("worker work dir: %w", err)
@@ -204,6 +206,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.cleanup(ctx)
+	// The reporter outlives a hard stop until every attempt has reported
+	// (each with a bound of its own).
+	repCtx, stopReports := context.WithCancel(context.WithoutCancel(ctx))
+	repDone := make(chan struct{})
+	go func() { defer close(repDone); w.reports.run(repCtx) }()
+	defer func() { stopReports(); <-repDone }()
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	hbDone, pollDone := make(chan struct{}), make(chan struct{})

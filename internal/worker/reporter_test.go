@@ -1,0 +1,168 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+)
+
+// fakeReports records batched and single calls; each batch waits for a
+// release when hold is set.
+type fakeReports struct {
+	mu       sync.Mutex
+	batches  [][]string
+	singles  []string
+	entered  chan int // a batch's size as it arrives
+	release  chan struct{}
+	noBatch  bool
+	conflict string // attempt refused with 409
+}
+
+func (f *fakeReports) Report(ctx context.Context, workerID string, reps []drover.AttemptReport) ([]error, error) {
+	if f.noBatch {
+		return nil, fmt.Errorf("%w: 404 page not found", client.ErrNoReports)
+	}
+	ids := make([]string, len(reps))
+	errs := make([]error, len(reps))
+	for i, r := range reps {
+		ids[i] = r.AttemptID
+		if r.AttemptID == f.conflict {
+			errs[i] = drover.Errorf(drover.ECONFLICT, "attempt %s is no longer current", r.AttemptID)
+		}
+	}
+	f.mu.Lock()
+	f.batches = append(f.batches, ids)
+	f.mu.Unlock()
+	if f.entered != nil {
+		f.entered <- len(reps)
+	}
+	if f.release != nil {
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return errs, nil
+}
+
+func (f *fakeReports) Start(ctx context.Context, id string, _ drover.StartRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.singles = append(f.singles, "start "+id)
+	return nil
+}
+
+func (f *fakeReports) Finish(ctx context.Context, id string, _ drover.FinishRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.singles = append(f.singles, "finish "+id)
+	return nil
+}
+
+func startReporter(t *testing.T, f *fakeReports) *reporter {
+	t.Helper()
+	r := newReporter(func() reportAPI { return f }, func() string { return "wrk_1" }, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// queued waits until n reports wait in the queue.
+func queued(r *reporter, n int) {
+	for {
+		r.mu.Lock()
+		k := len(r.queue)
+		r.mu.Unlock()
+		if k >= n {
+			return
+		}
+		time.Sleep(100 * time.Microsecond) // polls the condition, bounded by the test's timeout
+	}
+}
+
+func TestReporterBatchesWhileARequestIsInFlight(t *testing.T) {
+	f := &fakeReports{entered: make(chan int, 10), release: make(chan struct{}), conflict: "att_3"}
+	r := startReporter(t, f)
+	ctx := context.Background()
+	results := make(chan error, 10)
+	go func() { results <- r.Start(ctx, "att_0", drover.StartRequest{}) }()
+	if n := <-f.entered; n != 1 {
+		t.Fatalf("first request carried %d reports, want 1 (sent at once)", n)
+	}
+	for i := 1; i <= 4; i++ {
+		go func() { results <- r.Finish(ctx, fmt.Sprintf("att_%d", i), drover.FinishRequest{}) }()
+	}
+	queued(r, 4)
+	close(f.release)
+	if n := <-f.entered; n != 4 {
+		t.Fatalf("second request carried %d reports, want the 4 that came in meanwhile", n)
+	}
+	var conflicts, ok int
+	for range 5 {
+		switch err := <-results; {
+		case err == nil:
+			ok++
+		case drover.IsCode(err, drover.ECONFLICT):
+			conflicts++
+		default:
+			t.Fatalf("unexpected answer %v", err)
+		}
+	}
+	if ok != 4 || conflicts != 1 {
+		t.Fatalf("%d stored and %d conflicts, want 4 and 1 (each report gets its own answer)", ok, conflicts)
+	}
+}
+
+func TestReporterWithdrawsAReportItsCallerGaveUpOn(t *testing.T) {
+	f := &fakeReports{entered: make(chan int, 10), release: make(chan struct{})}
+	r := startReporter(t, f)
+	go r.Start(context.Background(), "att_0", drover.StartRequest{})
+	<-f.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- r.Finish(ctx, "att_gone", drover.FinishRequest{}) }()
+	queued(r, 1)
+	cancel()
+	if err := <-gaveUp; err != context.Canceled {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	kept := make(chan error, 1)
+	go func() { kept <- r.Finish(context.Background(), "att_kept", drover.FinishRequest{}) }()
+	queued(r, 1)
+	close(f.release)
+	<-f.entered
+	if err := <-kept; err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := f.batches[1]; len(got) != 1 || got[0] != "att_kept" {
+		t.Fatalf("second request carried %v, want only att_kept", got)
+	}
+}
+
+func TestReporterFallsBackToOneByOne(t *testing.T) {
+	f := &fakeReports{noBatch: true}
+	r := startReporter(t, f)
+	ctx := context.Background()
+	if err := r.Start(ctx, "att_1", drover.StartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Finish(ctx, "att_1", drover.FinishRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.singles) != 2 || f.singles[0] != "start att_1" || f.singles[1] != "finish att_1" {
+		t.Fatalf("single calls %v, want the start then the finish", f.singles)
+	}
+}
