@@ -374,8 +374,8 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		}
 		// after is the job as the update below leaves it. The job was read in
 		// this transaction and only that update changes it since, so it is
-		// derived (outcomeApplied) rather than read back; it is copied before
-		// decide sees j, so nothing decide does to j leaks into it.
+		// derived (outcomeApplied) rather than read back. The copy is taken
+		// before decide sees j, whose fields decide could reassign.
 		after := *j
 		o := decide(j, ended)
 		jr, fr := boolInt(o.JobRetry), boolInt(o.FleetRetry)
