@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/drover-dev/drover"
 )
@@ -36,13 +37,19 @@ type committer struct {
 	calls   chan *writeCall
 	stop    chan struct{}
 	stopped chan struct{}
+	wait    time.Duration // lazyWait; tests set it
 }
 
 type writeCall struct {
-	ctx context.Context
-	fn  func(x *session) error
-	err chan error // buffered: the committer never waits for the caller
+	ctx  context.Context
+	fn   func(x *session) error
+	err  chan error // buffered: the committer never waits for the caller
+	lazy bool       // may wait up to lazyWait for company (see writeLazy)
 }
+
+// lazyWait is how long a group of lazy calls alone waits for more calls
+// before it commits.
+const lazyWait = 20 * time.Millisecond
 
 var (
 	qSavepoint  = writeQuery(`SAVEPOINT call`)
@@ -51,17 +58,29 @@ var (
 )
 
 func newCommitter() *committer {
-	return &committer{calls: make(chan *writeCall, maxGroup), stop: make(chan struct{}), stopped: make(chan struct{})}
+	return &committer{calls: make(chan *writeCall, maxGroup), stop: make(chan struct{}), stopped: make(chan struct{}), wait: lazyWait}
 }
 
 // write runs fn in a write transaction shared with other concurrent calls
 // and returns once that transaction has committed (nil) or fn's own
 // error. Errors come back as domain errors.
 func (s *Store) write(ctx context.Context, fn func(x *session) error) error {
+	return s.enqueue(ctx, &writeCall{ctx: ctx, fn: fn, err: make(chan error, 1)})
+}
+
+// writeLazy is write for a call nobody waits on closely (a heartbeat): when
+// only such calls are queued, the committer gathers them for up to
+// lazyWait so that many share one commit, instead of paying a transaction
+// and an fsync each as they trickle in. Any other call ends the wait at
+// once, so it never delays them.
+func (s *Store) writeLazy(ctx context.Context, fn func(x *session) error) error {
+	return s.enqueue(ctx, &writeCall{ctx: ctx, fn: fn, err: make(chan error, 1), lazy: true})
+}
+
+func (s *Store) enqueue(ctx context.Context, c *writeCall) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &writeCall{ctx: ctx, fn: fn, err: make(chan error, 1)}
 	s.commits.mu.RLock()
 	if s.commits.closed {
 		s.commits.mu.RUnlock()
@@ -105,14 +124,19 @@ func (s *Store) commitLoop() {
 			}
 		}
 		group = append(group[:0], first)
+		lazy := first.lazy
 	fill:
 		for len(group) < maxGroup {
 			select {
 			case c := <-s.commits.calls:
 				group = append(group, c)
+				lazy = lazy && c.lazy
 			default:
 				break fill
 			}
+		}
+		if lazy && len(group) < maxGroup {
+			group = s.gatherLazy(group)
 		}
 		live := group[:0]
 		for _, c := range group {
@@ -126,6 +150,37 @@ func (s *Store) commitLoop() {
 			live = s.commitGroup(live)
 		}
 	}
+}
+
+// gatherLazy adds to a group of lazy calls what comes in within lazyWait,
+// until a call that is not lazy comes, the group is full, or the store
+// closes.
+func (s *Store) gatherLazy(group []*writeCall) []*writeCall {
+	t := time.NewTimer(s.commits.wait)
+	defer t.Stop()
+	for len(group) < maxGroup {
+		select {
+		case c := <-s.commits.calls:
+			group = append(group, c)
+			if !c.lazy {
+				// Take what else is queued, and commit at once.
+				for len(group) < maxGroup {
+					select {
+					case c := <-s.commits.calls:
+						group = append(group, c)
+					default:
+						return group
+					}
+				}
+				return group
+			}
+		case <-t.C:
+			return group
+		case <-s.commits.stop:
+			return group
+		}
+	}
+	return group
 }
 
 // closeCommitter stops the committer once the calls already queued have

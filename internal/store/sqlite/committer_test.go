@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/drover-dev/drover"
 )
@@ -207,5 +208,72 @@ func TestCloseAnswersQueuedCalls(t *testing.T) {
 	}
 	if err := s.write(t.Context(), func(*session) error { return nil }); !drover.IsCode(err, drover.EUNAVAILABLE) {
 		t.Errorf("write after Close: %v, want EUNAVAILABLE", err)
+	}
+}
+
+// TestLazyCallsShareACommit: lazy calls alone wait for company, and the
+// first call that is not lazy ends the wait at once (with the wait set to
+// an hour, the test would hang otherwise).
+func TestLazyCallsShareACommit(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
+	defer s.Close()
+	s.commits.wait = time.Hour
+
+	var (
+		mu  sync.Mutex
+		txs = map[string]any{}
+	)
+	call := func(name string, lazy bool) <-chan error {
+		errc := make(chan error, 1)
+		fn := func(x *session) error {
+			mu.Lock()
+			txs[name] = x.tx
+			mu.Unlock()
+			return insertWorker(x, name)
+		}
+		go func() {
+			if lazy {
+				errc <- s.writeLazy(t.Context(), fn)
+			} else {
+				errc <- s.write(t.Context(), fn)
+			}
+		}()
+		return errc
+	}
+	release, held := holdCommitter(t, s)
+	a := call("lazy-a", true)
+	b := call("lazy-b", true)
+	waitQueued(s, 2)
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	// a and b are taken, and wait in the committer for company.
+	waitTaken(s)
+	select {
+	case err := <-a:
+		t.Fatalf("lazy calls alone committed at once (%v)", err)
+	default:
+	}
+	c := call("eager", false)
+	for name, errc := range map[string]<-chan error{"lazy-a": a, "lazy-b": b, "eager": c} {
+		if err := <-errc; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if txs["lazy-a"] != txs["lazy-b"] || txs["lazy-b"] != txs["eager"] {
+		t.Fatal("the lazy calls and the eager one did not share a transaction")
+	}
+	for _, id := range []string{"lazy-a", "lazy-b", "eager"} {
+		if !workerExists(t, s, id) {
+			t.Fatalf("%s was not committed", id)
+		}
+	}
+}
+
+// waitTaken waits until the committer has taken every queued call.
+func waitTaken(s *Store) {
+	for len(s.commits.calls) > 0 {
+		runtime.Gosched()
 	}
 }

@@ -163,7 +163,7 @@ func (s *Store) ListWorkers(ctx context.Context) ([]drover.Worker, error) {
 // Heartbeat implements store.Store.
 func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (*drover.Worker, error) {
 	var w *drover.Worker
-	err := s.write(ctx, func(x *session) error {
+	err := s.writeLazy(ctx, func(x *session) error {
 		res, err := x.exec(qHeartbeat, unixNano(now), encodeJSON(u), id)
 		if err != nil {
 			return err
