@@ -62,6 +62,13 @@ const minPassRead = 32
 // the queue goes on (jobs that fit nowhere do not block those behind
 // them), up to MaxPass.
 func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bool, err error) {
+	// The queue first: an empty one (an idle fleet's sweeps) costs one
+	// index probe, not a read of every worker and its allocation.
+	read := min(c.cfg.MaxPass, minPassRead)
+	jobs, err := c.store.QueuedJobs(ctx, read)
+	if err != nil || len(jobs) == 0 {
+		return time.Time{}, false, err
+	}
 	workers, err := c.store.ListWorkers(ctx)
 	if err != nil {
 		return time.Time{}, false, err
@@ -74,14 +81,13 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 	}
 	limit := min(c.cfg.MaxPass, max(minPassRead, 2*free))
 	now := c.now()
-	var (
-		jobs []drover.Job
-		res  sched.Result
-	)
+	var res sched.Result
 	for {
-		jobs, err = c.store.QueuedJobs(ctx, limit)
-		if err != nil || len(jobs) == 0 {
-			return time.Time{}, false, err
+		if limit > read && len(jobs) == read {
+			if jobs, err = c.store.QueuedJobs(ctx, limit); err != nil || len(jobs) == 0 {
+				return time.Time{}, false, err
+			}
+			read = limit
 		}
 		res = sched.Place(now, jobs, workers)
 		if len(jobs) < limit || limit >= c.cfg.MaxPass || len(res.Assignments) >= free {
