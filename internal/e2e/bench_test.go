@@ -26,7 +26,7 @@ func BenchmarkDockerJobVsDockerRun(b *testing.B) {
 	ws := b.TempDir()
 	same := []string{"run", "--rm", "--init", "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,size=64m",
 		"--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "65534:65534", "--memory", "128m",
-		"--memory-swap", "128m", "--cpus", "0.1", "--pids-limit", "512", "-v", ws + ":/workspace", "-w", "/workspace",
+		"--memory-swap", "128m", "--cpu-period", "1000000", "--cpu-quota", "100000", "--pids-limit", "512", "-v", ws + ":/workspace", "-w", "/workspace",
 		testImage, "true"}
 	var droverTotal, dockerTotal, sameTotal time.Duration
 	for i := 0; i < b.N; i++ {

@@ -78,7 +78,7 @@ func TestRunIsolation(t *testing.T) {
 	want := map[string]string{
 		"mem":       "67108864", // 64 MiB
 		"swap":      "0",
-		"cpu":       "50000 100000", // 500m: half of each period
+		"cpu":       "500000 1000000", // 500m: half of each period, over one second under a core
 		"pids":      "100",
 		"uid":       "65534",
 		"ifaces":    "lo,",
@@ -337,3 +337,34 @@ func TestRunCommandStartFailure(t *testing.T) {
 }
 
 var _ executor.Sink = (*sink)(nil)
+
+// Under a core the CPU quota is counted over a one-second period, so a
+// container's start is not throttled; from one core up it is the engine's
+// usual NanoCPUs (100 ms period). The share is the same either way.
+func TestCPULimitPeriods(t *testing.T) {
+	e := newTestExecutor(t, Config{})
+	e.ncpu = 4
+	for _, tc := range []struct {
+		milli                   int64
+		period, quota, nanoCPUs int64
+	}{
+		{milli: 1, period: 1_000_000, quota: 10_000},    // raised to the engine's 0.01 core
+		{milli: 100, period: 1_000_000, quota: 100_000}, // 100 ms of each second
+		{milli: 999, period: 1_000_000, quota: 999_000},
+		{milli: 1000, nanoCPUs: 1_000_000_000},
+		{milli: 2500, nanoCPUs: 2_500_000_000},
+		{milli: 64000, nanoCPUs: 4_000_000_000}, // capped at the machine's cores
+	} {
+		task := newTask(t, "true")
+		task.Spec.Resources.CPU = tc.milli
+		opts, err := e.containerOptions(task, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := opts.HostConfig.Resources
+		if r.CPUPeriod != tc.period || r.CPUQuota != tc.quota || r.NanoCPUs != tc.nanoCPUs {
+			t.Errorf("%dm: period %d quota %d nanoCPUs %d; want %d %d %d",
+				tc.milli, r.CPUPeriod, r.CPUQuota, r.NanoCPUs, tc.period, tc.quota, tc.nanoCPUs)
+		}
+	}
+}
