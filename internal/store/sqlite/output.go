@@ -13,7 +13,6 @@ var (
 	// so a worker retrying a post cannot double its output.
 	qInsertChunk = writeQuery(`INSERT INTO output (job_id, attempt_id, attempt_n, seq, stream, data, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attempt_id, seq) DO NOTHING`)
-	qAddOutputBytes = writeQuery(`UPDATE jobs SET output_bytes = output_bytes + ? WHERE id = ?`)
 	qReadOutput     = readQuery(`SELECT id, attempt_id, attempt_n, seq, stream, data, at FROM output
 		WHERE job_id = ?1 AND id > ?2 AND (?3 = '' OR stream = ?3) ORDER BY id LIMIT ?4`)
 )
@@ -60,9 +59,6 @@ func (s *Store) AppendOutput(ctx context.Context, attemptID string, chunks []dro
 			}
 		}
 		if added > 0 {
-			if _, err := x.exec(qAddOutputBytes, added, jobID); err != nil {
-				return err
-			}
 			return s.capOutput(x, jobID, added)
 		}
 		return nil

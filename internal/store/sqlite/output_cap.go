@@ -6,7 +6,10 @@ import (
 )
 
 var (
-	qAddOutputStored = writeQuery(`UPDATE jobs SET output_stored = output_stored + ? WHERE id = ? RETURNING output_stored, output_dropped, output_marker`)
+	// Counts an append both in everything produced (output_bytes) and in
+	// what is stored (output_stored), in one statement.
+	qAddOutputStored = writeQuery(`UPDATE jobs SET output_bytes = output_bytes + ?1, output_stored = output_stored + ?1
+		WHERE id = ?2 RETURNING output_stored, output_dropped, output_marker`)
 	qChunkSizesAsc   = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? AND id > ? ORDER BY id`)
 	qChunkSizesDesc  = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? ORDER BY id DESC`)
 	qDropChunks      = writeQuery(`DELETE FROM output WHERE job_id = ? AND id > ? AND id < ? RETURNING length(data)`)
@@ -15,7 +18,8 @@ var (
 	qChunkLen        = writeQuery(`SELECT length(data) FROM output WHERE id = ?`)
 )
 
-// capOutput keeps a job's stored output within the cap, in the write
+// capOutput counts added bytes of a job's output, produced and stored, and
+// keeps its stored output within the cap, in the write
 // transaction of an append: once the stored bytes pass the cap by a
 // quarter (so trimming runs once per cap/4 of new output, not per chunk),
 // the middle is deleted so that about cap/2 of head and cap/2 of tail stay,
