@@ -13,7 +13,7 @@ var (
 	// so a worker retrying a post cannot double its output.
 	qInsertChunk = writeQuery(`INSERT INTO output (job_id, attempt_id, attempt_n, seq, stream, data, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attempt_id, seq) DO NOTHING`)
-	qReadOutput     = readQuery(`SELECT id, attempt_id, attempt_n, seq, stream, data, at FROM output
+	qReadOutput = readQuery(`SELECT id, attempt_id, attempt_n, seq, stream, data, at FROM output
 		WHERE job_id = ?1 AND id > ?2 AND (?3 = '' OR stream = ?3) ORDER BY id LIMIT ?4`)
 )
 

@@ -10,12 +10,12 @@ var (
 	// what is stored (output_stored), in one statement.
 	qAddOutputStored = writeQuery(`UPDATE jobs SET output_bytes = output_bytes + ?1, output_stored = output_stored + ?1
 		WHERE id = ?2 RETURNING output_stored, output_dropped, output_marker`)
-	qChunkSizesAsc   = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? AND id > ? ORDER BY id`)
-	qChunkSizesDesc  = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? ORDER BY id DESC`)
-	qDropChunks      = writeQuery(`DELETE FROM output WHERE job_id = ? AND id > ? AND id < ? RETURNING length(data)`)
-	qSetMarker       = writeQuery(`UPDATE output SET stream = 'stderr', data = ? WHERE id = ?`)
-	qSetOutputCap    = writeQuery(`UPDATE jobs SET output_stored = ?, output_dropped = ?, output_marker = ? WHERE id = ?`)
-	qChunkLen        = writeQuery(`SELECT length(data) FROM output WHERE id = ?`)
+	qChunkSizesAsc  = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? AND id > ? ORDER BY id`)
+	qChunkSizesDesc = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? ORDER BY id DESC`)
+	qDropChunks     = writeQuery(`DELETE FROM output WHERE job_id = ? AND id > ? AND id < ? RETURNING length(data)`)
+	qSetMarker      = writeQuery(`UPDATE output SET stream = 'stderr', data = ? WHERE id = ?`)
+	qSetOutputCap   = writeQuery(`UPDATE jobs SET output_stored = ?, output_dropped = ?, output_marker = ? WHERE id = ?`)
+	qChunkLen       = writeQuery(`SELECT length(data) FROM output WHERE id = ?`)
 )
 
 // capOutput counts added bytes of a job's output, produced and stored, and
