@@ -159,22 +159,7 @@ func readError(resp *http.Response) error {
 	if msg == "" {
 		msg = resp.Status
 	}
-	return &plainError{e: drover.Error{Code: code, Message: fmt.Sprintf("%s: %s", resp.Status, msg)}}
-}
-
-// plainError is an error answer without drover's JSON error body: from a
-// proxy, or a coordinator that does not know the route. It is a
-// *drover.Error for errors.As and drover.IsCode.
-type plainError struct{ e drover.Error }
-
-func (p *plainError) Error() string { return p.e.Message }
-func (p *plainError) Unwrap() error { return &p.e }
-
-// routeMissing reports whether err says the server has no such route: a
-// plain 404 or 405, not drover's own "no such attempt".
-func routeMissing(status int, err error) bool {
-	var pe *plainError
-	return (status == http.StatusNotFound || status == http.StatusMethodNotAllowed) && errors.As(err, &pe)
+	return &drover.Error{Code: code, Message: fmt.Sprintf("%s: %s", resp.Status, msg)}
 }
 
 // Submit queues a job. A non-empty idempotency key makes a retried

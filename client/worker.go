@@ -88,7 +88,11 @@ var ErrNoReports = errors.New("the coordinator has no batched reports")
 func (c *Client) Report(ctx context.Context, workerID string, reports []drover.AttemptReport) ([]error, error) {
 	var resp drover.ReportsResponse
 	status, err := c.do(ctx, http.MethodPost, "/api/v1/workers/"+url.PathEscape(workerID)+"/reports", drover.ReportsRequest{Reports: reports}, &resp, nil)
-	if routeMissing(status, err) {
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		// The route is there for every worker that may call it (an unknown
+		// worker is 401, another's 403): a 404 or 405 for the request
+		// means a coordinator without it (an older one answers its
+		// catch-all "no API route" 404, a proxy a plain one).
 		return nil, fmt.Errorf("%w: %v", ErrNoReports, err)
 	}
 	if err != nil {

@@ -107,14 +107,24 @@ func TestAPIReportsBadRequests(t *testing.T) {
 	wantError(t, s.call(t, "POST", path, other.secret, `{"reports":[]}`), http.StatusForbidden, drover.EFORBIDDEN)
 }
 
-// A coordinator without the batched call answers a plain 404: the client
-// says so with ErrNoReports, which the worker takes as "report one by one".
+// A coordinator without the batched call answers 404: the JSON "no API
+// route" of an older drover, or a proxy's plain page. The client says so
+// with ErrNoReports, which the worker takes as "report one by one", never
+// as an answer about the attempts.
 func TestClientReportWithoutTheRoute(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	t.Cleanup(srv.Close)
-	c := client.New(srv.URL, client.WithToken("x"))
-	_, err := c.Report(ctxT(t), "wrk_1", []drover.AttemptReport{{AttemptID: "att_1", Start: &drover.StartRequest{}}})
-	if !errors.Is(err, client.ErrNoReports) {
-		t.Fatalf("err = %v, want ErrNoReports", err)
+	older := http.NewServeMux()
+	older.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"error":{"code":"not_found","message":"no API route %s %s: see the API reference in the README"}}`, r.Method, r.URL.Path)
+	})
+	for name, h := range map[string]http.Handler{"older drover": older, "plain 404": http.NotFoundHandler()} {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		c := client.New(srv.URL, client.WithToken("x"))
+		_, err := c.Report(ctxT(t), "wrk_1", []drover.AttemptReport{{AttemptID: "att_1", Start: &drover.StartRequest{}}})
+		if !errors.Is(err, client.ErrNoReports) {
+			t.Errorf("%s: err = %v, want ErrNoReports", name, err)
+		}
 	}
 }

@@ -52,15 +52,25 @@ func (w *Worker) attemptAPI() attemptAPI { return batchedAPI{Client: w.client(),
 // Each sender still sees one call per report, with that report's own
 // answer, so its ordering, retries and stale handling are unchanged.
 type reporter struct {
-	api      func() reportAPI
-	workerID func() string
-	log      *slog.Logger
+	target func() (reportAPI, string) // the client and the worker id, read together
+	log    *slog.Logger
+	now    func() time.Time
 
-	mu     sync.Mutex
-	queue  []*report
-	single bool // the coordinator has no batched call: report one by one
-	wake   chan struct{}
+	mu          sync.Mutex
+	queue       []*report
+	singleUntil time.Time // the coordinator has no batched call: report one by one until then
+	wake        chan struct{}
 }
+
+// Batch bounds: a request carries at most drover.MaxReports reports and
+// about maxBatchBytes of JSON, well under the coordinator's 1 MiB body
+// limit; a single report is always sent, whatever its size.
+const maxBatchBytes = 512 << 10
+
+// retryBatched is how long a worker that found no batched call reports
+// one by one before it tries the batched call again (the coordinator may
+// have been upgraded, or the answer came from a proxy in between).
+const retryBatched = 10 * time.Minute
 
 type report struct {
 	drover.AttemptReport
@@ -68,8 +78,8 @@ type report struct {
 	done  chan error // buffered
 }
 
-func newReporter(api func() reportAPI, workerID func() string, log *slog.Logger) *reporter {
-	return &reporter{api: api, workerID: workerID, log: log, wake: make(chan struct{}, 1)}
+func newReporter(target func() (reportAPI, string), log *slog.Logger) *reporter {
+	return &reporter{target: target, log: log, now: time.Now, wake: make(chan struct{}, 1)}
 }
 
 // Start implements attemptAPI's start through the batch.
@@ -86,7 +96,7 @@ func (r *reporter) Finish(ctx context.Context, attemptID string, req drover.Fini
 // report still queued is withdrawn; one already in a request is left to it.
 func (r *reporter) send(ctx context.Context, rep drover.AttemptReport) error {
 	r.mu.Lock()
-	if r.single {
+	if r.now().Before(r.singleUntil) {
 		r.mu.Unlock()
 		return r.sendOne(ctx, rep)
 	}
@@ -116,10 +126,11 @@ func (r *reporter) send(ctx context.Context, rep drover.AttemptReport) error {
 }
 
 func (r *reporter) sendOne(ctx context.Context, rep drover.AttemptReport) error {
+	api, _ := r.target()
 	if rep.Start != nil {
-		return r.api().Start(ctx, rep.AttemptID, *rep.Start)
+		return api.Start(ctx, rep.AttemptID, *rep.Start)
 	}
-	return r.api().Finish(ctx, rep.AttemptID, *rep.Finish)
+	return api.Finish(ctx, rep.AttemptID, *rep.Finish)
 }
 
 // run sends the queued reports until ctx ends; run it until every attempt
@@ -142,11 +153,20 @@ func (r *reporter) run(ctx context.Context) {
 	}
 }
 
-// take removes up to drover.MaxReports reports from the queue.
+// take removes from the queue up to drover.MaxReports reports and about
+// maxBatchBytes of them, and at least one.
 func (r *reporter) take() []*report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := min(len(r.queue), drover.MaxReports)
+	n, size := 0, 0
+	for n < len(r.queue) && n < drover.MaxReports {
+		sz := reportSize(&r.queue[n].AttemptReport)
+		if n > 0 && size+sz > maxBatchBytes {
+			break
+		}
+		size += sz
+		n++
+	}
 	batch := make([]*report, n)
 	copy(batch, r.queue[:n])
 	r.queue = append(r.queue[:0], r.queue[n:]...)
@@ -156,35 +176,62 @@ func (r *reporter) take() []*report {
 	return batch
 }
 
+// reportSize bounds a report's JSON from above: the fixed fields, and its
+// texts as if every byte were escaped (\u00XX).
+func reportSize(rep *drover.AttemptReport) int {
+	n := 512 + len(rep.AttemptID)
+	if f := rep.Finish; f != nil {
+		n += 6 * (len(f.Message) + len(f.Reason))
+	}
+	return n
+}
+
 func (r *reporter) post(ctx context.Context, batch []*report) {
 	reps := make([]drover.AttemptReport, len(batch))
 	for i, it := range batch {
 		reps[i] = it.AttemptReport
 	}
+	api, workerID := r.target()
 	pctx, cancel := context.WithTimeout(ctx, reportTimeout)
-	errs, err := r.api().Report(pctx, r.workerID(), reps)
+	errs, err := api.Report(pctx, workerID, reps)
 	cancel()
-	if errors.Is(err, client.ErrNoReports) {
-		// A coordinator older than the batched call: the route is unknown.
-		// Report one by one from now on.
-		r.log.Info("coordinator has no batched reports; reporting attempt by attempt", "err", err)
-		r.mu.Lock()
-		r.single = true
-		r.mu.Unlock()
-		var wg sync.WaitGroup
-		for _, it := range batch {
-			wg.Go(func() { it.done <- r.sendOne(ctx, it.AttemptReport) })
-		}
-		wg.Wait()
-		return
-	}
-	for i, it := range batch {
-		if err != nil {
-			it.done <- err
-		} else {
+	switch {
+	case err == nil:
+		for i, it := range batch {
 			it.done <- errs[i]
 		}
+	case errors.Is(err, client.ErrNoReports):
+		// A coordinator older than the batched call.
+		r.log.Info("coordinator has no batched reports; reporting attempt by attempt", "err", err, "retry_in", retryBatched)
+		r.mu.Lock()
+		r.singleUntil = r.now().Add(retryBatched)
+		r.mu.Unlock()
+		r.oneByOne(ctx, batch)
+	case len(batch) > 1 && !client.Temporary(err):
+		// The request as a whole was refused (too large, say): an answer
+		// about the request, not about each attempt, so each is sent on
+		// its own to get its own answer.
+		r.log.Warn("batched reports refused; sending them one by one", "reports", len(batch), "err", err)
+		r.oneByOne(ctx, batch)
+	default:
+		// Transient (each sender retries), or the one report's own answer.
+		for _, it := range batch {
+			it.done <- err
+		}
 	}
+}
+
+// oneByOne sends each report of batch with the per-attempt calls.
+func (r *reporter) oneByOne(ctx context.Context, batch []*report) {
+	var wg sync.WaitGroup
+	for _, it := range batch {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, reportTimeout)
+			defer cancel()
+			it.done <- r.sendOne(pctx, it.AttemptReport)
+		})
+	}
+	wg.Wait()
 }
 
 // failQueued answers what is still queued when the reporter stops.

@@ -2,8 +2,10 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,12 +23,16 @@ type fakeReports struct {
 	entered  chan int // a batch's size as it arrives
 	release  chan struct{}
 	noBatch  bool
+	tooLarge bool   // refuse requests of more than one report with 413
 	conflict string // attempt refused with 409
 }
 
 func (f *fakeReports) Report(ctx context.Context, workerID string, reps []drover.AttemptReport) ([]error, error) {
 	if f.noBatch {
 		return nil, fmt.Errorf("%w: 404 page not found", client.ErrNoReports)
+	}
+	if f.tooLarge && len(reps) > 1 {
+		return nil, drover.Errorf(drover.ETOOLARGE, "request body is over the 1 MiB limit")
 	}
 	ids := make([]string, len(reps))
 	errs := make([]error, len(reps))
@@ -68,7 +74,7 @@ func (f *fakeReports) Finish(ctx context.Context, id string, _ drover.FinishRequ
 
 func startReporter(t *testing.T, f *fakeReports) *reporter {
 	t.Helper()
-	r := newReporter(func() reportAPI { return f }, func() string { return "wrk_1" }, slog.New(slog.DiscardHandler))
+	r := newReporter(func() (reportAPI, string) { return f, "wrk_1" }, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.run(ctx) }()
@@ -153,6 +159,10 @@ func TestReporterWithdrawsAReportItsCallerGaveUpOn(t *testing.T) {
 func TestReporterFallsBackToOneByOne(t *testing.T) {
 	f := &fakeReports{noBatch: true}
 	r := startReporter(t, f)
+	now := time.Now()
+	r.mu.Lock()
+	r.now = func() time.Time { return now }
+	r.mu.Unlock()
 	ctx := context.Background()
 	if err := r.Start(ctx, "att_1", drover.StartRequest{}); err != nil {
 		t.Fatal(err)
@@ -161,8 +171,83 @@ func TestReporterFallsBackToOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if len(f.singles) != 2 || f.singles[0] != "start att_1" || f.singles[1] != "finish att_1" {
 		t.Fatalf("single calls %v, want the start then the finish", f.singles)
+	}
+	f.noBatch = false
+	f.mu.Unlock()
+
+	// After retryBatched, the batched call is tried again.
+	r.mu.Lock()
+	r.now = func() time.Time { return now.Add(retryBatched) }
+	r.mu.Unlock()
+	if err := r.Finish(ctx, "att_2", drover.FinishRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 1 || f.batches[0][0] != "att_2" {
+		t.Fatalf("batches %v, want att_2 batched again", f.batches)
+	}
+}
+
+// A batch refused as a whole (413) is not an answer about each report:
+// they are sent one by one and each gets its own answer.
+func TestReporterSplitsARefusedBatch(t *testing.T) {
+	f := &fakeReports{entered: make(chan int, 10), release: make(chan struct{}), tooLarge: true}
+	r := startReporter(t, f)
+	ctx := context.Background()
+	go r.Start(ctx, "att_0", drover.StartRequest{})
+	<-f.entered
+	results := make(chan error, 3)
+	for i := 1; i <= 3; i++ {
+		go func() { results <- r.Finish(ctx, fmt.Sprintf("att_%d", i), drover.FinishRequest{}) }()
+	}
+	queued(r, 3)
+	close(f.release)
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Fatalf("a report of a refused batch failed: %v", err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.singles) != 3 {
+		t.Fatalf("single calls %v, want the 3 reports of the refused batch", f.singles)
+	}
+}
+
+// A batch stays well under the coordinator's body limit, however long the
+// messages; one report alone always goes.
+func TestReporterBoundsABatchsBytes(t *testing.T) {
+	r := newReporter(nil, slog.New(slog.DiscardHandler))
+	long := strings.Repeat("<", 64<<10) // escaped as \u003c: 6 bytes each
+	for i := range 10 {
+		r.queue = append(r.queue, &report{AttemptReport: drover.AttemptReport{AttemptID: fmt.Sprintf("att_%d", i),
+			Finish: &drover.FinishRequest{Message: long}}, done: make(chan error, 1)})
+	}
+	var sizes []int
+	for len(r.queue) > 0 {
+		batch := r.take()
+		reps := make([]drover.AttemptReport, len(batch))
+		for i, it := range batch {
+			reps[i] = it.AttemptReport
+		}
+		b, err := json.Marshal(drover.ReportsRequest{Reports: reps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > maxBatchBytes && len(batch) > 1 {
+			t.Fatalf("a batch of %d reports is %d bytes, over %d", len(batch), len(b), maxBatchBytes)
+		}
+		sizes = append(sizes, len(batch))
+	}
+	if len(sizes) < 2 {
+		t.Fatalf("batches %v: 10 reports of ~390 KiB each went in one", sizes)
+	}
+	r.queue = append(r.queue, &report{AttemptReport: drover.AttemptReport{AttemptID: "att_huge",
+		Finish: &drover.FinishRequest{Message: strings.Repeat("<", maxBatchBytes)}}, done: make(chan error, 1)})
+	if got := r.take(); len(got) != 1 {
+		t.Fatalf("a report over the bound alone: took %d, want 1", len(got))
 	}
 }

@@ -171,7 +171,11 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.cache = cache
-	w.reports = newReporter(func() reportAPI { return w.client() }, w.ID, w.log)
+	w.reports = newReporter(func() (reportAPI, string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.wapi, w.id
+	}, w.log)
 	if w.ws, err = newWorkspaces(cfg.WorkDir, cfg.Capacity.Slots); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("worker work dir: %w", err)
