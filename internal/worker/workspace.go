@@ -21,7 +21,8 @@ import (
 // mounted with discard) the pair costs about half a millisecond of system
 // time, as much as the rest of a short command's run. So a workspace that an
 // attempt leaves exactly as it was made (empty, mode 0755, the worker's
-// owner and group, no extended attributes such as a default ACL) is kept,
+// owner and group, the inode flags and extended attributes, such as a
+// default ACL or a label, of a folder just made) is kept,
 // up to one per slot, and the next attempt gets it under its own name by a
 // rename, which costs a few microseconds. A workspace with anything in it,
 // a bundle's files or what the command wrote, is removed as before.
@@ -41,6 +42,7 @@ type workspaces struct {
 	mu       sync.Mutex
 	idle     []string
 	uid, gid uint32 // of the folders this worker makes, once one was made
+	traits   string // their inode flags and extended attributes (see dirTraits)
 	known    bool
 }
 
@@ -82,9 +84,11 @@ func (p *workspaces) get(attemptID string) (string, error) {
 		return "", err
 	}
 	if !p.knownOwner() {
-		if st, err := lstat(ws); err == nil {
+		st, err := lstat(ws)
+		traits, ok := dirTraits(ws)
+		if err == nil && ok {
 			p.mu.Lock()
-			p.uid, p.gid, p.known = st.Uid, st.Gid, true
+			p.uid, p.gid, p.traits, p.known = st.Uid, st.Gid, traits, true
 			p.mu.Unlock()
 		}
 	}
@@ -123,18 +127,18 @@ func (p *workspaces) knownOwner() bool {
 	return p.known
 }
 
-// asMade reports whether ws is an empty folder with the mode, owner and
-// group the worker gave it and no extended attributes.
+// asMade reports whether ws is an empty folder with the mode, owner, group,
+// inode flags and extended attributes of a folder the worker just made.
 func (p *workspaces) asMade(ws string) bool {
 	p.mu.Lock()
-	uid, gid, known := p.uid, p.gid, p.known
+	uid, gid, traits, known := p.uid, p.gid, p.traits, p.known
 	p.mu.Unlock()
 	st, err := lstat(ws)
 	if err != nil || !known || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || st.Mode&0o7777 != 0o755 ||
 		st.Uid != uid || st.Gid != gid {
 		return false
 	}
-	if !noXattrs(ws) {
+	if t, ok := dirTraits(ws); !ok || t != traits {
 		return false
 	}
 	f, err := os.Open(ws)

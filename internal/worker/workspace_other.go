@@ -8,5 +8,5 @@ import "errors"
 // reused.
 func renameNoReplace(old, name string) error { return errors.ErrUnsupported }
 
-// noXattrs is not checked outside Linux, so no workspace is kept there.
-func noXattrs(path string) bool { return false }
+// dirTraits is not read outside Linux, so no workspace is kept there.
+func dirTraits(path string) (string, bool) { return "", false }

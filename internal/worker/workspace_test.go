@@ -66,6 +66,18 @@ func TestWorkspaceReusedOnlyAsMade(t *testing.T) {
 		"its mode":     func(ws string) error { return os.Chmod(ws, 0o777) },
 		"sticky bit":   func(ws string) error { return os.Chmod(ws, 0o755|os.ModeSticky) },
 		"an xattr":     func(ws string) error { return unix.Setxattr(ws, "user.drover-test", []byte("x"), 0) },
+		"an inode flag": func(ws string) error { // chattr +A
+			f, err := os.Open(ws)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+			if err != nil {
+				return err
+			}
+			return unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags|0x80) // FS_NOATIME_FL
+		},
 	}
 	for what, change := range changes {
 		ws, _ := get("att_changed")
