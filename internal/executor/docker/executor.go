@@ -135,6 +135,10 @@ type Executor struct {
 	// ncpu is the engine's CPU count, which caps a CPU quota (the engine
 	// refuses a larger one).
 	ncpu int
+	// cfsPeriod: the engine can set a CFS period of its own. Without CFS
+	// bandwidth control it would drop a period and quota with a warning,
+	// where NanoCPUs fails the create, so only NanoCPUs is used then.
+	cfsPeriod bool
 }
 
 // engineTimeout bounds the calls New makes, so a socket that accepts but
@@ -167,7 +171,8 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 		return nil, fmt.Errorf("docker engine info: %w", err)
 	}
 	uid, gid, _ := parseUser(cfg.User)
-	e := &Executor{cfg: cfg, log: cfg.Logger, cli: cli, uid: uid, gid: gid, ncpu: max(info.Info.NCPU, 1)}
+	e := &Executor{cfg: cfg, log: cfg.Logger, cli: cli, uid: uid, gid: gid, ncpu: max(info.Info.NCPU, 1),
+		cfsPeriod: info.Info.CPUCfsPeriod && info.Info.CPUCfsQuota}
 
 	// The engine lists docker-init among its components only when it can
 	// run it.

@@ -290,7 +290,7 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 	if m := spec.Resources.CPU; m > 0 {
 		// The engine accepts 0.01 to NCPU cores.
 		m = min(max(m, 10), int64(e.ncpu)*1000)
-		if m < 1000 {
+		if m < 1000 && e.cfsPeriod {
 			// Under a core, the quota is counted over one second, not the
 			// engine's default 100 ms: the same share of the CPU, but a
 			// container's start (runc's init, the init process, which run

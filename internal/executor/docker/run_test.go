@@ -343,6 +343,9 @@ var _ executor.Sink = (*sink)(nil)
 // usual NanoCPUs (100 ms period). The share is the same either way.
 func TestCPULimitPeriods(t *testing.T) {
 	e := newTestExecutor(t, Config{})
+	if !e.cfsPeriod {
+		t.Fatal("the engine reports no CFS period and quota support")
+	}
 	e.ncpu = 4
 	for _, tc := range []struct {
 		milli                   int64
@@ -366,5 +369,17 @@ func TestCPULimitPeriods(t *testing.T) {
 			t.Errorf("%dm: period %d quota %d nanoCPUs %d; want %d %d %d",
 				tc.milli, r.CPUPeriod, r.CPUQuota, r.NanoCPUs, tc.period, tc.quota, tc.nanoCPUs)
 		}
+	}
+	// An engine without CFS bandwidth control would drop a period and
+	// quota: NanoCPUs, which it refuses instead, is used there.
+	e.cfsPeriod = false
+	task := newTask(t, "true")
+	task.Spec.Resources.CPU = 100
+	opts, err := e.containerOptions(task, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := opts.HostConfig.Resources; r.CPUPeriod != 0 || r.NanoCPUs != 100_000_000 {
+		t.Errorf("without CFS period support: period %d nanoCPUs %d; want 0 and 100000000", r.CPUPeriod, r.NanoCPUs)
 	}
 }
