@@ -133,6 +133,7 @@ type Coordinator struct {
 	watch   *watchers
 	workers *signals // long-poll wake-ups by worker id
 
+	lastFree  int // free slots the last scheduling pass found (only the pass touches it)
 	pendingMu sync.Mutex
 	pending   map[string]string // last pending reason written per job
 

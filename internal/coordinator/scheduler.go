@@ -49,9 +49,10 @@ func (c *Coordinator) scheduleLoop(ctx context.Context) {
 // head of the queue only, more the more free slots there are, so that its
 // cost follows the work it can do rather than the depth of the queue: a
 // deep queue on a busy fleet would otherwise be read and decoded again
-// after every finished attempt. Jobs deeper than what a pass reads keep the
-// pending reason they had (none when new: they wait their turn).
-const minPassRead = 32
+// after every finished attempt and every submission. Jobs deeper than what
+// a pass reads keep the pending reason they had (none when new: they wait
+// their turn).
+const minPassRead = 8
 
 // schedulePass places what it can. It returns the earliest NotBefore of
 // jobs waiting out a retry backoff (zero if none) and whether another pass
@@ -63,8 +64,10 @@ const minPassRead = 32
 // them), up to MaxPass.
 func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bool, err error) {
 	// The queue first: an empty one (an idle fleet's sweeps) costs one
-	// index probe, not a read of every worker and its allocation.
-	read := min(c.cfg.MaxPass, minPassRead)
+	// index probe, not a read of every worker and its allocation. Its
+	// length is guessed from the free slots of the last pass, so that a
+	// busy fleet's passes read the queue once.
+	read := min(c.cfg.MaxPass, max(minPassRead, 2*c.lastFree))
 	jobs, err := c.store.QueuedJobs(ctx, read)
 	if err != nil || len(jobs) == 0 {
 		return time.Time{}, false, err
@@ -79,7 +82,11 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 			free += max(0, w.Capacity.Slots-w.Allocated.Slots)
 		}
 	}
+	c.lastFree = free
 	limit := min(c.cfg.MaxPass, max(minPassRead, 2*free))
+	if len(jobs) > limit {
+		jobs, read = jobs[:limit], limit // fewer slots free than last time
+	}
 	now := c.now()
 	var res sched.Result
 	for {
