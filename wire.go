@@ -87,6 +87,10 @@ type WorkResponse struct {
 type StartRequest struct {
 	BundleFetch Duration `json:"bundleFetch"`
 	ImagePull   Duration `json:"imagePull"`
+	// Running is how long the command had run when the report was sent (a
+	// worker holds a start back briefly, see the worker's sender): the
+	// coordinator dates the start that long before the report arrived.
+	Running Duration `json:"running,omitempty"`
 }
 
 // OutputRequest is POST /attempts/{id}/output.

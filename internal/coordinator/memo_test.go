@@ -99,3 +99,47 @@ func TestSubmissionRefusalReadsWorkersAgain(t *testing.T) {
 		t.Errorf("4 CPUs once an 8-CPU worker registered: %v", err)
 	}
 }
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+// A start a worker held back is dated when the command started, not when
+// the report arrived.
+func TestStartIsDatedByHowLongTheCommandRan(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	c, err := coordinator.New(coordinator.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Clock: fixedClock{now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	w := register(t, c, "a", 1000, drover.ExecutorNoop)
+	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Work(ctx, w.Worker.ID, time.Minute, false)
+	if err != nil || len(resp.Assignments) != 1 {
+		t.Fatalf("Work = %+v, %v", resp, err)
+	}
+	if err := c.StartAttempt(ctx, w.Worker.ID, resp.Assignments[0].AttemptID,
+		drover.StartRequest{Running: drover.Duration(8 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Job(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(-8 * time.Millisecond); got.StartedAt == nil || !got.StartedAt.Equal(want) {
+		t.Fatalf("startedAt = %v, want %v (8 ms before the report)", got.StartedAt, want)
+	}
+}

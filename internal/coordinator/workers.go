@@ -308,15 +308,15 @@ func (c *Coordinator) StartAttempt(ctx context.Context, workerID, attemptID stri
 	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return err
 	}
-	now := c.now()
-	j, err := c.store.StartAttempt(ctx, attemptID, now, req.BundleFetch.D(), req.ImagePull.D())
+	at := c.now().Add(-max(req.Running.D(), 0))
+	j, err := c.store.StartAttempt(ctx, attemptID, at, req.BundleFetch.D(), req.ImagePull.D())
 	if err != nil {
 		return stale(err, attemptID)
 	}
 	// A repeated start (a retried post) finds the attempt running since
 	// earlier: only the first is counted.
-	if j.StartedAt != nil && j.StartedAt.Equal(now) && j.QueuedAt != nil {
-		c.metrics.startLatency.ObserveDuration(now.Sub(*j.QueuedAt))
+	if j.StartedAt != nil && j.StartedAt.Equal(at) && j.QueuedAt != nil {
+		c.metrics.startLatency.ObserveDuration(at.Sub(*j.QueuedAt))
 	}
 	c.publishJob(j)
 	return nil

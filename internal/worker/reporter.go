@@ -84,17 +84,34 @@ func newReporter(target func() (reportAPI, string), log *slog.Logger) *reporter 
 
 // Start implements attemptAPI's start through the batch.
 func (r *reporter) Start(ctx context.Context, attemptID string, req drover.StartRequest) error {
-	return r.send(ctx, drover.AttemptReport{AttemptID: attemptID, Start: &req})
+	return r.send(ctx, drover.AttemptReport{AttemptID: attemptID, Start: &req}, nil)
+}
+
+// StartUnlessEnded is Start, except that the report is withdrawn if ended
+// closes while it still waits in the queue (the command ended before its
+// start went out: the finish can carry both). It reports whether it was
+// withdrawn; once the report is in a request, ended no longer matters and
+// its answer is awaited as Start's would be.
+func (r *reporter) StartUnlessEnded(ctx context.Context, attemptID string, req drover.StartRequest, ended <-chan struct{}) (withdrawn bool, err error) {
+	err = r.send(ctx, drover.AttemptReport{AttemptID: attemptID, Start: &req}, ended)
+	if errors.Is(err, errWithdrawn) {
+		return true, nil
+	}
+	return false, err
 }
 
 // Finish implements attemptAPI's finish through the batch.
 func (r *reporter) Finish(ctx context.Context, attemptID string, req drover.FinishRequest) error {
-	return r.send(ctx, drover.AttemptReport{AttemptID: attemptID, Finish: &req})
+	return r.send(ctx, drover.AttemptReport{AttemptID: attemptID, Finish: &req}, nil)
 }
 
-// send queues a report and waits for its answer. When ctx ends first, a
-// report still queued is withdrawn; one already in a request is left to it.
-func (r *reporter) send(ctx context.Context, rep drover.AttemptReport) error {
+// errWithdrawn is send's answer for a report taken back before it went out.
+var errWithdrawn = errors.New("report withdrawn before it was sent")
+
+// send queues a report and waits for its answer. When ctx ends, or withdraw
+// closes (errWithdrawn), first, a report still queued is withdrawn; one
+// already in a request is left to it (and, for withdraw, awaited).
+func (r *reporter) send(ctx context.Context, rep drover.AttemptReport, withdraw <-chan struct{}) error {
 	r.mu.Lock()
 	if r.now().Before(r.singleUntil) {
 		r.mu.Unlock()
@@ -107,22 +124,37 @@ func (r *reporter) send(ctx context.Context, rep drover.AttemptReport) error {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case err := <-it.done:
-		return err
-	case <-ctx.Done():
-		r.mu.Lock()
-		if !it.taken {
-			for i, q := range r.queue {
-				if q == it {
-					r.queue = append(r.queue[:i], r.queue[i+1:]...)
-					break
-				}
+	for {
+		select {
+		case err := <-it.done:
+			return err
+		case <-withdraw:
+			if r.withdraw(it) {
+				return errWithdrawn
 			}
+			withdraw = nil // in a request: wait for its answer
+		case <-ctx.Done():
+			r.withdraw(it)
+			return ctx.Err()
 		}
-		r.mu.Unlock()
-		return ctx.Err()
 	}
+}
+
+// withdraw removes it from the queue unless a request took it, and says
+// whether it did.
+func (r *reporter) withdraw(it *report) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if it.taken {
+		return false
+	}
+	for i, q := range r.queue {
+		if q == it {
+			r.queue = append(r.queue[:i], r.queue[i+1:]...)
+			break
+		}
+	}
+	return true
 }
 
 func (r *reporter) sendOne(ctx context.Context, rep drover.AttemptReport) error {

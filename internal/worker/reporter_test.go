@@ -251,3 +251,44 @@ func TestReporterBoundsABatchsBytes(t *testing.T) {
 		t.Fatalf("a report over the bound alone: took %d, want 1", len(got))
 	}
 }
+
+// A start still queued when its command ends is taken back (the finish
+// will carry it); one already in a request is answered as usual.
+func TestReporterWithdrawsAQueuedStartWhenTheCommandEnds(t *testing.T) {
+	f := &fakeReports{entered: make(chan int, 10), release: make(chan struct{})}
+	r := startReporter(t, f)
+	type result struct {
+		withdrawn bool
+		err       error
+	}
+	sentEnded := make(chan struct{})
+	sent := make(chan result, 1)
+	go func() {
+		w, err := r.StartUnlessEnded(context.Background(), "att_sent", drover.StartRequest{}, sentEnded)
+		sent <- result{w, err}
+	}()
+	<-f.entered // in a request
+	close(sentEnded)
+
+	queuedEnded := make(chan struct{})
+	queuedRes := make(chan result, 1)
+	go func() {
+		w, err := r.StartUnlessEnded(context.Background(), "att_queued", drover.StartRequest{}, queuedEnded)
+		queuedRes <- result{w, err}
+	}()
+	queued(r, 1)
+	close(queuedEnded)
+	if got := <-queuedRes; !got.withdrawn || got.err != nil {
+		t.Fatalf("queued start = %+v, want withdrawn", got)
+	}
+	close(f.release)
+	if got := <-sent; got.withdrawn || got.err != nil {
+		t.Fatalf("start already in a request = %+v, want its answer (not withdrawn)", got)
+	}
+	r.mu.Lock()
+	left := len(r.queue)
+	r.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d reports still queued, want none", left)
+	}
+}

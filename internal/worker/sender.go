@@ -44,6 +44,8 @@ type sender struct {
 	cond     *sync.Cond
 	wake     chan struct{}
 	startReq *drover.StartRequest
+	startAt  time.Time // when the command started (monotonic)
+	hold     time.Duration
 	pending  []drover.OutputChunk // not yet frozen into a post
 	buffered int                  // bytes pending or in flight
 	nextSeq  int64
@@ -52,12 +54,20 @@ type sender struct {
 	healthy  bool
 	stale    bool
 	finish   *drover.FinishRequest
+	ended    chan struct{} // closed when the finish comes with no output left to send
 	done     chan struct{}
 }
 
+// startWithdrawer is an attemptAPI whose start waits in a queue while a
+// request is in flight (the worker's reporter), and can be withdrawn from
+// it when the command ends first, so that the finish carries the start.
+type startWithdrawer interface {
+	StartUnlessEnded(ctx context.Context, attemptID string, req drover.StartRequest, ended <-chan struct{}) (withdrawn bool, err error)
+}
+
 func newSender(api attemptAPI, attemptID string, bound int, log *slog.Logger, onStale func()) *sender {
-	s := &sender{api: api, attemptID: attemptID, bound: bound, log: log, onStale: onStale,
-		wake: make(chan struct{}, 1), healthy: true, nextSeq: 1, done: make(chan struct{})}
+	s := &sender{api: api, attemptID: attemptID, bound: bound, log: log, onStale: onStale, hold: startHold,
+		wake: make(chan struct{}, 1), healthy: true, nextSeq: 1, ended: make(chan struct{}), done: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -115,10 +125,20 @@ func (s *sender) appendLocked(stream drover.Stream, p []byte) {
 	}
 }
 
+// startHold is how long a start is held back while the command has
+// written nothing: a command that ends within it is reported by one finish
+// that carries its start, which saves a report, a write to the store and a
+// state change for every watcher. The start is dated when the command
+// started (StartRequest.Running) whenever it is sent, and output sends it
+// at once, so only how soon a job shows as running is changed, by at most
+// this much.
+const startHold = 10 * time.Millisecond
+
 // Start queues the start report.
 func (s *sender) Start(req drover.StartRequest) {
 	s.mu.Lock()
 	s.startReq = &req
+	s.startAt = time.Now()
 	s.mu.Unlock()
 	s.signal()
 }
@@ -127,6 +147,9 @@ func (s *sender) Start(req drover.StartRequest) {
 // coordinator has it, the attempt turned out stale, or ctx ends.
 func (s *sender) Finish(ctx context.Context, req drover.FinishRequest) {
 	s.mu.Lock()
+	if s.finish == nil && len(s.pending) == 0 && s.dropped == 0 {
+		close(s.ended)
+	}
 	s.finish = &req
 	s.mu.Unlock()
 	s.signal()
@@ -146,6 +169,12 @@ func (s *sender) run(ctx context.Context) {
 		s.mu.Unlock()
 	}()
 	started := false
+	var holdTimer *time.Timer
+	defer func() {
+		if holdTimer != nil {
+			holdTimer.Stop()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		var (
@@ -153,12 +182,18 @@ func (s *sender) run(ctx context.Context) {
 			batch  []drover.OutputChunk
 			bytes  int
 			finish *drover.FinishRequest
+			held   time.Duration // how much longer the start is held
 		)
 		switch {
+		case !started && s.startReq != nil && s.finish == nil && len(s.pending) == 0 && s.dropped == 0 &&
+			time.Since(s.startAt) < s.hold:
+			held = s.hold - time.Since(s.startAt)
 		case !started && s.startReq != nil && (s.finish == nil || len(s.pending) > 0 || s.dropped > 0):
 			// Reported on its own unless the end is already known with no
 			// output to send first (then the finish carries it: one request
-			// and one write less for a short command).
+			// and one write less for a short command). A start that waits
+			// in the worker's report queue when that end comes is taken
+			// back for the same reason (see startWithdrawer).
 			start = s.startReq
 		case len(s.pending) > 0 || s.dropped > 0:
 			batch, bytes = s.freezeLocked()
@@ -175,17 +210,43 @@ func (s *sender) run(ctx context.Context) {
 		s.mu.Unlock()
 
 		if start == nil && batch == nil && finish == nil {
+			var expired <-chan time.Time
+			if held > 0 {
+				if holdTimer == nil {
+					holdTimer = time.NewTimer(held)
+				} else {
+					holdTimer.Reset(held)
+				}
+				expired = holdTimer.C
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-s.wake:
-				continue
+			case <-expired:
 			}
+			continue
 		}
-		var op func(context.Context) error
+		var (
+			op        func(context.Context) error
+			withdrawn bool
+		)
 		switch {
 		case start != nil:
-			op = func(ctx context.Context) error { return s.api.Start(ctx, s.attemptID, *start) }
+			// Each try says how long the command has run, so the start is
+			// dated right however long it waited.
+			req := func() drover.StartRequest {
+				r := *start
+				r.Running = drover.Duration(time.Since(s.startAt))
+				return r
+			}
+			op = func(ctx context.Context) error { return s.api.Start(ctx, s.attemptID, req()) }
+			if sw, ok := s.api.(startWithdrawer); ok {
+				op = func(ctx context.Context) (err error) {
+					withdrawn, err = sw.StartUnlessEnded(ctx, s.attemptID, req(), s.ended)
+					return err
+				}
+			}
 		case batch != nil:
 			op = func(ctx context.Context) error { return s.api.SendOutput(ctx, s.attemptID, batch) }
 		default:
@@ -195,6 +256,9 @@ func (s *sender) run(ctx context.Context) {
 			return
 		}
 		switch {
+		case start != nil && withdrawn:
+			// The command ended while its start waited for a request:
+			// the finish, next, carries it.
 		case start != nil:
 			started = true
 		case batch != nil:

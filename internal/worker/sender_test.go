@@ -629,3 +629,53 @@ func TestSenderFinishReturnsWhenItsContextEnds(t *testing.T) {
 		t.Fatal("Finish did not return when its context ended")
 	}
 }
+
+// A command that ends within the hold, having written nothing, is reported
+// by one finish that carries its start.
+func TestSenderLetsTheFinishCarryAHeldStart(t *testing.T) {
+	api := newFakeAttemptAPI(nil)
+	s := newTestSender(api, 1<<20, nil)
+	s.hold = waitFor // only the finish can end it
+	runSender(t, s)
+
+	s.Start(drover.StartRequest{})
+	finishNow(t, s, drover.FinishRequest{ExitCode: exitCode(0)})
+	if c := api.next(t); c.op != "finish" || !c.finish.Started {
+		t.Fatalf("first call = %s (started %v), want the finish carrying the start", c.op, c.finish.Started)
+	}
+}
+
+// Output ends the hold: the start goes out at once, before it.
+func TestSenderSendsAHeldStartWhenOutputComes(t *testing.T) {
+	api := newFakeAttemptAPI(nil)
+	s := newTestSender(api, 1<<20, nil)
+	s.hold = waitFor
+	runSender(t, s)
+
+	s.Start(drover.StartRequest{})
+	s.Write(drover.Stdout, []byte("hello\n"))
+	if c := api.next(t); c.op != "start" {
+		t.Fatalf("first call = %s, want start", c.op)
+	}
+	if c := api.next(t); c.op != "output" {
+		t.Fatalf("second call = %s, want output", c.op)
+	}
+}
+
+// A silent command that outlasts the hold has its start sent, saying how
+// long it has run so that the coordinator dates it right.
+func TestSenderSendsAHeldStartAfterTheHold(t *testing.T) {
+	api := newFakeAttemptAPI(nil)
+	s := newTestSender(api, 1<<20, nil)
+	s.hold = 20 * time.Millisecond
+	runSender(t, s)
+
+	s.Start(drover.StartRequest{})
+	c := api.next(t)
+	if c.op != "start" {
+		t.Fatalf("first call = %s, want start", c.op)
+	}
+	if c.start.Running.D() < s.hold {
+		t.Fatalf("start says the command ran %s, want at least the %s hold", c.start.Running, s.hold)
+	}
+}
