@@ -383,7 +383,11 @@ func (w sinkWriter) Write(p []byte) (int, error) {
 }
 
 // oomSettle bounds how long a SIGKILLed container's OOM flag is awaited.
-const oomSettle = time.Second
+// The engine's OOM event came over a second after the exit on a machine
+// busy with other containers, so the wait is generous: it only delays the
+// report of a container killed by SIGKILL from outside drover without an
+// OOM, which is rare.
+const oomSettle = 3 * time.Second
 
 // awaitOOM inspects the container again until the engine marks it
 // OOMKilled or oomSettle passes, and returns the last state seen.
