@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -133,9 +134,12 @@ type Coordinator struct {
 	watch   *watchers
 	workers *signals // long-poll wake-ups by worker id
 
-	lastFree  int // free slots the last scheduling pass found (only the pass touches it)
-	pendingMu sync.Mutex
-	pending   map[string]string // last pending reason written per job
+	lastFree int // free slots the last scheduling pass found, -1 if unknown (only the pass touches it)
+	// fleetChanged is set by every Wake but a new job's: something may
+	// have freed or added capacity since the last pass.
+	fleetChanged atomic.Bool
+	pendingMu    sync.Mutex
+	pending      map[string]string // last pending reason written per job
 
 	memo    *memo // what hot calls need not read from the store again
 	metrics *coordMetrics
@@ -198,6 +202,14 @@ func (c *Coordinator) Stop() {
 
 // Wake asks for a scheduling pass soon; many wakes coalesce into one pass.
 func (c *Coordinator) Wake() {
+	c.fleetChanged.Store(true)
+	c.wakeQueued()
+}
+
+// wakeQueued is Wake for a new job in the queue: a fleet the last pass
+// found without a free slot cannot take it, so such a pass is skipped until
+// something else changes (see scheduleLoop).
+func (c *Coordinator) wakeQueued() {
 	select {
 	case c.wake <- struct{}{}:
 	default:

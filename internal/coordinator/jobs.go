@@ -52,7 +52,7 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 	if created {
 		c.metrics.submitted.Inc()
 		c.publishJob(j)
-		c.Wake()
+		c.wakeQueued()
 	}
 	return j, created, nil
 }

@@ -143,3 +143,55 @@ func TestStartIsDatedByHowLongTheCommandRan(t *testing.T) {
 		t.Fatalf("startedAt = %v, want %v (8 ms before the report)", got.StartedAt, want)
 	}
 }
+
+// New jobs are let go by a pass only while the fleet is full; a job
+// submitted once the fleet has room again (here after the queue emptied)
+// is placed at once, not at the next safety-net sweep.
+func TestNewJobsArePlacedOnceTheFleetHasRoom(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := coordinator.New(coordinator.Config{Store: st, Logger: slog.New(slog.DiscardHandler), SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	r, err := c.Register(ctx, drover.RegisterRequest{Name: "one", Executors: []string{drover.ExecutorNoop},
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}
+	work := func() string {
+		t.Helper()
+		resp, err := c.Work(ctx, r.Worker.ID, 10*time.Second, false)
+		if err != nil || len(resp.Assignments) != 1 {
+			t.Fatalf("Work = %+v, %v; want one assignment", resp, err)
+		}
+		return resp.Assignments[0].AttemptID
+	}
+	finish := func(attemptID string) {
+		t.Helper()
+		if _, err := c.Finish(ctx, r.Worker.ID, attemptID, drover.FinishRequest{ExitCode: new(int), Started: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 { // the fleet full, then the queue empty, each time
+		if _, _, err := c.Submit(ctx, spec, ""); err != nil {
+			t.Fatal(err)
+		}
+		a := work()
+		// Submitted while the only slot is taken: waits for the finish.
+		if _, _, err := c.Submit(ctx, spec, ""); err != nil {
+			t.Fatal(err)
+		}
+		finish(a)
+		finish(work())
+	}
+}

@@ -12,19 +12,29 @@ import (
 
 // scheduleLoop runs a placement pass on every wake-up (submission, finished
 // attempt, new or recovered worker), when a retry backoff ends, and every
-// SweepInterval as a safety net.
+// SweepInterval as a safety net. A wake-up for new jobs alone is let go
+// when the last pass found no free slot in the fleet and nothing has
+// changed it since: the new jobs could not be placed (they get their
+// pending reasons at the next pass). On a busy fleet with a deep queue
+// that was every other pass.
 func (c *Coordinator) scheduleLoop(ctx context.Context) {
+	c.lastFree = -1
 	sweep := time.NewTicker(c.cfg.SweepInterval)
 	defer sweep.Stop()
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
 	for {
+		woken := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
+			woken = true
 		case <-sweep.C:
 		case <-retry.C:
+		}
+		if !c.fleetChanged.Swap(false) && woken && c.lastFree == 0 {
+			continue
 		}
 		t0 := c.clock.Now()
 		next, more, err := c.schedulePass(ctx)
@@ -34,6 +44,7 @@ func (c *Coordinator) scheduleLoop(ctx context.Context) {
 				return
 			}
 			c.log.Error("scheduling pass", "err", err)
+			c.lastFree = -1
 			continue
 		}
 		if more {
@@ -70,6 +81,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 	read := min(c.cfg.MaxPass, max(minPassRead, 2*c.lastFree))
 	jobs, err := c.store.QueuedJobs(ctx, read)
 	if err != nil || len(jobs) == 0 {
+		c.lastFree = -1 // the fleet was not read
 		return time.Time{}, false, err
 	}
 	workers, err := c.store.ListWorkers(ctx)
@@ -130,6 +142,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 			return next, false, err
 		}
 		c.memo.setOwners(attempts)
+		c.lastFree = max(0, free-len(attempts))
 		c.metrics.assigned.Add(uint64(len(attempts)))
 		byID := make(map[string]*drover.Job, len(jobs))
 		for i := range jobs {
