@@ -278,3 +278,35 @@ func TestTwoWorkersCannotShareAWorkDir(t *testing.T) {
 		t.Fatalf("second worker on the same work dir: %v\n%s", err, out)
 	}
 }
+
+// An attempt's untouched workspace goes back to the worker's pool, so the
+// job placed in that slot next gets the same folder under its own name
+// rather than a new one.
+func TestUntouchedWorkspaceGoesToTheNextJobInTheSlot(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1", "--max-parallel", "1")
+	ctx := ctxT(t, time.Minute)
+	spec := drover.JobSpec{Command: drover.Command{"sh", "-c", `echo "$(stat -c %i .) $PWD"`}}
+	var ids []string
+	for range 2 { // the second waits for the first's slot
+		j, err := cl.c.Submit(ctx, spec, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	var inodes, dirs []string
+	for _, id := range ids {
+		j := cl.waitJob(id, 30*time.Second, "final", func(j *drover.Job) bool { return j.State.Final() })
+		out, _, _ := cl.cli(ctx, "logs", id)
+		f := strings.Fields(out)
+		if j.State != drover.JobCompleted || len(f) != 2 {
+			t.Fatalf("job %s: %s, output %q", id, j.State, out)
+		}
+		inodes, dirs = append(inodes, f[0]), append(dirs, f[1])
+	}
+	if inodes[0] != inodes[1] || dirs[0] == dirs[1] {
+		t.Fatalf("workspaces (inode, path) %v %v: want one folder under two names", inodes, dirs)
+	}
+}

@@ -107,6 +107,9 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 			return
 		}
 		defer func() {
+			if ws == "" {
+				return // kept before the finish
+			}
 			if err := w.ws.put(ws); err != nil {
 				log.Warn("remove the workspace", "dir", ws, "err", err)
 			}
@@ -198,6 +201,12 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	}
 	if req.ExitCode == nil && req.Reason == "" {
 		req.Reason, req.Message = drover.ReasonExecutorError, "the executor reported neither an exit code nor a reason"
+	}
+	// An untouched workspace goes back to the pool before the finish, which
+	// frees the slot: the next attempt in it finds the folder there instead
+	// of making one. One to remove is removed after (that can take long).
+	if ws != "" && w.ws.keepIfAsMade(ws) {
+		ws = ""
 	}
 	finish(req)
 	log.Debug("finished", "exit", res.ExitCode, "reason", req.Reason)

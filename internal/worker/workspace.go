@@ -98,16 +98,26 @@ func (p *workspaces) get(attemptID string) (string, error) {
 // put takes back a workspace once its attempt is over and nothing of it
 // runs: kept when it is as made and there is room, removed otherwise.
 func (p *workspaces) put(ws string) error {
-	if p.asMade(ws) {
-		p.mu.Lock()
-		if len(p.idle) < p.keep {
-			p.idle = append(p.idle, ws)
-			p.mu.Unlock()
-			return nil
-		}
-		p.mu.Unlock()
+	if p.keepIfAsMade(ws) {
+		return nil
 	}
 	return os.RemoveAll(ws)
+}
+
+// keepIfAsMade is the first half of put: it keeps ws for reuse when it is
+// as made and there is room, and says whether it did; if not, ws is still
+// the caller's to put.
+func (p *workspaces) keepIfAsMade(ws string) bool {
+	if !p.asMade(ws) {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) < p.keep {
+		p.idle = append(p.idle, ws)
+		return true
+	}
+	return false
 }
 
 // close removes the workspaces kept for reuse.
