@@ -5,11 +5,14 @@ package process
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // SetWorkDir names the folder holding this worker's workspaces, so Cleanup
@@ -47,8 +50,19 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 		if err != nil || pid == self {
 			continue
 		}
+		// A pidfd first: it names this process for good, so if the pid
+		// is reused between the read of its environment and the signal,
+		// the signal fails instead of hitting the newcomer.
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			continue // gone
+		}
+		if err != nil {
+			pidfd = -1 // no pidfds here: signal by pid
+		}
 		env, err := os.ReadFile("/proc/" + de.Name() + "/environ")
 		if err != nil {
+			closePidfd(pidfd)
 			continue // gone, or not ours to read
 		}
 		var attempt, ws string
@@ -65,12 +79,29 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 		// worker's work dir may lie inside this one.
 		if !strings.HasPrefix(attempt, "att_") || !strings.HasPrefix(ws, attempt+"-") ||
 			strings.ContainsRune(ws, filepath.Separator) || keep(attempt) {
+			closePidfd(pidfd)
 			continue
 		}
-		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+		if killPid(pid, pidfd) == nil {
 			killed++
 			e.log.Info("killed a process left by an attempt this worker no longer runs", "pid", pid, "attempt", attempt)
 		}
 	}
 	return killed, nil
+}
+
+// killPid sends SIGKILL through pidfd, or to pid where no pidfd could be
+// opened (Linux before 5.3), and closes pidfd.
+func killPid(pid, pidfd int) error {
+	if pidfd < 0 {
+		return syscall.Kill(pid, syscall.SIGKILL)
+	}
+	defer closePidfd(pidfd)
+	return unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+}
+
+func closePidfd(pidfd int) {
+	if pidfd >= 0 {
+		_ = unix.Close(pidfd)
+	}
 }
