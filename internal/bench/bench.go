@@ -156,19 +156,25 @@ type Result struct {
 	SubmitCall  Latency       `json:"submitCall"`  // POST /jobs round trips during the throughput run
 	LoadedStart Latency       `json:"loadedStart"` // createdAt → startedAt during the throughput run (queueing included)
 	Failed      int           `json:"failed"`      // jobs that did not complete with exit 0
+	// CPU time used during the throughput run: by what StatsScope names,
+	// and by the whole machine (every process and the kernel, the jobs'
+	// commands included; 0 where /proc/stat cannot be read).
+	ThroughputCPU  time.Duration `json:"throughputCpuNs"`
+	ThroughputBusy time.Duration `json:"throughputMachineCpuNs"`
 
 	// Floor: /bin/true spawned directly with workers×slots in parallel.
-	FloorSpawns     int     `json:"floorSpawns,omitempty"`
-	FloorPerSec     float64 `json:"floorPerSec,omitempty"`
-	RatioToFloor    float64 `json:"ratioToFloor,omitempty"`
-	StartLight      Latency `json:"submitToStart"` // createdAt → startedAt, one job at a time
-	Output          Latency `json:"output"`        // line written → follower has it
-	Cancel          Latency `json:"cancel"`        // cancel call returned → process gone
-	CancelCall      Latency `json:"cancelCall"`    // the cancel call itself
-	CoordinatorCPU  float64 `json:"coordinatorCpuSeconds"`
-	CoordinatorPeak int64   `json:"coordinatorPeakRssBytes"`
-	CoordinatorRSS  int64   `json:"coordinatorRssBytes"`
-	StatsScope      string  `json:"statsScope"`
+	FloorSpawns     int           `json:"floorSpawns,omitempty"`
+	FloorPerSec     float64       `json:"floorPerSec,omitempty"`
+	FloorBusy       time.Duration `json:"floorMachineCpuNs,omitempty"` // machine CPU time of the floor's spawns
+	RatioToFloor    float64       `json:"ratioToFloor,omitempty"`
+	StartLight      Latency       `json:"submitToStart"` // createdAt → startedAt, one job at a time
+	Output          Latency       `json:"output"`        // line written → follower has it
+	Cancel          Latency       `json:"cancel"`        // cancel call returned → process gone
+	CancelCall      Latency       `json:"cancelCall"`    // the cancel call itself
+	CoordinatorCPU  float64       `json:"coordinatorCpuSeconds"`
+	CoordinatorPeak int64         `json:"coordinatorPeakRssBytes"`
+	CoordinatorRSS  int64         `json:"coordinatorRssBytes"`
+	StatsScope      string        `json:"statsScope"`
 
 	Finished         int     `json:"finished,omitempty"`
 	FinishedElapsed  float64 `json:"finishedSeconds,omitempty"`

@@ -98,13 +98,15 @@ func TestRun(t *testing.T) {
 		t.Errorf("coordinator: %.2f CPU s, peak %d, scope %q", res.CoordinatorCPU, res.CoordinatorPeak, res.StatsScope)
 	case res.FloorPerSec != 0:
 		t.Errorf("a noop run measured a spawn floor: %.0f/s", res.FloorPerSec)
+	case res.ThroughputCPU <= 0 || res.ThroughputBusy <= 0:
+		t.Errorf("CPU over the throughput run: coordinator %s, machine %s (want both)", res.ThroughputCPU, res.ThroughputBusy)
 	}
 
 	var table bytes.Buffer
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"throughput", "submit → start, light", "output latency", "cancel → process gone", "idle workers", "finished jobs"} {
+	for _, want := range []string{"throughput", "CPU per job", "submit → start, light", "output latency", "cancel → process gone", "idle workers", "finished jobs"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

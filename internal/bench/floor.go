@@ -21,6 +21,7 @@ func (b *bench) floor(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, par)
 	start := time.Now()
+	busy := startBusy()
 	for range par {
 		wg.Add(1)
 		go func() {
@@ -37,6 +38,7 @@ func (b *bench) floor(ctx context.Context) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	b.res.FloorBusy = busy.stop()
 	select {
 	case err := <-errs:
 		return err

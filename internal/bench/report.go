@@ -20,6 +20,17 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "machine floor\t%.0f spawns/s\t/bin/true spawned directly, %d in parallel; drover reaches %.0f%% of it\n",
 			r.FloorPerSec, r.Workers*r.Slots, 100*r.RatioToFloor)
 	}
+	if r.Jobs > 0 && (r.ThroughputCPU > 0 || r.ThroughputBusy > 0) {
+		perJob := func(d time.Duration) string { return ms(d / time.Duration(r.Jobs)) }
+		note := fmt.Sprintf("%s over the throughput run, per job", r.StatsScope)
+		if r.ThroughputBusy > 0 {
+			note += fmt.Sprintf("; the whole machine (commands and kernel included): %s", perJob(r.ThroughputBusy))
+			if r.FloorBusy > 0 && r.FloorSpawns > 0 {
+				note += fmt.Sprintf(", against %s per direct spawn", ms(r.FloorBusy/time.Duration(r.FloorSpawns)))
+			}
+		}
+		fmt.Fprintf(tw, "CPU per job\t%s\t%s\n", perJob(r.ThroughputCPU), note)
+	}
 	fmt.Fprintf(tw, "submit call\t%s\tPOST /jobs round trip under that load (durable: committed before it returns)\n", lat(r.SubmitCall))
 	fmt.Fprintf(tw, "submit → start, loaded\t%s\tcreatedAt → startedAt under that load (queueing included)\n", lat(r.LoadedStart))
 	fmt.Fprintf(tw, "submit → start, light\t%s\tcreatedAt → startedAt, one job at a time\n", lat(r.StartLight))

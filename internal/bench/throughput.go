@@ -100,11 +100,22 @@ func (b *bench) prefill(ctx context.Context) error {
 // from the first submission to the last completion.
 func (b *bench) throughput(ctx context.Context) error {
 	b.logf("throughput: %d %s jobs, %d submitters", b.cfg.Jobs, b.cfg.Executor, b.cfg.Concurrency)
+	before, err := b.stats.read(ctx)
+	if err != nil {
+		return err
+	}
+	busy := startBusy()
 	bt, err := b.submitAll(ctx, b.cfg.Jobs, b.mainSpec())
 	if err != nil {
 		return err
 	}
 	r := b.res
+	r.ThroughputBusy = busy.stop()
+	after, err := b.stats.read(ctx)
+	if err != nil {
+		return err
+	}
+	r.ThroughputCPU = after.CPU - before.CPU
 	r.Elapsed = bt.last.Sub(bt.first)
 	r.JobsPerSec = float64(b.cfg.Jobs) / r.Elapsed.Seconds()
 	r.SubmitCall = summarise(bt.calls)
