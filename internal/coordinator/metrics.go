@@ -57,6 +57,19 @@ func newCoordMetrics(r *metrics.Registry, c *Coordinator) *coordMetrics {
 			}
 			return []metrics.Sample{{Value: float64(cs[drover.JobQueued])}}, nil
 		})
+	// A store that groups its writes says how well (the SQLite store does).
+	if cs, ok := c.store.(interface{ CommitStats() (uint64, uint64) }); ok {
+		r.GaugeFunc("drover_store_commits_total", "Write transactions the store committed (each waits for the disk once).", "counter", nil,
+			func(context.Context) ([]metrics.Sample, error) {
+				n, _ := cs.CommitStats()
+				return []metrics.Sample{{Value: float64(n)}}, nil
+			})
+		r.GaugeFunc("drover_store_writes_total", "Write calls the store ran; several concurrent calls share one commit.", "counter", nil,
+			func(context.Context) ([]metrics.Sample, error) {
+				_, n := cs.CommitStats()
+				return []metrics.Sample{{Value: float64(n)}}, nil
+			})
+	}
 	r.GaugeFunc("drover_workers", "Registered workers by state.", "gauge", []string{"state"},
 		func(ctx context.Context) ([]metrics.Sample, error) {
 			ws, err := c.store.ListWorkers(ctx)

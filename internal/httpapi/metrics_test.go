@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,9 +98,27 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	// The store's commits: every call above wrote, and calls may share one.
+	commits, writes := metricValue(body, "drover_store_commits_total"), metricValue(body, "drover_store_writes_total")
+	if !strings.Contains(body, "# TYPE drover_store_commits_total counter\n") || commits < 1 || writes < commits {
+		t.Errorf("store commits %v, writes %v: want at least one commit and at least as many writes", commits, writes)
+	}
 	if t.Failed() {
 		t.Logf("metrics:\n%s", body)
 	}
+}
+
+// metricValue is the value of an unlabelled series in a scrape (-1 if absent).
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // With MetricsPublic a scraper needs no token even when clients do.

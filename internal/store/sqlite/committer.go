@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -38,6 +39,9 @@ type committer struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	wait    time.Duration // lazyWait; tests set it
+
+	// What CommitStats reports.
+	transactions, carried atomic.Uint64
 }
 
 type writeCall struct {
@@ -98,6 +102,14 @@ func (s *Store) enqueue(ctx context.Context, c *writeCall) error {
 
 func (c *committer) started() bool { return c.running }
 
+// CommitStats reports how many write transactions the store has run and how
+// many write calls they carried, since it opened: their ratio is how well
+// concurrent calls share commits (and so fsyncs). A group run again after
+// a failed call counts again.
+func (s *Store) CommitStats() (transactions, calls uint64) {
+	return s.commits.transactions.Load(), s.commits.carried.Load()
+}
+
 // startCommitter starts the committer's goroutine; Close stops it.
 func (s *Store) startCommitter() {
 	s.commits.running = true
@@ -147,6 +159,8 @@ func (s *Store) commitLoop() {
 			live = append(live, c)
 		}
 		for len(live) > 0 {
+			s.commits.transactions.Add(1)
+			s.commits.carried.Add(uint64(len(live)))
 			live = s.commitGroup(live)
 		}
 	}
