@@ -100,6 +100,27 @@ func TestSubmissionRefusalReadsWorkersAgain(t *testing.T) {
 	}
 }
 
+// startCoordinator starts a coordinator configured by cfg on a fresh store;
+// it stops when the test ends.
+func startCoordinator(t *testing.T, cfg coordinator.Config) *coordinator.Coordinator {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg.Store, cfg.Logger = st, slog.New(slog.DiscardHandler)
+	c, err := coordinator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
 type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
@@ -107,21 +128,9 @@ func (c fixedClock) Now() time.Time { return c.t }
 // A start a worker held back is dated when the command started, not when
 // the report arrived.
 func TestStartIsDatedByHowLongTheCommandRan(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	c, err := coordinator.New(coordinator.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Clock: fixedClock{now}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startCoordinator(t, coordinator.Config{Clock: fixedClock{now}})
 	ctx := t.Context()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
 	w := register(t, c, "a", 1000, drover.ExecutorNoop)
 	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}, "")
 	if err != nil {
@@ -148,20 +157,8 @@ func TestStartIsDatedByHowLongTheCommandRan(t *testing.T) {
 // submitted once the fleet has room again (here after the queue emptied)
 // is placed at once, not at the next safety-net sweep.
 func TestNewJobsArePlacedOnceTheFleetHasRoom(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := coordinator.New(coordinator.Config{Store: st, Logger: slog.New(slog.DiscardHandler), SweepInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startCoordinator(t, coordinator.Config{SweepInterval: time.Hour})
 	ctx := t.Context()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
 	r, err := c.Register(ctx, drover.RegisterRequest{Name: "one", Executors: []string{drover.ExecutorNoop},
 		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
 	if err != nil {
