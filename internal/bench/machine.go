@@ -34,7 +34,8 @@ func machineBusy() (d time.Duration, ok bool) {
 		}
 		switch i {
 		case 3, 4: // idle, iowait
-		case 7, 8: // guest, guest_nice: already counted in user and nice
+		case 7: // steal: the hypervisor's, not this machine's work
+		case 8, 9: // guest, guest_nice: already counted in user and nice
 		default:
 			busy += n
 		}

@@ -18,9 +18,6 @@ const (
 //   - a worker's verified secret hash, which never changes (a worker that
 //     registers again gets a new id); forgotten when the worker leaves;
 //   - an attempt's worker, which never changes;
-//   - when each worker last heartbeated here: one heard from within the
-//     heartbeat timeout cannot be DOWN (the reaper marks only workers
-//     silent for longer), so its heartbeat need not read its state first;
 //   - the registered workers' capacities, used at submission only to
 //     accept a job: a job the remembered fleet could not hold is checked
 //     again against the store before it is refused.
@@ -29,15 +26,14 @@ const (
 // again; the store stays the source of truth.
 type memo struct {
 	mu      sync.Mutex
-	secrets map[string][32]byte  // worker id -> sha256 of its secret
-	beats   map[string]time.Time // worker id -> its last heartbeat here
-	owners  map[string]string    // attempt id -> worker id
-	fleet   []drover.Worker      // capacities at submission; nil: read again
+	secrets map[string][32]byte // worker id -> sha256 of its secret
+	owners  map[string]string   // attempt id -> worker id
+	fleet   []drover.Worker     // capacities at submission; nil: read again
 	fleetAt time.Time
 }
 
 func newMemo() *memo {
-	return &memo{secrets: map[string][32]byte{}, beats: map[string]time.Time{}, owners: map[string]string{}}
+	return &memo{secrets: map[string][32]byte{}, owners: map[string]string{}}
 }
 
 func (m *memo) secret(workerID string) ([32]byte, bool) {
@@ -58,21 +54,7 @@ func (m *memo) forgetWorker(workerID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.secrets, workerID)
-	delete(m.beats, workerID)
 	m.fleet = nil
-}
-
-func (m *memo) lastBeat(workerID string) (time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.beats[workerID]
-	return t, ok
-}
-
-func (m *memo) setBeat(workerID string, t time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.beats[workerID] = t
 }
 
 func (m *memo) owner(attemptID string) (string, bool) {

@@ -112,22 +112,11 @@ func (c *Coordinator) AuthWorker(ctx context.Context, secret string) (string, er
 // attempts it runs it must stop: cancelled ones, and any that are no longer
 // current (ended as lost while it was away, or unknown).
 func (c *Coordinator) Heartbeat(ctx context.Context, workerID string, req drover.HeartbeatRequest) (*drover.HeartbeatResponse, error) {
-	// Only a worker silent for the heartbeat timeout can have been marked
-	// DOWN, so a worker heard from recently needs no look at its state.
 	now := c.now()
-	wasDown := false
-	if last, ok := c.memo.lastBeat(workerID); !ok || now.Sub(last) >= c.cfg.HeartbeatTimeout {
-		prev, err := c.store.GetWorker(ctx, workerID)
-		if err != nil {
-			return nil, err
-		}
-		wasDown = prev.State == drover.WorkerDown
-	}
-	w, err := c.store.Heartbeat(ctx, workerID, now, req.Usage)
+	w, wasDown, err := c.store.Heartbeat(ctx, workerID, now, req.Usage)
 	if err != nil {
 		return nil, err
 	}
-	c.memo.setBeat(workerID, now)
 	if req.Draining && w.State != drover.WorkerDraining {
 		if w, err = c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining); err != nil {
 			return nil, err
@@ -384,7 +373,9 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	if err != nil {
 		return nil, stale(err, attemptID)
 	}
-	if end.StartedAt != nil && j.QueuedAt != nil && j.State.Final() {
+	// Counted only when this end stamped the start: one reported before
+	// (a retried report whose first try did land) was counted then.
+	if end.StartedAt != nil && j.StartedAt != nil && j.StartedAt.Equal(*end.StartedAt) && j.QueuedAt != nil && j.State.Final() {
 		c.metrics.startLatency.ObserveDuration(end.StartedAt.Sub(*j.QueuedAt))
 	}
 	return j, nil

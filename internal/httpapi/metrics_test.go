@@ -147,3 +147,43 @@ func TestMetricsPublic(t *testing.T) {
 		t.Errorf("GET /api/v1/jobs without a token: %d, want 401: only /metrics is public", resp.StatusCode)
 	}
 }
+
+// The start latency is counted once per start: for a finish that carries
+// the start, and not again for one that carries a start already reported
+// (a worker whose start report landed though it saw an error).
+func TestStartLatencyCountedOncePerStart(t *testing.T) {
+	s := newAPIServer(t, serverOpt{tokens: true})
+	ctx := ctxT(t)
+	reg, err := s.join.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{drover.ExecutorNoop},
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := client.New(s.url, client.WithToken(reg.Secret))
+	zero := 0
+	run := func(reportStart bool) {
+		t.Helper()
+		if _, err := s.api.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, ""); err != nil {
+			t.Fatal(err)
+		}
+		work, err := wc.Work(ctx, reg.Worker.ID, waitFor, false)
+		if err != nil || len(work.Assignments) != 1 {
+			t.Fatalf("Work = %+v, %v", work, err)
+		}
+		att := work.Assignments[0].AttemptID
+		if reportStart {
+			if err := wc.Start(ctx, att, drover.StartRequest{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := wc.Finish(ctx, att, drover.FinishRequest{ExitCode: &zero, Started: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(false) // the finish carries the start: counted
+	run(true)  // the start was reported on its own as well: counted once
+	_, _, body := scrape(t, s.url, apiToken)
+	if got := metricValue(body, "drover_job_start_latency_seconds_count"); got != 2 {
+		t.Errorf("start latency count = %v, want 2 (one per job)", got)
+	}
+}

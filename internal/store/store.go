@@ -58,8 +58,9 @@ type Store interface {
 	// ListWorkers returns all workers by name, with Allocated and Running.
 	ListWorkers(ctx context.Context) ([]drover.Worker, error)
 	// Heartbeat records a heartbeat: LastHeartbeatAt = now, usage, and a
-	// DOWN worker becomes READY again. It returns the worker.
-	Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (*drover.Worker, error)
+	// DOWN worker becomes READY again (revived says this one did). It
+	// returns the worker.
+	Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (w *drover.Worker, revived bool, err error)
 	// SetWorkerState sets READY or DRAINING (DOWN is MarkWorkerDown's).
 	SetWorkerState(ctx context.Context, id string, s drover.WorkerState) (*drover.Worker, error)
 	// DeleteWorker removes a worker that has no active attempt (ECONFLICT otherwise).

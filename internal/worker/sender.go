@@ -178,17 +178,24 @@ func (s *sender) run(ctx context.Context) {
 	for {
 		s.mu.Lock()
 		var (
-			start  *drover.StartRequest
-			batch  []drover.OutputChunk
-			bytes  int
-			finish *drover.FinishRequest
-			held   time.Duration // how much longer the start is held
+			start     *drover.StartRequest
+			batch     []drover.OutputChunk
+			bytes     int
+			finish    *drover.FinishRequest
+			held      time.Duration // how much longer the start is held
+			finishing bool          // the end is known: a start sent now is not withdrawn
 		)
+		// One reading of the clock: what is held is certain to be woken by
+		// the timer armed below.
+		var remaining time.Duration
+		if !started && s.startReq != nil {
+			remaining = s.hold - time.Since(s.startAt)
+		}
 		switch {
-		case !started && s.startReq != nil && s.finish == nil && len(s.pending) == 0 && s.dropped == 0 &&
-			time.Since(s.startAt) < s.hold:
-			held = s.hold - time.Since(s.startAt)
+		case !started && s.startReq != nil && s.finish == nil && len(s.pending) == 0 && s.dropped == 0 && remaining > 0:
+			held = remaining
 		case !started && s.startReq != nil && (s.finish == nil || len(s.pending) > 0 || s.dropped > 0):
+			finishing = s.finish != nil
 			// Reported on its own unless the end is already known with no
 			// output to send first (then the finish carries it: one request
 			// and one write less for a short command). A start that waits
@@ -241,7 +248,7 @@ func (s *sender) run(ctx context.Context) {
 				return r
 			}
 			op = func(ctx context.Context) error { return s.api.Start(ctx, s.attemptID, req()) }
-			if sw, ok := s.api.(startWithdrawer); ok {
+			if sw, ok := s.api.(startWithdrawer); ok && !finishing {
 				op = func(ctx context.Context) (err error) {
 					withdrawn, err = sw.StartUnlessEnded(ctx, s.attemptID, req(), s.ended)
 					return err

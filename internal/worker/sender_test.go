@@ -679,3 +679,24 @@ func TestSenderSendsAHeldStartAfterTheHold(t *testing.T) {
 		t.Fatalf("start says the command ran %s, want at least the %s hold", c.start.Running, s.hold)
 	}
 }
+
+// A hold that runs out just as the sender looks at it still ends with the
+// start sent: the sender reads the clock once, so it either arms a timer
+// for what is left or sends. Many senders with a hold of microseconds land
+// on that boundary.
+func TestSenderSendsAStartWhoseHoldRunsOutAsItLooks(t *testing.T) {
+	for range 300 {
+		api := newFakeAttemptAPI(nil)
+		s := newTestSender(api, 1<<20, nil)
+		s.hold = 20 * time.Microsecond
+		ctx, cancel := context.WithCancel(context.Background())
+		go s.run(ctx)
+		s.Start(drover.StartRequest{})
+		c := api.next(t)
+		cancel()
+		<-s.done
+		if c.op != "start" {
+			t.Fatalf("first call = %s, want start", c.op)
+		}
+	}
+}

@@ -32,8 +32,8 @@ var (
 	qInsertWorker = writeQuery(`INSERT INTO workers (id, name, labels, executors, cpu, memory_mb, slots,
 		usage, state, version, registered_at, last_heartbeat_at, secret_hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?)`)
-	qHeartbeat = writeQuery(`UPDATE workers SET last_heartbeat_at = ?, usage = ?,
-		state = CASE state WHEN 'DOWN' THEN 'READY' ELSE state END WHERE id = ?`)
+	qReviveWorker   = writeQuery(`UPDATE workers SET state = 'READY' WHERE id = ? AND state = 'DOWN'`)
+	qHeartbeat      = writeQuery(`UPDATE workers SET last_heartbeat_at = ?, usage = ? WHERE id = ?`)
 	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ?`)
 	qDeleteWorker   = writeQuery(`DELETE FROM workers WHERE id = ?`)
 )
@@ -161,10 +161,19 @@ func (s *Store) ListWorkers(ctx context.Context) ([]drover.Worker, error) {
 }
 
 // Heartbeat implements store.Store.
-func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (*drover.Worker, error) {
-	var w *drover.Worker
+func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (*drover.Worker, bool, error) {
+	var (
+		w       *drover.Worker
+		revived bool
+	)
 	err := s.writeLazy(ctx, func(x *session) error {
-		res, err := x.exec(qHeartbeat, unixNano(now), encodeJSON(u), id)
+		res, err := x.exec(qReviveWorker, id)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		revived = n > 0
+		res, err = x.exec(qHeartbeat, unixNano(now), encodeJSON(u), id)
 		if err != nil {
 			return err
 		}
@@ -174,7 +183,7 @@ func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time, u drove
 		w, err = getWorker(x, id)
 		return err
 	})
-	return w, err
+	return w, revived, err
 }
 
 // SetWorkerState implements store.Store. Setting READY also takes a DOWN

@@ -213,8 +213,8 @@ func testFencing(f *fixture) {
 	}
 
 	// The lost worker comes back and carries on.
-	if w, err := f.s.Heartbeat(f.ctx, lost.ID, at(4*time.Minute), drover.WorkerUsage{}); err != nil || w.State != drover.WorkerReady {
-		t.Fatalf("Heartbeat of the returning worker = %v, %v", w, err)
+	if w, revived, err := f.s.Heartbeat(f.ctx, lost.ID, at(4*time.Minute), drover.WorkerUsage{}); err != nil || w.State != drover.WorkerReady || !revived {
+		t.Fatalf("Heartbeat of the returning worker = %v, revived %v, %v", w, revived, err)
 	}
 	_, err = f.s.AcceptAttempt(f.ctx, old.ID, at(4*time.Minute))
 	wantCode(t, "late accept", err, drover.ECONFLICT)

@@ -112,9 +112,9 @@ func testHeartbeat(f *fixture) {
 	w := f.createWorker("w")
 	u := drover.WorkerUsage{CPUPercent: 37.5, MemoryUsedMB: 1234, MemoryTotalMB: 8192, Load1: 1.25}
 	now := at(10*time.Second + 3)
-	got, err := f.s.Heartbeat(f.ctx, w.ID, now, u)
-	if err != nil {
-		t.Fatalf("Heartbeat: %v", err)
+	got, revived, err := f.s.Heartbeat(f.ctx, w.ID, now, u)
+	if err != nil || revived {
+		t.Fatalf("Heartbeat of a READY worker: revived %v, %v", revived, err)
 	}
 	for _, gw := range []*drover.Worker{got, f.worker(w.ID)} {
 		if gw.Usage != u || !gw.LastHeartbeatAt.Equal(now) || gw.State != drover.WorkerReady {
@@ -126,17 +126,17 @@ func testHeartbeat(f *fixture) {
 	if _, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = f.s.Heartbeat(f.ctx, w.ID, at(2*time.Minute), u); err != nil || got.State != drover.WorkerReady {
-		t.Errorf("heartbeat of a DOWN worker = %v, %v; want READY", got, err)
+	if got, revived, err = f.s.Heartbeat(f.ctx, w.ID, at(2*time.Minute), u); err != nil || got.State != drover.WorkerReady || !revived {
+		t.Errorf("heartbeat of a DOWN worker = %v, revived %v, %v; want READY, revived", got, revived, err)
 	}
 	if _, err := f.s.SetWorkerState(f.ctx, w.ID, drover.WorkerDraining); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = f.s.Heartbeat(f.ctx, w.ID, at(3*time.Minute), u); err != nil || got.State != drover.WorkerDraining {
-		t.Errorf("heartbeat of a DRAINING worker = %v, %v; want DRAINING", got, err)
+	if got, revived, err = f.s.Heartbeat(f.ctx, w.ID, at(3*time.Minute), u); err != nil || got.State != drover.WorkerDraining || revived {
+		t.Errorf("heartbeat of a DRAINING worker = %v, revived %v, %v; want DRAINING, not revived", got, revived, err)
 	}
 
-	_, err = f.s.Heartbeat(f.ctx, "wrk_doesnotexist", now, u)
+	_, _, err = f.s.Heartbeat(f.ctx, "wrk_doesnotexist", now, u)
 	wantCode(t, "Heartbeat of an unknown worker", err, drover.ENOTFOUND)
 }
 
@@ -227,7 +227,7 @@ func testMarkWorkerDown(f *fixture) {
 	_, done := f.running(w.ID)
 	f.end(done.ID, store.AttemptEnd{At: at(4 * time.Second), State: drover.AttemptCompleted, ExitCode: intp(0)},
 		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
-	if _, err := f.s.Heartbeat(f.ctx, w.ID, at(10*time.Second), drover.WorkerUsage{}); err != nil {
+	if _, _, err := f.s.Heartbeat(f.ctx, w.ID, at(10*time.Second), drover.WorkerUsage{}); err != nil {
 		t.Fatal(err)
 	}
 
