@@ -49,20 +49,8 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("GET /metrics without a token: %d, want 401", code)
 	}
 
-	reg, err := s.join.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{drover.ExecutorNoop},
-		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc := client.New(s.url, client.WithToken(reg.Secret))
-	if _, err := s.api.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, ""); err != nil {
-		t.Fatal(err)
-	}
-	work, err := wc.Work(ctx, reg.Worker.ID, waitFor, false)
-	if err != nil || len(work.Assignments) != 1 {
-		t.Fatalf("Work = %+v, %v", work, err)
-	}
-	att := work.Assignments[0].AttemptID
+	wc, assignOne := oneSlotWorker(t, s)
+	att := assignOne()
 	if err := wc.Start(ctx, att, drover.StartRequest{}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +93,30 @@ func TestMetrics(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("metrics:\n%s", body)
+	}
+}
+
+// oneSlotWorker registers a noop worker with one slot; assignOne submits a
+// job and returns its attempt, as the worker's long-poll receives it.
+func oneSlotWorker(t *testing.T, s *apiServer) (wc *client.Client, assignOne func() string) {
+	t.Helper()
+	ctx := ctxT(t)
+	reg, err := s.join.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{drover.ExecutorNoop},
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc = client.New(s.url, client.WithToken(reg.Secret))
+	return wc, func() string {
+		t.Helper()
+		if _, err := s.api.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, ""); err != nil {
+			t.Fatal(err)
+		}
+		work, err := wc.Work(ctx, reg.Worker.ID, waitFor, false)
+		if err != nil || len(work.Assignments) != 1 {
+			t.Fatalf("Work = %+v, %v", work, err)
+		}
+		return work.Assignments[0].AttemptID
 	}
 }
 
@@ -154,23 +166,11 @@ func TestMetricsPublic(t *testing.T) {
 func TestStartLatencyCountedOncePerStart(t *testing.T) {
 	s := newAPIServer(t, serverOpt{tokens: true})
 	ctx := ctxT(t)
-	reg, err := s.join.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{drover.ExecutorNoop},
-		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc := client.New(s.url, client.WithToken(reg.Secret))
+	wc, assignOne := oneSlotWorker(t, s)
 	zero := 0
 	run := func(reportStart bool) {
 		t.Helper()
-		if _, err := s.api.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, ""); err != nil {
-			t.Fatal(err)
-		}
-		work, err := wc.Work(ctx, reg.Worker.ID, waitFor, false)
-		if err != nil || len(work.Assignments) != 1 {
-			t.Fatalf("Work = %+v, %v", work, err)
-		}
-		att := work.Assignments[0].AttemptID
+		att := assignOne()
 		if reportStart {
 			if err := wc.Start(ctx, att, drover.StartRequest{}); err != nil {
 				t.Fatal(err)
