@@ -167,6 +167,7 @@ type Result struct {
 	FloorPerSec     float64       `json:"floorPerSec,omitempty"`
 	FloorBusy       time.Duration `json:"floorMachineCpuNs,omitempty"` // machine CPU time of the floor's spawns
 	RatioToFloor    float64       `json:"ratioToFloor,omitempty"`
+	floorElapsed    time.Duration // wall time of the floor's spawns
 	StartLight      Latency       `json:"submitToStart"` // createdAt → startedAt, one job at a time
 	Output          Latency       `json:"output"`        // line written → follower has it
 	Cancel          Latency       `json:"cancel"`        // cancel call returned → process gone
@@ -249,8 +250,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("no event stream from %s/api/v1/events after 30s", cfg.Server)
 	}
 
+	floorSpawns := min(cfg.Jobs, DefaultFloorSpawnsMax)
 	if cfg.Executor == drover.ExecutorProcess {
-		if err := b.floor(ctx); err != nil {
+		if err := b.floor(ctx, (floorSpawns+1)/2); err != nil {
 			return nil, err
 		}
 	}
@@ -275,6 +277,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		fn   func(context.Context) error
 	}{
 		{"throughput", b.throughput},
+		{"spawn floor after the throughput run", func(ctx context.Context) error {
+			if cfg.Executor != drover.ExecutorProcess {
+				return nil
+			}
+			return b.floor(ctx, floorSpawns/2)
+		}},
 		{"submit-to-start at light load", b.startLatency},
 		{"output latency", b.outputLatency},
 		{"cancel latency", b.cancelLatency},
