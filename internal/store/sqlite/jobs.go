@@ -31,7 +31,7 @@ var (
 	// queued job on each pass; INDEXED BY pins the index that is already in
 	// order, and makes Open fail loudly should the index ever go missing.
 	qQueuedJobs = readQuery(`SELECT ` + jobCols + ` FROM jobs INDEXED BY jobs_queue
-		WHERE state = 'QUEUED' ORDER BY priority DESC, queued_at, id LIMIT ?`)
+		WHERE state = 'QUEUED' ORDER BY priority DESC, queued_at, id`)
 	qCountJobs = readQuery(`SELECT state, count(*) FROM jobs GROUP BY state`)
 
 	qInsertJob = writeQuery(`INSERT INTO jobs (id, spec, priority, cpu, memory_mb, timeout_ns, state,
@@ -72,9 +72,14 @@ func getJob(x *session, id string, attempts bool) (*drover.Job, error) {
 }
 
 func scanJobs(rows *sql.Rows, specs *specCache) ([]drover.Job, error) {
+	return scanJobsUpTo(rows, specs, 0)
+}
+
+// scanJobsUpTo is scanJobs stopping after limit jobs (0 or less: none).
+func scanJobsUpTo(rows *sql.Rows, specs *specCache, limit int) ([]drover.Job, error) {
 	defer rows.Close()
 	var js []drover.Job
-	for rows.Next() {
+	for (limit <= 0 || len(js) < limit) && rows.Next() {
 		j, err := scanJob(rows, specs)
 		if err != nil {
 			return nil, err
@@ -191,17 +196,20 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 }
 
 // QueuedJobs implements store.Store. A limit of 0 or less returns them all.
+//
+// The limit is not a bound parameter of the query: SQLite's planner weighs
+// a LIMIT's value, so a statement whose LIMIT parameter changes is compiled
+// again at its next step, and the passes of a busy fleet ask for a
+// different number almost every time. Rows come from the index in order,
+// one step each, so stopping after limit of them reads no more.
 func (s *Store) QueuedJobs(ctx context.Context, limit int) ([]drover.Job, error) {
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
-	}
 	var js []drover.Job
 	err := s.read(ctx, func(x *session) error {
-		rows, err := x.query(qQueuedJobs, limit)
+		rows, err := x.query(qQueuedJobs)
 		if err != nil {
 			return err
 		}
-		js, err = scanJobs(rows, x.specs)
+		js, err = scanJobsUpTo(rows, x.specs, limit)
 		return err
 	})
 	return js, err

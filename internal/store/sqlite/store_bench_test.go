@@ -131,8 +131,34 @@ func BenchmarkCreateJobParallel(b *testing.B) {
 // BenchmarkQueuedJobs256Of10000 reads the head of a 10,000-job queue, what
 // one scheduling pass reads on a busy fleet.
 func BenchmarkQueuedJobs256Of10000(b *testing.B) {
+	s := queueOf10000(b)
+	for b.Loop() {
+		js, err := s.QueuedJobs(b.Context(), 256)
+		if err != nil || len(js) != 256 {
+			b.Fatal(len(js), err)
+		}
+	}
+}
+
+// BenchmarkQueuedJobsVaryingHead reads 8 to 15 jobs from the head of a
+// 10,000-job queue, a different number each time, as the passes of a busy
+// fleet do (twice the free slots).
+func BenchmarkQueuedJobsVaryingHead(b *testing.B) {
+	s := queueOf10000(b)
+	i := 0
+	for b.Loop() {
+		n := 8 + i%8
+		i++
+		js, err := s.QueuedJobs(b.Context(), n)
+		if err != nil || len(js) != n {
+			b.Fatal(len(js), err)
+		}
+	}
+}
+
+func queueOf10000(b *testing.B) *sqlite.Store {
 	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range 32 {
@@ -148,10 +174,5 @@ func BenchmarkQueuedJobs256Of10000(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	for b.Loop() {
-		js, err := s.QueuedJobs(b.Context(), 256)
-		if err != nil || len(js) != 256 {
-			b.Fatal(len(js), err)
-		}
-	}
+	return s
 }
