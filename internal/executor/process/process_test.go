@@ -521,6 +521,22 @@ func TestWorkspaceMissing(t *testing.T) {
 	wantFailed(t, res, "workspace "+task.Workspace+" is not available")
 }
 
+// A path with a slash is executed without checks first: why it failed is
+// worked out after, with the same messages.
+func TestPathFailuresExplainedAfterTheAttempt(t *testing.T) {
+	t.Parallel()
+	gone := newTask(t, "/bin/true")
+	gone.Workspace = filepath.Join(gone.Workspace, "gone")
+	res, _ := run(t, gone)
+	wantFailed(t, res, "workspace "+gone.Workspace+" is not available")
+
+	res, _ = run(t, newTask(t, "/drover/no/such/program"))
+	wantFailed(t, res, "command not found: /drover/no/such/program (no such file)")
+
+	res, _ = run(t, newTask(t, "/etc"))
+	wantFailed(t, res, "cannot run /etc: it is a directory")
+}
+
 func TestEmptyCommand(t *testing.T) {
 	t.Parallel()
 	res, _ := run(t, newTask(t))
