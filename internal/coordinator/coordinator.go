@@ -182,6 +182,16 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	}
 	c.started = true
 	c.startedAt = c.now()
+	// The workers a previous run left DRAINING: long-polls learn it from
+	// memory (see memo). Without it they learn it from their next
+	// heartbeat's answer.
+	if ws, err := c.store.ListWorkers(ctx); err != nil {
+		c.log.Warn("read the workers at start", "err", err)
+	} else {
+		for _, w := range ws {
+			c.memo.noteState(w.ID, w.State)
+		}
+	}
 	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx))
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.scheduleLoop(ctx) }()

@@ -20,20 +20,28 @@ const (
 //   - an attempt's worker, which never changes;
 //   - the registered workers' capacities, used at submission only to
 //     accept a job: a job the remembered fleet could not hold is checked
-//     again against the store before it is refused.
+//     again against the store before it is refused;
+//   - which workers are DRAINING, so that a long-poll with nothing to hand
+//     over need not read its worker to learn whether to tell it to drain.
+//     A worker becomes DRAINING only through this coordinator (Drain, or
+//     its heartbeat saying so), which notes it before it wakes the poll;
+//     Start reads the DRAINING workers, every heartbeat notes what the
+//     store says, and a worker that leaves or is found lost is forgotten.
 //
 // A restarted coordinator, or another one sharing the store, reads them
-// again; the store stays the source of truth.
+// again; the store stays the source of truth (a drain made by another
+// coordinator would reach a worker with its next heartbeat's answer).
 type memo struct {
 	mu      sync.Mutex
 	secrets map[string][32]byte // worker id -> sha256 of its secret
 	owners  map[string]string   // attempt id -> worker id
 	fleet   []drover.Worker     // capacities at submission; nil: read again
 	fleetAt time.Time
+	drains  map[string]bool // worker id -> DRAINING
 }
 
 func newMemo() *memo {
-	return &memo{secrets: map[string][32]byte{}, owners: map[string]string{}}
+	return &memo{secrets: map[string][32]byte{}, owners: map[string]string{}, drains: map[string]bool{}}
 }
 
 func (m *memo) secret(workerID string) ([32]byte, bool) {
@@ -54,7 +62,26 @@ func (m *memo) forgetWorker(workerID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.secrets, workerID)
+	delete(m.drains, workerID)
 	m.fleet = nil
+}
+
+// draining reports whether the worker is known to be DRAINING.
+func (m *memo) draining(workerID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.drains[workerID]
+}
+
+// noteState records a worker's state as the store gave it.
+func (m *memo) noteState(workerID string, st drover.WorkerState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st == drover.WorkerDraining {
+		m.drains[workerID] = true
+	} else {
+		delete(m.drains, workerID)
+	}
 }
 
 func (m *memo) owner(attemptID string) (string, bool) {

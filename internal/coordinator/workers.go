@@ -123,6 +123,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context, workerID string, req drover
 		}
 		c.log.Info("worker draining", "worker", workerID)
 	}
+	c.memo.noteState(workerID, w.State)
 	if wasDown {
 		c.log.Info("worker back", "worker", workerID)
 		c.Wake()
@@ -182,14 +183,7 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 		// With work to hand over, the answer goes out at once: a drain
 		// (rare) reaches the worker on its next poll or heartbeat, and
 		// the busiest path saves a read.
-		drain := false
-		if len(as) == 0 && len(stops) == 0 {
-			w, err := c.store.GetWorker(ctx, workerID)
-			if err != nil {
-				return nil, err
-			}
-			drain = w.State == drover.WorkerDraining
-		}
+		drain := len(as) == 0 && len(stops) == 0 && c.memo.draining(workerID)
 		if len(as) > 0 || len(stops) > 0 || drain && !draining || wait == 0 {
 			if as == nil {
 				as = []drover.Assignment{}
@@ -216,6 +210,7 @@ func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worke
 	if err != nil {
 		return nil, err
 	}
+	c.memo.noteState(workerID, w.State) // before the poll wakes
 	c.workers.notify(workerID)
 	c.publishWorker(w)
 	return w, nil
