@@ -3,8 +3,20 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+
+	"github.com/drover-dev/drover"
 )
+
+// EventFilter selects events of GET /api/v1/events: of these types only
+// ("job", "worker"), and job events only of jobs in these states. Empty
+// fields keep everything.
+type EventFilter struct {
+	Types  []string
+	States []drover.JobState
+}
 
 // EventStream reads GET /api/v1/events once: job and worker changes as
 // Server-Sent Events. With lastID < 0 it starts from now; otherwise it
@@ -13,8 +25,24 @@ import (
 // the caller to decode, so it can skip what it does not need) until fn
 // returns false (nil is returned), ctx ends, or the stream breaks; it does
 // not reconnect. open, when not nil, is called once the stream is open.
-func (c *Client) EventStream(ctx context.Context, lastID int64, open func(), fn func(typ string, id int64, data []byte) bool) error {
-	req, err := c.newRequest(ctx, http.MethodGet, "/api/v1/events", nil)
+// f keeps only some events (the zero EventFilter keeps all).
+func (c *Client) EventStream(ctx context.Context, lastID int64, f EventFilter, open func(), fn func(typ string, id int64, data []byte) bool) error {
+	path := "/api/v1/events"
+	q := url.Values{}
+	if len(f.Types) > 0 {
+		q.Set("type", strings.Join(f.Types, ","))
+	}
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, st := range f.States {
+			states[i] = string(st)
+		}
+		q.Set("state", strings.Join(states, ","))
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}

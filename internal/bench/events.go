@@ -73,7 +73,10 @@ func (t *tracker) stream(ctx context.Context, lastID *int64) error {
 	if from == 0 {
 		from = -1 // first connection: from now on
 	}
-	return t.api.EventStream(ctx, from, func() { t.readyOK.Do(func() { close(t.ready) }) }, func(typ string, id int64, data []byte) bool {
+	// Only the ends of jobs and the workers: the steps between are
+	// neither encoded for the bench nor read by it.
+	final := client.EventFilter{States: []drover.JobState{drover.JobCompleted, drover.JobFailed, drover.JobCancelled}}
+	return t.api.EventStream(ctx, from, final, func() { t.readyOK.Do(func() { close(t.ready) }) }, func(typ string, id int64, data []byte) bool {
 		if id > 0 {
 			*lastID = id
 		}

@@ -853,6 +853,31 @@ func TestAPIEventsFromAFreshCoordinator(t *testing.T) {
 	}
 }
 
+// ?type= and ?state= keep only some events: here the ends of jobs.
+func TestAPIEventsFiltered(t *testing.T) {
+	s := newAPIServer(t, serverOpt{})
+	ev := openSSE(t, s, "/api/v1/events?type=job&state=cancelled,COMPLETED", nil)
+	if hello := ev.next(t); hello.event != "hello" {
+		t.Fatalf("first event = %s, want hello", hello.event)
+	}
+	s.submit(t, echoSpec()) // QUEUED: not sent
+	b := s.submit(t, echoSpec())
+	if r := s.call(t, "POST", "/api/v1/jobs/"+b.ID+"/cancel", "", ""); r.status != 200 {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	e := ev.next(t)
+	got := decodeData[drover.Event](t, e)
+	if e.event != "job" || got.Job == nil || got.Job.ID != b.ID || got.Job.State != drover.JobCancelled {
+		t.Errorf("first event after the hello = %s %s, want job %s CANCELLED", e.event, e.data, b.ID)
+	}
+	if e.id != strconv.FormatInt(got.ID, 10) {
+		t.Errorf("event id %s, data id %d", e.id, got.ID)
+	}
+
+	wantError(t, s.call(t, "GET", "/api/v1/events?type=jobs", "", ""), 422, drover.EINVALID, `type "jobs"`, "job or worker")
+	wantError(t, s.call(t, "GET", "/api/v1/events?state=DONE", "", ""), 422, drover.EINVALID, `state "DONE"`, "COMPLETED")
+}
+
 func TestAPIEventsReconnectReplaysWhatWasMissed(t *testing.T) {
 	s := newAPIServer(t, serverOpt{})
 	s.submit(t, echoSpec()) // events before the client connects are not replayed

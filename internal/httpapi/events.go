@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -13,11 +14,17 @@ import (
 // eventStream serves GET /events: job and worker changes as SSE. A client
 // that reconnects with Last-Event-ID gets what it missed; one that fell too
 // far behind (or reconnects to a restarted coordinator) gets a "reset"
-// event and should reload its lists.
+// event and should reload its lists. ?type= (job, worker) and ?state= (job
+// states) keep only the events a client wants: a script waiting for jobs
+// to end need not receive, nor the coordinator encode, every step between.
 func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		return drover.Errorf(drover.EINTERNAL, "streaming unsupported")
+	}
+	want, err := parseEventFilter(r)
+	if err != nil {
+		return err
 	}
 	hub := s.c.Events()
 	last := int64(-1) // no id given: from now on
@@ -47,9 +54,12 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		for _, ev := range evs {
+			last = ev.ID
+			if !want.keeps(&ev) {
+				continue
+			}
 			b, _ := json.Marshal(ev)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, b)
-			last = ev.ID
 		}
 		fl.Flush()
 		select {
@@ -62,4 +72,59 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 			fmt.Fprintf(w, ": keep-alive\n\n")
 		}
 	}
+}
+
+// eventFilter is what ?type= and ?state= ask for; empty sets keep all.
+type eventFilter struct {
+	types  map[string]bool
+	states map[drover.JobState]bool // of job events
+}
+
+func parseEventFilter(r *http.Request) (eventFilter, error) {
+	var f eventFilter
+	q := r.URL.Query()
+	for _, v := range q["type"] {
+		for t := range strings.SplitSeq(strings.ToLower(v), ",") {
+			if t != "job" && t != "worker" {
+				return f, drover.Errorf(drover.EINVALID, "type %q: use job or worker (comma-separated for both)", t)
+			}
+			if f.types == nil {
+				f.types = map[string]bool{}
+			}
+			f.types[t] = true
+		}
+	}
+	for _, v := range q["state"] {
+		for st := range strings.SplitSeq(strings.ToUpper(v), ",") {
+			if !drover.JobState(st).Valid() {
+				return f, drover.Errorf(drover.EINVALID, "state %q is not a job state: use %s (comma-separated for several)", st, stateList())
+			}
+			if f.states == nil {
+				f.states = map[drover.JobState]bool{}
+			}
+			f.states[drover.JobState(st)] = true
+		}
+	}
+	return f, nil
+}
+
+func stateList() string {
+	var b strings.Builder
+	for i, st := range drover.JobStates {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(st))
+	}
+	return b.String()
+}
+
+func (f eventFilter) keeps(ev *drover.Event) bool {
+	if f.types != nil && !f.types[ev.Type] {
+		return false
+	}
+	if f.states != nil && ev.Type == "job" && (ev.Job == nil || !f.states[ev.Job.State]) {
+		return false
+	}
+	return true
 }
