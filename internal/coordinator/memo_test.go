@@ -104,7 +104,14 @@ func TestSubmissionRefusalReadsWorkersAgain(t *testing.T) {
 // it stops when the test ends.
 func startCoordinator(t *testing.T, cfg coordinator.Config) *coordinator.Coordinator {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	return startCoordinatorOn(t, filepath.Join(t.TempDir(), "drover.db"), cfg)
+}
+
+// startCoordinatorOn is startCoordinator on the store file at path, which
+// may hold a previous coordinator's data.
+func startCoordinatorOn(t *testing.T, path string, cfg coordinator.Config) *coordinator.Coordinator {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,23 +205,7 @@ func TestNewJobsArePlacedOnceTheFleetHasRoom(t *testing.T) {
 // coordinator started on a store with a DRAINING worker knows it.
 func TestPollsLearnDrainsFromMemory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "drover.db")
-	open := func() *coordinator.Coordinator {
-		st, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		c, err := coordinator.New(coordinator.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Stop)
-		return c
-	}
-	c := open()
+	c := startCoordinatorOn(t, path, coordinator.Config{})
 	w := register(t, c, "w", 1000, drover.ExecutorNoop)
 	if resp, err := c.Work(t.Context(), w.Worker.ID, 0, false); err != nil || resp.Drain {
 		t.Fatalf("Work of a READY worker = %+v, %v; want no drain", resp, err)
@@ -240,7 +231,7 @@ func TestPollsLearnDrainsFromMemory(t *testing.T) {
 	}
 	c.Stop()
 
-	again := open()
+	again := startCoordinatorOn(t, path, coordinator.Config{})
 	if resp, err := again.Work(t.Context(), w.Worker.ID, 0, false); err != nil || !resp.Drain {
 		t.Errorf("Work after a restart = %+v, %v; want drain", resp, err)
 	}

@@ -513,24 +513,23 @@ func TestMissingInterpreter(t *testing.T) {
 	wantFailed(t, res, "its interpreter /drover/no/python was not found")
 }
 
+// A bare name is searched in an existing workspace; a path is executed at
+// once and the missing workspace found after: the same message.
 func TestWorkspaceMissing(t *testing.T) {
 	t.Parallel()
-	task := newTask(t, "true")
-	task.Workspace = filepath.Join(task.Workspace, "gone")
-	res, _ := run(t, task)
-	wantFailed(t, res, "workspace "+task.Workspace+" is not available")
+	for _, name := range []string{"true", "/bin/true"} {
+		task := newTask(t, name)
+		task.Workspace = filepath.Join(task.Workspace, "gone")
+		res, _ := run(t, task)
+		wantFailed(t, res, "workspace "+task.Workspace+" is not available")
+	}
 }
 
 // A path with a slash is executed without checks first: why it failed is
 // worked out after, with the same messages.
 func TestPathFailuresExplainedAfterTheAttempt(t *testing.T) {
 	t.Parallel()
-	gone := newTask(t, "/bin/true")
-	gone.Workspace = filepath.Join(gone.Workspace, "gone")
-	res, _ := run(t, gone)
-	wantFailed(t, res, "workspace "+gone.Workspace+" is not available")
-
-	res, _ = run(t, newTask(t, "/drover/no/such/program"))
+	res, _ := run(t, newTask(t, "/drover/no/such/program"))
 	wantFailed(t, res, "command not found: /drover/no/such/program (no such file)")
 
 	res, _ = run(t, newTask(t, "/etc"))
