@@ -74,15 +74,21 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		}
 	}
 	for _, id := range stale {
-		attempts, err := c.store.MarkWorkerDown(ctx, id, before)
+		attempts, marked, err := c.store.MarkWorkerDown(ctx, id, before)
 		if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) {
 			continue // it heartbeated just now, or left
 		}
 		if err != nil {
 			return err
 		}
-		c.metrics.misses.Inc()
-		c.log.Warn("worker down", "worker", id, "silent_for", c.cfg.HeartbeatTimeout, "attempts_lost", len(attempts))
+		if marked {
+			c.metrics.misses.Inc()
+			c.log.Warn("worker down", "worker", id, "silent_for", c.cfg.HeartbeatTimeout, "attempts_lost", len(attempts))
+		} else {
+			// Found DOWN with attempts still active: a previous round
+			// was interrupted before it ended them all.
+			c.log.Warn("ending the attempts left on a worker already down", "worker", id, "attempts", len(attempts))
+		}
 		for _, a := range attempts {
 			c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
 				Message: "worker " + id + " stopped heartbeating"})

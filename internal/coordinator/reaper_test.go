@@ -30,39 +30,10 @@ func (c *fakeClock) Add(d time.Duration) {
 // after the restart is lost.
 func TestRestartGivesWorkersTimeToReturn(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	newCoord := func() *Coordinator {
-		c, err := New(Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), HeartbeatInterval: time.Second, HeartbeatTimeout: 10 * time.Second, AckTimeout: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.startedAt = clock.Now() // as Start does, without its loops
-		return c
-	}
+	st, clock := reapStore(t)
+	newCoord := func() *Coordinator { return reapCoordinator(t, st, clock) }
 	c := newCoord()
-	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.schedulePass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	work, err := c.Work(ctx, reg.Worker.ID, 0, false)
-	if err != nil || len(work.Assignments) != 1 {
-		t.Fatalf("work: %+v %v", work, err)
-	}
-	if err := c.StartAttempt(ctx, reg.Worker.ID, work.Assignments[0].AttemptID, drover.StartRequest{}); err != nil {
-		t.Fatal(err)
-	}
+	_, j := runningOnOneWorker(t, c)
 
 	// The coordinator is away for a minute, then starts again.
 	clock.Add(time.Minute)
@@ -84,4 +55,81 @@ func TestRestartGivesWorkersTimeToReturn(t *testing.T) {
 	if got.State != drover.JobQueued || got.Attempts[0].Reason != drover.ReasonWorkerLost {
 		t.Fatalf("after a silent timeout: %s, attempt %+v", got.State, got.Attempts[0])
 	}
+}
+
+// A reaping round interrupted after it marked a worker DOWN leaves that
+// worker's attempts active; the next round ends them without counting the
+// worker as missing a second time.
+func TestInterruptedReapIsFinishedNotCountedTwice(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, j := runningOnOneWorker(t, c)
+
+	// The first round marked the worker DOWN and stopped there.
+	clock.Add(11 * time.Second)
+	if _, marked, err := st.MarkWorkerDown(ctx, reg.Worker.ID, clock.Now().Add(-10*time.Second)); err != nil || !marked {
+		t.Fatalf("MarkWorkerDown: marked %v, %v", marked, err)
+	}
+	c.metrics.misses.Inc() // what that round counted
+
+	if err := c.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := c.Job(ctx, j.ID)
+	if got.State != drover.JobQueued || got.Attempts[0].Reason != drover.ReasonWorkerLost {
+		t.Errorf("after the next round: %s, attempt %+v; want requeued, worker_lost", got.State, got.Attempts[0])
+	}
+	if n := c.metrics.misses.Value(); n != 1 {
+		t.Errorf("heartbeat misses = %d, want 1", n)
+	}
+}
+
+// runningOnOneWorker registers a one-slot worker and runs a job on it: the
+// worker, and the job as submitted.
+func runningOnOneWorker(t *testing.T, c *Coordinator) (*drover.RegisterResponse, *drover.Job) {
+	t.Helper()
+	ctx := t.Context()
+	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.schedulePass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	work, err := c.Work(ctx, reg.Worker.ID, 0, false)
+	if err != nil || len(work.Assignments) != 1 {
+		t.Fatalf("work: %+v %v", work, err)
+	}
+	if err := c.StartAttempt(ctx, reg.Worker.ID, work.Assignments[0].AttemptID, drover.StartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	return reg, j
+}
+
+// reapStore is a fresh store and a fake clock for reaper tests.
+func reapStore(t *testing.T) (*sqlite.Store, *fakeClock) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// reapCoordinator is a coordinator on st with a 10 s heartbeat timeout,
+// started as Start would date it but without its loops: the test reaps.
+func reapCoordinator(t *testing.T, st *sqlite.Store, clock *fakeClock) *Coordinator {
+	t.Helper()
+	c, err := New(Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), HeartbeatInterval: time.Second, HeartbeatTimeout: 10 * time.Second, AckTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.startedAt = clock.Now()
+	return c
 }

@@ -71,9 +71,10 @@ type Store interface {
 	StaleWorkers(ctx context.Context, before time.Time) ([]string, error)
 	// MarkWorkerDown sets a worker DOWN if its last heartbeat is still before
 	// the given time, and returns its active attempts (to be ended as
-	// worker_lost). It returns ECONFLICT if the worker heartbeated since. A
-	// worker already DOWN stays so, and its active attempts are returned.
-	MarkWorkerDown(ctx context.Context, id string, before time.Time) ([]drover.Attempt, error)
+	// worker_lost); marked says this call set it DOWN. It returns ECONFLICT
+	// if the worker heartbeated since. A worker already DOWN stays so
+	// (marked is false), and its active attempts are returned.
+	MarkWorkerDown(ctx context.Context, id string, before time.Time) (as []drover.Attempt, marked bool, err error)
 
 	// GetAttempt returns one attempt.
 	GetAttempt(ctx context.Context, id string) (*drover.Attempt, error)

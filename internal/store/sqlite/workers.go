@@ -35,6 +35,7 @@ var (
 	qReviveWorker   = writeQuery(`UPDATE workers SET state = 'READY' WHERE id = ? AND state = 'DOWN'`)
 	qHeartbeat      = writeQuery(`UPDATE workers SET last_heartbeat_at = ?, usage = ? WHERE id = ?`)
 	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ?`)
+	qMarkWorkerDown = writeQuery(`UPDATE workers SET state = 'DOWN' WHERE id = ? AND state != 'DOWN'`)
 	qDeleteWorker   = writeQuery(`DELETE FROM workers WHERE id = ?`)
 )
 
@@ -252,8 +253,11 @@ func (s *Store) StaleWorkers(ctx context.Context, before time.Time) ([]string, e
 // MarkWorkerDown implements store.Store. Marking a worker already DOWN
 // again returns its active attempts again, so a reaper that crashed between
 // marking and ending them finishes the job on its next pass.
-func (s *Store) MarkWorkerDown(ctx context.Context, id string, before time.Time) ([]drover.Attempt, error) {
-	var as []drover.Attempt
+func (s *Store) MarkWorkerDown(ctx context.Context, id string, before time.Time) ([]drover.Attempt, bool, error) {
+	var (
+		as     []drover.Attempt
+		marked bool
+	)
 	err := s.write(ctx, func(x *session) error {
 		var hb int64
 		err := x.queryRow(qWorkerHeartbeat, id).Scan(&hb)
@@ -267,9 +271,15 @@ func (s *Store) MarkWorkerDown(ctx context.Context, id string, before time.Time)
 			return drover.Errorf(drover.ECONFLICT, "worker %s heartbeated at %s, not before %s", id,
 				fromUnixNano(hb).Format(time.RFC3339Nano), before.UTC().Format(time.RFC3339Nano))
 		}
-		if _, err := x.exec(qSetWorkerState, string(drover.WorkerDown), id); err != nil {
+		res, err := x.exec(qMarkWorkerDown, id)
+		if err != nil {
 			return err
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		marked = n > 0
 		rows, err := x.query(qWorkerAttempts, id)
 		if err != nil {
 			return err
@@ -277,5 +287,5 @@ func (s *Store) MarkWorkerDown(ctx context.Context, id string, before time.Time)
 		as, err = scanAttempts(rows)
 		return err
 	})
-	return as, err
+	return as, marked, err
 }

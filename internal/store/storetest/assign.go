@@ -95,7 +95,7 @@ func testAssignSkips(f *fixture) {
 		t.Fatal(err)
 	}
 	down := f.createWorker("down")
-	if _, err := f.s.MarkWorkerDown(f.ctx, down.ID, at(time.Second)); err != nil {
+	if _, _, err := f.s.MarkWorkerDown(f.ctx, down.ID, at(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	j1 := f.createJob(base)

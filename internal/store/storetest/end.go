@@ -201,7 +201,7 @@ func testFencing(f *fixture) {
 	other := f.createWorker("other")
 	j, old := f.running(lost.ID)
 
-	as, err := f.s.MarkWorkerDown(f.ctx, lost.ID, at(time.Minute))
+	as, _, err := f.s.MarkWorkerDown(f.ctx, lost.ID, at(time.Minute))
 	if err != nil || len(as) != 1 || as[0].ID != old.ID {
 		t.Fatalf("MarkWorkerDown = %v, %v; want [%s]", attemptIDs(as), err, old.ID)
 	}

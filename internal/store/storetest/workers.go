@@ -123,7 +123,7 @@ func testHeartbeat(f *fixture) {
 	}
 
 	// DOWN comes back READY; DRAINING stays DRAINING.
-	if _, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(time.Minute)); err != nil {
+	if _, _, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if got, revived, err = f.s.Heartbeat(f.ctx, w.ID, at(2*time.Minute), u); err != nil || got.State != drover.WorkerReady || !revived {
@@ -197,7 +197,7 @@ func testStaleWorkers(f *fixture) {
 		t.Fatal(err)
 	}
 	down := f.createWorker("down", hb(0))
-	if _, err := f.s.MarkWorkerDown(f.ctx, down.ID, at(time.Second)); err != nil {
+	if _, _, err := f.s.MarkWorkerDown(f.ctx, down.ID, at(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	f.createWorker("edge", hb(30*time.Second)) // not strictly before
@@ -205,7 +205,7 @@ func testStaleWorkers(f *fixture) {
 	// DOWN with an attempt still active: its ending was interrupted.
 	downBusy := f.createWorker("down-busy", hb(0))
 	f.running(downBusy.ID)
-	if _, err := f.s.MarkWorkerDown(f.ctx, downBusy.ID, at(time.Second)); err != nil {
+	if _, _, err := f.s.MarkWorkerDown(f.ctx, downBusy.ID, at(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -232,17 +232,17 @@ func testMarkWorkerDown(f *fixture) {
 	}
 
 	// It heartbeated at 10s: a reaper that decided with an older view loses.
-	_, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(10*time.Second))
+	_, _, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(10*time.Second))
 	wantCode(t, "MarkWorkerDown with a heartbeat at the cut-off", err, drover.ECONFLICT)
-	_, err = f.s.MarkWorkerDown(f.ctx, w.ID, at(5*time.Second))
+	_, _, err = f.s.MarkWorkerDown(f.ctx, w.ID, at(5*time.Second))
 	wantCode(t, "MarkWorkerDown with a heartbeat after the cut-off", err, drover.ECONFLICT)
 	if got := f.worker(w.ID); got.State != drover.WorkerReady {
 		t.Errorf("a refused MarkWorkerDown left the worker %s", got.State)
 	}
 
-	as, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(40*time.Second))
-	if err != nil {
-		t.Fatalf("MarkWorkerDown: %v", err)
+	as, marked, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(40*time.Second))
+	if err != nil || !marked {
+		t.Fatalf("MarkWorkerDown = marked %v, %v; want it marked", marked, err)
 	}
 	if got, want := attemptIDs(as), sorted(a1.ID, a2.ID); !slices.Equal(got, want) {
 		t.Errorf("MarkWorkerDown returned %v, want the active attempts %v", got, want)
@@ -255,6 +255,12 @@ func testMarkWorkerDown(f *fixture) {
 	if got := f.worker(w.ID); got.State != drover.WorkerDown {
 		t.Errorf("worker = %s, want DOWN", got.State)
 	}
-	_, err = f.s.MarkWorkerDown(f.ctx, "wrk_doesnotexist", at(time.Hour))
+	// Again (a round that was interrupted): the same attempts, not marked
+	// a second time.
+	again, marked, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(50*time.Second))
+	if err != nil || marked || !slices.Equal(attemptIDs(again), attemptIDs(as)) {
+		t.Errorf("second MarkWorkerDown = %v marked %v, %v; want the same attempts, not marked", attemptIDs(again), marked, err)
+	}
+	_, _, err = f.s.MarkWorkerDown(f.ctx, "wrk_doesnotexist", at(time.Hour))
 	wantCode(t, "MarkWorkerDown of an unknown worker", err, drover.ENOTFOUND)
 }
