@@ -27,6 +27,9 @@ const (
 //     its heartbeat saying so), which notes it before it wakes the poll;
 //     Start reads the DRAINING workers, every heartbeat notes what the
 //     store says, and a worker that leaves or is found lost is forgotten.
+//     A heartbeat that read its worker just before a drain and notes it
+//     just after can hide the drain from the polls until the next
+//     heartbeat, whose own answer tells the worker anyway.
 //
 // A restarted coordinator, or another one sharing the store, reads them
 // again; the store stays the source of truth (a drain made by another
