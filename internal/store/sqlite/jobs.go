@@ -75,7 +75,7 @@ func scanJobs(rows *sql.Rows, specs *specCache) ([]drover.Job, error) {
 	return scanJobsUpTo(rows, specs, 0)
 }
 
-// scanJobsUpTo is scanJobs stopping after limit jobs (0 or less: none).
+// scanJobsUpTo is scanJobs stopping after limit jobs (0 or less: no limit).
 func scanJobsUpTo(rows *sql.Rows, specs *specCache, limit int) ([]drover.Job, error) {
 	defer rows.Close()
 	var js []drover.Job
