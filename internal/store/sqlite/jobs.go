@@ -34,8 +34,11 @@ var (
 		WHERE state = 'QUEUED' ORDER BY priority DESC, queued_at, id`)
 	qCountJobs = readQuery(`SELECT state, count(*) FROM jobs GROUP BY state`)
 
+	// A key already used inserts nothing (and the job it names is read);
+	// a new one costs no read first.
 	qInsertJob = writeQuery(`INSERT INTO jobs (id, spec, priority, cpu, memory_mb, timeout_ns, state,
-		created_at, queued_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?)`)
+		created_at, queued_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?)
+		ON CONFLICT (idem_key) DO NOTHING`)
 	qSetPendingReason = writeQuery(`UPDATE jobs SET pending_reason = ? WHERE id = ? AND state = 'QUEUED'`)
 	qCancelJobNow     = writeQuery(`UPDATE jobs SET state = 'CANCELLED', reason = 'cancelled',
 		completed_at = ?1, cancel_requested_at = coalesce(cancel_requested_at, ?1) WHERE id = ?2`)
@@ -116,18 +119,21 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 		var key sql.NullString
 		if idemKey != "" {
 			key = sql.NullString{String: idemKey, Valid: true}
-			var first string
-			err := x.queryRow(qJobIDByIdemKey, idemKey).Scan(&first)
-			if err == nil {
-				out, err = getJob(x, first, true)
-				return err
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
 		}
-		if _, err := x.exec(qInsertJob, job.ID, spec, sp.Priority, sp.Resources.CPU,
-			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key); err != nil {
+		res, err := x.exec(qInsertJob, job.ID, spec, sp.Priority, sp.Resources.CPU,
+			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			// The key was used: the first job is the answer.
+			var first string
+			if err := x.queryRow(qJobIDByIdemKey, idemKey).Scan(&first); err != nil {
+				return err
+			}
+			out, err = getJob(x, first, true)
 			return err
 		}
 		created = true

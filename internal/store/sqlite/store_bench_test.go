@@ -113,14 +113,25 @@ func lifecycleParallel(b *testing.B, run func(*testing.B, *sqlite.Store, *drover
 }
 
 // BenchmarkCreateJobParallel is 32 submitters at once.
-func BenchmarkCreateJobParallel(b *testing.B) {
+func BenchmarkCreateJobParallel(b *testing.B) { createJobs(b, false) }
+
+// BenchmarkCreateJobKeyedParallel is BenchmarkCreateJobParallel with an
+// idempotency key per submission, as drover submit sends.
+func BenchmarkCreateJobKeyedParallel(b *testing.B) { createJobs(b, true) }
+
+func createJobs(b *testing.B, keyed bool) {
 	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
 	defer s.Close()
 	b.SetParallelism(16) // × GOMAXPROCS submitters
 	var i atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, _, err := s.CreateJob(b.Context(), newJob(int(i.Add(1))), ""); err != nil {
+			n := int(i.Add(1))
+			key := ""
+			if keyed {
+				key = drover.NewID("key")
+			}
+			if _, _, err := s.CreateJob(b.Context(), newJob(n), key); err != nil {
 				b.Error(err)
 				return
 			}
