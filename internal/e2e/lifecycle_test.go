@@ -28,6 +28,28 @@ func TestRunSuccessAndExitCodes(t *testing.T) {
 	if code != 3 || out != "out\n" || !strings.Contains(errOut, "err\n") || strings.Contains(out, "err") {
 		t.Fatalf("run exit 3: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
+	// A command that cannot be run ends as a shell ends it, at once: 127
+	// when missing, 126 when not executable, the reason on stderr, one
+	// attempt (the job's failure, not the fleet's).
+	for _, c := range []struct {
+		argv []string
+		code int
+		msg  string
+	}{
+		{[]string{"drover-no-such-command", "x"}, 127, "drover: command not found: drover-no-such-command (PATH="},
+		{[]string{"/etc"}, 126, "drover: cannot run /etc: it is a directory"},
+	} {
+		out, errOut, code = cl.cli(ctx, append([]string{"run", "--"}, c.argv...)...)
+		if code != c.code || out != "" || !strings.Contains(errOut, c.msg) {
+			t.Fatalf("run %q: code %d, stdout %q, stderr %q; want %d and %q", c.argv, code, out, errOut, c.code, c.msg)
+		}
+	}
+	out, _, _ = cl.cli(ctx, "submit", "--", "drover-no-such-command")
+	j := cl.waitJob(strings.TrimSpace(out), 20*time.Second, "FAILED", func(j *drover.Job) bool { return j.State.Final() })
+	if j.State != drover.JobFailed || j.Reason != drover.ReasonExitCode || j.ExitCode == nil || *j.ExitCode != 127 ||
+		len(j.Attempts) != 1 || j.FleetRetries != 0 || !strings.HasPrefix(j.Message, "command not found: drover-no-such-command") {
+		t.Fatalf("missing command: want FAILED exit_code 127 after one attempt with the reason; got %+v", j)
+	}
 	// A single argument with shell syntax runs under sh -c.
 	out, _, code = cl.cli(ctx, "run", "echo a | tr a b")
 	if code != 0 || out != "b\n" {
@@ -39,7 +61,7 @@ func TestRunSuccessAndExitCodes(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(id, "job_") || strings.Contains(id, "\n") {
 		t.Fatalf("submit: code %d, stdout %q", code, out)
 	}
-	j := cl.waitJob(id, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	j = cl.waitJob(id, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
 	if len(j.Attempts) != 1 || j.Attempts[0].WorkerID == "" || j.StartedAt == nil || j.CompletedAt == nil || j.QueuedAt == nil || j.AssignedAt == nil {
 		t.Fatalf("completed job lacks attempts or timestamps: %+v", j)
 	}

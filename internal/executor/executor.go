@@ -39,8 +39,10 @@ type Sink interface {
 //
 // Executors report what happened to the command: ExitCode (128+signal when a
 // signal killed it), ReasonOOMKilled when the memory limit killed it, or
-// ReasonExecutorError (with a Message a user understands) when the command
-// could not be run at all. On context cancellation they stop the command
+// ReasonExecutorError (with a Message a user understands) when the machine
+// could not run it. A command that is missing or not executable ends as a
+// shell ends it: ExitCode 127 or 126, with the reason in Message and on
+// stderr; that is the job's failure, not the machine's. On context cancellation they stop the command
 // (SIGTERM, Grace, SIGKILL, whole process tree) and return once it is gone;
 // the worker then reports cancelled or timeout from the context's cause.
 type Result struct {

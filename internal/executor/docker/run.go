@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -118,6 +119,12 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	_, err = e.cli.ContainerStart(sctx, id, client.ContainerStartOptions{})
 	cancelStart()
 	if err != nil {
+		if code, msg, ok := commandCannotRun(err); ok {
+			out.Write(drover.Stderr, []byte("drover: "+msg+"\n"))
+			res := executor.Exit(code)
+			res.Message = msg
+			return res
+		}
 		return e.failedBefore(ctx, "start the container", err)
 	}
 	if t.OnStart != nil {
@@ -198,6 +205,30 @@ func waitExitErr(w container.WaitResponse) error {
 }
 
 // failedBefore reports a run that ended before its command started.
+// commandCannotRun reads a failed start of the container: when the engine
+// (runc, without docker-init) could not execute the command, because it is
+// missing (127) or not executable (126), the job ends with that exit code,
+// as docker run and a shell end it, and as docker-init makes it end when
+// the engine has one: the image is what lacks the program, and another
+// worker would not cure it. Anything else is the machine's.
+func commandCannotRun(err error) (code int, msg string, ok bool) {
+	s := err.Error()
+	i := strings.Index(s, `exec: "`)
+	if i < 0 {
+		return 0, "", false
+	}
+	what := strings.TrimSuffix(strings.TrimSpace(s[i:]), ": unknown")
+	switch {
+	case strings.Contains(what, "executable file not found"), strings.Contains(what, "no such file or directory"):
+		code = 127
+	case strings.Contains(what, "permission denied"), strings.Contains(what, "is a directory"):
+		code = 126
+	default:
+		return 0, "", false
+	}
+	return code, "cannot run the command: " + what, true
+}
+
 func (e *Executor) failedBefore(ctx context.Context, what string, err error) executor.Result {
 	if ctx.Err() != nil {
 		// The worker reports cancelled or timeout from ctx's cause.

@@ -326,14 +326,39 @@ func TestRunCommandStartFailure(t *testing.T) {
 	out := newSink("")
 	res := e.Run(context.Background(), task, out)
 	// docker-init reports a program it cannot exec with exit 127, as a shell
-	// does; without an init the engine's start fails instead.
-	switch {
-	case e.init && (exitCode(res) != "127" || !strings.Contains(out.String(drover.Stderr), "/no/such/program")):
-		t.Errorf("result %+v (exit %s), stderr %q: want exit 127 and the program named", res, exitCode(res), out.String(drover.Stderr))
-	case !e.init && res.Reason != drover.ReasonExecutorError:
-		t.Errorf("result %+v (exit %s), want executor_error", res, exitCode(res))
+	// does; without an init the engine's start fails, and the executor
+	// reads that failure into the same end (TestCommandCannotRun).
+	if exitCode(res) != "127" || res.Reason != "" || !strings.Contains(out.String(drover.Stderr), "/no/such/program") {
+		t.Errorf("result %+v (exit %s, init %v), stderr %q: want exit 127 and the program named", res, exitCode(res), e.init, out.String(drover.Stderr))
 	}
 	assertGone(t, e, task.AttemptID)
+}
+
+// TestCommandCannotRun reads the engine's start failures (runc's words,
+// without docker-init) into the shell's exit codes; other failures stay the
+// machine's.
+func TestCommandCannotRun(t *testing.T) {
+	const prefix = "Error response from daemon: failed to create task for container: failed to create shim task: " +
+		"OCI runtime create failed: runc create failed: unable to start container process: error during container init: "
+	for _, c := range []struct {
+		err  string
+		code int
+		msg  string
+	}{
+		{prefix + `exec: "nosuch": executable file not found in $PATH: unknown`, 127,
+			`cannot run the command: exec: "nosuch": executable file not found in $PATH`},
+		{prefix + `exec: "/no/such/program": stat /no/such/program: no such file or directory: unknown`, 127,
+			`cannot run the command: exec: "/no/such/program": stat /no/such/program: no such file or directory`},
+		{prefix + `exec: "/etc/passwd": permission denied: unknown`, 126,
+			`cannot run the command: exec: "/etc/passwd": permission denied`},
+		{prefix + `error mounting "/srv/ws" to rootfs at "/workspace": no such file or directory: unknown`, 0, ""},
+		{"Cannot connect to the Docker daemon at unix:///var/run/docker.sock", 0, ""},
+	} {
+		code, msg, ok := commandCannotRun(errors.New(c.err))
+		if ok != (c.code != 0) || code != c.code || msg != c.msg {
+			t.Errorf("commandCannotRun(%q) = %d, %q, %v; want %d, %q", c.err, code, msg, ok, c.code, c.msg)
+		}
+	}
 }
 
 var _ executor.Sink = (*sink)(nil)

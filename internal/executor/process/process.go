@@ -4,6 +4,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"syscall"
@@ -46,8 +47,11 @@ func (e *Executor) Name() string { return drover.ExecutorProcess }
 // t.Grace (at once when Grace is zero). Whatever is left of the group when
 // the command itself exits is killed (after a cancel, once the rest of the
 // grace has passed), so background children do not outlive the job. A
-// command that cannot be started returns executor.Failed with a message for
-// the user, and t.OnStart is not called.
+// command that is missing or cannot be executed ends with exit code 127 or
+// 126 and says why on stderr and in the result's Message, as a shell
+// would; one that cannot be started for another reason (the workspace is
+// gone, the machine has no process left) returns executor.Failed. Either
+// way t.OnStart is not called.
 //
 // t.OnStart runs on Run's goroutine once the process has started, and ctx
 // is watched from when it returns; output flows meanwhile. Run also waits
@@ -73,12 +77,12 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 		}
 		var err error
 		if path, err = resolve(argv[0], t.Workspace, envPath(env)); err != nil {
-			return executor.Failed(err.Error())
+			return cannotStart(out, err)
 		}
 	}
 	p, err := start(path, argv, t.Workspace, env)
 	if err != nil {
-		return executor.Failed(notStarted(argv[0], path, t.Workspace, env, err))
+		return cannotStart(out, notStarted(argv[0], path, t.Workspace, env, err))
 	}
 	log := e.log.With("attempt", t.AttemptID, "pid", p.pgid)
 	log.Debug("process started", "path", path)
@@ -125,16 +129,32 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 // notStarted explains why the command at path (argv0 as given) did not
 // start: a missing workspace, a file that is missing, a directory or not
 // executable, or, the file being fine, its contents or its interpreter.
-func notStarted(argv0, path, dir string, env []string, err error) string {
+func notStarted(argv0, path, dir string, env []string, err error) error {
 	if werr := checkWorkspace(dir); werr != nil {
-		return werr.Error()
+		return werr
 	}
 	if strings.Contains(argv0, "/") {
 		if _, rerr := resolve(argv0, dir, envPath(env)); rerr != nil {
-			return rerr.Error()
+			return rerr
 		}
 	}
 	return startError(argv0, inDir(dir, path), err)
+}
+
+// cannotStart is the result of a command that did not start. One that
+// cannot be run for a reason of its own (see cannotRun) ends as a shell
+// ends it: the reason on stderr and exit code 127 or 126, a failure of the
+// job, which another worker would not cure. Any other error is the
+// machine's: executor_error, and the job goes to another worker.
+func cannotStart(out executor.Sink, err error) executor.Result {
+	var cr *cannotRun
+	if !errors.As(err, &cr) {
+		return executor.Failed(err.Error())
+	}
+	out.Write(drover.Stderr, []byte("drover: "+cr.msg+"\n"))
+	res := executor.Exit(cr.code)
+	res.Message = cr.msg
+	return res
 }
 
 // exitCode is the shell's convention: the exit status, or 128+signal when a

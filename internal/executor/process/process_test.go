@@ -127,6 +127,19 @@ func wantFailed(t *testing.T, res executor.Result, msg string) {
 	}
 }
 
+// wantCannotRun checks the end of a command that could not be run: exit
+// code 127 or 126 as a shell gives, msg in the result and on stderr.
+func wantCannotRun(t *testing.T, res executor.Result, out *sink, code int, msg string) {
+	t.Helper()
+	wantExit(t, res, code)
+	if !strings.Contains(res.Message, msg) {
+		t.Errorf("message %q, want %q in it", res.Message, msg)
+	}
+	if got := out.String(drover.Stderr); !strings.HasPrefix(got, "drover: ") || !strings.Contains(got, msg) || !strings.HasSuffix(got, "\n") {
+		t.Errorf("stderr %q, want a line \"drover: ...%s...\"", got, msg)
+	}
+}
+
 func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -474,8 +487,8 @@ func TestCommandNotFound(t *testing.T) {
 	task := newTask(t, "drover-no-such-command")
 	var started atomic.Int32
 	task.OnStart = func(time.Duration) { started.Add(1) }
-	res, _ := run(t, task)
-	wantFailed(t, res, "command not found: drover-no-such-command (PATH=/usr/local/sbin:")
+	res, out := run(t, task)
+	wantCannotRun(t, res, out, 127, "command not found: drover-no-such-command (PATH=/usr/local/sbin:")
 	if started.Load() != 0 {
 		t.Error("OnStart called for a command that never started")
 	}
@@ -485,14 +498,14 @@ func TestNotExecutable(t *testing.T) {
 	t.Parallel()
 	task := newTask(t, "./run.sh")
 	writeFile(t, filepath.Join(task.Workspace, "run.sh"), "#!/bin/sh\necho hi\n", 0o644)
-	res, _ := run(t, task)
-	wantFailed(t, res, "permission denied: ./run.sh is not executable")
+	res, out := run(t, task)
+	wantCannotRun(t, res, out, 126, "permission denied: ./run.sh is not executable")
 }
 
 func TestMissingFileInWorkspace(t *testing.T) {
 	t.Parallel()
-	res, _ := run(t, newTask(t, "./run.sh"))
-	wantFailed(t, res, "command not found: ./run.sh (no such file in the workspace)")
+	res, out := run(t, newTask(t, "./run.sh"))
+	wantCannotRun(t, res, out, 127, "command not found: ./run.sh (no such file in the workspace)")
 }
 
 func TestDirectoryIsNotACommand(t *testing.T) {
@@ -501,16 +514,16 @@ func TestDirectoryIsNotACommand(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(task.Workspace, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := run(t, task)
-	wantFailed(t, res, "cannot run ./sub: it is a directory")
+	res, out := run(t, task)
+	wantCannotRun(t, res, out, 126, "cannot run ./sub: it is a directory")
 }
 
 func TestMissingInterpreter(t *testing.T) {
 	t.Parallel()
 	task := newTask(t, "./run.sh")
 	writeFile(t, filepath.Join(task.Workspace, "run.sh"), "#!/drover/no/python\nprint(1)\n", 0o755)
-	res, _ := run(t, task)
-	wantFailed(t, res, "its interpreter /drover/no/python was not found")
+	res, out := run(t, task)
+	wantCannotRun(t, res, out, 127, "its interpreter /drover/no/python was not found")
 }
 
 // A bare name is searched in an existing workspace; a path is executed at
@@ -529,11 +542,14 @@ func TestWorkspaceMissing(t *testing.T) {
 // worked out after, with the same messages.
 func TestPathFailuresExplainedAfterTheAttempt(t *testing.T) {
 	t.Parallel()
-	res, _ := run(t, newTask(t, "/drover/no/such/program"))
-	wantFailed(t, res, "command not found: /drover/no/such/program (no such file)")
+	res, out := run(t, newTask(t, "/drover/no/such/program"))
+	wantCannotRun(t, res, out, 127, "command not found: /drover/no/such/program (no such file)")
 
-	res, _ = run(t, newTask(t, "/etc"))
-	wantFailed(t, res, "cannot run /etc: it is a directory")
+	res, out = run(t, newTask(t, "/etc"))
+	wantCannotRun(t, res, out, 126, "cannot run /etc: it is a directory")
+
+	res, out = run(t, newTask(t, "/etc/passwd/x"))
+	wantCannotRun(t, res, out, 127, "command not found: /etc/passwd/x (a folder on its path is a file)")
 }
 
 func TestEmptyCommand(t *testing.T) {

@@ -20,9 +20,31 @@ import (
 var (
 	errIsDir     = errors.New("is a directory")
 	errNoExecBit = errors.New("no execute permission")
+	errDenied    = errors.New("execute permission denied")
 )
 
 const chmodHint = "chmod +x it before packing the bundle, or run it through its interpreter, like: sh ./run.sh"
+
+// cannotRun is a command that cannot be run for a reason of its own: it
+// is not there (exit code 127) or it is there but cannot be executed
+// (126), the codes a shell and docker run give. Any other error starting a
+// command is the machine's.
+type cannotRun struct {
+	code int
+	msg  string
+}
+
+func (e *cannotRun) Error() string { return e.msg }
+
+// notFound is a cannotRun with exit code 127.
+func notFound(format string, a ...any) error {
+	return &cannotRun{code: 127, msg: fmt.Sprintf(format, a...)}
+}
+
+// notRunnable is a cannotRun with exit code 126.
+func notRunnable(format string, a ...any) error {
+	return &cannotRun{code: 126, msg: fmt.Sprintf(format, a...)}
+}
 
 // checkWorkspace makes sure the working directory exists, so that a
 // missing one is not reported as the program being missing.
@@ -65,13 +87,17 @@ func resolve(name, dir, pathList string) (string, error) {
 		case err == nil:
 			return name, nil
 		case errors.Is(err, fs.ErrNotExist) && filepath.IsAbs(name):
-			return "", fmt.Errorf("command not found: %s (no such file)", name)
+			return "", notFound("command not found: %s (no such file)", name)
 		case errors.Is(err, fs.ErrNotExist):
-			return "", fmt.Errorf("command not found: %s (no such file in the workspace)", name)
+			return "", notFound("command not found: %s (no such file in the workspace)", name)
 		case errors.Is(err, errIsDir):
-			return "", fmt.Errorf("cannot run %s: it is a directory", name)
+			return "", notRunnable("cannot run %s: it is a directory", name)
 		case errors.Is(err, errNoExecBit):
-			return "", fmt.Errorf("permission denied: %s is not executable (%s)", name, chmodHint)
+			return "", notRunnable("permission denied: %s is not executable (%s)", name, chmodHint)
+		case errors.Is(err, errDenied), errors.Is(err, fs.ErrPermission):
+			return "", notRunnable("cannot run %s: %v", name, err)
+		case errors.Is(err, syscall.ENOTDIR):
+			return "", notFound("command not found: %s (a folder on its path is a file)", name)
 		default:
 			return "", fmt.Errorf("cannot run %s: %v", name, err)
 		}
@@ -91,9 +117,9 @@ func resolve(name, dir, pathList string) (string, error) {
 		}
 	}
 	if denied != "" {
-		return "", fmt.Errorf("permission denied: %s is not executable (found %s; the job's PATH is %s)", name, denied, pathList)
+		return "", notRunnable("permission denied: %s is not executable (found %s; the job's PATH is %s)", name, denied, pathList)
 	}
-	return "", fmt.Errorf("command not found: %s (PATH=%s)", name, pathList)
+	return "", notFound("command not found: %s (PATH=%s)", name, pathList)
 }
 
 // inDir is path as seen from dir.
@@ -120,32 +146,32 @@ func checkExecutable(p string) error {
 	// system is mounted noexec; access(2) knows both.
 	const xOK = 1
 	if err := syscall.Access(p, xOK); err != nil {
-		return fmt.Errorf("execute permission denied (%v): check the file's owner and mode, and that its file system is not mounted noexec", err)
+		return fmt.Errorf("%w (%v): check the file's owner and mode, and that its file system is not mounted noexec", errDenied, err)
 	}
 	return nil
 }
 
-// startError turns an error from starting the resolved program (path, as
-// seen from the worker) into a message for the user. resolve already
-// checked the file, so an error here is about its contents or its
-// interpreter.
-func startError(name, path string, err error) string {
+// startError explains an error from starting the resolved program (path,
+// as seen from the worker) for the user. resolve already checked the file,
+// so an error here is about its contents or its interpreter, or else the
+// machine's (no memory, no process slot left).
+func startError(name, path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.ENOENT):
 		// The file exists, so what is missing is the interpreter its
 		// #! line names (or the loader an ELF binary asks for).
 		if interp := interpreter(path); interp != "" {
-			return fmt.Sprintf("cannot run %s: its interpreter %s was not found (check the #! line)", name, interp)
+			return notFound("cannot run %s: its interpreter %s was not found (check the #! line)", name, interp)
 		}
-		return fmt.Sprintf("cannot run %s: no such file or directory (a missing interpreter or dynamic loader?)", name)
+		return notFound("cannot run %s: no such file or directory (a missing interpreter or dynamic loader?)", name)
 	case errors.Is(err, syscall.ENOEXEC):
-		return fmt.Sprintf("cannot run %s: exec format error (not a program for this machine)", name)
+		return notRunnable("cannot run %s: exec format error (not a program for this machine)", name)
 	case errors.Is(err, syscall.EACCES):
-		return fmt.Sprintf("permission denied: %s cannot be executed (%v)", name, err)
+		return notRunnable("permission denied: %s cannot be executed (%v)", name, err)
 	case errors.Is(err, syscall.ETXTBSY):
-		return fmt.Sprintf("cannot run %s: the file is open for writing (text file busy)", name)
+		return notRunnable("cannot run %s: the file is open for writing (text file busy)", name)
 	}
-	return fmt.Sprintf("cannot run %s: %v", name, err)
+	return fmt.Errorf("cannot run %s: %v", name, err)
 }
 
 // head returns up to the first n bytes of the file at path.
