@@ -1,7 +1,9 @@
 package coordinator_test
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -234,5 +236,36 @@ func TestPollsLearnDrainsFromMemory(t *testing.T) {
 	again := startCoordinatorOn(t, path, coordinator.Config{})
 	if resp, err := again.Work(t.Context(), w.Worker.ID, 0, false); err != nil || !resp.Drain {
 		t.Errorf("Work after a restart = %+v, %v; want drain", resp, err)
+	}
+}
+
+// A worker that leaves with an assignment it never started sends the job
+// back to the queue without using a fleet retry, however often that
+// happens: nothing of the job ran.
+func TestWorkerLeavingBeforeStartUsesNoFleetRetry(t *testing.T) {
+	c := startCoordinator(t, coordinator.Config{FleetRetries: 1})
+	ctx := t.Context()
+	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		w := register(t, c, fmt.Sprintf("w%d", i), 1000, drover.ExecutorNoop)
+		resp, err := c.Work(ctx, w.Worker.ID, time.Minute, false)
+		if err != nil || len(resp.Assignments) != 1 {
+			t.Fatalf("Work = %+v, %v", resp, err)
+		}
+		if err := c.Deregister(ctx, w.Worker.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != drover.JobQueued || got.FleetRetries != 0 || len(got.Attempts) != i+1 ||
+			got.Reason != drover.ReasonNotAcknowledged || !strings.Contains(got.Message, "the worker left before starting it; requeued") {
+			t.Fatalf("after worker %d left: state %s, fleet retries %d, %d attempts, %s %q; want QUEUED, 0, %d, not_acknowledged",
+				i, got.State, got.FleetRetries, len(got.Attempts), got.Reason, got.Message, i+1)
+		}
 	}
 }

@@ -130,8 +130,13 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 // endAttempt ends an attempt with the retry policy and publishes the
 // result. A stale attempt (already ended) is ignored.
 func (c *Coordinator) endAttempt(ctx context.Context, id string, end store.AttemptEnd) (*drover.Job, error) {
+	return c.endAttemptWith(ctx, id, end, decide)
+}
+
+// endAttemptWith is endAttempt with policy in place of decide.
+func (c *Coordinator) endAttemptWith(ctx context.Context, id string, end store.AttemptEnd, policy func(*drover.Job, *drover.Attempt, int, time.Time) store.JobOutcome) (*drover.Job, error) {
 	j, err := c.store.EndAttempt(ctx, id, end, func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
-		return decide(j, a, c.cfg.FleetRetries, end.At)
+		return policy(j, a, c.cfg.FleetRetries, end.At)
 	})
 	if err != nil {
 		if !drover.IsCode(err, drover.ECONFLICT) {

@@ -60,6 +60,17 @@ func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store
 	return store.JobOutcome{State: drover.JobFailed, ExitCode: a.ExitCode, Reason: r, Message: describe(r, msg)}
 }
 
+// requeueUncounted is decide for an attempt that never started because its
+// worker left: the job goes back to the queue, its fleet retries untouched,
+// unless a cancel was asked for.
+func requeueUncounted(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
+	if j.CancelRequestedAt != nil || a.Reason == drover.ReasonCancelled {
+		return decide(j, a, fleetCap, now)
+	}
+	return store.JobOutcome{State: drover.JobQueued, Reason: a.Reason,
+		Message: fmt.Sprintf("attempt %d: %s; requeued", a.N, describe(a.Reason, a.Message))}
+}
+
 func describe(r drover.Reason, msg string) string {
 	if msg != "" {
 		return msg

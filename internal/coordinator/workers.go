@@ -218,7 +218,9 @@ func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worke
 
 // Deregister removes a worker that has finished its work (after a drain).
 // Assignments it never acknowledged (delivered as it stopped polling) go
-// back to the queue first.
+// back to the queue first, without using one of their jobs' fleet retries:
+// nothing of them ran, and a fleet whose workers come and go (scaled down,
+// replaced) must not use up a job's retries before it ever starts.
 func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
 	// No new work while it leaves (a worker stopped without a drain is
 	// still READY here).
@@ -232,8 +234,8 @@ func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
 	}
 	for _, a := range unacked {
 		if a.WorkerID == workerID {
-			c.endAttempt(ctx, a.ID, store.AttemptEnd{If: drover.AttemptAssigned, At: now, State: drover.AttemptFailed,
-				Reason: drover.ReasonNotAcknowledged, Message: "the worker left before starting it"})
+			c.endAttemptWith(ctx, a.ID, store.AttemptEnd{If: drover.AttemptAssigned, At: now, State: drover.AttemptFailed,
+				Reason: drover.ReasonNotAcknowledged, Message: "the worker left before starting it"}, requeueUncounted)
 		}
 	}
 	if err := c.store.DeleteWorker(ctx, workerID); err != nil {
