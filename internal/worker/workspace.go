@@ -2,14 +2,12 @@ package worker
 
 import (
 	"errors"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 )
 
 // workspaces hands out the attempts' workspaces, folders named
@@ -84,11 +82,9 @@ func (p *workspaces) get(attemptID string) (string, error) {
 		return "", err
 	}
 	if !p.knownOwner() {
-		st, err := lstat(ws)
-		traits, ok := dirTraits(ws)
-		if err == nil && ok {
+		if d, ok := inspectDir(ws); ok {
 			p.mu.Lock()
-			p.uid, p.gid, p.traits, p.known = st.Uid, st.Gid, traits, true
+			p.uid, p.gid, p.traits, p.known = d.uid, d.gid, d.traits, true
 			p.mu.Unlock()
 		}
 	}
@@ -143,27 +139,17 @@ func (p *workspaces) asMade(ws string) bool {
 	p.mu.Lock()
 	uid, gid, traits, known := p.uid, p.gid, p.traits, p.known
 	p.mu.Unlock()
-	st, err := lstat(ws)
-	if err != nil || !known || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || st.Mode&0o7777 != 0o755 ||
-		st.Uid != uid || st.Gid != gid {
+	if !known {
 		return false
 	}
-	if t, ok := dirTraits(ws); !ok || t != traits {
-		return false
-	}
-	f, err := os.Open(ws)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	_, err = f.Readdirnames(1)
-	return err == io.EOF
+	d, ok := inspectDir(ws)
+	return ok && d.empty && d.mode == 0o755 && d.uid == uid && d.gid == gid && d.traits == traits
 }
 
-func lstat(path string) (*syscall.Stat_t, error) {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(path, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
+// dirState is what inspectDir reads of a folder.
+type dirState struct {
+	mode     uint32 // permission bits, setuid, setgid and sticky (07777)
+	uid, gid uint32
+	traits   string // see dirTraits
+	empty    bool
 }

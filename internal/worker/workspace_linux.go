@@ -2,7 +2,6 @@ package worker
 
 import (
 	"errors"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,18 +15,58 @@ func renameNoReplace(old, name string) error {
 	return unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, name, unix.RENAME_NOREPLACE)
 }
 
-// dirTraits describes what a folder carries besides its mode and owner: its
-// inode flags (chattr's: synchronous, append-only, case-folded, encrypted…)
-// and its extended attributes with their values (a default ACL, an SELinux
-// label), as one comparable string. ok is false when they cannot be read.
-func dirTraits(path string) (traits string, ok bool) {
-	var b strings.Builder
-	f, err := os.Open(path)
+// inspectDir reads the folder at path through one descriptor: its mode,
+// owner, traits and whether it is empty. ok is false when path is not a
+// folder (a symbolic link to one is not) or something cannot be read.
+func inspectDir(path string) (d dirState, ok bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", false
+		return d, false
 	}
-	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
-	f.Close()
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return d, false
+	}
+	d.mode, d.uid, d.gid = st.Mode&0o7777, st.Uid, st.Gid
+	if d.traits, ok = dirTraits(fd); !ok {
+		return d, false
+	}
+	if d.empty, ok = emptyDir(fd); !ok {
+		return d, false
+	}
+	return d, true
+}
+
+// emptyDir reports whether the folder open at fd has no entry but . and ..
+func emptyDir(fd int) (empty, ok bool) {
+	var buf [1024]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, false
+		}
+		if n <= 0 {
+			return true, true
+		}
+		// ParseDirent skips . and .. (and deleted entries).
+		if _, found, _ := unix.ParseDirent(buf[:n], 1, nil); found > 0 {
+			return false, true
+		}
+	}
+}
+
+// dirTraits describes what the folder open at fd carries besides its mode
+// and owner: its inode flags (chattr's: synchronous, append-only,
+// case-folded, encrypted…) and its extended attributes with their values (a
+// default ACL, an SELinux label), as one comparable string. ok is false
+// when they cannot be read.
+func dirTraits(fd int) (traits string, ok bool) {
+	var b strings.Builder
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
 	switch {
 	case err == nil:
 		b.WriteString("flags=" + strconv.Itoa(flags) + "\n")
@@ -36,7 +75,7 @@ func dirTraits(path string) (traits string, ok bool) {
 	default:
 		return "", false
 	}
-	sz, err := unix.Listxattr(path, nil)
+	sz, err := unix.Flistxattr(fd, nil)
 	if errors.Is(err, unix.ENOTSUP) {
 		return b.String(), true
 	}
@@ -47,14 +86,14 @@ func dirTraits(path string) (traits string, ok bool) {
 		return b.String(), true
 	}
 	buf := make([]byte, sz)
-	if sz, err = unix.Listxattr(path, buf); err != nil {
+	if sz, err = unix.Flistxattr(fd, buf); err != nil {
 		return "", false
 	}
 	names := strings.Split(strings.TrimRight(string(buf[:sz]), "\x00"), "\x00")
 	slices.Sort(names)
 	for _, name := range names {
 		v := make([]byte, 4096)
-		n, err := unix.Getxattr(path, name, v)
+		n, err := unix.Fgetxattr(fd, name, v)
 		if err != nil {
 			return "", false
 		}

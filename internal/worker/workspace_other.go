@@ -8,5 +8,5 @@ import "errors"
 // reused.
 func renameNoReplace(old, name string) error { return errors.ErrUnsupported }
 
-// dirTraits is not read outside Linux, so no workspace is kept there.
-func dirTraits(path string) (string, bool) { return "", false }
+// inspectDir is Linux's only, so no workspace is kept elsewhere.
+func inspectDir(path string) (dirState, bool) { return dirState{}, false }

@@ -5,6 +5,7 @@ package worker
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,6 +67,12 @@ func TestWorkspaceReusedOnlyAsMade(t *testing.T) {
 		"its mode":     func(ws string) error { return os.Chmod(ws, 0o777) },
 		"sticky bit":   func(ws string) error { return os.Chmod(ws, 0o755|os.ModeSticky) },
 		"an xattr":     func(ws string) error { return unix.Setxattr(ws, "user.drover-test", []byte("x"), 0) },
+		"a link to an empty folder in its place": func(ws string) error {
+			if err := os.Rename(ws, ws+".real"); err != nil {
+				return err
+			}
+			return os.Symlink(ws+".real", ws)
+		},
 		"an inode flag": func(ws string) error { // chattr +A
 			f, err := os.Open(ws)
 			if err != nil {
@@ -127,5 +134,24 @@ func TestWorkspacesKeptUpToBoundAndClosed(t *testing.T) {
 	p.close()
 	if des, _ := os.ReadDir(dir); len(des) != 0 {
 		t.Fatalf("close left %d workspaces", len(des))
+	}
+}
+
+// BenchmarkWorkspaceReuse is a short attempt's workspace: taken from the
+// pool (a rename), checked as made and given back.
+func BenchmarkWorkspaceReuse(b *testing.B) {
+	p, err := newWorkspaces(b.TempDir(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.close()
+	for i := 0; b.Loop(); i++ {
+		ws, err := p.get("att_" + strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !p.keepIfAsMade(ws) {
+			b.Fatal("an untouched workspace was not kept")
+		}
 	}
 }
