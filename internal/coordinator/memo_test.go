@@ -3,8 +3,8 @@ package coordinator_test
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 

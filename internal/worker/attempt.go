@@ -10,6 +10,7 @@ import (
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/bundle"
 	"github.com/drover-dev/drover/internal/executor"
+	"github.com/drover-dev/drover/internal/lazylog"
 )
 
 // launch starts an assignment unless it already runs (a long-poll answer
@@ -61,7 +62,7 @@ func (w *Worker) report(ctx context.Context, a drover.Assignment, req drover.Fin
 // output, finish. ctx is the worker's life; runCtx is cancelled with a
 // cause (stopped, timeout, stale, shutdown).
 func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCauseFunc, a drover.Assignment) {
-	log := w.log.With("attempt", a.AttemptID, "job", a.JobID)
+	log := lazylog.With(w.log, "attempt", a.AttemptID, "job", a.JobID)
 	name := a.Spec.Executor
 	if name == "" {
 		// A job without an image names no executor: it runs on the first

@@ -12,6 +12,7 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/executor"
+	"github.com/drover-dev/drover/internal/lazylog"
 )
 
 // drainBound is how long Run keeps reading output after the command's
@@ -84,7 +85,7 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 	if err != nil {
 		return cannotStart(out, notStarted(argv[0], path, t.Workspace, env, err))
 	}
-	log := e.log.With("attempt", t.AttemptID, "pid", p.pgid)
+	log := lazylog.With(e.log, "attempt", t.AttemptID, "pid", p.pgid)
 	log.Debug("process started", "path", path)
 
 	drained := p.copyOutput(out)
