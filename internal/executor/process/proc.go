@@ -53,11 +53,11 @@ type proc struct {
 //   - execve of a set-user-ID, set-group-ID or file-capability program
 //     clears it.
 func start(path string, argv []string, dir string, env []string) (*proc, error) {
-	outR, outW, err := os.Pipe()
+	outR, outW, err := outputPipe()
 	if err != nil {
 		return nil, err
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := outputPipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
@@ -90,6 +90,25 @@ func start(path string, argv []string, dir string, env []string) (*proc, error) 
 		return nil, err
 	}
 	return p, nil
+}
+
+// outputPipe is os.Pipe for a child's output: the read end is ours and
+// goes through the runtime's poller, the write end is the child's and stays
+// blocking, as a program expects its stdout. os.Pipe would make both ends
+// pollable, and the write end blocking again when the child gets it: four
+// system calls per pipe for nothing.
+func outputPipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return nil, nil, os.NewSyscallError("pipe2", err)
+	}
+	if err := syscall.SetNonblock(p[0], true); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return nil, nil, os.NewSyscallError("setnonblock", err)
+	}
+	// NewFile makes a non-blocking descriptor pollable, a blocking one not.
+	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
 // spawn starts path, and falls back to running it with /bin/sh when the
