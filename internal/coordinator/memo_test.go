@@ -269,3 +269,45 @@ func TestWorkerLeavingBeforeStartUsesNoFleetRetry(t *testing.T) {
 		}
 	}
 }
+
+// A worker that hands an assignment back unstarted (it began to drain as
+// the assignment came) requeues the job without using a fleet retry; one
+// it had acknowledged counts as usual.
+func TestHandedBackUnstartedUsesNoFleetRetry(t *testing.T) {
+	c := startCoordinator(t, coordinator.Config{FleetRetries: 1})
+	ctx := t.Context()
+	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := register(t, c, "w", 1000, drover.ExecutorNoop)
+	handBack := func(accept bool) *drover.Job {
+		t.Helper()
+		resp, err := c.Work(ctx, w.Worker.ID, time.Minute, false)
+		if err != nil || len(resp.Assignments) != 1 {
+			t.Fatalf("Work = %+v, %v", resp, err)
+		}
+		id := resp.Assignments[0].AttemptID
+		if accept {
+			if err := c.Accept(ctx, w.Worker.ID, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := c.Finish(ctx, w.Worker.ID, id, drover.FinishRequest{Reason: drover.ReasonNotAcknowledged, Message: "worker w is draining"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for range 2 {
+		if got := handBack(false); got.State != drover.JobQueued || got.FleetRetries != 0 {
+			t.Fatalf("handed back unstarted: state %s, fleet retries %d; want QUEUED, 0", got.State, got.FleetRetries)
+		}
+	}
+	if got := handBack(true); got.State != drover.JobQueued || got.FleetRetries != 1 {
+		t.Fatalf("handed back once acknowledged: state %s, fleet retries %d; want QUEUED, 1", got.State, got.FleetRetries)
+	}
+	if got, _ := c.Job(ctx, j.ID); len(got.Attempts) != 3 {
+		t.Errorf("%d attempts, want 3", len(got.Attempts))
+	}
+}

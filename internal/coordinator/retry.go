@@ -71,6 +71,16 @@ func requeueUncounted(j *drover.Job, a *drover.Attempt, fleetCap int, now time.T
 		Message: fmt.Sprintf("attempt %d: %s; requeued", a.N, describe(a.Reason, a.Message))}
 }
 
+// handedBack is the policy for an attempt its worker hands back unstarted
+// (not_acknowledged): requeueUncounted if the store agrees that it was
+// never acknowledged nor started, decide otherwise.
+func handedBack(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
+	if a.AcceptedAt != nil || a.StartedAt != nil {
+		return decide(j, a, fleetCap, now)
+	}
+	return requeueUncounted(j, a, fleetCap, now)
+}
+
 func describe(r drover.Reason, msg string) string {
 	if msg != "" {
 		return msg

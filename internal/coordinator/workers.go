@@ -366,7 +366,13 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	default:
 		return nil, drover.Errorf(drover.EINVALID, "reason %q is not one a worker reports", req.Reason)
 	}
-	j, err := c.endAttempt(ctx, attemptID, end)
+	policy := decide
+	if req.Reason == drover.ReasonNotAcknowledged && !req.Started && req.ExitCode == nil {
+		// Handed back unstarted (the worker began to drain as it got
+		// it): requeued without using a fleet retry, as at deregistration.
+		policy = handedBack
+	}
+	j, err := c.endAttemptWith(ctx, attemptID, end, policy)
 	if err != nil {
 		return nil, stale(err, attemptID)
 	}

@@ -17,7 +17,9 @@ import (
 )
 
 // With returns a logger that logs as l.With(args...) would, formatting args
-// only when the first record is handled.
+// only when the first record is handled: a value that changes, or an
+// slog.LogValuer, is read then, not when With is called. Pass values that
+// do not change.
 func With(l *slog.Logger, args ...any) *slog.Logger {
 	return slog.New(&handler{h: l.Handler(), attrs: argsToAttrs(args)})
 }

@@ -41,8 +41,9 @@ func (w *Worker) launch(ctx context.Context, a drover.Assignment) {
 		}()
 		if draining {
 			// Taken between our drain and the coordinator hearing of it:
-			// hand it back at once (a fleet failure, requeued elsewhere).
-			w.report(ctx, a, drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: "worker " + w.cfg.Name + " is draining"})
+			// hand it back at once, not acknowledged, which the
+			// coordinator requeues without using a fleet retry.
+			w.report(ctx, a, drover.FinishRequest{Reason: drover.ReasonNotAcknowledged, Message: "worker " + w.cfg.Name + " is draining: handed back before starting it"})
 			return
 		}
 		w.runAttempt(ctx, runCtx, cancel, a)

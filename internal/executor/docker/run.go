@@ -204,7 +204,6 @@ func waitExitErr(w container.WaitResponse) error {
 	return nil
 }
 
-// failedBefore reports a run that ended before its command started.
 // commandCannotRun reads a failed start of the container: when the engine
 // (runc, without docker-init) could not execute the command, because it is
 // missing (127) or not executable (126), the job ends with that exit code,
@@ -229,6 +228,7 @@ func commandCannotRun(err error) (code int, msg string, ok bool) {
 	return code, "cannot run the command: " + what, true
 }
 
+// failedBefore reports a run that ended before its command started.
 func (e *Executor) failedBefore(ctx context.Context, what string, err error) executor.Result {
 	if ctx.Err() != nil {
 		// The worker reports cancelled or timeout from ctx's cause.

@@ -108,15 +108,39 @@ func outputPipe() (r, w *os.File, err error) {
 		return nil, nil, os.NewSyscallError("setnonblock", err)
 	}
 	// NewFile makes a non-blocking descriptor pollable, a blocking one not.
-	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
+	r, w = os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1")
+	if r.SetReadDeadline(time.Time{}) != nil {
+		// The poller refused it (no watch left, say): read it blocking,
+		// as os.Pipe would, rather than fail every read with EAGAIN.
+		if err := syscall.SetNonblock(p[0], false); err != nil {
+			r.Close()
+			w.Close()
+			return nil, nil, os.NewSyscallError("setnonblock", err)
+		}
+	}
+	return r, w, nil
 }
+
+// maxBusyDelay is the longest wait between two starts of a busy program;
+// the waits double from a millisecond, about half a second in all.
+const maxBusyDelay = 256 * time.Millisecond
 
 // spawn starts path, and falls back to running it with /bin/sh when the
 // kernel refuses it as a format it cannot execute and it looks like text:
 // a script without a #! line, which is what a POSIX shell and execvp do.
+//
+// A program just written, a bundle's, can be busy for a moment (ETXTBSY):
+// a process forked meanwhile for another attempt holds the descriptor it
+// was written through until that process execs (golang.org/issue/22315).
+// The start is tried again for up to half a second.
 func spawn(path string, argv []string, dir string, env []string, stdout, stderr *os.File) (*exec.Cmd, error) {
 	cmd := command(path, argv, dir, env, stdout, stderr)
 	err := cmd.Start()
+	for delay := time.Millisecond; errors.Is(err, syscall.ETXTBSY) && delay <= maxBusyDelay; delay *= 2 {
+		time.Sleep(delay)
+		cmd = command(path, argv, dir, env, stdout, stderr)
+		err = cmd.Start()
+	}
 	if errors.Is(err, syscall.ENOEXEC) && looksLikeScript(inDir(dir, path)) {
 		shArgv := append([]string{"sh", path}, argv[1:]...)
 		cmd = command("/bin/sh", shArgv, dir, env, stdout, stderr)

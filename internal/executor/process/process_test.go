@@ -20,6 +20,8 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/executor"
+
+	"golang.org/x/sys/unix"
 )
 
 // waitLimit bounds every wait in these tests; it is generous because the
@@ -752,4 +754,73 @@ func TestWorkerKilledTakesChildAlong(t *testing.T) {
 	worker.Wait()
 	// Pdeathsig: the kernel kills the job when the worker dies.
 	waitGone(t, ps)
+}
+
+// A program still open for writing for a moment (a bundle's, while another
+// attempt's fork holds the descriptor it was written through) is started
+// once it is free; one that stays busy is the machine's failure, not the
+// job's.
+func TestBusyProgramStartedOnceFree(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "./run.sh")
+	path := filepath.Join(task.Workspace, "run.sh")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("#!/bin/sh\necho ran\n"); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	task.OnStart = func(time.Duration) { close(started) }
+	s := newSink()
+	done := runAsync(t, context.Background(), New(nil), task, s)
+	// Held open until the first starts have been refused.
+	time.AfterFunc(20*time.Millisecond, func() { f.Close() })
+	res, ok := await(t, done)
+	if !ok {
+		t.Fatal("Run did not return")
+	}
+	wantExit(t, res, 0)
+	if s.String(drover.Stdout) != "ran\n" {
+		t.Errorf("stdout %q, want the program's output", s.String(drover.Stdout))
+	}
+
+	busy := newTask(t, "./run.sh")
+	g, err := os.OpenFile(filepath.Join(busy.Workspace, "run.sh"), os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	res, out := run(t, busy)
+	wantFailed(t, res, "cannot run ./run.sh: the file is open for writing (text file busy)")
+	if out.String(drover.Stderr) != "" {
+		t.Errorf("stderr %q: the machine's failure is not the job's output", out.String(drover.Stderr))
+	}
+}
+
+// A program on a file system mounted noexec cannot run on this worker, but
+// could on another: the machine's failure (executor_error), not exit 126.
+func TestNoexecMountIsTheMachines(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOEXEC, "size=1m"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount a noexec tmpfs (CI runs as root): %v", err)
+		}
+		t.Skipf("mount a noexec tmpfs needs root: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	ws := filepath.Join(dir, "ws")
+	writeFile(t, filepath.Join(ws, "run.sh"), "#!/bin/sh\necho hi\n", 0o755)
+	writeFile(t, filepath.Join(dir, "tool"), "#!/bin/sh\necho hi\n", 0o755)
+	for _, c := range []struct{ argv0, msg string }{
+		{"./run.sh", "cannot run ./run.sh: the workspace's file system is mounted noexec on this worker (give the worker a --work-dir"},
+		{filepath.Join(dir, "tool"), "cannot run " + filepath.Join(dir, "tool") + ": its file system is mounted noexec on this worker"},
+	} {
+		task := newTask(t, c.argv0)
+		task.Workspace = ws
+		res, _ := run(t, task)
+		wantFailed(t, res, c.msg)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The messages below end up on the job for its user to read, so they say
@@ -21,6 +23,7 @@ var (
 	errIsDir     = errors.New("is a directory")
 	errNoExecBit = errors.New("no execute permission")
 	errDenied    = errors.New("execute permission denied")
+	errNoexec    = errors.New("file system mounted noexec")
 )
 
 const chmodHint = "chmod +x it before packing the bundle, or run it through its interpreter, like: sh ./run.sh"
@@ -94,6 +97,10 @@ func resolve(name, dir, pathList string) (string, error) {
 			return "", notRunnable("cannot run %s: it is a directory", name)
 		case errors.Is(err, errNoExecBit):
 			return "", notRunnable("permission denied: %s is not executable (%s)", name, chmodHint)
+		case errors.Is(err, errNoexec) && !filepath.IsAbs(name):
+			return "", fmt.Errorf("cannot run %s: the workspace's file system is mounted noexec on this worker (give the worker a --work-dir where programs may run)", name)
+		case errors.Is(err, errNoexec):
+			return "", fmt.Errorf("cannot run %s: its file system is mounted noexec on this worker", name)
 		case errors.Is(err, errDenied), errors.Is(err, fs.ErrPermission):
 			return "", notRunnable("cannot run %s: %v", name, err)
 		case errors.Is(err, syscall.ENOTDIR):
@@ -146,7 +153,12 @@ func checkExecutable(p string) error {
 	// system is mounted noexec; access(2) knows both.
 	const xOK = 1
 	if err := syscall.Access(p, xOK); err != nil {
-		return fmt.Errorf("%w (%v): check the file's owner and mode, and that its file system is not mounted noexec", errDenied, err)
+		// A noexec mount is the machine's setup, not the job's doing.
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && st.Flags&unix.ST_NOEXEC != 0 {
+			return errNoexec
+		}
+		return fmt.Errorf("%w (%v): check the file's owner and mode", errDenied, err)
 	}
 	return nil
 }
@@ -169,7 +181,9 @@ func startError(name, path string, err error) error {
 	case errors.Is(err, syscall.EACCES):
 		return notRunnable("permission denied: %s cannot be executed (%v)", name, err)
 	case errors.Is(err, syscall.ETXTBSY):
-		return notRunnable("cannot run %s: the file is open for writing (text file busy)", name)
+		// Still busy after spawn's retries: something on the worker keeps
+		// it open for writing.
+		return fmt.Errorf("cannot run %s: the file is open for writing (text file busy)", name)
 	}
 	return fmt.Errorf("cannot run %s: %v", name, err)
 }
