@@ -45,7 +45,7 @@ func TestTLSAndTokens(t *testing.T) {
 	trust := "SSL_CERT_FILE=" + certFile
 
 	// A worker with a wrong join token is refused and says why.
-	bad := exec.Command(bin, "worker", "--server", url, "--join-token", "nope", "--executor", "process")
+	bad := exec.Command(bin, "worker", "--server", url, "--join-token", "nope", "--executor", "process", "--work-dir", t.TempDir())
 	bad.Env = append(cleanEnv(), trust)
 	out, err := bad.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "join token is wrong") {
