@@ -1,6 +1,7 @@
 package drover
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -122,8 +123,13 @@ type Command []string
 
 // UnmarshalJSON accepts ["prog","arg"] or "shell text".
 func (c *Command) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
+	// The first byte says which form it is: trying a string first would
+	// build and drop a type error on every array, the usual form.
+	if isJSONString(b) {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("command must be a string or an array of strings")
+		}
 		if s == "" {
 			*c = nil
 			return nil
@@ -137,6 +143,12 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	}
 	*c = argv
 	return nil
+}
+
+// isJSONString reports whether the JSON value b is a string.
+func isJSONString(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '"'
 }
 
 // Duration is a time.Duration that reads and writes JSON as "1m30s"; a bare
@@ -154,7 +166,7 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // UnmarshalJSON reads "90s", "1h", or a number of seconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
+	if isJSONString(b) && json.Unmarshal(b, &s) == nil {
 		if s == "" {
 			*d = 0
 			return nil

@@ -44,6 +44,11 @@ func TestCommandJSON(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(c, tt.want) {
 				t.Fatalf("Unmarshal(%s) = %#v, %v; want %#v", tt.in, c, err, tt.want)
 			}
+			// Called directly, with white space before the value.
+			var d drover.Command
+			if err := d.UnmarshalJSON([]byte(" \n" + tt.in)); err != nil || !reflect.DeepEqual(d, tt.want) {
+				t.Fatalf("UnmarshalJSON(%q) = %#v, %v; want %#v", " \n"+tt.in, d, err, tt.want)
+			}
 		})
 	}
 
