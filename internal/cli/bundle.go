@@ -15,39 +15,39 @@ import (
 func uploadBundle(ctx context.Context, a *app, c *client.Client, path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("--bundle: %w", err)
+		return "", localError{fmt.Errorf("--bundle: %w", err)}
 	}
 	var f *os.File
 	if fi.IsDir() {
 		tmp, err := os.CreateTemp("", "drover-bundle-*.zip")
 		if err != nil {
-			return "", fmt.Errorf("--bundle: %w", err)
+			return "", localError{fmt.Errorf("--bundle: %w", err)}
 		}
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
 		files, bytes, err := bundle.Zip(tmp, path)
 		if err != nil {
-			return "", fmt.Errorf("--bundle %s: %w", path, err)
+			return "", localError{fmt.Errorf("--bundle %s: %w", path, err)}
 		}
 		if files == 0 {
-			return "", fmt.Errorf("--bundle %s: no files to send (is everything in .droverignore?)", path)
+			return "", localError{fmt.Errorf("--bundle %s: no files to send (is everything in .droverignore?)", path)}
 		}
 		size, _ := tmp.Seek(0, io.SeekCurrent)
 		fmt.Fprintf(a.stderr, "drover: bundle %s: %d files, %s (%s zipped)\n", path, files, humanBytes(bytes), humanBytes(size))
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return "", err
+			return "", localError{fmt.Errorf("--bundle %s: %w", path, err)}
 		}
 		f = tmp
 	} else {
 		if f, err = os.Open(path); err != nil {
-			return "", fmt.Errorf("--bundle: %w", err)
+			return "", localError{fmt.Errorf("--bundle: %w", err)}
 		}
 		defer f.Close()
 		fmt.Fprintf(a.stderr, "drover: bundle %s: %s\n", path, humanBytes(fi.Size()))
 	}
 	st, err := f.Stat()
 	if err != nil {
-		return "", err
+		return "", localError{fmt.Errorf("--bundle %s: %w", path, err)}
 	}
 	var progress func(int64)
 	if st.Size() > 4<<20 && isTerminal(a.stderr) {
@@ -79,3 +79,10 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// localError is a failure on this machine (a bundle to read or pack), not
+// one of reaching the coordinator: it is reported as it is.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+func (e localError) Unwrap() error { return e.err }

@@ -194,6 +194,11 @@ func (a *app) apiError(server string, err error) {
 		a.errorf("interrupted")
 		return
 	}
+	var le localError
+	if errors.As(err, &le) {
+		a.errorf("%v", err)
+		return
+	}
 	a.errorf("cannot reach the coordinator at %s: %v (is 'drover dev' or 'drover server' running? set --server or DROVER_SERVER)", server, err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -40,9 +41,9 @@ func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec)
 }
 
 // submitCmd is what submit and run share: parse the job flags, upload the
-// bundle, submit. On failure it has printed why and returns the exit code
-// (failCode for errors past flag parsing).
-func submitCmd(ctx context.Context, a *app, name string, args []string, failCode int, extra func(*flag.FlagSet)) (*client.Client, *clientFlags, *drover.Job, int) {
+// bundle, submit. On failure it has printed why and returns the exit code:
+// usageCode for bad flags or an invalid job, failCode for errors past them.
+func submitCmd(ctx context.Context, a *app, name string, args []string, usageCode, failCode int, extra func(*flag.FlagSet)) (*client.Client, *clientFlags, *drover.Job, int) {
 	fs := newFlags(a, name)
 	cf := &clientFlags{}
 	var jf jobFlags
@@ -52,12 +53,15 @@ func submitCmd(ctx context.Context, a *app, name string, args []string, failCode
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, nil, usageCode(err)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, nil, exitOK
+		}
+		return nil, nil, nil, usageCode
 	}
 	spec, err := jf.spec(fs.Args())
 	if err != nil {
 		a.errorf("%v", err)
-		return nil, nil, nil, exitUsage
+		return nil, nil, nil, usageCode
 	}
 	c := cf.client()
 	if jf.bundle != "" {
@@ -82,7 +86,7 @@ func submitCmd(ctx context.Context, a *app, name string, args []string, failCode
 }
 
 func cmdSubmit(ctx context.Context, a *app, args []string) int {
-	_, _, j, code := submitCmd(ctx, a, "submit", args, exitError, nil)
+	_, _, j, code := submitCmd(ctx, a, "submit", args, exitUsage, exitError, nil)
 	if j == nil {
 		return code
 	}
@@ -92,7 +96,8 @@ func cmdSubmit(ctx context.Context, a *app, args []string) int {
 
 func cmdRun(ctx context.Context, a *app, args []string) int {
 	var detach, verbose bool
-	c, cf, j, code := submitCmd(ctx, a, "run", args, exitDrover, func(fs *flag.FlagSet) {
+	// Bad flags exit 125 too, as docker run's do: 2 could be the job's own.
+	c, cf, j, code := submitCmd(ctx, a, "run", args, exitDrover, exitDrover, func(fs *flag.FlagSet) {
 		fs.BoolVar(&detach, "detach", false, "print the job id and return; Ctrl-C then leaves the job running")
 		fs.BoolVar(&detach, "d", false, "short for --detach")
 		fs.BoolVar(&verbose, "v", false, "print where the job is (queued, why, which worker) on stderr")

@@ -73,10 +73,20 @@ func TestBadInputs(t *testing.T) {
 		})
 	}
 
-	// The CLI says it too, with a usage exit code for bad flags.
+	// The CLI says it too: run exits 125 for bad flags (a job may exit 2
+	// itself), submit 2.
 	_, errOut, code := cl.cli(ctx, "run", "--cpu", "lots", "--", "true")
+	if code != 125 || !strings.Contains(errOut, "--cpu") {
+		t.Errorf("run with a bad --cpu: code %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = cl.cli(ctx, "submit", "--cpu", "lots", "--", "true")
 	if code != 2 || !strings.Contains(errOut, "--cpu") {
-		t.Errorf("bad --cpu: code %d, stderr %q", code, errOut)
+		t.Errorf("submit with a bad --cpu: code %d, stderr %q", code, errOut)
+	}
+	// A bundle that is not there is said to be missing, not the coordinator.
+	_, errOut, code = cl.cli(ctx, "run", "--bundle", "/drover/no/such/folder", "--", "true")
+	if code != 125 || !strings.Contains(errOut, "--bundle") || strings.Contains(errOut, "cannot reach") {
+		t.Errorf("run with a missing bundle: code %d, stderr %q", code, errOut)
 	}
 	_, errOut, code = cl.cli(ctx, "run", "--cpu", "64", "--", "true")
 	if code != 125 || !strings.Contains(errOut, "largest worker") {

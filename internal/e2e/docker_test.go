@@ -86,7 +86,7 @@ func TestDockerJobIsolatedAndRemoved(t *testing.T) {
 	}
 	// --executor docker without an image is refused with a clear message.
 	_, errOut, code = cl.cli(ctx, "run", "--executor", "docker", "--", "true")
-	if code != 2 || !strings.Contains(errOut, "image") {
+	if code != 125 || !strings.Contains(errOut, "image") {
 		t.Fatalf("docker without image: exit %d, stderr %q", code, errOut)
 	}
 }
