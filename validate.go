@@ -67,6 +67,9 @@ func (s *JobSpec) Normalize() error {
 		if !envKey.MatchString(k) {
 			return FieldErrorf("env", "env name %q is invalid: use letters, digits and underscores, not starting with a digit", k)
 		}
+		if strings.HasPrefix(k, "DROVER_") {
+			return FieldErrorf("env", "env name %s: names starting with DROVER_ are set by drover for every job (DROVER_JOB_ID, DROVER_ATTEMPT_ID, DROVER_WORKSPACE); pick another name", k)
+		}
 		if strings.IndexByte(v, 0) >= 0 {
 			return FieldErrorf("env", "env %s contains a NUL byte", k)
 		}

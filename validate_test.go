@@ -91,6 +91,8 @@ func TestNormalize(t *testing.T) {
 			field: "env", msg: []string{`"A-B"`}},
 		{name: "env name empty", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"": "x"}},
 			field: "env", msg: []string{`env name ""`}},
+		{name: "env name drover sets", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"DROVER_ATTEMPT_ID": "x"}},
+			field: "env", msg: []string{"DROVER_ATTEMPT_ID", "set by drover", "pick another name"}},
 		{name: "env value with NUL", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"A": "x\x00"}},
 			field: "env", msg: []string{"env A contains a NUL byte"}},
 		{name: "env too large", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"A": strings.Repeat("x", drover.MaxEnvBytes)}},

@@ -61,16 +61,17 @@ func Failed(msg string) Result {
 	return Result{Reason: drover.ReasonExecutorError, Message: msg}
 }
 
-// Env builds a command's environment: a minimal base (PATH, HOME, LANG,
-// TMPDIR when given), the drover variables, then the job's own env, which
-// wins. The worker's own environment is never passed through.
-func Env(t *Task, home, tmp string) []string {
+// Env builds a command's environment: a minimal base (PATH, HOME set to
+// the workspace, LANG, TMPDIR when given), the job's own env, which may
+// replace those, then the drover variables (DROVER_JOB_ID,
+// DROVER_ATTEMPT_ID, DROVER_WORKSPACE), which it may not: a submission
+// cannot name DROVER_* (drover.JobSpec.Normalize), and they come last
+// besides. The worker's own environment is never passed through.
+func Env(t *Task, workspace, tmp string) []string {
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"HOME=" + home,
+		"HOME=" + workspace,
 		"LANG=C.UTF-8",
-		"DROVER_JOB_ID=" + t.JobID,
-		"DROVER_ATTEMPT_ID=" + t.AttemptID,
 	}
 	if tmp != "" {
 		env = append(env, "TMPDIR="+tmp)
@@ -78,5 +79,9 @@ func Env(t *Task, home, tmp string) []string {
 	for k, v := range t.Spec.Env {
 		env = append(env, k+"="+v)
 	}
-	return env
+	return append(env,
+		"DROVER_JOB_ID="+t.JobID,
+		"DROVER_ATTEMPT_ID="+t.AttemptID,
+		"DROVER_WORKSPACE="+workspace,
+	)
 }

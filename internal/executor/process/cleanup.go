@@ -28,7 +28,9 @@ func (e *Executor) SetWorkDir(dir string) {
 // longer runs. A worker killed with -9 takes its jobs' direct children
 // with it (Pdeathsig), but not what they started in the background. Such
 // processes are found by the environment every job gets: DROVER_ATTEMPT_ID,
-// and HOME set to the attempt's workspace inside this worker's work dir.
+// and DROVER_WORKSPACE, the attempt's workspace inside this worker's work
+// dir (HOME, which drover versions before DROVER_WORKSPACE matched, is
+// looked at when DROVER_WORKSPACE is missing). A job cannot set either.
 // A process that cleared its environment escapes this; Linux offers no
 // stronger handle without cgroups.
 func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool) (int, error) {
@@ -41,6 +43,7 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 	}
 	self := os.Getpid()
 	home := "HOME=" + e.workDir + string(filepath.Separator)
+	workspace := "DROVER_WORKSPACE=" + e.workDir + string(filepath.Separator)
 	killed := 0
 	for _, de := range names {
 		if ctx.Err() != nil {
@@ -65,16 +68,22 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 			closePidfd(pidfd)
 			continue // gone, or not ours to read
 		}
-		var attempt, ws string
+		var attempt, ws, homeWS string
 		for _, kv := range bytes.Split(env, []byte{0}) {
 			if v, ok := bytes.CutPrefix(kv, []byte("DROVER_ATTEMPT_ID=")); ok {
 				attempt = string(v)
 			}
-			if v, ok := bytes.CutPrefix(kv, []byte(home)); ok {
+			if v, ok := bytes.CutPrefix(kv, []byte(workspace)); ok {
 				ws = string(v)
 			}
+			if v, ok := bytes.CutPrefix(kv, []byte(home)); ok {
+				homeWS = string(v)
+			}
 		}
-		// HOME must be exactly this work dir's workspace of that attempt
+		if ws == "" {
+			ws = homeWS
+		}
+		// The workspace must be exactly this work dir's of that attempt
 		// (<work dir>/<attempt id>-<suffix>), not something deeper: another
 		// worker's work dir may lie inside this one.
 		if !strings.HasPrefix(attempt, "att_") || !strings.HasPrefix(ws, attempt+"-") ||
