@@ -971,3 +971,20 @@ func TestAPIAccessTokenOnlyOnGet(t *testing.T) {
 	follow := openSSE(t, s, "/api/v1/jobs/"+j.ID+"/output?follow=1&access_token="+apiToken, nil)
 	untilState(t, follow, drover.JobQueued)
 }
+
+// Liveness answers without a token, at the root and under /api/v1.
+func TestHealthz(t *testing.T) {
+	s := newAPIServer(t, serverOpt{tokens: true})
+	for _, path := range []string{"/healthz", "/api/v1/healthz"} {
+		resp, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]string
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil || body["status"] != "ok" {
+			t.Errorf("GET %s: %d %v %v, want 200 {\"status\":\"ok\"}", path, resp.StatusCode, body, err)
+		}
+	}
+}

@@ -101,9 +101,13 @@ func New(cfg Config) http.Handler {
 	} else {
 		mux.HandleFunc("GET /metrics", s.client(s.serveMetrics))
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	// Liveness, without a token: at the root, where probes look for it, and
+	// under /api/v1 with the other calls.
+	healthz := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": drover.Version})
-	})
+	}
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /api/v1/healthz", healthz)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, drover.Errorf(drover.ENOTFOUND, "no API route %s %s: see the API reference in the README", r.Method, r.URL.Path))
 	})
