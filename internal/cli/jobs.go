@@ -455,8 +455,17 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 	fs.IntVar(&limit, "limit", 50, "how many (at most 1000)")
 	fs.StringVar(&cursor, "cursor", "", "continue after this page's cursor")
 	fs.BoolVar(&asJSON, "json", false, "print the page as the API returns it")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return usageCode(err)
+	}
+	if len(pos) > 0 {
+		a.errorf("jobs takes no arguments (got %q): filter with --state, page with --cursor", pos)
+		return exitUsage
+	}
+	if limit < 1 || limit > 1000 {
+		a.errorf("--limit %d: use a whole number from 1 to 1000", limit)
+		return exitUsage
 	}
 	c := cf.client()
 	page, err := c.Jobs(ctx, drover.JobFilter{State: drover.JobState(strings.ToUpper(state)), Limit: limit, Cursor: cursor})
@@ -508,8 +517,13 @@ func cmdWorkers(ctx context.Context, a *app, args []string) int {
 	var asJSON bool
 	cf.add(a, fs)
 	fs.BoolVar(&asJSON, "json", false, "print the workers as the API returns them")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return usageCode(err)
+	}
+	if len(pos) > 0 {
+		a.errorf("workers takes no arguments (got %q)", pos)
+		return exitUsage
 	}
 	ws, err := cf.client().Workers(ctx)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/sched"
@@ -100,6 +101,11 @@ func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.Job
 	}
 	if f.Limit > 1000 {
 		return nil, drover.Errorf(drover.EINVALID, "limit %d is too large: the most is 1000; page with the cursor", f.Limit)
+	}
+	// A cursor is the last job id of the page before; anything else would
+	// silently list from some other point.
+	if f.Cursor != "" && (!strings.HasPrefix(f.Cursor, "job_") || len(f.Cursor) > 64) {
+		return nil, drover.Errorf(drover.EINVALID, "cursor %q is not one a page returned: pass nextCursor as it came, or none for the first page", f.Cursor)
 	}
 	jobs, next, err := c.store.ListJobs(ctx, f)
 	if err != nil {

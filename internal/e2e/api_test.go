@@ -83,6 +83,12 @@ func TestBadInputs(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "--cpu") {
 		t.Errorf("submit with a bad --cpu: code %d, stderr %q", code, errOut)
 	}
+	// Listing commands refuse what they would otherwise ignore.
+	for _, args := range [][]string{{"jobs", "--limit", "-1"}, {"jobs", "extra"}, {"workers", "extra"}} {
+		if _, errOut, code := cl.cli(ctx, args...); code != 2 || errOut == "" {
+			t.Errorf("%q: code %d, stderr %q; want 2 and why", args, code, errOut)
+		}
+	}
 	// A bundle that is not there is said to be missing, not the coordinator.
 	_, errOut, code = cl.cli(ctx, "run", "--bundle", "/drover/no/such/folder", "--", "true")
 	if code != 125 || !strings.Contains(errOut, "--bundle") || strings.Contains(errOut, "cannot reach") {

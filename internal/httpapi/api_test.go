@@ -253,6 +253,7 @@ func TestAPIErrorStatuses(t *testing.T) {
 		{"body too large", "POST", "/api/v1/jobs", apiToken, `{"name":"` + strings.Repeat("a", 2<<20) + `"}`, 413, drover.ETOOLARGE, "1 MiB"},
 		{"invalid spec", "POST", "/api/v1/jobs", apiToken, `{"command": []}`, 422, drover.EINVALID, "command is empty"},
 		{"invalid query", "GET", "/api/v1/jobs?limit=many", apiToken, "", 422, drover.EINVALID, "limit"},
+		{"made-up cursor", "GET", "/api/v1/jobs?cursor=zzz", apiToken, "", 422, drover.EINVALID, "not one a page returned"},
 		{"unschedulable", "POST", "/api/v1/jobs", apiToken, `{"command": ["true"], "resources": {"cpu": 8000}}`, 422, drover.EUNSCHEDULABLE, "largest worker"},
 	}
 	for _, tc := range tests {
