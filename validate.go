@@ -19,6 +19,7 @@ const (
 	MaxNameLen      = 200
 	MaxCommandBytes = 128 << 10
 	MaxEnvBytes     = 128 << 10
+	MinTimeout      = time.Second
 )
 
 var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -92,6 +93,9 @@ func (s *JobSpec) Normalize() error {
 	}
 	if s.Timeout < 0 {
 		return FieldErrorf("timeout", "timeout is %s: it must be positive, or 0 for none", s.Timeout)
+	}
+	if s.Timeout > 0 && s.Timeout.D() < MinTimeout {
+		return FieldErrorf("timeout", "timeout is %s: the shortest is %s (a job's start alone can take longer), or 0 for none", s.Timeout, MinTimeout)
 	}
 	if s.MaxRetries < 0 || s.MaxRetries > MaxRetriesLimit {
 		return FieldErrorf("maxRetries", "maxRetries is %d: it must be between 0 and %d", s.MaxRetries, MaxRetriesLimit)

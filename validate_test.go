@@ -91,6 +91,8 @@ func TestNormalize(t *testing.T) {
 			field: "env", msg: []string{`"A-B"`}},
 		{name: "env name empty", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"": "x"}},
 			field: "env", msg: []string{`env name ""`}},
+		{name: "timeout below a second", spec: drover.JobSpec{Command: drover.Command{"true"}, Timeout: drover.Duration(time.Millisecond)},
+			field: "timeout", msg: []string{"1ms", "the shortest is 1s"}},
 		{name: "env name drover sets", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"DROVER_ATTEMPT_ID": "x"}},
 			field: "env", msg: []string{"DROVER_ATTEMPT_ID", "set by drover", "pick another name"}},
 		{name: "env value with NUL", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"A": "x\x00"}},
