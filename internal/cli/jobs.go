@@ -279,32 +279,41 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 		a.errorf("--stream %q: use stdout or stderr", stream)
 		return exitUsage
 	}
+	// Either way the job's stdout goes to stdout and its stderr to stderr,
+	// in the order they were written, as docker logs does. Without -f the
+	// stream is left at its first state event, which the coordinator sends
+	// once it has sent all the output stored so far.
 	c := cf.client()
-	if follow {
-		_, err := c.Follow(ctx, pos[0], drover.Stream(stream), 0, client.FollowHandler{
-			Output: func(o drover.OutputEvent) {
-				if o.Stream == drover.Stderr {
-					_, _ = a.stderr.Write([]byte(o.Data))
-				} else {
-					_, _ = a.stdout.Write([]byte(o.Data))
-				}
-			},
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return exitCancelled
+	fctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	h := client.FollowHandler{
+		Output: func(o drover.OutputEvent) {
+			if o.Stream == drover.Stderr {
+				_, _ = a.stderr.Write([]byte(o.Data))
+			} else {
+				_, _ = a.stdout.Write([]byte(o.Data))
 			}
-			a.apiError(cf.server, err)
-			return exitError
-		}
-		return exitOK
+		},
 	}
-	if err := c.Output(ctx, pos[0], drover.Stream(stream), a.stdout); err != nil {
+	if !follow {
+		h.State = func(drover.StateEvent) { stop(errCaughtUp) }
+		h.Disconnected = func(error, time.Duration) bool { return false }
+	}
+	if _, err := c.Follow(fctx, pos[0], drover.Stream(stream), 0, h); err != nil {
+		switch {
+		case context.Cause(fctx) == errCaughtUp:
+			return exitOK
+		case ctx.Err() != nil:
+			return exitCancelled
+		}
 		a.apiError(cf.server, err)
 		return exitError
 	}
 	return exitOK
 }
+
+// errCaughtUp stops drover logs (without -f) once it has the output so far.
+var errCaughtUp = errors.New("caught up")
 
 func cmdStatus(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "status")

@@ -74,6 +74,13 @@ func TestRunSuccessAndExitCodes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status: code %d", code)
 	}
+	// logs keeps the streams apart, as run does.
+	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", "echo out; echo err >&2")
+	both := strings.TrimSpace(out)
+	cl.waitJob(both, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	if out, errOut, code := cl.cli(ctx, "logs", both); code != 0 || out != "out\n" || errOut != "err\n" {
+		t.Fatalf("logs: code %d, stdout %q, stderr %q; want out on stdout, err on stderr", code, out, errOut)
+	}
 	out, _, _ = cl.cli(ctx, "jobs", "--state", "completed")
 	if !strings.Contains(out, id) {
 		t.Fatalf("jobs --state completed lacks %s:\n%s", id, out)
