@@ -233,6 +233,9 @@ func (j *Job) DisplayName() string {
 	if j.Spec.Name != "" {
 		return j.Spec.Name
 	}
+	if len(j.Spec.Command) == 0 && j.Spec.Image != "" {
+		return j.Spec.Image // its own command
+	}
 	return j.Spec.Command.String()
 }
 

@@ -27,10 +27,12 @@ var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Normalize fills defaults and validates a spec. It returns an EINVALID
 // *Error naming the field and what to change.
 func (s *JobSpec) Normalize() error {
-	if len(s.Command) == 0 {
-		return FieldErrorf("command", "command is empty: give the program and its arguments, e.g. [\"echo\",\"hi\"] or \"echo hi\"")
+	// A docker job may leave the command out: the image's own entrypoint
+	// and command run.
+	if len(s.Command) == 0 && s.Image == "" {
+		return FieldErrorf("command", "command is empty: give the program and its arguments, e.g. [\"echo\",\"hi\"] or \"echo hi\" (only a job with an image may leave it out, to run the image's own command)")
 	}
-	if s.Command[0] == "" {
+	if len(s.Command) > 0 && s.Command[0] == "" {
 		return FieldErrorf("command", "command[0] is empty: the first element is the program to run")
 	}
 	n := 0

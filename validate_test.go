@@ -62,9 +62,10 @@ func TestNormalize(t *testing.T) {
 		}},
 		{name: "priority at the top", spec: drover.JobSpec{Command: drover.Command{"true"}, Priority: drover.MaxPriority}},
 		{name: "command at the limit", spec: drover.JobSpec{Command: drover.Command{"a", strings.Repeat("x", drover.MaxCommandBytes-1)}}},
+		{name: "an image and no command: the image's own", spec: drover.JobSpec{Image: "debian:bookworm-slim"}},
 
 		{name: "no command", spec: drover.JobSpec{},
-			field: "command", msg: []string{"command is empty", `["echo","hi"]`}},
+			field: "command", msg: []string{"command is empty", `["echo","hi"]`, "only a job with an image"}},
 		{name: "empty program", spec: drover.JobSpec{Command: drover.Command{"", "x"}},
 			field: "command", msg: []string{"command[0] is empty", "program to run"}},
 		{name: "NUL in an argument", spec: drover.JobSpec{Command: drover.Command{"echo", "a\x00b"}},

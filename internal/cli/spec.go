@@ -42,8 +42,10 @@ func (jf *jobFlags) add(fs *flag.FlagSet) {
 func (jf *jobFlags) spec(command []string) (drover.JobSpec, error) {
 	s := drover.JobSpec{Name: jf.name, Executor: jf.executor, Image: jf.image, MaxRetries: jf.retries, Priority: jf.priority, Network: jf.network}
 	switch {
+	case len(command) == 0 && jf.image != "":
+		// The image's own entrypoint and command run.
 	case len(command) == 0:
-		return s, fmt.Errorf("no command given: drover run [flags] -- COMMAND [ARG...]")
+		return s, fmt.Errorf("no command given: drover run [flags] -- COMMAND [ARG...] (only a job with --image may leave it out)")
 	case len(command) == 1 && strings.ContainsAny(command[0], " \t\n|&;<>()$`\\\"'*?[#~=%"):
 		// One argument with shell syntax: run it under sh -c.
 		s.Command = drover.Command{"sh", "-c", command[0]}

@@ -89,6 +89,19 @@ func TestDockerJobIsolatedAndRemoved(t *testing.T) {
 	if code != 125 || !strings.Contains(errOut, "image") {
 		t.Fatalf("docker without image: exit %d, stderr %q", code, errOut)
 	}
+	// With an image and no command the image's own command runs (the test
+	// image's is a shell, which ends at once with no input).
+	_, errOut, code = cl.cli(ctx, "run", "--image", testImage)
+	if code != 0 {
+		t.Fatalf("the image's own command: exit %d, stderr %q", code, errOut)
+	}
+	page, err = cl.c.Jobs(ctx, drover.JobFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := page.Jobs[0]; len(j.Spec.Command) != 0 || j.DisplayName() != testImage || j.State != drover.JobCompleted {
+		t.Errorf("job %s: command %q, name %q, state %s; want no command, the image's name, COMPLETED", j.ID, j.Spec.Command, j.DisplayName(), j.State)
+	}
 }
 
 // TestDockerWorkerKilledLeavesNoContainer kills a worker with -9 while its

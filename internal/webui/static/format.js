@@ -138,9 +138,10 @@ export function command(argv) {
   return argv.join(' ');
 }
 
-// jobTitle is the job's name, or its command when it has none.
+// jobTitle is the job's name, or its command when it has none (or its
+// image, whose own command it runs), as drover's Job.DisplayName.
 export function jobTitle(job) {
-  return job.spec?.name || command(job.spec?.command) || job.id;
+  return job.spec?.name || command(job.spec?.command) || job.spec?.image || job.id;
 }
 
 // isFinal reports whether a job state never changes again.

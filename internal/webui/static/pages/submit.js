@@ -73,8 +73,8 @@ export function mount(main) {
     formError,
     modeBox,
     h('div', { class: 'row' },
-      field('command', 'Command', text({ class: 'mono', placeholder: 'sh run.sh', required: true }),
-        'A shell command, run with sh -c in the working directory.', 'wide'),
+      field('command', 'Command', text({ class: 'mono', placeholder: 'sh run.sh' }),
+        'A shell command, run with sh -c in the working directory. With an image it may be left out: the image\'s own command runs.', 'wide'),
       field('name', h('span', {}, 'Name ', h('span', { class: 'muted' }, '(optional)')), text({ placeholder: 'nightly-report' }))),
     filesField,
     h('div', { class: 'row four' },
@@ -177,8 +177,9 @@ export function mount(main) {
     const v = (n) => fields[n].input.value.trim();
     const errors = {};
     const spec = {};
-    if (!v('command')) errors.command = 'Enter a command, like: sh run.sh';
-    else spec.command = v('command');
+    // With an image the command may be left out: the image's own runs.
+    if (v('command')) spec.command = v('command');
+    else if (!v('image')) errors.command = 'Enter a command, like: sh run.sh (with an image it may be left out, to run the image\'s own)';
     if (v('name')) spec.name = v('name');
     const resources = {};
     if (v('cpu')) { try { resources.cpu = fmt.parseCPU(v('cpu')); } catch (e) { errors.cpu = e.message; } }
