@@ -360,6 +360,14 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		if j, err = getJob(x, a.JobID, false); err != nil {
 			return err
 		}
+		// The attempt's output is all in: trim it to the cap, which
+		// appends pass by up to a quarter (only a job that produced more
+		// than the cap can be over it).
+		if j.OutputBytes > s.outputCap {
+			if err := s.endOutput(x, a.JobID); err != nil {
+				return err
+			}
+		}
 		if j.Attempts, err = attemptsWith(x, a); err != nil {
 			return err
 		}

@@ -26,6 +26,19 @@ var (
 // and the first chunk past the head becomes a marker saying how much was
 // dropped. Chunks are whole: the head and tail are cut at chunk edges.
 func (s *Store) capOutput(x *session, jobID string, added int64) error {
+	return s.trimOutput(x, jobID, added, s.outputCap/4)
+}
+
+// endOutput trims a job's stored output to the cap when an attempt ends,
+// without the slack capOutput allows while output still comes: what is
+// kept of a finished attempt is at most the cap (and a marker).
+func (s *Store) endOutput(x *session, jobID string) error {
+	return s.trimOutput(x, jobID, 0, 0)
+}
+
+// trimOutput adds added to the job's counts and, past the cap by more
+// than slack, drops the middle of the stored output.
+func (s *Store) trimOutput(x *session, jobID string, added, slack int64) error {
 	var (
 		stored, dropped int64
 		marker          *int64
@@ -33,7 +46,7 @@ func (s *Store) capOutput(x *session, jobID string, added int64) error {
 	if err := x.queryRow(qAddOutputStored, added, jobID).Scan(&stored, &dropped, &marker); err != nil {
 		return err
 	}
-	if stored <= s.outputCap+s.outputCap/4 {
+	if stored <= s.outputCap+slack {
 		return nil
 	}
 	half := s.outputCap / 2

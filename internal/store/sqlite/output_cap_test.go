@@ -78,3 +78,62 @@ func TestOutputCapKeepsHeadAndTail(t *testing.T) {
 		t.Fatalf("outputBytes %d, want %d (%v)", jj.OutputBytes, all.Len(), err)
 	}
 }
+
+// TestOutputCapAppliedWhenTheAttemptEnds: appends pass the cap by up to a
+// quarter before trimming (once per cap/4 of output, not per chunk); when
+// the attempt ends, what is kept is brought down to the cap.
+func TestOutputCapAppliedWhenTheAttemptEnds(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{OutputCap: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j := newJob(0)
+	if _, _, err := s.CreateJob(ctx, j, ""); err != nil {
+		t.Fatal(err)
+	}
+	w := &drover.Worker{ID: drover.NewID("wrk"), Name: "w", Executors: []string{"process"}, State: drover.WorkerReady,
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}, RegisteredAt: base, LastHeartbeatAt: base}
+	if err := s.CreateWorker(ctx, w, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Assign(ctx, base, []store.Placement{{JobID: j.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("assign: %v %v", as, err)
+	}
+	const chunk = 64 << 10
+	for i := range 18 { // 1.125 MiB: past the cap, not past it by a quarter
+		data := bytes.Repeat([]byte{byte('a' + i)}, chunk)
+		if _, err := s.AppendOutput(ctx, as[0].ID, []drover.OutputChunk{{Seq: int64(i + 1), Stream: drover.Stdout, Data: data}}, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func() (n, markers int) {
+		chunks, err := s.ReadOutput(ctx, j.ID, 0, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chunks {
+			if c.Stream == drover.Stderr {
+				markers++
+				continue
+			}
+			n += len(c.Data)
+		}
+		return n, markers
+	}
+	if n, m := kept(); n != 18*chunk || m != 0 {
+		t.Fatalf("before the end: %d bytes and %d markers kept, want all %d and none", n, m, 18*chunk)
+	}
+	code := 0
+	if _, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: base, State: drover.AttemptCompleted, ExitCode: &code},
+		func(*drover.Job, *drover.Attempt) store.JobOutcome {
+			return store.JobOutcome{State: drover.JobCompleted, ExitCode: &code}
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := kept(); n > 1<<20 || m != 1 {
+		t.Fatalf("after the end: %d bytes and %d markers kept, want at most %d and one marker", n, m, 1<<20)
+	}
+}
