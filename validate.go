@@ -59,6 +59,14 @@ func (s *JobSpec) Normalize() error {
 	if s.Image != "" && s.Executor != ExecutorDocker {
 		return FieldErrorf("image", "image %q is only used by the docker executor, but executor is %q: drop the image or use executor docker", s.Image, s.Executor)
 	}
+	if s.Network && s.Executor == ExecutorDocker {
+		// Only workers started with --allow-network give a container the
+		// network; a process job has the worker's network anyway.
+		if s.Constraints == nil {
+			s.Constraints = map[string]string{}
+		}
+		s.Constraints[NetworkLabel] = "true"
+	}
 	if s.Executor == ExecutorDocker && s.Image == "" {
 		return FieldErrorf("image", "the docker executor needs an image: set image (CLI --image), e.g. debian:bookworm-slim")
 	}

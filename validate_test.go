@@ -38,6 +38,20 @@ func TestNormalize(t *testing.T) {
 					t.Errorf("resources %+v changed", s.Resources)
 				}
 			}},
+		{name: "a docker job asking for the network needs a worker that gives it",
+			spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "busybox", Network: true},
+			check: func(t *testing.T, s drover.JobSpec) {
+				if s.Constraints[drover.NetworkLabel] != "true" {
+					t.Errorf("constraints %v, want %s=true", s.Constraints, drover.NetworkLabel)
+				}
+			}},
+		{name: "a process job has the worker's network: no constraint",
+			spec: drover.JobSpec{Command: drover.Command{"true"}, Network: true},
+			check: func(t *testing.T, s drover.JobSpec) {
+				if len(s.Constraints) != 0 {
+					t.Errorf("constraints %v, want none", s.Constraints)
+				}
+			}},
 		{name: "only memory given", spec: drover.JobSpec{Command: drover.Command{"true"}, Resources: drover.Resources{MemoryMB: 64}},
 			check: func(t *testing.T, s drover.JobSpec) {
 				if s.Resources != (drover.Resources{CPU: 100, MemoryMB: 64}) {

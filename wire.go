@@ -212,6 +212,12 @@ type Info struct {
 // (drover dev): jobs constrained to LocalLabel=true run on this machine.
 const LocalLabel = "drover.local"
 
+// NetworkLabel marks a worker started with --allow-network: a docker job
+// that asks for the network (spec.network) gets the constraint
+// NetworkLabel=true at submission (JobSpec.Normalize), so it runs only
+// where it will have it, and is refused when no worker could.
+const NetworkLabel = "drover.network"
+
 // Bundle is an uploaded ZIP of the files a job needs, named by the SHA-256
 // of its bytes. POST /api/v1/bundles answers with it.
 type Bundle struct {

@@ -72,7 +72,16 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		return cfg, err
 	}
 	for k, v := range labels {
+		switch k {
+		case drover.NetworkLabel:
+			return cfg, fmt.Errorf("--labels: %s is drover's own label: --allow-network sets it", k)
+		case drover.LocalLabel:
+			return cfg, fmt.Errorf("--labels: %s is drover's own label: it marks the worker of drover dev", k)
+		}
 		cfg.Labels[k] = v
+	}
+	if wf.allowNetwork {
+		cfg.Labels[drover.NetworkLabel] = "true"
 	}
 	if wf.maxParallel < 1 {
 		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)

@@ -250,6 +250,12 @@ func TestPlace(t *testing.T) {
 			pending: map[string]string{"j1": "no READY worker has label gpu=a100"},
 		},
 		{
+			name:    "no READY worker gives containers the network",
+			jobs:    []drover.Job{jb("j1", 100, 1, executor("docker"), constraints(drover.NetworkLabel, "true"))},
+			workers: []drover.Worker{wk("a", 4000, 4*G, 4, executors("docker"))},
+			pending: map[string]string{"j1": "no READY worker gives containers the network (start one with --allow-network, or drop --network)"},
+		},
+		{
 			name:    "no READY worker has the labels",
 			jobs:    []drover.Job{jb("j1", 100, 1, constraints("gpu", "a100", "zone", "eu"))},
 			workers: []drover.Worker{wk("a", 4000, 4*G, 4)},

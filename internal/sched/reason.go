@@ -244,6 +244,9 @@ func (p *pass) mismatch(g *group) string {
 			absent = append(absent, kv)
 		}
 	}
+	if len(absent) == 1 && absent[0] == drover.NetworkLabel+"=true" {
+		return "no READY worker gives containers the network (start one with --allow-network, or drop --network)"
+	}
 	if len(absent) > 0 {
 		return "no READY worker has " + labels(absent)
 	}
