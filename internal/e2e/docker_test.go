@@ -89,6 +89,15 @@ func TestDockerJobIsolatedAndRemoved(t *testing.T) {
 	if code != 125 || !strings.Contains(errOut, "image") {
 		t.Fatalf("docker without image: exit %d, stderr %q", code, errOut)
 	}
+	// A job asking for the network waits for a worker that gives it.
+	out, _, _ = cl.cli(ctx, "submit", "--image", testImage, "--network", "--", "true")
+	netJob := strings.TrimSpace(out)
+	cl.waitJob(netJob, 20*time.Second, "pending on the network", func(j *drover.Job) bool {
+		return j.State == drover.JobQueued && strings.Contains(j.PendingReason, "--allow-network")
+	})
+	if _, _, code := cl.cli(ctx, "cancel", netJob); code != 0 {
+		t.Fatalf("cancel %s: exit %d", netJob, code)
+	}
 	// With an image and no command the image's own command runs (the test
 	// image's is a shell, which ends at once with no input).
 	_, errOut, code = cl.cli(ctx, "run", "--image", testImage)
