@@ -128,7 +128,7 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	if isJSONString(b) {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("command must be a string or an array of strings")
+			return errCommandType
 		}
 		if s == "" {
 			*c = nil
@@ -139,11 +139,15 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	}
 	var argv []string
 	if err := json.Unmarshal(b, &argv); err != nil {
-		return fmt.Errorf("command must be a string or an array of strings")
+		return errCommandType
 	}
 	*c = argv
 	return nil
 }
+
+// errCommandType is a command of the wrong JSON type: malformed (400), on
+// the field.
+var errCommandType = &Error{Code: EMALFORMED, Field: "command", Message: "command must be a string or an array of strings"}
 
 // isJSONString reports whether the JSON value b is a string.
 func isJSONString(b []byte) bool {

@@ -33,6 +33,7 @@ func TestBadInputs(t *testing.T) {
 		{"malformed JSON", "POST", "/api/v1/jobs", `{"command": [`, token, 400, "not valid JSON"},
 		{"wrong type", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"cpu":"lots"}}`, token, 400, "resources.cpu"},
 		{"unknown field", "POST", "/api/v1/jobs", `{"command":["x"],"memroy":5}`, token, 400, "memroy"},
+		{"fractional priority", "POST", "/api/v1/jobs", `{"command":["x"],"priority":1.5}`, token, 400, `field "priority" must be a whole number within range, not a JSON number 1.5`},
 		{"empty command", "POST", "/api/v1/jobs", `{"command":[]}`, token, 422, "command is empty"},
 		{"negative cpu", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"cpu":-5}}`, token, 422, "resources.cpu"},
 		{"negative memory", "POST", "/api/v1/jobs", `{"command":["x"],"resources":{"memoryMB":-1}}`, token, 422, "resources.memoryMB"},

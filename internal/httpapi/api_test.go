@@ -312,13 +312,14 @@ func TestAPIDecodingErrors(t *testing.T) {
 		{"trailing garbage", `{"command": ["true"]} x`, "", []string{"after the JSON value"}},
 		{"trailing brace", `{"command": ["true"]}}`, "", []string{"after the JSON value"}},
 		{"trailing bracket", `{"command": ["true"]}]`, "", []string{"after the JSON value"}},
-		{"number as a string", `{"command": ["true"], "priority": "high"}`, "priority", []string{`"priority"`, "a number", "string"}},
-		{"nested field", `{"command": ["true"], "resources": {"cpu": "lots"}}`, "resources.cpu", []string{`"resources.cpu"`, "a number"}},
+		{"number as a string", `{"command": ["true"], "priority": "high"}`, "priority", []string{`"priority"`, "a whole number", "string"}},
+		{"nested field", `{"command": ["true"], "resources": {"cpu": "lots"}}`, "resources.cpu", []string{`"resources.cpu"`, "a whole number"}},
+		{"fraction", `{"command": ["true"], "priority": 1.5}`, "priority", []string{`"priority"`, "a whole number within range", "1.5"}},
 		{"bool", `{"command": ["true"], "network": "yes"}`, "network", []string{`"network"`, "true or false"}},
 		{"map", `{"command": ["true"], "env": ["A=1"]}`, "env", []string{`"env"`, "an object", "array"}},
 		{"not an object", `["true"]`, "", []string{"an object"}},
 		{"unknown field", `{"command": ["true"], "timout": "5s"}`, "", []string{`"timout"`, "spelling"}},
-		{"bad command", `{"command": 5}`, "", []string{"command must be a string or an array"}},
+		{"bad command", `{"command": 5}`, "command", []string{"command must be a string or an array"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

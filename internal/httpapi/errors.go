@@ -101,8 +101,16 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "body"
 		}
+		want := typeName(typ.Type.String())
+		if want == "a whole number" && strings.HasPrefix(typ.Value, "number") {
+			// A fraction, or a number too large for the field.
+			want = "a whole number within range"
+		}
 		return &drover.Error{Code: drover.EMALFORMED, Field: field,
-			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, typeName(typ.Type.String()), typ.Value)}
+			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, want, typ.Value)}
+	case errors.As(err, new(*drover.Error)):
+		// A type's own UnmarshalJSON said what is wrong (drover.Command).
+		return err
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return drover.Errorf(drover.EMALFORMED, "%s: check its spelling (see the API reference in the README)", strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -111,7 +119,9 @@ func decodeError(err error) error {
 
 func typeName(t string) string {
 	switch {
-	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"):
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
 		return "a number"
 	case t == "string":
 		return "a string"
