@@ -40,7 +40,10 @@ var (
 		created_at, queued_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?)
 		ON CONFLICT (idem_key) DO NOTHING`)
 	qSetPendingReason = writeQuery(`UPDATE jobs SET pending_reason = ? WHERE id = ? AND state = 'QUEUED'`)
-	qCancelJobNow     = writeQuery(`UPDATE jobs SET state = 'CANCELLED', reason = 'cancelled',
+	// What an earlier attempt left (its exit code, "retry 2 of 3") goes:
+	// the job ends cancelled, not as that attempt did.
+	qCancelJobNow = writeQuery(`UPDATE jobs SET state = 'CANCELLED', reason = 'cancelled', message = 'cancelled',
+		exit_code = NULL, pending_reason = '', not_before = NULL,
 		completed_at = ?1, cancel_requested_at = coalesce(cancel_requested_at, ?1) WHERE id = ?2`)
 	qRequestJobCancel = writeQuery(`UPDATE jobs SET cancel_requested_at = ? WHERE id = ?`)
 	qActiveAttempt    = readQuery(`SELECT ` + attemptCols + ` FROM attempts a

@@ -27,6 +27,30 @@ func testCancelQueued(f *fixture) {
 	}
 }
 
+// testCancelInRetryBackoff cancels a job waiting out its retry backoff: it
+// ends cancelled, with nothing of the failed attempt's end (its exit code,
+// "retry 1 of 3") left on the job.
+func testCancelInRetryBackoff(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	j, a := f.running(w.ID)
+	code := 1
+	nb := at(time.Minute)
+	f.end(a.ID, store.AttemptEnd{At: at(2 * time.Second), State: drover.AttemptFailed, ExitCode: &code, Reason: drover.ReasonExitCode},
+		store.JobOutcome{State: drover.JobQueued, ExitCode: &code, Reason: drover.ReasonExitCode, Message: "attempt 1: exited with code 1; retry 1 of 3",
+			NotBefore: &nb, JobRetry: true})
+	got, err := f.s.CancelJob(f.ctx, j.ID, at(3*time.Second))
+	if err != nil {
+		t.Fatalf("CancelJob: %v", err)
+	}
+	for _, g := range []*drover.Job{got, f.job(j.ID)} {
+		if g.State != drover.JobCancelled || g.Reason != drover.ReasonCancelled || g.Message != "cancelled" || g.ExitCode != nil || g.NotBefore != nil {
+			t.Errorf("cancelled in backoff: %s (%s) %q exit %v notBefore %v; want CANCELLED (cancelled) \"cancelled\", no exit code, no notBefore",
+				g.State, g.Reason, g.Message, g.ExitCode, g.NotBefore)
+		}
+	}
+}
+
 func testCancelUnacknowledged(f *fixture) {
 	t := f.t
 	w := f.createWorker("w")

@@ -35,6 +35,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Assign/OneTransaction", testAssignOneTransaction},
 
 		{"CancelJob/Queued", testCancelQueued},
+		{"CancelJob/InRetryBackoff", testCancelInRetryBackoff},
 		{"CancelJob/Undelivered", testCancelUnacknowledged},
 		{"CancelJob/Delivered", testCancelDelivered},
 		{"CancelJob/Acknowledged", testCancelAcknowledged},
