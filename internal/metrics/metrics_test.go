@@ -122,3 +122,20 @@ func BenchmarkHistogramVecObserve(b *testing.B) {
 		}
 	})
 }
+
+// The process and runtime metrics are all there, each with a value.
+func TestRegisterProcess(t *testing.T) {
+	r := NewRegistry()
+	RegisterProcess(r)
+	var b strings.Builder
+	if err := r.WriteText(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_resident_memory_peak_bytes",
+		"process_start_time_seconds", "process_open_fds", "process_max_fds", "go_goroutines", "go_threads",
+		"go_gc_cycles_total", "go_memstats_heap_inuse_bytes"} {
+		if !strings.Contains(b.String(), "\n"+name+" ") {
+			t.Errorf("no sample of %s in:\n%s", name, b.String())
+		}
+	}
+}
