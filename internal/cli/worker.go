@@ -251,7 +251,8 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
     UI and API:  %s
     data:        %s (delete it to start afresh)
     try:         drover run -- echo hello
-  Ctrl-C stops it; queued jobs wait for the next start.
+  Ctrl-C lets running jobs finish, then stops; Ctrl-C again stops at once
+  (they run again at the next start). Queued jobs wait for the next start.
 
 `, p.url, abs)
 	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
@@ -259,10 +260,24 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 	go func() { done <- w.Run(wctx) }()
 	select {
 	case <-ctx.Done():
+		// As drover worker: the first Ctrl-C drains (the coordinator goes
+		// on serving, so followers see the jobs end), a second stops now.
+		log.Info("draining: finishing running jobs; Ctrl-C again to stop at once")
+		w.Drain()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		select {
+		case <-again:
+			log.Warn("stopping now; running jobs will run again at the next start")
+		case err := <-done:
+			done <- err // for doneOr below
+		}
+		signal.Stop(again)
 	case err := <-done:
 		if err != nil {
 			a.errorf("worker: %v", err)
 		}
+		done <- nil
 	case err := <-p.served:
 		if err != nil {
 			a.errorf("serve: %v", err)
