@@ -80,12 +80,32 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 			}
 			job = j
 		}
-		// Output first, then the end: a job is final only after its
-		// attempt's output was all stored, so this read is complete.
-		for {
+		sendState := func() {
+			if st := stateLine(job); st != lastState {
+				lastState = st
+				b, _ := json.Marshal(stateEvent(job))
+				fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
+			}
+		}
+		// A running job's state comes before the output it produced; a
+		// final job's output comes before its end (it is final only after
+		// its attempt's output was all stored, so this read is complete).
+		final := job.State.Final()
+		for first := true; ; first = false {
 			chunks, err := s.c.Output(r.Context(), id, after, stream, outputPage)
 			if err != nil {
 				return nil
+			}
+			if first && !final {
+				if len(chunks) > 0 && job.State == drover.JobAssigned {
+					// Output means the command started: the start,
+					// which a worker reports before any output, landed
+					// after the read above.
+					if j, err := s.c.Job(r.Context(), id); err == nil && !j.State.Final() {
+						job = j
+					}
+				}
+				sendState()
 			}
 			for _, ch := range chunks {
 				b, _ := json.Marshal(drover.OutputEvent{Stream: ch.Stream, AttemptN: ch.AttemptN, Data: string(ch.Data)})
@@ -97,10 +117,8 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 			}
 			fl.Flush()
 		}
-		if st := stateLine(job); st != lastState {
-			lastState = st
-			b, _ := json.Marshal(stateEvent(job))
-			fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
+		if final {
+			sendState()
 		}
 		if job.State.Final() {
 			b, _ := json.Marshal(drover.EndEvent{State: job.State, ExitCode: job.ExitCode, Reason: job.Reason, Message: job.Message})
