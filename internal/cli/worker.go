@@ -72,11 +72,9 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		return cfg, err
 	}
 	for k, v := range labels {
-		switch k {
-		case drover.NetworkLabel:
+		if k == drover.NetworkLabel {
+			// It must match what the docker executor does.
 			return cfg, fmt.Errorf("--labels: %s is drover's own label: --allow-network sets it", k)
-		case drover.LocalLabel:
-			return cfg, fmt.Errorf("--labels: %s is drover's own label: it marks the worker of drover dev", k)
 		}
 		cfg.Labels[k] = v
 	}

@@ -40,6 +40,8 @@ func (c *Coordinator) PutBundle(ctx context.Context, r io.Reader) (*drover.Bundl
 	}
 	if created {
 		c.log.Info("bundle stored", "sha256", b.SHA256, "size", b.Size, "files", b.Files)
+	} else if had, err := c.store.GetBundle(ctx, b.SHA256); err == nil {
+		b = had // as first stored: its createdAt is that upload's
 	}
 	return b, created, nil
 }

@@ -85,7 +85,7 @@ func TestBundleRunsWithItsFiles(t *testing.T) {
 	// The same bundle as a ZIP through multipart (as curl -F sends it),
 	// stored once, on the docker executor when there is one.
 	zipData := zipBytes(t, map[string]string{"run.sh": "#!/bin/sh\necho \"zip: $(cat data.txt)\"\n", "data.txt": "seven"})
-	var shas []string
+	var got []drover.Bundle
 	for i := 0; i < 2; i++ {
 		resp := postBundle(t, cl.url, zipData)
 		var b drover.Bundle
@@ -95,10 +95,10 @@ func TestBundleRunsWithItsFiles(t *testing.T) {
 		if resp.StatusCode != want || b.Files != 2 {
 			t.Fatalf("upload %d: status %d (want %d), %+v", i, resp.StatusCode, want, b)
 		}
-		shas = append(shas, b.SHA256)
+		got = append(got, b)
 	}
-	if shas[0] != shas[1] {
-		t.Fatalf("same bytes, two hashes: %v", shas)
+	if got[0].SHA256 != got[1].SHA256 || !got[0].CreatedAt.Equal(got[1].CreatedAt) {
+		t.Fatalf("the same bytes twice: %+v then %+v, want one bundle, stored once", got[0], got[1])
 	}
 	spec := `{"command":["sh","run.sh"]}`
 	if needDockerOK() {
@@ -107,7 +107,7 @@ func TestBundleRunsWithItsFiles(t *testing.T) {
 	id := submitMultipart(t, cl.url, spec, zipData)
 	j = cl.waitJob(id, 60*time.Second, "final", func(j *drover.Job) bool { return j.State.Final() })
 	logs, _, _ := cl.cli(ctx, "logs", id)
-	if j.State != drover.JobCompleted || logs != "zip: seven\n" || j.Spec.Bundle != shas[0] {
+	if j.State != drover.JobCompleted || logs != "zip: seven\n" || j.Spec.Bundle != got[0].SHA256 {
 		t.Fatalf("multipart job: %s %q %s (message %q)", j.State, logs, j.Spec.Bundle, j.Message)
 	}
 	if len(j.Attempts) != 1 || j.Attempts[0].Phases.Running <= 0 {
