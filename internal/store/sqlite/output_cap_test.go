@@ -11,16 +11,16 @@ import (
 	"github.com/drover-dev/drover/internal/store/sqlite"
 )
 
-// TestOutputCapKeepsHeadAndTail floods one job with 8 MiB of output under a
-// 1 MiB cap: the first and last half MiB stay, in order, with one marker in
-// between saying how much was dropped, and outputBytes counts everything.
-func TestOutputCapKeepsHeadAndTail(t *testing.T) {
+// cappedAttempt opens a store with a 1 MiB output cap and returns it with
+// a job and its attempt, running on a worker.
+func cappedAttempt(t *testing.T) (*sqlite.Store, *drover.Job, []drover.Attempt) {
+	t.Helper()
 	ctx := t.Context()
 	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{OutputCap: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	j := newJob(0)
 	if _, _, err := s.CreateJob(ctx, j, ""); err != nil {
 		t.Fatal(err)
@@ -34,6 +34,15 @@ func TestOutputCapKeepsHeadAndTail(t *testing.T) {
 	if err != nil || len(as) != 1 {
 		t.Fatalf("assign: %v %v", as, err)
 	}
+	return s, j, as
+}
+
+// TestOutputCapKeepsHeadAndTail floods one job with 8 MiB of output under a
+// 1 MiB cap: the first and last half MiB stay, in order, with one marker in
+// between saying how much was dropped, and outputBytes counts everything.
+func TestOutputCapKeepsHeadAndTail(t *testing.T) {
+	ctx := t.Context()
+	s, j, as := cappedAttempt(t)
 	const chunk = 64 << 10
 	var all bytes.Buffer
 	for i := 0; i < 128; i++ {
@@ -84,24 +93,7 @@ func TestOutputCapKeepsHeadAndTail(t *testing.T) {
 // the attempt ends, what is kept is brought down to the cap.
 func TestOutputCapAppliedWhenTheAttemptEnds(t *testing.T) {
 	ctx := t.Context()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{OutputCap: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	j := newJob(0)
-	if _, _, err := s.CreateJob(ctx, j, ""); err != nil {
-		t.Fatal(err)
-	}
-	w := &drover.Worker{ID: drover.NewID("wrk"), Name: "w", Executors: []string{"process"}, State: drover.WorkerReady,
-		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}, RegisteredAt: base, LastHeartbeatAt: base}
-	if err := s.CreateWorker(ctx, w, []byte("h")); err != nil {
-		t.Fatal(err)
-	}
-	as, err := s.Assign(ctx, base, []store.Placement{{JobID: j.ID, WorkerID: w.ID, AttemptID: drover.NewID("att")}})
-	if err != nil || len(as) != 1 {
-		t.Fatalf("assign: %v %v", as, err)
-	}
+	s, j, as := cappedAttempt(t)
 	const chunk = 64 << 10
 	for i := range 18 { // 1.125 MiB: past the cap, not past it by a quarter
 		data := bytes.Repeat([]byte{byte('a' + i)}, chunk)
