@@ -6,6 +6,8 @@ package worker
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -207,6 +209,9 @@ func (w *Worker) Drain() {
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.lock.Close()
 	if err := w.register(ctx); err != nil {
+		if errors.Is(err, errDrainedUnregistered) {
+			return nil // nothing ran, nothing to finish
+		}
 		return err
 	}
 	w.cleanup(ctx)
@@ -313,8 +318,13 @@ func (w *Worker) stop(ids []string, cause error) {
 	}
 }
 
+// errDrainedUnregistered ends Run when a drain comes before the worker is
+// registered: with nothing running, the drain is done.
+var errDrainedUnregistered = errors.New("drained before registering")
+
 // register admits the worker, retrying with backoff while the coordinator
-// is away; a refusal (bad token, invalid capacity) is final.
+// is away; a refusal (bad token, invalid capacity) is final, and so is a
+// certificate the worker cannot verify. A drain while it waits ends it.
 func (w *Worker) register(ctx context.Context) error {
 	names := make([]string, 0, len(w.cfg.Executors))
 	for _, e := range w.cfg.Executors {
@@ -338,10 +348,16 @@ func (w *Worker) register(ctx context.Context) error {
 		if !temporary(err) {
 			return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
 		}
+		if untrusted(err) {
+			return fmt.Errorf("register with %s: %w (trust the coordinator's certificate: add its CA to the system's, or point SSL_CERT_FILE at it)", w.cfg.Server, err)
+		}
 		w.log.Warn("coordinator unreachable; retrying", "server", w.cfg.Server, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-w.drainCh:
+			w.log.Info("drained before registering: nothing ran; stopping")
+			return errDrainedUnregistered
 		case <-time.After(jitter(backoff)):
 		}
 		backoff = min(backoff*2, 5*time.Second)
@@ -510,4 +526,14 @@ func DefaultWorkDir(name string) string {
 		safe = "worker"
 	}
 	return filepath.Join(os.TempDir(), "drover-work", safe)
+}
+
+// untrusted reports whether err is a TLS certificate the worker cannot
+// verify: a setup to fix, which retrying does not cure.
+func untrusted(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &verify)
 }
