@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // errorBody is the status and the error shown for err, as writeError
 // writes them.
 func errorBody(r *http.Request, log *slog.Logger, err error) (int, drover.Error) {
+	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The request's context ended under it: the coordinator is
+		// shutting down (or the client left, and reads nothing). Not an
+		// internal error: try again.
+		return http.StatusServiceUnavailable, drover.Error{Code: drover.EUNAVAILABLE,
+			Message: "the request was cut short: the coordinator is stopping; try again"}
+	}
 	code := drover.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {

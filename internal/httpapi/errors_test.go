@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,5 +107,26 @@ func TestDecodeRefusesTrailingData(t *testing.T) {
 		if err := decode(r, &v, true); err != nil {
 			t.Errorf("decode %q: %v, want it accepted", body, err)
 		}
+	}
+}
+
+// A request whose context ended under it (the coordinator stopping) is
+// answered 503, not 500, and not logged as an internal error; the same
+// error with the request still live stays internal.
+func TestCancelledRequestIsUnavailable(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("POST", "/api/v1/workers/w/heartbeat", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	writeError(rec, r, log, fmt.Errorf("heartbeat: %w", context.Canceled))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "stopping") || logs.Len() != 0 {
+		t.Errorf("cancelled request: %d %s, logged %q; want 503 saying the coordinator is stopping, nothing logged", rec.Code, rec.Body, logs.String())
+	}
+	rec = httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest("GET", "/", nil), log, context.Canceled)
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("context.Canceled with the request live: %d, want 500", rec.Code)
 	}
 }
