@@ -108,7 +108,14 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 		}
 	}
 	if !isLoopback(sf.listen) && !sf.insecure && (len(tokens) == 0 || sf.joinToken == "") {
-		return nil, fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could run commands. Set --api-token and --join-token (or DROVER_API_TOKEN and DROVER_JOIN_TOKEN), or pass --insecure", sf.listen)
+		missing := "--api-token and --join-token (or DROVER_API_TOKEN and DROVER_JOIN_TOKEN)"
+		switch {
+		case len(tokens) > 0:
+			missing = "--join-token (or DROVER_JOIN_TOKEN) as well: without it any machine could join as a worker"
+		case sf.joinToken != "":
+			missing = "--api-token (or DROVER_API_TOKEN) as well: without it anyone could submit and cancel jobs"
+		}
+		return nil, fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could run commands. Set %s, or pass --insecure", sf.listen, missing)
 	}
 	if (sf.tlsCert == "") != (sf.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
