@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/sched"
@@ -81,15 +82,25 @@ func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (s
 //
 // A scheduling pass looks at the head of the queue only, so a job deep in
 // a long queue has no reason of its own yet: it is told it waits its turn,
-// so "why is my job pending?" always has an answer.
+// so "why is my job pending?" always has an answer. One queued a moment ago
+// may simply not have been looked at yet, queue or no queue.
 func (c *Coordinator) Job(ctx context.Context, id string) (*drover.Job, error) {
 	j, err := c.store.GetJob(ctx, id)
-	if err != nil || j.State != drover.JobQueued || j.PendingReason != "" || j.NotBefore != nil && j.NotBefore.After(c.now()) {
+	now := c.now()
+	if err != nil || j.State != drover.JobQueued || j.PendingReason != "" || j.NotBefore != nil && j.NotBefore.After(now) {
 		return j, err
 	}
-	j.PendingReason = "waiting its turn behind the jobs ahead of it in the queue"
+	if j.QueuedAt != nil && now.Sub(*j.QueuedAt) < justQueued {
+		j.PendingReason = "just queued: waiting for the scheduler to place it"
+	} else {
+		j.PendingReason = "waiting its turn behind the jobs ahead of it in the queue"
+	}
 	return j, nil
 }
+
+// justQueued is how long after queueing a job without a reason of its own
+// is said to wait for the scheduler rather than behind other jobs.
+const justQueued = time.Second
 
 // Jobs lists jobs newest first.
 func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.JobPage, error) {

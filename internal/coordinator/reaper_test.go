@@ -133,3 +133,27 @@ func reapCoordinator(t *testing.T, st *sqlite.Store, clock *fakeClock) *Coordina
 	c.startedAt = clock.Now()
 	return c
 }
+
+// A queued job without a reason of its own is said to wait for the
+// scheduler just after it was queued, and behind the queue after that.
+func TestPendingReasonOfAJobNotYetLookedAt(t *testing.T) {
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock) // no passes run: nothing sets a reason
+	j, _, err := c.Submit(t.Context(), drover.JobSpec{Command: drover.Command{"true"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		after  time.Duration
+		reason string
+	}{
+		{0, "just queued: waiting for the scheduler to place it"},
+		{2 * time.Second, "waiting its turn behind the jobs ahead of it in the queue"},
+	} {
+		clock.Add(want.after)
+		got, err := c.Job(t.Context(), j.ID)
+		if err != nil || got.PendingReason != want.reason {
+			t.Errorf("%s after queueing: reason %q, %v; want %q", want.after, got.PendingReason, err, want.reason)
+		}
+	}
+}
