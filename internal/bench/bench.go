@@ -74,6 +74,13 @@ type Config struct {
 	// OutputLines is how many timestamped lines the output job prints,
 	// 5 ms apart. Defaults to 200.
 	OutputLines int
+	// Clock is the output job's command, to which the number of lines is
+	// appended: it waits 200 ms, then prints that many times, in
+	// nanoseconds since the Unix epoch, one per line, 5 ms apart (as
+	// PrintClock does). Defaults to a shell loop around date(1), which
+	// forks twice a line: on a machine where forks are dear, the job's own
+	// forks then compete with the line on its way to the follower.
+	Clock []string
 	// Cancels is how many running processes are cancelled. Defaults to 20.
 	Cancels int
 	// IdleWorkers simulated workers register and heartbeat every Heartbeat

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +25,23 @@ import (
 	"github.com/drover-dev/drover/internal/store/sqlite"
 	"github.com/drover-dev/drover/internal/worker"
 )
+
+// TestMain makes this test binary the output job's clock when asked, as
+// drover bench --print-clock makes drover: bench-print-clock N.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "bench-print-clock" {
+		n, err := strconv.Atoi(os.Args[2])
+		if err == nil {
+			err = bench.PrintClock(context.Background(), os.Stdout, n)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // startCoordinator runs a real coordinator on a temporary store over
 // loopback, as drover bench does.
@@ -122,7 +142,8 @@ func TestRun(t *testing.T) {
 }
 
 // With the process executor the bench measures the machine's floor and
-// reports drover's rate as a share of it.
+// reports drover's rate as a share of it. The output job's clock is a
+// program of its own (here this test binary), as drover bench runs it.
 func TestRunProcessAgainstFloor(t *testing.T) {
 	url := startCoordinator(t, time.Second)
 	res, err := bench.Run(t.Context(), bench.Config{
@@ -134,13 +155,44 @@ func TestRunProcessAgainstFloor(t *testing.T) {
 		Jobs:        40,
 		LatencyJobs: 3,
 		OutputLines: 3,
+		Clock:       []string{os.Args[0], "bench-print-clock"},
 		Cancels:     1,
 		WorkDir:     t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.Output.N != 3 {
+		t.Errorf("output latency over %d lines, want 3", res.Output.N)
+	}
 	if res.FloorSpawns != 40 || res.FloorPerSec <= 0 || res.RatioToFloor <= 0 || res.Failed != 0 {
 		t.Errorf("floor %d spawns at %.0f/s, ratio %.2f, %d failed", res.FloorSpawns, res.FloorPerSec, res.RatioToFloor, res.Failed)
+	}
+}
+
+// PrintClock writes the lines it was asked for, each a time in nanoseconds,
+// in order, and stops early when its context ends.
+func TestPrintClock(t *testing.T) {
+	var out bytes.Buffer
+	before := time.Now().UnixNano()
+	if err := bench.PrintClock(t.Context(), &out, 3); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("printed %q: want 3 lines", out.String())
+	}
+	last := before
+	for _, l := range lines {
+		ns, err := strconv.ParseInt(l, 10, 64)
+		if err != nil || ns < last {
+			t.Fatalf("printed %q: want increasing nanosecond times from %d", out.String(), before)
+		}
+		last = ns
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := bench.PrintClock(ctx, &out, 3); err != context.Canceled {
+		t.Errorf("PrintClock with its context done: %v, want context.Canceled", err)
 	}
 }

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,16 +13,50 @@ import (
 	"github.com/drover-dev/drover/client"
 )
 
-// outputLatency runs a process that prints its clock (date +%s%N) every
-// 5 ms and follows its output over SSE, as drover logs -f does: each
-// line's latency is its arrival at the follower minus the time it carries.
-// The job waits 200 ms before its first line so the follower is attached
-// and nothing arrives by replay.
+// Clock timing: the output job waits clockDelay before its first line, so
+// the follower is attached and nothing arrives by replay, then prints a
+// line every clockEvery.
+const (
+	clockDelay = 200 * time.Millisecond
+	clockEvery = 5 * time.Millisecond
+)
+
+// PrintClock is the output job's process when Config.Clock runs drover
+// itself: after clockDelay it writes n lines to w, each the time of its
+// writing in nanoseconds since the Unix epoch, clockEvery apart. Each line
+// is one write, so it leaves as soon as it is stamped.
+func PrintClock(ctx context.Context, w io.Writer, n int) error {
+	t := time.NewTimer(clockDelay)
+	defer t.Stop()
+	for i := range n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if i < n-1 {
+			t.Reset(clockEvery)
+		}
+		if _, err := w.Write(append(strconv.AppendInt(nil, time.Now().UnixNano(), 10), '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outputLatency runs a process that prints its clock every 5 ms (Config.Clock)
+// and follows its output over SSE, as drover logs -f does: each line's
+// latency is its arrival at the follower minus the time it carries.
 func (b *bench) outputLatency(ctx context.Context) error {
 	n := b.cfg.OutputLines
 	b.logf("output latency: %d timestamped lines", n)
-	script := fmt.Sprintf(`sleep 0.2; i=0; while [ $i -lt %d ]; do date +%%s%%N; sleep 0.005; i=$((i+1)); done`, n)
-	j, err := b.submit(ctx, b.spec(drover.ExecutorProcess, "sh", "-c", script), b.runID+"-output")
+	cmd := append(slices.Clip(b.cfg.Clock), strconv.Itoa(n))
+	if len(b.cfg.Clock) == 0 {
+		script := fmt.Sprintf(`sleep %g; i=0; while [ $i -lt "$1" ]; do date +%%s%%N; sleep %g; i=$((i+1)); done`,
+			clockDelay.Seconds(), clockEvery.Seconds())
+		cmd = []string{"sh", "-c", script, "clock", strconv.Itoa(n)}
+	}
+	j, err := b.submit(ctx, b.spec(drover.ExecutorProcess, cmd...), b.runID+"-output")
 	if err != nil {
 		return err
 	}
@@ -40,7 +76,7 @@ func (b *bench) outputLatency(ctx context.Context) error {
 			partial = rest
 			ns, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
 			if err != nil {
-				bad = fmt.Errorf("output line %q is not a timestamp: is date(1) GNU coreutils?", line)
+				bad = fmt.Errorf("output line %q of %q is not a timestamp in nanoseconds (with the default clock: is date(1) GNU coreutils?)", line, cmd)
 				continue
 			}
 			ds = append(ds, now.Sub(time.Unix(0, ns)))

@@ -23,6 +23,7 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 		cfg                                                 bench.Config
 		asJSON                                              bool
 		logLevel, cpuProfile, memProfile, traceFile, server string
+		printClock                                          int
 	)
 	fs.StringVar(&server, "server", "", "coordinator URL to measure (default: start one in this process on a temporary store)")
 	fs.StringVar(&cfg.Token, "token", a.getenv("DROVER_TOKEN"), "API token of --server (env DROVER_TOKEN)")
@@ -44,8 +45,20 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 	fs.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&traceFile, "trace", "", "write an execution trace of this process to this file (go tool trace: where goroutines wait)")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the workers and the in-process coordinator")
+	fs.IntVar(&printClock, "print-clock", 0, "print this many timestamps (ns since the epoch) 5 ms apart after 200 ms, and exit: what the bench's output job runs")
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
+	}
+	if printClock != 0 {
+		if printClock < 0 {
+			a.errorf("--print-clock must be positive")
+			return exitUsage
+		}
+		if err := bench.PrintClock(ctx, a.stdout, printClock); err != nil {
+			a.errorf("%v", err)
+			return exitError
+		}
+		return exitOK
 	}
 	log, err := newLogger(a, logLevel)
 	if err != nil {
@@ -58,6 +71,12 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 	}
 	cfg.Logger, cfg.Progress = log, a.stderr
 	cfg.Executors = []worker.Executor{noop.Executor{}, process.New(log)}
+	// The output job prints its clock with this binary, which forks
+	// nothing per line (the bench's workers are local, so the path is
+	// theirs too). Without it, a shell loop around date(1).
+	if exe, err := os.Executable(); err == nil {
+		cfg.Clock = []string{exe, "bench", "--print-clock"}
+	}
 
 	if server == "" {
 		tmp, err := os.MkdirTemp("", "drover-bench-store-")
