@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -178,29 +179,59 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		v, err := time.ParseDuration(s)
 		if err != nil {
 			if n, err2 := strconv.ParseFloat(s, 64); err2 == nil {
-				return d.setSeconds(n)
+				return d.setSeconds(n, fmt.Sprintf("string %q", s))
 			}
-			return fmt.Errorf("duration %q: use a number and a unit, like 90s, 5m or 1h30m", s)
+			return durationError(fmt.Sprintf("string %q", s))
 		}
 		*d = Duration(v)
 		return nil
 	}
 	var n float64
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("duration must be a string like \"5m\" or a number of seconds")
+		return durationError(jsonKind(b))
 	}
-	return d.setSeconds(n)
+	return d.setSeconds(n, "number "+string(b))
 }
 
 // maxSeconds keeps a number of seconds inside time.Duration (about 292 years).
 const maxSeconds = float64(math.MaxInt64 / int64(time.Second))
 
-func (d *Duration) setSeconds(n float64) error {
+func (d *Duration) setSeconds(n float64, value string) error {
 	if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > maxSeconds {
-		return fmt.Errorf("duration %v seconds is out of range: use a number and a unit, like 90s, 5m or 1h30m", n)
+		return durationError(value + " (out of range)")
 	}
 	*d = Duration(n * float64(time.Second))
 	return nil
+}
+
+// DurationForm says what a Duration in JSON may be, for messages.
+const DurationForm = `a duration like "90s", "5m" or "1h30m", or a number of seconds`
+
+// durationError refuses a value (described as encoding/json describes
+// values: "bool", "string \"5 minutes\"") as a Duration. It is a
+// *json.UnmarshalTypeError so that encoding/json adds the path of the
+// field, which the API's message then names.
+func durationError(value string) error {
+	return &json.UnmarshalTypeError{Value: value, Type: reflect.TypeFor[Duration]()}
+}
+
+// jsonKind names the kind of a JSON value by its first byte.
+func jsonKind(b []byte) string {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return "value"
+	}
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case '"':
+		return "string"
+	}
+	return "value"
 }
 
 // Job is a spec plus where it is.

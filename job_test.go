@@ -105,10 +105,12 @@ func TestDurationJSON(t *testing.T) {
 		{`""`, 0, ""},
 		{`null`, 0, ""},
 		{`"-1s"`, -time.Second, ""}, // read as given; Normalize rejects it
-		{`"bogus"`, 0, "like 90s, 5m or 1h30m"},
-		{`"5 minutes"`, 0, "like 90s"},
-		{`true`, 0, "a number of seconds"},
-		{`[1]`, 0, "a number of seconds"},
+		{`"bogus"`, 0, `string "bogus" into Go value of type drover.Duration`},
+		{`"5 minutes"`, 0, `string "5 minutes"`},
+		{`1e300`, 0, `number 1e300 (out of range)`},
+		{`"1e300"`, 0, `string "1e300" (out of range)`},
+		{`true`, 0, "bool"},
+		{`[1]`, 0, "array"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

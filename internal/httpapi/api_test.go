@@ -320,6 +320,9 @@ func TestAPIDecodingErrors(t *testing.T) {
 		{"not an object", `["true"]`, "", []string{"an object"}},
 		{"unknown field", `{"command": ["true"], "timout": "5s"}`, "", []string{`"timout"`, "spelling"}},
 		{"bad command", `{"command": 5}`, "command", []string{"command must be a string or an array"}},
+		{"duration of the wrong type", `{"command": ["true"], "timeout": true}`, "timeout", []string{`field "timeout" must be a duration like "90s"`, "or a number of seconds, not a JSON bool"}},
+		{"duration without a unit", `{"command": ["true"], "timeout": "5 minutes"}`, "timeout", []string{`"timeout"`, `not a JSON string "5 minutes"`}},
+		{"duration out of range", `{"command": ["true"], "timeout": 1e300}`, "timeout", []string{`"timeout"`, "1e300 (out of range)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -127,6 +127,8 @@ func decodeError(err error) error {
 
 func typeName(t string) string {
 	switch {
+	case t == "drover.Duration":
+		return drover.DurationForm
 	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
 		return "a whole number"
 	case strings.HasPrefix(t, "float"):
