@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/client"
@@ -59,6 +60,57 @@ func init() {
 type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+
+	badEnv []badEnv // environment variables their flags could not take
+}
+
+// badEnv is an environment variable whose value its flag refused.
+type badEnv struct {
+	flag string
+	err  error
+}
+
+// fromEnv makes the environment variable key, when set, the value of flag
+// name unless the command line gives the flag: call it after defining the
+// flag, before parse. A value the flag cannot take is kept for envError,
+// which reports it if the command line does not give the flag instead.
+func (a *app) fromEnv(fs *flag.FlagSet, name, key string) {
+	v := a.getenv(key)
+	if v == "" {
+		return
+	}
+	if err := fs.Set(name, v); err != nil {
+		a.badEnv = append(a.badEnv, badEnv{flag: name, err: fmt.Errorf("%s=%q is %s: fix or unset it (or give --%s, which wins)", key, v, flagWants(fs.Lookup(name), err), name)})
+	}
+}
+
+// envError returns the first environment variable fromEnv could not use
+// for a flag the command line did not give.
+func (a *app) envError(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, b := range a.badEnv {
+		if !given[b.flag] {
+			return b.err
+		}
+	}
+	return nil
+}
+
+// flagWants says what a flag's value must be, for the message of a value
+// it refused.
+func flagWants(f *flag.Flag, err error) string {
+	if g, ok := f.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case time.Duration:
+			return "not a duration (use a number and a unit, like 30s, 5m or 1h)"
+		case int, int64, uint, uint64:
+			return "not a whole number"
+		case bool:
+			return "not true or false (use 1, true, 0 or false)"
+		}
+	}
+	return err.Error()
 }
 
 func (a *app) errorf(format string, args ...any) {

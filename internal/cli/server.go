@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,33 +38,24 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.StringVar(&sf.apiToken, "api-token", a.getenv("DROVER_API_TOKEN"), "comma-separated tokens clients must present (env DROVER_API_TOKEN)")
 	fs.StringVar(&sf.tlsCert, "tls-cert", a.getenv("DROVER_TLS_CERT"), "TLS certificate file (env DROVER_TLS_CERT)")
 	fs.StringVar(&sf.tlsKey, "tls-key", a.getenv("DROVER_TLS_KEY"), "TLS key file (env DROVER_TLS_KEY)")
-	fs.DurationVar(&sf.hbInterval, "heartbeat-interval", envDuration(a, "DROVER_HEARTBEAT_INTERVAL", coordinator.DefaultHeartbeatInterval), "how often workers heartbeat (env DROVER_HEARTBEAT_INTERVAL)")
-	fs.DurationVar(&sf.hbTimeout, "heartbeat-timeout", envDuration(a, "DROVER_HEARTBEAT_TIMEOUT", coordinator.DefaultHeartbeatTimeout), "silence after which a worker is DOWN and its jobs requeued (env DROVER_HEARTBEAT_TIMEOUT)")
-	fs.DurationVar(&sf.ackTimeout, "ack-timeout", envDuration(a, "DROVER_ACK_TIMEOUT", coordinator.DefaultAckTimeout), "time a worker has to acknowledge an assignment (env DROVER_ACK_TIMEOUT)")
-	fs.DurationVar(&sf.retention, "retention", envDuration(a, "DROVER_RETENTION", coordinator.DefaultRetention), "how long finished jobs and their output are kept (env DROVER_RETENTION)")
+	fs.DurationVar(&sf.hbInterval, "heartbeat-interval", coordinator.DefaultHeartbeatInterval, "how often workers heartbeat (env DROVER_HEARTBEAT_INTERVAL)")
+	fs.DurationVar(&sf.hbTimeout, "heartbeat-timeout", coordinator.DefaultHeartbeatTimeout, "silence after which a worker is DOWN and its jobs requeued (env DROVER_HEARTBEAT_TIMEOUT)")
+	fs.DurationVar(&sf.ackTimeout, "ack-timeout", coordinator.DefaultAckTimeout, "time a worker has to acknowledge an assignment (env DROVER_ACK_TIMEOUT)")
+	fs.DurationVar(&sf.retention, "retention", coordinator.DefaultRetention, "how long finished jobs and their output are kept (env DROVER_RETENTION)")
 	fs.IntVar(&sf.fleetRetries, "fleet-retries", coordinator.DefaultFleetRetries, "requeues allowed for failures of the fleet (lost worker, executor error)")
 	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
-	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", envInt(a, "DROVER_BUNDLE_MAX_FILES", bundle.DefaultMaxFiles), "most files in a bundle (env DROVER_BUNDLE_MAX_FILES)")
+	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", bundle.DefaultMaxFiles, "most files in a bundle (env DROVER_BUNDLE_MAX_FILES)")
 	fs.StringVar(&sf.outputCap, "output-cap", envOr(a, "DROVER_OUTPUT_CAP", "16M"), "output kept per job: past it the first and last halves are kept (env DROVER_OUTPUT_CAP)")
 	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
-	fs.BoolVar(&sf.metricsPublic, "metrics-public", envBool(a, "DROVER_METRICS_PUBLIC"), "serve GET /metrics without an API token, for a Prometheus that has none (env DROVER_METRICS_PUBLIC)")
+	fs.BoolVar(&sf.metricsPublic, "metrics-public", false, "serve GET /metrics without an API token, for a Prometheus that has none (env DROVER_METRICS_PUBLIC)")
 	fs.StringVar(&sf.logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
-}
-
-// envBool reads a boolean environment variable ("1", "true"; unset is false).
-func envBool(a *app, key string) bool {
-	v, _ := strconv.ParseBool(a.getenv(key))
-	return v
-}
-
-func envDuration(a *app, key string, def time.Duration) time.Duration {
-	if v := a.getenv(key); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
+	a.fromEnv(fs, "heartbeat-interval", "DROVER_HEARTBEAT_INTERVAL")
+	a.fromEnv(fs, "heartbeat-timeout", "DROVER_HEARTBEAT_TIMEOUT")
+	a.fromEnv(fs, "ack-timeout", "DROVER_ACK_TIMEOUT")
+	a.fromEnv(fs, "retention", "DROVER_RETENTION")
+	a.fromEnv(fs, "bundle-max-files", "DROVER_BUNDLE_MAX_FILES")
+	a.fromEnv(fs, "metrics-public", "DROVER_METRICS_PUBLIC")
 }
 
 func newLogger(a *app, level string) (*slog.Logger, error) {
@@ -228,6 +218,10 @@ func cmdServer(ctx context.Context, a *app, args []string) int {
 	sf.add(a, fs, "127.0.0.1:8080", "./drover-data")
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
+	}
+	if err := a.envError(fs); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
 	}
 	p, log, code := startFromFlags(ctx, a, &sf)
 	if p == nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,22 +34,15 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&wf.name, "name", envOr(a, "DROVER_WORKER_NAME", host), "worker name shown in the UI and CLI (env DROVER_WORKER_NAME)")
 	fs.Var(&wf.labels, "labels", "labels k=v[,k=v...] that jobs can require with --constraint (repeatable)")
 	fs.StringVar(&wf.executor, "executor", envOr(a, "DROVER_EXECUTOR", "auto"), "auto (docker when the engine answers, and process), docker, process, or noop (env DROVER_EXECUTOR)")
-	fs.IntVar(&wf.maxParallel, "max-parallel", envInt(a, "MAX_PARALLEL_JOBS", runtime.NumCPU()*2), "jobs run at once (env MAX_PARALLEL_JOBS)")
-	fs.StringVar(&wf.cpu, "cpu", a.getenv("DROVER_WORKER_CPU"), "CPU offered, cores or millicores (default: all CPUs)")
-	fs.StringVar(&wf.memory, "memory", a.getenv("DROVER_WORKER_MEMORY"), "memory offered, e.g. 8G (default: total minus 10%, at most 2G kept back)")
-	fs.DurationVar(&wf.grace, "grace", envDuration(a, "DROVER_GRACE", worker.DefaultGrace), "wait between SIGTERM and SIGKILL on cancel and timeout (env DROVER_GRACE)")
-	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces and bundle cache, one per worker (default: $TMPDIR/drover-work/<name>)")
+	fs.IntVar(&wf.maxParallel, "max-parallel", runtime.NumCPU()*2, "jobs run at once (env MAX_PARALLEL_JOBS)")
+	fs.StringVar(&wf.cpu, "cpu", a.getenv("DROVER_WORKER_CPU"), "CPU offered, cores or millicores (default: all CPUs; env DROVER_WORKER_CPU)")
+	fs.StringVar(&wf.memory, "memory", a.getenv("DROVER_WORKER_MEMORY"), "memory offered, e.g. 8G (default: total minus 10%, at most 2G kept back; env DROVER_WORKER_MEMORY)")
+	fs.DurationVar(&wf.grace, "grace", worker.DefaultGrace, "wait between SIGTERM and SIGKILL on cancel and timeout (env DROVER_GRACE)")
+	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces and bundle cache, one per worker (default: $TMPDIR/drover-work/<name>; env DROVER_WORK_DIR)")
 	fs.StringVar(&wf.pull, "pull", envOr(a, "DROVER_PULL", "missing"), "docker image pull policy: missing, always or never (env DROVER_PULL)")
 	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
-}
-
-func envInt(a *app, key string, def int) int {
-	if v := a.getenv(key); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
-	}
-	return def
+	a.fromEnv(fs, "max-parallel", "MAX_PARALLEL_JOBS")
+	a.fromEnv(fs, "grace", "DROVER_GRACE")
 }
 
 // config turns the flags into a worker.Config (executors included).
@@ -161,10 +153,14 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 	var server, joinToken, logLevel string
 	fs.StringVar(&server, "server", envOr(a, "DROVER_SERVER", defaultServer), "coordinator URL (env DROVER_SERVER)")
 	fs.StringVar(&joinToken, "join-token", a.getenv("DROVER_JOIN_TOKEN"), "the coordinator's join token (env DROVER_JOIN_TOKEN)")
-	fs.StringVar(&logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.StringVar(&logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
 	wf.add(a, fs)
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
+	}
+	if err := a.envError(fs); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
 	}
 	log, err := newLogger(a, logLevel)
 	if err != nil {
@@ -220,6 +216,10 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 	wf.add(a, fs)
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
+	}
+	if err := a.envError(fs); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
 	}
 	if !isLoopback(sf.listen) && !sf.insecure {
 		a.errorf("drover dev listens on loopback only (it has no tokens); use drover server to serve a network")
