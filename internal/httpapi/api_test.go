@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -991,5 +992,27 @@ func TestHealthz(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || err != nil || body["status"] != "ok" {
 			t.Errorf("GET %s: %d %v %v, want 200 {\"status\":\"ok\"}", path, resp.StatusCode, body, err)
 		}
+	}
+}
+
+// A multipart submission's spec part is held to the JSON body's limit and
+// rules: over it is 413, data after the JSON is refused.
+func TestAPIMultipartSpecPart(t *testing.T) {
+	s := newAPIServer(t, serverOpt{})
+	post := func(spec string) response {
+		t.Helper()
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		if err := mw.WriteField("spec", spec); err != nil {
+			t.Fatal(err)
+		}
+		mw.Close()
+		return s.call(t, "POST", "/api/v1/jobs", "", body.String(), "Content-Type", mw.FormDataContentType())
+	}
+	big := `{"command": ["true"], "name": "` + strings.Repeat("x", 2<<20) + `"}`
+	wantError(t, post(big), 413, drover.ETOOLARGE, "over the 1 MiB limit")
+	wantError(t, post(`{"command": ["true"]} {"command": ["false"]}`), 400, drover.EMALFORMED, "after the JSON value")
+	if r := post(`{"command": ["true"]}`); r.status != 201 {
+		t.Errorf("multipart submission: %d %s, want 201", r.status, r.body)
 	}
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -62,10 +61,8 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 		switch p.FormName() {
 		case "spec":
 			var sp drover.JobSpec
-			dec := json.NewDecoder(io.LimitReader(p, s.cfg.MaxBody))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&sp); err != nil {
-				return decodeError(err)
+			if err := decodeFrom(newLimitReader(p, s.cfg.MaxBody), &sp, true); err != nil {
+				return err
 			}
 			spec = &sp
 		case "bundle":

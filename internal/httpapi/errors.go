@@ -72,7 +72,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // message that says what to change. strict refuses unknown fields (a typo
 // in a job spec must not be silently ignored).
 func decode(r *http.Request, v any, strict bool) error {
-	dec := json.NewDecoder(r.Body)
+	return decodeFrom(r.Body, v, strict)
+}
+
+// decodeFrom is decode of a body part (r may be a limitReader).
+func decodeFrom(r io.Reader, v any, strict bool) error {
+	dec := json.NewDecoder(r)
 	if strict {
 		dec.DisallowUnknownFields()
 	}
@@ -155,4 +160,31 @@ func sizeText(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// limitReader reads at most limit bytes of r and then fails with an
+// *http.MaxBytesError, as http.MaxBytesReader does for a whole body, so a
+// part over its limit is answered 413 like a body.
+type limitReader struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func newLimitReader(r io.Reader, limit int64) *limitReader {
+	return &limitReader{r: r, left: limit, limit: limit}
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, &http.MaxBytesError{Limit: l.limit}
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1] // one byte past the limit tells it was passed
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n + int(l.left), &http.MaxBytesError{Limit: l.limit}
+	}
+	return n, err
 }
