@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults applied to a spec that leaves a field empty.
@@ -45,8 +46,8 @@ func (s *JobSpec) Normalize() error {
 	if n > MaxCommandBytes {
 		return FieldErrorf("command", "command is %d bytes; the limit is %d: put long scripts in a bundle", n, MaxCommandBytes)
 	}
-	if len(s.Name) > MaxNameLen {
-		return FieldErrorf("name", "name is %d characters; the limit is %d", len(s.Name), MaxNameLen)
+	if n := utf8.RuneCountInString(s.Name); n > MaxNameLen {
+		return FieldErrorf("name", "name is %d characters; the limit is %d", n, MaxNameLen)
 	}
 	switch s.Executor {
 	case "", ExecutorDocker, ExecutorProcess, ExecutorNoop:

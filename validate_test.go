@@ -67,6 +67,7 @@ func TestNormalize(t *testing.T) {
 		{name: "docker with image", spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "alpine:3", Executor: "docker"}},
 		{name: "process", spec: drover.JobSpec{Command: drover.Command{"true"}, Executor: "process"}},
 		{name: "noop", spec: drover.JobSpec{Command: drover.Command{"true"}, Executor: "noop"}},
+		{name: "name of 200 characters, 400 bytes", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: strings.Repeat("é", drover.MaxNameLen)}},
 		{name: "everything valid", spec: drover.JobSpec{
 			Name: strings.Repeat("n", drover.MaxNameLen), Command: drover.Command{"sh", "-c", "exit 0"},
 			Executor: "process", Bundle: sha, Env: map[string]string{"_A1": "x", "PATH": ""},
@@ -87,6 +88,8 @@ func TestNormalize(t *testing.T) {
 		{name: "command too long", spec: drover.JobSpec{Command: drover.Command{"sh", "-c", strings.Repeat("x", drover.MaxCommandBytes)}},
 			field: "command", msg: []string{fmt.Sprint(drover.MaxCommandBytes + 4), fmt.Sprint(drover.MaxCommandBytes), "put long scripts in a bundle"}},
 		{name: "name too long", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: strings.Repeat("n", drover.MaxNameLen+1)},
+			field: "name", msg: []string{"201 characters", "limit is 200"}},
+		{name: "name too long in characters", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: strings.Repeat("é", drover.MaxNameLen+1)},
 			field: "name", msg: []string{"201 characters", "limit is 200"}},
 		{name: "unknown executor", spec: drover.JobSpec{Command: drover.Command{"true"}, Executor: "podman"},
 			field: "executor", msg: []string{`"podman" is unknown`, `"docker"`, `"process"`, "leave it empty"}},
