@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 )
@@ -210,6 +211,29 @@ func TestReasonKinds(t *testing.T) {
 		}
 		if got := tt.r.JobFailure(); got != tt.job {
 			t.Errorf("%q.JobFailure() = %v, want %v", tt.r, got, tt.job)
+		}
+	}
+}
+
+// An output event carries a chunk's bytes exactly: as text when they are
+// valid UTF-8, and also in base64 when they are not.
+func TestOutputEventBytes(t *testing.T) {
+	for _, in := range []string{"", "hello\n", "é😀\n", "\xc3", "\xa9tail", "\xff\xfe\x00\x01abc\x80\n"} {
+		o := drover.NewOutputEvent(drover.Stdout, 1, []byte(in))
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back drover.OutputEvent
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		got, err := back.Bytes()
+		if err != nil || string(got) != in {
+			t.Errorf("%q: event %s gives %q, %v", in, b, got, err)
+		}
+		if utf8.ValidString(in) != (o.Base64 == "") || !utf8.ValidString(o.Data) {
+			t.Errorf("%q: event %s: base64 only for invalid UTF-8, data always valid", in, b)
 		}
 	}
 }

@@ -1,6 +1,12 @@
 package drover
 
-import "time"
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // Wire types of /api/v1 shared by internal/httpapi and the public client.
 
@@ -182,11 +188,38 @@ type StateEvent struct {
 	Cancelling    bool     `json:"cancelling,omitempty"`
 }
 
-// OutputEvent is an output event of a follow stream (SSE "output").
+// OutputEvent is an output event of a follow stream (SSE "output"). Data
+// is the chunk as text. JSON strings carry only valid UTF-8, so when the
+// chunk's bytes are not (binary output, or a character cut between two
+// chunks) Data has U+FFFD for what is not, and Base64 carries the bytes
+// exactly; Bytes returns them either way.
 type OutputEvent struct {
 	Stream   Stream `json:"stream"`
 	AttemptN int    `json:"attempt"`
 	Data     string `json:"data"`
+	Base64   string `json:"base64,omitempty"`
+}
+
+// NewOutputEvent is the event of a chunk's bytes.
+func NewOutputEvent(stream Stream, attemptN int, b []byte) OutputEvent {
+	o := OutputEvent{Stream: stream, AttemptN: attemptN, Data: string(b)}
+	if !utf8.Valid(b) {
+		o.Data = strings.ToValidUTF8(o.Data, "\uFFFD")
+		o.Base64 = base64.StdEncoding.EncodeToString(b)
+	}
+	return o
+}
+
+// Bytes returns the chunk's bytes as the job wrote them.
+func (o OutputEvent) Bytes() ([]byte, error) {
+	if o.Base64 != "" {
+		b, err := base64.StdEncoding.DecodeString(o.Base64)
+		if err != nil {
+			return nil, fmt.Errorf("output event: base64: %w", err)
+		}
+		return b, nil
+	}
+	return []byte(o.Data), nil
 }
 
 // Event is an item of GET /events: a job or a worker changed.

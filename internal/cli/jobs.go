@@ -162,13 +162,7 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 	lastState := ""
 	warned := false
 	end, err := c.Follow(fctx, id, "", 0, client.FollowHandler{
-		Output: func(o drover.OutputEvent) {
-			if o.Stream == drover.Stderr {
-				_, _ = a.stderr.Write([]byte(o.Data))
-			} else {
-				_, _ = a.stdout.Write([]byte(o.Data))
-			}
-		},
+		Output: a.writeOutput,
 		State: func(s drover.StateEvent) {
 			if !verbose {
 				// A retry is news even to a script: say why, on stderr.
@@ -287,13 +281,7 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 	fctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	h := client.FollowHandler{
-		Output: func(o drover.OutputEvent) {
-			if o.Stream == drover.Stderr {
-				_, _ = a.stderr.Write([]byte(o.Data))
-			} else {
-				_, _ = a.stdout.Write([]byte(o.Data))
-			}
-		},
+		Output: a.writeOutput,
 	}
 	if !follow {
 		h.State = func(drover.StateEvent) { stop(errCaughtUp) }
@@ -569,4 +557,19 @@ func (a *app) printJSON(v any) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// writeOutput writes an output event's bytes, exactly as the job wrote
+// them, to the stream it came from.
+func (a *app) writeOutput(o drover.OutputEvent) {
+	b, err := o.Bytes()
+	if err != nil {
+		a.errorf("%v", err)
+		b = []byte(o.Data)
+	}
+	if o.Stream == drover.Stderr {
+		_, _ = a.stderr.Write(b)
+	} else {
+		_, _ = a.stdout.Write(b)
+	}
 }

@@ -339,3 +339,28 @@ func TestUntouchedWorkspaceGoesToTheNextJobInTheSlot(t *testing.T) {
 		t.Fatalf("workspaces (inode, path) %v %v: want one folder under two names", inodes, dirs)
 	}
 }
+
+// drover run and drover logs give the output's bytes exactly, as docker
+// logs does: binary bytes, and characters cut between two chunks (tr
+// writes in blocks that do not end between characters).
+func TestOutputBytesExact(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	ctx := ctxT(t, time.Minute)
+
+	line := strings.Repeat("é", 50)
+	script := `printf x; yes '` + line + `' | head -n 3000 | tr -d '\n'; printf '\377\376\000\001abc\200\n'`
+	want := "x" + strings.Repeat(line, 3000) + "\xff\xfe\x00\x01abc\x80\n"
+	out, errOut, code := cl.cli(ctx, "run", "--", "sh", "-c", script)
+	if code != 0 || out != want {
+		t.Fatalf("run: code %d, %d bytes of stdout (want %d), equal %v, stderr %q", code, len(out), len(want), out == want, errOut)
+	}
+	out, _, code = cl.cli(ctx, "submit", "--", "sh", "-c", script)
+	id := strings.TrimSpace(out)
+	cl.waitJob(id, 30*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	out, errOut, code = cl.cli(ctx, "logs", id)
+	if code != 0 || out != want {
+		t.Fatalf("logs: code %d, %d bytes of stdout (want %d), equal %v, stderr %q", code, len(out), len(want), out == want, errOut)
+	}
+}

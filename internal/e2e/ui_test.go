@@ -508,3 +508,29 @@ func TestUILargeOutput(t *testing.T) {
 	tb.click(".term-note button")
 	tb.until("all the lines", `() => document.querySelectorAll('.term .l').length === 100000 && document.querySelector('.term .l').textContent === '1'`)
 }
+
+// TestUIOutputCharactersCutBetweenChunks shows characters whose bytes
+// arrive in two chunks whole, not as two replacement characters. head
+// writes in blocks that do not end between characters.
+func TestUIOutputCharactersCutBetweenChunks(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	tb := newTab(t, cl)
+	line := strings.Repeat("é", 50)
+	out, _, code := cl.cli(ctxT(t, 30*time.Second), "submit", "--", "sh", "-c",
+		`printf x; yes '`+line+`' | head -n 2000; echo end`)
+	id := strings.TrimSpace(out)
+	if code != 0 {
+		t.Fatalf("submit: %d %q", code, out)
+	}
+	cl.waitJob(id, 30*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	tb.open("#/jobs/" + id)
+	tb.waitText(".term", "end")
+	lines := tb.terminalLines()
+	text := strings.Join(lines, "\n")
+	if strings.ContainsRune(text, '\uFFFD') || strings.Count(text, "é") != 2000*50 || len(lines) != 2001 {
+		t.Fatalf("terminal shows %d lines, %d é, %d replacement characters; want 2001 lines, %d é, none",
+			len(lines), strings.Count(text, "é"), strings.Count(text, "\uFFFD"), 2000*50)
+	}
+}

@@ -108,7 +108,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 				sendState()
 			}
 			for _, ch := range chunks {
-				b, _ := json.Marshal(drover.OutputEvent{Stream: ch.Stream, AttemptN: ch.AttemptN, Data: string(ch.Data)})
+				b, _ := json.Marshal(drover.NewOutputEvent(ch.Stream, ch.AttemptN, ch.Data))
 				fmt.Fprintf(w, "id: %d\nevent: output\ndata: %s\n\n", ch.ID, b)
 				after = ch.ID
 			}

@@ -72,8 +72,21 @@ export function mount(main, { args: [id] }) {
         h('a', { href: '#/jobs' }, 'See all jobs'), '.')));
   }
 
+  // Output comes as text, or in base64 where its bytes are not valid UTF-8
+  // (binary, or a character cut between two chunks): a streaming decoder
+  // per attempt and stream puts cut characters back together.
+  const decoders = new Map();
+  const encoder = new TextEncoder();
+  function outputText(d) {
+    const key = `${d.attempt}/${d.stream}`;
+    let dec = decoders.get(key);
+    if (!dec) { dec = new TextDecoder('utf-8'); decoders.set(key, dec); }
+    const bytes = d.base64 ? Uint8Array.from(atob(d.base64), (c) => c.charCodeAt(0)) : encoder.encode(d.data);
+    return dec.decode(bytes, { stream: true });
+  }
+
   const follow = stream(`/jobs/${encodeURIComponent(id)}/output?follow=1`, {
-    output: (d) => term.write(d.stream, d.attempt, d.data),
+    output: (d) => term.write(d.stream, d.attempt, outputText(d)),
     state: (s) => {
       if (job) {
         Object.assign(job, { state: s.state, pendingReason: s.pendingReason || '', workerId: s.workerId || job.workerId });
