@@ -76,9 +76,18 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	// container whose id never reached us.
 	defer e.remove(bg, name)
 
-	id, err := e.create(ctx, t, name)
+	// Not with ctx: the engine goes on creating a container whose request
+	// was abandoned, after the removal above has found nothing to remove
+	// (a job cancelled as it started left one behind). Creating takes
+	// moments; a cancellation is seen just after.
+	cctx, cancelCreate := context.WithTimeout(bg, engineCallTimeout)
+	id, err := e.create(cctx, t, name)
+	cancelCreate()
 	if err != nil {
 		return e.failedBefore(ctx, "create the container", err)
+	}
+	if ctx.Err() != nil {
+		return e.failedBefore(ctx, "create the container", ctx.Err())
 	}
 
 	// Attach before start, so not a byte of output is missed.

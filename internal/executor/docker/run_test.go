@@ -200,6 +200,38 @@ func TestRunCancel(t *testing.T) {
 	assertGone(t, e, task.AttemptID)
 }
 
+// A run cancelled at any moment of its start leaves no container: the
+// engine finishes a create whose request was abandoned, so the removal must
+// come after it. The cancellations fall before, during and after the
+// create. A leftover would appear after Run returned, so its absence is
+// checked for a while: there is no event for a container never made.
+func TestRunCancelledWhileStartingLeavesNoContainer(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	var names []string
+	t.Cleanup(func() {
+		for _, n := range names {
+			e.remove(context.Background(), n)
+		}
+	})
+	for i := range 40 {
+		task := newTask(t, "sleep", "300")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := runAsync(ctx, e, task, newSink(""))
+		time.AfterFunc(time.Duration(i)*time.Millisecond, cancel)
+		awaitResult(t, done, task.Grace+time.Minute)
+		cancel()
+		names = append(names, ContainerName(task.AttemptID))
+	}
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		for _, n := range names {
+			if _, err := e.cli.ContainerInspect(context.Background(), n, client.ContainerInspectOptions{}); err == nil {
+				t.Fatalf("container %s was left behind by a run cancelled as it started", n)
+			}
+		}
+	}
+}
+
 func TestRunTermReachesProcessGroup(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{})
