@@ -197,11 +197,19 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	if !stopped && state != nil && !state.OOMKilled && *res.ExitCode == 137 {
 		state = e.awaitOOM(ictx, id, state)
 	}
-	// A job that survives the OOM kill of one of its processes and exits 0
-	// succeeded; only a failed run is blamed on the memory limit.
-	if !stopped && state != nil && state.OOMKilled && *res.ExitCode != 0 {
-		res.Reason = drover.ReasonOOMKilled
-		res.Message = fmt.Sprintf("killed for exceeding its memory limit of %d MiB", t.Spec.Resources.MemoryMB)
+	// The engine flags a container when any of its processes was killed
+	// for memory. Only a command killed itself (SIGKILL, 137) is blamed on
+	// the limit; one that outlived the kill of a child and exited on its
+	// own keeps its exit code as the job's failure (or success), as docker
+	// run does, and the message says what happened.
+	if !stopped && state != nil && state.OOMKilled {
+		switch code := *res.ExitCode; {
+		case code == 137:
+			res.Reason = drover.ReasonOOMKilled
+			res.Message = fmt.Sprintf("killed for exceeding its memory limit of %d MiB", t.Spec.Resources.MemoryMB)
+		case code != 0:
+			res.Message = fmt.Sprintf("exited with code %d after a process of it was killed for exceeding the memory limit of %d MiB", code, t.Spec.Resources.MemoryMB)
+		}
 	}
 	return res
 }

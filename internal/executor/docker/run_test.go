@@ -160,6 +160,25 @@ func TestRunOOMKilled(t *testing.T) {
 	assertGone(t, e, task.AttemptID)
 }
 
+// A command that outlives the OOM kill of a child and exits on its own
+// keeps its exit code, as docker run does: the job failed with exit code
+// 3, and the message says what the memory limit did.
+func TestRunChildOOMKilled(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sh", "-c", `sh -c 'x=a; while true; do x=$x$x; done'; echo child=$?; exit 3`)
+	task.Spec.Resources.MemoryMB = 16
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	if res.Reason != "" || exitCode(res) != "3" || !strings.Contains(res.Message, "exited with code 3 after a process of it was killed for exceeding the memory limit of 16 MiB") {
+		t.Fatalf("result %+v (exit %s), want exit 3 with no reason and a message on the memory limit", res, exitCode(res))
+	}
+	if !strings.Contains(out.String(drover.Stdout), "child=137") {
+		t.Errorf("output %q: the child was not killed", out.String(drover.Stdout))
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{})
