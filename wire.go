@@ -46,6 +46,10 @@ type RegisterRequest struct {
 	Executors []string          `json:"executors"`
 	Capacity  Capacity          `json:"capacity"`
 	Version   string            `json:"version"`
+	// Grace is the worker's wait between SIGTERM and SIGKILL (0: none
+	// given). The coordinator's backstop for an attempt that overruns its
+	// timeout waits this long, and a heartbeat timeout, past the timeout.
+	Grace Duration `json:"grace,omitempty"`
 }
 
 // RegisterResponse carries the worker's id and its secret, which it presents

@@ -22,6 +22,9 @@ type Worker struct {
 	Usage           WorkerUsage       `json:"usage"`
 	State           WorkerState       `json:"state"`
 	Version         string            `json:"version"`
+	// Grace is the wait between SIGTERM and SIGKILL the worker gives a
+	// command it stops (0: not said, or none).
+	Grace           Duration          `json:"grace,omitempty"`
 	RegisteredAt    time.Time         `json:"registeredAt"`
 	LastHeartbeatAt time.Time         `json:"lastHeartbeatAt"`
 	// Running lists the ids of the jobs of its active attempts.

@@ -64,8 +64,9 @@ type Config struct {
 	// SweepInterval is the period of the safety-net scheduling pass and of
 	// the reaper. Defaults to 1s, or HeartbeatTimeout/4 when that is shorter.
 	SweepInterval time.Duration
-	// Grace is the workers' SIGTERM-to-SIGKILL grace, used in the timeout
-	// backstop (timeout + grace + heartbeat timeout). Defaults to 10s.
+	// Grace stands for the SIGTERM-to-SIGKILL grace of a worker that did
+	// not say its own (RegisterRequest.Grace) in the timeout backstop
+	// (timeout + the worker's grace + heartbeat timeout). Defaults to 10s.
 	Grace time.Duration
 	// MaxPass bounds the queued jobs one scheduling pass considers. Defaults to 10,000.
 	MaxPass int

@@ -114,7 +114,7 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 			c.log.Warn("assignment not acknowledged; requeued", "attempt", a.ID, "worker", a.WorkerID)
 		}
 	}
-	overdue, err := c.store.OverdueAttempts(ctx, now, c.cfg.Grace+c.cfg.HeartbeatTimeout)
+	overdue, err := c.store.OverdueAttempts(ctx, now, c.cfg.HeartbeatTimeout, c.cfg.Grace)
 	if err != nil {
 		return err
 	}

@@ -157,3 +157,55 @@ func TestPendingReasonOfAJobNotYetLookedAt(t *testing.T) {
 		}
 	}
 }
+
+// The timeout backstop waits the grace the attempt's worker said it gives
+// (here a minute), not the default 10 s: a command still in its grace
+// is the worker's to stop, and its slot is not free.
+func TestTimeoutBackstopWaitsTheWorkersGrace(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"},
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}, Grace: drover.Duration(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"sleep", "600"}, Timeout: drover.Duration(2 * time.Second)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.schedulePass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	work, err := c.Work(ctx, reg.Worker.ID, 0, false)
+	if err != nil || len(work.Assignments) != 1 {
+		t.Fatalf("work: %+v %v", work, err)
+	}
+	att := work.Assignments[0].AttemptID
+	if err := c.StartAttempt(ctx, reg.Worker.ID, att, drover.StartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	// The worker heartbeats every 5 s while its command overruns.
+	after := func(d time.Duration) drover.JobState {
+		t.Helper()
+		for end := clock.Now().Add(d); clock.Now().Before(end); {
+			clock.Add(5 * time.Second)
+			if _, err := c.Heartbeat(ctx, reg.Worker.ID, drover.HeartbeatRequest{Running: []string{att}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Reap(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ := c.Job(ctx, j.ID)
+		return got.State
+	}
+	// timeout 2s + the default grace 10s + heartbeat timeout 10s: not yet.
+	if s := after(25 * time.Second); s != drover.JobRunning {
+		t.Fatalf("25 s after the start the job is %s, want RUNNING (the worker's grace is a minute)", s)
+	}
+	// timeout 2s + the worker's grace 60s + heartbeat timeout 10s.
+	if s := after(50 * time.Second); s != drover.JobFailed {
+		t.Fatalf("75 s after the start the job is %s, want FAILED by the backstop", s)
+	}
+}

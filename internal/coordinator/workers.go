@@ -30,6 +30,7 @@ func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) 
 		Capacity:        req.Capacity,
 		State:           drover.WorkerReady,
 		Version:         req.Version,
+		Grace:           req.Grace,
 		RegisteredAt:    now,
 		LastHeartbeatAt: now,
 	}

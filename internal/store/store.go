@@ -106,8 +106,9 @@ type Store interface {
 	// and assigned before the given time.
 	UnacknowledgedAttempts(ctx context.Context, assignedBefore time.Time) ([]drover.Attempt, error)
 	// OverdueAttempts returns RUNNING attempts of jobs with a timeout whose
-	// startedAt + timeout + slack is before now.
-	OverdueAttempts(ctx context.Context, now time.Time, slack time.Duration) ([]drover.Attempt, error)
+	// startedAt + timeout + slack + the grace of the attempt's worker is
+	// before now; grace stands for a worker that gave none.
+	OverdueAttempts(ctx context.Context, now time.Time, slack, grace time.Duration) ([]drover.Attempt, error)
 
 	// PutBundle stores a bundle's ZIP bytes once per SHA-256; created is
 	// false when it was already there (the bytes are not rewritten).

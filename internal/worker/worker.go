@@ -331,6 +331,9 @@ func (w *Worker) register(ctx context.Context) error {
 		names = append(names, e.Name())
 	}
 	req := drover.RegisterRequest{Name: w.cfg.Name, Labels: w.cfg.Labels, Executors: names, Capacity: w.cfg.Capacity, Version: drover.Version}
+	if !w.cfg.NoGrace {
+		req.Grace = drover.Duration(w.cfg.Grace)
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		resp, err := w.api.Register(ctx, req)

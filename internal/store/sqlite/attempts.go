@@ -19,8 +19,9 @@ var (
 		WHERE a.finished_at IS NULL AND a.state = 'ASSIGNED' AND a.accepted_at IS NULL AND a.assigned_at < ?
 		ORDER BY a.assigned_at, a.id`)
 	qOverdue = readQuery(`SELECT ` + attemptCols + ` FROM attempts a JOIN jobs j ON j.id = a.job_id
+		LEFT JOIN workers w ON w.id = a.worker_id
 		WHERE a.finished_at IS NULL AND a.state = 'RUNNING' AND j.timeout_ns > 0
-		AND a.started_at + j.timeout_ns + ?2 < ?1
+		AND a.started_at + j.timeout_ns + ?2 + COALESCE(NULLIF(w.grace_ns, 0), ?3) < ?1
 		ORDER BY a.started_at, a.id`)
 	qStopRequested = readQuery(`SELECT id FROM attempts
 		WHERE worker_id = ? AND finished_at IS NULL AND stop_requested = 1 ORDER BY assigned_at, id`)
@@ -456,10 +457,10 @@ func (s *Store) UnacknowledgedAttempts(ctx context.Context, assignedBefore time.
 }
 
 // OverdueAttempts implements store.Store, oldest start first.
-func (s *Store) OverdueAttempts(ctx context.Context, now time.Time, slack time.Duration) ([]drover.Attempt, error) {
+func (s *Store) OverdueAttempts(ctx context.Context, now time.Time, slack, grace time.Duration) ([]drover.Attempt, error) {
 	var as []drover.Attempt
 	err := s.read(ctx, func(x *session) error {
-		rows, err := x.query(qOverdue, unixNano(now), int64(slack))
+		rows, err := x.query(qOverdue, unixNano(now), int64(slack), int64(grace))
 		if err != nil {
 			return err
 		}

@@ -34,7 +34,7 @@ func waitQueued(s *Store, n int) {
 }
 
 func insertWorker(x *session, id string) error {
-	_, err := x.exec(qInsertWorker, id, id, "{}", "[]", 1000, 1024, 1, "{}", "", 1, 1, []byte("h"))
+	_, err := x.exec(qInsertWorker, id, id, "{}", "[]", 1000, 1024, 1, "{}", "", 1, 1, []byte("h"), 0)
 	return err
 }
 

@@ -144,7 +144,7 @@ func encodePhases(p drover.Phases) string {
 
 // workerCols are the columns scanWorker reads, in its order.
 const workerCols = `id, name, labels, executors, cpu, memory_mb, slots, usage, state,
-	version, registered_at, last_heartbeat_at`
+	version, registered_at, last_heartbeat_at, grace_ns`
 
 func scanWorker(sc scanner) (drover.Worker, error) {
 	var (
@@ -153,7 +153,7 @@ func scanWorker(sc scanner) (drover.Worker, error) {
 		registeredAt, heartbeatAt int64
 	)
 	err := sc.Scan(&w.ID, &w.Name, &labels, &executors, &w.Capacity.CPU, &w.Capacity.MemoryMB,
-		&w.Capacity.Slots, &usage, &w.State, &w.Version, &registeredAt, &heartbeatAt)
+		&w.Capacity.Slots, &usage, &w.State, &w.Version, &registeredAt, &heartbeatAt, &w.Grace)
 	if err != nil {
 		return w, err
 	}

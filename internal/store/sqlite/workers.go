@@ -30,8 +30,8 @@ var (
 		WHERE a.worker_id = ? AND a.finished_at IS NULL ORDER BY a.assigned_at, a.id`)
 
 	qInsertWorker = writeQuery(`INSERT INTO workers (id, name, labels, executors, cpu, memory_mb, slots,
-		usage, state, version, registered_at, last_heartbeat_at, secret_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?)`)
+		usage, state, version, registered_at, last_heartbeat_at, secret_hash, grace_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?, ?)`)
 	qReviveWorker   = writeQuery(`UPDATE workers SET state = 'READY' WHERE id = ? AND state = 'DOWN'`)
 	qHeartbeat      = writeQuery(`UPDATE workers SET last_heartbeat_at = ?, usage = ? WHERE id = ?`)
 	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ?`)
@@ -99,7 +99,7 @@ func (s *Store) CreateWorker(ctx context.Context, w *drover.Worker, secretHash [
 	return s.write(ctx, func(x *session) error {
 		_, err := x.exec(qInsertWorker, w.ID, w.Name, encodeJSON(w.Labels), encodeJSON(w.Executors),
 			w.Capacity.CPU, w.Capacity.MemoryMB, w.Capacity.Slots, encodeJSON(w.Usage), w.Version,
-			unixNano(w.RegisteredAt), unixNano(hb), secretHash)
+			unixNano(w.RegisteredAt), unixNano(hb), secretHash, int64(w.Grace))
 		return err
 	})
 }

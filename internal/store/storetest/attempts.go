@@ -266,18 +266,25 @@ func testOverdue(f *fixture) {
 	f.end(ended.ID, store.AttemptEnd{At: at(5 * time.Second), State: drover.AttemptCompleted, ExitCode: intp(0)},
 		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
 
-	slack := 45 * time.Second
-	shortDeadline := at(2*time.Second + 10*time.Second + slack)
-	longDeadline := at(2*time.Second + time.Hour + slack)
+	// A worker that said its grace is given that one, not the default.
+	patient := f.createWorker("patient", func(w *drover.Worker) { w.Grace = drover.Duration(time.Minute) })
+	_, waits := f.running(patient.ID, timeout(10*time.Second))
+
+	slack, grace := 30*time.Second, 15*time.Second
+	shortDeadline := at(2*time.Second + 10*time.Second + slack + grace)
+	longDeadline := at(2*time.Second + time.Hour + slack + grace)
+	patientDeadline := at(2*time.Second + 10*time.Second + slack + time.Minute)
 	for _, tc := range []struct {
 		now  time.Time
 		want []string
 	}{
-		{shortDeadline, nil}, // startedAt + timeout + slack must be before now
+		{shortDeadline, nil}, // startedAt + timeout + slack + grace must be before now
 		{shortDeadline.Add(1), []string{short.ID}},
-		{longDeadline.Add(1), sorted(short.ID, long.ID)},
+		{patientDeadline, []string{short.ID}},
+		{patientDeadline.Add(1), sorted(short.ID, waits.ID)},
+		{longDeadline.Add(1), sorted(short.ID, long.ID, waits.ID)},
 	} {
-		as, err := f.s.OverdueAttempts(f.ctx, tc.now, slack)
+		as, err := f.s.OverdueAttempts(f.ctx, tc.now, slack, grace)
 		if err != nil {
 			t.Fatalf("OverdueAttempts: %v", err)
 		}
