@@ -38,3 +38,14 @@ func TestDropVar(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+func TestAPIAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want bool
+	}{{"1.46", true}, {"1.51", true}, {"2.0", true}, {"1.45", false}, {"1.41", false}, {"", false}, {"x.y", false}} {
+		if got := apiAtLeast(tc.v, 1, 46); got != tc.want {
+			t.Errorf("apiAtLeast(%q, 1, 46) = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}

@@ -132,6 +132,9 @@ type Executor struct {
 	// always waits the whole grace before SIGKILL, and orphans are not
 	// reaped until the container ends.
 	init bool
+	// tmpfsOptions: the engine takes tmpfs mount options (API 1.46), so
+	// /tmp can be a mount of its own (see tmpMount).
+	tmpfsOptions bool
 	// ncpu is the engine's CPU count, which caps a CPU quota (the engine
 	// refuses a larger one).
 	ncpu int
@@ -196,6 +199,7 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 		}
 	}
 	e.chown = os.Geteuid() == 0 && !remapped
+	e.tmpfsOptions = apiAtLeast(cli.ClientVersion(), 1, 46)
 
 	e.log.Debug("docker executor ready", "host", cli.DaemonHost(), "engine", ver.Version,
 		"api", cli.ClientVersion(), "init", e.init, "chown", e.chown)
@@ -208,3 +212,15 @@ func (e *Executor) Name() string { return drover.ExecutorDocker }
 // Close releases the connection to the engine. Containers still running are
 // left alone.
 func (e *Executor) Close() error { return e.cli.Close() }
+
+// apiAtLeast says whether the engine API version v ("1.41") is at least
+// major.minor.
+func apiAtLeast(v string, major, minor int) bool {
+	a, b, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	ma, err1 := strconv.Atoi(a)
+	mi, err2 := strconv.Atoi(b)
+	return err1 == nil && err2 == nil && (ma > major || ma == major && mi >= minor)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -317,9 +318,7 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 		NetworkMode:    "none",
 		Init:           &init,
 		ReadonlyRootfs: true,
-		// exec is allowed on /tmp: /workspace is writable and executable
-		// anyway, so noexec would only break tools that run from TMPDIR.
-		Tmpfs:        map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", e.cfg.TmpfsSize)},
+		// /tmp: see tmpMount.
 		CapDrop:      []string{"ALL"},
 		SecurityOpt:  []string{"no-new-privileges:true"},
 		CgroupnsMode: container.CgroupnsModePrivate,
@@ -351,12 +350,13 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 			host.NanoCPUs = m * 1_000_000
 		}
 	}
+	e.tmpMount(host)
 	if t.Workspace != "" {
 		src, err := filepath.Abs(t.Workspace)
 		if err != nil {
 			return client.ContainerCreateOptions{}, fmt.Errorf("workspace: %w", err)
 		}
-		host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: src, Target: workspaceDir}}
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: workspaceDir})
 	}
 	return client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: host}, nil
 }
@@ -456,4 +456,21 @@ func (e *Executor) awaitOOM(ctx context.Context, id string, state *container.Sta
 		}
 	}
 	return state
+}
+
+// tmpMount gives the container a fresh tmpfs on /tmp where exec is
+// allowed: /workspace is writable and executable anyway, so noexec (the
+// engine's default for a tmpfs) would only break tools that build and run
+// in TMPDIR. Engines with API 1.46 or later mount it as a tmpfs mount,
+// which does not copy the image's /tmp in, so /tmp is 1777 whatever the
+// image's is (often 0755: unwritable to the job's user). Older ones take
+// only HostConfig.Tmpfs, which copies the image's /tmp and its mode.
+func (e *Executor) tmpMount(host *container.HostConfig) {
+	if e.tmpfsOptions {
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{
+			SizeBytes: e.cfg.TmpfsSize, Mode: os.ModeSticky | 0o777, Options: [][]string{{"exec"}, {"nosuid"}, {"nodev"}},
+		}})
+		return
+	}
+	host.Tmpfs = map[string]string{"/tmp": fmt.Sprintf("rw,exec,nosuid,nodev,size=%d,mode=1777", e.cfg.TmpfsSize)}
 }

@@ -42,6 +42,8 @@ echo uid=$(id -u)
 echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ,)
 touch /rootfile 2>/dev/null && echo root=writable || echo root=readonly
 touch /tmp/x && echo tmp=writable
+echo tmpmode=$(stat -c %a /tmp)
+printf '#!/bin/sh\necho yes\n' > /tmp/run.sh && chmod +x /tmp/run.sh && echo tmpexec=$(/tmp/run.sh)
 touch /workspace/made-inside && echo workspace=writable
 echo hello=$(cat hello.txt)
 echo cwd=$(pwd)
@@ -84,6 +86,8 @@ func TestRunIsolation(t *testing.T) {
 		"ifaces":    "lo,",
 		"root":      "readonly",
 		"tmp":       "writable",
+		"tmpmode":   "1777",
+		"tmpexec":   "yes",
 		"workspace": "writable",
 		"hello":     "from host",
 		"cwd":       "/workspace",
