@@ -464,8 +464,13 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		a.errorf("--limit %d: use a whole number from 1 to 1000", limit)
 		return exitUsage
 	}
+	st := drover.JobState(strings.ToUpper(state))
+	if state != "" && !st.Valid() {
+		a.errorf("--state %q: use one of %s", state, joinStates(drover.JobStates))
+		return exitUsage
+	}
 	c := cf.client()
-	page, err := c.Jobs(ctx, drover.JobFilter{State: drover.JobState(strings.ToUpper(state)), Limit: limit, Cursor: cursor})
+	page, err := c.Jobs(ctx, drover.JobFilter{State: st, Limit: limit, Cursor: cursor})
 	if err != nil {
 		a.apiError(cf.server, err)
 		return exitError
@@ -483,15 +488,23 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 			exit = fmt.Sprint(*j.ExitCode)
 		}
 		name := j.DisplayName()
-		if len(name) > 50 {
-			name = name[:47] + "..."
+		if r := []rune(name); len(r) > 50 {
+			name = string(r[:47]) + "..."
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, worker(j.WorkerID),
 			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)
 	}
 	tw.Flush()
 	if page.NextCursor != "" {
-		fmt.Fprintf(a.stderr, "more: drover jobs --cursor %s\n", page.NextCursor)
+		// The next page of the same listing: the same filter and size.
+		more := "drover jobs"
+		if st != "" {
+			more += " --state " + string(st)
+		}
+		if limit != 50 {
+			more += fmt.Sprintf(" --limit %d", limit)
+		}
+		fmt.Fprintf(a.stderr, "more: %s --cursor %s\n", more, page.NextCursor)
 	}
 	return exitOK
 }
@@ -572,4 +585,12 @@ func (a *app) writeOutput(o drover.OutputEvent) {
 	} else {
 		_, _ = a.stdout.Write(b)
 	}
+}
+
+func joinStates(ss []drover.JobState) string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }

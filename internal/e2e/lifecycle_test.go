@@ -85,6 +85,10 @@ func TestRunSuccessAndExitCodes(t *testing.T) {
 	if !strings.Contains(out, id) {
 		t.Fatalf("jobs --state completed lacks %s:\n%s", id, out)
 	}
+	// The hint for the next page keeps the filter and the page size.
+	if _, errOut, code := cl.cli(ctx, "jobs", "--state", "completed", "--limit", "1"); code != 0 || !strings.Contains(errOut, "more: drover jobs --state COMPLETED --limit 1 --cursor ") {
+		t.Fatalf("jobs --state completed --limit 1: code %d, stderr %q; want the next page's command", code, errOut)
+	}
 	out, _, _ = cl.cli(ctx, "workers")
 	if !strings.Contains(out, "w1") || !strings.Contains(out, "READY") {
 		t.Fatalf("workers:\n%s", out)
