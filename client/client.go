@@ -10,6 +10,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,8 +73,20 @@ var defaultHTTP = &http.Client{Transport: &http.Transport{
 	TLSHandshakeTimeout: 10 * time.Second,
 }}
 
+// Untrusted reports whether err is a TLS certificate that cannot be
+// verified (unknown authority, wrong host, expired): a setup to fix, which
+// retrying does not cure.
+func Untrusted(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &verify)
+}
+
 // Temporary reports whether err may go away by retrying: a network error, a
-// 5xx, or a timeout. 4xx answers are final.
+// 5xx, or a timeout. 4xx answers are final, and so is a certificate that
+// cannot be trusted.
 func Temporary(err error) bool {
 	if err == nil {
 		return false
@@ -81,7 +95,7 @@ func Temporary(err error) bool {
 	if errors.As(err, &e) {
 		return e.Code == drover.EINTERNAL || e.Code == drover.EUNAVAILABLE
 	}
-	return !errors.Is(err, context.Canceled)
+	return !errors.Is(err, context.Canceled) && !Untrusted(err)
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {

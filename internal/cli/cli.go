@@ -251,6 +251,10 @@ func (a *app) apiError(server string, err error) {
 		a.errorf("%v", err)
 		return
 	}
+	if client.Untrusted(err) {
+		a.errorf("cannot trust the coordinator at %s: %v (add its CA to the system's, or point SSL_CERT_FILE at it)", server, err)
+		return
+	}
 	a.errorf("cannot reach the coordinator at %s: %v (is 'drover dev' or 'drover server' running? set --server or DROVER_SERVER)", server, err)
 }
 

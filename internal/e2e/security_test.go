@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -71,6 +72,19 @@ func TestTLSAndTokens(t *testing.T) {
 	}
 	if _, errOut, code := run("wrong"); code != 125 || !strings.Contains(errOut, "token is wrong") {
 		t.Fatalf("run with a wrong token: %d %q", code, errOut)
+	}
+	// A client that does not trust the certificate is told how to, at
+	// once: retrying would not help.
+	for _, args := range [][]string{{"jobs", "--server", url}, {"run", "--server", url, "--", "true"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(cleanEnv(), "DROVER_TOKEN=api-secret")
+		out, err := cmd.CombinedOutput()
+		late := ctx.Err()
+		cancel()
+		if err == nil || late != nil || !strings.Contains(string(out), "cannot trust the coordinator") || !strings.Contains(string(out), "SSL_CERT_FILE") {
+			t.Fatalf("%q without trusting the certificate: %v (deadline: %v)\n%s", args, err, late, out)
+		}
 	}
 }
 

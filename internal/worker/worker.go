@@ -6,8 +6,6 @@ package worker
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -351,7 +349,7 @@ func (w *Worker) register(ctx context.Context) error {
 		if !temporary(err) {
 			return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
 		}
-		if untrusted(err) {
+		if client.Untrusted(err) {
 			return fmt.Errorf("register with %s: %w (trust the coordinator's certificate: add its CA to the system's, or point SSL_CERT_FILE at it)", w.cfg.Server, err)
 		}
 		w.log.Warn("coordinator unreachable; retrying", "server", w.cfg.Server, "err", err, "in", backoff)
@@ -531,12 +529,3 @@ func DefaultWorkDir(name string) string {
 	return filepath.Join(os.TempDir(), "drover-work", safe)
 }
 
-// untrusted reports whether err is a TLS certificate the worker cannot
-// verify: a setup to fix, which retrying does not cure.
-func untrusted(err error) bool {
-	var unknown x509.UnknownAuthorityError
-	var invalid x509.CertificateInvalidError
-	var host x509.HostnameError
-	var verify *tls.CertificateVerificationError
-	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &verify)
-}
