@@ -346,11 +346,11 @@ func (w *Worker) register(ctx context.Context) error {
 				"slots", w.cfg.Capacity.Slots, "executors", names)
 			return nil
 		}
-		if !temporary(err) {
-			return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
-		}
 		if client.Untrusted(err) {
 			return fmt.Errorf("register with %s: %w (trust the coordinator's certificate: add its CA to the system's, or point SSL_CERT_FILE at it)", w.cfg.Server, err)
+		}
+		if !temporary(err) {
+			return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
 		}
 		w.log.Warn("coordinator unreachable; retrying", "server", w.cfg.Server, "err", err, "in", backoff)
 		select {
