@@ -85,8 +85,9 @@ func Untrusted(err error) bool {
 }
 
 // Temporary reports whether err may go away by retrying: a network error, a
-// 5xx, or a timeout. 4xx answers are final, and so is a certificate that
-// cannot be trusted.
+// 5xx, or a timeout. 4xx answers are final. A certificate that cannot be
+// trusted counts as temporary (a worker keeps retrying through a botched
+// rotation); a caller that must not wait for it checks Untrusted first.
 func Temporary(err error) bool {
 	if err == nil {
 		return false
@@ -95,7 +96,7 @@ func Temporary(err error) bool {
 	if errors.As(err, &e) {
 		return e.Code == drover.EINTERNAL || e.Code == drover.EUNAVAILABLE
 	}
-	return !errors.Is(err, context.Canceled) && !Untrusted(err)
+	return !errors.Is(err, context.Canceled)
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {

@@ -28,7 +28,7 @@ func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec)
 	backoff := 200 * time.Millisecond
 	for i := 0; ; i++ {
 		j, err := c.Submit(ctx, spec, key)
-		if err == nil || !client.Temporary(err) || i == 4 {
+		if err == nil || !client.Temporary(err) || client.Untrusted(err) || i == 4 {
 			return j, err
 		}
 		select {
