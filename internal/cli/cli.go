@@ -139,6 +139,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return c.run(ctx, a, args[1:])
 		}
 	}
+	if args[0] == guardCommand { // hidden: started by drover worker
+		return cmdDockerGuard(ctx, a, args[1:])
+	}
 	a.errorf("unknown command %q; run 'drover help' for the list", args[0])
 	return exitUsage
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"strings"
@@ -27,6 +28,8 @@ type workerFlags struct {
 	grace                                      time.Duration
 	allowNetwork                               bool
 	labels                                     multiFlag
+
+	lifeline *os.File // the container guard's lifeline (startGuard)
 }
 
 func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
@@ -121,7 +124,14 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 		defer cancel()
 		// The containers' label names this worker across restarts: its
 		// name and work dir, which two workers on one machine never share.
-		return docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork, WorkerID: wf.name + ":" + workDir})
+		instance := drover.NewID("wi")
+		d, err := docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork,
+			WorkerID: wf.name + ":" + workDir, Instance: instance})
+		if err != nil {
+			return nil, err
+		}
+		wf.startGuard(log, instance)
+		return d, nil
 	}
 	switch wf.executor {
 	case "auto":
@@ -172,6 +182,7 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		a.errorf("%v", err)
 		return exitUsage
 	}
+	defer wf.stopGuard()
 	cfg.Server, cfg.JoinToken = server, joinToken
 	w, err := worker.New(cfg)
 	if err != nil {
@@ -235,6 +246,7 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 		a.errorf("%v", err)
 		return exitUsage
 	}
+	defer wf.stopGuard()
 	cfg.Server, cfg.JoinToken = p.url, sf.joinToken
 	cfg.Labels[drover.LocalLabel] = "true"
 	w, err := worker.New(cfg)
@@ -298,4 +310,64 @@ func doneOr(ch chan error) <-chan error {
 		}
 	}()
 	return out
+}
+
+// guardCommand is the hidden command of the container guard (see
+// docker.Guard): drover docker-guard INSTANCE, its lifeline on stdin.
+const guardCommand = "docker-guard"
+
+// startGuard starts the container guard of this worker process: a drover
+// docker-guard process of its own process group (a Ctrl-C meant for the
+// worker does not reach it) that removes the worker's containers once the
+// worker is gone, however it ends. Without it (drover's binary not found,
+// say) containers of a worker killed with -9 run on until it starts again.
+func (wf *workerFlags) startGuard(log *slog.Logger, instance string) {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Warn("no container guard: containers of this worker outlive it if it is killed", "err", err)
+		return
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		log.Warn("no container guard: containers of this worker outlive it if it is killed", "err", err)
+		return
+	}
+	cmd := exec.Command(exe, guardCommand, instance)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	r.Close() // the guard's end; the worker keeps only the write end
+	if err != nil {
+		w.Close()
+		log.Warn("no container guard: containers of this worker outlive it if it is killed", "err", err)
+		return
+	}
+	wf.lifeline = w
+	go func() { _ = cmd.Wait() }() // reaps the guard, which exits after the worker closes its end
+}
+
+// stopGuard closes the guard's lifeline: the guard removes what containers
+// of this worker are left (none after a clean stop) and exits.
+func (wf *workerFlags) stopGuard() {
+	if wf.lifeline != nil {
+		wf.lifeline.Close()
+		wf.lifeline = nil
+	}
+}
+
+// cmdDockerGuard is drover docker-guard INSTANCE (see startGuard). It
+// ignores the signals a terminal or a service manager sends the worker:
+// only the end of its lifeline, stdin, ends it.
+func cmdDockerGuard(_ context.Context, a *app, args []string) int {
+	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	if len(args) != 1 {
+		a.errorf("usage: drover %s INSTANCE (started by drover worker, not by hand)", guardCommand)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, nil)).With("guard", args[0])
+	if _, err := docker.Guard(context.Background(), log, args[0], os.Stdin); err != nil {
+		log.Error("container guard", "err", err)
+		return exitError
+	}
+	return exitOK
 }

@@ -68,6 +68,11 @@ type Config struct {
 	// worker only touches its own. Defaults to "" (Cleanup then considers
 	// every drover container on the engine).
 	WorkerID string
+	// Instance labels containers (drover.worker-instance) with this one
+	// worker process, for Guard: unlike WorkerID it changes when the worker
+	// starts again, so a guard of the previous process never touches the
+	// containers of the next. Defaults to "" (no label).
+	Instance string
 	// TmpfsSize is the size in bytes of the tmpfs mounted on /tmp, counted in
 	// the container's memory. Defaults to 64 MiB.
 	TmpfsSize int64

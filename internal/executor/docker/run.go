@@ -23,6 +23,8 @@ const (
 	LabelAttempt = "drover.attempt"
 	LabelJob     = "drover.job"
 	LabelWorker  = "drover.worker"
+	// LabelInstance names the worker process (Config.Instance).
+	LabelInstance = "drover.worker-instance"
 )
 
 const (
@@ -312,6 +314,9 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 			LabelJob:     t.JobID,
 			LabelWorker:  e.cfg.WorkerID,
 		},
+	}
+	if e.cfg.Instance != "" {
+		cfg.Labels[LabelInstance] = e.cfg.Instance
 	}
 	pids, init := e.cfg.PidsLimit, e.init
 	host := &container.HostConfig{

@@ -1,0 +1,54 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/moby/moby/client"
+)
+
+// A container belongs to the Docker engine, not to the worker that started
+// it: a worker killed with -9 leaves its containers running, and the
+// coordinator, which finds the worker lost, runs their jobs again
+// elsewhere, so the same job would run twice at once until the worker came
+// back to remove them (Cleanup). A guard closes that gap. The worker starts
+// it as a separate process holding the read end of a pipe whose write end
+// only the worker holds; however the worker ends, the kernel closes that
+// end, and the guard then removes every container of that worker process
+// (labelled with its Config.Instance) and exits. After a clean stop there
+// is none left to remove.
+
+// Guard waits until lifeline reaches its end (the worker process is gone),
+// then force-removes every container labelled with instance, and returns
+// how many it removed.
+func Guard(ctx context.Context, log *slog.Logger, instance string, lifeline io.Reader) (int, error) {
+	if instance == "" {
+		return 0, errors.New("docker guard: no worker instance to guard")
+	}
+	_, _ = io.Copy(io.Discard, lifeline)
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return 0, fmt.Errorf("docker client: %w", err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelInstance+"="+instance)})
+	if err != nil {
+		return 0, fmt.Errorf("list the worker's containers: %w", err)
+	}
+	removed := 0
+	var errs []error
+	for _, c := range list.Items {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
+			continue
+		}
+		removed++
+		log.Warn("the worker is gone: removed its container", "container", c.ID, "attempt", c.Labels[LabelAttempt], "job", c.Labels[LabelJob])
+	}
+	return removed, errors.Join(errs...)
+}
