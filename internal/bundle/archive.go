@@ -62,7 +62,7 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 		return nil, err
 	}
 	if records > lim.MaxFiles {
-		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has more than the limit of %d entries", lim.MaxFiles)
+		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has more than the limit of %d entries (files and folders): bundle fewer (a .droverignore leaves some out), or raise the coordinator's --bundle-max-files", lim.MaxFiles)
 	}
 	zr, err := zip.NewReader(r, size)
 	// ErrInsecurePath (GODEBUG zipinsecurepath=0) comes with a usable reader;
@@ -71,7 +71,7 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 		return nil, drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
 	}
 	if len(zr.File) > lim.MaxFiles { // a safety net: dirBound makes this unreachable
-		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has %d entries; the limit is %d", len(zr.File), lim.MaxFiles)
+		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has %d entries (files and folders); the limit is %d (the coordinator's --bundle-max-files)", len(zr.File), lim.MaxFiles)
 	}
 	a := &archive{size: size, sha256: sum}
 	all := make([]*entry, 0, len(zr.File))
