@@ -256,15 +256,19 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 		return exitError
 	}
 	abs, _ := absPath(sf.data)
+	try := "drover run -- echo hello"
+	if p.url != defaultServer {
+		try = "DROVER_SERVER=" + p.url + " " + try
+	}
 	fmt.Fprintf(a.stderr, `
   drover dev is up: coordinator, a local worker and the web UI
     UI and API:  %s
     data:        %s (delete it to start afresh)
-    try:         drover run -- echo hello
+    try:         %s
   Ctrl-C lets running jobs finish, then stops; Ctrl-C again stops at once
   (they run again at the next start). Queued jobs wait for the next start.
 
-`, p.url, abs)
+`, p.url, abs, try)
 	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
@@ -286,8 +290,20 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 	case err := <-done:
 		if err != nil {
 			a.errorf("worker: %v", err)
+			done <- nil
+			break
 		}
+		// Drained from the UI or the API: the worker left, the coordinator
+		// and the UI go on (their page is what drained it).
+		log.Warn("the local worker drained and left; the coordinator and UI go on serving: start a worker to run jobs (drover worker --server " + p.url + "), Ctrl-C to stop")
 		done <- nil
+		select {
+		case <-ctx.Done():
+		case err := <-p.served:
+			if err != nil {
+				a.errorf("serve: %v", err)
+			}
+		}
 	case err := <-p.served:
 		if err != nil {
 			a.errorf("serve: %v", err)

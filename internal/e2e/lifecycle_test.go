@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
 )
 
 func TestRunSuccessAndExitCodes(t *testing.T) {
@@ -366,5 +369,39 @@ func TestOutputBytesExact(t *testing.T) {
 	out, errOut, code = cl.cli(ctx, "logs", id)
 	if code != 0 || out != want {
 		t.Fatalf("logs: code %d, %d bytes of stdout (want %d), equal %v, stderr %q", code, len(out), len(want), out == want, errOut)
+	}
+}
+
+// drover dev runs a job; a drain of its worker from the API (the UI's
+// button) lets the worker leave but keeps the coordinator and the UI
+// serving; Ctrl-C then stops it.
+func TestDevWorkerDrainedKeepsServing(t *testing.T) {
+	t.Parallel()
+	listen := freePort(t)
+	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", t.TempDir(), "--work-dir", t.TempDir(), "--executor", "process")
+	url := "http://" + listen
+	dev.waitLine(`try: +DROVER_SERVER=`+regexp.QuoteMeta(url)+` drover run -- echo hello`, 30*time.Second)
+	c := client.New(url)
+	ctx := ctxT(t, time.Minute)
+	cmd := exec.CommandContext(ctx, bin, "run", "--", "echo", "hello")
+	cmd.Env = append(cleanEnv(), "DROVER_SERVER="+url)
+	if out, err := cmd.Output(); err != nil || string(out) != "hello\n" {
+		t.Fatalf("run against dev: %q, %v", out, err)
+	}
+	ws, err := c.Workers(ctx)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("workers: %v %v", ws, err)
+	}
+	if _, err := c.Drain(ctx, ws[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	dev.waitLine(`the local worker drained and left`, 30*time.Second)
+	if _, err := c.Workers(ctx); err != nil {
+		t.Fatalf("the coordinator stopped with its worker: %v", err)
+	}
+	dev.signal(syscall.SIGINT)
+	dev.wait(20 * time.Second)
+	if code := dev.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("dev exited %d after Ctrl-C, want 0", code)
 	}
 }
