@@ -12,6 +12,7 @@ const (
 	EINVALID       = "invalid"       // well-formed but invalid input (422)
 	EMALFORMED     = "malformed"     // cannot be parsed (400)
 	ENOTFOUND      = "not_found"     // no such job, worker, attempt or bundle (404)
+	EMETHOD        = "method"        // the route exists, not with this method (405)
 	EUNAUTHORIZED  = "unauthorized"  // missing or wrong token (401)
 	EFORBIDDEN     = "forbidden"     // a worker speaking for another (403)
 	ETOOLARGE      = "too_large"     // body over its limit (413)

@@ -319,7 +319,7 @@ func TestAPIDecodingErrors(t *testing.T) {
 		{"bool", `{"command": ["true"], "network": "yes"}`, "network", []string{`"network"`, "true or false"}},
 		{"map", `{"command": ["true"], "env": ["A=1"]}`, "env", []string{`"env"`, "an object", "array"}},
 		{"not an object", `["true"]`, "", []string{"an object"}},
-		{"unknown field", `{"command": ["true"], "timout": "5s"}`, "", []string{`"timout"`, "spelling"}},
+		{"unknown field", `{"command": ["true"], "timout": "5s"}`, "timout", []string{`"timout"`, "spelling"}},
 		{"bad command", `{"command": 5}`, "command", []string{"command must be a string or an array"}},
 		{"duration of the wrong type", `{"command": ["true"], "timeout": true}`, "timeout", []string{`field "timeout" must be a duration like "90s"`, "or a number of seconds, not a JSON bool"}},
 		{"duration without a unit", `{"command": ["true"], "timeout": "5 minutes"}`, "timeout", []string{`"timeout"`, `not a JSON string "5 minutes"`}},
@@ -1015,4 +1015,18 @@ func TestAPIMultipartSpecPart(t *testing.T) {
 	if r := post(`{"command": ["true"]}`); r.status != 201 {
 		t.Errorf("multipart submission: %d %s, want 201", r.status, r.body)
 	}
+}
+
+// A route called with a method it does not have is 405 with Allow; a path
+// that is no route is 404.
+func TestAPIMethodNotAllowed(t *testing.T) {
+	s := newAPIServer(t, serverOpt{})
+	r := s.call(t, "PUT", "/api/v1/jobs", "", `{}`)
+	wantError(t, r, 405, drover.EMETHOD, "PUT is not a method of /api/v1/jobs: use GET or POST")
+	if got := r.header.Get("Allow"); got != "GET, POST" {
+		t.Errorf("Allow = %q, want GET, POST", got)
+	}
+	r = s.call(t, "DELETE", "/api/v1/jobs/job_x/cancel", "", "")
+	wantError(t, r, 405, drover.EMETHOD, "use POST")
+	wantError(t, s.call(t, "GET", "/api/v1/nothing", "", ""), 404, drover.ENOTFOUND, "no API route GET /api/v1/nothing")
 }

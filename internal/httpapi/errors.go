@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/drover-dev/drover"
@@ -19,6 +20,7 @@ var statusOf = map[string]int{
 	drover.EUNAUTHORIZED:  http.StatusUnauthorized,
 	drover.EFORBIDDEN:     http.StatusForbidden,
 	drover.ENOTFOUND:      http.StatusNotFound,
+	drover.EMETHOD:        http.StatusMethodNotAllowed,
 	drover.ECONFLICT:      http.StatusConflict,
 	drover.ETOOLARGE:      http.StatusRequestEntityTooLarge,
 	drover.EINVALID:       http.StatusUnprocessableEntity,
@@ -125,7 +127,9 @@ func decodeError(err error) error {
 		// A type's own UnmarshalJSON said what is wrong (drover.Command).
 		return err
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return drover.Errorf(drover.EMALFORMED, "%s: check its spelling (see the API reference in the README)", strings.TrimPrefix(err.Error(), "json: "))
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return &drover.Error{Code: drover.EMALFORMED, Field: name,
+			Message: fmt.Sprintf("%s: check its spelling (see the API reference in the README)", strings.TrimPrefix(err.Error(), "json: "))}
 	}
 	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
 }

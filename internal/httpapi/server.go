@@ -109,6 +109,11 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /api/v1/healthz", healthz)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, r, s.log, drover.Errorf(drover.EMETHOD, "%s is not a method of %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+			return
+		}
 		writeError(w, r, s.log, drover.Errorf(drover.ENOTFOUND, "no API route %s %s: see the API reference in the README", r.Method, r.URL.Path))
 	})
 	if cfg.UI != nil {
@@ -218,3 +223,17 @@ func (s *server) worker(h func(w http.ResponseWriter, r *http.Request) error) ht
 }
 
 func workerID(r *http.Request) string { id, _ := r.Context().Value(workerKey{}).(string); return id }
+
+// allowedMethods are the methods of the routes r's path has, found by
+// asking mux which pattern each would reach; none when the path is not a
+// route at all (only the catch-all "/api/" takes it).
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" && !strings.HasSuffix(pattern, " /api/") {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
+}
