@@ -13,20 +13,20 @@ const (
 
 // Worker is a machine (or process) that runs attempts.
 type Worker struct {
-	ID              string            `json:"id"`
-	Name            string            `json:"name"`
-	Labels          map[string]string `json:"labels"`
-	Executors       []string          `json:"executors"`
-	Capacity        Capacity          `json:"capacity"`
-	Allocated       Allocated         `json:"allocated"`
-	Usage           WorkerUsage       `json:"usage"`
-	State           WorkerState       `json:"state"`
-	Version         string            `json:"version"`
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Labels    map[string]string `json:"labels"`
+	Executors []string          `json:"executors"`
+	Capacity  Capacity          `json:"capacity"`
+	Allocated Allocated         `json:"allocated"`
+	Usage     WorkerUsage       `json:"usage"`
+	State     WorkerState       `json:"state"`
+	Version   string            `json:"version"`
 	// Grace is the wait between SIGTERM and SIGKILL the worker gives a
 	// command it stops (0: not said, or none).
-	Grace           Duration          `json:"grace,omitempty"`
-	RegisteredAt    time.Time         `json:"registeredAt"`
-	LastHeartbeatAt time.Time         `json:"lastHeartbeatAt"`
+	Grace           Duration  `json:"grace,omitempty"`
+	RegisteredAt    time.Time `json:"registeredAt"`
+	LastHeartbeatAt time.Time `json:"lastHeartbeatAt"`
 	// Running lists the ids of the jobs of its active attempts.
 	Running []string `json:"running"`
 }

@@ -528,4 +528,3 @@ func DefaultWorkDir(name string) string {
 	}
 	return filepath.Join(os.TempDir(), "drover-work", safe)
 }
-
