@@ -21,6 +21,9 @@ const (
 	MaxCommandBytes = 128 << 10
 	MaxEnvBytes     = 128 << 10
 	MinTimeout      = time.Second
+	// MinDockerMemoryMB is the Docker engine's smallest memory limit: a
+	// container with less is refused at its start.
+	MinDockerMemoryMB = 6
 )
 
 var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -101,6 +104,9 @@ func (s *JobSpec) Normalize() error {
 	}
 	if s.Resources.MemoryMB == 0 {
 		s.Resources.MemoryMB = DefaultMemoryMB
+	}
+	if s.Executor == ExecutorDocker && s.Resources.MemoryMB < MinDockerMemoryMB {
+		return FieldErrorf("resources.memoryMB", "resources.memoryMB is %d: a docker job needs at least %d MiB, the engine's smallest limit", s.Resources.MemoryMB, MinDockerMemoryMB)
 	}
 	if s.Timeout < 0 {
 		return FieldErrorf("timeout", "timeout is %s: it must be positive, or 0 for none", s.Timeout)

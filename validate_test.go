@@ -89,6 +89,8 @@ func TestNormalize(t *testing.T) {
 			field: "command", msg: []string{fmt.Sprint(drover.MaxCommandBytes + 4), fmt.Sprint(drover.MaxCommandBytes), "put long scripts in a bundle"}},
 		{name: "name too long", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: strings.Repeat("n", drover.MaxNameLen+1)},
 			field: "name", msg: []string{"201 characters", "limit is 200"}},
+		{name: "docker memory below the engine's minimum", spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "alpine:3", Resources: drover.Resources{MemoryMB: 5}},
+			field: "resources.memoryMB", msg: []string{"at least 6 MiB"}},
 		{name: "name too long in characters", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: strings.Repeat("é", drover.MaxNameLen+1)},
 			field: "name", msg: []string{"201 characters", "limit is 200"}},
 		{name: "unknown executor", spec: drover.JobSpec{Command: drover.Command{"true"}, Executor: "podman"},

@@ -35,7 +35,7 @@ func (jf *jobFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&jf.executor, "executor", "", "docker or process (default: the worker's default)")
 	fs.StringVar(&jf.image, "image", "", "container image (implies --executor docker)")
 	fs.StringVar(&jf.bundle, "bundle", "", "a folder (zipped, honouring .droverignore) or a ZIP: the job's working directory")
-	fs.BoolVar(&jf.network, "network", false, "give the container network access (the worker must allow it)")
+	fs.BoolVar(&jf.network, "network", false, "give the container network access (docker jobs; the worker must allow it: process jobs always have the machine's network)")
 }
 
 // spec builds the JobSpec; errors say which flag to fix.
