@@ -87,6 +87,14 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	id, err := e.create(cctx, t, name)
 	cancelCreate()
 	if err != nil {
+		if len(t.Spec.Command) == 0 && strings.Contains(err.Error(), "No command specified") {
+			// The job's to fix, not the fleet's: as a missing command, 127.
+			msg := fmt.Sprintf("the image %s has no command of its own: give the job one", t.Spec.Image)
+			out.Write(drover.Stderr, []byte("drover: "+msg+"\n"))
+			res := executor.Exit(127)
+			res.Message = msg
+			return res
+		}
 		return e.failedBefore(ctx, "create the container", err)
 	}
 	if ctx.Err() != nil {

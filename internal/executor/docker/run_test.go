@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/executor"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -462,4 +464,43 @@ func TestCPULimitPeriods(t *testing.T) {
 	if r := opts.HostConfig.Resources; r.CPUPeriod != 0 || r.NanoCPUs != 100_000_000 {
 		t.Errorf("without CFS period support: period %d nanoCPUs %d; want 0 and 100000000", r.CPUPeriod, r.NanoCPUs)
 	}
+}
+
+// A job with no command on an image that has none is the job's failure,
+// at once, as a missing command is (127): not an executor error the fleet
+// retries.
+func TestRunImageWithoutCommand(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	ctx := context.Background()
+	// An image imported from a file system has no command.
+	const noCmd = "drover-test/busybox-nocmd:latest"
+	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: testImage, Cmd: []string{"true"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.remove(ctx, created.ID)
+	fsTar, err := e.cli.ContainerExport(ctx, created.ID, client.ContainerExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported, err := e.cli.ImageImport(ctx, client.ImageImportSource{Source: fsTar, SourceName: "-"}, noCmd, client.ImageImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, imported)
+	imported.Close()
+	fsTar.Close()
+
+	task := newTask(t)
+	task.Spec.Image = noCmd
+	out := newSink("")
+	res := e.Run(ctx, task, out)
+	if res.Reason != "" || exitCode(res) != "127" || !strings.Contains(res.Message, "has no command of its own") {
+		t.Fatalf("result %+v (exit %s), want exit 127 saying the image has no command", res, exitCode(res))
+	}
+	if !strings.Contains(out.String(drover.Stderr), "give the job one") {
+		t.Errorf("stderr %q does not say what to do", out.String(drover.Stderr))
+	}
+	assertGone(t, e, task.AttemptID)
 }
