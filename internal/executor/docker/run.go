@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -107,10 +109,11 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 		return e.failedBefore(ctx, "attach to the container", err)
 	}
 	copied := make(chan struct{})
+	stderrTail := &tailWriter{w: sinkWriter{out, drover.Stderr}}
 	go func() {
 		defer close(copied)
 		// Ends at EOF when the container exits, or when att is closed.
-		_, _ = stdcopy.StdCopy(sinkWriter{out, drover.Stdout}, sinkWriter{out, drover.Stderr}, att.Reader)
+		_, _ = stdcopy.StdCopy(sinkWriter{out, drover.Stdout}, stderrTail, att.Reader)
 	}()
 	defer func() { att.Close(); <-copied }()
 
@@ -213,6 +216,11 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	// the limit; one that outlived the kill of a child and exited on its
 	// own keeps its exit code as the job's failure (or success), as docker
 	// run does, and the message says what happened.
+	if code := *res.ExitCode; !stopped && (code == 126 || code == 127) {
+		if why := initExecFailure(stderrTail.String()); why != "" {
+			res.Message = "cannot run the command: " + why
+		}
+	}
 	if !stopped && state != nil && state.OOMKilled {
 		switch code := *res.ExitCode; {
 		case code == 137:
@@ -441,6 +449,48 @@ type sinkWriter struct {
 func (w sinkWriter) Write(p []byte) (int, error) {
 	w.out.Write(w.stream, p)
 	return len(p), nil
+}
+
+// tailWriter passes writes on to w and keeps the last tailSize bytes.
+type tailWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	tail []byte
+}
+
+const tailSize = 512
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.tail = append(t.tail, p[max(0, len(p)-tailSize):]...)
+	if len(t.tail) > tailSize {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
+	}
+	t.mu.Unlock()
+	return t.w.Write(p)
+}
+
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.tail)
+}
+
+// initExecFailure is why docker-init could not start the command, from the
+// last line it wrote ("[FATAL tini (7)] exec nosuchcmd failed: No such
+// file or directory"), or "" when it wrote none: the 127 or 126 is then the
+// command's own.
+func initExecFailure(stderr string) string {
+	i := strings.LastIndex(stderr, "[FATAL tini (")
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := strings.Cut(stderr[i:], "\n")
+	_, why, ok := strings.Cut(line, "] ")
+	if !ok || !strings.HasPrefix(why, "exec ") {
+		return ""
+	}
+	return strings.TrimSpace(why)
 }
 
 // oomSettle bounds how long a SIGKILLed container's OOM flag is awaited.

@@ -388,7 +388,24 @@ func TestRunCommandStartFailure(t *testing.T) {
 	if exitCode(res) != "127" || res.Reason != "" || !strings.Contains(out.String(drover.Stderr), "/no/such/program") {
 		t.Errorf("result %+v (exit %s, init %v), stderr %q: want exit 127 and the program named", res, exitCode(res), e.init, out.String(drover.Stderr))
 	}
+	// The job's message says why, as the process executor's does.
+	if !strings.Contains(res.Message, "cannot run the command") || !strings.Contains(res.Message, "/no/such/program") {
+		t.Errorf("message %q does not say the command could not be run", res.Message)
+	}
 	assertGone(t, e, task.AttemptID)
+}
+
+func TestInitExecFailure(t *testing.T) {
+	for _, tc := range []struct{ stderr, want string }{
+		{"[FATAL tini (7)] exec nosuchcmd failed: No such file or directory\n", "exec nosuchcmd failed: No such file or directory"},
+		{"output\n[FATAL tini (8)] exec /x failed: Permission denied\n", "exec /x failed: Permission denied"},
+		{"sh: line 1: nosuchcmd: not found\n", ""},
+		{"[FATAL tini (8)] something else\n", ""},
+	} {
+		if got := initExecFailure(tc.stderr); got != tc.want {
+			t.Errorf("initExecFailure(%q) = %q, want %q", tc.stderr, got, tc.want)
+		}
+	}
 }
 
 // TestCommandCannotRun reads the engine's start failures (runc's words,
