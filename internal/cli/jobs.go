@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -67,6 +68,10 @@ func submitCmd(ctx context.Context, a *app, name string, args []string, usageCod
 	if jf.bundle != "" {
 		// Interruptible: no job exists yet.
 		if spec.Bundle, err = uploadBundle(ctx, a, c, jf.bundle); err != nil {
+			if ctx.Err() != nil {
+				a.errorf("interrupted before submitting (while sending the bundle)")
+				return nil, nil, nil, exitCancelled
+			}
 			a.apiError(cf.server, err)
 			return nil, nil, nil, failCode
 		}
@@ -134,6 +139,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 func followJob(ctx context.Context, a *app, c *client.Client, server, id string, verbose, cancelOnSignal bool) int {
 	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
+	var cancelAsked atomic.Bool // the job's cancellation was accepted
 	go func() {
 		select {
 		case <-fctx.Done():
@@ -147,10 +153,15 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 		second := make(chan os.Signal, 1)
 		signal.Notify(second, os.Interrupt, syscall.SIGTERM)
 		defer signal.Stop(second)
-		fmt.Fprintf(a.stderr, "\ndrover: cancelling %s (Ctrl-C again to leave it)\n", id)
+		if isTerminal(a.stderr) {
+			fmt.Fprintln(a.stderr) // past the ^C the terminal echoed
+		}
+		fmt.Fprintf(a.stderr, "drover: cancelling %s (Ctrl-C again to leave it)\n", id)
 		cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
 		if _, err := c.Cancel(cctx, id); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
 			a.apiError(server, err)
+		} else if err == nil {
+			cancelAsked.Store(true)
 		}
 		ccancel()
 		select {
@@ -160,10 +171,22 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 		}
 	}()
 	lastState := ""
-	warned := false
+	warned, lost := false, false
+	// back says so once the stream flows again after a lost coordinator.
+	back := func() {
+		if lost {
+			lost, warned = false, false
+			a.errorf("reached the coordinator at %s again", server)
+		}
+	}
+	var workerName func(string) string // resolved when a worker first shows up
 	end, err := c.Follow(fctx, id, "", 0, client.FollowHandler{
-		Output: a.writeOutput,
+		Output: func(o drover.OutputEvent) {
+			back()
+			a.writeOutput(o)
+		},
 		State: func(s drover.StateEvent) {
+			back()
 			if !verbose {
 				// A retry is news even to a script: say why, on stderr.
 				if s.State == drover.JobQueued && s.Attempt > 0 && s.Message != "" && s.Message != lastState {
@@ -174,12 +197,22 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 			}
 			line := fmt.Sprintf("%s %s", id, strings.ToLower(string(s.State)))
 			switch {
+			case s.State == drover.JobQueued && s.Attempt > 0 && s.Message != "":
+				// Requeued: why first (the last attempt's end), then
+				// what it waits for.
+				line += ": " + s.Message
+				if s.PendingReason != "" {
+					line += "; " + s.PendingReason
+				}
 			case s.State == drover.JobQueued && s.PendingReason != "":
 				line += ": " + s.PendingReason
 			case s.State == drover.JobQueued && s.Message != "":
 				line += ": " + s.Message
 			case s.WorkerID != "":
-				line += fmt.Sprintf(" on %s (attempt %d)", s.WorkerID, s.Attempt)
+				if workerName == nil || workerName(s.WorkerID) == s.WorkerID {
+					workerName = workerNames(fctx, c)
+				}
+				line += fmt.Sprintf(" on %s (attempt %d)", workerName(s.WorkerID), s.Attempt)
 			}
 			if line != lastState && !s.State.Final() {
 				fmt.Fprintf(a.stderr, "drover: %s\n", line)
@@ -191,12 +224,17 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 				warned = true
 				a.errorf("lost the coordinator at %s (%v); retrying, the job goes on", server, err)
 			}
+			lost = true
 			return down < followGiveUp
 		},
 	})
 	if err != nil {
 		if fctx.Err() != nil {
-			a.errorf("left %s running on request; follow it with: drover logs -f %s", id, id)
+			if cancelAsked.Load() {
+				a.errorf("stopped following %s; its cancellation goes on: see drover status %s", id, id)
+			} else {
+				a.errorf("left %s running on request; follow it with: drover logs -f %s", id, id)
+			}
 			return exitCancelled
 		}
 		a.apiError(server, err)

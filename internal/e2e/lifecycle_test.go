@@ -246,11 +246,24 @@ func TestCoordinatorKilledAndRestarted(t *testing.T) {
 		}
 		queued = append(queued, strings.TrimSpace(out))
 	}
+	// drover run follows a job through the outage and says when it is back.
+	released := filepath.Join(dir, "released")
+	run := start(t, "run", []string{"DROVER_SERVER=" + cl.url}, "run", "-v", "--", "sh", "-c", fmt.Sprintf("while [ ! -e %s ]; do sleep 0.05; done", released))
+	run.waitLine(`running on w1 \(attempt 1\)`, 30*time.Second)
 	cl.server.killProcessOnly()
+	run.waitLine(`lost the coordinator at .*; retrying, the job goes on`, 30*time.Second)
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cl.startServer(serverOpt{})
+	run.waitLine(`reached the coordinator at .* again`, 30*time.Second)
+	if err := os.WriteFile(released, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run.wait(30 * time.Second)
+	if code := run.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("drover run across the restart exited %d, want 0", code)
+	}
 	// The running job's worker kept it and reports once the coordinator is back.
 	j := cl.waitJob(running, 30*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
 	logs, _, _ := cl.cli(ctx, "logs", running)
