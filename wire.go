@@ -122,6 +122,11 @@ type FinishRequest struct {
 	// its own: it ended before the start report went out, so one request
 	// carries both. The coordinator dates the start Phases.Running ago.
 	Started bool `json:"started,omitempty"`
+	// EndedAgo is how long before this request the attempt ended, by the
+	// worker's clock (0: just now): a finish delayed by an outage of the
+	// coordinator keeps the attempt's real end. A duration rather than a
+	// time, so the machines' clocks need not agree.
+	EndedAgo Duration `json:"endedAgo,omitempty"`
 }
 
 // MaxReports is the most reports one POST /workers/{id}/reports carries.

@@ -209,3 +209,24 @@ func TestTimeoutBackstopWaitsTheWorkersGrace(t *testing.T) {
 		t.Fatalf("75 s after the start the job is %s, want FAILED by the backstop", s)
 	}
 }
+
+// A finish that waited out an outage of the coordinator dates the end
+// when the worker says it was, not when it arrived.
+func TestFinishDatedWhenTheAttemptEnded(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, j := runningOnOneWorker(t, c)
+	got, _ := c.Job(ctx, j.ID)
+	att := got.Attempts[0].ID
+	clock.Add(30 * time.Second)
+	zero := 0
+	if _, err := c.Finish(ctx, reg.Worker.ID, att, drover.FinishRequest{ExitCode: &zero, EndedAgo: drover.Duration(20 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = c.Job(ctx, j.ID)
+	want := clock.Now().Add(-20 * time.Second)
+	if got.State != drover.JobCompleted || got.CompletedAt == nil || !got.CompletedAt.Equal(want) || !got.Attempts[0].FinishedAt.Equal(want) {
+		t.Fatalf("job %s completed at %v (attempt %v), want %v", got.State, got.CompletedAt, got.Attempts[0].FinishedAt, want)
+	}
+}

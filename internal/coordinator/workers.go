@@ -344,7 +344,9 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return nil, err
 	}
-	now := c.now()
+	// The end is dated when the worker says it was (a finish delayed by an
+	// outage), never in the future, and at most maxEndedAgo back.
+	now := c.now().Add(-min(max(req.EndedAgo.D(), 0), maxEndedAgo))
 	end := store.AttemptEnd{At: now, ExitCode: req.ExitCode, Reason: req.Reason, Message: req.Message, Usage: req.Usage, Phases: req.Phases}
 	if req.Started {
 		st := now.Add(-max(req.Phases.Running.D(), 0))
@@ -392,3 +394,8 @@ func stale(err error, attemptID string) error {
 	}
 	return err
 }
+
+// maxEndedAgo bounds how far back a finish may date an attempt's end: a
+// worker's report waits for the coordinator at most this long in practice
+// (a worker not heard from for a heartbeat timeout is lost anyway).
+const maxEndedAgo = time.Hour

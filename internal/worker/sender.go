@@ -54,6 +54,7 @@ type sender struct {
 	healthy  bool
 	stale    bool
 	finish   *drover.FinishRequest
+	finished time.Time     // when Finish came: the attempt's end, for EndedAgo
 	ended    chan struct{} // closed when the finish comes with no output left to send
 	done     chan struct{}
 }
@@ -153,7 +154,7 @@ func (s *sender) Finish(ctx context.Context, req drover.FinishRequest) {
 	if s.finish == nil && len(s.pending) == 0 && s.dropped == 0 {
 		close(s.ended)
 	}
-	s.finish = &req
+	s.finish, s.finished = &req, time.Now()
 	s.mu.Unlock()
 	s.signal()
 	select {
@@ -260,7 +261,13 @@ func (s *sender) run(ctx context.Context) {
 		case batch != nil:
 			op = func(ctx context.Context) error { return s.api.SendOutput(ctx, s.attemptID, batch) }
 		default:
-			op = func(ctx context.Context) error { return s.api.Finish(ctx, s.attemptID, *finish) }
+			op = func(ctx context.Context) error {
+				req := *finish
+				s.mu.Lock()
+				req.EndedAgo = drover.Duration(time.Since(s.finished))
+				s.mu.Unlock()
+				return s.api.Finish(ctx, s.attemptID, req)
+			}
 		}
 		if !s.post(ctx, op) {
 			return
