@@ -25,7 +25,7 @@ import (
 // serverFlags are the coordinator's flags, shared by server and dev.
 type serverFlags struct {
 	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
-	hbInterval, hbTimeout, ackTimeout, retention                 time.Duration
+	hbInterval, hbTimeout, ackTimeout, retention, downRetention  time.Duration
 	fleetRetries, bundleMaxFiles                                 int
 	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
 	insecure, metricsPublic                                      bool
@@ -42,6 +42,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.DurationVar(&sf.hbTimeout, "heartbeat-timeout", coordinator.DefaultHeartbeatTimeout, "silence after which a worker is DOWN and its jobs requeued (env DROVER_HEARTBEAT_TIMEOUT)")
 	fs.DurationVar(&sf.ackTimeout, "ack-timeout", coordinator.DefaultAckTimeout, "time a worker has to acknowledge an assignment (env DROVER_ACK_TIMEOUT)")
 	fs.DurationVar(&sf.retention, "retention", coordinator.DefaultRetention, "how long finished jobs and their output are kept (env DROVER_RETENTION)")
+	fs.DurationVar(&sf.downRetention, "down-retention", coordinator.DefaultDownRetention, "how long a worker stays listed DOWN before it is forgotten (env DROVER_DOWN_RETENTION)")
 	fs.IntVar(&sf.fleetRetries, "fleet-retries", coordinator.DefaultFleetRetries, "requeues allowed for failures of the fleet (lost worker, executor error)")
 	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
@@ -54,6 +55,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	a.fromEnv(fs, "heartbeat-timeout", "DROVER_HEARTBEAT_TIMEOUT")
 	a.fromEnv(fs, "ack-timeout", "DROVER_ACK_TIMEOUT")
 	a.fromEnv(fs, "retention", "DROVER_RETENTION")
+	a.fromEnv(fs, "down-retention", "DROVER_DOWN_RETENTION")
 	a.fromEnv(fs, "bundle-max-files", "DROVER_BUNDLE_MAX_FILES")
 	a.fromEnv(fs, "metrics-public", "DROVER_METRICS_PUBLIC")
 }
@@ -138,7 +140,7 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	coord, err := coordinator.New(coordinator.Config{
 		Store: st, Logger: log, Metrics: reg,
 		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
-		BundleLimits: limits, Retention: sf.retention,
+		BundleLimits: limits, Retention: sf.retention, DownRetention: sf.downRetention,
 	})
 	if err != nil {
 		st.Close()

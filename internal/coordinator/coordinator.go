@@ -35,6 +35,7 @@ const (
 	DefaultMaxPass           = 10000
 	DefaultMaxWait           = 60 * time.Second
 	DefaultRetention         = 7 * 24 * time.Hour
+	DefaultDownRetention     = 24 * time.Hour
 )
 
 // Clock tells the time. Tests inject a fake; production uses time.Now.
@@ -77,6 +78,10 @@ type Config struct {
 	// Retention is how long finished jobs (with their attempts and output)
 	// are kept. Defaults to 7 days.
 	Retention time.Duration
+	// DownRetention is how long a worker stays listed DOWN before it is
+	// forgotten (a worker started again registers anew, so the old entry
+	// would stay for ever). Defaults to 24 hours.
+	DownRetention time.Duration
 	// EventBuffer is how many job and worker events /events can replay.
 	// Defaults to 4096.
 	EventBuffer int
@@ -100,6 +105,7 @@ func (c *Config) fill() {
 	c.MaxPass = cmp.Or(c.MaxPass, DefaultMaxPass)
 	c.EventBuffer = cmp.Or(c.EventBuffer, 4096)
 	c.Retention = cmp.Or(c.Retention, DefaultRetention)
+	c.DownRetention = cmp.Or(c.DownRetention, DefaultDownRetention)
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewRegistry()
 	}
@@ -115,6 +121,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("coordinator config: HeartbeatTimeout (%s) must be longer than HeartbeatInterval (%s)", c.HeartbeatTimeout, c.HeartbeatInterval)
 	case c.Retention < 0:
 		return errors.New("coordinator config: Retention must not be negative")
+	case c.DownRetention < 0:
+		return errors.New("coordinator config: DownRetention must not be negative")
 	case c.EventBuffer < 1:
 		return errors.New("coordinator config: EventBuffer must be at least 1")
 	case c.FleetRetries < 0:

@@ -53,6 +53,35 @@ func (c *Coordinator) CollectGarbage(ctx context.Context) error {
 	if total > 0 {
 		c.log.Info("removed old jobs", "count", total, "finished_before", before)
 	}
+	return c.forgetDownWorkers(ctx)
+}
+
+// forgetDownWorkers removes workers DOWN, and silent, for longer than
+// DownRetention. One that comes back later is told it is unknown and
+// registers again.
+func (c *Coordinator) forgetDownWorkers(ctx context.Context) error {
+	ws, err := c.store.ListWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	before := c.now().Add(-c.cfg.DownRetention)
+	for _, w := range ws {
+		if w.State != drover.WorkerDown || !w.LastHeartbeatAt.Before(before) {
+			continue
+		}
+		// ECONFLICT: attempts still active (a reaping round was cut
+		// short); the next round ends them, a later one removes it.
+		if err := c.store.DeleteWorker(ctx, w.ID); err != nil {
+			if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) {
+				continue
+			}
+			return err
+		}
+		c.workers.forget(w.ID)
+		c.memo.forgetWorker(w.ID)
+		c.log.Info("forgot a worker down for long", "worker", w.ID, "name", w.Name, "last_heartbeat", w.LastHeartbeatAt)
+		c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: w.ID, State: "LEFT"}})
+	}
 	return nil
 }
 

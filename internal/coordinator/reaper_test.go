@@ -230,3 +230,38 @@ func TestFinishDatedWhenTheAttemptEnded(t *testing.T) {
 		t.Fatalf("job %s completed at %v (attempt %v), want %v", got.State, got.CompletedAt, got.Attempts[0].FinishedAt, want)
 	}
 }
+
+// A worker DOWN for longer than DownRetention is forgotten; one down for
+// less is still listed.
+func TestDownWorkerForgotten(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(11 * time.Second)
+	if err := c.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() bool {
+		t.Helper()
+		if err := c.CollectGarbage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Worker(ctx, reg.Worker.ID)
+		return err == nil
+	}
+	if w, _ := c.Worker(ctx, reg.Worker.ID); w == nil || w.State != drover.WorkerDown || !listed() {
+		t.Fatalf("worker %+v: want DOWN and listed", w)
+	}
+	clock.Add(DefaultDownRetention - time.Minute)
+	if !listed() {
+		t.Fatal("worker forgotten before DownRetention")
+	}
+	clock.Add(2 * time.Minute)
+	if listed() {
+		t.Fatal("worker still listed after DownRetention")
+	}
+}
