@@ -97,7 +97,7 @@ func newBudget(lim Limits, size int64) *budget {
 func (b *budget) add(e *entry, done, n int64) error {
 	if n > math.MaxInt64-done || done+n > ratioCap(b.lim.MaxRatio, e.compressed) {
 		return drover.Errorf(drover.EINVALID,
-			"entry %q expands more than %d:1 from its %d compressed bytes: it looks like a zip bomb",
+			"entry %q expands more than %d:1 from its %d compressed bytes: it looks like a zip bomb (a coordinator started with a higher --bundle-max-ratio takes it)",
 			e.name, b.lim.MaxRatio, e.compressed)
 	}
 	if n > math.MaxInt64-b.total || b.total+n > b.lim.MaxUnpacked {
@@ -108,7 +108,7 @@ func (b *budget) add(e *entry, done, n int64) error {
 	b.total += n
 	if b.total > ratioCap(b.lim.MaxRatio, b.size) {
 		return drover.Errorf(drover.EINVALID,
-			"entry %q takes the bundle past %d:1 expansion of its %d bytes: it looks like a zip bomb",
+			"entry %q takes the bundle past %d:1 expansion of its %d bytes: it looks like a zip bomb (a coordinator started with a higher --bundle-max-ratio takes it)",
 			e.name, b.lim.MaxRatio, b.size)
 	}
 	return nil

@@ -26,7 +26,7 @@ import (
 type serverFlags struct {
 	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
 	hbInterval, hbTimeout, ackTimeout, retention, downRetention  time.Duration
-	fleetRetries, bundleMaxFiles                                 int
+	fleetRetries, bundleMaxFiles, bundleMaxRatio                 int
 	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
 	insecure, metricsPublic                                      bool
 }
@@ -47,6 +47,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
 	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", bundle.DefaultMaxFiles, "most entries (files and folders) in a bundle (env DROVER_BUNDLE_MAX_FILES)")
+	fs.IntVar(&sf.bundleMaxRatio, "bundle-max-ratio", bundle.DefaultMaxRatio, "largest unpacked/compressed ratio of a bundle and of each of its files, past the first MiB: above it a ZIP looks like a bomb (env DROVER_BUNDLE_MAX_RATIO)")
 	fs.StringVar(&sf.outputCap, "output-cap", envOr(a, "DROVER_OUTPUT_CAP", "16M"), "output kept per job: past it the first and last halves are kept (env DROVER_OUTPUT_CAP)")
 	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
 	fs.BoolVar(&sf.metricsPublic, "metrics-public", false, "serve GET /metrics without an API token, for a Prometheus that has none (env DROVER_METRICS_PUBLIC)")
@@ -57,6 +58,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	a.fromEnv(fs, "retention", "DROVER_RETENTION")
 	a.fromEnv(fs, "down-retention", "DROVER_DOWN_RETENTION")
 	a.fromEnv(fs, "bundle-max-files", "DROVER_BUNDLE_MAX_FILES")
+	a.fromEnv(fs, "bundle-max-ratio", "DROVER_BUNDLE_MAX_RATIO")
 	a.fromEnv(fs, "metrics-public", "DROVER_METRICS_PUBLIC")
 }
 
@@ -123,7 +125,10 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	if sf.bundleMaxFiles < 1 {
 		return nil, fmt.Errorf("--bundle-max-files must be at least 1")
 	}
-	limits := bundle.Limits{MaxCompressed: maxSize << 20, MaxUnpacked: maxUnpacked << 20, MaxFiles: sf.bundleMaxFiles}
+	if sf.bundleMaxRatio < 1 {
+		return nil, fmt.Errorf("--bundle-max-ratio is %d: it must be at least 1", sf.bundleMaxRatio)
+	}
+	limits := bundle.Limits{MaxCompressed: maxSize << 20, MaxUnpacked: maxUnpacked << 20, MaxFiles: sf.bundleMaxFiles, MaxRatio: sf.bundleMaxRatio}
 	if err := os.MkdirAll(sf.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}

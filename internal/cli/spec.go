@@ -65,8 +65,8 @@ func (jf *jobFlags) spec(command []string) (drover.JobSpec, error) {
 	}
 	if jf.timeout != "" {
 		d, err := time.ParseDuration(jf.timeout)
-		if err != nil || d <= 0 {
-			return s, fmt.Errorf("--timeout %q: use a duration like 90s, 5m or 1h30m", jf.timeout)
+		if err != nil || d < 0 {
+			return s, fmt.Errorf("--timeout %q: use a duration like 90s, 5m or 1h30m, or 0 for none", jf.timeout)
 		}
 		s.Timeout = drover.Duration(d)
 	}

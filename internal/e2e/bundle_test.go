@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +177,32 @@ func TestHostileBundlesRefused(t *testing.T) {
 	_, err := cl.c.Submit(ctxT(t, 10*time.Second), drover.JobSpec{Command: drover.Command{"true"}, Bundle: strings.Repeat("ab", 32)}, "")
 	if drover.ErrorCode(err) != drover.EINVALID || !strings.Contains(drover.ErrorMessage(err), "upload") {
 		t.Errorf("unknown bundle: %v", err)
+	}
+}
+
+// A bundle past the default expansion ratio is refused as a bomb, saying
+// how a coordinator could take it; one started with a higher
+// --bundle-max-ratio takes it, and its workers unpack it.
+func TestBundleMaxRatio(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "zeros")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zeros"), make([]byte, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, time.Minute)
+
+	strict := newCluster(t, serverOpt{})
+	strict.worker("w1")
+	if _, errOut, code := strict.cli(ctx, "run", "--bundle", dir, "--", "wc", "-c", "zeros"); code != 125 || !strings.Contains(errOut, "--bundle-max-ratio") {
+		t.Fatalf("run with a bundle past 100:1: code %d, stderr %q; want 125 naming --bundle-max-ratio", code, errOut)
+	}
+	loose := newCluster(t, serverOpt{args: []string{"--bundle-max-ratio", "2000"}})
+	loose.worker("w1")
+	out, errOut, code := loose.cli(ctx, "run", "--bundle", dir, "--", "sh", "-c", "wc -c < zeros")
+	if code != 0 || strings.TrimSpace(out) != strconv.Itoa(3<<20) {
+		t.Fatalf("run with --bundle-max-ratio 2000: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
