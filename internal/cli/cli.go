@@ -46,7 +46,7 @@ func init() {
 		{"worker", "--server URL [flags]", "run a worker that takes jobs from a coordinator", cmdWorker},
 		{"run", "[flags] [--] COMMAND [ARG...]", "run a job, stream its output, exit with its exit code", cmdRun},
 		{"submit", "[flags] [--] COMMAND [ARG...]", "queue a job and print its id", cmdSubmit},
-		{"logs", "[-f] JOB", "print a job's output (-f: follow until it ends)", cmdLogs},
+		{"logs", "[-f] [--stream S] [--attempt N] JOB", "print a job's output (-f: follow until it ends)", cmdLogs},
 		{"status", "[--json] JOB", "show a job's state, attempts and exit code", cmdStatus},
 		{"cancel", "JOB...", "cancel jobs", cmdCancel},
 		{"jobs", "[--state S] [--json]", "list jobs, newest first", cmdJobs},

@@ -295,10 +295,12 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 	var cf clientFlags
 	var follow bool
 	var stream string
+	var attempt int
 	cf.add(a, fs)
 	fs.BoolVar(&follow, "f", false, "follow: stream new output until the job ends")
 	fs.BoolVar(&follow, "follow", false, "same as -f")
 	fs.StringVar(&stream, "stream", "", "only stdout or stderr")
+	fs.IntVar(&attempt, "attempt", 0, "only this attempt's output (1 is the first; default: every attempt's, in order)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return usageCode(err)
@@ -311,6 +313,10 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 		a.errorf("--stream %q: use stdout or stderr", stream)
 		return exitUsage
 	}
+	if attempt < 0 {
+		a.errorf("--attempt %d: attempts are numbered from 1", attempt)
+		return exitUsage
+	}
 	// Either way the job's stdout goes to stdout and its stderr to stderr,
 	// in the order they were written, as docker logs does. Without -f the
 	// stream is left at its first state event, which the coordinator sends
@@ -318,8 +324,19 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 	c := cf.client()
 	fctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	// On a terminal, a line marks where a retry's output begins.
+	lastAttempt, marks := 0, isTerminal(a.stderr)
 	h := client.FollowHandler{
-		Output: a.writeOutput,
+		Output: func(o drover.OutputEvent) {
+			if attempt != 0 && o.AttemptN != attempt {
+				return
+			}
+			if marks && lastAttempt != 0 && o.AttemptN != lastAttempt {
+				fmt.Fprintf(a.stderr, "drover: --- attempt %d ---\n", o.AttemptN)
+			}
+			lastAttempt = o.AttemptN
+			a.writeOutput(o)
+		},
 	}
 	if !follow {
 		h.State = func(drover.StateEvent) { stop(errCaughtUp) }

@@ -221,8 +221,13 @@ func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
 		t.Errorf("killed worker: %+v, %v", ws, err)
 	}
 	logs, _, _ := cl.cli(ctx, "logs", id)
-	if !strings.Contains(logs, "second") {
-		t.Errorf("logs %q lack the second attempt's output", logs)
+	if logs != "first\nsecond\n" {
+		t.Errorf("logs %q: want both attempts' output in order", logs)
+	}
+	for n, want := range map[string]string{"1": "first\n", "2": "second\n"} {
+		if logs, _, code := cl.cli(ctx, "logs", "--attempt", n, id); code != 0 || logs != want {
+			t.Errorf("logs --attempt %s: code %d, %q, want %q", n, code, logs, want)
+		}
 	}
 }
 
