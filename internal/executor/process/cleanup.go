@@ -34,6 +34,21 @@ func (e *Executor) SetWorkDir(dir string) {
 // A process that cleared its environment escapes this; Linux offers no
 // stronger handle without cgroups.
 func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool) (int, error) {
+	return e.sweep(ctx, keep, "killed a process left by an attempt this worker no longer runs")
+}
+
+// killEscaped kills the processes of attempt id that left its process
+// group (setsid, a daemon's double fork), found as Cleanup finds leftovers:
+// a cancel, a timeout or an output pipe still held after the group is gone
+// then leaves nothing of the job running.
+func (e *Executor) killEscaped(id string) int {
+	n, _ := e.sweep(context.Background(), func(a string) bool { return a != id },
+		"killed a process of the attempt that had left its process group")
+	return n
+}
+
+// sweep kills the processes of this worker's attempts that keep rejects.
+func (e *Executor) sweep(ctx context.Context, keep func(attemptID string) bool, what string) (int, error) {
 	if e.workDir == "" {
 		return 0, nil
 	}
@@ -93,7 +108,7 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 		}
 		if killPid(pid, pidfd) == nil {
 			killed++
-			e.log.Info("killed a process left by an attempt this worker no longer runs", "pid", pid, "attempt", attempt)
+			e.log.Info(what, "pid", pid, "attempt", attempt)
 		}
 	}
 	return killed, nil

@@ -99,6 +99,13 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 	// and let go of the output pipes.
 	p.signal(syscall.SIGKILL)
 	waitErr := p.cmd.Wait()
+	// Stopped on purpose (cancel, timeout): processes that left the group
+	// go too. After a command that ended on its own they are looked for
+	// only if they hold its output (below), or at the worker's next start:
+	// a sweep of /proc costs more than a short job.
+	if ctx.Err() != nil {
+		e.killEscaped(t.AttemptID)
+	}
 
 	bound := time.NewTimer(e.drainBound)
 	select {
@@ -106,12 +113,24 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 		bound.Stop()
 	case <-bound.C:
 		// Some process outside the group (it called setsid or setpgid)
-		// still holds a pipe. We cannot find or kill it safely, so stop
-		// reading: whatever it writes from now on is lost.
-		log.Warn("output still open after the job's process group was killed; a process that left the group holds it; dropping further output",
-			"waited", e.drainBound)
-		p.closeOutput()
-		<-drained
+		// still holds a pipe: kill this attempt's processes that are left
+		// (found by their environment), and if that does not free the
+		// output, stop reading: whatever it writes from now on is lost.
+		freed := false
+		if e.killEscaped(t.AttemptID) > 0 {
+			bound.Reset(e.drainBound)
+			select {
+			case <-drained:
+				freed = true
+			case <-bound.C:
+			}
+		}
+		if !freed {
+			log.Warn("output still open after the job's process group was killed; a process that left the group holds it; dropping further output",
+				"waited", e.drainBound)
+			p.closeOutput()
+			<-drained
+		}
 	}
 	p.closeOutput()
 

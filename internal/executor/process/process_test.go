@@ -403,6 +403,60 @@ func TestEscapedProcessDoesNotHoldRun(t *testing.T) {
 	}
 }
 
+// inWorkDir gives task a workspace as a worker lays it out
+// (<work dir>/<attempt id>-<n>, attempt ids starting att_) and returns an
+// executor that knows that work dir, so it can find the attempt's
+// processes by their environment.
+func inWorkDir(t *testing.T, task *executor.Task) *Executor {
+	t.Helper()
+	dir := t.TempDir()
+	task.AttemptID = "att_" + strings.ReplaceAll(t.Name(), "/", "_")
+	task.Workspace = filepath.Join(dir, task.AttemptID+"-1")
+	if err := os.Mkdir(task.Workspace, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e := New(nil)
+	e.SetWorkDir(dir)
+	return e
+}
+
+// A process that left the job's group but holds its output is found by
+// its environment and killed, so the output ends and nothing of the job
+// outlives it.
+func TestEscapedProcessHoldingOutputIsKilled(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c",
+		`setsid sh -c 'echo $$ > pids; exec sleep 300' & while [ ! -s pids ]; do sleep 0.01; done; echo started`)
+	e := inWorkDir(t, task)
+	e.drainBound = 100 * time.Millisecond
+	s := newSink()
+	res, ok := await(t, runAsync(t, context.Background(), e, task, s))
+	if !ok {
+		t.Fatal("Run did not return")
+	}
+	wantExit(t, res, 0)
+	waitGone(t, readPids(t, filepath.Join(task.Workspace, "pids")))
+}
+
+// A cancel also kills what left the job's group without its output (a
+// daemon writing elsewhere).
+func TestCancelKillsEscapedProcesses(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c",
+		`setsid sh -c 'echo $$ > pids; exec sleep 300' >/dev/null 2>&1 & while [ ! -s pids ]; do sleep 0.01; done; echo ready; sleep 300`)
+	e := inWorkDir(t, task)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newSink()
+	done := runAsync(t, ctx, e, task, s)
+	s.waitFor(t, drover.Stdout, "ready")
+	cancel()
+	if _, ok := await(t, done); !ok {
+		t.Fatal("Run did not return after cancel")
+	}
+	waitGone(t, readPids(t, filepath.Join(task.Workspace, "pids")))
+}
+
 // cancelWhenReady runs task, cancels it once stdout shows "ready", and
 // returns the result and how long Run took after the cancel.
 func cancelWhenReady(t *testing.T, task *executor.Task) (executor.Result, *sink, time.Duration) {
