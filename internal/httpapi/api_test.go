@@ -318,6 +318,7 @@ func TestAPIDecodingErrors(t *testing.T) {
 		{"fraction", `{"command": ["true"], "priority": 1.5}`, "priority", []string{`"priority"`, "a whole number within range", "1.5"}},
 		{"bool", `{"command": ["true"], "network": "yes"}`, "network", []string{`"network"`, "true or false"}},
 		{"map", `{"command": ["true"], "env": ["A=1"]}`, "env", []string{`"env"`, "an object", "array"}},
+		{"map value", `{"command": ["true"], "env": {"A": 1}}`, "env", []string{`"env" must map names to strings: a value is a JSON number`}},
 		{"not an object", `["true"]`, "", []string{"an object"}},
 		{"unknown field", `{"command": ["true"], "timout": "5s"}`, "timout", []string{`"timout"`, "spelling"}},
 		{"bad command", `{"command": 5}`, "command", []string{"command must be a string or an array"}},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -121,6 +122,12 @@ func decodeError(err error) error {
 			// A fraction, or a number too large for the field.
 			want = "a whole number within range"
 		}
+		if mapOfStrings[field] && typ.Type.Kind() == reflect.String {
+			// The decoder names the map, not the key, for a value of the
+			// wrong type.
+			return &drover.Error{Code: drover.EMALFORMED, Field: field,
+				Message: fmt.Sprintf("field %q must map names to strings: a value is a JSON %s (quote it)", field, typ.Value)}
+		}
 		return &drover.Error{Code: drover.EMALFORMED, Field: field,
 			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, want, typ.Value)}
 	case errors.As(err, new(*drover.Error)):
@@ -192,3 +199,6 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// mapOfStrings are the request fields that are objects of strings.
+var mapOfStrings = map[string]bool{"env": true, "constraints": true, "labels": true}
