@@ -23,7 +23,14 @@ func (s *server) output(w http.ResponseWriter, r *http.Request) error {
 	if stream != "" && stream != drover.Stdout && stream != drover.Stderr {
 		return drover.Errorf(drover.EINVALID, "stream %q: use stdout or stderr, or leave it out for both", stream)
 	}
-	follow := q.Get("follow") == "1" || q.Get("follow") == "true" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	follow := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	switch v := q.Get("follow"); v {
+	case "1", "true":
+		follow = true
+	case "", "0", "false":
+	default:
+		return drover.Errorf(drover.EINVALID, "follow %q: use 1 (or true) to follow, 0 (or false) or nothing for the output so far", v)
+	}
 	if _, err := s.c.Job(r.Context(), id); err != nil {
 		return err
 	}
