@@ -9,10 +9,12 @@ import (
 )
 
 // group is the workers a job may use whatever their load: READY, with its
-// executor and every label it asks for.
+// executor and every label it asks for, and not the worker it avoids
+// unless no other would do.
 type group struct {
 	executor    string
 	constraints []label // sorted by name
+	avoid       string  // a worker id (see avoiding); "" for none
 	eligible    []int32 // indices in pass.nodes, ascending
 	member      []bool  // by index in pass.nodes: in eligible
 	classes     []class // the eligible nodes not used yet that have a free slot
@@ -64,8 +66,8 @@ func (c *class) first(used []bool, from int) int {
 // groupOf returns the index of the group of spec's executor and constraints.
 // The key length-prefixes every string, so no label text can forge another
 // key, and sorts constraints by name.
-func (p *pass) groupOf(spec *drover.JobSpec) int32 {
-	key := appendString(p.key[:0], spec.Executor)
+func (p *pass) groupOf(spec *drover.JobSpec, avoid string) int32 {
+	key := appendString(appendString(p.key[:0], avoid), spec.Executor)
 	names := p.names[:0]
 	for k := range spec.Constraints {
 		names = append(names, k)
@@ -82,10 +84,19 @@ func (p *pass) groupOf(spec *drover.JobSpec) int32 {
 	for _, k := range names {
 		g.constraints = append(g.constraints, label{k, spec.Constraints[k]})
 	}
+	if avoid != "" {
+		// Kept away from only if another READY worker could run it.
+		for i := range p.nodes {
+			if w := &p.workers[p.nodes[i].w]; w.ID != avoid && matches(w, g.executor, g.constraints) {
+				g.avoid = avoid
+				break
+			}
+		}
+	}
 	g.member = make([]bool, len(p.nodes))
 	classOf := map[classKey]int{}
 	for i := range p.nodes {
-		if !matches(&p.workers[p.nodes[i].w], g.executor, g.constraints) {
+		if w := &p.workers[p.nodes[i].w]; !matches(w, g.executor, g.constraints) || w.ID == g.avoid {
 			continue
 		}
 		g.eligible = append(g.eligible, int32(i))

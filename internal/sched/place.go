@@ -52,7 +52,7 @@ func Place(now time.Time, jobs []drover.Job, workers []drover.Worker) Result {
 			res.Pending[j.ID] = "waiting to retry until " + j.NotBefore.UTC().Format(time.RFC3339)
 			return
 		}
-		s := p.shapeOf(&j.Spec)
+		s := p.shapeOf(&j.Spec, avoiding(j))
 		if n := p.place(s); n >= 0 {
 			res.Assignments = append(res.Assignments, Assignment{JobID: j.ID, WorkerID: workers[p.nodes[n].w].ID})
 			return
@@ -177,9 +177,9 @@ func newPass(workers []drover.Worker) *pass {
 
 // shapeOf returns the index of spec's shape, creating it and its group on
 // first sight. It allocates only then.
-func (p *pass) shapeOf(spec *drover.JobSpec) int32 {
+func (p *pass) shapeOf(spec *drover.JobSpec, avoid string) int32 {
 	cpu, mem := spec.Resources.CPU, spec.Resources.MemoryMB
-	plain := len(spec.Constraints) == 0
+	plain := len(spec.Constraints) == 0 && avoid == ""
 	if plain {
 		for i := range p.nRecent {
 			if r := &p.recent[i]; r.cpu == cpu && r.mem == mem && r.executor == spec.Executor {
@@ -187,7 +187,7 @@ func (p *pass) shapeOf(spec *drover.JobSpec) int32 {
 			}
 		}
 	}
-	k := shapeKey{group: p.groupOf(spec), cpu: cpu, mem: mem}
+	k := shapeKey{group: p.groupOf(spec, avoid), cpu: cpu, mem: mem}
 	s, ok := p.shapeIdx[k]
 	if !ok {
 		s = int32(len(p.shapes))
@@ -332,4 +332,17 @@ func (p *pass) before(a int32, sa uint64, b int32, sb uint64) bool {
 		return na.active < nb.active
 	}
 	return a < b
+}
+
+// avoiding is the worker a queued job keeps away from: the one whose
+// attempt just failed to run it (executor_error: an image it could not
+// get, a broken engine, a full disk), which would otherwise take it again
+// at once, being the one with room, and use up its fleet retries. Other
+// failures say nothing against the worker (a lost worker is not READY, an
+// exit code is the job's own).
+func avoiding(j *drover.Job) string {
+	if j.Reason == drover.ReasonExecutorError {
+		return j.WorkerID
+	}
+	return ""
 }

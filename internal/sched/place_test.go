@@ -380,6 +380,30 @@ func TestPlace(t *testing.T) {
 				"later":  "waiting to retry until 2026-03-01T12:01:00Z",
 			},
 		},
+		{
+			// The best fit for j1 is small, where it could not run: it
+			// goes to big. j2 failed on the only docker worker: no other
+			// would do, so it goes back there.
+			name: "a job that could not run on a worker goes to another if one would do",
+			jobs: []drover.Job{jb("j1", 1000, G, failedOn("small")), jb("j2", 100, 1, queuedAt(1), executor("docker"), failedOn("d"))},
+			workers: []drover.Worker{wk("big", 8000, 16*G, 4), wk("small", 2000, 2*G, 4),
+				wk("d", 4000, 4*G, 1, executors("docker"))},
+			want: []Assignment{{"j1", "big"}, {"j2", "d"}},
+		},
+		{
+			// It waits for the other worker rather than going back.
+			name:    "a job that could not run on a worker waits for another",
+			jobs:    []drover.Job{jb("j1", 1000, G, failedOn("a"))},
+			workers: []drover.Worker{wk("a", 4000, 4*G, 4), wk("b", 4000, 4*G, 1, used(0, 0, 1))},
+			pending: map[string]string{"j1": "the only matching worker, b, has no free slot (1 of 1 busy) (not a, where its last attempt could not run)"},
+		},
+		{
+			// Only executor_error keeps a job away; its own failure does not.
+			name:    "a job that failed on its own may run on the same worker again",
+			jobs:    []drover.Job{jb("j1", 1000, G, func(j *drover.Job) { j.WorkerID, j.Reason = "a", drover.ReasonExitCode })},
+			workers: []drover.Worker{wk("a", 4000, 4*G, 4), wk("b", 4000, 4*G, 1, used(0, 0, 1))},
+			want:    []Assignment{{"j1", "a"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -94,6 +94,20 @@ func (p *pass) reason(s int32) string {
 }
 
 func (p *pass) explain(g *group, sh *shape) string {
+	r := p.explainGroup(g, sh)
+	if g.avoid != "" {
+		name := g.avoid
+		for i := range p.workers {
+			if p.workers[i].ID == g.avoid {
+				name = workerName(&p.workers[i])
+			}
+		}
+		r += " (not " + name + ", where its last attempt could not run)"
+	}
+	return r
+}
+
+func (p *pass) explainGroup(g *group, sh *shape) string {
 	if len(g.eligible) == 0 {
 		return p.mismatch(g)
 	}

@@ -82,3 +82,8 @@ func constraints(kv ...string) jobOpt {
 }
 
 func jstate(s drover.JobState) jobOpt { return func(j *drover.Job) { j.State = s } }
+
+// failedOn makes the job's last attempt one that could not run on worker id.
+func failedOn(id string) jobOpt {
+	return func(j *drover.Job) { j.WorkerID, j.Reason = id, drover.ReasonExecutorError }
+}
