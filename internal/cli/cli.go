@@ -262,6 +262,15 @@ func (a *app) apiError(server string, err error) {
 }
 
 func cmdVersion(_ context.Context, a *app, args []string) int {
+	fs := newFlags(a, "version")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usageCode(err)
+	}
+	if len(pos) > 0 {
+		a.errorf("version takes no arguments (got %q)", pos)
+		return exitUsage
+	}
 	fmt.Fprintf(a.stdout, "drover %s\n", drover.Version)
 	return exitOK
 }
