@@ -84,15 +84,7 @@ func (p *pass) groupOf(spec *drover.JobSpec, avoid string) int32 {
 	for _, k := range names {
 		g.constraints = append(g.constraints, label{k, spec.Constraints[k]})
 	}
-	if avoid != "" {
-		// Kept away from only if another READY worker could run it.
-		for i := range p.nodes {
-			if w := &p.workers[p.nodes[i].w]; w.ID != avoid && matches(w, g.executor, g.constraints) {
-				g.avoid = avoid
-				break
-			}
-		}
-	}
+	g.avoid = avoid // another READY worker could hold it (pass.avoiding)
 	g.member = make([]bool, len(p.nodes))
 	classOf := map[classKey]int{}
 	for i := range p.nodes {

@@ -52,7 +52,7 @@ func Place(now time.Time, jobs []drover.Job, workers []drover.Worker) Result {
 			res.Pending[j.ID] = "waiting to retry until " + j.NotBefore.UTC().Format(time.RFC3339)
 			return
 		}
-		s := p.shapeOf(&j.Spec, avoiding(j))
+		s := p.shapeOf(&j.Spec, p.avoiding(j))
 		if n := p.place(s); n >= 0 {
 			res.Assignments = append(res.Assignments, Assignment{JobID: j.ID, WorkerID: workers[p.nodes[n].w].ID})
 			return
@@ -337,12 +337,25 @@ func (p *pass) before(a int32, sa uint64, b int32, sb uint64) bool {
 // avoiding is the worker a queued job keeps away from: the one whose
 // attempt just failed to run it (executor_error: an image it could not
 // get, a broken engine, a full disk), which would otherwise take it again
-// at once, being the one with room, and use up its fleet retries. Other
+// at once, being the one with room, and use up its fleet retries. It does
+// so only while another READY worker could ever hold it (its executor, its
+// labels, capacity for its request), or it would wait for ever. Other
 // failures say nothing against the worker (a lost worker is not READY, an
 // exit code is the job's own).
-func avoiding(j *drover.Job) string {
-	if j.Reason == drover.ReasonExecutorError {
-		return j.WorkerID
+func (p *pass) avoiding(j *drover.Job) string {
+	if j.Reason != drover.ReasonExecutorError || j.WorkerID == "" {
+		return ""
+	}
+	var labels []label
+	for k, v := range j.Spec.Constraints {
+		labels = append(labels, label{k, v})
+	}
+	cpu, mem := j.Spec.Resources.CPU, j.Spec.Resources.MemoryMB
+	for i := range p.nodes {
+		w := &p.workers[p.nodes[i].w]
+		if w.ID != j.WorkerID && w.Capacity.CPU >= cpu && w.Capacity.MemoryMB >= mem && matches(w, j.Spec.Executor, labels) {
+			return j.WorkerID
+		}
 	}
 	return ""
 }

@@ -398,6 +398,14 @@ func TestPlace(t *testing.T) {
 			pending: map[string]string{"j1": "the only matching worker, b, has no free slot (1 of 1 busy) (not a, where its last attempt could not run)"},
 		},
 		{
+			// small could run it but never hold it: back to big, not a
+			// wait for ever.
+			name:    "a job that could not run on a worker goes back to it if no other could hold it",
+			jobs:    []drover.Job{jb("j1", 4000, G, failedOn("big"))},
+			workers: []drover.Worker{wk("big", 8000, 16*G, 4), wk("small", 1000, 2*G, 4)},
+			want:    []Assignment{{"j1", "big"}},
+		},
+		{
 			// Only executor_error keeps a job away; its own failure does not.
 			name:    "a job that failed on its own may run on the same worker again",
 			jobs:    []drover.Job{jb("j1", 1000, G, func(j *drover.Job) { j.WorkerID, j.Reason = "a", drover.ReasonExitCode })},
