@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -84,8 +83,9 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	// Not with ctx: the engine goes on creating a container whose request
 	// was abandoned, after the removal above has found nothing to remove
 	// (a job cancelled as it started left one behind). Creating takes
-	// moments; a cancellation is seen just after.
-	cctx, cancelCreate := context.WithTimeout(bg, engineCallTimeout)
+	// moments; a cancellation is seen just after. Bounded as a start is,
+	// for an engine slow to create (a large image, a slow storage driver).
+	cctx, cancelCreate := context.WithTimeout(bg, startTimeout)
 	id, err := e.create(cctx, t, name)
 	cancelCreate()
 	if err != nil {
@@ -530,8 +530,11 @@ func (e *Executor) awaitOOM(ctx context.Context, id string, state *container.Sta
 // only HostConfig.Tmpfs, which copies the image's /tmp and its mode.
 func (e *Executor) tmpMount(host *container.HostConfig) {
 	if e.tmpfsOptions {
+		// Mode is sent as the raw Unix bits (the engine writes it with
+		// %o), so the sticky bit is 0o1000, not os.ModeSticky. A tmpfs
+		// mount is nosuid and nodev by default; "exec" lifts its noexec.
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{
-			SizeBytes: e.cfg.TmpfsSize, Mode: os.ModeSticky | 0o777, Options: [][]string{{"exec"}, {"nosuid"}, {"nodev"}},
+			SizeBytes: e.cfg.TmpfsSize, Mode: 0o1777, Options: [][]string{{"exec"}},
 		}})
 		return
 	}
