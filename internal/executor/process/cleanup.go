@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,12 +41,30 @@ func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool
 // killEscaped kills the processes of attempt id that left its process
 // group (setsid, a daemon's double fork), found as Cleanup finds leftovers:
 // a cancel, a timeout or an output pipe still held after the group is gone
-// then leaves nothing of the job running.
+// then leaves nothing of the job running. It waits at most escapeBound: a
+// read of /proc/<pid>/environ blocks while that process is stuck in the
+// kernel (a hung NFS mount), and a job's end must not wait for it; the
+// sweep goes on alone and ends with that read.
 func (e *Executor) killEscaped(id string) int {
-	n, _ := e.sweep(context.Background(), func(a string) bool { return a != id },
-		"killed a process of the attempt that had left its process group")
-	return n
+	done := make(chan int, 1)
+	go func() {
+		n, _ := e.sweep(context.Background(), func(a string) bool { return a != id },
+			"killed a process of the attempt that had left its process group")
+		done <- n
+	}()
+	t := time.NewTimer(escapeBound)
+	defer t.Stop()
+	select {
+	case n := <-done:
+		return n
+	case <-t.C:
+		e.log.Warn("looking for the attempt's processes outside its group takes long (a process stuck in the kernel?); going on", "attempt", id, "waited", escapeBound)
+		return 0
+	}
 }
+
+// escapeBound is how long killEscaped waits for its sweep of /proc.
+const escapeBound = 2 * time.Second
 
 // sweep kills the processes of this worker's attempts that keep rejects.
 func (e *Executor) sweep(ctx context.Context, keep func(attemptID string) bool, what string) (int, error) {
@@ -59,29 +78,12 @@ func (e *Executor) sweep(ctx context.Context, keep func(attemptID string) bool, 
 	self := os.Getpid()
 	home := "HOME=" + e.workDir + string(filepath.Separator)
 	workspace := "DROVER_WORKSPACE=" + e.workDir + string(filepath.Separator)
-	killed := 0
-	for _, de := range names {
-		if ctx.Err() != nil {
-			return killed, ctx.Err()
-		}
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		// A pidfd first: it names this process for good, so if the pid
-		// is reused between the read of its environment and the signal,
-		// the signal fails instead of hitting the newcomer.
-		pidfd, err := unix.PidfdOpen(pid, 0)
-		if errors.Is(err, unix.ESRCH) {
-			continue // gone
-		}
+	// leftOver reads pid's environment and returns its attempt when it is
+	// a process of this work dir's attempts that keep rejects, else "".
+	leftOver := func(pid string) string {
+		env, err := os.ReadFile("/proc/" + pid + "/environ")
 		if err != nil {
-			pidfd = -1 // no pidfds here: signal by pid
-		}
-		env, err := os.ReadFile("/proc/" + de.Name() + "/environ")
-		if err != nil {
-			closePidfd(pidfd)
-			continue // gone, or not ours to read
+			return "" // gone, or not ours to read
 		}
 		var attempt, ws, homeWS string
 		for _, kv := range bytes.Split(env, []byte{0}) {
@@ -103,6 +105,32 @@ func (e *Executor) sweep(ctx context.Context, keep func(attemptID string) bool, 
 		// worker's work dir may lie inside this one.
 		if !strings.HasPrefix(attempt, "att_") || !strings.HasPrefix(ws, attempt+"-") ||
 			strings.ContainsRune(ws, filepath.Separator) || keep(attempt) {
+			return ""
+		}
+		return attempt
+	}
+	killed := 0
+	for _, de := range names {
+		if ctx.Err() != nil {
+			return killed, ctx.Err()
+		}
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil || pid == self || leftOver(de.Name()) == "" {
+			continue
+		}
+		// A pidfd, then the environment read again: the pidfd names the
+		// process of that second read or an earlier one that is gone, so
+		// if the pid was reused since the first read the second tells,
+		// and a signal through the pidfd never hits a newcomer.
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			continue // gone
+		}
+		if err != nil {
+			pidfd = -1 // no pidfds here: signal by pid
+		}
+		attempt := leftOver(de.Name())
+		if attempt == "" {
 			closePidfd(pidfd)
 			continue
 		}
