@@ -380,6 +380,10 @@ func cmdDockerGuard(_ context.Context, a *app, args []string) int {
 		a.errorf("usage: drover %s INSTANCE (started by drover worker, not by hand)", guardCommand)
 		return exitUsage
 	}
+	if fi, err := os.Stdin.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		a.errorf("%s is started by drover worker with a pipe on its stdin, not by hand", guardCommand)
+		return exitUsage
+	}
 	log := slog.New(slog.NewTextHandler(a.stderr, nil)).With("guard", args[0])
 	if _, err := docker.Guard(context.Background(), log, args[0], os.Stdin); err != nil {
 		log.Error("container guard", "err", err)

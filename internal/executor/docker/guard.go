@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -34,16 +35,24 @@ func Guard(ctx context.Context, log *slog.Logger, instance string, lifeline io.R
 		return 0, fmt.Errorf("docker client: %w", err)
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
-	defer cancel()
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelInstance+"="+instance)})
+	lctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	list, err := cli.ContainerList(lctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelInstance+"="+instance)})
+	cancel()
 	if err != nil {
 		return 0, fmt.Errorf("list the worker's containers: %w", err)
 	}
 	removed := 0
 	var errs []error
 	for _, c := range list.Items {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+		// Each removal has its own time: one slow to die does not cost
+		// the others theirs.
+		rctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+		_, err := cli.ContainerRemove(rctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		cancel()
+		if cerrdefs.IsNotFound(err) {
+			continue // removed meanwhile (the worker, started again, cleaned up)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
 			continue
 		}
