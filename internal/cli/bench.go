@@ -88,7 +88,12 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 		// The coordinator's defaults, then what the bench needs: its own
 		// store, loopback, no tokens, the bench's heartbeat.
 		var sf serverFlags
-		sf.add(a, flag.NewFlagSet("bench", flag.ContinueOnError), "127.0.0.1:0", tmp)
+		sfs := flag.NewFlagSet("bench", flag.ContinueOnError)
+		sf.add(a, sfs, "127.0.0.1:0", tmp)
+		if err := a.envError(sfs); err != nil { // the coordinator's variables
+			a.errorf("%v", err)
+			return exitUsage
+		}
 		sf.listen, sf.data, sf.apiToken, sf.joinToken, sf.tlsCert, sf.tlsKey = "127.0.0.1:0", tmp, "", "", "", ""
 		sf.hbInterval, sf.hbTimeout = cfg.Heartbeat, max(5*cfg.Heartbeat, 3*time.Second)
 		p, err := startCoordinator(ctx, a, &sf, log)

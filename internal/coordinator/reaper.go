@@ -69,13 +69,15 @@ func (c *Coordinator) forgetDownWorkers(ctx context.Context) error {
 		if w.State != drover.WorkerDown || !w.LastHeartbeatAt.Before(before) {
 			continue
 		}
-		// ECONFLICT: attempts still active (a reaping round was cut
-		// short); the next round ends them, a later one removes it.
-		if err := c.store.DeleteWorker(ctx, w.ID); err != nil {
-			if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) {
-				continue
-			}
+		// Checked again as it is removed: it may have come back since the
+		// list was read, or still have attempts a cut-short reaping round
+		// left (the next round ends them, a later one removes it).
+		gone, err := c.store.ForgetWorker(ctx, w.ID, before)
+		if err != nil {
 			return err
+		}
+		if !gone {
+			continue
 		}
 		c.workers.forget(w.ID)
 		c.memo.forgetWorker(w.ID)

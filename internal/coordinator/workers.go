@@ -68,6 +68,8 @@ func validateRegister(r *drover.RegisterRequest) error {
 		return drover.Errorf(drover.EINVALID, "capacity.slots is %d: it must be at least 1 (--max-parallel)", r.Capacity.Slots)
 	case len(r.Executors) == 0:
 		return drover.Errorf(drover.EINVALID, "the worker offers no executor")
+	case r.Grace < 0 || r.Grace.D() > maxGrace:
+		return drover.Errorf(drover.EINVALID, "grace is %s: it must be between 0 and %s (--grace)", r.Grace, maxGrace)
 	}
 	for _, e := range r.Executors {
 		if e != drover.ExecutorDocker && e != drover.ExecutorProcess && e != drover.ExecutorNoop {
@@ -399,3 +401,7 @@ func stale(err error, attemptID string) error {
 // worker's report waits for the coordinator at most this long in practice
 // (a worker not heard from for a heartbeat timeout is lost anyway).
 const maxEndedAgo = time.Hour
+
+// maxGrace bounds the grace a worker may say it gives, which the timeout
+// backstop waits.
+const maxGrace = 24 * time.Hour

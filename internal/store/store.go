@@ -65,6 +65,9 @@ type Store interface {
 	SetWorkerState(ctx context.Context, id string, s drover.WorkerState) (*drover.Worker, error)
 	// DeleteWorker removes a worker that has no active attempt (ECONFLICT otherwise).
 	DeleteWorker(ctx context.Context, id string) error
+	// ForgetWorker removes a worker only if it is DOWN, silent since before
+	// silentBefore and without an active attempt, and says whether it did.
+	ForgetWorker(ctx context.Context, id string, silentBefore time.Time) (bool, error)
 	// StaleWorkers returns the ids of READY or DRAINING workers whose last
 	// heartbeat is before the given time, and of DOWN workers that still
 	// have active attempts (their ending was interrupted).

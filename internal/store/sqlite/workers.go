@@ -37,6 +37,8 @@ var (
 	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ?`)
 	qMarkWorkerDown = writeQuery(`UPDATE workers SET state = 'DOWN' WHERE id = ? AND state != 'DOWN'`)
 	qDeleteWorker   = writeQuery(`DELETE FROM workers WHERE id = ?`)
+	qForgetWorker   = writeQuery(`DELETE FROM workers WHERE id = ?1 AND state = 'DOWN' AND last_heartbeat_at < ?2
+		AND NOT EXISTS (SELECT 1 FROM attempts WHERE worker_id = ?1 AND finished_at IS NULL)`)
 )
 
 // allocate adds the active attempts read by one of the allocation queries
@@ -227,6 +229,22 @@ func (s *Store) DeleteWorker(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+}
+
+// ForgetWorker implements store.Store: one statement, so a heartbeat that
+// revives the worker cannot fall between the check and the removal.
+func (s *Store) ForgetWorker(ctx context.Context, id string, silentBefore time.Time) (bool, error) {
+	var gone bool
+	err := s.write(ctx, func(x *session) error {
+		res, err := x.exec(qForgetWorker, id, unixNano(silentBefore))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		gone = n > 0
+		return nil
+	})
+	return gone, err
 }
 
 // StaleWorkers implements store.Store, stalest first.

@@ -46,6 +46,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Workers/Heartbeat", testHeartbeat},
 		{"Workers/SetState", testSetWorkerState},
 		{"Workers/Delete", testDeleteWorker},
+		{"Workers/Forget", testForgetWorker},
 		{"Workers/Stale", testStaleWorkers},
 		{"Workers/MarkDown", testMarkWorkerDown},
 

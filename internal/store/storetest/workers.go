@@ -264,3 +264,42 @@ func testMarkWorkerDown(f *fixture) {
 	_, _, err = f.s.MarkWorkerDown(f.ctx, "wrk_doesnotexist", at(time.Hour))
 	wantCode(t, "MarkWorkerDown of an unknown worker", err, drover.ENOTFOUND)
 }
+
+// ForgetWorker removes a worker only while it is DOWN, silent since before
+// the given time, and without an active attempt.
+func testForgetWorker(f *fixture) {
+	t := f.t
+	forget := func(id string, before time.Time) bool {
+		t.Helper()
+		gone, err := f.s.ForgetWorker(f.ctx, id, before)
+		if err != nil {
+			t.Fatalf("ForgetWorker: %v", err)
+		}
+		return gone
+	}
+	ready := f.createWorker("ready") // last heartbeat at base
+	if forget(ready.ID, at(time.Hour)) {
+		t.Error("a READY worker was forgotten")
+	}
+	down := f.createWorker("down")
+	_, a := f.running(down.ID)
+	if _, _, err := f.s.MarkWorkerDown(f.ctx, down.ID, at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if forget(down.ID, at(time.Hour)) {
+		t.Error("a DOWN worker with an active attempt was forgotten")
+	}
+	f.end(a.ID, store.AttemptEnd{At: at(2 * time.Minute), State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost},
+		store.JobOutcome{State: drover.JobFailed, Reason: drover.ReasonWorkerLost})
+	if forget(down.ID, base) {
+		t.Error("a DOWN worker silent since base was forgotten with silentBefore = base")
+	}
+	if !forget(down.ID, at(time.Hour)) {
+		t.Error("a DOWN worker, silent long enough and idle, was not forgotten")
+	}
+	_, err := f.s.GetWorker(f.ctx, down.ID)
+	wantCode(t, "GetWorker after ForgetWorker", err, drover.ENOTFOUND)
+	if forget(down.ID, at(time.Hour)) {
+		t.Error("ForgetWorker of a worker already gone says it removed it")
+	}
+}
