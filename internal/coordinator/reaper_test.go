@@ -94,7 +94,16 @@ func runningOnOneWorker(t *testing.T, c *Coordinator) (*drover.RegisterResponse,
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, "")
+	j, _ := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"true"}})
+	return reg, j
+}
+
+// runningOn submits spec and starts it on reg's worker, its only one: the
+// job as submitted and its attempt's id.
+func runningOn(t *testing.T, c *Coordinator, reg *drover.RegisterResponse, spec drover.JobSpec) (*drover.Job, string) {
+	t.Helper()
+	ctx := t.Context()
+	j, _, err := c.Submit(ctx, spec, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +114,11 @@ func runningOnOneWorker(t *testing.T, c *Coordinator) (*drover.RegisterResponse,
 	if err != nil || len(work.Assignments) != 1 {
 		t.Fatalf("work: %+v %v", work, err)
 	}
-	if err := c.StartAttempt(ctx, reg.Worker.ID, work.Assignments[0].AttemptID, drover.StartRequest{}); err != nil {
+	att := work.Assignments[0].AttemptID
+	if err := c.StartAttempt(ctx, reg.Worker.ID, att, drover.StartRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	return reg, j
+	return j, att
 }
 
 // reapStore is a fresh store and a fake clock for reaper tests.
@@ -170,21 +180,7 @@ func TestTimeoutBackstopWaitsTheWorkersGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"sleep", "600"}, Timeout: drover.Duration(2 * time.Second)}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.schedulePass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	work, err := c.Work(ctx, reg.Worker.ID, 0, false)
-	if err != nil || len(work.Assignments) != 1 {
-		t.Fatalf("work: %+v %v", work, err)
-	}
-	att := work.Assignments[0].AttemptID
-	if err := c.StartAttempt(ctx, reg.Worker.ID, att, drover.StartRequest{}); err != nil {
-		t.Fatal(err)
-	}
+	j, att := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"sleep", "600"}, Timeout: drover.Duration(2 * time.Second)})
 	// The worker heartbeats every 5 s while its command overruns.
 	after := func(d time.Duration) drover.JobState {
 		t.Helper()

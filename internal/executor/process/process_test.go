@@ -379,20 +379,32 @@ func TestExitKillsLeftovers(t *testing.T) {
 	waitGone(t, readPids(t, filepath.Join(task.Workspace, "pids")))
 }
 
-func TestEscapedProcessDoesNotHoldRun(t *testing.T) {
-	t.Parallel()
-	// setsid moves the sleep out of the job's process group, where nothing
-	// kills it, and it keeps the pipes open: Run stops reading after the
-	// drain bound.
-	task := newTask(t, "sh", "-c",
+// escapingTask is a job whose child leaves its process group (setsid) and
+// keeps its output open.
+func escapingTask(t *testing.T) *executor.Task {
+	return newTask(t, "sh", "-c",
 		`setsid sh -c 'echo $$ > pids; exec sleep 300' & while [ ! -s pids ]; do sleep 0.01; done; echo started`)
-	e := New(nil)
+}
+
+// runToEnd runs task on e with a short drain bound and waits for it.
+func runToEnd(t *testing.T, e *Executor, task *executor.Task) (executor.Result, *sink) {
+	t.Helper()
 	e.drainBound = 100 * time.Millisecond
 	s := newSink()
 	res, ok := await(t, runAsync(t, context.Background(), e, task, s))
 	if !ok {
 		t.Fatal("Run did not return")
 	}
+	return res, s
+}
+
+func TestEscapedProcessDoesNotHoldRun(t *testing.T) {
+	t.Parallel()
+	// setsid moves the sleep out of the job's process group, and it keeps
+	// the pipes open; without a work dir it cannot be found: Run stops
+	// reading after the drain bound.
+	task := escapingTask(t)
+	res, s := runToEnd(t, New(nil), task)
 	ps := readPids(t, filepath.Join(task.Workspace, "pids"))
 	for _, p := range ps {
 		syscall.Kill(p.pid, syscall.SIGKILL)
@@ -425,15 +437,8 @@ func inWorkDir(t *testing.T, task *executor.Task) *Executor {
 // outlives it.
 func TestEscapedProcessHoldingOutputIsKilled(t *testing.T) {
 	t.Parallel()
-	task := newTask(t, "sh", "-c",
-		`setsid sh -c 'echo $$ > pids; exec sleep 300' & while [ ! -s pids ]; do sleep 0.01; done; echo started`)
-	e := inWorkDir(t, task)
-	e.drainBound = 100 * time.Millisecond
-	s := newSink()
-	res, ok := await(t, runAsync(t, context.Background(), e, task, s))
-	if !ok {
-		t.Fatal("Run did not return")
-	}
+	task := escapingTask(t)
+	res, _ := runToEnd(t, inWorkDir(t, task), task)
 	wantExit(t, res, 0)
 	waitGone(t, readPids(t, filepath.Join(task.Workspace, "pids")))
 }
