@@ -250,7 +250,11 @@ type Job struct {
 	JobRetries   int `json:"jobRetries"`
 	FleetRetries int `json:"fleetRetries"`
 	// WorkerID is the worker of the current or last attempt.
-	WorkerID          string     `json:"workerId,omitempty"`
+	WorkerID string `json:"workerId,omitempty"`
+	// AvoidWorkers are the workers where an attempt could not run the job
+	// (executor_error): retries go to others while another READY worker
+	// could hold it.
+	AvoidWorkers      []string   `json:"avoidWorkers,omitempty"`
 	OutputBytes       int64      `json:"outputBytes"`
 	CreatedAt         time.Time  `json:"createdAt"`
 	QueuedAt          *time.Time `json:"queuedAt"`

@@ -13,11 +13,11 @@ import (
 // unless no other would do.
 type group struct {
 	executor    string
-	constraints []label // sorted by name
-	avoid       string  // a worker id (see avoiding); "" for none
-	eligible    []int32 // indices in pass.nodes, ascending
-	member      []bool  // by index in pass.nodes: in eligible
-	classes     []class // the eligible nodes not used yet that have a free slot
+	constraints []label  // sorted by name
+	avoid       []string // worker ids it keeps away from (pass.avoiding)
+	eligible    []int32  // indices in pass.nodes, ascending
+	member      []bool   // by index in pass.nodes: in eligible
+	classes     []class  // the eligible nodes not used yet that have a free slot
 
 	// maxCPU and maxMem bound from above the free CPU and memory of eligible
 	// nodes with a free slot, and exhausted is set once none has a slot.
@@ -66,8 +66,12 @@ func (c *class) first(used []bool, from int) int {
 // groupOf returns the index of the group of spec's executor and constraints.
 // The key length-prefixes every string, so no label text can forge another
 // key, and sorts constraints by name.
-func (p *pass) groupOf(spec *drover.JobSpec, avoid string) int32 {
-	key := appendString(appendString(p.key[:0], avoid), spec.Executor)
+func (p *pass) groupOf(spec *drover.JobSpec, avoid []string) int32 {
+	key := binary.AppendUvarint(p.key[:0], uint64(len(avoid)))
+	for _, id := range avoid {
+		key = appendString(key, id)
+	}
+	key = appendString(key, spec.Executor)
 	names := p.names[:0]
 	for k := range spec.Constraints {
 		names = append(names, k)
@@ -84,11 +88,11 @@ func (p *pass) groupOf(spec *drover.JobSpec, avoid string) int32 {
 	for _, k := range names {
 		g.constraints = append(g.constraints, label{k, spec.Constraints[k]})
 	}
-	g.avoid = avoid // another READY worker could hold it (pass.avoiding)
+	g.avoid = slices.Clone(avoid) // another READY worker could hold it (pass.avoiding)
 	g.member = make([]bool, len(p.nodes))
 	classOf := map[classKey]int{}
 	for i := range p.nodes {
-		if w := &p.workers[p.nodes[i].w]; !matches(w, g.executor, g.constraints) || w.ID == g.avoid {
+		if w := &p.workers[p.nodes[i].w]; !matches(w, g.executor, g.constraints) || slices.Contains(g.avoid, w.ID) {
 			continue
 		}
 		g.eligible = append(g.eligible, int32(i))

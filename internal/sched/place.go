@@ -177,9 +177,9 @@ func newPass(workers []drover.Worker) *pass {
 
 // shapeOf returns the index of spec's shape, creating it and its group on
 // first sight. It allocates only then.
-func (p *pass) shapeOf(spec *drover.JobSpec, avoid string) int32 {
+func (p *pass) shapeOf(spec *drover.JobSpec, avoid []string) int32 {
 	cpu, mem := spec.Resources.CPU, spec.Resources.MemoryMB
-	plain := len(spec.Constraints) == 0 && avoid == ""
+	plain := len(spec.Constraints) == 0 && len(avoid) == 0
 	if plain {
 		for i := range p.nRecent {
 			if r := &p.recent[i]; r.cpu == cpu && r.mem == mem && r.executor == spec.Executor {
@@ -334,17 +334,17 @@ func (p *pass) before(a int32, sa uint64, b int32, sb uint64) bool {
 	return a < b
 }
 
-// avoiding is the worker a queued job keeps away from: the one whose
-// attempt just failed to run it (executor_error: an image it could not
-// get, a broken engine, a full disk), which would otherwise take it again
-// at once, being the one with room, and use up its fleet retries. It does
-// so only while another READY worker could ever hold it (its executor, its
-// labels, capacity for its request), or it would wait for ever. Other
-// failures say nothing against the worker (a lost worker is not READY, an
-// exit code is the job's own).
-func (p *pass) avoiding(j *drover.Job) string {
-	if j.Reason != drover.ReasonExecutorError || j.WorkerID == "" {
-		return ""
+// avoiding are the workers a queued job keeps away from: those where an
+// attempt could not run it (executor_error: an image it could not get, a
+// broken engine, a full disk), which would otherwise take it again at once,
+// having room, and use up its fleet retries. It keeps away from all of them
+// while another READY worker could ever hold it (its executor, its labels,
+// capacity for its request), and from none once no such worker is left, or
+// it would wait for ever. Other failures say nothing against a worker (a
+// lost worker is not READY, an exit code is the job's own).
+func (p *pass) avoiding(j *drover.Job) []string {
+	if len(j.AvoidWorkers) == 0 {
+		return nil
 	}
 	var labels []label
 	for k, v := range j.Spec.Constraints {
@@ -353,9 +353,9 @@ func (p *pass) avoiding(j *drover.Job) string {
 	cpu, mem := j.Spec.Resources.CPU, j.Spec.Resources.MemoryMB
 	for i := range p.nodes {
 		w := &p.workers[p.nodes[i].w]
-		if w.ID != j.WorkerID && w.Capacity.CPU >= cpu && w.Capacity.MemoryMB >= mem && matches(w, j.Spec.Executor, labels) {
-			return j.WorkerID
+		if !slices.Contains(j.AvoidWorkers, w.ID) && w.Capacity.CPU >= cpu && w.Capacity.MemoryMB >= mem && matches(w, j.Spec.Executor, labels) {
+			return j.AvoidWorkers
 		}
 	}
-	return ""
+	return nil
 }

@@ -395,7 +395,20 @@ func TestPlace(t *testing.T) {
 			name:    "a job that could not run on a worker waits for another",
 			jobs:    []drover.Job{jb("j1", 1000, G, failedOn("a"))},
 			workers: []drover.Worker{wk("a", 4000, 4*G, 4), wk("b", 4000, 4*G, 1, used(0, 0, 1))},
-			pending: map[string]string{"j1": "the only matching worker, b, has no free slot (1 of 1 busy) (not a, where its last attempt could not run)"},
+			pending: map[string]string{"j1": "the only matching worker, b, has no free slot (1 of 1 busy); not on a, where it could not run"},
+		},
+		{
+			// Not back to b after a either: c was never tried.
+			name:    "a job keeps away from every worker where it could not run",
+			jobs:    []drover.Job{jb("j1", 1000, G, failedOn("b", "a"))},
+			workers: []drover.Worker{wk("a", 4000, 4*G, 4), wk("b", 4000, 4*G, 4), wk("c", 8000, 8*G, 4)},
+			want:    []Assignment{{"j1", "c"}},
+		},
+		{
+			name:    "a job that could not run anywhere that could hold it tries them again",
+			jobs:    []drover.Job{jb("j1", 3000, G, failedOn("b", "a"))},
+			workers: []drover.Worker{wk("a", 4000, 4*G, 4), wk("b", 4000, 4*G, 4, used(0, 0, 1)), wk("c", 2000, 8*G, 4)},
+			want:    []Assignment{{"j1", "a"}},
 		},
 		{
 			// small could run it but never hold it: back to big, not a

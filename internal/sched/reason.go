@@ -95,14 +95,17 @@ func (p *pass) reason(s int32) string {
 
 func (p *pass) explain(g *group, sh *shape) string {
 	r := p.explainGroup(g, sh)
-	if g.avoid != "" {
-		name := g.avoid
-		for i := range p.workers {
-			if p.workers[i].ID == g.avoid {
-				name = workerName(&p.workers[i])
+	if len(g.avoid) > 0 {
+		names := make([]string, len(g.avoid))
+		for k, id := range g.avoid {
+			names[k] = id
+			for i := range p.workers {
+				if p.workers[i].ID == id {
+					names[k] = workerName(&p.workers[i])
+				}
 			}
 		}
-		r += " (not " + name + ", where its last attempt could not run)"
+		r += "; not on " + strings.Join(names, ", ") + ", where it could not run"
 	}
 	return r
 }

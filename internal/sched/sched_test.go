@@ -83,7 +83,10 @@ func constraints(kv ...string) jobOpt {
 
 func jstate(s drover.JobState) jobOpt { return func(j *drover.Job) { j.State = s } }
 
-// failedOn makes the job's last attempt one that could not run on worker id.
-func failedOn(id string) jobOpt {
-	return func(j *drover.Job) { j.WorkerID, j.Reason = id, drover.ReasonExecutorError }
+// failedOn makes the job one that could not run on the workers ids, the
+// last of them its last attempt's.
+func failedOn(ids ...string) jobOpt {
+	return func(j *drover.Job) {
+		j.WorkerID, j.Reason, j.AvoidWorkers = ids[len(ids)-1], drover.ReasonExecutorError, ids
+	}
 }

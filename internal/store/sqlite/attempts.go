@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -63,9 +64,15 @@ var (
 	//
 	// A job's exit code is that of the last attempt that produced one, so an
 	// outcome without one (worker_lost, say) keeps the previous.
+	// An executor_error adds the job's worker to avoid_workers (see
+	// drover.Job.AvoidWorkers; outcomeApplied does the same in memory).
 	qRequeueJob = writeQuery(`UPDATE jobs SET state = 'QUEUED', exit_code = coalesce(?1, exit_code),
 		reason = ?2, message = ?3, queued_at = ?4, not_before = ?5, assigned_at = NULL, started_at = NULL,
-		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7 WHERE id = ?8`)
+		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7,
+		avoid_workers = CASE WHEN ?2 = 'executor_error' AND worker_id != ''
+			AND instr(',' || avoid_workers || ',', ',' || worker_id || ',') = 0
+			THEN ltrim(avoid_workers || ',' || worker_id, ',') ELSE avoid_workers END
+		WHERE id = ?8`)
 	// A start reported with the end (?8, else NULL) is the job's start
 	// unless an earlier attempt of this run already set one.
 	qFinishJob = writeQuery(`UPDATE jobs SET state = ?1, exit_code = coalesce(?2, exit_code),
@@ -419,6 +426,9 @@ func outcomeApplied(j *drover.Job, o store.JobOutcome, at int64, stamped *time.T
 		queued := fromUnixNano(at)
 		j.QueuedAt, j.NotBefore = &queued, fromNullUnixNano(nullUnixNano(o.NotBefore))
 		j.AssignedAt, j.StartedAt, j.PendingReason = nil, nil, ""
+		if o.Reason == drover.ReasonExecutorError && j.WorkerID != "" && !slices.Contains(j.AvoidWorkers, j.WorkerID) {
+			j.AvoidWorkers = append(slices.Clip(j.AvoidWorkers), j.WorkerID)
+		}
 	} else {
 		completed := fromUnixNano(at)
 		j.CompletedAt, j.NotBefore = &completed, nil

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -15,7 +16,7 @@ type scanner interface{ Scan(dest ...any) error }
 // jobCols are the columns scanJob reads, in its order.
 const jobCols = `id, spec, state, exit_code, reason, message, pending_reason,
 	job_retries, fleet_retries, worker_id, output_bytes, created_at, queued_at,
-	assigned_at, started_at, completed_at, cancel_requested_at, not_before`
+	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers`
 
 // scanJob reads a job row; its spec comes from specs when decoded before
 // (specs may be nil).
@@ -26,10 +27,11 @@ func scanJob(sc scanner, specs *specCache) (drover.Job, error) {
 		exitCode                                                          sql.NullInt64
 		createdAt                                                         int64
 		queuedAt, assignedAt, startedAt, completedAt, cancelAt, notBefore sql.NullInt64
+		avoid                                                             string
 	)
 	err := sc.Scan(&j.ID, &spec, &j.State, &exitCode, &j.Reason, &j.Message, &j.PendingReason,
 		&j.JobRetries, &j.FleetRetries, &j.WorkerID, &j.OutputBytes, &createdAt, &queuedAt,
-		&assignedAt, &startedAt, &completedAt, &cancelAt, &notBefore)
+		&assignedAt, &startedAt, &completedAt, &cancelAt, &notBefore, &avoid)
 	if err != nil {
 		return j, err
 	}
@@ -44,6 +46,9 @@ func scanJob(sc scanner, specs *specCache) (drover.Job, error) {
 	j.CompletedAt = fromNullUnixNano(completedAt)
 	j.CancelRequestedAt = fromNullUnixNano(cancelAt)
 	j.NotBefore = fromNullUnixNano(notBefore)
+	if avoid != "" {
+		j.AvoidWorkers = strings.Split(avoid, ",")
+	}
 	return j, nil
 }
 

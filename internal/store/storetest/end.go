@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -245,4 +246,30 @@ func testFencing(f *fixture) {
 	if gw := f.worker(lost.ID); gw.Allocated != (drover.Allocated{}) {
 		t.Errorf("lost worker still holds %+v", gw.Allocated)
 	}
+}
+
+// A job requeued after executor_error keeps the worker of that attempt in
+// AvoidWorkers, once each, in order; other requeues leave the list alone.
+// The job EndAttempt returns says the same as a read.
+func testEndAvoidWorkers(f *fixture) {
+	t := f.t
+	w1, w2 := f.createWorker("w1"), f.createWorker("w2")
+	j := f.createJob(base)
+	requeue := func(worker string, reason drover.Reason, want ...string) {
+		t.Helper()
+		a := f.assign(at(time.Second), j.ID, worker)
+		got := f.end(a.ID, store.AttemptEnd{At: at(2 * time.Second), State: drover.AttemptFailed, Reason: reason},
+			store.JobOutcome{State: drover.JobQueued, Reason: reason, FleetRetry: true})
+		if !slices.Equal(got.AvoidWorkers, want) {
+			t.Errorf("after %s on %s, EndAttempt's job avoids %v, want %v", reason, worker, got.AvoidWorkers, want)
+		}
+		if read := f.job(j.ID); !slices.Equal(read.AvoidWorkers, want) {
+			t.Errorf("after %s on %s, the job read avoids %v, want %v", reason, worker, read.AvoidWorkers, want)
+		}
+	}
+	requeue(w1.ID, drover.ReasonWorkerLost)
+	requeue(w1.ID, drover.ReasonExecutorError, w1.ID)
+	requeue(w2.ID, drover.ReasonExecutorError, w1.ID, w2.ID)
+	requeue(w1.ID, drover.ReasonExecutorError, w1.ID, w2.ID)
+	requeue(w2.ID, drover.ReasonNotAcknowledged, w1.ID, w2.ID)
 }

@@ -62,6 +62,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 
 		{"EndAttempt/Completed", testEndCompleted},
 		{"EndAttempt/Retry", testEndRetry},
+		{"EndAttempt/AvoidWorkers", testEndAvoidWorkers},
 		{"EndAttempt/WithStart", testEndWithStart},
 		{"EndAttempt/Cancelled", testEndCancelled},
 		{"EndAttempt/Errors", testEndErrors},
