@@ -65,7 +65,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 func newLogger(a *app, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+		return nil, fmt.Errorf("--log-level (DROVER_LOG_LEVEL) %q: use debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: l})), nil
 }
@@ -121,12 +121,6 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	maxUnpacked, err := drover.ParseMemory(sf.bundleMaxUnpacked)
 	if err != nil {
 		return nil, fmt.Errorf("--bundle-max-unpacked: %w", err)
-	}
-	if sf.bundleMaxFiles < 1 {
-		return nil, fmt.Errorf("--bundle-max-files must be at least 1")
-	}
-	if sf.bundleMaxRatio < 1 {
-		return nil, fmt.Errorf("--bundle-max-ratio is %d: it must be at least 1", sf.bundleMaxRatio)
 	}
 	limits := bundle.Limits{MaxCompressed: maxSize << 20, MaxUnpacked: maxUnpacked << 20, MaxFiles: sf.bundleMaxFiles, MaxRatio: sf.bundleMaxRatio}
 	if err := os.MkdirAll(sf.data, 0o700); err != nil {
@@ -211,6 +205,10 @@ func startFromFlags(ctx context.Context, a *app, sf *serverFlags) (*coordinatorP
 		a.errorf("%v", err)
 		return nil, nil, exitUsage
 	}
+	if err := sf.validate(); err != nil {
+		a.errorf("%v", err)
+		return nil, nil, exitUsage
+	}
 	p, err := startCoordinator(ctx, a, sf, log)
 	if err != nil {
 		a.errorf("%v", err)
@@ -249,3 +247,34 @@ func cmdServer(ctx context.Context, a *app, args []string) int {
 }
 
 func absPath(p string) (string, error) { return filepath.Abs(p) }
+
+// validate refuses flag values the coordinator cannot take, naming the
+// flag (and its variable): bad usage, exit 2.
+func (sf *serverFlags) validate() error {
+	positive := []struct {
+		flag, env string
+		d         time.Duration
+	}{
+		{"--heartbeat-interval", "DROVER_HEARTBEAT_INTERVAL", sf.hbInterval},
+		{"--heartbeat-timeout", "DROVER_HEARTBEAT_TIMEOUT", sf.hbTimeout},
+		{"--ack-timeout", "DROVER_ACK_TIMEOUT", sf.ackTimeout},
+		{"--retention", "DROVER_RETENTION", sf.retention},
+		{"--down-retention", "DROVER_DOWN_RETENTION", sf.downRetention},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return fmt.Errorf("%s (%s) is %s: it must be a positive duration, e.g. 30s or 24h", p.flag, p.env, p.d)
+		}
+	}
+	switch {
+	case sf.hbTimeout <= sf.hbInterval:
+		return fmt.Errorf("--heartbeat-timeout (%s) must be longer than --heartbeat-interval (%s): a few intervals, so one late heartbeat does not lose a worker", sf.hbTimeout, sf.hbInterval)
+	case sf.bundleMaxFiles < 1:
+		return fmt.Errorf("--bundle-max-files (DROVER_BUNDLE_MAX_FILES) is %d: it must be at least 1", sf.bundleMaxFiles)
+	case sf.bundleMaxRatio < 1:
+		return fmt.Errorf("--bundle-max-ratio (DROVER_BUNDLE_MAX_RATIO) is %d: it must be at least 1", sf.bundleMaxRatio)
+	case sf.fleetRetries < 0:
+		return fmt.Errorf("--fleet-retries is %d: it must not be negative", sf.fleetRetries)
+	}
+	return nil
+}

@@ -51,6 +51,14 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 // config turns the flags into a worker.Config (executors included).
 func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Config, error) {
 	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir, Labels: map[string]string{}}
+	if wf.grace < 0 {
+		return cfg, fmt.Errorf("--grace (DROVER_GRACE) is %s: use 0 to kill at once, or a positive duration", wf.grace)
+	}
+	switch docker.PullPolicy(wf.pull) {
+	case docker.PullMissing, docker.PullAlways, docker.PullNever:
+	default:
+		return cfg, fmt.Errorf("--pull (DROVER_PULL) is %q: use missing, always or never", wf.pull)
+	}
 	if wf.grace <= 0 {
 		cfg.NoGrace = true
 	} else {
@@ -84,7 +92,7 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	if wf.cpu != "" {
 		v, err := drover.ParseCPU(wf.cpu)
 		if err != nil {
-			return cfg, fmt.Errorf("--cpu: %w", err)
+			return cfg, fmt.Errorf("--cpu (DROVER_WORKER_CPU): %w", err)
 		}
 		cfg.Capacity.CPU = v
 	}
@@ -93,7 +101,7 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	if wf.memory != "" {
 		v, err := drover.ParseMemory(wf.memory)
 		if err != nil {
-			return cfg, fmt.Errorf("--memory: %w", err)
+			return cfg, fmt.Errorf("--memory (DROVER_WORKER_MEMORY): %w", err)
 		}
 		cfg.Capacity.MemoryMB = v
 	}
@@ -154,7 +162,7 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 		}
 		return []worker.Executor{d}, nil
 	}
-	return nil, fmt.Errorf("--executor %q: use auto, docker, process or noop", wf.executor)
+	return nil, fmt.Errorf("--executor (DROVER_EXECUTOR) %q: use auto, docker, process or noop", wf.executor)
 }
 
 func cmdWorker(ctx context.Context, a *app, args []string) int {
