@@ -322,6 +322,19 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 	// stream is left at its first state event, which the coordinator sends
 	// once it has sent all the output stored so far.
 	c := cf.client()
+	if attempt > 0 {
+		// An attempt that does not exist, and never will, is a mistake to
+		// say, not an empty output.
+		j, err := c.Job(ctx, pos[0])
+		if err != nil {
+			a.apiError(cf.server, err)
+			return exitError
+		}
+		if attempt > len(j.Attempts) && (!follow || j.State.Final()) {
+			a.errorf("--attempt %d: job %s has %d attempt(s)", attempt, j.ID, len(j.Attempts))
+			return exitError
+		}
+	}
 	fctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	// On a terminal, a line marks where a retry's output begins.

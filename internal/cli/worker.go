@@ -303,6 +303,7 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 		}
 		// Drained from the UI or the API: the worker left, the coordinator
 		// and the UI go on (their page is what drained it).
+		wf.stopGuard() // nothing of it is left to guard
 		log.Warn("the local worker drained and left; the coordinator and UI go on serving: start a worker to run jobs (drover worker --server " + p.url + "), Ctrl-C to stop")
 		done <- nil
 		select {

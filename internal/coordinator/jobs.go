@@ -91,9 +91,11 @@ func (c *Coordinator) Job(ctx context.Context, id string) (*drover.Job, error) {
 		return j, err
 	}
 	if j.QueuedAt != nil && now.Sub(*j.QueuedAt) < justQueued {
-		j.PendingReason = "just queued: waiting for the scheduler to place it"
+		j.PendingReason = "waiting for the scheduler to place it"
 	} else {
-		j.PendingReason = "waiting its turn behind the jobs ahead of it in the queue"
+		// Deeper in the queue than the passes read, or a pass has not run
+		// since a restart.
+		j.PendingReason = "waiting for the scheduler to reach it"
 	}
 	return j, nil
 }

@@ -120,11 +120,16 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 			// was interrupted before it ended them all.
 			c.log.Warn("ending the attempts left on a worker already down", "worker", id, "attempts", len(attempts))
 		}
+		w, werr := c.store.GetWorker(ctx, id)
+		name := id
+		if werr == nil {
+			name = w.Name + " (" + id + ")"
+		}
 		for _, a := range attempts {
 			c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
-				Message: "worker " + id + " stopped heartbeating"})
+				Message: "worker " + name + " stopped heartbeating"})
 		}
-		if w, err := c.store.GetWorker(ctx, id); err == nil {
+		if werr == nil {
 			c.publishWorker(w)
 		}
 		// A worker that comes back is looked up again; one that never does

@@ -157,8 +157,8 @@ func TestPendingReasonOfAJobNotYetLookedAt(t *testing.T) {
 		after  time.Duration
 		reason string
 	}{
-		{0, "just queued: waiting for the scheduler to place it"},
-		{2 * time.Second, "waiting its turn behind the jobs ahead of it in the queue"},
+		{0, "waiting for the scheduler to place it"},
+		{2 * time.Second, "waiting for the scheduler to reach it"},
 	} {
 		clock.Add(want.after)
 		got, err := c.Job(t.Context(), j.ID)

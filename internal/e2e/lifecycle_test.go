@@ -229,6 +229,9 @@ func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
 			t.Errorf("logs --attempt %s: code %d, %q, want %q", n, code, logs, want)
 		}
 	}
+	if _, errOut, code := cl.cli(ctx, "logs", "--attempt", "3", id); code != 1 || !strings.Contains(errOut, "has 2 attempt(s)") {
+		t.Errorf("logs --attempt 3 of a job with 2: code %d, stderr %q", code, errOut)
+	}
 }
 
 func TestCoordinatorKilledAndRestarted(t *testing.T) {

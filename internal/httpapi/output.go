@@ -24,12 +24,12 @@ func (s *server) output(w http.ResponseWriter, r *http.Request) error {
 		return drover.Errorf(drover.EINVALID, "stream %q: use stdout or stderr, or leave it out for both", stream)
 	}
 	follow := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
-	switch v := q.Get("follow"); v {
-	case "1", "true":
-		follow = true
-	case "", "0", "false":
-	default:
-		return drover.Errorf(drover.EINVALID, "follow %q: use 1 (or true) to follow, 0 (or false) or nothing for the output so far", v)
+	if v := q.Get("follow"); v != "" {
+		f, err := strconv.ParseBool(v)
+		if err != nil {
+			return drover.Errorf(drover.EINVALID, "follow %q: use 1 (or true) to follow, 0 (or false) or nothing for the output so far", v)
+		}
+		follow = follow || f
 	}
 	if _, err := s.c.Job(r.Context(), id); err != nil {
 		return err

@@ -111,7 +111,11 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeError(w, r, s.log, drover.Errorf(drover.EMETHOD, "%s is not a method of %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+			use := allowed[len(allowed)-1]
+			if len(allowed) > 1 {
+				use = strings.Join(allowed[:len(allowed)-1], ", ") + " or " + use
+			}
+			writeError(w, r, s.log, drover.Errorf(drover.EMETHOD, "%s is not a method of %s: use %s", r.Method, r.URL.Path, use))
 			return
 		}
 		writeError(w, r, s.log, drover.Errorf(drover.ENOTFOUND, "no API route %s %s: see the API reference in the README", r.Method, r.URL.Path))
@@ -233,6 +237,9 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" && !strings.HasSuffix(pattern, " /api/") {
 			allowed = append(allowed, m)
+			if m == http.MethodGet {
+				allowed = append(allowed, http.MethodHead) // the router serves HEAD with GET
+			}
 		}
 	}
 	return allowed
