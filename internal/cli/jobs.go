@@ -619,10 +619,14 @@ func cmdWorkers(ctx context.Context, a *app, args []string) int {
 		for k, v := range w.Labels {
 			labels = append(labels, k+"="+v)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s/%s\t%d/%d\t%.0f%%\t%s\t%s\t%s\t%s ago\n", w.ID, w.Name, w.State,
+		cpuUse, memUse := fmt.Sprintf("%.0f%%", w.Usage.CPUPercent), drover.FormatMemory(w.Usage.MemoryUsedMB)
+		if w.State == drover.WorkerDown {
+			cpuUse, memUse = "-", "-" // what it last reported is not its state now
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s/%s\t%d/%d\t%s\t%s\t%s\t%s\t%s ago\n", w.ID, w.Name, w.State,
 			drover.FormatCPU(w.Allocated.CPU), drover.FormatCPU(w.Capacity.CPU),
 			drover.FormatMemory(w.Allocated.MemoryMB), drover.FormatMemory(w.Capacity.MemoryMB),
-			w.Allocated.Slots, w.Capacity.Slots, w.Usage.CPUPercent, drover.FormatMemory(w.Usage.MemoryUsedMB),
+			w.Allocated.Slots, w.Capacity.Slots, cpuUse, memUse,
 			strings.Join(w.Executors, ","), orText(strings.Join(labels, ","), "-"), age(now.Sub(w.LastHeartbeatAt)))
 	}
 	tw.Flush()

@@ -146,13 +146,15 @@ export function mount(main) {
     const cap = w.capacity || {};
     const alloc = w.allocated || {};
     const use = w.usage || {};
+    // A DOWN worker's figures are what it last reported, not its state now.
+    const inUse = w.state === 'DOWN' ? 'Last reported' : 'In use';
     return h('div', { class: 'gauges' },
       h('div', { class: 'gauge-group' }, h('h3', {}, 'CPU'),
         bar('Reserved', alloc.cpu || 0, cap.cpu || 0, `${cpuPart(alloc.cpu || 0)} of ${fmt.cpu(cap.cpu || 0)}`),
-        bar('In use', use.cpuPercent || 0, 100, `${(use.cpuPercent || 0).toFixed(0)}% of the machine` + (use.load1 ? ` · load ${use.load1.toFixed(2)}` : ''), 'use')),
+        bar(inUse, use.cpuPercent || 0, 100, `${(use.cpuPercent || 0).toFixed(0)}% of the machine` + (use.load1 ? ` · load ${use.load1.toFixed(2)}` : ''), 'use')),
       h('div', { class: 'gauge-group' }, h('h3', {}, 'Memory'),
         bar('Reserved', alloc.memoryMB || 0, cap.memoryMB || 0, `${alloc.memoryMB ? fmt.memory(alloc.memoryMB) : '0'} of ${fmt.memory(cap.memoryMB || 0)}`),
-        bar('In use', use.memoryUsedMB || 0, use.memoryTotalMB || 0, use.memoryTotalMB ? `${fmt.memory(use.memoryUsedMB)} of ${fmt.memory(use.memoryTotalMB)}` : 'not reported', 'use')),
+        bar(inUse, use.memoryUsedMB || 0, use.memoryTotalMB || 0, use.memoryTotalMB ? `${fmt.memory(use.memoryUsedMB)} of ${fmt.memory(use.memoryTotalMB)}` : 'not reported', 'use')),
       h('div', { class: 'gauge-group' }, h('h3', {}, 'Slots'),
         bar('Jobs', alloc.slots || 0, cap.slots || 0, `${alloc.slots || 0} of ${cap.slots || 0}`)));
   }
