@@ -125,8 +125,12 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		if werr == nil {
 			name = w.Name + " (" + id + ")"
 		}
+		var lastHeard *time.Time // the attempts ran until then, as far as anyone knows
+		if werr == nil {
+			lastHeard = &w.LastHeartbeatAt
+		}
 		for _, a := range attempts {
-			c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
+			c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, RanUntil: lastHeard, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
 				Message: "worker " + name + " stopped heartbeating"})
 		}
 		if werr == nil {

@@ -261,3 +261,27 @@ func TestDownWorkerForgotten(t *testing.T) {
 		t.Fatal("worker still listed after DownRetention")
 	}
 }
+
+// A lost worker's attempt ran, as far as anyone knows, until its last
+// heartbeat: that is its running phase, not the time until it was given up.
+func TestLostAttemptRanUntilLastHeartbeat(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, j := runningOnOneWorker(t, c)
+	got, _ := c.Job(ctx, j.ID)
+	att := got.Attempts[0].ID
+	clock.Add(3 * time.Second)
+	if _, err := c.Heartbeat(ctx, reg.Worker.ID, drover.HeartbeatRequest{Running: []string{att}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(11 * time.Second)
+	if err := c.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = c.Job(ctx, j.ID)
+	a := got.Attempts[0]
+	if a.Reason != drover.ReasonWorkerLost || a.Phases.Running.D() != 3*time.Second {
+		t.Fatalf("lost attempt: reason %s, ran %s; want worker_lost after 3s", a.Reason, a.Phases.Running)
+	}
+}

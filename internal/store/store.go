@@ -151,12 +151,16 @@ type AttemptEnd struct {
 	// and end were reported together), is when it started: stamped on the
 	// attempt, and on the job when the job ends. Ignored otherwise.
 	StartedAt *time.Time
-	State     drover.AttemptState // COMPLETED, FAILED or CANCELLED
-	ExitCode  *int
-	Reason    drover.Reason
-	Message   string
-	Usage     drover.Usage
-	Phases    drover.Phases
+	// RanUntil, when set, is the last moment the attempt is known to have
+	// run (a lost worker's last heartbeat): its running phase ends there
+	// rather than at At, when the attempt was given up.
+	RanUntil *time.Time
+	State    drover.AttemptState // COMPLETED, FAILED or CANCELLED
+	ExitCode *int
+	Reason   drover.Reason
+	Message  string
+	Usage    drover.Usage
+	Phases   drover.Phases
 }
 
 // JobOutcome is what happens to a job when its attempt ends.

@@ -350,7 +350,11 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		}
 		p.Running = 0
 		if a.StartedAt != nil {
-			p.Running = drover.Duration(max(0, at-unixNano(*a.StartedAt)))
+			until := at
+			if end.RanUntil != nil {
+				until = min(at, unixNano(*end.RanUntil))
+			}
+			p.Running = drover.Duration(max(0, until-unixNano(*a.StartedAt)))
 		}
 		usage := encodeJSON(end.Usage)
 		if _, err := x.exec(qEndAttempt, string(end.State), nullInt(end.ExitCode), string(end.Reason), end.Message,

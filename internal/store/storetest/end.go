@@ -273,3 +273,16 @@ func testEndAvoidWorkers(f *fixture) {
 	requeue(w1.ID, drover.ReasonExecutorError, w1.ID, w2.ID)
 	requeue(w2.ID, drover.ReasonNotAcknowledged, w1.ID, w2.ID)
 }
+
+// An end with RanUntil has its running phase end there, not at At.
+func testEndRanUntil(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	_, a := f.running(w.ID) // started at base+2s
+	until := at(5 * time.Second)
+	f.end(a.ID, store.AttemptEnd{At: at(20 * time.Second), RanUntil: &until, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost},
+		store.JobOutcome{State: drover.JobFailed, Reason: drover.ReasonWorkerLost})
+	if got := f.attempt(a.ID); got.Phases.Running.D() != 3*time.Second || !got.FinishedAt.Equal(at(20*time.Second)) {
+		t.Errorf("attempt ran %s and finished at %v; want 3s and base+20s", got.Phases.Running, got.FinishedAt)
+	}
+}

@@ -63,6 +63,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EndAttempt/Completed", testEndCompleted},
 		{"EndAttempt/Retry", testEndRetry},
 		{"EndAttempt/AvoidWorkers", testEndAvoidWorkers},
+		{"EndAttempt/RanUntil", testEndRanUntil},
 		{"EndAttempt/WithStart", testEndWithStart},
 		{"EndAttempt/Cancelled", testEndCancelled},
 		{"EndAttempt/Errors", testEndErrors},
