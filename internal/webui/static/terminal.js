@@ -59,12 +59,13 @@ export class Terminal {
     this.note.hidden = true;
   }
 
-  // write queues a chunk of output of one attempt's stream.
-  write(stream, attempt, data) {
+  // write queues a chunk of output of one attempt's stream; size is its
+  // length in bytes (the text's length by default).
+  write(stream, attempt, data, size = data.length) {
+    this.bytes += size;
     if (!data) return;
     const c = { stream: stream === 'stderr' ? 'stderr' : 'stdout', attempt, data };
     this.chunks.push(c);
-    this.bytes += data.length;
     this.queue.push(c);
     this.schedule();
   }
@@ -73,7 +74,7 @@ export class Terminal {
 
   setFollow(on) {
     this.follow = on;
-    if (on) this.screen.scrollTop = this.screen.scrollHeight;
+    if (on) this.toBottom();
     this.onChange(this);
   }
 
@@ -120,7 +121,7 @@ export class Terminal {
       this.note.hidden = false;
     }
     this.empty.hidden = this.total > 0;
-    if (this.follow) this.screen.scrollTop = this.screen.scrollHeight;
+    if (this.follow) this.toBottom();
     if (this.queue.length) this.schedule();
     this.onChange(this);
   }
@@ -225,9 +226,19 @@ export class Terminal {
     if (!this.follow) this.screen.scrollTop -= before - this.screen.scrollHeight;
   }
 
+  // toBottom scrolls to the end and remembers where that was.
+  toBottom() {
+    this.screen.scrollTop = this.screen.scrollHeight;
+    this.autoTop = this.screen.scrollTop;
+  }
+
   onScroll() {
     const s = this.screen;
     const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < 4;
+    // Output drawn between our own scroll and its event leaves the view
+    // above the end without the reader moving it: only a scroll above
+    // where we put the view turns following off.
+    if (this.follow && !atBottom && s.scrollTop >= (this.autoTop ?? 0) - 4) return;
     if (atBottom !== this.follow) {
       this.follow = atBottom;
       this.onChange(this);

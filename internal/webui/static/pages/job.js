@@ -77,16 +77,16 @@ export function mount(main, { args: [id] }) {
   // per attempt and stream puts cut characters back together.
   const decoders = new Map();
   const encoder = new TextEncoder();
-  function outputText(d) {
+  function output(d) {
     const key = `${d.attempt}/${d.stream}`;
     let dec = decoders.get(key);
     if (!dec) { dec = new TextDecoder('utf-8'); decoders.set(key, dec); }
     const bytes = d.base64 ? Uint8Array.from(atob(d.base64), (c) => c.charCodeAt(0)) : encoder.encode(d.data);
-    return dec.decode(bytes, { stream: true });
+    term.write(d.stream, d.attempt, dec.decode(bytes, { stream: true }), bytes.length);
   }
 
   const follow = stream(`/jobs/${encodeURIComponent(id)}/output?follow=1`, {
-    output: (d) => term.write(d.stream, d.attempt, outputText(d)),
+    output,
     state: (s) => {
       if (job) {
         Object.assign(job, { state: s.state, pendingReason: s.pendingReason || '', workerId: s.workerId || job.workerId });
@@ -147,7 +147,9 @@ export function mount(main, { args: [id] }) {
     try {
       job = await post(`/jobs/${encodeURIComponent(id)}/cancel`);
     } catch (e) {
-      cancelError = 'Cancel failed: ' + e.message;
+      // Cancelled meanwhile from elsewhere: what was asked is done.
+      if (e.code === 'conflict' && /already CANCELLED/.test(e.message)) refresh();
+      else cancelError = 'Cancel failed: ' + e.message;
     }
     render();
   }
@@ -196,7 +198,9 @@ function statusBanners(job) {
 function keyFacts(job) {
   const res = job.spec?.resources || {};
   const [rows, add] = factRows();
-  add('Exit code', job.exitCode === null || job.exitCode === undefined
+  // Until the job is final, an exit code or reason is a previous attempt's
+  // (it is in the attempts table), not how the job ended.
+  add('Exit code', !fmt.isFinal(job.state) ? '—' : job.exitCode === null || job.exitCode === undefined
     ? (job.reason ? h('span', { class: 'muted' }, job.reason.replaceAll('_', ' ')) : '—')
     : h('span', { class: job.exitCode === 0 ? 'ok' : job.state === 'CANCELLED' ? '' : 'bad' }, String(job.exitCode)));
   add('Worker', job.workerId ? h('a', { href: '#/workers' }, live.workerName(job.workerId)) : '—');

@@ -184,8 +184,11 @@ function fill(tr, job) {
   else if (job.startedAt && !fmt.isFinal(job.state)) {
     dur = h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt)));
   }
-  const code = job.exitCode;
-  const exit = code === null || code === undefined
+  // Until the job is final, an exit code or reason is a previous
+  // attempt's, not how the job ended.
+  const final = fmt.isFinal(job.state);
+  const code = final ? job.exitCode : null;
+  const exit = !final ? h('span', { class: 'muted' }, '—') : code === null || code === undefined
     ? h('span', { class: 'muted' }, job.reason && job.state !== 'COMPLETED' ? job.reason.replaceAll('_', ' ') : '—')
     : h('span', { class: code === 0 ? 'ok' : job.state === 'CANCELLED' ? 'muted' : 'bad', title: job.state === 'CANCELLED' ? 'stopped by the cancellation' : null }, String(code));
   replace(tr,

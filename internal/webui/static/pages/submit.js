@@ -189,7 +189,11 @@ export function mount(main) {
       if (fmt.validTimeout(v('timeout'))) spec.timeout = v('timeout');
       else errors.timeout = `Timeout "${v('timeout')}": use a number and a unit, like 90s, 5m or 1h30m.`;
     }
-    if (v('retries')) {
+    if (fields.retries.input.validity.badInput) {
+      // A number input holding text the browser cannot read ("1e") says
+      // its value is empty: not "no retries".
+      errors.retries = 'Retries: a whole number from 0 to 100.';
+    } else if (v('retries')) {
       const n = Number(v('retries'));
       if (Number.isInteger(n) && n >= 0 && n <= 100) spec.maxRetries = n;
       else errors.retries = 'Retries: a whole number from 0 to 100.';
