@@ -99,7 +99,7 @@ function showStatus(s) {
   const text = { live: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', down: 'Offline, retrying…' }[s] || s;
   el.className = 'live ' + s;
   el.title = s === 'live' ? 'Updates arrive as they happen' : 'The event stream is not connected; updates resume when it is';
-  replace(el, h('span', { class: 'dot', 'aria-hidden': 'true' }), text);
+  replace(el, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'live-text' }, text));
 }
 
 async function boot() {

@@ -103,7 +103,8 @@ export function mount(main) {
   // Mode: offered only when a worker runs inside the coordinator (drover dev).
   let mode = 'distributed';
   function renderMode() {
-    const local = [...live.workers.values()].some((w) => w.labels?.[LOCAL_LABEL] === 'true');
+    // A draining or down local worker takes nothing: not offered.
+    const local = [...live.workers.values()].some((w) => w.labels?.[LOCAL_LABEL] === 'true' && w.state === 'READY');
     if (!local) { mode = 'distributed'; replace(modeBox); return; }
     const radio = (value, label, help) => h('label', { class: 'choice' },
       h('input', { type: 'radio', name: 'mode', value, checked: mode === value, onchange: () => { mode = value; } }),
@@ -269,8 +270,9 @@ export function mount(main) {
     try {
       res = await post('/bundles', { body: blob, headers: { 'Content-Type': 'application/zip' } });
     } catch (e) {
-      if (e.status === 401) throw e;
-      e.field = 'bundle'; // every bundle error is about the files
+      // A refused bundle is about the files; an unreachable or failing
+      // coordinator is not, and goes to the form's banner.
+      if (e.status >= 400 && e.status < 500 && e.status !== 401) e.field = 'bundle';
       throw e;
     }
     uploaded = { key, sha256: res.sha256 };
