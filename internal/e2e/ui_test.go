@@ -534,3 +534,29 @@ func TestUIOutputCharactersCutBetweenChunks(t *testing.T) {
 			len(lines), strings.Count(text, "é"), strings.Count(text, "\uFFFD"), 2000*50)
 	}
 }
+
+// A line of hundreds of kilobytes is drawn up to a cap, with the count of
+// what is not shown; the lines after it are drawn as usual.
+func TestUIVeryLongLine(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	tb := newTab(t, cl)
+	out, _, code := cl.cli(ctxT(t, 30*time.Second), "submit", "--", "sh", "-c",
+		`head -c 300000 /dev/zero | tr '\0' x; echo; echo end`)
+	id := strings.TrimSpace(out)
+	if code != 0 {
+		t.Fatalf("submit: %d %q", code, out)
+	}
+	tb.open("#/jobs/" + id)
+	tb.waitText(".term", "end")
+	lines := tb.terminalLines()
+	want := strings.Repeat("x", 64*1024) + " … 234,464 more characters of this line not shown (the download has them)"
+	if len(lines) != 2 || lines[0] != want || lines[1] != "end" {
+		first := ""
+		if len(lines) > 0 {
+			first = lines[0][max(0, len(lines[0])-100):]
+		}
+		t.Fatalf("terminal: %d lines, the first ending %q", len(lines), first)
+	}
+}

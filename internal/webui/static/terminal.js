@@ -17,6 +17,10 @@ const BLOCK_LINES = 200;
 // little enough that a frame stays well under 50 ms.
 const FRAME_CHARS = 128 * 1024;
 const FRAME_LINES = 1500;
+// LINE_CHARS caps what is drawn of one line: a line of megabytes (a JSON
+// dump, a minified file) is laid out again on every frame it grows, which
+// froze the page; the rest is counted and said, and the download has it.
+const LINE_CHARS = 64 * 1024;
 export const DEFAULT_MAX_LINES = 10000;
 
 export class Terminal {
@@ -181,7 +185,26 @@ export class Terminal {
           l.textContent = '';
           l.last = null;
           l.cr = false;
+          l.chars = 0;
+          l.cut = null;
         }
+        const room = LINE_CHARS - (l.chars || 0);
+        if (s.length > room) {
+          if (room > 0) appendStyled(l, s.slice(0, room), style);
+          l.chars = LINE_CHARS;
+          if (!l.cut) {
+            l.cut = document.createElement('span');
+            l.cut.className = 'cut';
+            l.cut.hidden = true; // shown once the count is set
+            l.append(l.cut);
+            l.cutChars = 0;
+          }
+          l.cutChars += s.length - Math.max(room, 0);
+          l.cut.textContent = ` … ${l.cutChars.toLocaleString()} more characters of this line not shown (the download has them)`;
+          l.cut.hidden = false;
+          return;
+        }
+        l.chars = (l.chars || 0) + s.length;
         appendStyled(l, s, style);
       },
       newline() {
