@@ -33,7 +33,7 @@ func TestRestartGivesWorkersTimeToReturn(t *testing.T) {
 	st, clock := reapStore(t)
 	newCoord := func() *Coordinator { return reapCoordinator(t, st, clock) }
 	c := newCoord()
-	_, j := runningOnOneWorker(t, c)
+	_, j, _ := runningOnOneWorker(t, c)
 
 	// The coordinator is away for a minute, then starts again.
 	clock.Add(time.Minute)
@@ -64,7 +64,7 @@ func TestInterruptedReapIsFinishedNotCountedTwice(t *testing.T) {
 	ctx := context.Background()
 	st, clock := reapStore(t)
 	c := reapCoordinator(t, st, clock)
-	reg, j := runningOnOneWorker(t, c)
+	reg, j, _ := runningOnOneWorker(t, c)
 
 	// The first round marked the worker DOWN and stopped there.
 	clock.Add(11 * time.Second)
@@ -86,16 +86,16 @@ func TestInterruptedReapIsFinishedNotCountedTwice(t *testing.T) {
 }
 
 // runningOnOneWorker registers a one-slot worker and runs a job on it: the
-// worker, and the job as submitted.
-func runningOnOneWorker(t *testing.T, c *Coordinator) (*drover.RegisterResponse, *drover.Job) {
+// worker, the job as submitted and its attempt's id.
+func runningOnOneWorker(t *testing.T, c *Coordinator) (*drover.RegisterResponse, *drover.Job, string) {
 	t.Helper()
 	ctx := t.Context()
 	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, _ := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"true"}})
-	return reg, j
+	j, att := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"true"}})
+	return reg, j, att
 }
 
 // runningOn submits spec and starts it on reg's worker, its only one: the
@@ -212,15 +212,13 @@ func TestFinishDatedWhenTheAttemptEnded(t *testing.T) {
 	ctx := context.Background()
 	st, clock := reapStore(t)
 	c := reapCoordinator(t, st, clock)
-	reg, j := runningOnOneWorker(t, c)
-	got, _ := c.Job(ctx, j.ID)
-	att := got.Attempts[0].ID
+	reg, j, att := runningOnOneWorker(t, c)
 	clock.Add(30 * time.Second)
 	zero := 0
 	if _, err := c.Finish(ctx, reg.Worker.ID, att, drover.FinishRequest{ExitCode: &zero, EndedAgo: drover.Duration(20 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = c.Job(ctx, j.ID)
+	got, _ := c.Job(ctx, j.ID)
 	want := clock.Now().Add(-20 * time.Second)
 	if got.State != drover.JobCompleted || got.CompletedAt == nil || !got.CompletedAt.Equal(want) || !got.Attempts[0].FinishedAt.Equal(want) {
 		t.Fatalf("job %s completed at %v (attempt %v), want %v", got.State, got.CompletedAt, got.Attempts[0].FinishedAt, want)
@@ -268,9 +266,7 @@ func TestLostAttemptRanUntilLastHeartbeat(t *testing.T) {
 	ctx := context.Background()
 	st, clock := reapStore(t)
 	c := reapCoordinator(t, st, clock)
-	reg, j := runningOnOneWorker(t, c)
-	got, _ := c.Job(ctx, j.ID)
-	att := got.Attempts[0].ID
+	reg, j, att := runningOnOneWorker(t, c)
 	clock.Add(3 * time.Second)
 	if _, err := c.Heartbeat(ctx, reg.Worker.ID, drover.HeartbeatRequest{Running: []string{att}}); err != nil {
 		t.Fatal(err)
@@ -279,7 +275,7 @@ func TestLostAttemptRanUntilLastHeartbeat(t *testing.T) {
 	if err := c.Reap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = c.Job(ctx, j.ID)
+	got, _ := c.Job(ctx, j.ID)
 	a := got.Attempts[0]
 	if a.Reason != drover.ReasonWorkerLost || a.Phases.Running.D() != 3*time.Second {
 		t.Fatalf("lost attempt: reason %s, ran %s; want worker_lost after 3s", a.Reason, a.Phases.Running)
