@@ -90,15 +90,23 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 		var sf serverFlags
 		sfs := flag.NewFlagSet("bench", flag.ContinueOnError)
 		sf.add(a, sfs, "127.0.0.1:0", tmp)
-		if err := a.envError(sfs); err != nil { // the coordinator's variables
-			a.errorf("%v", err)
-			return exitUsage
+		// The coordinator's variables: those the bench sets itself are
+		// not read, and the others have no flag of the bench's to win.
+		for _, b := range a.badEnv {
+			if !benchSets[b.flag] {
+				a.errorf("%v: fix or unset it (drover bench's coordinator reads the coordinator's variables)", b.err)
+				return exitUsage
+			}
 		}
 		sf.listen, sf.data, sf.apiToken, sf.joinToken, sf.tlsCert, sf.tlsKey = "127.0.0.1:0", tmp, "", "", "", ""
 		sf.hbInterval, sf.hbTimeout = cfg.Heartbeat, max(5*cfg.Heartbeat, 3*time.Second)
+		if err := sf.validate(); err != nil {
+			a.errorf("the bench's coordinator: %v", err)
+			return exitUsage
+		}
 		p, err := startCoordinator(ctx, a, &sf, log)
 		if err != nil {
-			a.errorf("%v", err)
+			a.errorf("the bench's coordinator: %v", err)
 			return exitError
 		}
 		defer p.shutdown()
@@ -172,3 +180,8 @@ func writeHeapProfile(path string) error {
 	}
 	return f.Close()
 }
+
+// benchSets are the coordinator's flags the bench sets for its own
+// coordinator, whatever the environment says.
+var benchSets = map[string]bool{"listen": true, "data": true, "api-token": true, "join-token": true,
+	"tls-cert": true, "tls-key": true, "heartbeat-interval": true, "heartbeat-timeout": true}

@@ -67,7 +67,7 @@ type app struct {
 // badEnv is an environment variable whose value its flag refused.
 type badEnv struct {
 	flag string
-	err  error
+	err  error // says what is wrong with the value, naming the variable
 }
 
 // fromEnv makes the environment variable key, when set, the value of flag
@@ -80,7 +80,7 @@ func (a *app) fromEnv(fs *flag.FlagSet, name, key string) {
 		return
 	}
 	if err := fs.Set(name, v); err != nil {
-		a.badEnv = append(a.badEnv, badEnv{flag: name, err: fmt.Errorf("%s=%q is %s: fix or unset it (or give --%s, which wins)", key, v, flagWants(fs.Lookup(name), err), name)})
+		a.badEnv = append(a.badEnv, badEnv{flag: name, err: fmt.Errorf("%s=%q is %s", key, v, flagWants(fs.Lookup(name), err))})
 	}
 }
 
@@ -91,7 +91,7 @@ func (a *app) envError(fs *flag.FlagSet) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for _, b := range a.badEnv {
 		if !given[b.flag] {
-			return b.err
+			return fmt.Errorf("%w: fix or unset it (or give --%s, which wins)", b.err, b.flag)
 		}
 	}
 	return nil

@@ -541,6 +541,9 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 	page, err := c.Jobs(ctx, drover.JobFilter{State: st, Limit: limit, Cursor: cursor})
 	if err != nil {
 		a.apiError(cf.server, err)
+		if cursor != "" && drover.IsCode(err, drover.EINVALID) {
+			return exitUsage // the only part of the request the coordinator checks is the cursor
+		}
 		return exitError
 	}
 	if asJSON {

@@ -116,11 +116,11 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	}
 	maxSize, err := drover.ParseMemory(sf.bundleMaxSize)
 	if err != nil {
-		return nil, fmt.Errorf("--bundle-max-size: %w", err)
+		return nil, fmt.Errorf("--bundle-max-size (DROVER_BUNDLE_MAX_SIZE): %w", err)
 	}
 	maxUnpacked, err := drover.ParseMemory(sf.bundleMaxUnpacked)
 	if err != nil {
-		return nil, fmt.Errorf("--bundle-max-unpacked: %w", err)
+		return nil, fmt.Errorf("--bundle-max-unpacked (DROVER_BUNDLE_MAX_UNPACKED): %w", err)
 	}
 	limits := bundle.Limits{MaxCompressed: maxSize << 20, MaxUnpacked: maxUnpacked << 20, MaxFiles: sf.bundleMaxFiles, MaxRatio: sf.bundleMaxRatio}
 	if err := os.MkdirAll(sf.data, 0o700); err != nil {
@@ -128,7 +128,7 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	}
 	outCap, err := drover.ParseMemory(sf.outputCap)
 	if err != nil {
-		return nil, fmt.Errorf("--output-cap: %w", err)
+		return nil, fmt.Errorf("--output-cap (DROVER_OUTPUT_CAP): %w", err)
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(sf.data, "drover.db"), sqlite.Options{OutputCap: outCap << 20})
 	if err != nil {
@@ -264,6 +264,16 @@ func (sf *serverFlags) validate() error {
 	for _, p := range positive {
 		if p.d <= 0 {
 			return fmt.Errorf("%s (%s) is %s: it must be a positive duration, e.g. 30s or 24h", p.flag, p.env, p.d)
+		}
+	}
+	sizes := []struct{ flag, env, v string }{
+		{"--bundle-max-size", "DROVER_BUNDLE_MAX_SIZE", sf.bundleMaxSize},
+		{"--bundle-max-unpacked", "DROVER_BUNDLE_MAX_UNPACKED", sf.bundleMaxUnpacked},
+		{"--output-cap", "DROVER_OUTPUT_CAP", sf.outputCap},
+	}
+	for _, sz := range sizes {
+		if _, err := drover.ParseMemory(sz.v); err != nil {
+			return fmt.Errorf("%s (%s): %w", sz.flag, sz.env, err)
 		}
 	}
 	switch {

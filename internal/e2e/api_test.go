@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +87,7 @@ func TestBadInputs(t *testing.T) {
 		t.Errorf("submit with a bad --cpu: code %d, stderr %q", code, errOut)
 	}
 	// Listing commands refuse what they would otherwise ignore.
-	for _, args := range [][]string{{"jobs", "--limit", "-1"}, {"jobs", "extra"}, {"workers", "extra"}, {"jobs", "--state", "bogus"}} {
+	for _, args := range [][]string{{"jobs", "--limit", "-1"}, {"jobs", "extra"}, {"workers", "extra"}, {"jobs", "--state", "bogus"}, {"jobs", "--cursor", "bogus"}} {
 		if _, errOut, code := cl.cli(ctx, args...); code != 2 || errOut == "" {
 			t.Errorf("%q: code %d, stderr %q; want 2 and why", args, code, errOut)
 		}
@@ -266,4 +268,50 @@ func TestRetriesAndDrain(t *testing.T) {
 		t.Errorf("drained worker still registered: %v", err)
 	}
 	_ = j
+}
+
+// TestBadEnvironment: a variable its command cannot use stops it with exit
+// code 2 and a message naming the variable and what to change, before
+// anything starts; the bench ignores those it sets itself.
+func TestBadEnvironment(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t, time.Minute)
+	data := t.TempDir()
+	cases := []struct {
+		env  string
+		args []string
+		want []string
+	}{
+		{"DROVER_RETENTION=soon", []string{"server", "--data", data}, []string{"DROVER_RETENTION", "or give --retention"}},
+		{"DROVER_OUTPUT_CAP=lots", []string{"server", "--data", data}, []string{"DROVER_OUTPUT_CAP", "512M"}},
+		{"DROVER_GRACE=abc", []string{"worker", "--server", "http://127.0.0.1:1"}, []string{"DROVER_GRACE", "--grace"}},
+		{"DROVER_RETENTION=soon", []string{"bench", "--jobs", "1"}, []string{"DROVER_RETENTION", "bench's coordinator reads"}},
+		{"DROVER_OUTPUT_CAP=lots", []string{"bench", "--jobs", "1"}, []string{"the bench's coordinator", "DROVER_OUTPUT_CAP"}},
+	}
+	for _, c := range cases {
+		cmd := exec.CommandContext(ctx, bin, c.args...)
+		cmd.Env = append(cleanEnv(), c.env)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%s drover %v: %v, stderr %q; want exit code 2", c.env, c.args, err, errb.String())
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errb.String(), w) {
+				t.Errorf("%s drover %v: stderr %q does not say %q", c.env, c.args, errb.String(), w)
+			}
+		}
+		if c.args[0] == "bench" && strings.Contains(errb.String(), "--retention") {
+			t.Errorf("%s drover bench names a flag the bench does not have: %q", c.env, errb.String())
+		}
+	}
+	// A variable the bench sets for its own coordinator is not read.
+	cmd := exec.CommandContext(ctx, bin, "bench", "--jobs", "5", "--latency-jobs", "1", "--output-lines", "1", "--cancels", "1", "--workers", "1", "--slots", "2")
+	cmd.Env = append(cleanEnv(), "DROVER_HEARTBEAT_INTERVAL=abc", "DROVER_LISTEN=bogus")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("bench with variables it sets itself: %v\n%s", err, out)
+	}
 }
