@@ -324,6 +324,7 @@ func TestUICancel(t *testing.T) {
 	tb.click(".page-head button.danger")
 	tb.waitText(".page-head .badge", "CANCELLED")
 	tb.until("the Cancel button to go", `() => !document.querySelector('.page-head button.danger')`)
+	tb.until("no banner that only repeats the state", `() => ![...document.querySelectorAll('.banner')].some(b => /^Cancelled/.test(b.textContent))`)
 	if got := cl.waitJob(j.ID, 10*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State.Final() }); got.State != drover.JobCancelled {
 		t.Errorf("job state %s, want CANCELLED", got.State)
 	}

@@ -179,10 +179,12 @@ function statusBanners(job) {
   if (job.cancelRequestedAt && !fmt.isFinal(job.state)) {
     out.push(h('p', { class: 'banner warn' }, 'Cancelling: the worker is stopping the process (SIGTERM, then SIGKILL after the grace period).'));
   }
-  if (job.state === 'FAILED' || (job.state === 'CANCELLED' && job.message)) {
-    const why = job.reason ? job.reason.replaceAll('_', ' ') : 'failed';
+  // A message that only repeats the reason ("cancelled") is not said twice.
+  const why = job.reason ? job.reason.replaceAll('_', ' ') : 'failed';
+  const said = job.message && job.message.toLowerCase() !== why.toLowerCase() ? job.message : '';
+  if (job.state === 'FAILED' || (job.state === 'CANCELLED' && said)) {
     out.push(h('p', { class: job.state === 'FAILED' ? 'banner error' : 'banner warn' },
-      h('strong', {}, cap(why) + (job.message ? ': ' : '.')), job.message || ''));
+      h('strong', {}, cap(why) + (said ? ': ' : '.')), said));
   }
   const process = spec.executor === 'process' || (!spec.executor && !spec.image);
   if (process) {
