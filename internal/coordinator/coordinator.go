@@ -194,7 +194,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	// The workers a previous run left DRAINING: long-polls learn it from
 	// memory (see memo). Without it they learn it from their next
 	// heartbeat's answer.
-	if ws, err := c.store.ListWorkers(ctx); err != nil {
+	if ws, err := c.store.Fleet(ctx); err != nil {
 		c.log.Warn("read the workers at start", "err", err)
 	} else {
 		for _, w := range ws {

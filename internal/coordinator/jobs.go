@@ -67,7 +67,7 @@ func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (s
 	if ws := c.memo.recentFleet(now); ws != nil && sched.Unschedulable(spec, ws) == "" {
 		return "", nil
 	}
-	ws, err := c.store.ListWorkers(ctx)
+	ws, err := c.store.Fleet(ctx)
 	if err != nil {
 		return "", err
 	}

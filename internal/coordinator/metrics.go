@@ -72,7 +72,7 @@ func newCoordMetrics(r *metrics.Registry, c *Coordinator) *coordMetrics {
 	}
 	r.GaugeFunc("drover_workers", "Registered workers by state.", "gauge", []string{"state"},
 		func(ctx context.Context) ([]metrics.Sample, error) {
-			ws, err := c.store.ListWorkers(ctx)
+			ws, err := c.store.Fleet(ctx)
 			if err != nil {
 				return nil, err
 			}

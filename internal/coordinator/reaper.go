@@ -60,7 +60,7 @@ func (c *Coordinator) CollectGarbage(ctx context.Context) error {
 // DownRetention. One that comes back later is told it is unknown and
 // registers again.
 func (c *Coordinator) forgetDownWorkers(ctx context.Context) error {
-	ws, err := c.store.ListWorkers(ctx)
+	ws, err := c.store.Fleet(ctx)
 	if err != nil {
 		return err
 	}

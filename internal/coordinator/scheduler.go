@@ -84,7 +84,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 		c.lastFree = -1 // the fleet was not read
 		return time.Time{}, false, err
 	}
-	workers, err := c.store.ListWorkers(ctx)
+	workers, err := c.store.Fleet(ctx)
 	if err != nil {
 		return time.Time{}, false, err
 	}

@@ -57,6 +57,10 @@ type Store interface {
 	WorkerSecretHash(ctx context.Context, id string) ([]byte, error)
 	// ListWorkers returns all workers by name, with Allocated and Running.
 	ListWorkers(ctx context.Context) ([]drover.Worker, error)
+	// Fleet returns all workers by name with Allocated, as ListWorkers
+	// does, and Running nil: what scheduling needs, read in one row per
+	// worker however many attempts run.
+	Fleet(ctx context.Context) ([]drover.Worker, error)
 	// Heartbeat records a heartbeat: LastHeartbeatAt = now, usage, and a
 	// DOWN worker becomes READY again (revived says this one did). It
 	// returns the worker.

@@ -1,6 +1,8 @@
 package sqlite_test
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -185,5 +187,68 @@ func queueOf10000(b *testing.B) *sqlite.Store {
 		}()
 	}
 	wg.Wait()
+	return s
+}
+
+// BenchmarkFleet reads a fleet whose workers run 16 attempts each, what
+// every scheduling pass of a busy fleet reads (Fleet), against the same
+// read with each worker's running jobs (ListWorkers, the API's).
+func BenchmarkFleet(b *testing.B) {
+	for _, n := range []int{4, 1000} {
+		s := busyFleet(b, n, 16)
+		for _, read := range []struct {
+			name string
+			fn   func(context.Context) ([]drover.Worker, error)
+		}{{"Fleet", s.Fleet}, {"ListWorkers", s.ListWorkers}} {
+			b.Run(fmt.Sprintf("%s/%dWorkers", read.name, n), func(b *testing.B) {
+				for b.Loop() {
+					ws, err := read.fn(b.Context())
+					if err != nil || len(ws) != n || ws[0].Allocated.Slots != 16 {
+						b.Fatal(len(ws), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// busyFleet opens a store with n workers running per attempts each.
+func busyFleet(b *testing.B, n, per int) *sqlite.Store {
+	s := open(b, filepath.Join(b.TempDir(), "drover.db"))
+	b.Cleanup(func() { s.Close() })
+	ctx := b.Context()
+	var ps []store.Placement
+	for range n {
+		w := &drover.Worker{ID: drover.NewID("wrk"), Name: "w", Labels: map[string]string{"zone": "a"}, Executors: []string{"process"},
+			Capacity: drover.Capacity{CPU: 16000, MemoryMB: 1 << 16, Slots: per}, RegisteredAt: base}
+		if err := s.CreateWorker(ctx, w, []byte("h")); err != nil {
+			b.Fatal(err)
+		}
+		for range per {
+			ps = append(ps, store.Placement{WorkerID: w.ID, AttemptID: drover.NewID("att")})
+		}
+	}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 32 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(ps)); i = next.Add(1) - 1 {
+				j, _, err := s.CreateJob(ctx, newJob(int(i)), "")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ps[i].JobID = j.ID
+			}
+		})
+	}
+	wg.Wait()
+	for len(ps) > 0 {
+		k := min(len(ps), 256)
+		if _, err := s.Assign(ctx, base, ps[:k]); err != nil {
+			b.Fatal(err)
+		}
+		ps = ps[k:]
+	}
 	return s
 }

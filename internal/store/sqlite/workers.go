@@ -17,6 +17,8 @@ var (
 	qAllocation       = readQuery(`SELECT worker_id, job_id, cpu, memory_mb FROM attempts WHERE finished_at IS NULL ORDER BY assigned_at, id`)
 	qWorkerAllocation = readQuery(`SELECT worker_id, job_id, cpu, memory_mb FROM attempts
 		WHERE worker_id = ? AND finished_at IS NULL ORDER BY assigned_at, id`)
+	qAllocationSums = readQuery(`SELECT worker_id, sum(cpu), sum(memory_mb), count(*) FROM attempts
+		INDEXED BY attempts_active_by_worker WHERE finished_at IS NULL GROUP BY worker_id`)
 	qWorkerSecret    = readQuery(`SELECT secret_hash FROM workers WHERE id = ?`)
 	qWorkerHeartbeat = readQuery(`SELECT last_heartbeat_at FROM workers WHERE id = ?`)
 	qWorkerActive    = readQuery(`SELECT count(*) FROM attempts WHERE worker_id = ? AND finished_at IS NULL`)
@@ -132,6 +134,18 @@ func (s *Store) WorkerSecretHash(ctx context.Context, id string) ([]byte, error)
 // ListWorkers implements store.Store, in two statements whatever the number
 // of workers.
 func (s *Store) ListWorkers(ctx context.Context) ([]drover.Worker, error) {
+	return s.listWorkers(ctx, true)
+}
+
+// Fleet implements store.Store: ListWorkers with the attempts summed by the
+// database, so a pass over a busy fleet reads a row per worker rather than
+// one per running attempt, and sorts nothing (4 workers running 16 each:
+// 105 → 61 µs).
+func (s *Store) Fleet(ctx context.Context) ([]drover.Worker, error) {
+	return s.listWorkers(ctx, false)
+}
+
+func (s *Store) listWorkers(ctx context.Context, running bool) ([]drover.Worker, error) {
 	var ws []drover.Worker
 	err := s.readTx(ctx, func(x *session) error {
 		rows, err := x.query(qWorkers)
@@ -144,7 +158,9 @@ func (s *Store) ListWorkers(ctx context.Context) ([]drover.Worker, error) {
 			if err != nil {
 				return err
 			}
-			w.Running = []string{}
+			if running {
+				w.Running = []string{}
+			}
 			ws = append(ws, w)
 		}
 		if err := rows.Err(); err != nil {
@@ -154,13 +170,39 @@ func (s *Store) ListWorkers(ctx context.Context) ([]drover.Worker, error) {
 		for i := range ws {
 			byID[ws[i].ID] = &ws[i]
 		}
-		rows, err = x.query(qAllocation)
-		if err != nil {
-			return err
+		if running {
+			rows, err = x.query(qAllocation)
+			if err != nil {
+				return err
+			}
+			return allocate(rows, byID)
 		}
-		return allocate(rows, byID)
+		return allocated(x, byID)
 	})
 	return ws, err
+}
+
+// allocated sets the workers' Allocated from the sums of their active
+// attempts.
+func allocated(x *session, byID map[string]*drover.Worker) error {
+	rows, err := x.query(qAllocationSums)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id          string
+			cpu, mem, n int64
+		)
+		if err := rows.Scan(&id, &cpu, &mem, &n); err != nil {
+			return err
+		}
+		if w := byID[id]; w != nil { // else deleted (only possible for final attempts)
+			w.Allocated = drover.Allocated{CPU: cpu, MemoryMB: mem, Slots: int(n)}
+		}
+	}
+	return rows.Err()
 }
 
 // Heartbeat implements store.Store.

@@ -105,6 +105,21 @@ func testListWorkers(f *fixture) {
 			t.Errorf("GetWorker(%s) = %+v %v, ListWorkers = %+v %v", w.Name, one.Allocated, one.Running, w.Allocated, w.Running)
 		}
 	}
+	// Fleet is the same list without Running.
+	fleet, err := f.s.Fleet(f.ctx)
+	if err != nil {
+		t.Fatalf("Fleet: %v", err)
+	}
+	if len(fleet) != len(ws) {
+		t.Fatalf("Fleet has %d workers, ListWorkers %d", len(fleet), len(ws))
+	}
+	for i, w := range fleet {
+		want := ws[i]
+		want.Running = nil
+		if !reflect.DeepEqual(w, want) {
+			t.Errorf("Fleet()[%d] = %+v, want ListWorkers' without Running: %+v", i, w, want)
+		}
+	}
 }
 
 func testHeartbeat(f *fixture) {
