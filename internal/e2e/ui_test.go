@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/drover-dev/drover"
 )
@@ -358,15 +359,23 @@ func TestUIWorkers(t *testing.T) {
 	if width != "50%" {
 		t.Errorf("CPU reserved bar width %q, want 50%%", width)
 	}
-	if _, err := cl.c.Cancel(ctxT(t, 10*time.Second), j.ID); err != nil {
-		t.Fatal(err)
-	}
-	tb.until("the job to leave the card", `() => !document.querySelector('.worker .job-links')`)
 
-	// Drain asks first; the drained worker, idle, deregisters and its card goes.
+	// Drain asks first, and Escape takes the question back.
+	tb.click(`.worker button[data-focus="drain"]`)
+	tb.until("the confirmation to take focus", `() => document.activeElement === document.querySelector('.worker button[data-focus="yes"]')`)
+	tb.do("press Escape", chromedp.KeyEvent(kb.Escape))
+	tb.until("Drain back, with the keyboard on it", `() => document.activeElement === document.querySelector('.worker button[data-focus="drain"]')`)
+	// Drained while it runs a job, the worker keeps its card, and the
+	// keyboard stays on it (its name) rather than falling to the page.
 	tb.click(`.worker button[data-focus="drain"]`)
 	tb.until("the confirmation to take focus", `() => document.activeElement === document.querySelector('.worker button[data-focus="yes"]')`)
 	tb.click(`.worker button[data-focus="yes"]`)
+	tb.waitText(".worker .badge", "DRAINING")
+	tb.until("the keyboard on the worker's name", `() => document.activeElement === document.querySelector('.worker h2')`)
+	// Its job done, the drained worker deregisters and its card goes.
+	if _, err := cl.c.Cancel(ctxT(t, 10*time.Second), j.ID); err != nil {
+		t.Fatal(err)
+	}
 	tb.until("the worker to leave", `() => !document.querySelector('.worker') && !document.querySelector('.empty').hidden`)
 }
 

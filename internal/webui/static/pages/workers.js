@@ -105,8 +105,9 @@ export function mount(main) {
       el.key = key;
       if (card.parts[name]) card.parts[name].replaceWith(el); else card.append(el);
       card.parts[name] = el;
-      // Keep the keyboard where it was when its button was redrawn.
-      if (focusWas !== null) (el.querySelector(`[data-focus="${focusWas}"]`) || el.querySelector('button'))?.focus();
+      // Keep the keyboard where it was when its button was redrawn; when
+      // the button is gone (drained), on the worker's name.
+      if (focusWas !== null) (el.querySelector(`[data-focus="${focusWas}"]`) || el.querySelector('button') || el.querySelector('h2'))?.focus();
     }
     const time = card.parts.meta.querySelector('time');
     time.dataset.ago = time.dateTime = w.lastHeartbeatAt;
@@ -117,10 +118,11 @@ export function mount(main) {
   function head(w) {
     let action = null;
     if (w.state === 'READY' && confirming.has(w.id)) {
-      action = h('div', { class: 'confirm' },
+      const keep = () => { confirming.delete(w.id); schedule(w.id); };
+      action = h('div', { class: 'confirm', onkeydown: (e) => { if (e.key === 'Escape') { e.preventDefault(); keep(); } } },
         h('span', {}, 'Stop new work and let it leave when idle?'),
         h('button', { type: 'button', class: 'button small danger', dataset: { focus: 'yes' }, onclick: () => drain(w) }, 'Drain'),
-        h('button', { type: 'button', class: 'button small', dataset: { focus: 'no' }, onclick: () => { confirming.delete(w.id); schedule(w.id); } }, 'Keep'));
+        h('button', { type: 'button', class: 'button small', dataset: { focus: 'no' }, onclick: keep }, 'Keep'));
     } else if (w.state === 'READY') {
       action = h('button', {
         type: 'button', class: 'button small', dataset: { focus: 'drain' }, 'aria-label': `Drain ${w.name}`,
@@ -128,7 +130,7 @@ export function mount(main) {
       }, 'Drain');
     }
     return h('div', {},
-      h('header', { class: 'worker-head' }, h('h2', { id: `w-${w.id}` }, w.name), badge(w.state), h('div', { class: 'spacer' }), action),
+      h('header', { class: 'worker-head' }, h('h2', { id: `w-${w.id}`, tabindex: '-1' }, w.name), badge(w.state), h('div', { class: 'spacer' }), action),
       errors.get(w.id) ? h('p', { class: 'banner error', role: 'alert' }, errors.get(w.id)) : null);
   }
 
