@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"math"
@@ -145,6 +146,7 @@ func hostileCases() []hostileCase {
 		{"empty name", one(zent{name: "", data: hi}), Limits{}, drover.EINVALID, `entry #1 has an empty name`, true},
 		{"file named dot", one(zent{name: "a/..", data: hi}), Limits{}, drover.EINVALID, `entry "a/.." names the workspace itself`, true},
 		{"long segment", one(zent{name: strings.Repeat("a", 256), data: hi}), Limits{}, drover.EINVALID, "has a path segment longer than 255 bytes", true},
+		{"too deep", one(zent{name: strings.Repeat("d/", 64) + "f", data: hi}), Limits{}, drover.EINVALID, "is 65 folders deep; the limit is 64", true},
 		{"long path", one(zent{name: strings.Repeat("abcdefg/", 512) + "x", data: hi}), Limits{}, drover.EINVALID, "is longer than 4095 bytes", true},
 		{"symlink out", one(zent{name: "etc", mode: symlink, data: []byte("/etc")}), Limits{}, drover.EINVALID, `entry "etc" is a symbolic link`, true},
 		{"symlink up", one(zent{name: "up", mode: symlink, data: []byte("../..")}), Limits{}, drover.EINVALID, `entry "up" is a symbolic link`, true},
@@ -165,6 +167,15 @@ func hostileCases() []hostileCase {
 		{"inside a file", entries(zent{name: "a", data: hi}, zent{name: "a/b", data: hi}), Limits{}, drover.EINVALID, `entry "a/b" is inside "a", which is a file`, true},
 		{"file over a folder", entries(zent{name: "a/b", data: hi}, zent{name: "a", data: hi}), Limits{}, drover.EINVALID, `entry "a" is a file, but other entries are inside it`, true},
 		{"too many files", entries(zent{name: "a"}, zent{name: "b"}, zent{name: "c"}, zent{name: "d/", mode: fs.ModeDir | 0o755}), Limits{MaxFiles: 3}, drover.ETOOLARGE, "bundle has more than the limit of 3 entries", true},
+		{"too many implied folders", one(zent{name: "a/b/c/f", data: hi}), Limits{MaxFiles: 3}, drover.ETOOLARGE, "counting the folders its paths imply", true},
+		{"deep folders from few entries", func(t testing.TB) []byte {
+			// 200 entries, each 60 folders deep: 12,000 folders to make.
+			var ents []zent
+			for i := range 200 {
+				ents = append(ents, zent{name: fmt.Sprintf("x%d/", i) + strings.Repeat("d/", 59) + "f"})
+			}
+			return buildZip(t, ents...)
+		}, Limits{}, drover.ETOOLARGE, "more than the limit of 10000 files and folders", true},
 		{"over compressed size", one(zent{name: "a", data: randomBytes(500)}), Limits{MaxCompressed: 400}, drover.ETOOLARGE, "; the limit is 400", true},
 		{"over unpacked size", entries(zent{name: "a", data: randomBytes(600)}, zent{name: "b", data: randomBytes(600)}), Limits{MaxUnpacked: 1000}, drover.ETOOLARGE, `entry "b" takes the bundle past the limit of 1000 unpacked bytes`, true},
 		{"zip bomb", func(testing.TB) []byte { return zeros50MB() }, Limits{}, drover.EINVALID, `entry "zeros.bin" expands more than 100:1`, true},

@@ -46,7 +46,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.IntVar(&sf.fleetRetries, "fleet-retries", coordinator.DefaultFleetRetries, "requeues allowed for failures of the fleet (lost worker, executor error)")
 	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
-	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", bundle.DefaultMaxFiles, "most entries (files and folders) in a bundle (env DROVER_BUNDLE_MAX_FILES)")
+	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", bundle.DefaultMaxFiles, "most files and folders in a bundle, counting the folders its paths imply (env DROVER_BUNDLE_MAX_FILES)")
 	fs.IntVar(&sf.bundleMaxRatio, "bundle-max-ratio", bundle.DefaultMaxRatio, "largest unpacked/compressed ratio of a bundle and of each of its files, past the first MiB: above it a ZIP looks like a bomb (env DROVER_BUNDLE_MAX_RATIO)")
 	fs.StringVar(&sf.outputCap, "output-cap", envOr(a, "DROVER_OUTPUT_CAP", "16M"), "output kept per job: past it the first and last halves are kept (env DROVER_OUTPUT_CAP)")
 	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
