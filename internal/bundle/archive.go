@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"compress/flate"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -76,6 +77,9 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	// the checks below refuse the same names with better messages.
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
+	}
+	if err := checkFraming(r, size); err != nil {
+		return nil, err
 	}
 	if len(zr.File) > lim.MaxFiles { // a safety net: dirBound makes this unreachable
 		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has %d entries (files and folders); the limit is %d (the coordinator's --bundle-max-files)", len(zr.File), lim.MaxFiles)
@@ -246,6 +250,35 @@ func describeType(mode fs.FileMode) string {
 	default:
 		return "a special file"
 	}
+}
+
+// checkFraming refuses bytes before or after the ZIP archive. archive/zip
+// reads past both (a self-extracting archive's program before it, padding
+// after it), but a bundle is named by the SHA-256 of what was uploaded: an
+// archive wrapped in something else (a form upload's envelope, say) would be
+// stored under a name that is not the archive's, once per wrapping.
+func checkFraming(r io.ReaderAt, size int64) error {
+	var head [4]byte
+	if _, err := r.ReadAt(head[:], 0); err != nil {
+		return drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
+	}
+	if h := string(head[:]); h != "PK\x03\x04" && h != "PK\x05\x06" {
+		return drover.Errorf(drover.EINVALID, "bundle has bytes before its ZIP archive begins: upload the .zip file itself as the body (with curl: --data-binary @file.zip, not -F)")
+	}
+	// The end of central directory record (22 bytes and a comment of up to
+	// 64 KiB) must end the file.
+	const eocdLen = 22
+	n := min(size, eocdLen+0xffff)
+	tail := make([]byte, n)
+	if _, err := r.ReadAt(tail, size-n); err != nil && !errors.Is(err, io.EOF) {
+		return drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
+	}
+	for i := len(tail) - eocdLen; i >= 0; i-- {
+		if string(tail[i:i+4]) == "PK\x05\x06" && i+eocdLen+int(binary.LittleEndian.Uint16(tail[i+20:])) == len(tail) {
+			return nil
+		}
+	}
+	return drover.Errorf(drover.EINVALID, "bundle has bytes after its ZIP archive ends: upload the .zip file itself as the body (with curl: --data-binary @file.zip, not -F)")
 }
 
 // checkTree refuses entries that collide once cleaned — the same path twice,

@@ -198,6 +198,12 @@ func hostileCases() []hostileCase {
 			}
 			return b
 		}, Limits{}, drover.EINVALID, `entry "f.txt" is corrupt`, false},
+		{"bytes before", func(t testing.TB) []byte {
+			return append([]byte("--boundary\r\nContent-Disposition: form-data; name=\"bundle\"\r\n\r\n"), buildZip(t, zent{name: "a", data: hi})...)
+		}, Limits{}, drover.EINVALID, "bundle has bytes before its ZIP archive begins", true},
+		{"bytes after", func(t testing.TB) []byte {
+			return append(buildZip(t, zent{name: "a", data: hi}), "\r\n--boundary--\r\n"...)
+		}, Limits{}, drover.EINVALID, "bundle has bytes after its ZIP archive ends", true},
 		{"not a zip", func(testing.TB) []byte { return []byte("this is not a zip file at all") }, Limits{}, drover.EINVALID, "bundle is not a valid ZIP archive", true},
 		{"truncated", func(t testing.TB) []byte {
 			b := buildZip(t, zent{name: "a", data: randomBytes(1000)})
@@ -351,6 +357,33 @@ func TestShortName(t *testing.T) {
 	} {
 		if got := shortName(tc.in); got != tc.want {
 			t.Errorf("shortName(%d bytes) = %q, want %q", len(tc.in), got, tc.want)
+		}
+	}
+}
+
+// TestFramingAccepts archives that end in a comment, and the empty archive:
+// only bytes outside the archive are refused.
+func TestFramingAccepts(t *testing.T) {
+	var withComment bytes.Buffer
+	zw := zip.NewWriter(&withComment)
+	if w, err := zw.Create("a.txt"); err != nil {
+		t.Fatal(err)
+	} else if _, err := w.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.SetComment("made by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var empty bytes.Buffer
+	if err := zip.NewWriter(&empty).Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"comment": withComment.Bytes(), "empty": empty.Bytes()} {
+		if _, err := Inspect(bytes.NewReader(b), int64(len(b)), Limits{}); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
