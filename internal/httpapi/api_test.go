@@ -1000,12 +1000,14 @@ func TestHealthz(t *testing.T) {
 // rules: over it is 413, data after the JSON is refused.
 func TestAPIMultipartSpecPart(t *testing.T) {
 	s := newAPIServer(t, serverOpt{})
-	post := func(spec string) response {
+	post := func(specs ...string) response {
 		t.Helper()
 		var body bytes.Buffer
 		mw := multipart.NewWriter(&body)
-		if err := mw.WriteField("spec", spec); err != nil {
-			t.Fatal(err)
+		for _, spec := range specs {
+			if err := mw.WriteField("spec", spec); err != nil {
+				t.Fatal(err)
+			}
 		}
 		mw.Close()
 		return s.call(t, "POST", "/api/v1/jobs", "", body.String(), "Content-Type", mw.FormDataContentType())
@@ -1013,6 +1015,8 @@ func TestAPIMultipartSpecPart(t *testing.T) {
 	big := `{"command": ["true"], "name": "` + strings.Repeat("x", 2<<20) + `"}`
 	wantError(t, post(big), 413, drover.ETOOLARGE, "over the 1 MiB limit")
 	wantError(t, post(`{"command": ["true"]} {"command": ["false"]}`), 400, drover.EMALFORMED, "after the JSON value")
+	// Two specs: neither is silently taken.
+	wantError(t, post(`{"command": ["true"]}`, `{"command": ["false"]}`), 400, drover.EMALFORMED, `two "spec" parts`)
 	if r := post(`{"command": ["true"]}`); r.status != 201 {
 		t.Errorf("multipart submission: %d %s, want 201", r.status, r.body)
 	}

@@ -58,21 +58,23 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return bodyError(drover.Errorf(drover.EMALFORMED, "multipart body: %v", err))
 		}
-		switch p.FormName() {
-		case "spec":
+		switch name := p.FormName(); {
+		case name == "spec" && spec != nil || name == "bundle" && bundle != nil:
+			return drover.Errorf(drover.EMALFORMED, "multipart body has two %q parts: send one (a job has one spec and at most one bundle)", name)
+		case name == "spec":
 			var sp drover.JobSpec
 			if err := decodeFrom(newLimitReader(p, s.cfg.MaxBody), &sp, true); err != nil {
 				return err
 			}
 			spec = &sp
-		case "bundle":
+		case name == "bundle":
 			b, _, err := s.c.PutBundle(r.Context(), p)
 			if err != nil {
 				return bodyError(err)
 			}
 			bundle = b
 		default:
-			return drover.Errorf(drover.EMALFORMED, "multipart part %q is unknown: send a \"spec\" part (JSON) and an optional \"bundle\" part (ZIP)", p.FormName())
+			return drover.Errorf(drover.EMALFORMED, "multipart part %q is unknown: send a \"spec\" part (JSON) and an optional \"bundle\" part (ZIP)", name)
 		}
 	}
 	if spec == nil {
