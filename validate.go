@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -51,6 +52,10 @@ func (s *JobSpec) Normalize() error {
 	}
 	if n := utf8.RuneCountInString(s.Name); n > MaxNameLen {
 		return FieldErrorf("name", "name is %d characters; the limit is %d", n, MaxNameLen)
+	}
+	if i := strings.IndexFunc(s.Name, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s.Name[i:])
+		return FieldErrorf("name", "name contains the control character %U (%q): a name is one line of printable text, shown in lists and terminals", r, r)
 	}
 	switch s.Executor {
 	case "", ExecutorDocker, ExecutorProcess, ExecutorNoop:

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/client"
@@ -419,9 +421,9 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id:\t%s\n", j.ID)
 	if j.Spec.Name != "" {
-		fmt.Fprintf(w, "name:\t%s\n", j.Spec.Name)
+		fmt.Fprintf(w, "name:\t%s\n", printable(j.Spec.Name))
 	}
-	fmt.Fprintf(w, "command:\t%s\n", j.Spec.Command)
+	fmt.Fprintf(w, "command:\t%s\n", printable(j.Spec.Command.String()))
 	state := string(j.State)
 	if j.CancelRequestedAt != nil && !j.State.Final() {
 		state += " (cancelling)"
@@ -434,7 +436,7 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 		fmt.Fprintf(w, "reason:\t%s\n", j.Reason)
 	}
 	if j.Message != "" {
-		fmt.Fprintf(w, "message:\t%s\n", j.Message)
+		fmt.Fprintf(w, "message:\t%s\n", printable(j.Message))
 	}
 	if j.State == drover.JobQueued && j.PendingReason != "" {
 		fmt.Fprintf(w, "pending:\t%s\n", j.PendingReason)
@@ -558,7 +560,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		if j.ExitCode != nil {
 			exit = fmt.Sprint(*j.ExitCode)
 		}
-		name := j.DisplayName()
+		name := printable(j.DisplayName())
 		if r := []rune(name); len(r) > 50 {
 			name = string(r[:47]) + "..."
 		}
@@ -668,4 +670,23 @@ func joinStates(ss []drover.JobState) string {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")
+}
+
+// printable shows the control characters of s (a newline in a script, an
+// escape sequence in a name) as Go escapes, so a value stays on its line
+// of a table and cannot drive the terminal.
+func printable(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -88,6 +88,23 @@ func TestRunSuccessAndExitCodes(t *testing.T) {
 	if !strings.Contains(out, id) {
 		t.Fatalf("jobs --state completed lacks %s:\n%s", id, out)
 	}
+	// A script of several lines stays on its row of the table and its line
+	// of status, its newlines shown as \n.
+	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", "echo one\necho two")
+	multi := strings.TrimSpace(out)
+	cl.waitJob(multi, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	out, _, _ = cl.cli(ctx, "jobs")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "echo two") {
+			t.Errorf("jobs: a script's second line starts a row of its own:\n%s", out)
+		}
+	}
+	if !strings.Contains(out, `echo one\necho two`) {
+		t.Errorf("jobs does not show the script on one line:\n%s", out)
+	}
+	if out, _, _ = cl.cli(ctx, "status", multi); !regexp.MustCompile(`(?m)^command: +echo one\\necho two$`).MatchString(out) {
+		t.Errorf("status does not show the script on one line:\n%s", out)
+	}
 	// The hint for the next page keeps the filter and the page size.
 	if _, errOut, code := cl.cli(ctx, "jobs", "--state", "completed", "--limit", "1"); code != 0 || !strings.Contains(errOut, "more: drover jobs --state COMPLETED --limit 1 --cursor ") {
 		t.Fatalf("jobs --state completed --limit 1: code %d, stderr %q; want the next page's command", code, errOut)
