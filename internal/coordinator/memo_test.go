@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,15 +131,17 @@ func startCoordinatorOn(t *testing.T, path string, cfg coordinator.Config) *coor
 	return c
 }
 
-type fixedClock struct{ t time.Time }
+// movingClock is a clock a test moves.
+type movingClock struct{ ns atomic.Int64 }
 
-func (c fixedClock) Now() time.Time { return c.t }
+func (c *movingClock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
 // A start a worker held back is dated when the command started, not when
 // the report arrived.
 func TestStartIsDatedByHowLongTheCommandRan(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	c := startCoordinator(t, coordinator.Config{Clock: fixedClock{now}})
+	clock := &movingClock{}
+	clock.ns.Store(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano())
+	c := startCoordinator(t, coordinator.Config{Clock: clock})
 	ctx := t.Context()
 	w := register(t, c, "a", 1000, drover.ExecutorNoop)
 	j, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}, "")
@@ -149,6 +152,8 @@ func TestStartIsDatedByHowLongTheCommandRan(t *testing.T) {
 	if err != nil || len(resp.Assignments) != 1 {
 		t.Fatalf("Work = %+v, %v", resp, err)
 	}
+	clock.ns.Add(int64(time.Second)) // the report comes a second after the assignment
+	now := clock.Now()
 	if err := c.StartAttempt(ctx, w.Worker.ID, resp.Assignments[0].AttemptID,
 		drover.StartRequest{Running: drover.Duration(8 * time.Millisecond)}); err != nil {
 		t.Fatal(err)

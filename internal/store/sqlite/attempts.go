@@ -275,7 +275,7 @@ func (s *Store) StartAttempt(ctx context.Context, id string, now time.Time, bund
 		} else {
 			p := a.Phases
 			p.BundleFetch, p.ImagePull = drover.Duration(bundleFetch), drover.Duration(imagePull)
-			t := unixNano(now)
+			t := max(unixNano(now), assignedAt(a)) // never before its assignment
 			if _, err := x.exec(qStartAttempt, t, encodePhases(p), id); err != nil {
 				return err
 			}
@@ -293,6 +293,14 @@ func (s *Store) StartAttempt(ctx context.Context, id string, now time.Time, bund
 		return err
 	})
 	return j, err
+}
+
+// assignedAt is when a was assigned, in unix nanoseconds (0 if unknown).
+func assignedAt(a *drover.Attempt) int64 {
+	if a.AssignedAt == nil {
+		return 0
+	}
+	return unixNano(*a.AssignedAt)
 }
 
 // attemptsWith returns the attempts of a's job given a, its active attempt
@@ -332,12 +340,18 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		if end.If != "" && (a.State != end.If || end.If == drover.AttemptAssigned && a.AcceptedAt != nil) {
 			return drover.Errorf(drover.ECONFLICT, "attempt %s is %s, no longer %s", id, a.State, end.If)
 		}
-		at := unixNano(end.At)
+		// A worker dates an end (and a start reported with it) by its own
+		// clock and memory: never before what the attempt already holds,
+		// its assignment and its start.
+		at := max(unixNano(end.At), assignedAt(a))
+		if a.StartedAt != nil {
+			at = max(at, unixNano(*a.StartedAt))
+		}
 		// stamped is the start reported with the end, when the attempt had
 		// none: qEndAttempt stamps it, and qFinishJob on the job.
 		var stamped *time.Time
 		if a.StartedAt == nil && end.StartedAt != nil {
-			st := canonical(*end.StartedAt)
+			st := fromUnixNano(min(max(unixNano(*end.StartedAt), assignedAt(a)), at))
 			stamped, a.StartedAt = &st, &st
 			acknowledged(a, unixNano(st))
 		}

@@ -286,3 +286,33 @@ func testEndRanUntil(f *fixture) {
 		t.Errorf("attempt ran %s and finished at %v; want 3s and base+20s", got.Phases.Running, got.FinishedAt)
 	}
 }
+
+// testEndNotBeforeStart: an end (or a start reported with it) dated before
+// what the attempt holds, by a worker's clock or memory, is moved to its
+// start (or its assignment): times never run backwards.
+func testEndNotBeforeStart(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	j, a := f.running(w.ID) // assigned at base+1s, started at base+2s
+	f.end(a.ID, store.AttemptEnd{At: at(-time.Hour), State: drover.AttemptCompleted, ExitCode: intp(0)},
+		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
+	got, gj := f.attempt(a.ID), f.job(j.ID)
+	if !got.FinishedAt.Equal(at(2*time.Second)) || got.Phases.Running != 0 || !gj.CompletedAt.Equal(at(2*time.Second)) {
+		t.Errorf("end an hour before the start: attempt finished %v (ran %s), job completed %v; want both at the start, base+2s, and 0s",
+			got.FinishedAt, got.Phases.Running, gj.CompletedAt)
+	}
+
+	// Unstarted, with the start reported with the end: neither before the
+	// assignment.
+	j2 := f.createJob(base)
+	a2 := f.assign(at(time.Second), j2.ID, w.ID)
+	early := at(-time.Hour)
+	f.end(a2.ID, store.AttemptEnd{At: at(-time.Minute), StartedAt: &early, State: drover.AttemptCompleted, ExitCode: intp(0)},
+		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
+	got2, gj2 := f.attempt(a2.ID), f.job(j2.ID)
+	if got2.StartedAt == nil || !got2.StartedAt.Equal(at(time.Second)) || !got2.FinishedAt.Equal(at(time.Second)) ||
+		gj2.StartedAt == nil || !gj2.StartedAt.Equal(at(time.Second)) {
+		t.Errorf("start and end before the assignment: attempt %v–%v, job started %v; want all at the assignment, base+1s",
+			got2.StartedAt, got2.FinishedAt, gj2.StartedAt)
+	}
+}

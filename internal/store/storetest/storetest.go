@@ -64,6 +64,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EndAttempt/Retry", testEndRetry},
 		{"EndAttempt/AvoidWorkers", testEndAvoidWorkers},
 		{"EndAttempt/RanUntil", testEndRanUntil},
+		{"EndAttempt/NotBeforeStart", testEndNotBeforeStart},
 		{"EndAttempt/WithStart", testEndWithStart},
 		{"EndAttempt/Cancelled", testEndCancelled},
 		{"EndAttempt/Errors", testEndErrors},
