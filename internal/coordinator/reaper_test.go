@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,5 +280,25 @@ func TestLostAttemptRanUntilLastHeartbeat(t *testing.T) {
 	a := got.Attempts[0]
 	if a.Reason != drover.ReasonWorkerLost || a.Phases.Running.D() != 3*time.Second {
 		t.Fatalf("lost attempt: reason %s, ran %s; want worker_lost after 3s", a.Reason, a.Phases.Running)
+	}
+}
+
+// A DOWN worker cannot be drained: it runs nothing, and the answer must not
+// claim a state it does not keep.
+func TestDrainOfADownWorkerIsRefused(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, _, _ := runningOnOneWorker(t, c)
+	clock.Add(11 * time.Second)
+	if err := c.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Drain(ctx, reg.Worker.ID)
+	if !drover.IsCode(err, drover.ECONFLICT) || !strings.Contains(err.Error(), "is DOWN") {
+		t.Fatalf("Drain of a DOWN worker = %v, want a conflict saying it is DOWN", err)
+	}
+	if w, _ := c.Worker(ctx, reg.Worker.ID); w.State != drover.WorkerDown {
+		t.Errorf("worker state %s after a refused drain, want DOWN", w.State)
 	}
 }

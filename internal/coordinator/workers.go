@@ -209,6 +209,16 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 // Drain stops new work going to a worker; it finishes what it runs,
 // deregisters and exits.
 func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worker, error) {
+	// A DOWN worker runs nothing (its attempts were ended when it was
+	// lost), and the reaper would mark it DOWN again at once.
+	cur, err := c.store.GetWorker(ctx, workerID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State == drover.WorkerDown {
+		return nil, drover.Errorf(drover.ECONFLICT, "worker %s (%s) is DOWN, not heard from since %s: it runs nothing, so there is nothing to drain; if it comes back it takes work again (drain it then, or stop it with SIGTERM)",
+			cur.Name, cur.ID, cur.LastHeartbeatAt.UTC().Format(time.RFC3339))
+	}
 	w, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining)
 	if err != nil {
 		return nil, err
