@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -231,6 +232,19 @@ func (cf *clientFlags) client() *client.Client {
 	return client.New(cf.server, client.WithToken(cf.token))
 }
 
+// serverURLError says what is wrong with a coordinator URL that cannot
+// work (a host and port without http://, say), or returns nil.
+func serverURLError(server string) error {
+	if u, err := url.Parse(server); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	host := strings.TrimPrefix(server, "//")
+	if _, after, ok := strings.Cut(server, "://"); ok {
+		host = after
+	}
+	return fmt.Errorf("--server (or DROVER_SERVER) %q is not a coordinator URL: write it as http:// or https:// and the address, like http://%s", server, host)
+}
+
 func envOr(a *app, key, def string) string {
 	if v := a.getenv(key); v != "" {
 		return v
@@ -256,6 +270,10 @@ func (a *app) apiError(server string, err error) {
 	}
 	if client.Untrusted(err) {
 		a.errorf("cannot trust the coordinator at %s: %v (add its CA to the system's, or point SSL_CERT_FILE at it)", server, err)
+		return
+	}
+	if err := serverURLError(server); err != nil {
+		a.errorf("%v", err)
 		return
 	}
 	a.errorf("cannot reach the coordinator at %s: %v (is 'drover dev' or 'drover server' running? set --server or DROVER_SERVER)", server, err)

@@ -180,6 +180,10 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		a.errorf("%v", err)
 		return exitUsage
 	}
+	if err := serverURLError(server); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
 	log, err := newLogger(a, logLevel)
 	if err != nil {
 		a.errorf("%v", err)

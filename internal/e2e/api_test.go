@@ -285,6 +285,7 @@ func TestBadEnvironment(t *testing.T) {
 		{"DROVER_RETENTION=soon", []string{"server", "--data", data}, []string{"DROVER_RETENTION", "or give --retention"}},
 		{"DROVER_OUTPUT_CAP=lots", []string{"server", "--data", data}, []string{"DROVER_OUTPUT_CAP", "512M"}},
 		{"DROVER_GRACE=abc", []string{"worker", "--server", "http://127.0.0.1:1"}, []string{"DROVER_GRACE", "--grace"}},
+		{"DROVER_SERVER=127.0.0.1:1", []string{"worker"}, []string{"is not a coordinator URL", "like http://127.0.0.1:1"}},
 		{"DROVER_RETENTION=soon", []string{"bench", "--jobs", "1"}, []string{"DROVER_RETENTION", "bench's coordinator reads"}},
 		{"DROVER_OUTPUT_CAP=lots", []string{"bench", "--jobs", "1"}, []string{"the bench's coordinator", "DROVER_OUTPUT_CAP"}},
 	}
@@ -308,8 +309,15 @@ func TestBadEnvironment(t *testing.T) {
 			t.Errorf("%s drover bench names a flag the bench does not have: %q", c.env, errb.String())
 		}
 	}
+	// A client given a host and port without http:// is told so, not that
+	// the coordinator is unreachable.
+	cmd := exec.CommandContext(ctx, bin, "jobs")
+	cmd.Env = append(cleanEnv(), "DROVER_SERVER=127.0.0.1:1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "like http://127.0.0.1:1") || strings.Contains(string(out), "cannot reach") {
+		t.Errorf("jobs with DROVER_SERVER=127.0.0.1:1: %v\n%s", err, out)
+	}
 	// A variable the bench sets for its own coordinator is not read.
-	cmd := exec.CommandContext(ctx, bin, "bench", "--jobs", "5", "--latency-jobs", "1", "--output-lines", "1", "--cancels", "1", "--workers", "1", "--slots", "2")
+	cmd = exec.CommandContext(ctx, bin, "bench", "--jobs", "5", "--latency-jobs", "1", "--output-lines", "1", "--cancels", "1", "--workers", "1", "--slots", "2")
 	cmd.Env = append(cleanEnv(), "DROVER_HEARTBEAT_INTERVAL=abc", "DROVER_LISTEN=bogus")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("bench with variables it sets itself: %v\n%s", err, out)
