@@ -315,8 +315,10 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 		a.errorf("--stream %q: use stdout or stderr", stream)
 		return exitUsage
 	}
-	if attempt < 0 {
-		a.errorf("--attempt %d: attempts are numbered from 1", attempt)
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "attempt" })
+	if attempt < 0 || given && attempt == 0 {
+		a.errorf("--attempt %d: attempts are numbered from 1 (leave --attempt out for every attempt's output)", attempt)
 		return exitUsage
 	}
 	// Either way the job's stdout goes to stdout and its stderr to stderr,
@@ -366,6 +368,18 @@ func cmdLogs(ctx context.Context, a *app, args []string) int {
 		}
 		a.apiError(cf.server, err)
 		return exitError
+	}
+	if attempt > 0 && follow {
+		// Followed to the end: the attempt asked for may never have come.
+		j, err := c.Job(ctx, pos[0])
+		if err != nil {
+			a.apiError(cf.server, err)
+			return exitError
+		}
+		if attempt > len(j.Attempts) {
+			a.errorf("--attempt %d: job %s ended %s after %d attempt(s)", attempt, j.ID, j.State, len(j.Attempts))
+			return exitError
+		}
 	}
 	return exitOK
 }

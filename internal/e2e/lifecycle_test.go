@@ -249,6 +249,16 @@ func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
 	if _, errOut, code := cl.cli(ctx, "logs", "--attempt", "3", id); code != 1 || !strings.Contains(errOut, "has 2 attempt(s)") {
 		t.Errorf("logs --attempt 3 of a job with 2: code %d, stderr %q", code, errOut)
 	}
+	if _, errOut, code := cl.cli(ctx, "logs", "--attempt", "0", id); code != 2 || !strings.Contains(errOut, "numbered from 1") {
+		t.Errorf("logs --attempt 0: code %d, stderr %q; want 2 and that attempts start at 1", code, errOut)
+	}
+	// Followed while it runs, a job that ends without the attempt asked
+	// for is said to have.
+	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", "sleep 2; echo once")
+	once := strings.TrimSpace(out)
+	if _, errOut, code := cl.cli(ctx, "logs", "-f", "--attempt", "2", once); code != 1 || !strings.Contains(errOut, "attempt(s)") {
+		t.Errorf("logs -f --attempt 2 of a job that ran once: code %d, stderr %q; want 1 and why", code, errOut)
+	}
 }
 
 func TestCoordinatorKilledAndRestarted(t *testing.T) {
