@@ -232,6 +232,14 @@ func (cf *clientFlags) client() *client.Client {
 	return client.New(cf.server, client.WithToken(cf.token))
 }
 
+// specFlags name the flag of run and submit that sets a job spec's field,
+// for the API's messages, which name the field.
+var specFlags = map[string]string{
+	"resources.cpu": "--cpu", "resources.memoryMB": "--memory", "timeout": "--timeout", "maxRetries": "--retries",
+	"retryOn": "--retry-on", "env": "--env", "constraints": "--constraint", "name": "--name", "priority": "--priority",
+	"executor": "--executor", "image": "--image", "bundle": "--bundle",
+}
+
 // serverURLError says what is wrong with a coordinator URL that cannot
 // work (a host and port without http://, say), or returns nil.
 func serverURLError(server string) error {
@@ -256,7 +264,11 @@ func envOr(a *app, key, def string) string {
 func (a *app) apiError(server string, err error) {
 	var de *drover.Error
 	if errors.As(err, &de) {
-		a.errorf("%s", de.Message)
+		if f := specFlags[de.Field]; f != "" {
+			a.errorf("%s (%s)", de.Message, f)
+		} else {
+			a.errorf("%s", de.Message)
+		}
 		return
 	}
 	if errors.Is(err, context.Canceled) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -84,6 +85,10 @@ func (jf *jobFlags) spec(command []string) (drover.JobSpec, error) {
 	// Validate here too, so a mistake is reported before any network call.
 	check := s
 	if err := check.Normalize(); err != nil {
+		var de *drover.Error
+		if errors.As(err, &de) && specFlags[de.Field] != "" {
+			return s, fmt.Errorf("%s (%s)", de.Message, specFlags[de.Field])
+		}
 		return s, err
 	}
 	return s, nil

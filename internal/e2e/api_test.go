@@ -82,6 +82,11 @@ func TestBadInputs(t *testing.T) {
 	if code != 125 || !strings.Contains(errOut, "--cpu") {
 		t.Errorf("run with a bad --cpu: code %d, stderr %q", code, errOut)
 	}
+	// A spec the API would refuse names the flag, not only the API's field.
+	_, errOut, code = cl.cli(ctx, "submit", "--retries", "101", "--", "true")
+	if code != 2 || !strings.Contains(errOut, "(--retries)") {
+		t.Errorf("submit with --retries 101: code %d, stderr %q", code, errOut)
+	}
 	_, errOut, code = cl.cli(ctx, "submit", "--cpu", "lots", "--", "true")
 	if code != 2 || !strings.Contains(errOut, "--cpu") {
 		t.Errorf("submit with a bad --cpu: code %d, stderr %q", code, errOut)
