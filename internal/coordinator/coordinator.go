@@ -36,6 +36,7 @@ const (
 	DefaultMaxWait           = 60 * time.Second
 	DefaultRetention         = 7 * 24 * time.Hour
 	DefaultDownRetention     = 24 * time.Hour
+	DefaultBundleGrace       = time.Hour
 )
 
 // Clock tells the time. Tests inject a fake; production uses time.Now.
@@ -82,6 +83,11 @@ type Config struct {
 	// forgotten (a worker started again registers anew, so the old entry
 	// would stay for ever). Defaults to 24 hours.
 	DownRetention time.Duration
+	// BundleGrace is how long a bundle that no job names is kept after its
+	// last upload (for the submission that follows it); then it is removed.
+	// A bundle is named by its jobs until Retention removes the last of
+	// them. Defaults to an hour.
+	BundleGrace time.Duration
 	// EventBuffer is how many job and worker events /events can replay.
 	// Defaults to 4096.
 	EventBuffer int
@@ -106,6 +112,7 @@ func (c *Config) fill() {
 	c.EventBuffer = cmp.Or(c.EventBuffer, 4096)
 	c.Retention = cmp.Or(c.Retention, DefaultRetention)
 	c.DownRetention = cmp.Or(c.DownRetention, DefaultDownRetention)
+	c.BundleGrace = cmp.Or(c.BundleGrace, DefaultBundleGrace)
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewRegistry()
 	}
@@ -123,6 +130,8 @@ func (c *Config) validate() error {
 		return errors.New("coordinator config: Retention must not be negative")
 	case c.DownRetention < 0:
 		return errors.New("coordinator config: DownRetention must not be negative")
+	case c.BundleGrace < 0:
+		return errors.New("coordinator config: BundleGrace must not be negative")
 	case c.EventBuffer < 1:
 		return errors.New("coordinator config: EventBuffer must be at least 1")
 	case c.FleetRetries < 0:

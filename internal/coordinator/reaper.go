@@ -36,24 +36,42 @@ func (c *Coordinator) reapLoop(ctx context.Context) {
 }
 
 // CollectGarbage removes jobs finished longer than Retention ago, with their
-// attempts and output, in batches so no transaction runs long.
+// attempts and output, then the bundles no job names any more (past
+// BundleGrace after their last upload), in batches so no transaction runs
+// long, and forgets workers DOWN for longer than DownRetention.
 func (c *Coordinator) CollectGarbage(ctx context.Context) error {
-	before := c.now().Add(-c.cfg.Retention)
-	total := 0
-	for {
-		n, err := c.store.DeleteFinished(ctx, before, 500)
-		total += n
-		if err != nil {
-			return err
-		}
-		if n < 500 {
-			break
-		}
-	}
+	now := c.now()
+	before := now.Add(-c.cfg.Retention)
+	total, err := inBatches(500, func(n int) (int, error) { return c.store.DeleteFinished(ctx, before, n) })
 	if total > 0 {
 		c.log.Info("removed old jobs", "count", total, "finished_before", before)
 	}
+	if err != nil {
+		return err
+	}
+	// A bundle can be up to --bundle-max-size: a few at a time.
+	uploaded := now.Add(-c.cfg.BundleGrace)
+	total, err = inBatches(8, func(n int) (int, error) { return c.store.DeleteUnusedBundles(ctx, uploaded, n) })
+	if total > 0 {
+		c.log.Info("removed bundles no job uses", "count", total, "uploaded_before", uploaded)
+	}
+	if err != nil {
+		return err
+	}
 	return c.forgetDownWorkers(ctx)
+}
+
+// inBatches calls del with n until it removes fewer than n, and returns how
+// many it removed in all.
+func inBatches(n int, del func(n int) (int, error)) (int, error) {
+	total := 0
+	for {
+		k, err := del(n)
+		total += k
+		if err != nil || k < n {
+			return total, err
+		}
+	}
 }
 
 // forgetDownWorkers removes workers DOWN, and silent, for longer than

@@ -302,3 +302,43 @@ func TestDrainOfADownWorkerIsRefused(t *testing.T) {
 		t.Errorf("worker state %s after a refused drain, want DOWN", w.State)
 	}
 }
+
+// Garbage collection removes a bundle no job names once BundleGrace has
+// passed since its last upload, and keeps one a job names.
+func TestCollectGarbageRemovesUnusedBundles(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	put := func(sha string) {
+		t.Helper()
+		if _, err := st.PutBundle(ctx, &drover.Bundle{SHA256: sha, Size: 4, Files: 1, CreatedAt: clock.Now()}, []byte("PK\x03\x04")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unused, used := strings.Repeat("0a", 32), strings.Repeat("0b", 32)
+	put(unused)
+	put(used)
+	if _, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Bundle: used}, ""); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(DefaultBundleGrace - time.Second)
+	if err := c.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetBundle(ctx, unused); err != nil {
+		t.Fatalf("a bundle within its grace was removed: %v", err)
+	}
+	clock.Add(2 * time.Second)
+	if err := c.CollectGarbage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetBundle(ctx, unused); !drover.IsCode(err, drover.ENOTFOUND) {
+		t.Errorf("unused bundle after its grace: %v, want it removed", err)
+	}
+	if _, err := st.GetBundle(ctx, used); err != nil {
+		t.Errorf("a bundle a job names was removed: %v", err)
+	}
+}

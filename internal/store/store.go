@@ -20,7 +20,8 @@ import (
 type Store interface {
 	// CreateJob inserts a QUEUED job (ID, Spec, CreatedAt set by the caller;
 	// QueuedAt = CreatedAt). With a non-empty idemKey, a second call with the
-	// same key returns the first job and created=false.
+	// same key returns the first job and created=false. A spec naming a
+	// bundle the store does not hold is EINVALID (field "bundle").
 	CreateJob(ctx context.Context, job *drover.Job, idemKey string) (j *drover.Job, created bool, err error)
 	// GetJob returns a job with its attempts, oldest first.
 	GetJob(ctx context.Context, id string) (*drover.Job, error)
@@ -118,7 +119,9 @@ type Store interface {
 	OverdueAttempts(ctx context.Context, now time.Time, slack, grace time.Duration) ([]drover.Attempt, error)
 
 	// PutBundle stores a bundle's ZIP bytes once per SHA-256; created is
-	// false when it was already there (the bytes are not rewritten).
+	// false when it was already there (the bytes are not rewritten). Either
+	// way the bundle counts as uploaded at b.CreatedAt for
+	// DeleteUnusedBundles.
 	PutBundle(ctx context.Context, b *drover.Bundle, data []byte) (created bool, err error)
 	// GetBundle returns a bundle's description (ENOTFOUND if absent).
 	GetBundle(ctx context.Context, sha256 string) (*drover.Bundle, error)
@@ -129,6 +132,10 @@ type Store interface {
 	// before the given time, with their attempts and output, and returns
 	// how many it removed. Jobs not final are never removed.
 	DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error)
+	// DeleteUnusedBundles removes up to limit bundles that no job (in any
+	// state) names and that were last uploaded before the given time, and
+	// returns how many it removed.
+	DeleteUnusedBundles(ctx context.Context, uploadedBefore time.Time, limit int) (int, error)
 
 	// Close releases the store.
 	Close() error

@@ -37,8 +37,9 @@ var (
 	// A key already used inserts nothing (and the job it names is read);
 	// a new one costs no read first.
 	qInsertJob = writeQuery(`INSERT INTO jobs (id, spec, priority, cpu, memory_mb, timeout_ns, state,
-		created_at, queued_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?)
+		created_at, queued_at, idem_key, bundle) VALUES (?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?, ?)
 		ON CONFLICT (idem_key) DO NOTHING`)
+	qBundleExists     = writeQuery(`SELECT EXISTS (SELECT 1 FROM bundles WHERE sha256 = ?)`)
 	qSetPendingReason = writeQuery(`UPDATE jobs SET pending_reason = ? WHERE id = ? AND state = 'QUEUED'`)
 	// What an earlier attempt left (its exit code, "retry 2 of 3") goes:
 	// the job ends cancelled, not as that attempt did.
@@ -123,8 +124,19 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 		if idemKey != "" {
 			key = sql.NullString{String: idemKey, Valid: true}
 		}
+		if sp.Bundle != "" {
+			// Checked in the transaction that inserts the job, so a bundle
+			// removed as unused cannot be named by a job made meanwhile.
+			var ok bool
+			if err := x.queryRow(qBundleExists, sp.Bundle).Scan(&ok); err != nil {
+				return err
+			}
+			if !ok {
+				return drover.FieldErrorf("bundle", "bundle %s is not on this coordinator: upload the ZIP first (POST /api/v1/bundles, or drover run --bundle)", sp.Bundle)
+			}
+		}
 		res, err := x.exec(qInsertJob, job.ID, spec, sp.Priority, sp.Resources.CPU,
-			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key)
+			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key, sp.Bundle)
 		if err != nil {
 			return err
 		}

@@ -39,6 +39,7 @@ func testDeliver(f *fixture) {
 	t := f.t
 	w1 := f.createWorker("w1")
 	w2 := f.createWorker("w2")
+	f.putBundle(fullSpec().Bundle, base)
 	j1 := f.createJob(base, func(j *drover.Job) { j.Spec = fullSpec() })
 	j2 := f.createJob(base)
 	j3 := f.createJob(base)

@@ -31,6 +31,7 @@ func fullSpec() drover.JobSpec {
 
 func testCreateJob(f *fixture) {
 	t := f.t
+	f.putBundle(fullSpec().Bundle, base)
 	in := &drover.Job{
 		ID:        drover.NewID("job"),
 		Spec:      fullSpec(),
@@ -77,6 +78,7 @@ func testCreateJob(f *fixture) {
 
 func testIdempotencyKey(f *fixture) {
 	t := f.t
+	f.putBundle(fullSpec().Bundle, base)
 	first := &drover.Job{ID: drover.NewID("job"), Spec: testSpec(), CreatedAt: base}
 	got, created, err := f.s.CreateJob(f.ctx, first, "key-1")
 	if err != nil || !created {

@@ -72,6 +72,8 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Fencing", testFencing},
 
 		{"Bundles", testBundles},
+		{"Bundles/NamedByJob", testBundleNamedByJob},
+		{"Bundles/DeleteUnused", testDeleteUnusedBundles},
 		{"DeleteFinished", testDeleteFinished},
 
 		{"Concurrency", testConcurrency},
