@@ -28,13 +28,6 @@ const (
 	maxSegmentLen = 255
 )
 
-// maxDepth is the most folders a path may go down, its own name included.
-// Making a folder, or a file, costs a step per folder above it, so a chain
-// as deep as a path allows (2,000 folders) took 11 s to unpack, and the
-// 10,000 files and folders a bundle may hold, a minute; at 64 the worst a
-// bundle can ask is a few seconds, and real trees are far shallower.
-const maxDepth = 64
-
 // entry is one ZIP entry that passed the checks on its header.
 type entry struct {
 	f          *zip.File
@@ -78,16 +71,13 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
 	}
-	if err := checkFraming(r, size); err != nil {
-		return nil, err
-	}
 	if len(zr.File) > lim.MaxFiles { // a safety net: dirBound makes this unreachable
 		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has %d entries (files and folders); the limit is %d (the coordinator's --bundle-max-files)", len(zr.File), lim.MaxFiles)
 	}
 	a := &archive{size: size, sha256: sum}
 	all := make([]*entry, 0, len(zr.File))
 	for i, f := range zr.File {
-		e, err := checkEntry(i, f)
+		e, err := checkEntry(i, f, lim.MaxDepth)
 		if err != nil {
 			return nil, err
 		}
@@ -135,12 +125,15 @@ func hash(r io.ReaderAt, size int64) (sum string, records int, err error) {
 // checkEntry checks what the header of the i-th entry says on its own. It
 // returns nil for an entry naming the workspace root itself ("./"), which
 // some tools write and which needs nothing done.
-func checkEntry(i int, f *zip.File) (*entry, error) {
+func checkEntry(i int, f *zip.File, maxDepth int) (*entry, error) {
 	if f.Name == "" {
 		return nil, drover.Errorf(drover.EINVALID, "entry #%d has an empty name", i+1)
 	}
 	name := shortName(f.Name)
 	clean, problem := checkPath(f.Name)
+	if problem == "" {
+		problem = depthProblem(clean, maxDepth)
+	}
 	if problem != "" {
 		return nil, drover.Errorf(drover.EINVALID, "entry %q %s", name, problem)
 	}
@@ -199,17 +192,23 @@ func checkPath(name string) (clean, problem string) {
 	if len(clean) > maxPathLen {
 		return "", fmt.Sprintf("is longer than %d bytes", maxPathLen)
 	}
-	depth := 0
 	for seg := range strings.SplitSeq(clean, "/") {
 		if len(seg) > maxSegmentLen {
 			return "", fmt.Sprintf("has a path segment longer than %d bytes", maxSegmentLen)
 		}
-		depth++
-	}
-	if depth > maxDepth {
-		return "", fmt.Sprintf("is %d folders deep; the limit is %d: bundle a shallower tree", depth, maxDepth)
 	}
 	return clean, ""
+}
+
+// folders returns how many folders a clean path sits in.
+func folders(clean string) int { return strings.Count(clean, "/") }
+
+// depthProblem says why a path inside more than maxDepth folders is refused.
+func depthProblem(clean string, maxDepth int) string {
+	if n := folders(clean); n > maxDepth {
+		return fmt.Sprintf("is inside %d folders; the limit is %d: bundle a shallower tree", n, maxDepth)
+	}
+	return ""
 }
 
 // shortName cuts an entry name to a length fit for a message; ZIP names run
@@ -252,25 +251,32 @@ func describeType(mode fs.FileMode) string {
 	}
 }
 
-// checkFraming refuses bytes before or after the ZIP archive. archive/zip
+// checkFraming refuses bytes before or after the ZIP archive; Inspect, the
+// check at upload, runs it (a worker verifies a bundle by its hash, and
+// bundles stored before it existed must still unpack). archive/zip
 // reads past both (a self-extracting archive's program before it, padding
 // after it), but a bundle is named by the SHA-256 of what was uploaded: an
 // archive wrapped in something else (a form upload's envelope, say) would be
 // stored under a name that is not the archive's, once per wrapping.
 func checkFraming(r io.ReaderAt, size int64) error {
-	var head [4]byte
-	if _, err := r.ReadAt(head[:], 0); err != nil {
+	var head [8]byte
+	n, err := r.ReadAt(head[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
 	}
-	if h := string(head[:]); h != "PK\x03\x04" && h != "PK\x05\x06" {
-		return drover.Errorf(drover.EINVALID, "bundle has bytes before its ZIP archive begins: upload the .zip file itself as the body (with curl: --data-binary @file.zip, not -F)")
+	h := string(head[:n])
+	// An archive opens with a file's header, or is empty; Info-ZIP marks
+	// an archive it wrote as a split of one segment with 4 bytes first.
+	if !strings.HasPrefix(h, "PK\x03\x04") && !strings.HasPrefix(h, "PK\x05\x06") &&
+		h != "PK\x07\x08PK\x03\x04" && h != "PK00PK\x03\x04" {
+		return drover.Errorf(drover.EINVALID, "bundle has bytes before its ZIP archive begins (a form's envelope, say): send the ZIP file itself")
 	}
 	// The end of central directory record (22 bytes and a comment of up to
 	// 64 KiB) must end the file.
 	const eocdLen = 22
-	n := min(size, eocdLen+0xffff)
-	tail := make([]byte, n)
-	if _, err := r.ReadAt(tail, size-n); err != nil && !errors.Is(err, io.EOF) {
+	m := min(size, eocdLen+0xffff)
+	tail := make([]byte, m)
+	if _, err := r.ReadAt(tail, size-m); err != nil && !errors.Is(err, io.EOF) {
 		return drover.Errorf(drover.EINVALID, "bundle is not a valid ZIP archive (%v): upload a .zip file", err)
 	}
 	for i := len(tail) - eocdLen; i >= 0; i-- {
@@ -278,7 +284,7 @@ func checkFraming(r io.ReaderAt, size int64) error {
 			return nil
 		}
 	}
-	return drover.Errorf(drover.EINVALID, "bundle has bytes after its ZIP archive ends: upload the .zip file itself as the body (with curl: --data-binary @file.zip, not -F)")
+	return drover.Errorf(drover.EINVALID, "bundle has bytes after its ZIP archive ends (a form's envelope, say): send the ZIP file itself")
 }
 
 // checkTree refuses entries that collide once cleaned — the same path twice,

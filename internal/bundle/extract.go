@@ -34,6 +34,9 @@ func Inspect(r io.ReaderAt, size int64, lim Limits) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	if err := checkFraming(r, size); err != nil {
+		return Info{}, err
+	}
 	unpacked, err := a.unpack(lim, func(*entry) (io.WriteCloser, error) { return discard{}, nil })
 	if err != nil {
 		return Info{}, err

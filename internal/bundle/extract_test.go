@@ -122,12 +122,12 @@ func TestExtractWorkspace(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	got := Limits{MaxFiles: 5}.WithDefaults()
-	want := Limits{MaxCompressed: 100 << 20, MaxUnpacked: 1 << 30, MaxFiles: 5, MaxRatio: 100}
+	want := Limits{MaxCompressed: 100 << 20, MaxUnpacked: 1 << 30, MaxFiles: 5, MaxDepth: 64, MaxRatio: 100}
 	if got != want {
 		t.Errorf("WithDefaults = %+v, want %+v", got, want)
 	}
 	b := goodArchive(t)
-	for _, lim := range []Limits{{MaxCompressed: -1}, {MaxUnpacked: -1}, {MaxFiles: -1}, {MaxRatio: -1}} {
+	for _, lim := range []Limits{{MaxCompressed: -1}, {MaxUnpacked: -1}, {MaxFiles: -1}, {MaxDepth: -1}, {MaxRatio: -1}} {
 		if _, err := Inspect(bytes.NewReader(b), int64(len(b)), lim); err == nil || !strings.Contains(err.Error(), "negative") {
 			t.Errorf("Inspect with %+v = %v, want an error naming the negative field", lim, err)
 		}

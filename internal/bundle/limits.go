@@ -18,12 +18,20 @@ type Limits struct {
 	// bytes, counted as they are decompressed. Defaults to 1 GiB. Over it:
 	// drover.ETOOLARGE.
 	MaxUnpacked int64
-	// MaxFiles is the largest number of entries (files and directories).
-	// Defaults to 10,000. Over it: drover.ETOOLARGE. To bound memory it is
-	// checked on the raw bytes before the directory is parsed, so a ZIP
-	// stored uncompressed inside the bundle counts if its own directory is
-	// the longer one.
+	// MaxFiles is the largest number of files and directories, counting
+	// the directories the entries' paths imply (a/b/c makes a and a/b).
+	// Defaults to 10,000. Over it: drover.ETOOLARGE. To bound memory the
+	// entries are first counted on the raw bytes before the directory is
+	// parsed, so a ZIP stored uncompressed inside the bundle counts if its
+	// own directory is the longer one.
 	MaxFiles int
+	// MaxDepth is the most folders an entry may sit in. Making a folder, or
+	// a file, costs a step per folder above it, so a chain as deep as a
+	// path allows (2,000 folders) took 11 s to unpack, and the 10,000 files
+	// and folders a bundle may hold a minute; at 64 the worst is a few
+	// seconds, and real trees are far shallower. Defaults to 64. Over it:
+	// drover.EINVALID.
+	MaxDepth int
 	// MaxRatio is the largest unpacked/compressed ratio of any entry and of
 	// the whole archive, the signature of a zip bomb. Defaults to 100. An
 	// entry, or a whole archive, that unpacks to at most 1 MiB is exempt,
@@ -38,6 +46,7 @@ const (
 	DefaultMaxCompressed int64 = 100 << 20
 	DefaultMaxUnpacked   int64 = 1 << 30
 	DefaultMaxFiles            = 10_000
+	DefaultMaxDepth            = 64
 	DefaultMaxRatio            = 100
 )
 
@@ -52,6 +61,7 @@ func (l Limits) WithDefaults() Limits {
 	l.MaxCompressed = cmp.Or(l.MaxCompressed, DefaultMaxCompressed)
 	l.MaxUnpacked = cmp.Or(l.MaxUnpacked, DefaultMaxUnpacked)
 	l.MaxFiles = cmp.Or(l.MaxFiles, DefaultMaxFiles)
+	l.MaxDepth = cmp.Or(l.MaxDepth, DefaultMaxDepth)
 	l.MaxRatio = cmp.Or(l.MaxRatio, DefaultMaxRatio)
 	return l
 }
@@ -64,6 +74,8 @@ func (l Limits) validate() error {
 		return fmt.Errorf("bundle limits: MaxUnpacked is negative (%d)", l.MaxUnpacked)
 	case l.MaxFiles < 0:
 		return fmt.Errorf("bundle limits: MaxFiles is negative (%d)", l.MaxFiles)
+	case l.MaxDepth < 0:
+		return fmt.Errorf("bundle limits: MaxDepth is negative (%d)", l.MaxDepth)
 	case l.MaxRatio < 0:
 		return fmt.Errorf("bundle limits: MaxRatio is negative (%d)", l.MaxRatio)
 	}

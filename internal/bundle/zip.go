@@ -61,7 +61,11 @@ func Zip(w io.Writer, folder string) (files int, bytes int64, err error) {
 		if !isDir && !typ.IsRegular() && typ&fs.ModeSymlink == 0 {
 			return nil
 		}
-		if _, problem := checkPath(p); problem != "" {
+		_, problem := checkPath(p)
+		if problem == "" {
+			problem = depthProblem(p, DefaultMaxDepth)
+		}
+		if problem != "" {
 			return drover.Errorf(drover.EINVALID, "file %q %s: rename it or list it in %s", p, problem, IgnoreFile)
 		}
 		if isDir {

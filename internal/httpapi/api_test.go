@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -1015,8 +1016,26 @@ func TestAPIMultipartSpecPart(t *testing.T) {
 	big := `{"command": ["true"], "name": "` + strings.Repeat("x", 2<<20) + `"}`
 	wantError(t, post(big), 413, drover.ETOOLARGE, "over the 1 MiB limit")
 	wantError(t, post(`{"command": ["true"]} {"command": ["false"]}`), 400, drover.EMALFORMED, "after the JSON value")
-	// Two specs: neither is silently taken.
+	// Two specs, or two bundles: neither is silently taken.
 	wantError(t, post(`{"command": ["true"]}`, `{"command": ["false"]}`), 400, drover.EMALFORMED, `two "spec" parts`)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for range 2 {
+		fw, err := mw.CreateFormFile("bundle", "job.zip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw := zip.NewWriter(fw)
+		if _, err := zw.Create("a.txt"); err != nil {
+			t.Fatal(err)
+		}
+		zw.Close()
+	}
+	mw.WriteField("spec", `{"command": ["true"]}`)
+	mw.Close()
+	wantError(t, s.call(t, "POST", "/api/v1/jobs", "", body.String(), "Content-Type", mw.FormDataContentType()), 400, drover.EMALFORMED, `two "bundle" parts`)
+	// A form sent to POST /bundles is not taken for the ZIP.
+	wantError(t, s.call(t, "POST", "/api/v1/bundles", "", body.String(), "Content-Type", mw.FormDataContentType()), 400, drover.EMALFORMED, "the ZIP file itself")
 	if r := post(`{"command": ["true"]}`); r.status != 201 {
 		t.Errorf("multipart submission: %d %s, want 201", r.status, r.body)
 	}

@@ -12,6 +12,9 @@ import (
 
 // putBundle is POST /bundles: the body is the ZIP.
 func (s *server) putBundle(w http.ResponseWriter, r *http.Request) error {
+	if isMultipart(r) {
+		return drover.Errorf(drover.EMALFORMED, "POST /bundles takes the ZIP file itself as the body, not a form: with curl, --data-binary @file.zip (or send the form to POST /jobs, whose \"bundle\" part is the ZIP)")
+	}
 	b, created, err := s.c.PutBundle(r.Context(), r.Body)
 	if err != nil {
 		return bodyError(err)

@@ -243,8 +243,9 @@ func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
 	// The coordinator checked it against its own limits; these only guard
 	// against a corrupted cache or coordinator, so they are generous, and
 	// take any ratio the coordinator's --bundle-max-ratio may allow
-	// (deflate tops out near 1032:1).
-	lim := bundle.Limits{MaxCompressed: max(fi.Size(), bundle.DefaultMaxCompressed), MaxUnpacked: 64 << 30, MaxFiles: 1 << 20, MaxRatio: 1 << 20}
+	// (deflate tops out near 1032:1), and any depth a coordinator of
+	// another version may have let through.
+	lim := bundle.Limits{MaxCompressed: max(fi.Size(), bundle.DefaultMaxCompressed), MaxUnpacked: 64 << 30, MaxFiles: 1 << 20, MaxRatio: 1 << 20, MaxDepth: 1 << 12}
 	if _, err := bundle.Extract(f, fi.Size(), ws, lim); err != nil {
 		return fmt.Errorf("bundle %s could not be unpacked: %w", sha, err)
 	}
