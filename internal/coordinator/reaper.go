@@ -194,7 +194,13 @@ func (c *Coordinator) endAttempt(ctx context.Context, id string, end store.Attem
 // endAttemptWith is endAttempt with policy in place of decide.
 func (c *Coordinator) endAttemptWith(ctx context.Context, id string, end store.AttemptEnd, policy func(*drover.Job, *drover.Attempt, int, time.Time) store.JobOutcome) (*drover.Job, error) {
 	j, err := c.store.EndAttempt(ctx, id, end, func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
-		return policy(j, a, c.cfg.FleetRetries, end.At)
+		// The end as stored: never before the attempt's start, so that a
+		// retry's backoff counts from it.
+		at := end.At
+		if a.FinishedAt != nil {
+			at = *a.FinishedAt
+		}
+		return policy(j, a, c.cfg.FleetRetries, at)
 	})
 	if err != nil {
 		if !drover.IsCode(err, drover.ECONFLICT) {

@@ -342,3 +342,31 @@ func TestCollectGarbageRemovesUnusedBundles(t *testing.T) {
 		t.Errorf("a bundle a job names was removed: %v", err)
 	}
 }
+
+// A finish dated before its attempt started (a worker's clock or memory)
+// ends the attempt at its start, and a retry's backoff counts from there:
+// the job does not come back at once, and not before it was queued.
+func TestRetryBackoffFromAnEndDatedTooEarly(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, att := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"false"}, MaxRetries: 3})
+	clock.Add(time.Second)
+	if _, err := c.Finish(ctx, reg.Worker.ID, att, drover.FinishRequest{ExitCode: new(int(1)), EndedAgo: drover.Duration(30 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Job(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := got.Attempts[0]
+	if got.State != drover.JobQueued || got.NotBefore == nil || a.StartedAt == nil || !a.FinishedAt.Equal(*a.StartedAt) ||
+		got.NotBefore.Before(*a.FinishedAt) || got.QueuedAt == nil || got.NotBefore.Before(*got.QueuedAt) {
+		t.Fatalf("job %s, queued %v, not before %v; attempt %v–%v: want the attempt ended at its start and the retry after both",
+			got.State, got.QueuedAt, got.NotBefore, a.StartedAt, a.FinishedAt)
+	}
+}
