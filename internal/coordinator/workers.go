@@ -209,17 +209,14 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 // Drain stops new work going to a worker; it finishes what it runs,
 // deregisters and exits.
 func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worker, error) {
-	// A DOWN worker runs nothing (its attempts were ended when it was
-	// lost), and the reaper would mark it DOWN again at once.
-	cur, err := c.store.GetWorker(ctx, workerID)
-	if err != nil {
-		return nil, err
-	}
-	if cur.State == drover.WorkerDown {
-		return nil, drover.Errorf(drover.ECONFLICT, "worker %s (%s) is DOWN, not heard from since %s: it runs nothing, so there is nothing to drain; if it comes back it takes work again (drain it then, or stop it with SIGTERM)",
-			cur.Name, cur.ID, cur.LastHeartbeatAt.UTC().Format(time.RFC3339))
-	}
 	w, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining)
+	if drover.IsCode(err, drover.ECONFLICT) {
+		// DOWN: it runs nothing (its attempts were ended when it was lost).
+		if cur, gerr := c.store.GetWorker(ctx, workerID); gerr == nil {
+			return nil, drover.Errorf(drover.ECONFLICT, "worker %s (%s) is DOWN, not heard from since %s: it runs nothing, so there is nothing to drain; if it comes back it takes work again (drain it then, or stop it with SIGTERM)",
+				cur.Name, cur.ID, cur.LastHeartbeatAt.UTC().Format(time.RFC3339))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +233,8 @@ func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worke
 // replaced) must not use up a job's retries before it ever starts.
 func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
 	// No new work while it leaves (a worker stopped without a drain is
-	// still READY here).
-	if _, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining); err != nil {
+	// still READY here; a DOWN one gets none anyway).
+	if _, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
 		return err
 	}
 	now := c.now()

@@ -66,7 +66,9 @@ type Store interface {
 	// DOWN worker becomes READY again (revived says this one did). It
 	// returns the worker.
 	Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (w *drover.Worker, revived bool, err error)
-	// SetWorkerState sets READY or DRAINING (DOWN is MarkWorkerDown's).
+	// SetWorkerState sets READY or DRAINING (DOWN is MarkWorkerDown's) on a
+	// worker that is not DOWN: a DOWN one is ECONFLICT (only a heartbeat
+	// brings it back).
 	SetWorkerState(ctx context.Context, id string, s drover.WorkerState) (*drover.Worker, error)
 	// DeleteWorker removes a worker that has no active attempt (ECONFLICT otherwise).
 	DeleteWorker(ctx context.Context, id string) error

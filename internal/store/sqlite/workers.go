@@ -36,7 +36,7 @@ var (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?, ?)`)
 	qReviveWorker   = writeQuery(`UPDATE workers SET state = 'READY' WHERE id = ? AND state = 'DOWN'`)
 	qHeartbeat      = writeQuery(`UPDATE workers SET last_heartbeat_at = ?, usage = ? WHERE id = ?`)
-	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ?`)
+	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ? AND state != 'DOWN'`)
 	qMarkWorkerDown = writeQuery(`UPDATE workers SET state = 'DOWN' WHERE id = ? AND state != 'DOWN'`)
 	qDeleteWorker   = writeQuery(`DELETE FROM workers WHERE id = ?`)
 	qForgetWorker   = writeQuery(`DELETE FROM workers WHERE id = ?1 AND state = 'DOWN' AND last_heartbeat_at < ?2
@@ -244,7 +244,10 @@ func (s *Store) SetWorkerState(ctx context.Context, id string, st drover.WorkerS
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("worker", id)
+			if _, err := getWorker(x, id); err != nil {
+				return err // not found
+			}
+			return drover.Errorf(drover.ECONFLICT, "worker %s is DOWN: its state changes only when it is heard from again", id)
 		}
 		w, err = getWorker(x, id)
 		return err

@@ -170,6 +170,18 @@ func testSetWorkerState(f *fixture) {
 	if _, err := f.s.SetWorkerState(f.ctx, w.ID, drover.WorkerDown); err == nil {
 		t.Errorf("SetWorkerState(DOWN) succeeded; DOWN is MarkWorkerDown's")
 	}
+	// A DOWN worker keeps its state: only a heartbeat brings it back.
+	down := f.createWorker("down")
+	if _, marked, err := f.s.MarkWorkerDown(f.ctx, down.ID, at(time.Hour)); err != nil || !marked {
+		t.Fatalf("MarkWorkerDown: %v, %v", marked, err)
+	}
+	for _, st := range []drover.WorkerState{drover.WorkerDraining, drover.WorkerReady} {
+		_, err := f.s.SetWorkerState(f.ctx, down.ID, st)
+		wantCode(t, "SetWorkerState("+string(st)+") of a DOWN worker", err, drover.ECONFLICT)
+	}
+	if got := f.worker(down.ID); got.State != drover.WorkerDown {
+		t.Errorf("DOWN worker after refused SetWorkerState: %s", got.State)
+	}
 	_, err := f.s.SetWorkerState(f.ctx, "wrk_doesnotexist", drover.WorkerDraining)
 	wantCode(t, "SetWorkerState of an unknown worker", err, drover.ENOTFOUND)
 }
