@@ -193,7 +193,7 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 				// A retry is news even to a script: say why, on stderr.
 				if s.State == drover.JobQueued && s.Attempt > 0 && s.Message != "" && s.Message != lastState {
 					lastState = s.Message
-					fmt.Fprintf(a.stderr, "drover: %s\n", s.Message)
+					fmt.Fprintf(a.stderr, "drover: %s\n", printable(s.Message))
 				}
 				return
 			}
@@ -217,7 +217,7 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 				line += fmt.Sprintf(" on %s (attempt %d)", workerName(s.WorkerID), s.Attempt)
 			}
 			if line != lastState && !s.State.Final() {
-				fmt.Fprintf(a.stderr, "drover: %s\n", line)
+				fmt.Fprintf(a.stderr, "drover: %s\n", printable(line))
 				lastState = line
 			}
 		},
@@ -266,13 +266,13 @@ func exitCodeOf(a *app, id string, end *drover.EndEvent) int {
 			return *end.ExitCode
 		}
 	case drover.ReasonTimeout:
-		a.errorf("%s: %s", id, orText(end.Message, "timed out"))
+		a.errorf("%s: %s", id, printable(orText(end.Message, "timed out")))
 		return exitTimeout
 	case drover.ReasonOOMKilled:
 		a.errorf("%s: killed for exceeding its memory limit (raise --memory)", id)
 		return exitOOM
 	}
-	a.errorf("%s failed: %s (%s)", id, orText(end.Message, "drover could not run it"), end.Reason)
+	a.errorf("%s failed: %s (%s)", id, printable(orText(end.Message, "drover could not run it")), end.Reason)
 	return exitDrover
 }
 
@@ -489,7 +489,7 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 			if at.StartedAt != nil && at.FinishedAt != nil {
 				ran = at.FinishedAt.Sub(*at.StartedAt).Round(time.Millisecond).String()
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, worker(at.WorkerID), at.State, exit, orText(string(at.Reason), "-"), ran, at.Message)
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, worker(at.WorkerID), at.State, exit, orText(string(at.Reason), "-"), ran, printable(at.Message))
 		}
 		tw.Flush()
 	}
@@ -642,7 +642,7 @@ func cmdWorkers(ctx context.Context, a *app, args []string) int {
 		if w.State == drover.WorkerDown {
 			cpuUse, memUse = "-", "-" // what it last reported is not its state now
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s/%s\t%d/%d\t%s\t%s\t%s\t%s\t%s ago\n", w.ID, w.Name, w.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s/%s\t%d/%d\t%s\t%s\t%s\t%s\t%s ago\n", w.ID, printable(w.Name), w.State,
 			drover.FormatCPU(w.Allocated.CPU), drover.FormatCPU(w.Capacity.CPU),
 			drover.FormatMemory(w.Allocated.MemoryMB), drover.FormatMemory(w.Capacity.MemoryMB),
 			w.Allocated.Slots, w.Capacity.Slots, cpuUse, memUse,

@@ -130,7 +130,7 @@ export function mount(main) {
       }, 'Drain');
     }
     return h('div', {},
-      h('header', { class: 'worker-head' }, h('h2', { id: `w-${w.id}`, tabindex: '-1' }, w.name), badge(w.state), h('div', { class: 'spacer' }), action),
+      h('header', { class: 'worker-head' }, h('h2', { id: `w-${w.id}`, tabindex: '-1', dataset: { focus: 'name' } }, w.name), badge(w.state), h('div', { class: 'spacer' }), action),
       errors.get(w.id) ? h('p', { class: 'banner error', role: 'alert' }, errors.get(w.id)) : null);
   }
 
