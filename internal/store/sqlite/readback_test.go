@@ -62,6 +62,7 @@ func TestResultsEqualReadBack(t *testing.T) {
 		deliver, accept bool
 		starts          int  // StartAttempt calls before the end
 		startWithEnd    bool // the end reports the start
+		early           bool // the start and end are dated before the assignment (the store moves them)
 		end             store.AttemptEnd
 		outcome         store.JobOutcome
 	}
@@ -96,6 +97,13 @@ func TestResultsEqualReadBack(t *testing.T) {
 			{accept: true, startWithEnd: true, end: failed(code(2), drover.ReasonExitCode),
 				outcome: store.JobOutcome{State: drover.JobQueued, ExitCode: code(2), Reason: drover.ReasonExitCode, NotBefore: &backoff, JobRetry: true}},
 			{startWithEnd: true, end: store.AttemptEnd{State: drover.AttemptCompleted, ExitCode: code(0)},
+				outcome: store.JobOutcome{State: drover.JobCompleted, ExitCode: code(0)}},
+		}},
+		// Dated before the assignment by a worker's clock or memory.
+		{specs[1], []step{
+			{accept: true, starts: 1, early: true, end: failed(code(2), drover.ReasonExitCode),
+				outcome: store.JobOutcome{State: drover.JobQueued, ExitCode: code(2), Reason: drover.ReasonExitCode, NotBefore: &backoff, JobRetry: true}},
+			{startWithEnd: true, early: true, end: store.AttemptEnd{State: drover.AttemptCompleted, ExitCode: code(0)},
 				outcome: store.JobOutcome{State: drover.JobCompleted, ExitCode: code(0)}},
 		}},
 		// Never started: not acknowledged, then failed before starting.
@@ -135,7 +143,11 @@ func TestResultsEqualReadBack(t *testing.T) {
 				}
 			}
 			for k := range st.starts {
-				started, err := s.StartAttempt(ctx, as[0].ID, now.Add(time.Duration(4+k)*time.Second+7), time.Second, 2*time.Second)
+				when := now.Add(time.Duration(4+k)*time.Second + 7)
+				if st.early {
+					when = now.Add(-time.Hour)
+				}
+				started, err := s.StartAttempt(ctx, as[0].ID, when, time.Second, 2*time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -146,6 +158,13 @@ func TestResultsEqualReadBack(t *testing.T) {
 			if st.startWithEnd {
 				started := withClock(now.Add(30*time.Second + 3))
 				end.StartedAt = &started
+			}
+			if st.early {
+				end.At = now.Add(-time.Minute)
+				if end.StartedAt != nil {
+					started := withClock(now.Add(-2 * time.Hour))
+					end.StartedAt = &started
+				}
 			}
 			ended, err := s.EndAttempt(ctx, as[0].ID, end, func(j *drover.Job, a *drover.Attempt) store.JobOutcome { return st.outcome })
 			if err != nil {
