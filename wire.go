@@ -37,6 +37,10 @@ type StoredChunk struct {
 	Stream    Stream    `json:"stream"`
 	Data      []byte    `json:"data"`
 	Time      time.Time `json:"time"`
+	// Marker says the chunk is the job's "output dropped here" marker,
+	// which stands for the middle of an output past the cap (see
+	// Store.ReadOutput): the chunks after it up to the tail are gone.
+	Marker bool `json:"marker,omitempty"`
 }
 
 // RegisterRequest is POST /workers.

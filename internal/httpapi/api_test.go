@@ -48,13 +48,14 @@ type apiServer struct {
 }
 
 type serverOpt struct {
-	tokens bool // require API and join tokens
+	tokens    bool  // require API and join tokens
+	outputCap int64 // bytes of output kept per job (0: the store's default)
 }
 
 func newAPIServer(t *testing.T, o serverOpt) *apiServer {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{OutputCap: o.outputCap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,6 +728,63 @@ func TestAPIFollowOpenedBeforeTheJobStarts(t *testing.T) {
 	}
 	wantError(t, s.call(t, "GET", "/api/v1/jobs/"+j.ID+"/output?stream=both", apiToken, ""), 422, drover.EINVALID, "stdout or stderr")
 	wantError(t, s.call(t, "GET", "/api/v1/jobs/job_missing/output?follow=1", apiToken, ""), 404, drover.ENOTFOUND)
+}
+
+// A follower already past the marker of a job over its output cap, whose
+// unread chunks are then dropped, is told where: a silent gap would leave
+// a copy taken with drover run > file short with nothing to say so.
+func TestAPIFollowToldOfOutputDroppedUnderIt(t *testing.T) {
+	s := newAPIServer(t, serverOpt{tokens: true, outputCap: 4 << 10})
+	j := s.submit(t, echoSpec())
+	w := s.register(t, "w", 2000)
+	as := w.assignment(t)
+	if err := w.c.Start(ctxT(t), as.AttemptID, drover.StartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(from, to int64) {
+		t.Helper()
+		var cs []drover.OutputChunk
+		for seq := from; seq <= to; seq++ {
+			cs = append(cs, drover.OutputChunk{Seq: seq, Stream: drover.Stdout, Data: bytes.Repeat([]byte{byte('a' + seq)}, 1<<10)})
+		}
+		if err := w.c.SendOutput(ctxT(t), as.AttemptID, cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stream *sseStream
+	outputs := func(n int) []drover.OutputEvent {
+		t.Helper()
+		var got []drover.OutputEvent
+		for len(got) < n {
+			if ev := stream.next(t); ev.event == "output" {
+				o := decodeData[drover.OutputEvent](t, ev)
+				if ev.id == "" && !strings.Contains(o.Data, "output dropped here while it was being read") {
+					t.Errorf("output event without an id: %+v", o)
+				}
+				got = append(got, o)
+			}
+		}
+		return got
+	}
+	// 6 KiB against a 4 KiB cap: chunk 3 becomes the marker, 4 goes.
+	send(1, 6)
+	stream = openSSE(t, s, "/api/v1/jobs/"+j.ID+"/output?follow=1", nil)
+	got := outputs(4)
+	if !strings.Contains(got[2].Data, "bytes of output dropped here") || got[3].Data[0] != 'a'+5 {
+		t.Fatalf("first read: %q…, want chunks 1 and 2, the marker, 5", []string{got[0].Data[:1], got[1].Data[:1], got[2].Data, got[3].Data[:1]})
+	}
+	if o := outputs(1)[0]; o.Data[0] != 'a'+6 {
+		t.Fatalf("then %q…, want chunk 6 (the marker explains the gap: no notice)", o.Data[:1])
+	}
+	// 6 KiB more at once: 5 to 10 go before the follower reads them.
+	send(7, 12)
+	got = outputs(3)
+	if got[0].Stream != drover.Stderr || !strings.Contains(got[0].Data, "output dropped here while it was being read") {
+		t.Fatalf("after chunks it had not read were dropped: %+v, want the notice first", got[0])
+	}
+	if got[1].Data[0] != 'a'+11 || got[2].Data[0] != 'a'+12 {
+		t.Errorf("then %q and %q…, want chunks 11 and 12", got[1].Data[:1], got[2].Data[:1])
+	}
 }
 
 func TestAPIFollowOfACancelledQueuedJobEnds(t *testing.T) {

@@ -38,22 +38,58 @@ func (s *server) output(w http.ResponseWriter, r *http.Request) error {
 		return s.follow(w, r, id, stream)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	var after int64
+	var (
+		after int64
+		gaps  gapWatch
+	)
 	for {
-		chunks, err := s.c.Output(r.Context(), id, after, stream, outputPage)
+		// Both streams are read, so that the seqs show a gap (see gapWatch).
+		chunks, err := s.c.Output(r.Context(), id, after, "", outputPage)
 		if err != nil {
 			return err
 		}
-		for _, ch := range chunks {
+		for i := range chunks {
+			ch := &chunks[i]
+			after = ch.ID
+			if gaps.next(ch) && stream != drover.Stdout {
+				if _, err := w.Write([]byte(dropNotice)); err != nil { // it is stderr's
+					return nil
+				}
+			}
+			if stream != "" && ch.Stream != stream {
+				continue
+			}
 			if _, err := w.Write(ch.Data); err != nil {
 				return nil
 			}
-			after = ch.ID
 		}
 		if len(chunks) < outputPage {
 			return nil
 		}
 	}
+}
+
+// dropNotice is what a reader is told where chunks it had not read yet
+// were deleted: the job passed the output cap, and the middle of its
+// output went while the reader was past the marker that says so.
+const dropNotice = "\n[drover: output dropped here while it was being read: the job passed the coordinator's output cap, which keeps its first and last parts]\n"
+
+// gapWatch finds, for a reader going through a job's chunks in order, where
+// chunks are missing: each attempt's chunks have consecutive seqs, and the
+// only gap a reader should meet is the one after the marker, which says
+// what was dropped.
+type gapWatch struct {
+	attempt       int
+	seq           int64
+	lastWasMarker bool
+}
+
+// next takes the next chunk read and says whether chunks are missing
+// before it.
+func (g *gapWatch) next(c *drover.StoredChunk) bool {
+	gap := c.AttemptN == g.attempt && g.seq > 0 && c.Seq > g.seq+1 && !g.lastWasMarker
+	g.attempt, g.seq, g.lastWasMarker = c.AttemptN, c.Seq, c.Marker
+	return gap
 }
 
 func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, stream drover.Stream) error {
@@ -77,7 +113,10 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 
 	keep := time.NewTicker(s.cfg.KeepAlive)
 	defer keep.Stop()
-	var job *drover.Job
+	var (
+		job  *drover.Job
+		gaps gapWatch
+	)
 	lastState := ""
 	for {
 		if watch.StateChanged() || job == nil {
@@ -99,7 +138,9 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 		// its attempt's output was all stored, so this read is complete).
 		final := job.State.Final()
 		for first := true; ; first = false {
-			chunks, err := s.c.Output(r.Context(), id, after, stream, outputPage)
+			// Both streams are read, so that the seqs show a gap (see
+			// gapWatch); the other stream's chunks are skipped below.
+			chunks, err := s.c.Output(r.Context(), id, after, "", outputPage)
 			if err != nil {
 				return nil
 			}
@@ -114,9 +155,18 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 				}
 				sendState()
 			}
-			for _, ch := range chunks {
-				b, _ := json.Marshal(drover.NewOutputEvent(ch.Stream, ch.AttemptN, ch.Data))
-				fmt.Fprintf(w, "id: %d\nevent: output\ndata: %s\n\n", ch.ID, b)
+			for i := range chunks {
+				ch := &chunks[i]
+				if gaps.next(ch) && stream != drover.Stdout {
+					// No id: a follower that resumes goes on after the
+					// chunk before, which the notice belongs to.
+					b, _ := json.Marshal(drover.NewOutputEvent(drover.Stderr, ch.AttemptN, []byte(dropNotice)))
+					fmt.Fprintf(w, "event: output\ndata: %s\n\n", b)
+				}
+				if stream == "" || ch.Stream == stream {
+					b, _ := json.Marshal(drover.NewOutputEvent(ch.Stream, ch.AttemptN, ch.Data))
+					fmt.Fprintf(w, "id: %d\nevent: output\ndata: %s\n\n", ch.ID, b)
+				}
 				after = ch.ID
 			}
 			if len(chunks) < outputPage {

@@ -106,7 +106,11 @@ type Store interface {
 	// once, and returns the job id. ECONFLICT if the attempt is final.
 	AppendOutput(ctx context.Context, attemptID string, chunks []drover.OutputChunk, now time.Time) (jobID string, err error)
 	// ReadOutput returns a job's chunks with ID > afterID in order, at most
-	// limit (0 = no limit), of one stream or of both ("").
+	// limit (0 = no limit), of one stream or of both (""). A job past its
+	// output cap keeps its head and tail: the first chunk after the head
+	// becomes a marker (Marker set) and the chunks after it up to the tail
+	// are deleted, also while a reader pages through them; each attempt's
+	// chunks have consecutive seqs, so a reader can tell a gap.
 	ReadOutput(ctx context.Context, jobID string, afterID int64, stream drover.Stream, limit int) ([]drover.StoredChunk, error)
 	// EndAttempt ends an active attempt and, in the same transaction, applies
 	// to its job the outcome that decide returns given the job (with

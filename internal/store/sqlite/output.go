@@ -13,7 +13,8 @@ var (
 	// so a worker retrying a post cannot double its output.
 	qInsertChunk = writeQuery(`INSERT INTO output (job_id, attempt_id, attempt_n, seq, stream, data, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attempt_id, seq) DO NOTHING`)
-	qReadOutput = readQuery(`SELECT id, attempt_id, attempt_n, seq, stream, data, at FROM output
+	qReadOutput = readQuery(`SELECT id, attempt_id, attempt_n, seq, stream, data, at,
+		id IS (SELECT output_marker FROM jobs WHERE jobs.id = ?1) FROM output
 		WHERE job_id = ?1 AND id > ?2 AND (?3 = '' OR stream = ?3) ORDER BY id LIMIT ?4`)
 )
 
@@ -86,7 +87,7 @@ func (s *Store) ReadOutput(ctx context.Context, jobID string, afterID int64, str
 				c  drover.StoredChunk
 				at int64
 			)
-			if err := rows.Scan(&c.ID, &c.AttemptID, &c.AttemptN, &c.Seq, &c.Stream, &c.Data, &at); err != nil {
+			if err := rows.Scan(&c.ID, &c.AttemptID, &c.AttemptN, &c.Seq, &c.Stream, &c.Data, &at, &c.Marker); err != nil {
 				return err
 			}
 			c.Time = fromUnixNano(at)
