@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/distribution/reference"
 )
 
 // Defaults applied to a spec that leaves a field empty.
@@ -67,6 +69,12 @@ func (s *JobSpec) Normalize() error {
 	}
 	if s.Image != "" && s.Executor != ExecutorDocker {
 		return FieldErrorf("image", "image %q is only used by the docker executor, but executor is %q: drop the image or use executor docker", s.Image, s.Executor)
+	}
+	if s.Image != "" {
+		// What the engine would refuse on every worker, refused here.
+		if _, err := reference.ParseAnyReference(s.Image); err != nil {
+			return FieldErrorf("image", "image %q is not an image reference (%v): use name[:tag] or name@sha256:digest, the name in lower case, e.g. debian:bookworm-slim", s.Image, err)
+		}
 	}
 	if s.Network && s.Executor == ExecutorDocker {
 		// Only workers started with --allow-network give a container the

@@ -91,6 +91,8 @@ func TestNormalize(t *testing.T) {
 			field: "name", msg: []string{"201 characters", "limit is 200"}},
 		{name: "docker memory below the engine's minimum", spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "alpine:3", Resources: drover.Resources{MemoryMB: 5}},
 			field: "resources.memoryMB", msg: []string{"at least 6 MiB"}},
+		{name: "image reference in upper case", spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "UPPER/Case:bad tag"},
+			field: "image", msg: []string{"not an image reference", "lower case"}},
 		{name: "newline in a name", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: "a\nb"},
 			field: "name", msg: []string{"U+000A", "control character", "one line"}},
 		{name: "escape sequence in a name", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: "red\x1b[31m"},
