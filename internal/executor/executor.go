@@ -23,6 +23,9 @@ type Task struct {
 	// Grace is the wait between SIGTERM and SIGKILL when the run's context
 	// is cancelled (cancel or timeout). Zero kills at once.
 	Grace time.Duration
+	// Hurry, once closed, ends a grace period at once (the worker was told
+	// a second time to stop): the command is killed. May be nil.
+	Hurry <-chan struct{}
 	// OnStart is called once, as soon as the command is running; imagePull
 	// is the time spent making the image available (0 for processes). The
 	// worker starts the job's timeout from here. May be nil.

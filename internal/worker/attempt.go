@@ -161,6 +161,7 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 		Spec:      a.Spec,
 		Workspace: ws,
 		Grace:     w.cfg.Grace,
+		Hurry:     w.hurry,
 		OnStart: func(pull time.Duration) {
 			startMu.Lock()
 			defer startMu.Unlock()

@@ -99,6 +99,7 @@ type Worker struct {
 	draining bool
 	drainCh  chan struct{} // closed when draining starts
 	idle     chan struct{} // signalled when a run ends
+	hurry    chan struct{} // closed on a hard stop: grace periods end at once
 
 	wg sync.WaitGroup
 }
@@ -161,7 +162,7 @@ func New(cfg Config) (*Worker, error) {
 		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, api: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
-		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1)}
+		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1), hurry: make(chan struct{})}
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
 	}
@@ -242,6 +243,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	hard := ctx.Err() != nil
 	if hard {
+		// Told twice to stop: the running commands are killed without
+		// their grace period (their jobs go to other workers).
+		close(w.hurry)
 		w.stopAll(errShutdown)
 	}
 	// Attempts report their end with a bounded context of their own.

@@ -160,7 +160,7 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	case <-exited:
 	case <-ctx.Done():
 		stopped = true
-		e.stop(bg, id, t.Grace, exited)
+		e.stop(bg, id, t.Grace, t.Hurry, exited)
 	}
 	res := executor.Result{Usage: usage.stop()}
 	select {
@@ -396,10 +396,15 @@ func dropVar(env []string, key string) []string {
 
 // stop ends a running container as DESIGN.md §4 asks: SIGTERM to its init,
 // which forwards it to the command's process group, SIGKILL once grace has
-// passed, then waits until the engine reports the exit (at most
-// engineCallTimeout after SIGKILL). Everything else in the container dies
+// passed (or once hurry is closed), then waits until the engine reports the
+// exit (at most engineCallTimeout after SIGKILL). Everything else in the container dies
 // with its init, as the kernel ends a PID namespace with its first process.
-func (e *Executor) stop(ctx context.Context, id string, grace time.Duration, exited <-chan struct{}) {
+func (e *Executor) stop(ctx context.Context, id string, grace time.Duration, hurry <-chan struct{}, exited <-chan struct{}) {
+	select {
+	case <-hurry:
+		grace = 0
+	default:
+	}
 	if grace > 0 {
 		e.kill(ctx, id, "TERM")
 		timer := time.NewTimer(grace)
@@ -408,6 +413,7 @@ func (e *Executor) stop(ctx context.Context, id string, grace time.Duration, exi
 		case <-exited:
 			return
 		case <-timer.C:
+		case <-hurry:
 		}
 	}
 	e.kill(ctx, id, "KILL")

@@ -227,12 +227,18 @@ func (p *proc) signal(sig syscall.Signal) {
 }
 
 // await returns once the leader has exited. If ctx is done first it stops
-// the group: SIGTERM, then SIGKILL after grace (at once when grace is 0).
-func (p *proc) await(ctx context.Context, grace time.Duration) {
+// the group: SIGTERM, then SIGKILL after grace (at once when grace is 0, or
+// when hurry is closed).
+func (p *proc) await(ctx context.Context, grace time.Duration, hurry <-chan struct{}) {
 	select {
 	case <-p.exited:
 		return
 	case <-ctx.Done():
+	}
+	select {
+	case <-hurry:
+		grace = 0
+	default:
 	}
 	if grace <= 0 {
 		p.signal(syscall.SIGKILL)
@@ -248,8 +254,11 @@ func (p *proc) await(ctx context.Context, grace time.Duration) {
 		// at once, but the processes it started got SIGTERM too and may
 		// still be cleaning up: give them the rest of the grace period
 		// before the caller kills the group.
-		p.awaitGroup(deadline.C)
+		p.awaitGroup(deadline.C, hurry)
 	case <-deadline.C:
+		p.signal(syscall.SIGKILL)
+		<-p.exited
+	case <-hurry:
 		p.signal(syscall.SIGKILL)
 		<-p.exited
 	}
@@ -259,12 +268,15 @@ func (p *proc) await(ctx context.Context, grace time.Duration) {
 // deadline fires. The kernel does not notify us when a process that is not
 // our child exits, so this polls /proc, from every 5 ms up to every 100 ms;
 // it runs only during a grace period.
-func (p *proc) awaitGroup(deadline <-chan time.Time) {
+func (p *proc) awaitGroup(deadline <-chan time.Time, hurry <-chan struct{}) {
 	interval := 5 * time.Millisecond
 	for groupAlive(p.pgid) {
 		tick := time.NewTimer(interval)
 		select {
 		case <-deadline:
+			tick.Stop()
+			return
+		case <-hurry:
 			tick.Stop()
 			return
 		case <-tick.C:

@@ -93,7 +93,7 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 		t.OnStart(0)
 	}
 
-	p.await(ctx, t.Grace)
+	p.await(ctx, t.Grace, t.Hurry)
 	// The leader has exited but is not reaped, so the group id cannot have
 	// been reused: kill what it left behind, so background children die
 	// and let go of the output pipes.

@@ -492,6 +492,27 @@ func TestGraceThenKill(t *testing.T) {
 	wantExit(t, res, 128+int(syscall.SIGKILL))
 }
 
+// Hurry ends a grace period under way: the worker was told twice to stop.
+func TestHurryEndsTheGrace(t *testing.T) {
+	t.Parallel()
+	task := newTask(t, "sh", "-c", `trap '' TERM; echo ready; sleep 300`)
+	task.Grace = time.Hour
+	hurry := make(chan struct{})
+	task.Hurry = hurry
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newSink()
+	done := runAsync(t, ctx, New(nil), task, s)
+	s.waitFor(t, drover.Stdout, "ready")
+	cancel() // SIGTERM, which it ignores: an hour's grace begins
+	close(hurry)
+	res, ok := await(t, done)
+	if !ok {
+		t.Fatal("Run did not return once hurried")
+	}
+	wantExit(t, res, 128+int(syscall.SIGKILL))
+}
+
 func TestGraceZeroKillsAtOnce(t *testing.T) {
 	t.Parallel()
 	task := newTask(t, "sh", "-c", `trap 'echo term; exit 0' TERM; echo ready; sleep 300 & wait`)
