@@ -1013,6 +1013,20 @@ func TestAPIInfoNeedsNoToken(t *testing.T) {
 	}
 }
 
+// The bearer scheme is case-insensitive; an API token is never taken for
+// a worker's secret, whatever it starts with, nor accepted for a worker's
+// call.
+func TestAPITokenForms(t *testing.T) {
+	s := newAPIServer(t, serverOpt{tokens: true})
+	j := s.submit(t, echoSpec())
+	r := s.call(t, "GET", "/api/v1/jobs/"+j.ID, "", "", "Authorization", "bearer "+apiToken)
+	if r.status != 200 {
+		t.Errorf("lower-case bearer: %d %s, want 200", r.status, r.body)
+	}
+	w := s.register(t, "w", 1000)
+	wantError(t, s.call(t, "DELETE", "/api/v1/workers/"+w.id, apiToken, ""), 401, drover.EUNAUTHORIZED, "not an API token")
+}
+
 func TestAPIAccessTokenOnlyOnGet(t *testing.T) {
 	s := newAPIServer(t, serverOpt{tokens: true})
 	j := s.submit(t, echoSpec())
@@ -1023,7 +1037,7 @@ func TestAPIAccessTokenOnlyOnGet(t *testing.T) {
 	wantError(t, s.call(t, "GET", "/api/v1/jobs?access_token=nope", "", ""), 401, drover.EUNAUTHORIZED, "wrong")
 	// A header, even a wrong one, is what counts when there is one.
 	wantError(t, s.call(t, "GET", "/api/v1/jobs?access_token="+apiToken, "nope", ""), 401, drover.EUNAUTHORIZED)
-	wantError(t, s.call(t, "POST", "/api/v1/jobs?access_token="+apiToken, "", `{"command": ["true"]}`), 401, drover.EUNAUTHORIZED, "needs an API token")
+	wantError(t, s.call(t, "POST", "/api/v1/jobs?access_token="+apiToken, "", `{"command": ["true"]}`), 401, drover.EUNAUTHORIZED, "on GET requests only")
 	wantError(t, s.call(t, "POST", "/api/v1/jobs/"+j.ID+"/cancel?access_token="+apiToken, "", ""), 401, drover.EUNAUTHORIZED)
 	if got, err := s.api.Job(ctxT(t), j.ID); err != nil || got.State != drover.JobQueued {
 		t.Errorf("job after a refused cancel: %+v, %v; want it still queued", got, err)

@@ -130,8 +130,9 @@ func New(cfg Config) http.Handler {
 // as ?access_token= because browsers' EventSource cannot set headers.
 func bearer(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(t)
+		// The scheme is case-insensitive (RFC 9110 §11.1).
+		if len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+			return strings.TrimSpace(h[len("Bearer "):])
 		}
 		return ""
 	}
@@ -151,7 +152,7 @@ func (s *server) client(h func(w http.ResponseWriter, r *http.Request) error) ht
 func (s *server) clientOrWorker(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	asClient := s.client(h)
 	return func(w http.ResponseWriter, r *http.Request) {
-		if tok := bearer(r); strings.HasPrefix(tok, "wrk_") {
+		if tok := bearer(r); strings.HasPrefix(tok, "wrk_") && !s.isAPIToken(tok) {
 			if _, err := s.c.AuthWorker(r.Context(), tok); err != nil {
 				writeError(w, r, s.log, err)
 				return
@@ -165,6 +166,18 @@ func (s *server) clientOrWorker(h func(w http.ResponseWriter, r *http.Request) e
 	}
 }
 
+// isAPIToken reports whether tok is one of the API tokens (in constant
+// time per token).
+func (s *server) isAPIToken(tok string) bool {
+	ok := false
+	for _, t := range s.cfg.APITokens {
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(t)) == 1 {
+			ok = true
+		}
+	}
+	return ok
+}
+
 // clientLimit is client with a body limit of its own (0: MaxBody).
 func (s *server) clientLimit(limit int64, h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	if limit == 0 {
@@ -173,16 +186,13 @@ func (s *server) clientLimit(limit int64, h func(w http.ResponseWriter, r *http.
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.cfg.APITokens) > 0 {
 			tok := bearer(r)
-			ok := false
-			for _, t := range s.cfg.APITokens {
-				if subtle.ConstantTimeCompare([]byte(tok), []byte(t)) == 1 {
-					ok = true
-				}
-			}
-			if !ok {
+			if !s.isAPIToken(tok) {
 				msg := "this server needs an API token: pass --token or set DROVER_TOKEN (header Authorization: Bearer <token>)"
-				if tok != "" {
+				switch {
+				case tok != "":
 					msg = "the API token is wrong: check --token or DROVER_TOKEN"
+				case r.Method != http.MethodGet && r.URL.Query().Has("access_token"):
+					msg = "access_token in the URL is taken on GET requests only: send the token in the header Authorization: Bearer <token>"
 				}
 				writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "%s", msg))
 				return
@@ -202,8 +212,12 @@ type workerKey struct{}
 func (s *server) worker(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok := bearer(r)
-		if tok == "" {
-			writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "worker calls need the worker secret returned at registration (Authorization: Bearer <secret>)"))
+		if tok == "" || s.isAPIToken(tok) {
+			msg := "worker calls need the worker secret returned at registration (Authorization: Bearer <secret>)"
+			if tok != "" {
+				msg = "this is a worker's call: it takes the secret the worker got at registration, not an API token (to take a worker out of service, drain it: POST /api/v1/workers/{id}/drain)"
+			}
+			writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "%s", msg))
 			return
 		}
 		id, err := s.c.AuthWorker(r.Context(), tok)
