@@ -91,15 +91,16 @@ type Worker struct {
 	reports *reporter
 	lock    *os.File // flock on the work dir, held for the worker's life
 
-	mu       sync.Mutex
-	id       string
-	wapi     *client.Client // authenticated with the worker secret
-	interval time.Duration
-	runs     map[string]*run
-	draining bool
-	drainCh  chan struct{} // closed when draining starts
-	idle     chan struct{} // signalled when a run ends
-	hurry    chan struct{} // closed on a hard stop: grace periods end at once
+	mu        sync.Mutex
+	id        string
+	wapi      *client.Client // authenticated with the worker secret
+	interval  time.Duration
+	runs      map[string]*run
+	draining  bool
+	drainCh   chan struct{}      // closed when draining starts
+	idle      chan struct{}      // signalled when a run ends
+	hurry     chan struct{}      // closed on a hard stop: grace periods end at once
+	lastUsage drover.WorkerUsage // what the last regular heartbeat measured
 
 	wg sync.WaitGroup
 }
@@ -438,6 +439,13 @@ func (w *Worker) heartbeat(ctx context.Context, m *machineStats) {
 	}
 	w.mu.Lock()
 	draining := w.draining
+	// An extra heartbeat (a drain's) measures nothing: it repeats the last
+	// figures rather than report an idle machine.
+	if m != nil {
+		w.lastUsage = usage
+	} else {
+		usage = w.lastUsage
+	}
 	w.mu.Unlock()
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
