@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -264,6 +265,10 @@ func envOr(a *app, key, def string) string {
 func (a *app) apiError(server string, err error) {
 	var de *drover.Error
 	if errors.As(err, &de) {
+		if strings.Contains(de.Message, "HTTP request to an HTTPS server") {
+			a.errorf("the coordinator at %s speaks HTTPS (it answered %q): use https:// in --server (or DROVER_SERVER)", server, de.Message)
+			return
+		}
 		if f := specFlags[de.Field]; f != "" {
 			a.errorf("%s (%s)", de.Message, f)
 		} else {
@@ -281,6 +286,11 @@ func (a *app) apiError(server string, err error) {
 		return
 	}
 	if client.Untrusted(err) {
+		var host x509.HostnameError
+		if errors.As(err, &host) {
+			a.errorf("the coordinator's certificate is not for %s: %v (use in --server the name it was issued for, or have it issued for this address)", server, err)
+			return
+		}
 		a.errorf("cannot trust the coordinator at %s: %v (add its CA to the system's, or point SSL_CERT_FILE at it)", server, err)
 		return
 	}

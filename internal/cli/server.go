@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -113,6 +114,13 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 	}
 	if (sf.tlsCert == "") != (sf.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if sf.tlsCert != "" {
+		// Checked before anything is announced: serving would find out
+		// only after the listening line.
+		if _, err := tls.LoadX509KeyPair(sf.tlsCert, sf.tlsKey); err != nil {
+			return nil, fmt.Errorf("--tls-cert %s and --tls-key %s: %w", sf.tlsCert, sf.tlsKey, err)
+		}
 	}
 	maxSize, err := drover.ParseMemory(sf.bundleMaxSize)
 	if err != nil {
