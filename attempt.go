@@ -20,11 +20,14 @@ func (s AttemptState) Final() bool {
 
 // Attempt is one try of a job on one worker.
 type Attempt struct {
-	ID       string       `json:"id"`
-	JobID    string       `json:"jobId"`
-	N        int          `json:"n"` // 1-based
-	WorkerID string       `json:"workerId"`
-	State    AttemptState `json:"state"`
+	ID       string `json:"id"`
+	JobID    string `json:"jobId"`
+	N        int    `json:"n"` // 1-based
+	WorkerID string `json:"workerId"`
+	// WorkerName is the worker's name when the attempt was assigned: it
+	// stays when the worker is gone.
+	WorkerName string       `json:"workerName,omitempty"`
+	State      AttemptState `json:"state"`
 	// Resources reserved on the worker while the attempt is active.
 	Resources Resources `json:"resources"`
 	ExitCode  *int      `json:"exitCode"`

@@ -489,7 +489,11 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 			if at.StartedAt != nil && at.FinishedAt != nil {
 				ran = at.FinishedAt.Sub(*at.StartedAt).Round(time.Millisecond).String()
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, worker(at.WorkerID), at.State, exit, orText(string(at.Reason), "-"), ran, printable(at.Message))
+			name := worker(at.WorkerID)
+			if name == at.WorkerID && at.WorkerName != "" {
+				name = at.WorkerName // the worker is gone: its name as it was
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, printable(name), at.State, exit, orText(string(at.Reason), "-"), ran, printable(at.Message))
 		}
 		tw.Flush()
 	}

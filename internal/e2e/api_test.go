@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -272,7 +273,13 @@ func TestRetriesAndDrain(t *testing.T) {
 	if _, err := cl.c.Worker(ctx, wid); drover.ErrorCode(err) != drover.ENOTFOUND {
 		t.Errorf("drained worker still registered: %v", err)
 	}
-	_ = j
+	// Gone, the worker is still named in its attempts.
+	if len(j.Attempts) != 1 || j.Attempts[0].WorkerName != "w1" {
+		t.Errorf("attempts %+v: want the worker's name kept", j.Attempts)
+	}
+	if out, _, _ := cl.cli(ctx, "status", id); !regexp.MustCompile(`(?m)^  1 +w1 +COMPLETED`).MatchString(out) {
+		t.Errorf("status after the worker left does not name it:\n%s", out)
+	}
 }
 
 // TestBadEnvironment: a variable its command cannot use stops it with exit

@@ -346,19 +346,23 @@ func (s *Store) Assign(ctx context.Context, now time.Time, ps []store.Placement)
 	var out []drover.Attempt
 	err := s.write(ctx, func(x *session) error {
 		out = out[:0]
-		ready := make(map[string]bool) // worker id -> READY, read once per call
+		type workerRow struct {
+			ready bool
+			name  string
+		}
+		workers := make(map[string]workerRow) // read once per call
 		for _, p := range ps {
-			ok, seen := ready[p.WorkerID]
+			wk, seen := workers[p.WorkerID]
 			if !seen {
 				var st drover.WorkerState
-				err := x.queryRow(qWorkerState, p.WorkerID).Scan(&st)
+				err := x.queryRow(qWorkerState, p.WorkerID).Scan(&st, &wk.name)
 				if err != nil && !errors.Is(err, sql.ErrNoRows) {
 					return err
 				}
-				ok = st == drover.WorkerReady
-				ready[p.WorkerID] = ok
+				wk.ready = st == drover.WorkerReady
+				workers[p.WorkerID] = wk
 			}
-			if !ok {
+			if !wk.ready {
 				continue
 			}
 			var (
@@ -378,6 +382,7 @@ func (s *Store) Assign(ctx context.Context, now time.Time, ps []store.Placement)
 				JobID:      p.JobID,
 				N:          n + 1,
 				WorkerID:   p.WorkerID,
+				WorkerName: wk.name,
 				State:      drover.AttemptAssigned,
 				Resources:  res,
 				AssignedAt: &now,
@@ -386,7 +391,7 @@ func (s *Store) Assign(ctx context.Context, now time.Time, ps []store.Placement)
 				a.Phases.Queued = drover.Duration(max(0, t-queuedAt.Int64))
 			}
 			if _, err := x.exec(qInsertAttempt, a.ID, a.JobID, a.N, a.WorkerID, res.CPU, res.MemoryMB,
-				encodePhases(a.Phases), t); err != nil {
+				encodePhases(a.Phases), t, a.WorkerName); err != nil {
 				return err
 			}
 			out = append(out, a)
@@ -400,7 +405,7 @@ func (s *Store) Assign(ctx context.Context, now time.Time, ps []store.Placement)
 }
 
 var (
-	qWorkerState = readQuery(`SELECT state FROM workers WHERE id = ?`)
+	qWorkerState = readQuery(`SELECT state, name FROM workers WHERE id = ?`)
 	// qClaimJob moves a QUEUED job past its backoff to ASSIGNED and returns
 	// what the attempt needs: the wait, the requests and the attempts so far.
 	qClaimJob = writeQuery(`UPDATE jobs SET state = 'ASSIGNED', assigned_at = ?1, worker_id = ?2,
@@ -408,5 +413,5 @@ var (
 		WHERE id = ?3 AND state = 'QUEUED' AND (not_before IS NULL OR not_before <= ?1)
 		RETURNING queued_at, cpu, memory_mb, (SELECT count(*) FROM attempts WHERE job_id = ?3)`)
 	qInsertAttempt = writeQuery(`INSERT INTO attempts (id, job_id, n, worker_id, state, cpu, memory_mb,
-		phases, assigned_at) VALUES (?, ?, ?, ?, 'ASSIGNED', ?, ?, ?, ?)`)
+		phases, assigned_at, worker_name) VALUES (?, ?, ?, ?, 'ASSIGNED', ?, ?, ?, ?, ?)`)
 )

@@ -73,7 +73,7 @@ func decodeSpec(specs *specCache, jobID string, raw []byte, sp *drover.JobSpec) 
 // the attempts table "a".
 const attemptCols = `a.id, a.job_id, a.n, a.worker_id, a.state, a.cpu, a.memory_mb,
 	a.exit_code, a.reason, a.message, a.usage, a.phases, a.assigned_at,
-	a.delivered_at, a.accepted_at, a.started_at, a.finished_at, a.stop_requested`
+	a.delivered_at, a.accepted_at, a.started_at, a.finished_at, a.stop_requested, a.worker_name`
 
 func scanAttempt(sc scanner) (drover.Attempt, error) {
 	var (
@@ -85,7 +85,7 @@ func scanAttempt(sc scanner) (drover.Attempt, error) {
 	)
 	err := sc.Scan(&a.ID, &a.JobID, &a.N, &a.WorkerID, &a.State, &a.Resources.CPU, &a.Resources.MemoryMB,
 		&exitCode, &a.Reason, &a.Message, &usage, &phases, &assignedAt,
-		&deliveredAt, &acceptedAt, &startedAt, &finishedAt, &a.StopRequested)
+		&deliveredAt, &acceptedAt, &startedAt, &finishedAt, &a.StopRequested, &a.WorkerName)
 	if err != nil {
 		return a, err
 	}

@@ -24,8 +24,8 @@ func testAssign(f *fixture) {
 	}
 	stored := f.attempt(attemptID)
 	for _, a := range []*drover.Attempt{&as[0], stored} {
-		if a.ID != attemptID || a.JobID != j.ID || a.WorkerID != w.ID || a.N != 1 {
-			t.Errorf("attempt = %s of %s on %s n=%d, want %s of %s on %s n=1", a.ID, a.JobID, a.WorkerID, a.N, attemptID, j.ID, w.ID)
+		if a.ID != attemptID || a.JobID != j.ID || a.WorkerID != w.ID || a.N != 1 || a.WorkerName != "w" {
+			t.Errorf("attempt = %s of %s on %s (%q) n=%d, want %s of %s on %s (\"w\") n=1", a.ID, a.JobID, a.WorkerID, a.WorkerName, a.N, attemptID, j.ID, w.ID)
 		}
 		if a.State != drover.AttemptAssigned {
 			t.Errorf("attempt state = %s, want ASSIGNED", a.State)

@@ -205,8 +205,8 @@ func testDeleteWorker(f *fixture) {
 	wantCode(t, "GetWorker after delete", err, drover.ENOTFOUND)
 	err = f.s.DeleteWorker(f.ctx, w.ID)
 	wantCode(t, "DeleteWorker again", err, drover.ENOTFOUND)
-	if got := f.attempt(a.ID); got.WorkerID != w.ID {
-		t.Errorf("finished attempt of a deleted worker: WorkerID = %q, want %q", got.WorkerID, w.ID)
+	if got := f.attempt(a.ID); got.WorkerID != w.ID || got.WorkerName != "w" {
+		t.Errorf("finished attempt of a deleted worker: on %q (%q), want %q (\"w\")", got.WorkerID, got.WorkerName, w.ID)
 	}
 	if ws, err := f.s.ListWorkers(f.ctx); err != nil || len(ws) != 0 {
 		t.Errorf("ListWorkers after delete = %d workers, %v", len(ws), err)

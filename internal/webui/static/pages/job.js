@@ -205,7 +205,8 @@ function keyFacts(job) {
   add('Exit code', !fmt.isFinal(job.state) ? '—' : job.exitCode === null || job.exitCode === undefined
     ? (job.reason ? h('span', { class: 'muted' }, job.reason.replaceAll('_', ' ')) : '—')
     : h('span', { class: job.exitCode === 0 ? 'ok' : job.state === 'CANCELLED' ? '' : 'bad' }, String(job.exitCode)));
-  add('Worker', job.workerId ? h('a', { href: '#/workers' }, live.workerName(job.workerId)) : '—');
+  const onWorker = (job.attempts || []).findLast((a) => a.workerId === job.workerId);
+  add('Worker', job.workerId ? h('a', { href: '#/workers' }, onWorker ? attemptWorker(onWorker) : live.workerName(job.workerId)) : '—');
   add('Duration', job.startedAt
     ? (job.completedAt ? fmt.duration(fmt.elapsed(job.startedAt, job.completedAt)) : h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt))))
     : '—');
@@ -265,7 +266,7 @@ function attemptTable(job) {
       if (runningNow) ms.running = fmt.elapsed(a.startedAt);
       return h('tr', {},
         h('td', {}, String(a.n)),
-        h('td', {}, a.workerId ? live.workerName(a.workerId) : '—'),
+        h('td', {}, a.workerId ? attemptWorker(a) : '—'),
         h('td', {}, badge(a.state)),
         h('td', { class: 'num' }, a.exitCode === null || a.exitCode === undefined ? '—' : String(a.exitCode)),
         h('td', {}, a.reason ? a.reason.replaceAll('_', ' ') : '—', a.message ? h('div', { class: 'sub' }, a.message) : null),
@@ -293,4 +294,11 @@ function phaseBar(ms) {
 
 function cap(s) {
   return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+// attemptWorker names an attempt's worker: its name now, or, once the
+// worker is gone, the name it had then.
+function attemptWorker(a) {
+  const name = live.workerName(a.workerId);
+  return name === a.workerId && a.workerName ? a.workerName : name;
 }
