@@ -337,9 +337,25 @@ func (w *Worker) register(ctx context.Context) error {
 	if !w.cfg.NoGrace {
 		req.Grace = drover.Duration(w.cfg.Grace)
 	}
+	// A drain also ends a registration call under way (a coordinator that
+	// does not answer can hold it for as long as a connection takes to
+	// fail).
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.drainCh:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
 	backoff := 100 * time.Millisecond
 	for {
-		resp, err := w.api.Register(ctx, req)
+		resp, err := w.api.Register(rctx, req)
+		if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+			w.log.Info("drained before registering: nothing ran; stopping")
+			return errDrainedUnregistered
+		}
 		if err == nil {
 			w.mu.Lock()
 			w.id = resp.Worker.ID
