@@ -52,7 +52,7 @@ func TestBadInputs(t *testing.T) {
 		{"missing token", "GET", "/api/v1/jobs", "", "", 401, "DROVER_TOKEN"},
 		{"wrong token", "GET", "/api/v1/jobs", "", "nope", 401, "wrong"},
 		{"register without join token", "POST", "/api/v1/workers", `{"name":"x"}`, "", 422, "capacity"},
-		{"worker call with an API token", "POST", "/api/v1/workers/wrk_x/heartbeat", `{}`, token, 401, "register again"},
+		{"worker call with an API token", "POST", "/api/v1/workers/wrk_x/heartbeat", `{}`, token, 401, "not an API token"},
 		{"unknown route", "GET", "/api/v1/nope", "", token, 404, "no API route"},
 	}
 	for _, c := range cases {

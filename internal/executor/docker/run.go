@@ -219,6 +219,9 @@ func (e *Executor) run(ctx context.Context, t *executor.Task, out executor.Sink,
 	if code := *res.ExitCode; !stopped && (code == 126 || code == 127) {
 		if why := initExecFailure(stderrTail.String()); why != "" {
 			res.Message = "cannot run the command: " + why
+			if cmd := t.Spec.Command; len(cmd) == 3 && cmd[0] == "sh" && cmd[1] == "-c" && strings.HasPrefix(why, "exec sh failed") {
+				res.Message += " (the image has no sh to run a command given as one string: give it as a list of arguments, or use an image with a shell)"
+			}
 		}
 	}
 	if !stopped && state != nil && state.OOMKilled {

@@ -376,6 +376,20 @@ func TestRunPullAlwaysFallsBackToLocal(t *testing.T) {
 	}
 }
 
+// A command given as one string needs a shell in the image: without one
+// the message says so, and what to do.
+func TestRunStringCommandWithoutAShell(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sh", "-c", "echo hi")
+	task.Spec.Env = map[string]string{"PATH": "/no/shell/here"} // as an image without sh
+	res := e.Run(context.Background(), task, newSink(""))
+	if exitCode(res) != "127" || !strings.Contains(res.Message, "the image has no sh") {
+		t.Errorf("result %+v (exit %s, init %v): want 127 and a message on the missing shell", res, exitCode(res), e.init)
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
 func TestRunCommandStartFailure(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{})
