@@ -90,13 +90,19 @@ func TestInterruptedReapIsFinishedNotCountedTwice(t *testing.T) {
 // worker, the job as submitted and its attempt's id.
 func runningOnOneWorker(t *testing.T, c *Coordinator) (*drover.RegisterResponse, *drover.Job, string) {
 	t.Helper()
-	ctx := t.Context()
-	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
+	reg := registerOne(t, c)
+	j, att := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"true"}})
+	return reg, j, att
+}
+
+// registerOne registers worker "w": one slot, 1 core, 1 GiB, process.
+func registerOne(t *testing.T, c *Coordinator) *drover.RegisterResponse {
+	t.Helper()
+	reg, err := c.Register(t.Context(), drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, att := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"true"}})
-	return reg, j, att
+	return reg
 }
 
 // runningOn submits spec and starts it on reg's worker, its only one: the
@@ -232,10 +238,7 @@ func TestDownWorkerForgotten(t *testing.T) {
 	ctx := context.Background()
 	st, clock := reapStore(t)
 	c := reapCoordinator(t, st, clock)
-	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := registerOne(t, c)
 	clock.Add(11 * time.Second)
 	if err := c.Reap(ctx); err != nil {
 		t.Fatal(err)
@@ -318,9 +321,7 @@ func TestCollectGarbageRemovesUnusedBundles(t *testing.T) {
 	unused, used := strings.Repeat("0a", 32), strings.Repeat("0b", 32)
 	put(unused)
 	put(used)
-	if _, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}}); err != nil {
-		t.Fatal(err)
-	}
+	registerOne(t, c)
 	if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Bundle: used}, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -350,10 +351,7 @@ func TestRetryBackoffFromAnEndDatedTooEarly(t *testing.T) {
 	ctx := context.Background()
 	st, clock := reapStore(t)
 	c := reapCoordinator(t, st, clock)
-	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := registerOne(t, c)
 	j, att := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"false"}, MaxRetries: 3})
 	clock.Add(time.Second)
 	if _, err := c.Finish(ctx, reg.Worker.ID, att, drover.FinishRequest{ExitCode: new(int(1)), EndedAgo: drover.Duration(30 * time.Minute)}); err != nil {
