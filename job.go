@@ -249,8 +249,10 @@ type Job struct {
 	// caused by the fleet (worker_lost, executor_error, not_acknowledged).
 	JobRetries   int `json:"jobRetries"`
 	FleetRetries int `json:"fleetRetries"`
-	// WorkerID is the worker of the current or last attempt.
-	WorkerID string `json:"workerId,omitempty"`
+	// WorkerID is the worker of the current or last attempt; WorkerName
+	// its name then, which stays when the worker is gone.
+	WorkerID   string `json:"workerId,omitempty"`
+	WorkerName string `json:"workerName,omitempty"`
 	// AvoidWorkers are the workers where an attempt could not run the job
 	// (executor_error): retries go to others while another READY worker
 	// could hold it.

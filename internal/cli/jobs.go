@@ -582,7 +582,11 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		if r := []rune(name); len(r) > 50 {
 			name = string(r[:47]) + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, worker(j.WorkerID),
+		wname := worker(j.WorkerID)
+		if wname == j.WorkerID && j.WorkerName != "" {
+			wname = j.WorkerName // the worker is gone: its name as it was
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, printable(wname),
 			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)
 	}
 	tw.Flush()

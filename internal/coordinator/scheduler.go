@@ -155,7 +155,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 				c.workers.notify(a.WorkerID)
 			}
 			if j := byID[a.JobID]; j != nil {
-				j.State, j.WorkerID, j.AssignedAt, j.PendingReason = drover.JobAssigned, a.WorkerID, a.AssignedAt, ""
+				j.State, j.WorkerID, j.WorkerName, j.AssignedAt, j.PendingReason = drover.JobAssigned, a.WorkerID, a.WorkerName, a.AssignedAt, ""
 				c.publishJob(j)
 			}
 		}

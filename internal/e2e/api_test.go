@@ -280,6 +280,9 @@ func TestRetriesAndDrain(t *testing.T) {
 	if out, _, _ := cl.cli(ctx, "status", id); !regexp.MustCompile(`(?m)^  1 +w1 +COMPLETED`).MatchString(out) {
 		t.Errorf("status after the worker left does not name it:\n%s", out)
 	}
+	if out, _, _ := cl.cli(ctx, "jobs", "--limit", "1"); !regexp.MustCompile(`(?m)^` + id + ` +COMPLETED +0 +w1 `).MatchString(out) {
+		t.Errorf("jobs after the worker left does not name it:\n%s", out)
+	}
 }
 
 // TestBadEnvironment: a variable its command cannot use stops it with exit

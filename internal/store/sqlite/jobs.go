@@ -370,7 +370,7 @@ func (s *Store) Assign(ctx context.Context, now time.Time, ps []store.Placement)
 				res      drover.Resources
 				n        int
 			)
-			err := x.queryRow(qClaimJob, t, p.WorkerID, p.JobID).Scan(&queuedAt, &res.CPU, &res.MemoryMB, &n)
+			err := x.queryRow(qClaimJob, t, p.WorkerID, p.JobID, wk.name).Scan(&queuedAt, &res.CPU, &res.MemoryMB, &n)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // not QUEUED any more, unknown, or backing off
 			}
@@ -409,7 +409,7 @@ var (
 	// qClaimJob moves a QUEUED job past its backoff to ASSIGNED and returns
 	// what the attempt needs: the wait, the requests and the attempts so far.
 	qClaimJob = writeQuery(`UPDATE jobs SET state = 'ASSIGNED', assigned_at = ?1, worker_id = ?2,
-		started_at = NULL, pending_reason = ''
+		worker_name = ?4, started_at = NULL, pending_reason = ''
 		WHERE id = ?3 AND state = 'QUEUED' AND (not_before IS NULL OR not_before <= ?1)
 		RETURNING queued_at, cpu, memory_mb, (SELECT count(*) FROM attempts WHERE job_id = ?3)`)
 	qInsertAttempt = writeQuery(`INSERT INTO attempts (id, job_id, n, worker_id, state, cpu, memory_mb,

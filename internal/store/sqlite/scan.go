@@ -16,7 +16,7 @@ type scanner interface{ Scan(dest ...any) error }
 // jobCols are the columns scanJob reads, in its order.
 const jobCols = `id, spec, state, exit_code, reason, message, pending_reason,
 	job_retries, fleet_retries, worker_id, output_bytes, created_at, queued_at,
-	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers`
+	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers, worker_name`
 
 // scanJob reads a job row; its spec comes from specs when decoded before
 // (specs may be nil).
@@ -31,7 +31,7 @@ func scanJob(sc scanner, specs *specCache) (drover.Job, error) {
 	)
 	err := sc.Scan(&j.ID, &spec, &j.State, &exitCode, &j.Reason, &j.Message, &j.PendingReason,
 		&j.JobRetries, &j.FleetRetries, &j.WorkerID, &j.OutputBytes, &createdAt, &queuedAt,
-		&assignedAt, &startedAt, &completedAt, &cancelAt, &notBefore, &avoid)
+		&assignedAt, &startedAt, &completedAt, &cancelAt, &notBefore, &avoid, &j.WorkerName)
 	if err != nil {
 		return j, err
 	}

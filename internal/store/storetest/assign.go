@@ -47,8 +47,8 @@ func testAssign(f *fixture) {
 	}
 
 	got := f.job(j.ID)
-	if got.State != drover.JobAssigned || got.WorkerID != w.ID {
-		t.Errorf("job = %s on %q, want ASSIGNED on %s", got.State, got.WorkerID, w.ID)
+	if got.State != drover.JobAssigned || got.WorkerID != w.ID || got.WorkerName != "w" {
+		t.Errorf("job = %s on %q (%q), want ASSIGNED on %s (\"w\")", got.State, got.WorkerID, got.WorkerName, w.ID)
 	}
 	wantTime(t, "job AssignedAt", got.AssignedAt, now)
 	wantTime(t, "job QueuedAt", got.QueuedAt, base)

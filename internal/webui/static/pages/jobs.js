@@ -172,7 +172,7 @@ function cap(s) {
 function fill(tr, job) {
   // Redraw only what changed: most events and worker reloads change nothing
   // a row shows.
-  const key = JSON.stringify([job.state, job.cancelRequestedAt, job.spec, job.workerId && live.workerName(job.workerId),
+  const key = JSON.stringify([job.state, job.cancelRequestedAt, job.spec, job.workerId && workerOf(job),
     job.createdAt, job.startedAt, job.completedAt, job.exitCode, job.reason]);
   if (tr.key === key) return;
   tr.key = key;
@@ -196,9 +196,16 @@ function fill(tr, job) {
     h('td', { class: 'job-cell' },
       h('a', { href: `#/jobs/${job.id}`, class: named ? 'job-name' : 'job-name mono', title }, title),
       h('span', { class: 'sub mono' }, job.id)),
-    h('td', {}, job.workerId ? live.workerName(job.workerId) : h('span', { class: 'muted' }, job.state === 'QUEUED' ? 'waiting' : '—')),
+    h('td', {}, job.workerId ? workerOf(job) : h('span', { class: 'muted' }, job.state === 'QUEUED' ? 'waiting' : '—')),
     h('td', { class: 'nowrap' }, `${fmt.cpu(res.cpu)} · ${fmt.memory(res.memoryMB)}`),
     h('td', { class: 'nowrap' }, h('time', { datetime: job.createdAt, title: fmt.timestamp(job.createdAt), dataset: { ago: job.createdAt } }, fmt.ago(job.createdAt))),
     h('td', { class: 'num nowrap' }, dur),
     h('td', { class: 'num' }, exit));
+}
+
+// workerOf names a job's worker: its name now, or, once the worker is gone,
+// the name it had then.
+function workerOf(job) {
+  const name = live.workerName(job.workerId);
+  return name === job.workerId && job.workerName ? job.workerName : name;
 }
