@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -413,6 +414,17 @@ func TestUIValidation(t *testing.T) {
 	}
 	if tb.eval(`location.hash`) != "#/submit" {
 		t.Error("an invalid job left the form")
+	}
+
+	// A command of several lines runs as a script, line by line; Ctrl+Enter
+	// in it submits.
+	tb.eval(`document.querySelector("#f-env").value = ""`)
+	tb.fill("#f-command", "echo line1\necho line2")
+	tb.do("Ctrl+Enter in the command", chromedp.Focus(chromedp.CSS("#f-command")), chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+	tb.until("the job's page", `() => location.hash.startsWith('#/jobs/job_')`)
+	tb.waitText(".page-head .badge", "COMPLETED")
+	if lines := tb.terminalLines(); !slices.Equal(lines, []string{"line1", "line2"}) {
+		t.Errorf("output %q, want line1 and line2 on lines of their own", lines)
 	}
 }
 

@@ -73,8 +73,10 @@ export function mount(main) {
     formError,
     modeBox,
     h('div', { class: 'row' },
-      field('command', 'Command', text({ class: 'mono', placeholder: 'sh run.sh' }),
-        'A shell command, run with sh -c in the working directory. With an image it may be left out: the image\'s own command runs.', 'wide'),
+      field('command', 'Command', area({ class: 'mono', rows: '2', placeholder: 'sh run.sh', autocomplete: 'off',
+        // Several lines run as a script; Ctrl+Enter (⌘+Enter) submits.
+        onkeydown: (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); } } }),
+        'A shell command, run with sh -c in the working directory; several lines run as a script (Ctrl+Enter submits). With an image it may be left out: the image\'s own command runs.', 'wide'),
       field('name', h('span', {}, 'Name ', h('span', { class: 'muted' }, '(optional)')), text({ placeholder: 'nightly-report' }))),
     filesField,
     h('div', { class: 'row four' },
