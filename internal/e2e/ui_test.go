@@ -323,9 +323,11 @@ func TestUICancel(t *testing.T) {
 	tb.waitText(".term", "started")
 	tb.waitText(".page-head .badge", "RUNNING")
 	tb.waitText(".banner.note", "Not isolated")
-	tb.click(".page-head button.danger")
+	// By keyboard: the button goes, the keyboard stays on the job's title.
+	tb.do("Enter on Cancel", chromedp.Focus(chromedp.CSS(".page-head button.danger")), chromedp.KeyEvent(kb.Enter))
 	tb.waitText(".page-head .badge", "CANCELLED")
 	tb.until("the Cancel button to go", `() => !document.querySelector('.page-head button.danger')`)
+	tb.until("the keyboard on the job's title", `() => document.activeElement === document.querySelector('.page-head h1')`)
 	tb.until("no banner that only repeats the state", `() => ![...document.querySelectorAll('.banner')].some(b => /^Cancelled/.test(b.textContent))`)
 	if got := cl.waitJob(j.ID, 10*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State.Final() }); got.State != drover.JobCancelled {
 		t.Errorf("job state %s, want CANCELLED", got.State)
@@ -378,6 +380,7 @@ func TestUIWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.until("the worker to leave", `() => !document.querySelector('.worker') && !document.querySelector('.empty').hidden`)
+	tb.until("the keyboard on the page's title, and why", `() => document.activeElement === document.querySelector('.page-head h1') && document.querySelector('.page p[role=status]').textContent.includes('ui-w1 left')`)
 }
 
 // TestUIValidation shows the API's errors next to the fields they name.

@@ -124,12 +124,18 @@ export function mount(main, { args: [id] }) {
     const cancelling = job.cancelRequestedAt && !final;
     document.title = `${fmt.jobTitle(job)} · drover`;
 
+    // What is redrawn loses the keyboard's focus: it goes back to the same
+    // control when there is one (data-focus), else to the job's title.
+    const regions = [head, status, facts, details, attempts];
+    const focused = document.activeElement;
+    const focusWas = regions.some((el) => el.contains(focused)) ? focused.dataset.focus || '' : null;
+
     const cancel = !final && h('button', {
-      type: 'button', class: 'button danger', disabled: !!cancelling, onclick: doCancel,
+      type: 'button', class: 'button danger', disabled: !!cancelling, onclick: doCancel, dataset: { focus: 'cancel' },
     }, cancelling ? 'Cancelling…' : 'Cancel');
     replace(head,
       h('div', { class: 'page-head' },
-        h('h1', { class: spec.name ? '' : 'mono', title: fmt.jobTitle(job) }, fmt.jobTitle(job)),
+        h('h1', { class: spec.name ? '' : 'mono', title: fmt.jobTitle(job), tabindex: '-1' }, fmt.jobTitle(job)),
         badge(job.state, cancelling ? 'cancelling' : ''),
         h('div', { class: 'spacer' }), cancel),
       cancelError && h('p', { class: 'banner error', role: 'alert' }, cancelError),
@@ -140,6 +146,10 @@ export function mount(main, { args: [id] }) {
     replace(details, moreFacts(job));
     replace(attempts, attemptTable(job));
     if (final && !term.total) term.setEmptyText('This job wrote no output.');
+    if (focusWas !== null && !regions.some((el) => el.contains(document.activeElement))) {
+      const again = focusWas && regions.map((el) => el.querySelector(`[data-focus="${focusWas}"]`)).find(Boolean);
+      (again && !again.disabled ? again : head.querySelector('h1')).focus();
+    }
   }
 
   async function doCancel() {
@@ -206,7 +216,7 @@ function keyFacts(job) {
     ? (job.reason ? h('span', { class: 'muted' }, job.reason.replaceAll('_', ' ')) : '—')
     : h('span', { class: job.exitCode === 0 ? 'ok' : job.state === 'CANCELLED' ? '' : 'bad' }, String(job.exitCode)));
   const onWorker = (job.attempts || []).findLast((a) => a.workerId === job.workerId);
-  add('Worker', job.workerId ? h('a', { href: '#/workers' }, onWorker ? attemptWorker(onWorker) : live.workerName(job.workerId)) : '—');
+  add('Worker', job.workerId ? h('a', { href: '#/workers', dataset: { focus: 'worker' } }, onWorker ? attemptWorker(onWorker) : live.workerName(job.workerId)) : '—');
   add('Duration', job.startedAt
     ? (job.completedAt ? fmt.duration(fmt.elapsed(job.startedAt, job.completedAt)) : h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt))))
     : '—');

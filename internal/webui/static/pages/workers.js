@@ -20,8 +20,11 @@ export function mount(main) {
   const empty = h('div', { class: 'empty', hidden: true },
     h('p', {}, 'No workers are registered. Start one on any machine that can reach this coordinator:'),
     h('pre', { class: 'cmd' }, `drover worker --server ${location.origin} --join-token …`));
+  // Says that a worker whose card had the keyboard left (its card goes).
+  const left = h('p', { class: 'visually-hidden', role: 'status' });
+  const title = h('h1', { tabindex: '-1' }, 'Workers');
   main.append(h('section', { class: 'page' },
-    h('div', { class: 'page-head' }, h('h1', {}, 'Workers')), summary, grid, empty));
+    h('div', { class: 'page-head' }, title), summary, left, grid, empty));
 
   let frame = 0;
   const dirty = new Set();
@@ -35,16 +38,30 @@ export function mount(main) {
     if (!frame) frame = requestAnimationFrame(draw);
   };
 
+  // removeCard takes a gone worker's card away; the keyboard, if it was
+  // there, goes to the page's title, and a screen reader hears why.
+  function removeCard(id, card) {
+    if (!card) return;
+    const name = card.querySelector('h2')?.textContent || id;
+    const focused = card.contains(document.activeElement);
+    card.remove();
+    cards.delete(id);
+    if (focused) {
+      left.textContent = `${name} left.`;
+      title.focus();
+    }
+  }
+
   function draw() {
     frame = 0;
     if (all) {
-      for (const [id, el] of cards) if (!live.workers.has(id)) { el.remove(); cards.delete(id); }
+      for (const [id, el] of cards) if (!live.workers.has(id)) removeCard(id, el);
       for (const id of live.workers.keys()) dirty.add(id);
     }
     for (const id of dirty) {
       const w = live.workers.get(id);
       let card = cards.get(id);
-      if (!w) { card?.remove(); cards.delete(id); continue; }
+      if (!w) { removeCard(id, card); continue; }
       if (!card) {
         card = h('article', { class: 'card worker', 'aria-labelledby': `w-${id}`, dataset: { id } });
         card.parts = {};
