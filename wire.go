@@ -88,6 +88,15 @@ type Assignment struct {
 	JobID     string  `json:"jobId"`
 	N         int     `json:"n"`
 	Spec      JobSpec `json:"spec"`
+	// AckWithin is how long the worker had, when the answer was sent, to
+	// acknowledge the assignment (accept or start) before the coordinator
+	// takes it back; 0 from a coordinator that does not say. A worker that
+	// gets to it late (it was paused, say) accepts it first, and runs it
+	// only if it is still its own.
+	AckWithin Duration `json:"ackWithin,omitempty"`
+	// AssignedAt is when the coordinator made the assignment (its clock);
+	// the store fills it, and it is not sent.
+	AssignedAt time.Time `json:"-"`
 }
 
 // WorkResponse is GET /workers/{id}/work: new assignments and attempts to stop.
@@ -95,6 +104,10 @@ type WorkResponse struct {
 	Assignments []Assignment `json:"assignments"`
 	Stop        []string     `json:"stop"`
 	Drain       bool         `json:"drain"`
+	// Waited is how long the coordinator held the poll before it answered,
+	// so that a worker can tell when an assignment's AckWithin began: no
+	// earlier than its request plus Waited.
+	Waited Duration `json:"waited,omitempty"`
 }
 
 // StartRequest is POST /attempts/{id}/start, sent when the command runs.

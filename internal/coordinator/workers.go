@@ -178,10 +178,15 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	sig := c.workers.get(workerID)
+	began := time.Now() // how long the poll was held: the worker's reference, not the clock's
 	for {
-		as, stops, err := c.store.Deliver(ctx, workerID, c.now())
+		now := c.now()
+		as, stops, err := c.store.Deliver(ctx, workerID, now)
 		if err != nil {
 			return nil, err
+		}
+		for i := range as {
+			as[i].AckWithin = drover.Duration(max(0, as[i].AssignedAt.Add(c.cfg.AckTimeout).Sub(now)))
 		}
 		// With work to hand over, the answer goes out at once: a drain
 		// (rare) reaches the worker on its next poll or heartbeat, and
@@ -194,7 +199,7 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 			if stops == nil {
 				stops = []string{}
 			}
-			return &drover.WorkResponse{Assignments: as, Stop: stops, Drain: drain}, nil
+			return &drover.WorkResponse{Assignments: as, Stop: stops, Drain: drain, Waited: drover.Duration(time.Since(began))}, nil
 		}
 		select {
 		case <-ctx.Done():

@@ -453,3 +453,31 @@ func TestDevWorkerDrainedKeepsServing(t *testing.T) {
 		t.Errorf("dev exited %d after Ctrl-C, want 0", code)
 	}
 }
+
+// A worker paused (SIGSTOP) past an assignment's acknowledgement window does
+// not run it when it wakes: the coordinator took it back and gave it to
+// another worker, and a job must not run twice by accident.
+func TestPausedWorkerDoesNotRunATakenBackAssignment(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{args: []string{"--ack-timeout", "1s"}})
+	w1, _ := cl.worker("w1")
+	ran := filepath.Join(t.TempDir(), "ran")
+	w1.signal(syscall.SIGSTOP)
+	t.Cleanup(func() { w1.signal(syscall.SIGCONT) }) // so it can be stopped
+	j := submitJob(t, cl, drover.JobSpec{Command: shell("echo $DROVER_ATTEMPT_ID >> " + ran)})
+	// Taken back (not acknowledged, and again when w1 is DOWN), it waits.
+	cl.waitJob(j.ID, 30*time.Second, "taken back from w1", func(j *drover.Job) bool {
+		return j.State == drover.JobQueued && strings.Contains(j.PendingReason, "1 DOWN")
+	})
+	cl.worker("w2")
+	cl.waitJob(j.ID, 20*time.Second, "COMPLETED on w2", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	w1.signal(syscall.SIGCONT)
+	w1.waitLine(`assignment withdrawn before it started`, 20*time.Second)
+	b, err := os.ReadFile(ran)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs := strings.Fields(string(b)); len(runs) != 1 {
+		t.Errorf("the command ran %d times (attempts %q), want once", len(runs), runs)
+	}
+}

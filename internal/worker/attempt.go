@@ -15,7 +15,7 @@ import (
 
 // launch starts an assignment unless it already runs (a long-poll answer
 // may repeat after a broken connection).
-func (w *Worker) launch(ctx context.Context, a drover.Assignment) {
+func (w *Worker) launch(ctx context.Context, a drover.Assignment, ackBy time.Time) {
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	w.mu.Lock()
 	if _, dup := w.runs[a.AttemptID]; dup {
@@ -46,7 +46,7 @@ func (w *Worker) launch(ctx context.Context, a drover.Assignment) {
 			w.report(ctx, a, drover.FinishRequest{Reason: drover.ReasonNotAcknowledged, Message: "worker " + w.cfg.Name + " is draining: handed back before starting it"})
 			return
 		}
-		w.runAttempt(ctx, runCtx, cancel, a)
+		w.runAttempt(ctx, runCtx, cancel, a, ackBy)
 	}()
 }
 
@@ -62,7 +62,7 @@ func (w *Worker) report(ctx context.Context, a drover.Assignment, req drover.Fin
 // runAttempt runs one attempt end to end: workspace, executor, timeout,
 // output, finish. ctx is the worker's life; runCtx is cancelled with a
 // cause (stopped, timeout, stale, shutdown).
-func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCauseFunc, a drover.Assignment) {
+func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCauseFunc, a drover.Assignment, ackBy time.Time) {
 	log := lazylog.With(w.log, "attempt", a.AttemptID, "job", a.JobID)
 	name := a.Spec.Executor
 	if name == "" {
@@ -119,11 +119,17 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	}
 
 	// A bundle fetch or an image pull can take long: acknowledge first, so
-	// the assignment is not taken back as unacknowledged meanwhile.
-	if a.Spec.Bundle != "" || name == drover.ExecutorDocker {
+	// the assignment is not taken back as unacknowledged meanwhile. So does
+	// an assignment come to late (see ackBy): the coordinator may have
+	// taken it back already, and says so.
+	late := !ackBy.IsZero() && time.Now().After(ackBy)
+	if a.Spec.Bundle != "" || name == drover.ExecutorDocker || late {
 		if err := w.accept(runCtx, a.AttemptID); err != nil {
-			if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) {
-				log.Info("assignment withdrawn before it started", "err", err)
+			if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) || late {
+				// Withdrawn; or, late, not confirmed ours: running it
+				// could run it twice, and left alone the coordinator
+				// takes it back.
+				log.Info("assignment withdrawn before it started, or not confirmed after coming late", "err", err)
 				scancel()
 				<-senderDone
 				return

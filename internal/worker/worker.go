@@ -498,6 +498,7 @@ func (w *Worker) pollLoop(ctx context.Context) {
 		w.mu.Lock()
 		draining := w.draining
 		w.mu.Unlock()
+		sent := time.Now()
 		resp, err := w.client().Work(pctx, w.ID(), w.cfg.PollWait, draining)
 		cancel()
 		if err != nil {
@@ -520,7 +521,7 @@ func (w *Worker) pollLoop(ctx context.Context) {
 		backoff = 100 * time.Millisecond
 		// Launch first, so a stop in the same answer reaches its attempt.
 		for _, a := range resp.Assignments {
-			w.launch(ctx, a)
+			w.launch(ctx, a, ackBy(sent, resp.Waited.D(), a.AckWithin.D()))
 		}
 		if len(resp.Stop) > 0 {
 			w.stop(resp.Stop, errStopped)
@@ -529,6 +530,21 @@ func (w *Worker) pollLoop(ctx context.Context) {
 			w.Drain()
 		}
 	}
+}
+
+// ackBy is when, by this worker's clock, an assignment must be
+// acknowledged for the coordinator to still count it as this worker's: the
+// coordinator's window (ackWithin) began no earlier than the poll was sent
+// plus the time the coordinator held it (waited). Past it, less a margin
+// for the start report's way there, the worker asks before it runs the
+// command (a worker paused past the window would otherwise run a job the
+// coordinator has given to another). Zero when the coordinator does not
+// say.
+func ackBy(sent time.Time, waited, ackWithin time.Duration) time.Time {
+	if ackWithin <= 0 {
+		return time.Time{}
+	}
+	return sent.Add(waited + ackWithin - min(5*time.Second, ackWithin/3))
 }
 
 // temporary reports whether a call may succeed when retried.

@@ -33,7 +33,7 @@ var (
 		AND ((state = 'ASSIGNED' AND delivered_at IS NULL) OR (stop_requested = 1 AND stop_delivered_at IS NULL)))`)
 	// The per-worker index is pinned for the reason given at qQueuedJobs:
 	// unpinned, the planner scans every assigned attempt of the fleet.
-	qUndelivered = readQuery(`SELECT a.id, a.job_id, a.n, j.spec
+	qUndelivered = readQuery(`SELECT a.id, a.job_id, a.n, j.spec, a.assigned_at
 		FROM attempts a INDEXED BY attempts_active_by_worker JOIN jobs j ON j.id = a.job_id
 		WHERE a.worker_id = ? AND a.finished_at IS NULL AND a.state = 'ASSIGNED' AND a.delivered_at IS NULL
 		ORDER BY a.assigned_at, a.id`)
@@ -161,12 +161,14 @@ func (s *Store) Deliver(ctx context.Context, workerID string, now time.Time) ([]
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				a    drover.Assignment
-				spec []byte
+				a        drover.Assignment
+				spec     []byte
+				assigned int64
 			)
-			if err := rows.Scan(&a.AttemptID, &a.JobID, &a.N, &spec); err != nil {
+			if err := rows.Scan(&a.AttemptID, &a.JobID, &a.N, &spec, &assigned); err != nil {
 				return err
 			}
+			a.AssignedAt = fromUnixNano(assigned)
 			if err := decodeSpec(x.specs, a.JobID, spec, &a.Spec); err != nil {
 				return err
 			}
