@@ -177,6 +177,29 @@ type ReportResult struct {
 	Error  *Error `json:"error,omitempty"`
 }
 
+// MaxCancel bounds the jobs of one POST /jobs/cancel.
+const MaxCancel = 1000
+
+// CancelRequest is POST /jobs/cancel: jobs cancelled together, in one
+// transaction, so that none of them starts in a slot another frees.
+type CancelRequest struct {
+	IDs []string `json:"ids"`
+}
+
+// CancelResponse answers it with a result per id, in order.
+type CancelResponse struct {
+	Results []CancelResult `json:"results"`
+}
+
+// CancelResult is one job's: the job as the cancel left it, or the error
+// (404 unknown, 409 already final) with its status.
+type CancelResult struct {
+	ID     string `json:"id"`
+	Status int    `json:"status"`
+	Job    *Job   `json:"job,omitempty"`
+	Error  *Error `json:"error,omitempty"`
+}
+
 // JobPage is GET /jobs.
 type JobPage struct {
 	Jobs       []Job  `json:"jobs"`

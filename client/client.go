@@ -229,6 +229,20 @@ func (c *Client) Cancel(ctx context.Context, id string) (*drover.Job, error) {
 	return &j, nil
 }
 
+// CancelMany cancels jobs together (POST /jobs/cancel, at most
+// drover.MaxCancel): none of them starts in a slot another frees. Each
+// result has the job, or the error its own cancel would have had.
+func (c *Client) CancelMany(ctx context.Context, ids []string) ([]drover.CancelResult, error) {
+	var resp drover.CancelResponse
+	if _, err := c.do(ctx, http.MethodPost, "/api/v1/jobs/cancel", drover.CancelRequest{IDs: ids}, &resp, nil); err != nil {
+		return nil, err
+	}
+	if len(resp.Results) != len(ids) {
+		return nil, fmt.Errorf("cancel: %d results for %d jobs", len(resp.Results), len(ids))
+	}
+	return resp.Results, nil
+}
+
 // Output copies a job's output so far (one stream, or both with "") to w.
 func (c *Client) Output(ctx context.Context, id string, stream drover.Stream, w io.Writer) error {
 	path := "/api/v1/jobs/" + url.PathEscape(id) + "/output"

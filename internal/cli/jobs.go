@@ -513,17 +513,39 @@ func cmdCancel(ctx context.Context, a *app, args []string) int {
 	}
 	code := exitOK
 	c := cf.client()
-	for _, id := range pos {
-		j, err := c.Cancel(ctx, id)
-		if err != nil {
+	say := func(j *drover.Job, err error) {
+		switch {
+		case err != nil:
 			a.apiError(cf.server, err)
 			code = exitError
+		case j.State.Final():
+			fmt.Fprintf(a.stdout, "%s %s\n", j.ID, j.State)
+		default:
+			fmt.Fprintf(a.stdout, "%s cancelling (its worker is stopping it)\n", j.ID)
+		}
+	}
+	// Together, so that a job of the list cannot start in a slot another
+	// of them frees; one by one for a coordinator without the call.
+	for len(pos) > 0 {
+		batch := pos[:min(len(pos), drover.MaxCancel)]
+		pos = pos[len(batch):]
+		rs, err := c.CancelMany(ctx, batch)
+		if drover.IsCode(err, drover.ENOTFOUND) || drover.IsCode(err, drover.EMETHOD) {
+			for _, id := range batch {
+				say(c.Cancel(ctx, id))
+			}
 			continue
 		}
-		if j.State.Final() {
-			fmt.Fprintf(a.stdout, "%s %s\n", j.ID, j.State)
-		} else {
-			fmt.Fprintf(a.stdout, "%s cancelling (its worker is stopping it)\n", j.ID)
+		if err != nil {
+			a.apiError(cf.server, err)
+			return exitError
+		}
+		for _, r := range rs {
+			if r.Error != nil {
+				say(nil, r.Error)
+			} else {
+				say(r.Job, nil)
+			}
 		}
 	}
 	return code

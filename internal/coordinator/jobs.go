@@ -10,6 +10,7 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/sched"
+	"github.com/drover-dev/drover/internal/store"
 )
 
 // Submit validates a spec and queues a job. A job that no registered worker
@@ -148,6 +149,35 @@ func (c *Coordinator) Cancel(ctx context.Context, id string) (*drover.Job, error
 	}
 	c.publishJob(j)
 	return j, nil
+}
+
+// CancelMany cancels jobs as Cancel does, in one transaction: a job of the
+// list cannot start in a slot another of them frees. Each has its result.
+func (c *Coordinator) CancelMany(ctx context.Context, ids []string) ([]store.CancelResult, error) {
+	rs, err := c.store.CancelJobs(ctx, ids, c.now())
+	if err != nil {
+		return nil, err
+	}
+	notified, freed := map[string]bool{}, false
+	for _, r := range rs {
+		j := r.Job
+		if j == nil {
+			continue
+		}
+		if j.WorkerID != "" && !notified[j.WorkerID] {
+			notified[j.WorkerID] = true
+			c.workers.notify(j.WorkerID)
+		}
+		if j.State.Final() {
+			c.metrics.jobFinished(j)
+			freed = true
+		}
+		c.publishJob(j)
+	}
+	if freed {
+		c.Wake()
+	}
+	return rs, nil
 }
 
 // Output returns a job's output chunks after afterID.

@@ -454,6 +454,40 @@ func TestDevWorkerDrainedKeepsServing(t *testing.T) {
 	}
 }
 
+// Jobs cancelled together do not start in the slots the running ones of
+// the list free: the cancel is one transaction.
+func TestCancelManyStartsNoneOfThem(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1", "--max-parallel", "2")
+	ctx := ctxT(t, time.Minute)
+	var ids []string
+	for range 2 { // the two slots, busy
+		out, _, _ := cl.cli(ctx, "submit", "--", "sleep", "300")
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	for _, id := range ids {
+		cl.waitJob(id, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+	}
+	for range 20 {
+		out, _, _ := cl.cli(ctx, "submit", "--", "true")
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	// The running ones first, as a list in the order jobs were made.
+	if out, errOut, code := cl.cli(ctx, append([]string{"cancel"}, ids...)...); code != 0 {
+		t.Fatalf("cancel: code %d, out %q, err %q", code, out, errOut)
+	}
+	for _, id := range ids {
+		j := cl.waitJob(id, 20*time.Second, "CANCELLED", func(j *drover.Job) bool { return j.State.Final() })
+		if j.State != drover.JobCancelled {
+			t.Errorf("job %s ended %s, want CANCELLED", id, j.State)
+		}
+		if id != ids[0] && id != ids[1] && len(j.Attempts) != 0 {
+			t.Errorf("queued job %s was started (%d attempts) though cancelled with the others", id, len(j.Attempts))
+		}
+	}
+}
+
 // A worker paused (SIGSTOP) past an assignment's acknowledgement window does
 // not run it when it wakes: the coordinator took it back and gave it to
 // another worker, and a job must not run twice by accident.

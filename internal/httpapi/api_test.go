@@ -1027,6 +1027,25 @@ func TestAPITokenForms(t *testing.T) {
 	wantError(t, s.call(t, "DELETE", "/api/v1/workers/"+w.id, apiToken, ""), 401, drover.EUNAUTHORIZED, "not an API token")
 }
 
+// POST /jobs/cancel: each job its result, in order; the list's bounds.
+func TestAPICancelMany(t *testing.T) {
+	s := newAPIServer(t, serverOpt{tokens: true})
+	a, b := s.submit(t, echoSpec()), s.submit(t, echoSpec())
+	rs, err := s.api.CancelMany(ctxT(t), []string{a.ID, "job_missing", b.ID, a.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{200, 404, 200, 409}
+	for i, r := range rs {
+		if r.Status != want[i] || (r.Status == 200) != (r.Job != nil) || (r.Status != 200) != (r.Error != nil) {
+			t.Errorf("result %d: %+v, want status %d", i, r, want[i])
+		}
+	}
+	wantError(t, s.call(t, "POST", "/api/v1/jobs/cancel", apiToken, `{"ids": []}`), 422, drover.EINVALID, "name the jobs")
+	many, _ := json.Marshal(drover.CancelRequest{IDs: make([]string, drover.MaxCancel+1)})
+	wantError(t, s.call(t, "POST", "/api/v1/jobs/cancel", apiToken, string(many)), 422, drover.EINVALID, "at most 1000")
+}
+
 func TestAPIAccessTokenOnlyOnGet(t *testing.T) {
 	s := newAPIServer(t, serverOpt{tokens: true})
 	j := s.submit(t, echoSpec())

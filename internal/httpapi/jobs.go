@@ -61,6 +61,34 @@ func (s *server) getJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// cancelJobs is POST /jobs/cancel: several jobs in one transaction.
+func (s *server) cancelJobs(w http.ResponseWriter, r *http.Request) error {
+	var req drover.CancelRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	switch {
+	case len(req.IDs) == 0:
+		return drover.FieldErrorf("ids", "ids is empty: name the jobs to cancel")
+	case len(req.IDs) > drover.MaxCancel:
+		return drover.FieldErrorf("ids", "%d jobs in one request: send at most %d", len(req.IDs), drover.MaxCancel)
+	}
+	rs, err := s.c.CancelMany(r.Context(), req.IDs)
+	if err != nil {
+		return err
+	}
+	out := drover.CancelResponse{Results: make([]drover.CancelResult, len(rs))}
+	for i, res := range rs {
+		out.Results[i] = drover.CancelResult{ID: req.IDs[i], Status: http.StatusOK, Job: res.Job}
+		if res.Err != nil {
+			status, body := errorBody(r, s.log, res.Err)
+			out.Results[i].Status, out.Results[i].Error = status, &body
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.c.Cancel(r.Context(), r.PathValue("id"))
 	if err != nil {

@@ -75,6 +75,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/jobs", s.client(s.listJobs))
 	mux.HandleFunc("GET /api/v1/jobs/{id}", s.client(s.getJob))
 	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.client(s.cancelJob))
+	mux.HandleFunc("POST /api/v1/jobs/cancel", s.client(s.cancelJobs))
 	mux.HandleFunc("GET /api/v1/jobs/{id}/output", s.client(s.output))
 	mux.HandleFunc("GET /api/v1/events", s.client(s.eventStream))
 	mux.HandleFunc("GET /api/v1/workers", s.client(s.listWorkers))

@@ -49,6 +49,10 @@ type Store interface {
 	// already run) and the job becomes CANCELLED when it ends. Cancelling a job that is already cancelling returns it
 	// unchanged; a final job is ECONFLICT.
 	CancelJob(ctx context.Context, id string, now time.Time) (*drover.Job, error)
+	// CancelJobs cancels jobs as CancelJob does, all in one transaction (no
+	// job of the list can start in a slot another frees), each with its own
+	// result.
+	CancelJobs(ctx context.Context, ids []string, now time.Time) ([]CancelResult, error)
 
 	// CreateWorker inserts a READY worker and the hash of its secret.
 	CreateWorker(ctx context.Context, w *drover.Worker, secretHash []byte) error
@@ -191,4 +195,11 @@ type JobOutcome struct {
 	// JobRetry / FleetRetry add one to the job's retry counters.
 	JobRetry   bool
 	FleetRetry bool
+}
+
+// CancelResult is one job's answer in CancelJobs: the job, or why not
+// (ENOTFOUND, ECONFLICT when already final).
+type CancelResult struct {
+	Job *drover.Job
+	Err error
 }

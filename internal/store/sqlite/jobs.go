@@ -289,46 +289,72 @@ func (s *Store) SetPendingReasons(ctx context.Context, reasons map[string]string
 // seen it, so the job is cancelled at once and a late start gets ECONFLICT.
 func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (*drover.Job, error) {
 	var j *drover.Job
-	err := s.write(ctx, func(x *session) error {
-		cur, err := getJob(x, id, false)
-		if err != nil {
-			return err
-		}
-		if cur.State.Final() {
-			return drover.Errorf(drover.ECONFLICT, "job %s is already %s", id, cur.State)
-		}
-		t := unixNano(now)
-		a, err := scanAttempt(x.queryRow(qActiveAttempt, id))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			// QUEUED: no attempt to stop.
-			if _, err := x.exec(qCancelJobNow, t, id); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		case a.DeliveredAt == nil && a.AcceptedAt == nil:
-			// The worker has not seen it: nothing can be running.
-			if _, err := x.exec(qCancelAttemptNow, t, a.ID); err != nil {
-				return err
-			}
-			if _, err := x.exec(qCancelJobNow, t, id); err != nil {
-				return err
-			}
-		case cur.CancelRequestedAt != nil:
-			// Already cancelling: the worker has been told.
-		default:
-			if _, err := x.exec(qRequestAttemptStop, a.ID); err != nil {
-				return err
-			}
-			if _, err := x.exec(qRequestJobCancel, t, id); err != nil {
-				return err
-			}
-		}
-		j, err = getJob(x, id, true)
+	err := s.write(ctx, func(x *session) (err error) {
+		j, err = cancelJob(x, id, unixNano(now))
 		return err
 	})
 	return j, err
+}
+
+// CancelJobs implements store.Store: the jobs are cancelled in one
+// transaction, so none of them can be placed in a slot another of them
+// frees. A job unknown or already final has its error (ENOTFOUND,
+// ECONFLICT) and the others go on: those errors come before anything is
+// written for it.
+func (s *Store) CancelJobs(ctx context.Context, ids []string, now time.Time) ([]store.CancelResult, error) {
+	var out []store.CancelResult
+	err := s.write(ctx, func(x *session) error {
+		out = make([]store.CancelResult, len(ids))
+		t := unixNano(now)
+		for i, id := range ids {
+			j, err := cancelJob(x, id, t)
+			if err != nil && !drover.IsCode(err, drover.ENOTFOUND) && !drover.IsCode(err, drover.ECONFLICT) {
+				return err
+			}
+			out[i] = store.CancelResult{Job: j, Err: err}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// cancelJob is CancelJob's work in x.
+func cancelJob(x *session, id string, t int64) (*drover.Job, error) {
+	cur, err := getJob(x, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State.Final() {
+		return nil, drover.Errorf(drover.ECONFLICT, "job %s is already %s", id, cur.State)
+	}
+	a, err := scanAttempt(x.queryRow(qActiveAttempt, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// QUEUED: no attempt to stop.
+		if _, err := x.exec(qCancelJobNow, t, id); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	case a.DeliveredAt == nil && a.AcceptedAt == nil:
+		// The worker has not seen it: nothing can be running.
+		if _, err := x.exec(qCancelAttemptNow, t, a.ID); err != nil {
+			return nil, err
+		}
+		if _, err := x.exec(qCancelJobNow, t, id); err != nil {
+			return nil, err
+		}
+	case cur.CancelRequestedAt != nil:
+		// Already cancelling: the worker has been told.
+	default:
+		if _, err := x.exec(qRequestAttemptStop, a.ID); err != nil {
+			return nil, err
+		}
+		if _, err := x.exec(qRequestJobCancel, t, id); err != nil {
+			return nil, err
+		}
+	}
+	return getJob(x, id, true)
 }
 
 // Assign implements store.Store. A placement is skipped when its job is no

@@ -201,3 +201,30 @@ func testCancelErrors(f *fixture) {
 		t.Errorf("a refused cancel changed CompletedAt to %s", got.CompletedAt)
 	}
 }
+
+// testCancelJobs: several jobs in one call, each with its own result; an
+// unknown or final one does not stop the others.
+func testCancelJobs(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	running, _ := f.running(w.ID)
+	done, a := f.running(w.ID)
+	f.end(a.ID, store.AttemptEnd{At: at(time.Minute), State: drover.AttemptCompleted, ExitCode: intp(0)},
+		store.JobOutcome{State: drover.JobCompleted, ExitCode: intp(0)})
+	queued := f.createJob(base)
+	rs, err := f.s.CancelJobs(f.ctx, []string{queued.ID, "job_doesnotexist", running.ID, done.ID}, at(2*time.Minute))
+	if err != nil || len(rs) != 4 {
+		t.Fatalf("CancelJobs = %d results, %v", len(rs), err)
+	}
+	if rs[0].Err != nil || rs[0].Job == nil || rs[0].Job.State != drover.JobCancelled {
+		t.Errorf("queued job: %+v", rs[0])
+	}
+	wantCode(t, "CancelJobs of an unknown job", rs[1].Err, drover.ENOTFOUND)
+	if rs[2].Err != nil || rs[2].Job == nil || rs[2].Job.State != drover.JobRunning || rs[2].Job.CancelRequestedAt == nil {
+		t.Errorf("running job: %+v", rs[2])
+	}
+	wantCode(t, "CancelJobs of a completed job", rs[3].Err, drover.ECONFLICT)
+	if got := f.job(queued.ID); got.State != drover.JobCancelled {
+		t.Errorf("queued job after CancelJobs: %s", got.State)
+	}
+}

@@ -40,6 +40,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelJob/Delivered", testCancelDelivered},
 		{"CancelJob/Acknowledged", testCancelAcknowledged},
 		{"CancelJob/Errors", testCancelErrors},
+		{"CancelJobs", testCancelJobs},
 
 		{"Workers/CreateGet", testWorkerCreateGet},
 		{"Workers/List", testListWorkers},
