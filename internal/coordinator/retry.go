@@ -18,11 +18,14 @@ import (
 //     backoff while retries < spec.maxRetries and spec.retryOn allows it;
 //   - otherwise FAILED with the attempt's reason.
 func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
-	if j.CancelRequestedAt != nil || a.Reason == drover.ReasonCancelled {
-		return store.JobOutcome{State: drover.JobCancelled, ExitCode: a.ExitCode, Reason: drover.ReasonCancelled, Message: "cancelled"}
-	}
+	// An attempt that completed on its own (exit 0, not stopped by the
+	// worker) ran to the end, even when a cancel was asked meanwhile: the
+	// cancel came too late, and the job says how it really ended.
 	if a.State == drover.AttemptCompleted {
 		return store.JobOutcome{State: drover.JobCompleted, ExitCode: a.ExitCode}
+	}
+	if j.CancelRequestedAt != nil || a.Reason == drover.ReasonCancelled {
+		return store.JobOutcome{State: drover.JobCancelled, ExitCode: a.ExitCode, Reason: drover.ReasonCancelled, Message: "cancelled"}
 	}
 	r := a.Reason
 	if r == "" {

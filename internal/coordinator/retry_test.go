@@ -30,10 +30,12 @@ func TestDecide(t *testing.T) {
 		want     want
 	}{
 		// Cancellation.
-		{name: "cancel requested wins over exit 0",
+		// Completed on its own before the stop reached it: it ran to the
+		// end, and says so (a CANCELLED job reads as one that did not).
+		{name: "exit 0 before the cancel reached it",
 			job: drover.Job{CancelRequestedAt: &now},
 			att: drover.Attempt{N: 1, State: drover.AttemptCompleted, ExitCode: code(0)}, fleetCap: 5,
-			want: want{state: drover.JobCancelled, reason: drover.ReasonCancelled, exit: code(0), message: "cancelled"}},
+			want: want{state: drover.JobCompleted, exit: code(0)}},
 		{name: "cancel requested wins over a retryable failure",
 			job: drover.Job{CancelRequestedAt: &now, Spec: drover.JobSpec{MaxRetries: 3}},
 			att: drover.Attempt{N: 1, State: drover.AttemptFailed, ExitCode: code(143), Reason: drover.ReasonExitCode}, fleetCap: 5,
