@@ -494,11 +494,38 @@ func TestCancelManyStartsNoneOfThem(t *testing.T) {
 func TestPausedWorkerDoesNotRunATakenBackAssignment(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{args: []string{"--ack-timeout", "1s"}})
-	w1, _ := cl.worker("w1")
+	w1, w1ID := cl.worker("w1")
 	ran := filepath.Join(t.TempDir(), "ran")
-	w1.signal(syscall.SIGSTOP)
 	t.Cleanup(func() { w1.signal(syscall.SIGCONT) }) // so it can be stopped
-	j := submitJob(t, cl, drover.JobSpec{Command: shell("echo $DROVER_ATTEMPT_ID >> " + ran)})
+	// The assignment must reach w1's open long-poll while w1 is paused: a
+	// pause that came before w1's poll was sent leaves nothing in its
+	// socket, and is tried again with another job.
+	var j *drover.Job
+	for try := 1; ; try++ {
+		w1.signal(syscall.SIGSTOP)
+		j = submitJob(t, cl, drover.JobSpec{Command: shell("echo $DROVER_ATTEMPT_ID >> " + ran)})
+		got := cl.waitJob(j.ID, 30*time.Second, "its first attempt delivered or taken back", func(j *drover.Job) bool {
+			return len(j.Attempts) > 0 && (j.Attempts[0].DeliveredAt != nil || j.Attempts[0].State.Final())
+		})
+		if got.Attempts[0].DeliveredAt != nil {
+			break
+		}
+		if try == 5 {
+			t.Fatal("w1's long-poll was never open when it was paused")
+		}
+		if _, err := cl.c.Cancel(ctxT(t, 10*time.Second), j.ID); err != nil {
+			t.Fatal(err)
+		}
+		w1.signal(syscall.SIGCONT)
+		ctx := ctxT(t, 20*time.Second)
+		for w, err := cl.c.Worker(ctx, w1ID); err != nil || w.State != drover.WorkerReady; w, err = cl.c.Worker(ctx, w1ID) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("w1 not READY again after a pause: %+v, %v", w, err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 	// Taken back (not acknowledged, and again when w1 is DOWN), it waits.
 	cl.waitJob(j.ID, 30*time.Second, "taken back from w1", func(j *drover.Job) bool {
 		return j.State == drover.JobQueued && strings.Contains(j.PendingReason, "1 DOWN")
