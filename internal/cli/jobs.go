@@ -243,6 +243,9 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 		a.errorf("the job may still run: follow it with drover logs -f %s", id)
 		return exitDrover
 	}
+	if cancelAsked.Load() && end.State == drover.JobCompleted {
+		a.errorf("%s completed before the cancel reached it", id)
+	}
 	return exitCodeOf(a, id, end)
 }
 

@@ -368,3 +368,39 @@ func TestRetryBackoffFromAnEndDatedTooEarly(t *testing.T) {
 			got.State, got.QueuedAt, got.NotBefore, a.StartedAt, a.FinishedAt)
 	}
 }
+
+// An assignment says how long is left to acknowledge it; one whose window
+// is over says a millisecond, never nothing (which reads as "not said").
+func TestAssignmentsSayTheirAckWindow(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, err := c.Register(ctx, drover.RegisterRequest{Name: "w", Executors: []string{"process"}, Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	take := func() drover.Assignment {
+		t.Helper()
+		if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.schedulePass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(2 * time.Second)
+		work, err := c.Work(ctx, reg.Worker.ID, 0, false)
+		if err != nil || len(work.Assignments) != 1 {
+			t.Fatalf("work: %+v %v", work, err)
+		}
+		return work.Assignments[0]
+	}
+	if a := take(); a.AckWithin.D() != 3*time.Second { // 5 s window, 2 s gone
+		t.Errorf("ackWithin %s, want 3s", a.AckWithin)
+	}
+	// A window shorter than the wait before delivery.
+	c.cfg.AckTimeout = time.Second
+	a2 := take()
+	if a2.AckWithin.D() != time.Millisecond {
+		t.Errorf("ackWithin of an assignment past its window: %s, want 1ms", a2.AckWithin)
+	}
+}

@@ -10,8 +10,9 @@ import (
 
 // decide is the job's transition when attempt a ends, a pure function of
 // the job, the ended attempt, the fleet retry cap and the time:
-//   - a cancel request wins: CANCELLED;
-//   - exit 0: COMPLETED;
+//   - exit 0 (an attempt that completed on its own, even after a cancel
+//     was asked: the cancel came too late): COMPLETED;
+//   - a cancel request, or an attempt the worker stopped for one: CANCELLED;
 //   - a fleet failure (worker_lost, executor_error, not_acknowledged)
 //     requeues at once while fewer than fleetCap such requeues happened;
 //   - a job failure (exit_code, timeout, oom_killed) requeues after a

@@ -180,13 +180,17 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 	sig := c.workers.get(workerID)
 	began := time.Now() // how long the poll was held: the worker's reference, not the clock's
 	for {
-		now := c.now()
+		// The windows are reckoned at one instant, and so is how long the
+		// poll was held: the worker counts from that.
+		now, held := c.now(), time.Since(began)
 		as, stops, err := c.store.Deliver(ctx, workerID, now)
 		if err != nil {
 			return nil, err
 		}
 		for i := range as {
-			as[i].AckWithin = drover.Duration(max(0, as[i].AssignedAt.Add(c.cfg.AckTimeout).Sub(now)))
+			// At least a millisecond: 0 would read as "not said", and a
+			// window already over must make the worker ask first.
+			as[i].AckWithin = drover.Duration(max(time.Millisecond, as[i].AssignedAt.Add(c.cfg.AckTimeout).Sub(now)))
 		}
 		// With work to hand over, the answer goes out at once: a drain
 		// (rare) reaches the worker on its next poll or heartbeat, and
@@ -199,7 +203,7 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 			if stops == nil {
 				stops = []string{}
 			}
-			return &drover.WorkResponse{Assignments: as, Stop: stops, Drain: drain, Waited: drover.Duration(time.Since(began))}, nil
+			return &drover.WorkResponse{Assignments: as, Stop: stops, Drain: drain, Waited: drover.Duration(held)}, nil
 		}
 		select {
 		case <-ctx.Done():

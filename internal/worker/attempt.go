@@ -125,6 +125,8 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	late := !ackBy.IsZero() && time.Now().After(ackBy)
 	if a.Spec.Bundle != "" || name == drover.ExecutorDocker || late {
 		if err := w.accept(runCtx, a.AttemptID); err != nil {
+			// Retried, the accept may itself have run past the window.
+			late = late || !ackBy.IsZero() && time.Now().After(ackBy)
 			if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) || late {
 				// Withdrawn; or, late, not confirmed ours: running it
 				// could run it twice, and left alone the coordinator
