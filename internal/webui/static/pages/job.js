@@ -234,7 +234,9 @@ function moreFacts(job) {
   add('Timeout', spec.timeout && spec.timeout !== '0s' ? fmt.goDuration(spec.timeout) : 'none');
   add('Retries', `${job.jobRetries || 0} of ${spec.maxRetries || 0}` + (job.fleetRetries ? ` · ${job.fleetRetries} after fleet failures` : ''));
   add('Created', when(job.createdAt));
-  add('Output', fmt.bytes(job.outputBytes || 0));
+  // All the job wrote; past the output cap the page holds less (the head,
+  // the tail and a line saying what was dropped between).
+  add('Output written', fmt.bytes(job.outputBytes || 0));
   if (spec.constraints && Object.keys(spec.constraints).length) add('Constraints', chips(spec.constraints));
   if (spec.env && Object.keys(spec.env).length) add('Environment', h('span', { class: 'mono' }, Object.keys(spec.env).sort().join(' ')));
   if (spec.bundle) add('Bundle', h('span', { class: 'mono', title: spec.bundle }, spec.bundle.slice(0, 12)));
