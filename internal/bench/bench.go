@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -201,11 +202,20 @@ type Machine struct {
 	MemoryMB int64  `json:"memoryMB"`
 	OS       string `json:"os"`
 	Go       string `json:"go"`
+	// GCPercent is this process's garbage collector target (GOGC, or
+	// drover's default): it trades memory for CPU, so results name it.
+	GCPercent int `json:"gcPercent"`
 }
 
 func machine() Machine {
 	return Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), MemoryMB: worker.MemoryMB(),
-		OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), GCPercent: gcPercent()}
+}
+
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
 }
 
 // bench is one run.

@@ -11,7 +11,7 @@ import (
 func (r *Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	m := r.Machine
-	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s memory, %s, %s\n", m.CPUs, orUnknown(m.CPUModel), mib(m.MemoryMB<<20), m.OS, m.Go)
+	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s memory, %s, %s, GOGC %d\n", m.CPUs, orUnknown(m.CPUModel), mib(m.MemoryMB<<20), m.OS, m.Go, m.GCPercent)
 	fmt.Fprintf(tw, "setup\t%d workers × %d slots, %s executor, coordinator %s\n", r.Workers, r.Slots, r.Executor, r.Server)
 	fmt.Fprintf(tw, "\t\n")
 	fmt.Fprintf(tw, "throughput\t%.0f jobs/s\t%d jobs in %s, %d submitters, first submit → last completion\n",
