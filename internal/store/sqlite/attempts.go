@@ -14,6 +14,10 @@ import (
 
 var (
 	qAttemptByID   = readQuery(`SELECT ` + attemptCols + ` FROM attempts a WHERE a.id = ?`)
+	// qAttemptAndJob is EndAttempt's read: the attempt and its job in one
+	// statement (a statement's own cost here is about that of a row's).
+	qAttemptAndJob = writeQuery(`SELECT ` + attemptCols + `, ` + qualified(jobCols, "j") + `
+		FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.id = ?`)
 	qAttemptsByIDs = readQuery(`SELECT ` + attemptCols + ` FROM attempts a
 		WHERE a.id IN (SELECT value FROM json_each(?)) ORDER BY a.id`)
 	qUnacknowledged = readQuery(`SELECT ` + attemptCols + ` FROM attempts a
@@ -100,10 +104,38 @@ func activeAttempt(x *session, id string) (*drover.Attempt, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a, current(a)
+}
+
+func current(a *drover.Attempt) error {
 	if a.State.Final() {
-		return nil, drover.Errorf(drover.ECONFLICT, "attempt %s is no longer current: it ended %s", id, a.State)
+		return drover.Errorf(drover.ECONFLICT, "attempt %s is no longer current: it ended %s", a.ID, a.State)
 	}
-	return a, nil
+	return nil
+}
+
+// activeAttemptAndJob is activeAttempt that also reads the attempt's job.
+func activeAttemptAndJob(x *session, id string) (*drover.Attempt, *drover.Job, error) {
+	var ar attemptRow
+	var jr jobRow
+	if err := x.queryRow(qAttemptAndJob, id).Scan(append(ar.dests(), jr.dests()...)...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, notFound("attempt", id)
+		}
+		return nil, nil, err
+	}
+	a, err := ar.attempt()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := current(&a); err != nil {
+		return nil, nil, err
+	}
+	j, err := jr.job(x.specs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &a, &j, nil
 }
 
 // GetAttempt implements store.Store.
@@ -335,7 +367,7 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 	}
 	var j *drover.Job
 	err := s.write(ctx, func(x *session) error {
-		a, err := activeAttempt(x, id)
+		a, job, err := activeAttemptAndJob(x, id)
 		if err != nil {
 			return err
 		}
@@ -385,9 +417,7 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		}
 		finished := fromUnixNano(at)
 		a.FinishedAt = &finished
-		if j, err = getJob(x, a.JobID, false); err != nil {
-			return err
-		}
+		j = job
 		// The attempt's output is all in: trim it to the cap, which
 		// appends pass by up to a quarter (only a job that produced more
 		// than the cap can be over it).

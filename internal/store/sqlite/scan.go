@@ -18,38 +18,62 @@ const jobCols = `id, spec, state, exit_code, reason, message, pending_reason,
 	job_retries, fleet_retries, worker_id, output_bytes, created_at, queued_at,
 	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers, worker_name`
 
+// qualified prefixes each of cols (a comma-separated list) with table and
+// a dot.
+func qualified(cols, table string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// jobRow holds a job row as scanned, before it becomes a drover.Job.
+type jobRow struct {
+	j                                                                 drover.Job
+	spec                                                              []byte
+	exitCode                                                          sql.NullInt64
+	createdAt                                                         int64
+	queuedAt, assignedAt, startedAt, completedAt, cancelAt, notBefore sql.NullInt64
+	avoid                                                             string
+}
+
+// dests are the scan destinations of jobCols, in order.
+func (r *jobRow) dests() []any {
+	j := &r.j
+	return []any{&j.ID, &r.spec, &j.State, &r.exitCode, &j.Reason, &j.Message, &j.PendingReason,
+		&j.JobRetries, &j.FleetRetries, &j.WorkerID, &j.OutputBytes, &r.createdAt, &r.queuedAt,
+		&r.assignedAt, &r.startedAt, &r.completedAt, &r.cancelAt, &r.notBefore, &r.avoid, &j.WorkerName}
+}
+
+// job finishes the row once scanned.
+func (r *jobRow) job(specs *specCache) (drover.Job, error) {
+	j := r.j
+	if err := decodeSpec(specs, j.ID, r.spec, &j.Spec); err != nil {
+		return j, err
+	}
+	j.ExitCode = fromNullInt(r.exitCode)
+	j.CreatedAt = fromUnixNano(r.createdAt)
+	j.QueuedAt = fromNullUnixNano(r.queuedAt)
+	j.AssignedAt = fromNullUnixNano(r.assignedAt)
+	j.StartedAt = fromNullUnixNano(r.startedAt)
+	j.CompletedAt = fromNullUnixNano(r.completedAt)
+	j.CancelRequestedAt = fromNullUnixNano(r.cancelAt)
+	j.NotBefore = fromNullUnixNano(r.notBefore)
+	if r.avoid != "" {
+		j.AvoidWorkers = strings.Split(r.avoid, ",")
+	}
+	return j, nil
+}
+
 // scanJob reads a job row; its spec comes from specs when decoded before
 // (specs may be nil).
 func scanJob(sc scanner, specs *specCache) (drover.Job, error) {
-	var (
-		j                                                                 drover.Job
-		spec                                                              []byte
-		exitCode                                                          sql.NullInt64
-		createdAt                                                         int64
-		queuedAt, assignedAt, startedAt, completedAt, cancelAt, notBefore sql.NullInt64
-		avoid                                                             string
-	)
-	err := sc.Scan(&j.ID, &spec, &j.State, &exitCode, &j.Reason, &j.Message, &j.PendingReason,
-		&j.JobRetries, &j.FleetRetries, &j.WorkerID, &j.OutputBytes, &createdAt, &queuedAt,
-		&assignedAt, &startedAt, &completedAt, &cancelAt, &notBefore, &avoid, &j.WorkerName)
-	if err != nil {
-		return j, err
+	var r jobRow
+	if err := sc.Scan(r.dests()...); err != nil {
+		return r.j, err
 	}
-	if err := decodeSpec(specs, j.ID, spec, &j.Spec); err != nil {
-		return j, err
-	}
-	j.ExitCode = fromNullInt(exitCode)
-	j.CreatedAt = fromUnixNano(createdAt)
-	j.QueuedAt = fromNullUnixNano(queuedAt)
-	j.AssignedAt = fromNullUnixNano(assignedAt)
-	j.StartedAt = fromNullUnixNano(startedAt)
-	j.CompletedAt = fromNullUnixNano(completedAt)
-	j.CancelRequestedAt = fromNullUnixNano(cancelAt)
-	j.NotBefore = fromNullUnixNano(notBefore)
-	if avoid != "" {
-		j.AvoidWorkers = strings.Split(avoid, ",")
-	}
-	return j, nil
+	return r.job(specs)
 }
 
 // decodeSpec decodes a job's spec, or takes it from specs (which may be nil).
@@ -75,36 +99,50 @@ const attemptCols = `a.id, a.job_id, a.n, a.worker_id, a.state, a.cpu, a.memory_
 	a.exit_code, a.reason, a.message, a.usage, a.phases, a.assigned_at,
 	a.delivered_at, a.accepted_at, a.started_at, a.finished_at, a.stop_requested, a.worker_name`
 
-func scanAttempt(sc scanner) (drover.Attempt, error) {
-	var (
-		a                                              drover.Attempt
-		exitCode                                       sql.NullInt64
-		usage, phases                                  []byte
-		assignedAt                                     int64
-		deliveredAt, acceptedAt, startedAt, finishedAt sql.NullInt64
-	)
-	err := sc.Scan(&a.ID, &a.JobID, &a.N, &a.WorkerID, &a.State, &a.Resources.CPU, &a.Resources.MemoryMB,
-		&exitCode, &a.Reason, &a.Message, &usage, &phases, &assignedAt,
-		&deliveredAt, &acceptedAt, &startedAt, &finishedAt, &a.StopRequested, &a.WorkerName)
-	if err != nil {
-		return a, err
-	}
-	if err := json.Unmarshal(usage, &a.Usage); err != nil {
+// attemptRow holds an attempt row as scanned.
+type attemptRow struct {
+	a                                              drover.Attempt
+	exitCode                                       sql.NullInt64
+	usage, phases                                  []byte
+	assignedAt                                     int64
+	deliveredAt, acceptedAt, startedAt, finishedAt sql.NullInt64
+}
+
+// dests are the scan destinations of attemptCols, in order.
+func (r *attemptRow) dests() []any {
+	a := &r.a
+	return []any{&a.ID, &a.JobID, &a.N, &a.WorkerID, &a.State, &a.Resources.CPU, &a.Resources.MemoryMB,
+		&r.exitCode, &a.Reason, &a.Message, &r.usage, &r.phases, &r.assignedAt,
+		&r.deliveredAt, &r.acceptedAt, &r.startedAt, &r.finishedAt, &a.StopRequested, &a.WorkerName}
+}
+
+// attempt finishes the row once scanned.
+func (r *attemptRow) attempt() (drover.Attempt, error) {
+	a := r.a
+	if err := json.Unmarshal(r.usage, &a.Usage); err != nil {
 		return a, fmt.Errorf("attempt %s: decode usage: %w", a.ID, err)
 	}
 	var p phasesJSON
-	if err := json.Unmarshal(phases, &p); err != nil {
+	if err := json.Unmarshal(r.phases, &p); err != nil {
 		return a, fmt.Errorf("attempt %s: decode phases: %w", a.ID, err)
 	}
 	a.Phases = p.phases()
-	a.ExitCode = fromNullInt(exitCode)
-	at := fromUnixNano(assignedAt)
+	a.ExitCode = fromNullInt(r.exitCode)
+	at := fromUnixNano(r.assignedAt)
 	a.AssignedAt = &at
-	a.DeliveredAt = fromNullUnixNano(deliveredAt)
-	a.AcceptedAt = fromNullUnixNano(acceptedAt)
-	a.StartedAt = fromNullUnixNano(startedAt)
-	a.FinishedAt = fromNullUnixNano(finishedAt)
+	a.DeliveredAt = fromNullUnixNano(r.deliveredAt)
+	a.AcceptedAt = fromNullUnixNano(r.acceptedAt)
+	a.StartedAt = fromNullUnixNano(r.startedAt)
+	a.FinishedAt = fromNullUnixNano(r.finishedAt)
 	return a, nil
+}
+
+func scanAttempt(sc scanner) (drover.Attempt, error) {
+	var r attemptRow
+	if err := sc.Scan(r.dests()...); err != nil {
+		return r.a, err
+	}
+	return r.attempt()
 }
 
 func scanAttempts(rows *sql.Rows) ([]drover.Attempt, error) {
