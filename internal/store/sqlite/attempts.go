@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	qAttemptByID   = readQuery(`SELECT ` + attemptCols + ` FROM attempts a WHERE a.id = ?`)
+	qAttemptByID = readQuery(`SELECT ` + attemptCols + ` FROM attempts a WHERE a.id = ?`)
 	// qAttemptAndJob is EndAttempt's read: the attempt and its job in one
 	// statement (a statement's own cost here is about that of a row's).
 	qAttemptAndJob = writeQuery(`SELECT ` + attemptCols + `, ` + qualified(jobCols, "j") + `
