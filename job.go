@@ -267,6 +267,12 @@ type Job struct {
 	// NotBefore delays a retried job until its backoff has passed.
 	NotBefore *time.Time `json:"notBefore,omitempty"`
 	Attempts  []Attempt  `json:"attempts"`
+	// QueueRank is the job's place in the queue among jobs of its priority
+	// (earliest first): its submission, kept when the fleet requeues it (a
+	// worker lost, an assignment not acknowledged or handed back), the
+	// requeue's time when it is retried for its own failure. The store sets
+	// it; it is not part of the API. Zero: QueuedAt, else CreatedAt.
+	QueueRank time.Time `json:"-"`
 }
 
 // DisplayName is the job's name, or its command when it has none.

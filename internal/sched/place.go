@@ -11,8 +11,9 @@ import (
 )
 
 // Place decides one scheduling pass. It takes the QUEUED jobs (a zero State
-// counts as queued) by priority descending, then queuedAt (createdAt when
-// unset), then id, whatever the input order, and puts each on the feasible
+// counts as queued) by priority descending, then their place in the queue
+// (QueueRank; queuedAt, else createdAt, when unset), then id, whatever the
+// input order, and puts each on the feasible
 // READY worker it fits best:
 //
 //   - feasible: enough free CPU and memory and a free slot, every constraint

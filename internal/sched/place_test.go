@@ -141,6 +141,19 @@ func TestPlace(t *testing.T) {
 			pending: map[string]string{"a": "the only READY worker, w, has no free slot (1 of 1 busy)"},
 		},
 		{
+			name: "a job's place in the queue orders before its queuedAt",
+			jobs: func() []drover.Job {
+				// requeued by the fleet a minute after b was submitted, but
+				// submitted before it: it keeps its place
+				requeued, b := jb("requeued", 100, 1, queuedAt(time.Minute)), jb("b", 100, 1, queuedAt(time.Second))
+				requeued.QueueRank = t0
+				return []drover.Job{b, requeued}
+			}(),
+			workers: []drover.Worker{wk("w", 4000, 4*G, 1)},
+			want:    []Assignment{{"requeued", "w"}},
+			pending: map[string]string{"b": "the only READY worker, w, has no free slot (1 of 1 busy)"},
+		},
+		{
 			name:    "a job that fits nowhere does not block smaller ones",
 			jobs:    []drover.Job{jb("huge", 3000, G, prio(9)), jb("small", 500, G)},
 			workers: []drover.Worker{wk("a", 4000, 4*G, 4, used(2000, 0, 1))},

@@ -8,7 +8,8 @@ import (
 )
 
 // queue yields queued jobs in the order a pass takes them: priority
-// descending, then queuedAt (createdAt when unset), then id.
+// descending, then the job's place in the queue (QueueRank, else queuedAt,
+// else createdAt), then id.
 //
 // It is a binary heap rather than a sorted slice because a pass usually
 // stops placing long before the end of the queue: once no READY worker has a
@@ -25,7 +26,7 @@ type queue struct {
 
 // entry is a job's place in the queue.
 type entry struct {
-	sec      int64 // queuedAt
+	sec      int64 // the job's place: see newQueue
 	priority int64
 	nsec     int32
 	idx      int32 // in queue.jobs
@@ -41,7 +42,10 @@ func newQueue(jobs []drover.Job) *queue {
 			continue
 		}
 		t := j.CreatedAt
-		if j.QueuedAt != nil {
+		switch {
+		case !j.QueueRank.IsZero():
+			t = j.QueueRank
+		case j.QueuedAt != nil:
 			t = *j.QueuedAt
 		}
 		q.all = append(q.all, entry{

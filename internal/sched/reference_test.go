@@ -24,6 +24,9 @@ func refPlace(now time.Time, jobs []drover.Job, workers []drover.Worker) ([]Assi
 		}
 	}
 	queuedAt := func(j *drover.Job) time.Time {
+		if !j.QueueRank.IsZero() {
+			return j.QueueRank
+		}
 		if j.QueuedAt != nil {
 			return *j.QueuedAt
 		}

@@ -28,8 +28,11 @@ type Store interface {
 	// ListJobs returns jobs newest first (by id), without attempts, and the
 	// cursor for the next page ("" when there is none).
 	ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job, string, error)
-	// QueuedJobs returns up to limit QUEUED jobs by (priority desc, queuedAt
-	// asc), including those whose NotBefore is in the future.
+	// QueuedJobs returns up to limit QUEUED jobs by (priority desc,
+	// QueueRank asc, id), including those whose NotBefore is in the future.
+	// A job's QueueRank is its submission, kept by requeues without a job
+	// retry (outcomes without JobRetry) and set to the requeue's time by
+	// those with one.
 	QueuedJobs(ctx context.Context, limit int) ([]drover.Job, error)
 	// CountJobs returns the number of jobs in each state.
 	CountJobs(ctx context.Context) (map[drover.JobState]int, error)

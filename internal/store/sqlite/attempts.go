@@ -68,11 +68,14 @@ var (
 	//
 	// A job's exit code is that of the last attempt that produced one, so an
 	// outcome without one (worker_lost, say) keeps the previous.
+	// A job retried for its own failure takes its place in the queue anew;
+	// one the fleet requeues keeps its place (see migration 0009).
 	// An executor_error adds the job's worker to avoid_workers (see
 	// drover.Job.AvoidWorkers; outcomeApplied does the same in memory).
 	qRequeueJob = writeQuery(`UPDATE jobs SET state = 'QUEUED', exit_code = coalesce(?1, exit_code),
 		reason = ?2, message = ?3, queued_at = ?4, not_before = ?5, assigned_at = NULL, started_at = NULL,
 		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7,
+		queue_rank = CASE WHEN ?6 THEN ?4 ELSE queue_rank END,
 		avoid_workers = CASE WHEN ?2 = 'executor_error' AND worker_id != ''
 			AND instr(',' || avoid_workers || ',', ',' || worker_id || ',') = 0
 			THEN ltrim(avoid_workers || ',' || worker_id, ',') ELSE avoid_workers END
@@ -475,6 +478,9 @@ func outcomeApplied(j *drover.Job, o store.JobOutcome, at int64, stamped *time.T
 	if o.State == drover.JobQueued {
 		queued := fromUnixNano(at)
 		j.QueuedAt, j.NotBefore = &queued, fromNullUnixNano(nullUnixNano(o.NotBefore))
+		if o.JobRetry {
+			j.QueueRank = queued
+		}
 		j.AssignedAt, j.StartedAt, j.PendingReason = nil, nil, ""
 		if o.Reason == drover.ReasonExecutorError && j.WorkerID != "" && !slices.Contains(j.AvoidWorkers, j.WorkerID) {
 			j.AvoidWorkers = append(slices.Clip(j.AvoidWorkers), j.WorkerID)

@@ -31,13 +31,13 @@ var (
 	// queued job on each pass; INDEXED BY pins the index that is already in
 	// order, and makes Open fail loudly should the index ever go missing.
 	qQueuedJobs = readQuery(`SELECT ` + jobCols + ` FROM jobs INDEXED BY jobs_queue
-		WHERE state = 'QUEUED' ORDER BY priority DESC, queued_at, id`)
+		WHERE state = 'QUEUED' ORDER BY priority DESC, queue_rank, id`)
 	qCountJobs = readQuery(`SELECT state, count(*) FROM jobs GROUP BY state`)
 
 	// A key already used inserts nothing (and the job it names is read);
 	// a new one costs no read first.
 	qInsertJob = writeQuery(`INSERT INTO jobs (id, spec, priority, cpu, memory_mb, timeout_ns, state,
-		created_at, queued_at, idem_key, bundle) VALUES (?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?, ?)
+		created_at, queued_at, queue_rank, idem_key, bundle) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'QUEUED', ?7, ?7, ?7, ?8, ?9)
 		ON CONFLICT (idem_key) DO NOTHING`)
 	qBundleExists     = writeQuery(`SELECT EXISTS (SELECT 1 FROM bundles WHERE sha256 = ?)`)
 	qSetPendingReason = writeQuery(`UPDATE jobs SET pending_reason = ? WHERE id = ? AND state = 'QUEUED'`)
@@ -110,7 +110,7 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 	spec := encodeJSON(sp)
 	made := drover.Job{ID: job.ID, State: drover.JobQueued, CreatedAt: canonical(job.CreatedAt), Attempts: []drover.Attempt{}}
 	queued := made.CreatedAt
-	made.QueuedAt = &queued
+	made.QueuedAt, made.QueueRank = &queued, queued
 	if err := json.Unmarshal([]byte(spec), &made.Spec); err != nil {
 		return nil, false, fmt.Errorf("job %s: decode spec: %w", made.ID, err)
 	}
@@ -136,7 +136,7 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 			}
 		}
 		res, err := x.exec(qInsertJob, job.ID, spec, sp.Priority, sp.Resources.CPU,
-			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), unixNano(job.CreatedAt), key, sp.Bundle)
+			sp.Resources.MemoryMB, int64(sp.Timeout), unixNano(job.CreatedAt), key, sp.Bundle)
 		if err != nil {
 			return err
 		}

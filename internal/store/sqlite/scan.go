@@ -16,7 +16,7 @@ type scanner interface{ Scan(dest ...any) error }
 // jobCols are the columns scanJob reads, in its order.
 const jobCols = `id, spec, state, exit_code, reason, message, pending_reason,
 	job_retries, fleet_retries, worker_id, output_bytes, created_at, queued_at,
-	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers, worker_name`
+	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers, worker_name, queue_rank`
 
 // qualified prefixes each of cols (a comma-separated list) with table and
 // a dot.
@@ -33,7 +33,7 @@ type jobRow struct {
 	j                                                                 drover.Job
 	spec                                                              []byte
 	exitCode                                                          sql.NullInt64
-	createdAt                                                         int64
+	createdAt, queueRank                                              int64
 	queuedAt, assignedAt, startedAt, completedAt, cancelAt, notBefore sql.NullInt64
 	avoid                                                             string
 }
@@ -43,7 +43,7 @@ func (r *jobRow) dests() []any {
 	j := &r.j
 	return []any{&j.ID, &r.spec, &j.State, &r.exitCode, &j.Reason, &j.Message, &j.PendingReason,
 		&j.JobRetries, &j.FleetRetries, &j.WorkerID, &j.OutputBytes, &r.createdAt, &r.queuedAt,
-		&r.assignedAt, &r.startedAt, &r.completedAt, &r.cancelAt, &r.notBefore, &r.avoid, &j.WorkerName}
+		&r.assignedAt, &r.startedAt, &r.completedAt, &r.cancelAt, &r.notBefore, &r.avoid, &j.WorkerName, &r.queueRank}
 }
 
 // job finishes the row once scanned.
@@ -54,6 +54,7 @@ func (r *jobRow) job(specs *specCache) (drover.Job, error) {
 	}
 	j.ExitCode = fromNullInt(r.exitCode)
 	j.CreatedAt = fromUnixNano(r.createdAt)
+	j.QueueRank = fromUnixNano(r.queueRank)
 	j.QueuedAt = fromNullUnixNano(r.queuedAt)
 	j.AssignedAt = fromNullUnixNano(r.assignedAt)
 	j.StartedAt = fromNullUnixNano(r.startedAt)

@@ -144,6 +144,50 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
+// TestQueueRankMigration checks that migration 0009 gives the jobs of an
+// existing store their place in the queue: where their queuedAt put them.
+func TestQueueRankMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s := openAt(t, path)
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	requeued := created.Add(time.Hour)
+	var ids []string
+	for range 2 {
+		j := &drover.Job{ID: drover.NewID("job"), Spec: drover.JobSpec{Command: drover.Command{"true"}}, CreatedAt: created}
+		if _, _, err := s.CreateJob(t.Context(), j, ""); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	// The store as 0008 left it: no queue_rank, the first job requeued
+	// after the second was submitted.
+	for _, q := range []string{
+		`DELETE FROM schema_migrations WHERE version = 9`,
+		`DROP INDEX jobs_queue`,
+		`ALTER TABLE jobs DROP COLUMN queue_rank`,
+		`CREATE INDEX jobs_queue ON jobs (priority DESC, queued_at, id) WHERE state = 'QUEUED'`,
+		`UPDATE jobs SET queued_at = ` + strconv.FormatInt(requeued.UnixNano(), 10) + ` WHERE id = '` + ids[0] + `'`,
+	} {
+		if _, err := s.w.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s = openAt(t, path)
+	defer s.Close()
+	js, err := s.QueuedJobs(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 2 || js[0].ID != ids[1] || js[1].ID != ids[0] {
+		t.Fatalf("QueuedJobs after the migration = %v, want %s then %s (by queuedAt)", js, ids[1], ids[0])
+	}
+	if !js[0].QueueRank.Equal(created) || !js[1].QueueRank.Equal(requeued) {
+		t.Errorf("QueueRank after the migration = %s, %s; want %s, %s (queuedAt)", js[0].QueueRank, js[1].QueueRank, created, requeued)
+	}
+}
+
 func TestOpenRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		path string

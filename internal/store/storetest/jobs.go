@@ -281,7 +281,7 @@ func testQueuedJobs(f *fixture) {
 		t.Fatalf("QueuedJobs: %v", err)
 	}
 	if got := jobIDs(js); !slices.Equal(got, want) {
-		t.Errorf("QueuedJobs = %v, want %v (priority desc, queuedAt asc)", got, want)
+		t.Errorf("QueuedJobs = %v, want %v (priority desc, submission asc)", got, want)
 	}
 	for _, j := range js {
 		if j.Spec.Resources != testSpec().Resources || len(j.Spec.Command) == 0 {
@@ -313,6 +313,44 @@ func testQueuedJobs(f *fixture) {
 	if i := slices.Index(jobIDs(js), g.ID); i >= 0 {
 		wantTime(t, "retried job NotBefore", js[i].NotBefore, nb)
 		wantTime(t, "retried job QueuedAt", js[i].QueuedAt, at(time.Hour))
+	}
+}
+
+// testQueuePlace checks that a job the fleet requeues (its worker lost, an
+// assignment not acknowledged or handed back) keeps its place in the
+// queue, ahead of jobs submitted after it, while one retried for its own
+// failure takes its place anew, behind them; queuedAt dates the new wait
+// either way.
+func testQueuePlace(f *fixture) {
+	t := f.t
+	w := f.createWorker("w")
+	lost, lostAtt := f.running(w.ID)      // submitted at base
+	failed, failedAtt := f.running(w.ID)  // submitted at base
+	handed, handedAtt := f.running(w.ID)  // submitted at base
+	later := f.createJob(at(time.Minute)) // submitted after all three
+	f.end(lostAtt.ID, store.AttemptEnd{At: at(time.Hour), State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost},
+		store.JobOutcome{State: drover.JobQueued, Reason: drover.ReasonWorkerLost, FleetRetry: true})
+	f.end(failedAtt.ID, store.AttemptEnd{At: at(time.Hour), State: drover.AttemptFailed, ExitCode: intp(1), Reason: drover.ReasonExitCode},
+		store.JobOutcome{State: drover.JobQueued, ExitCode: intp(1), Reason: drover.ReasonExitCode, JobRetry: true})
+	got := f.end(handedAtt.ID, store.AttemptEnd{At: at(time.Hour), State: drover.AttemptFailed, Reason: drover.ReasonNotAcknowledged},
+		store.JobOutcome{State: drover.JobQueued, Reason: drover.ReasonNotAcknowledged})
+	if !got.QueueRank.Equal(base) {
+		t.Errorf("EndAttempt returned QueueRank %s for a job handed back, want its submission %s", got.QueueRank, base)
+	}
+	js, err := f.s.QueuedJobs(f.ctx, 0)
+	if err != nil {
+		t.Fatalf("QueuedJobs: %v", err)
+	}
+	// lost and handed keep their place (submitted at base, ids break the
+	// tie), later was submitted before failed's retry.
+	want := append(sorted(lost.ID, handed.ID), later.ID, failed.ID)
+	if ids := jobIDs(js); !slices.Equal(ids, want) {
+		t.Errorf("QueuedJobs = %v, want %v (fleet requeues keep their place, a job's own retry goes behind)", ids, want)
+	}
+	for _, j := range js {
+		if j.ID != later.ID {
+			wantTime(t, "requeued job "+j.ID+" QueuedAt", j.QueuedAt, at(time.Hour))
+		}
 	}
 }
 

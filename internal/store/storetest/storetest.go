@@ -27,6 +27,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListJobs", testListJobs},
 		{"ListJobs/Pagination", testListJobsPagination},
 		{"QueuedJobs", testQueuedJobs},
+		{"QueuedJobs/Place", testQueuePlace},
 		{"CountJobs", testCountJobs},
 		{"SetPendingReasons", testSetPendingReasons},
 
