@@ -208,7 +208,8 @@ type JobPage struct {
 
 // JobFilter selects jobs for listing: newest first, after Cursor.
 type JobFilter struct {
-	State  JobState
+	// States keeps jobs in any of these states (none: every job).
+	States []JobState
 	Limit  int
 	Cursor string // a job id: list jobs older than it
 }

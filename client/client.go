@@ -204,8 +204,12 @@ func (c *Client) Job(ctx context.Context, id string) (*drover.Job, error) {
 // Jobs lists jobs newest first.
 func (c *Client) Jobs(ctx context.Context, f drover.JobFilter) (*drover.JobPage, error) {
 	q := url.Values{}
-	if f.State != "" {
-		q.Set("state", string(f.State))
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, st := range f.States {
+			states[i] = string(st)
+		}
+		q.Set("state", strings.Join(states, ","))
 	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))

@@ -561,7 +561,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 	var limit int
 	var asJSON bool
 	cf.add(a, fs)
-	fs.StringVar(&state, "state", "", "only jobs in this state: QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED")
+	fs.StringVar(&state, "state", "", "only jobs in these states, comma-separated: QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED")
 	fs.IntVar(&limit, "limit", 50, "how many (at most 1000)")
 	fs.StringVar(&cursor, "cursor", "", "continue after this page's cursor")
 	fs.BoolVar(&asJSON, "json", false, "print the page as the API returns it")
@@ -577,13 +577,19 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		a.errorf("--limit %d: use a whole number from 1 to 1000", limit)
 		return exitUsage
 	}
-	st := drover.JobState(strings.ToUpper(state))
-	if state != "" && !st.Valid() {
-		a.errorf("--state %q: use one of %s", state, joinStates(drover.JobStates))
-		return exitUsage
+	var states []drover.JobState
+	if state != "" {
+		for s := range strings.SplitSeq(state, ",") {
+			st := drover.JobState(strings.ToUpper(strings.TrimSpace(s)))
+			if !st.Valid() {
+				a.errorf("--state %q: %q is not a state; use one or more of %s, comma-separated", state, s, joinStates(drover.JobStates))
+				return exitUsage
+			}
+			states = append(states, st)
+		}
 	}
 	c := cf.client()
-	page, err := c.Jobs(ctx, drover.JobFilter{State: st, Limit: limit, Cursor: cursor})
+	page, err := c.Jobs(ctx, drover.JobFilter{States: states, Limit: limit, Cursor: cursor})
 	if err != nil {
 		a.apiError(cf.server, err)
 		if cursor != "" && drover.IsCode(err, drover.EINVALID) {
@@ -618,8 +624,8 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 	if page.NextCursor != "" {
 		// The next page of the same listing: the same filter and size.
 		more := "drover jobs"
-		if st != "" {
-			more += " --state " + string(st)
+		if len(states) > 0 {
+			more += " --state " + strings.ReplaceAll(joinStates(states), ", ", ",")
 		}
 		if limit != 50 {
 			more += fmt.Sprintf(" --limit %d", limit)

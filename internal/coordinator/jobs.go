@@ -107,8 +107,10 @@ const justQueued = time.Second
 
 // Jobs lists jobs newest first.
 func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.JobPage, error) {
-	if f.State != "" && !f.State.Valid() {
-		return nil, drover.Errorf(drover.EINVALID, "state %q is unknown: use one of QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED", f.State)
+	for _, st := range f.States {
+		if !st.Valid() {
+			return nil, drover.Errorf(drover.EINVALID, "state %q is unknown: use one of QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED", st)
+		}
 	}
 	if f.Limit <= 0 {
 		f.Limit = 100

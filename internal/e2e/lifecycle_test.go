@@ -109,6 +109,13 @@ func TestRunSuccessAndExitCodes(t *testing.T) {
 	if _, errOut, code := cl.cli(ctx, "jobs", "--state", "completed", "--limit", "1"); code != 0 || !strings.Contains(errOut, "more: drover jobs --state COMPLETED --limit 1 --cursor ") {
 		t.Fatalf("jobs --state completed --limit 1: code %d, stderr %q; want the next page's command", code, errOut)
 	}
+	// Several states at once, paged as one list.
+	if _, errOut, code := cl.cli(ctx, "jobs", "--state", "failed,completed", "--limit", "1"); code != 0 || !strings.Contains(errOut, "more: drover jobs --state FAILED,COMPLETED --limit 1 --cursor ") {
+		t.Fatalf("jobs --state failed,completed --limit 1: code %d, stderr %q; want the next page's command", code, errOut)
+	}
+	if out, _, code := cl.cli(ctx, "jobs", "--state", "queued, completed"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, multi) {
+		t.Fatalf("jobs --state 'queued, completed': code %d, lacks %s or %s:\n%s", code, id, multi, out)
+	}
 	out, _, _ = cl.cli(ctx, "workers")
 	if !strings.Contains(out, "w1") || !strings.Contains(out, "READY") {
 		t.Fatalf("workers:\n%s", out)

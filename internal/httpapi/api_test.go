@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1028,6 +1029,34 @@ func TestAPITokenForms(t *testing.T) {
 }
 
 // POST /jobs/cancel: each job its result, in order; the list's bounds.
+// GET /jobs?state= takes several states, as /events does.
+func TestAPIJobsInSeveralStates(t *testing.T) {
+	s := newAPIServer(t, serverOpt{})
+	a, b, c := s.submit(t, echoSpec()), s.submit(t, echoSpec()), s.submit(t, echoSpec())
+	if _, err := s.api.Cancel(ctxT(t), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"state=queued,CANCELLED", "state=QUEUED&state=cancelled", "state=QUEUED,%20CANCELLED,QUEUED"} {
+		r := s.call(t, "GET", "/api/v1/jobs?"+q, "", "")
+		var page drover.JobPage
+		if err := json.Unmarshal(r.body, &page); r.status != 200 || err != nil {
+			t.Fatalf("%s: %d %s", q, r.status, r.body)
+		}
+		var got []string
+		for _, j := range page.Jobs {
+			got = append(got, j.ID)
+		}
+		if want := []string{c.ID, b.ID, a.ID}; !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v (newest first)", q, got, want)
+		}
+	}
+	page, err := s.api.Jobs(ctxT(t), drover.JobFilter{States: []drover.JobState{drover.JobCancelled, drover.JobCompleted}})
+	if err != nil || len(page.Jobs) != 1 || page.Jobs[0].ID != b.ID {
+		t.Errorf("client Jobs(CANCELLED, COMPLETED) = %+v, %v; want %s alone", page, err, b.ID)
+	}
+	wantError(t, s.call(t, "GET", "/api/v1/jobs?state=QUEUED,DONE", "", ""), 422, drover.EINVALID, `state "DONE"`, "comma-separated")
+}
+
 func TestAPICancelMany(t *testing.T) {
 	s := newAPIServer(t, serverOpt{tokens: true})
 	a, b := s.submit(t, echoSpec()), s.submit(t, echoSpec())

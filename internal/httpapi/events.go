@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"slices"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -94,18 +95,35 @@ func parseEventFilter(r *http.Request) (eventFilter, error) {
 			f.types[t] = true
 		}
 	}
-	for _, v := range q["state"] {
-		for st := range strings.SplitSeq(strings.ToUpper(v), ",") {
-			if !drover.JobState(st).Valid() {
-				return f, drover.Errorf(drover.EINVALID, "state %q is not a job state: use %s (comma-separated for several)", st, stateList())
-			}
-			if f.states == nil {
-				f.states = map[drover.JobState]bool{}
-			}
-			f.states[drover.JobState(st)] = true
+	states, err := parseStates(q["state"])
+	if err != nil {
+		return f, err
+	}
+	for _, st := range states {
+		if f.states == nil {
+			f.states = map[drover.JobState]bool{}
 		}
+		f.states[st] = true
 	}
 	return f, nil
+}
+
+// parseStates reads ?state= values: job states, any case, comma-separated
+// or repeated; each once, in the order given.
+func parseStates(vs []string) ([]drover.JobState, error) {
+	var out []drover.JobState
+	for _, v := range vs {
+		for s := range strings.SplitSeq(strings.ToUpper(v), ",") {
+			st := drover.JobState(strings.TrimSpace(s))
+			if !st.Valid() {
+				return nil, drover.Errorf(drover.EINVALID, "state %q is not a job state: use %s (comma-separated for several)", s, stateList())
+			}
+			if !slices.Contains(out, st) {
+				out = append(out, st)
+			}
+		}
+	}
+	return out, nil
 }
 
 func stateList() string {

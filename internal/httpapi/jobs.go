@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/drover-dev/drover"
 )
@@ -36,7 +35,11 @@ func (s *server) submit(w http.ResponseWriter, r *http.Request, spec drover.JobS
 
 func (s *server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := drover.JobFilter{State: drover.JobState(strings.ToUpper(q.Get("state"))), Cursor: q.Get("cursor")}
+	states, err := parseStates(q["state"])
+	if err != nil {
+		return err
+	}
+	f := drover.JobFilter{States: states, Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -188,23 +189,47 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 		cursor = noCursor
 	}
 	var js []drover.Job
-	err := s.read(ctx, func(x *session) error {
-		var (
-			rows *sql.Rows
-			err  error
-		)
-		// One row more than asked tells whether there is a next page.
-		if f.State != "" {
-			rows, err = x.query(qListJobsIn, string(f.State), cursor, limit+1)
-		} else {
-			rows, err = x.query(qListJobs, cursor, limit+1)
-		}
+	// One row more than asked tells whether there is a next page.
+	list := func(x *session, q string, args ...any) ([]drover.Job, error) {
+		rows, err := x.query(q, append(args, cursor, limit+1)...)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		js, err = scanJobs(rows, x.specs)
-		return err
-	})
+		return scanJobs(rows, x.specs)
+	}
+	var err error
+	switch len(f.States) {
+	case 0:
+		err = s.read(ctx, func(x *session) (err error) {
+			js, err = list(x, qListJobs)
+			return err
+		})
+	case 1:
+		err = s.read(ctx, func(x *session) (err error) {
+			js, err = list(x, qListJobsIn, string(f.States[0]))
+			return err
+		})
+	default:
+		// Several states: the head of each from its index, merged, rather
+		// than one query that would sort every job of those states.
+		err = s.readTx(ctx, func(x *session) error {
+			seen := map[drover.JobState]bool{}
+			for _, st := range f.States {
+				if seen[st] {
+					continue
+				}
+				seen[st] = true
+				more, err := list(x, qListJobsIn, string(st))
+				if err != nil {
+					return err
+				}
+				js = append(js, more...)
+			}
+			slices.SortFunc(js, func(a, b drover.Job) int { return strings.Compare(b.ID, a.ID) })
+			js = js[:min(len(js), limit+1)]
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, "", err
 	}

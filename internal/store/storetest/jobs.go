@@ -148,16 +148,18 @@ func testListJobs(f *fixture) {
 	}
 
 	for _, tc := range []struct {
-		state drover.JobState
+		state []drover.JobState
 		want  []string
 	}{
-		{"", ids(all[4], all[3], all[2], all[1], all[0])},
-		{drover.JobQueued, ids(all[2], all[0])},
-		{drover.JobAssigned, ids(all[3], all[1])},
-		{drover.JobCancelled, ids(all[4])},
-		{drover.JobCompleted, nil},
+		{nil, ids(all[4], all[3], all[2], all[1], all[0])},
+		{[]drover.JobState{drover.JobQueued}, ids(all[2], all[0])},
+		{[]drover.JobState{drover.JobAssigned}, ids(all[3], all[1])},
+		{[]drover.JobState{drover.JobCancelled}, ids(all[4])},
+		{[]drover.JobState{drover.JobCompleted}, nil},
+		{[]drover.JobState{drover.JobQueued, drover.JobCancelled}, ids(all[4], all[2], all[0])},
+		{[]drover.JobState{drover.JobCompleted, drover.JobAssigned, drover.JobQueued}, ids(all[3], all[2], all[1], all[0])},
 	} {
-		js, next, err := f.s.ListJobs(f.ctx, drover.JobFilter{State: tc.state, Limit: 10})
+		js, next, err := f.s.ListJobs(f.ctx, drover.JobFilter{States: tc.state, Limit: 10})
 		if err != nil {
 			t.Fatalf("ListJobs(%q): %v", tc.state, err)
 		}
@@ -171,14 +173,14 @@ func testListJobs(f *fixture) {
 			if len(j.Attempts) != 0 {
 				t.Errorf("ListJobs(%q): job %s comes with %d attempts, want none", tc.state, j.ID, len(j.Attempts))
 			}
-			if tc.state != "" && j.State != tc.state {
+			if len(tc.state) > 0 && !slices.Contains(tc.state, j.State) {
 				t.Errorf("ListJobs(%q): job %s is %s", tc.state, j.ID, j.State)
 			}
 		}
 	}
 
 	// The listed job carries the same fields as GetJob, attempts aside.
-	js, _, err := f.s.ListJobs(f.ctx, drover.JobFilter{State: drover.JobAssigned, Limit: 1})
+	js, _, err := f.s.ListJobs(f.ctx, drover.JobFilter{States: []drover.JobState{drover.JobAssigned}, Limit: 1})
 	if err != nil || len(js) != 1 {
 		t.Fatalf("ListJobs(ASSIGNED, 1) = %d jobs, %v", len(js), err)
 	}
@@ -252,8 +254,12 @@ func testListJobsPagination(f *fixture) {
 		queued = append(queued, id)
 	}
 	slices.Reverse(queued)
-	if got := walk(drover.JobFilter{State: drover.JobQueued, Limit: 2}, nil); !slices.Equal(got, queued) {
+	if got := walk(drover.JobFilter{States: []drover.JobState{drover.JobQueued}, Limit: 2}, nil); !slices.Equal(got, queued) {
 		t.Errorf("QUEUED pages of 2 = %v, want %v", got, queued)
+	}
+	// Several states page as one list.
+	if got := walk(drover.JobFilter{States: []drover.JobState{drover.JobCancelled, drover.JobQueued}, Limit: 2}, nil); !slices.Equal(got, newestFirst) {
+		t.Errorf("CANCELLED,QUEUED pages of 2 = %v, want %v", got, newestFirst)
 	}
 
 	// Jobs submitted while a client pages through neither repeat nor shift
