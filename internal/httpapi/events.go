@@ -1,10 +1,10 @@
 package httpapi
 
 import (
-	"slices"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
