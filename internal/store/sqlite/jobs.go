@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/store"
@@ -112,7 +113,9 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 	made := drover.Job{ID: job.ID, State: drover.JobQueued, CreatedAt: canonical(job.CreatedAt), Attempts: []drover.Attempt{}}
 	queued := made.CreatedAt
 	made.QueuedAt, made.QueueRank = &queued, queued
-	if err := json.Unmarshal([]byte(spec), &made.Spec); err != nil {
+	if sp, ok := readBack(sp); ok {
+		made.Spec = sp
+	} else if err := json.Unmarshal([]byte(spec), &made.Spec); err != nil {
 		return nil, false, fmt.Errorf("job %s: decode spec: %w", made.ID, err)
 	}
 	var (
@@ -165,6 +168,45 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 		s.specs.put(made.ID, made.Spec)
 	}
 	return out, created, nil
+}
+
+// readBack returns sp as decoding its JSON would, without the decoding:
+// empty collections become nil (they are omitted), the rest is copied so
+// the result shares nothing with sp. ok is false when a string is not
+// valid UTF-8 (JSON would replace the bad bytes); decode then.
+func readBack(sp *drover.JobSpec) (out drover.JobSpec, ok bool) {
+	strs := []string{sp.Name, sp.Image, sp.Executor, sp.Bundle}
+	strs = append(strs, sp.Command...)
+	for k, v := range sp.Env {
+		strs = append(strs, k, v)
+	}
+	for k, v := range sp.Constraints {
+		strs = append(strs, k, v)
+	}
+	for _, r := range sp.RetryOn {
+		strs = append(strs, string(r))
+	}
+	for _, s := range strs {
+		if !utf8.ValidString(s) {
+			return out, false
+		}
+	}
+	out = *sp
+	out.Command = slices.Clone(sp.Command)
+	if len(sp.Command) == 0 {
+		out.Command = nil
+	}
+	out.Env, out.Constraints, out.RetryOn = nil, nil, nil
+	if len(sp.Env) > 0 {
+		out.Env = maps.Clone(sp.Env)
+	}
+	if len(sp.Constraints) > 0 {
+		out.Constraints = maps.Clone(sp.Constraints)
+	}
+	if len(sp.RetryOn) > 0 {
+		out.RetryOn = slices.Clone(sp.RetryOn)
+	}
+	return out, true
 }
 
 // GetJob implements store.Store.

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -298,6 +300,50 @@ func TestQueryPlans(t *testing.T) {
 				t.Errorf("plan of %q:\n  %s", strings.Join(strings.Fields(q.text), " "), strings.Join(plan, "\n  "))
 				break
 			}
+		}
+	}
+}
+
+// TestReadBackEqualsDecoding checks that readBack gives a submitted spec
+// exactly as decoding its stored JSON would, and shares nothing with it.
+func TestReadBackEqualsDecoding(t *testing.T) {
+	for i, sp := range []drover.JobSpec{
+		{Command: drover.Command{"true"}},
+		{Name: "a <b> & c", Command: drover.Command{"sh", "-c", "echo \"hi\"\n\t\u2028"}, Image: "busybox", Executor: "docker",
+			Bundle: "ab12", Env: map[string]string{"K": "v", "": ""}, Resources: drover.Resources{CPU: 250, MemoryMB: 64},
+			Timeout: drover.Duration(90*time.Minute + 3*time.Nanosecond), MaxRetries: 3, RetryOn: []drover.Reason{drover.ReasonExitCode},
+			Constraints: map[string]string{"zone": "a"}, Priority: -5, Network: true},
+		{Command: drover.Command{"x", ""}, Env: map[string]string{}, Constraints: map[string]string{}, RetryOn: []drover.Reason{}},
+	} {
+		var decoded drover.JobSpec
+		if err := json.Unmarshal([]byte(encodeJSON(&sp)), &decoded); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := readBack(&sp)
+		if !ok || !reflect.DeepEqual(got, decoded) {
+			t.Errorf("spec %d: readBack = %#v, %v; decoding gives %#v", i, got, ok, decoded)
+		}
+		if len(sp.Command) > 0 {
+			got.Command[0] = "changed"
+			if sp.Command[0] == "changed" {
+				t.Errorf("spec %d: readBack shares the command", i)
+			}
+		}
+		if len(sp.Env) > 0 {
+			got.Env["K"] = "changed"
+			if sp.Env["K"] == "changed" {
+				t.Errorf("spec %d: readBack shares the env", i)
+			}
+		}
+	}
+	// JSON replaces bytes that are not UTF-8: readBack leaves that to it.
+	for _, sp := range []drover.JobSpec{
+		{Name: "bad\xff", Command: drover.Command{"true"}},
+		{Command: drover.Command{"echo", "\xc3"}},
+		{Command: drover.Command{"true"}, Env: map[string]string{"K\xfe": "v"}},
+	} {
+		if _, ok := readBack(&sp); ok {
+			t.Errorf("readBack(%q) took a string that is not UTF-8", sp.Command)
 		}
 	}
 }
