@@ -268,6 +268,35 @@ func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
 	}
 }
 
+// A job requeued because its worker was lost keeps its place in the queue:
+// it runs before the jobs submitted after it, not behind them.
+func TestJobOfALostWorkerKeepsItsPlace(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{fastReap: true})
+	a, aID := cl.worker("wa", "--max-parallel", "1")
+	ctx := ctxT(t, time.Minute)
+	marker := filepath.Join(t.TempDir(), "first")
+	script := fmt.Sprintf("if [ -e %s ]; then exit 0; fi; touch %s; exec sleep 300", marker, marker)
+	out, _, _ := cl.cli(ctx, "submit", "--name", "lost", "--", "sh", "-c", script)
+	lost := strings.TrimSpace(out)
+	cl.waitJob(lost, 10*time.Second, "RUNNING on wa", func(j *drover.Job) bool { return j.State == drover.JobRunning && j.WorkerID == aID })
+	var later []string
+	for i := range 3 {
+		out, _, _ := cl.cli(ctx, "submit", "--name", fmt.Sprintf("later%d", i), "--", "true")
+		later = append(later, strings.TrimSpace(out))
+	}
+	a.killProcessOnly()
+	cl.waitJob(lost, 20*time.Second, "QUEUED again", func(j *drover.Job) bool { return j.State == drover.JobQueued && j.FleetRetries == 1 })
+	cl.worker("wb", "--max-parallel", "1")
+	j := cl.waitJob(lost, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	for _, id := range later {
+		l := cl.waitJob(id, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+		if !l.StartedAt.After(*j.StartedAt) {
+			t.Errorf("job %s submitted after the lost one started at %s, before it (%s): the requeue lost its place", id, l.StartedAt, j.StartedAt)
+		}
+	}
+}
+
 func TestCoordinatorKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})
