@@ -3,6 +3,7 @@ package drover
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -210,8 +211,21 @@ type JobPage struct {
 type JobFilter struct {
 	// States keeps jobs in any of these states (none: every job).
 	States []JobState
+	// State is one more state to keep.
+	//
+	// Deprecated: use States, which takes several.
+	State  JobState
 	Limit  int
 	Cursor string // a job id: list jobs older than it
+}
+
+// AllStates is States with State, each once: the states the filter keeps
+// (none: every job).
+func (f JobFilter) AllStates() []JobState {
+	if f.State == "" || slices.Contains(f.States, f.State) {
+		return f.States
+	}
+	return append(slices.Clip(f.States), f.State)
 }
 
 // WorkerList is GET /workers.

@@ -204,9 +204,9 @@ func (c *Client) Job(ctx context.Context, id string) (*drover.Job, error) {
 // Jobs lists jobs newest first.
 func (c *Client) Jobs(ctx context.Context, f drover.JobFilter) (*drover.JobPage, error) {
 	q := url.Values{}
-	if len(f.States) > 0 {
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
+	if all := f.AllStates(); len(all) > 0 {
+		states := make([]string, len(all))
+		for i, st := range all {
 			states[i] = string(st)
 		}
 		q.Set("state", strings.Join(states, ","))

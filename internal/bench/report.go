@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -11,7 +13,7 @@ import (
 func (r *Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	m := r.Machine
-	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s memory, %s, %s, GOGC %d\n", m.CPUs, orUnknown(m.CPUModel), mib(m.MemoryMB<<20), m.OS, m.Go, m.GCPercent)
+	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s memory, %s, %s, GOGC %s (%s)\n", m.CPUs, orUnknown(m.CPUModel), mib(m.MemoryMB<<20), m.OS, m.Go, gogc(m.GCPercent), gcScope(r))
 	fmt.Fprintf(tw, "setup\t%d workers × %d slots, %s executor, coordinator %s\n", r.Workers, r.Slots, r.Executor, r.Server)
 	fmt.Fprintf(tw, "\t\n")
 	fmt.Fprintf(tw, "throughput\t%.0f jobs/s\t%d jobs in %s, %d submitters, first submit → last completion\n",
@@ -74,4 +76,21 @@ func orUnknown(s string) string {
 		return "CPU model unknown"
 	}
 	return s
+}
+
+// gogc shows a GC percentage as GOGC would be written.
+func gogc(p int) string {
+	if p < 0 {
+		return "off"
+	}
+	return strconv.Itoa(p)
+}
+
+// gcScope says whose GC target the machine line shows: the bench
+// process's, which holds the coordinator only when it runs in process.
+func gcScope(r *Result) string {
+	if strings.HasPrefix(r.StatsScope, "bench process") {
+		return "coordinator, workers and client"
+	}
+	return "the bench's workers and client; the coordinator has its own"
 }

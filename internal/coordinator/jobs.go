@@ -107,6 +107,7 @@ const justQueued = time.Second
 
 // Jobs lists jobs newest first.
 func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.JobPage, error) {
+	f.States, f.State = f.AllStates(), ""
 	for _, st := range f.States {
 		if !st.Valid() {
 			return nil, drover.Errorf(drover.EINVALID, "state %q is unknown: use one of QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED", st)

@@ -1028,7 +1028,6 @@ func TestAPITokenForms(t *testing.T) {
 	wantError(t, s.call(t, "DELETE", "/api/v1/workers/"+w.id, apiToken, ""), 401, drover.EUNAUTHORIZED, "not an API token")
 }
 
-// POST /jobs/cancel: each job its result, in order; the list's bounds.
 // GET /jobs?state= takes several states, as /events does.
 func TestAPIJobsInSeveralStates(t *testing.T) {
 	s := newAPIServer(t, serverOpt{})
@@ -1055,7 +1054,17 @@ func TestAPIJobsInSeveralStates(t *testing.T) {
 		t.Errorf("client Jobs(CANCELLED, COMPLETED) = %+v, %v; want %s alone", page, err, b.ID)
 	}
 	wantError(t, s.call(t, "GET", "/api/v1/jobs?state=QUEUED,DONE", "", ""), 422, drover.EINVALID, `state "DONE"`, "comma-separated")
+	// An empty value (a script's unset variable) filters nothing.
+	for _, q := range []string{"state=", "state=&limit=10", "state=,"} {
+		r := s.call(t, "GET", "/api/v1/jobs?"+q, "", "")
+		var page drover.JobPage
+		if err := json.Unmarshal(r.body, &page); r.status != 200 || err != nil || len(page.Jobs) != 3 {
+			t.Errorf("%s: %d %s, want the 3 jobs", q, r.status, r.body)
+		}
+	}
 }
+
+// POST /jobs/cancel: each job its result, in order; the list's bounds.
 
 func TestAPICancelMany(t *testing.T) {
 	s := newAPIServer(t, serverOpt{tokens: true})

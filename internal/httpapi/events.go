@@ -109,12 +109,17 @@ func parseEventFilter(r *http.Request) (eventFilter, error) {
 }
 
 // parseStates reads ?state= values: job states, any case, comma-separated
-// or repeated; each once, in the order given.
+// or repeated; each once, in the order given. Empty values name none
+// (?state= with nothing, as a script with an unset variable sends, lists
+// every job, as it always did).
 func parseStates(vs []string) ([]drover.JobState, error) {
 	var out []drover.JobState
 	for _, v := range vs {
 		for s := range strings.SplitSeq(strings.ToUpper(v), ",") {
 			st := drover.JobState(strings.TrimSpace(s))
+			if st == "" {
+				continue
+			}
 			if !st.Valid() {
 				return nil, drover.Errorf(drover.EINVALID, "state %q is not a job state: use %s (comma-separated for several)", s, stateList())
 			}

@@ -151,6 +151,10 @@ func randomPass(r *rand.Rand) ([]drover.Job, []drover.Worker) {
 			QueuedAt: &q,
 		}
 		jobs[i].Spec.Priority = int(pick(0, 0, 0, 1, 5))
+		if r.IntN(3) == 0 {
+			// A place in the queue apart from queuedAt, as a fleet requeue leaves.
+			jobs[i].QueueRank = t0.Add(time.Duration(r.IntN(5)) * time.Second)
+		}
 		switch r.IntN(10) {
 		case 0:
 			nb := t0.Add(time.Duration(r.IntN(3)-1) * time.Second)

@@ -19,7 +19,7 @@ import (
 // forbids (a stale attempt, a final job); anything else is EINTERNAL.
 type Store interface {
 	// CreateJob inserts a QUEUED job (ID, Spec, CreatedAt set by the caller;
-	// QueuedAt = CreatedAt). With a non-empty idemKey, a second call with the
+	// QueuedAt = QueueRank = CreatedAt). With a non-empty idemKey, a second call with the
 	// same key returns the first job and created=false. A spec naming a
 	// bundle the store does not hold is EINVALID (field "bundle").
 	CreateJob(ctx context.Context, job *drover.Job, idemKey string) (j *drover.Job, created bool, err error)

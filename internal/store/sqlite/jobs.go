@@ -192,10 +192,7 @@ func readBack(sp *drover.JobSpec) (out drover.JobSpec, ok bool) {
 		}
 	}
 	out = *sp
-	out.Command = slices.Clone(sp.Command)
-	if len(sp.Command) == 0 {
-		out.Command = nil
-	}
+	out.Command = slices.Clone(sp.Command) // nil stays nil, empty stays empty ("command": [])
 	out.Env, out.Constraints, out.RetryOn = nil, nil, nil
 	if len(sp.Env) > 0 {
 		out.Env = maps.Clone(sp.Env)
@@ -240,7 +237,8 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 		return scanJobs(rows, x.specs)
 	}
 	var err error
-	switch len(f.States) {
+	states := f.AllStates()
+	switch len(states) {
 	case 0:
 		err = s.read(ctx, func(x *session) (err error) {
 			js, err = list(x, qListJobs)
@@ -248,7 +246,7 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 		})
 	case 1:
 		err = s.read(ctx, func(x *session) (err error) {
-			js, err = list(x, qListJobsIn, string(f.States[0]))
+			js, err = list(x, qListJobsIn, string(states[0]))
 			return err
 		})
 	default:
@@ -256,7 +254,7 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 		// than one query that would sort every job of those states.
 		err = s.readTx(ctx, func(x *session) error {
 			seen := map[drover.JobState]bool{}
-			for _, st := range f.States {
+			for _, st := range states {
 				if seen[st] {
 					continue
 				}

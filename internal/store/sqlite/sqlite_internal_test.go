@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -146,29 +147,32 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
-// TestQueueRankMigration checks that migration 0009 gives the jobs of an
-// existing store their place in the queue: where their queuedAt put them.
+// TestQueueRankMigration checks that migration 0009 gives the queued jobs
+// of an existing store their place: their submission if only the fleet
+// ever requeued them, their last queuedAt if they were retried for their
+// own failure.
 func TestQueueRankMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "drover.db")
 	s := openAt(t, path)
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	requeued := created.Add(time.Hour)
-	var ids []string
-	for range 2 {
-		j := &drover.Job{ID: drover.NewID("job"), Spec: drover.JobSpec{Command: drover.Command{"true"}}, CreatedAt: created}
+	var ids []string // fleet-requeued, retried, submitted between them
+	for _, at := range []time.Time{created, created, created.Add(30 * time.Minute)} {
+		j := &drover.Job{ID: drover.NewID("job"), Spec: drover.JobSpec{Command: drover.Command{"true"}}, CreatedAt: at}
 		if _, _, err := s.CreateJob(t.Context(), j, ""); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, j.ID)
 	}
-	// The store as 0008 left it: no queue_rank, the first job requeued
-	// after the second was submitted.
+	ns := strconv.FormatInt(requeued.UnixNano(), 10)
+	// The store as 0008 left it.
 	for _, q := range []string{
 		`DELETE FROM schema_migrations WHERE version = 9`,
 		`DROP INDEX jobs_queue`,
 		`ALTER TABLE jobs DROP COLUMN queue_rank`,
 		`CREATE INDEX jobs_queue ON jobs (priority DESC, queued_at, id) WHERE state = 'QUEUED'`,
-		`UPDATE jobs SET queued_at = ` + strconv.FormatInt(requeued.UnixNano(), 10) + ` WHERE id = '` + ids[0] + `'`,
+		`UPDATE jobs SET queued_at = ` + ns + `, fleet_retries = 1 WHERE id = '` + ids[0] + `'`,
+		`UPDATE jobs SET queued_at = ` + ns + `, job_retries = 1 WHERE id = '` + ids[1] + `'`,
 	} {
 		if _, err := s.w.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -182,11 +186,17 @@ func TestQueueRankMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(js) != 2 || js[0].ID != ids[1] || js[1].ID != ids[0] {
-		t.Fatalf("QueuedJobs after the migration = %v, want %s then %s (by queuedAt)", js, ids[1], ids[0])
+	var got []string
+	for _, j := range js {
+		got = append(got, j.ID)
 	}
-	if !js[0].QueueRank.Equal(created) || !js[1].QueueRank.Equal(requeued) {
-		t.Errorf("QueueRank after the migration = %s, %s; want %s, %s (queuedAt)", js[0].QueueRank, js[1].QueueRank, created, requeued)
+	if want := []string{ids[0], ids[2], ids[1]}; !slices.Equal(got, want) {
+		t.Fatalf("QueuedJobs after the migration = %v, want %v", got, want)
+	}
+	for i, want := range []time.Time{created, created.Add(30 * time.Minute), requeued} {
+		if !js[i].QueueRank.Equal(want) {
+			t.Errorf("job %s: QueueRank %s after the migration, want %s", js[i].ID, js[i].QueueRank, want)
+		}
 	}
 }
 
@@ -314,6 +324,8 @@ func TestReadBackEqualsDecoding(t *testing.T) {
 			Timeout: drover.Duration(90*time.Minute + 3*time.Nanosecond), MaxRetries: 3, RetryOn: []drover.Reason{drover.ReasonExitCode},
 			Constraints: map[string]string{"zone": "a"}, Priority: -5, Network: true},
 		{Command: drover.Command{"x", ""}, Env: map[string]string{}, Constraints: map[string]string{}, RetryOn: []drover.Reason{}},
+		{Image: "busybox", Command: drover.Command{}}, // the image's entrypoint: "command": []
+		{Image: "busybox"},                            // "command": null
 	} {
 		var decoded drover.JobSpec
 		if err := json.Unmarshal([]byte(encodeJSON(&sp)), &decoded); err != nil {

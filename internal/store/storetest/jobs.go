@@ -179,6 +179,12 @@ func testListJobs(f *fixture) {
 		}
 	}
 
+	// The deprecated State is one more state to keep.
+	if js, _, err := f.s.ListJobs(f.ctx, drover.JobFilter{State: drover.JobCancelled, States: []drover.JobState{drover.JobQueued}, Limit: 10}); err != nil ||
+		!slices.Equal(jobIDs(js), ids(all[4], all[2], all[0])) {
+		t.Errorf("ListJobs(State CANCELLED, States QUEUED) = %v, %v; want %v", jobIDs(js), err, ids(all[4], all[2], all[0]))
+	}
+
 	// The listed job carries the same fields as GetJob, attempts aside.
 	js, _, err := f.s.ListJobs(f.ctx, drover.JobFilter{States: []drover.JobState{drover.JobAssigned}, Limit: 1})
 	if err != nil || len(js) != 1 {
