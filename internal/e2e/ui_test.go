@@ -585,3 +585,24 @@ func TestUIVeryLongLine(t *testing.T) {
 		t.Fatalf("terminal: %d lines, the first ending %q", len(lines), first)
 	}
 }
+
+// TestUIAttemptSeparator styles the line where a retry's output begins as
+// a rule across the terminal, not as a line of the job's output.
+func TestUIAttemptSeparator(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1")
+	tb := newTab(t, cl)
+	j := submitJob(t, cl, drover.JobSpec{Command: shell("echo try; exit 1"), MaxRetries: 1})
+
+	tb.open("#/jobs/" + j.ID)
+	tb.waitText(".page-head .badge", "FAILED")
+	tb.waitText(".term .l.mark", "attempt 2")
+	if got := tb.eval(`(() => { const m = document.querySelector('.term .l.mark'); const cs = getComputedStyle(m), rule = getComputedStyle(m, '::before');
+		return [cs.display, cs.paddingLeft, rule.borderTopStyle, cs.color === getComputedStyle(document.querySelector('.term')).color].join(' '); })()`); got != "flex 14px solid false" {
+		t.Errorf("separator display, padding, rule and colour: %q, want a flex line padded like the output, with a rule, in its own colour", got)
+	}
+	if lines := tb.terminalLines(); !slices.Equal(lines, []string{"try", "try"}) {
+		t.Errorf("output lines %q, want the two attempts' lines without the separator", lines)
+	}
+}

@@ -163,7 +163,7 @@ export class Terminal {
       // A retry: mark where the new attempt's output begins.
       if (this.attempt !== 0) {
         this.open = { stdout: null, stderr: null };
-        this.newLine('mark').textContent = `attempt ${attempt}`;
+        this.newLine('l mark').textContent = `attempt ${attempt}`;
       }
       this.attempt = attempt;
     }
