@@ -175,6 +175,18 @@ func (tb *tab) screenshot(name string) {
 	}
 }
 
+// viewport sets the size of the page's window, as a phone's or a laptop's.
+func (tb *tab) viewport(width, height int64) {
+	tb.t.Helper()
+	tb.do(fmt.Sprintf("viewport %dx%d", width, height), chromedp.EmulateViewport(width, height))
+}
+
+// fitsWidth waits until the page does not scroll sideways.
+func (tb *tab) fitsWidth() {
+	tb.t.Helper()
+	tb.until("the page to fit its width", `() => document.documentElement.scrollWidth <= window.innerWidth`)
+}
+
 func (tb *tab) colorScheme(scheme string) {
 	tb.t.Helper()
 	_, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
@@ -605,4 +617,30 @@ func TestUIAttemptSeparator(t *testing.T) {
 	if lines := tb.terminalLines(); !slices.Equal(lines, []string{"try", "try"}) {
 		t.Errorf("output lines %q, want the two attempts' lines without the separator", lines)
 	}
+}
+
+// TestUIWorkersJobNames names the jobs a worker runs, those it ran before
+// the page opened and those it starts later, each linking to its job.
+func TestUIWorkersJobNames(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("w1", "--cpu", "2", "--memory", "2G")
+	tb := newTab(t, cl)
+	named := submitJob(t, cl, drover.JobSpec{Name: "etl-nightly-" + strings.Repeat("x", 60), Command: shell("sleep 300")})
+	cl.waitJob(named.ID, uiWait, "running", func(j *drover.Job) bool { return j.State == drover.JobRunning })
+
+	tb.open("#/workers")
+	link := `(id, title) => { const a = document.querySelector('.worker a[href="#/jobs/' + id + '"]'); return !!a && a.textContent === title && a.closest('li').textContent.includes(id); }`
+	tb.until("the named job's link", link, named.ID, named.Spec.Name)
+	unnamed := submitJob(t, cl, drover.JobSpec{Command: shell("sleep 301")})
+	tb.until("the unnamed job's link, by its command", link, unnamed.ID, "sleep 301")
+	// On a phone a long name is cut, not widening the page.
+	tb.viewport(390, 844)
+	tb.fitsWidth()
+	for _, id := range []string{named.ID, unnamed.ID} {
+		if _, err := cl.c.Cancel(ctxT(t, 10*time.Second), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb.waitText(".worker-jobs", "Running no jobs")
 }

@@ -1,9 +1,10 @@
 // The workers: each one's state, labels, executors, heartbeat age, what it
 // offers against what is reserved on it and what the machine really uses,
-// the jobs it runs, and a Drain button. Live from worker events (every
-// heartbeat carries fresh usage; state "LEFT" means it deregistered).
+// the jobs it runs (by name, linking to each), and a Drain button. Live from
+// worker events (every heartbeat carries fresh usage; state "LEFT" means it
+// deregistered) and, for the names of the jobs, job events.
 
-import { post } from '../api.js';
+import { get, post } from '../api.js';
 import { badge, bar, chips, h, replace } from '../dom.js';
 import * as fmt from '../format.js';
 import * as live from '../live.js';
@@ -30,6 +31,54 @@ export function mount(main) {
   const dirty = new Set();
   let all = true;
   let loaded = false; // no "no workers" message before the list came
+
+  // Workers list the ids of their jobs; the page names them. A job's title
+  // never changes, so titles are kept: from one list of the jobs that run,
+  // then from job events (a job is ASSIGNED before the heartbeat of its
+  // worker lists it). A job missing from both is asked for alone.
+  const titles = new Map(); // job id → { title, named }
+  const asked = new Set(); // ids asked for alone
+  let listed = null; // settles when the list of the jobs that run came (or failed)
+  let keep = 256; // titles kept before those of jobs no worker runs are dropped
+
+  function noteJob(j) {
+    if (titles.has(j.id)) return;
+    titles.set(j.id, { title: fmt.jobTitle(j), named: !!j.spec?.name });
+    for (const w of live.workers.values()) if (w.running?.includes(j.id)) schedule(w.id);
+    if (titles.size > keep) forget();
+  }
+
+  function listRunning() {
+    listed = (async () => {
+      let cursor = '';
+      do {
+        const q = new URLSearchParams({ state: 'ASSIGNED,RUNNING', limit: '1000' });
+        if (cursor) q.set('cursor', cursor);
+        const page = await get('/jobs?' + q);
+        for (const j of page.jobs || []) noteJob(j);
+        cursor = page.nextCursor || '';
+      } while (cursor);
+    })().catch(() => {});
+  }
+
+  function titleOf(id) {
+    const t = titles.get(id);
+    if (!t && !asked.has(id)) {
+      asked.add(id);
+      listed.then(() => titles.has(id) ? null : get(`/jobs/${encodeURIComponent(id)}`).then(noteJob)).catch(() => {});
+    }
+    return t;
+  }
+
+  // forget drops the titles of jobs no worker runs any more: a busy fleet
+  // starts jobs all day. It runs when the titles doubled since the last
+  // time, so its cost spreads over the jobs noted.
+  function forget() {
+    const shown = new Set([...live.workers.values()].flatMap((w) => w.running || []));
+    for (const id of titles.keys()) if (!shown.has(id)) titles.delete(id);
+    for (const id of asked) if (!shown.has(id)) asked.delete(id);
+    keep = 2 * titles.size + 256;
+  }
 
   // Heartbeats from many workers arrive all the time: changes are drawn
   // once per frame.
@@ -112,7 +161,7 @@ export function mount(main) {
       ['head', [w.name, w.state, confirming.has(w.id), errors.get(w.id)], () => head(w)],
       ['meta', [w.state, w.executors, w.version, w.labels], () => meta(w)],
       ['gauges', [w.capacity, w.allocated, w.usage], () => gauges(w)],
-      ['jobs', [w.running], () => jobs(w)],
+      ['jobs', [w.running, (w.running || []).map((id) => titles.get(id)?.title)], () => jobs(w)],
     ];
     for (const [name, keyOf, make] of parts) {
       const key = JSON.stringify(keyOf);
@@ -182,7 +231,12 @@ export function mount(main) {
     const running = w.running || [];
     return h('div', { class: 'worker-jobs' },
       h('h3', {}, running.length ? `Running ${running.length} ${running.length === 1 ? 'job' : 'jobs'}` : 'Running no jobs'),
-      running.length ? h('ul', { class: 'job-links' }, running.map((id) => h('li', {}, h('a', { class: 'mono', href: `#/jobs/${id}` }, id)))) : null);
+      running.length ? h('ul', { class: 'job-links' }, running.map((id) => {
+        const t = titleOf(id);
+        return h('li', {},
+          h('a', { class: t?.named ? 'job-name' : 'job-name mono', href: `#/jobs/${id}`, title: t?.title }, t ? t.title : id),
+          t ? h('span', { class: 'sub mono' }, id) : null);
+      })) : null);
   }
 
   async function drain(w) {
@@ -200,7 +254,10 @@ export function mount(main) {
   const unsubscribe = live.subscribe({
     worker: (w) => schedule(w.id),
     workers: () => schedule(),
+    job: (j) => { if (j.state === 'ASSIGNED' || j.state === 'RUNNING') noteJob(j); },
+    reset: () => listRunning(),
   });
+  listRunning();
   live.loadedWorkers().then(() => { loaded = true; schedule(); });
   schedule();
   return () => {
