@@ -644,3 +644,42 @@ func TestUIWorkersJobNames(t *testing.T) {
 	}
 	tb.waitText(".worker-jobs", "Running no jobs")
 }
+
+// TestUIJobsOnAPhone keeps the jobs list within a phone's width: each row
+// says the job's state, name, age and exit; a laptop and a desktop keep
+// every column.
+func TestUIJobsOnAPhone(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("a-worker-with-a-long-host-name.example.internal")
+	tb := newTab(t, cl)
+	var last *drover.Job
+	for _, spec := range []drover.JobSpec{
+		{Name: "nightly-report-for-the-finance-team-with-every-region-and-every-currency", Command: shell("exit 3")},
+		{Command: shell("echo a command long enough to be cut on a phone && true")},
+	} {
+		last = submitJob(t, cl, spec)
+		cl.waitJob(last.ID, uiWait, "final", func(j *drover.Job) bool { return j.State.Final() })
+	}
+
+	tb.viewport(390, 844)
+	tb.open("#/jobs")
+	tb.until("both rows", `() => document.querySelectorAll('tbody tr .badge').length === 2`)
+	tb.fitsWidth()
+	tb.until("the list to fit without scrolling sideways", `() => { const w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth; }`)
+	// What a row shows: the state, the job (cut to fit), when it was made and its exit.
+	visible := `(sel) => [...document.querySelectorAll(sel)].filter((el) => el.getClientRects().length > 0).map((el) => el.textContent.trim())`
+	tb.until("the row's state, name, age and exit", `(id) => { const tr = document.querySelector('tr[data-id="' + id + '"]'); const shown = (el) => !!el && el.getClientRects().length > 0;
+		return shown(tr.querySelector('.badge')) && shown(tr.querySelector('a.job-name')) && shown(tr.querySelector('.job-meta time')) && /ago|just now/.test(tr.querySelector('.job-meta').textContent) && shown(tr.querySelector('td.num .ok')); }`, last.ID)
+	if got := tb.eval(`JSON.stringify((` + visible + `)('thead th'))`); got != `["State","Job","Exit"]` {
+		t.Errorf("columns on a phone: %s", got)
+	}
+
+	// A small laptop has every column, the job's name cut to fit; a desktop too.
+	for _, size := range [][2]int64{{1024, 768}, {1440, 900}} {
+		tb.viewport(size[0], size[1])
+		tb.until("every column", `() => (`+visible+`)('thead th').join() === 'State,Job,Worker,Requests,Created,Duration,Exit'`)
+		tb.until("the list to fit", `() => { const w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth; }`)
+		tb.until("no phone line", `() => [...document.querySelectorAll('.job-meta')].every((el) => el.getClientRects().length === 0)`)
+	}
+}

@@ -22,10 +22,11 @@ export function mount(main, { params }) {
 
   const tbody = h('tbody');
   const table = h('table', { class: 'table jobs' },
+    // The "extra" columns are left out on a phone (style.css).
     h('thead', {}, h('tr', {},
-      h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Job'), h('th', { scope: 'col' }, 'Worker'),
-      h('th', { scope: 'col' }, 'Requests'), h('th', { scope: 'col' }, 'Created'),
-      h('th', { scope: 'col', class: 'num' }, 'Duration'), h('th', { scope: 'col', class: 'num' }, 'Exit'))),
+      h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Job'), h('th', { scope: 'col', class: 'extra' }, 'Worker'),
+      h('th', { scope: 'col', class: 'extra' }, 'Requests'), h('th', { scope: 'col', class: 'extra' }, 'Created'),
+      h('th', { scope: 'col', class: 'num extra' }, 'Duration'), h('th', { scope: 'col', class: 'num' }, 'Exit'))),
     tbody);
   const empty = h('div', { class: 'empty', hidden: true });
   const error = h('p', { class: 'banner error', role: 'alert', hidden: true });
@@ -179,11 +180,13 @@ function fill(tr, job) {
   const title = fmt.jobTitle(job);
   const named = !!job.spec?.name;
   const res = job.spec?.resources || {};
-  let dur = '—';
-  if (job.startedAt && job.completedAt) dur = fmt.duration(fmt.elapsed(job.startedAt, job.completedAt));
-  else if (job.startedAt && !fmt.isFinal(job.state)) {
-    dur = h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt)));
-  }
+  // The creation time and the duration are drawn twice: in their columns,
+  // and in a line under the job's name that a phone shows instead.
+  const created = () => h('time', { datetime: job.createdAt, title: fmt.timestamp(job.createdAt), dataset: { ago: job.createdAt } }, fmt.ago(job.createdAt));
+  const ran = job.startedAt && job.completedAt;
+  const running = job.startedAt && !fmt.isFinal(job.state);
+  const dur = () => ran ? fmt.duration(fmt.elapsed(job.startedAt, job.completedAt))
+    : running ? h('span', { dataset: { from: job.startedAt } }, fmt.duration(fmt.elapsed(job.startedAt))) : '—';
   // Until the job is final, an exit code or reason is a previous
   // attempt's, not how the job ended.
   const final = fmt.isFinal(job.state);
@@ -195,11 +198,12 @@ function fill(tr, job) {
     h('td', {}, badge(job.state, job.cancelRequestedAt && !fmt.isFinal(job.state) ? 'cancelling' : '')),
     h('td', { class: 'job-cell' },
       h('a', { href: `#/jobs/${job.id}`, class: named ? 'job-name' : 'job-name mono', title }, title),
-      h('span', { class: 'sub mono' }, job.id)),
-    h('td', {}, job.workerId ? workerOf(job) : h('span', { class: 'muted' }, job.state === 'QUEUED' ? 'waiting' : '—')),
-    h('td', { class: 'nowrap' }, `${fmt.cpu(res.cpu)} · ${fmt.memory(res.memoryMB)}`),
-    h('td', { class: 'nowrap' }, h('time', { datetime: job.createdAt, title: fmt.timestamp(job.createdAt), dataset: { ago: job.createdAt } }, fmt.ago(job.createdAt))),
-    h('td', { class: 'num nowrap' }, dur),
+      h('span', { class: 'sub mono job-id' }, job.id),
+      h('span', { class: 'sub job-meta' }, created(), ran ? [' · took ', dur()] : running ? [' · ', dur(), ' so far'] : null)),
+    h('td', { class: 'extra' }, job.workerId ? workerOf(job) : h('span', { class: 'muted' }, job.state === 'QUEUED' ? 'waiting' : '—')),
+    h('td', { class: 'nowrap extra' }, `${fmt.cpu(res.cpu)} · ${fmt.memory(res.memoryMB)}`),
+    h('td', { class: 'nowrap extra' }, created()),
+    h('td', { class: 'num nowrap extra' }, dur()),
     h('td', { class: 'num' }, exit));
 }
 
