@@ -683,3 +683,30 @@ func TestUIJobsOnAPhone(t *testing.T) {
 		tb.until("no phone line", `() => [...document.querySelectorAll('.job-meta')].every((el) => el.getClientRects().length === 0)`)
 	}
 }
+
+// TestUIAttemptsFit lists a job's attempts within a laptop's width (1366
+// px), for a job with a bundle, retried on a worker with a host's long name.
+func TestUIAttemptsFit(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	cl.worker("ip-10-0-12-34.eu-west-1.compute.internal")
+	tb := newTab(t, cl)
+	f, err := os.Open(writeZip(t, map[string]string{"run.sh": "echo from the bundle; exit 3\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	b, err := cl.c.UploadBundle(ctxT(t, 20*time.Second), f, st.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := submitJob(t, cl, drover.JobSpec{Name: "bundle-retried", Bundle: b.SHA256, Command: shell("sh run.sh"), MaxRetries: 1})
+
+	tb.viewport(1366, 900)
+	tb.open("#/jobs/" + j.ID)
+	tb.waitText(".page-head .badge", "FAILED")
+	tb.until("both attempts, with their phases", `() => { const rows = document.querySelectorAll('table.attempts tbody tr'); return rows.length === 2 && [...rows].every((r) => r.textContent.includes('bundle fetch') && r.textContent.includes('exited with code 3')); }`)
+	tb.until("the attempts to fit without scrolling sideways", `() => { const w = document.querySelector('table.attempts').closest('.table-wrap'); return w.scrollWidth <= w.clientWidth; }`)
+	tb.fitsWidth()
+}

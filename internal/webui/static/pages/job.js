@@ -263,12 +263,15 @@ const PHASES = [
   ['running', 'running'],
 ];
 
+// attemptTable lists the attempts, newest first. The times and the usage
+// are each one column of labelled lines, so that the table fits a laptop's
+// width even with a day in every timestamp.
 function attemptTable(job) {
   const list = job.attempts || [];
   if (!list.length) return h('p', { class: 'muted' }, 'No attempt yet: the job has not been placed on a worker.');
   return h('div', { class: 'table-wrap' }, h('table', { class: 'table attempts' },
     h('thead', {}, h('tr', {},
-      ['#', 'Worker', 'State', 'Exit', 'Reason', 'Where the time went', 'Assigned', 'Started', 'Finished', 'Peak memory', 'CPU time']
+      ['#', 'Worker', 'State', 'Exit', 'Reason', 'Where the time went', 'When', 'Usage']
         .map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, [...list].reverse().map((a) => {
       const ms = Object.fromEntries(PHASES.map(([k]) => [k, fmt.parseGoDuration(a.phases?.[k]) || 0]));
@@ -278,21 +281,26 @@ function attemptTable(job) {
       if (runningNow) ms.running = fmt.elapsed(a.startedAt);
       return h('tr', {},
         h('td', {}, String(a.n)),
-        h('td', {}, a.workerId ? attemptWorker(a) : '—'),
+        h('td', { class: 'worker-cell' }, a.workerId ? attemptWorker(a) : '—'),
         h('td', {}, badge(a.state)),
         h('td', { class: 'num' }, a.exitCode === null || a.exitCode === undefined ? '—' : String(a.exitCode)),
         h('td', {}, a.reason ? a.reason.replaceAll('_', ' ') : '—', a.message ? h('div', { class: 'sub' }, a.message) : null),
         h('td', { class: 'phases-cell' }, phaseBar(ms), h('div', { class: 'phase-text' },
           PHASES.filter(([k]) => k === 'queued' || k === 'running' || ms[k] > 0).map(([k, label], i) => [
-            i ? ' · ' : '', h('span', { class: `ph ph-${k}` }, `${label} `),
-            k === 'running' && runningNow ? h('span', { dataset: { from: a.startedAt } }, fmt.duration(ms.running)) : fmt.duration(ms[k]),
+            i ? ' · ' : '', h('span', { class: 'phase' }, h('span', { class: `ph ph-${k}` }, `${label} `),
+              k === 'running' && runningNow ? h('span', { dataset: { from: a.startedAt } }, fmt.duration(ms.running)) : fmt.duration(ms[k])),
           ]))),
-        h('td', { class: 'nowrap' }, when(a.assignedAt)),
-        h('td', { class: 'nowrap' }, when(a.startedAt)),
-        h('td', { class: 'nowrap' }, when(a.finishedAt)),
-        h('td', { class: 'num' }, a.usage?.peakMemoryBytes ? fmt.bytes(a.usage.peakMemoryBytes) : '—'),
-        h('td', { class: 'num' }, a.usage?.cpuSeconds ? fmt.duration(a.usage.cpuSeconds * 1000) : '—'));
+        h('td', {}, lines([['assigned', when(a.assignedAt)], ['started', when(a.startedAt)], ['finished', when(a.finishedAt)]])),
+        h('td', {}, lines([
+          ['peak memory', a.usage?.peakMemoryBytes ? fmt.bytes(a.usage.peakMemoryBytes) : '—'],
+          ['CPU time', a.usage?.cpuSeconds ? fmt.duration(a.usage.cpuSeconds * 1000) : '—'],
+        ])));
     }))));
+}
+
+// lines renders [label, value] pairs as a cell's lines, labels first.
+function lines(pairs) {
+  return h('dl', { class: 'lines' }, pairs.map(([label, value]) => [h('dt', {}, label), h('dd', {}, value)]));
 }
 
 function phaseBar(ms) {
