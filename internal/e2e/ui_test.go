@@ -710,3 +710,35 @@ func TestUIAttemptsFit(t *testing.T) {
 	tb.until("the attempts to fit without scrolling sideways", `() => { const w = document.querySelector('table.attempts').closest('.table-wrap'); return w.scrollWidth <= w.clientWidth; }`)
 	tb.fitsWidth()
 }
+
+// TestUIOutputPastTheCap shows a job that wrote more than the output cap:
+// the page says, next to the output, that its middle was dropped, and
+// draws the coordinator's marker as a line of its own between the first
+// and the last lines.
+func TestUIOutputPastTheCap(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{args: []string{"--output-cap", "1M"}})
+	cl.worker("w1")
+	tb := newTab(t, cl)
+	// 10,000 lines of about 200 bytes: 1.9 MiB, of which about the first and
+	// last 512 KiB are kept.
+	j := submitJob(t, cl, drover.JobSpec{Command: shell("seq 1 10000 | sed 's/$/ " + strings.Repeat("x", 190) + "/'")})
+	j = cl.waitJob(j.ID, uiWait, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+
+	tb.open("#/jobs/" + j.ID)
+	tb.waitText(".page-head .badge", "COMPLETED")
+	tb.waitText(".output .banner.warn", "The middle of this output was dropped")
+	tb.waitText(".output .banner.warn", "wrote 1.9 MiB")
+	tb.waitText(".term .l.mark.dropped", "of output dropped here")
+	tb.waitText("#details-title + div", "the middle dropped")
+	tb.until("the last line", `() => { const ls = document.querySelectorAll('.term .l'); return ls.length > 0 && ls[ls.length - 1].textContent.startsWith('10000 '); }`)
+	lines := tb.terminalLines()
+	if len(lines) < 100 || len(lines) > 9000 || !strings.HasPrefix(lines[0], "1 x") {
+		t.Fatalf("%d lines, the first %.10q; want the first and last parts, not all 10,000", len(lines), lines[:1])
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "[drover:") || l == "" {
+			t.Fatalf("the marker drawn as output (or an empty line): %q", l)
+		}
+	}
+}

@@ -74,6 +74,17 @@ export class Terminal {
     this.schedule();
   }
 
+  // markDropped queues a line of the page's own between the output's, drawn
+  // like the line where a retry begins: where output was dropped, and why.
+  // size is the bytes it stands for in the output.
+  markDropped(attempt, text, size = 0) {
+    this.bytes += size;
+    const c = { stream: 'stderr', attempt, data: '', mark: text };
+    this.chunks.push(c);
+    this.queue.push(c);
+    this.schedule();
+  }
+
   setEmptyText(text) { this.empty.textContent = text; }
 
   setFollow(on) {
@@ -117,7 +128,7 @@ export class Terminal {
       else this.queue.shift();
       chars -= Math.max(cut, 1);
       lines -= n.count;
-      this.render(c.stream, c.attempt, c.data.slice(0, cut));
+      this.render(c, c.data.slice(0, cut));
     }
     this.trim();
     if (this.dropped) {
@@ -158,16 +169,23 @@ export class Terminal {
     }
   }
 
-  render(stream, attempt, data) {
-    if (attempt !== this.attempt) {
+  // render draws data, a piece of chunk c (a mark is drawn whole).
+  render(c, data) {
+    if (c.attempt !== this.attempt) {
       // A retry: mark where the new attempt's output begins.
       if (this.attempt !== 0) {
         this.open = { stdout: null, stderr: null };
-        this.newLine('l mark').textContent = `attempt ${attempt}`;
+        this.newLine('l mark').textContent = `attempt ${c.attempt}`;
       }
-      this.attempt = attempt;
+      this.attempt = c.attempt;
     }
-    this.parsers[stream].parse(data, this.sinkFor(stream));
+    if (c.mark) {
+      // What comes after it does not continue the lines before.
+      this.open = { stdout: null, stderr: null };
+      this.newLine('l mark dropped').textContent = c.mark;
+      return;
+    }
+    this.parsers[c.stream].parse(data, this.sinkFor(c.stream));
   }
 
   sinkFor(stream) {

@@ -35,6 +35,9 @@ export function mount(main, { args: [id] }) {
     },
   });
   const download = h('a', { class: 'button small', href: url(`/jobs/${encodeURIComponent(id)}/output`), download: `${id}.log` }, 'Download');
+  // What was dropped of the output, from the lines that say so in it.
+  const drops = { cap: false, unreachable: false };
+  const dropNote = h('div', { class: 'drop-note' });
 
   const details = h('div');
   main.append(h('section', { class: 'page job-page' },
@@ -43,7 +46,7 @@ export function mount(main, { args: [id] }) {
     h('section', { class: 'output', 'aria-labelledby': 'output-title' },
       h('div', { class: 'section-head' }, h('h2', { id: 'output-title' }, 'Output'), termInfo,
         h('div', { class: 'spacer' }), followBtn, download),
-      term.el),
+      dropNote, term.el),
     h('section', { 'aria-labelledby': 'attempts-title' }, h('h2', { id: 'attempts-title', class: 'section-title' }, 'Attempts'), attempts),
     h('section', { 'aria-labelledby': 'details-title' }, h('h2', { id: 'details-title', class: 'section-title' }, 'Details'), details)));
 
@@ -78,6 +81,16 @@ export function mount(main, { args: [id] }) {
   const decoders = new Map();
   const encoder = new TextEncoder();
   function output(d) {
+    const drop = d.stream === 'stderr' && !d.base64 && d.data.match(DROPPED);
+    if (drop) {
+      // Bytes on either side of the gap do not make characters together.
+      decoders.delete(`${d.attempt}/stdout`);
+      decoders.delete(`${d.attempt}/stderr`);
+      drops[/unreachable/.test(drop[1]) ? 'unreachable' : 'cap'] = true;
+      term.markDropped(d.attempt, dropLine(drop[1]), encoder.encode(d.data).length);
+      render();
+      return;
+    }
     const key = `${d.attempt}/${d.stream}`;
     let dec = decoders.get(key);
     if (!dec) { dec = new TextDecoder('utf-8'); decoders.set(key, dec); }
@@ -116,7 +129,7 @@ export function mount(main, { args: [id] }) {
     if (!job || gone) return;
     // Most refreshes change nothing on screen; redrawing anyway would swap
     // the Cancel button under a pointer about to click it.
-    const key = JSON.stringify([job, cancelError, (job.attempts || []).map((a) => live.workerName(a.workerId))]);
+    const key = JSON.stringify([job, cancelError, drops, (job.attempts || []).map((a) => live.workerName(a.workerId))]);
     if (key === shown) return;
     shown = key;
     const spec = job.spec || {};
@@ -143,7 +156,8 @@ export function mount(main, { args: [id] }) {
 
     replace(status, statusBanners(job));
     replace(facts, keyFacts(job));
-    replace(details, moreFacts(job));
+    replace(details, moreFacts(job, drops));
+    replace(dropNote, dropNotes(job, drops));
     replace(attempts, attemptTable(job));
     if (final && !term.total) term.setEmptyText('This job wrote no output.');
     if (focusWas !== null && !regions.some((el) => el.contains(document.activeElement))) {
@@ -226,8 +240,37 @@ function keyFacts(job) {
   return h('dl', { class: 'facts' }, rows);
 }
 
+// DROPPED matches the lines drover writes in a job's output where some of
+// it was dropped, as stderr chunks of their own: the coordinator's marker
+// of the middle of an output past its cap, its notice to a reader that
+// was past the marker when more of the middle went, and the worker's
+// marker of output it could not send. The output stream says nothing
+// else of them, and the job only how much it wrote (outputBytes).
+const DROPPED = /^\n\[drover: ([^\n]*\bdropped\b[^\n]*)\]\n$/;
+
+// dropLine says a dropped-output line for people: "1.2 MiB of output
+// dropped here; …" rather than a count of bytes.
+function dropLine(text) {
+  return text.replace(/^(\d+) bytes\b/, (_, n) => fmt.bytes(Number(n)));
+}
+
+// dropNotes say next to the output that some of it is missing, and why.
+function dropNotes(job, drops) {
+  const out = [];
+  if (drops.cap) {
+    out.push(h('p', { class: 'banner warn' }, h('strong', {}, 'The middle of this output was dropped. '),
+      `The job wrote ${fmt.bytes(job.outputBytes || 0)}, more than the coordinator keeps of one job's output: ` +
+      'it kept the first and last parts, here and in the download, and a line in the output marks where the rest was.'));
+  }
+  if (drops.unreachable) {
+    out.push(h('p', { class: 'banner warn' }, h('strong', {}, 'Some output was lost '),
+      'while the worker could not reach the coordinator; a line in the output marks where.'));
+  }
+  return out;
+}
+
 // moreFacts is the rest of the spec and bookkeeping, below the output.
-function moreFacts(job) {
+function moreFacts(job, drops) {
   const spec = job.spec || {};
   const [rows, add] = factRows();
   add('Executor', spec.image ? `${spec.executor || 'docker'} · ${spec.image}` : spec.executor || 'any (process)');
@@ -236,7 +279,7 @@ function moreFacts(job) {
   add('Created', when(job.createdAt));
   // All the job wrote; past the output cap the page holds less (the head,
   // the tail and a line saying what was dropped between).
-  add('Output written', fmt.bytes(job.outputBytes || 0));
+  add('Output written', fmt.bytes(job.outputBytes || 0), drops.cap ? h('span', { class: 'muted' }, ' · the middle dropped') : null);
   if (spec.constraints && Object.keys(spec.constraints).length) add('Constraints', chips(spec.constraints));
   if (spec.env && Object.keys(spec.env).length) add('Environment', h('span', { class: 'mono' }, Object.keys(spec.env).sort().join(' ')));
   if (spec.bundle) add('Bundle', h('span', { class: 'mono', title: spec.bundle }, spec.bundle.slice(0, 12)));
