@@ -324,7 +324,7 @@ function attemptTable(job) {
       if (runningNow) ms.running = fmt.elapsed(a.startedAt);
       return h('tr', {},
         h('td', {}, String(a.n)),
-        h('td', { class: 'worker-cell' }, a.workerId ? attemptWorker(a) : '—'),
+        h('td', {}, a.workerId ? attemptWorker(a) : '—'),
         h('td', {}, badge(a.state)),
         h('td', { class: 'num' }, a.exitCode === null || a.exitCode === undefined ? '—' : String(a.exitCode)),
         h('td', {}, a.reason ? a.reason.replaceAll('_', ' ') : '—', a.message ? h('div', { class: 'sub' }, a.message) : null),
