@@ -438,6 +438,8 @@ func TestUIValidation(t *testing.T) {
 	tb.do("Ctrl+Enter in the command", chromedp.Focus(chromedp.CSS("#f-command")), chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)))
 	tb.until("the job's page", `() => location.hash.startsWith('#/jobs/job_')`)
 	tb.waitText(".page-head .badge", "COMPLETED")
+	// The output is drawn at the next animation frame, not with the state.
+	tb.waitText(".term", "line2")
 	if lines := tb.terminalLines(); !slices.Equal(lines, []string{"line1", "line2"}) {
 		t.Errorf("output %q, want line1 and line2 on lines of their own", lines)
 	}
