@@ -6,9 +6,9 @@ import "runtime/debug"
 // when GOGC is not set: the heap may grow to three times what is live
 // before a collection, instead of Go's twice. A busy coordinator or worker
 // allocates for every request and job; collecting half as often takes
-// 6–10 % off the CPU a job costs, for about a third more memory (a
-// coordinator holding 100,000 finished jobs: 83 → 110 MiB RSS). See
-// docs/performance.md; GOGC set in the environment wins.
+// 7–10 % off the CPU a job costs, for about a quarter more memory (a
+// coordinator holding 100,000 finished jobs: 83 → 102–110 MiB RSS). See
+// docs/performance.md ("sixth session"); GOGC set in the environment wins.
 const DefaultGCPercent = 200
 
 // TuneGC applies DefaultGCPercent unless getenv has GOGC (which the runtime
