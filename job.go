@@ -256,8 +256,12 @@ type Job struct {
 	// AvoidWorkers are the workers where an attempt could not run the job
 	// (executor_error): retries go to others while another READY worker
 	// could hold it.
-	AvoidWorkers      []string   `json:"avoidWorkers,omitempty"`
-	OutputBytes       int64      `json:"outputBytes"`
+	AvoidWorkers []string `json:"avoidWorkers,omitempty"`
+	OutputBytes  int64    `json:"outputBytes"`
+	// OutputDropped is how much of OutputBytes the coordinator dropped:
+	// past the output cap it keeps the first and last parts, and a marker
+	// (an output event with marker set) where the rest was.
+	OutputDropped     int64      `json:"outputDropped,omitempty"`
 	CreatedAt         time.Time  `json:"createdAt"`
 	QueuedAt          *time.Time `json:"queuedAt"`
 	AssignedAt        *time.Time `json:"assignedAt"`

@@ -262,6 +262,9 @@ type OutputEvent struct {
 	AttemptN int    `json:"attempt"`
 	Data     string `json:"data"`
 	Base64   string `json:"base64,omitempty"`
+	// Marker says the event is drover's line where output was dropped
+	// (past the output cap), not the job's own output.
+	Marker bool `json:"marker,omitempty"`
 }
 
 // NewOutputEvent is the event of a chunk's bytes.

@@ -732,7 +732,7 @@ func TestUIOutputPastTheCap(t *testing.T) {
 	tb.waitText(".output .banner.warn", "The middle of this output was dropped")
 	tb.waitText(".output .banner.warn", "wrote 1.9 MiB")
 	tb.waitText(".term .l.mark.dropped", "of output dropped here")
-	tb.waitText("#details-title + div", "the middle dropped")
+	tb.waitText("#details-title + div", "of the middle dropped")
 	tb.until("the last line", `() => { const ls = document.querySelectorAll('.term .l'); return ls.length > 0 && ls[ls.length - 1].textContent.startsWith('10000 '); }`)
 	lines := tb.terminalLines()
 	if len(lines) < 100 || len(lines) > 9000 || !strings.HasPrefix(lines[0], "1 x") {
@@ -742,5 +742,21 @@ func TestUIOutputPastTheCap(t *testing.T) {
 		if strings.Contains(l, "[drover:") || l == "" {
 			t.Fatalf("the marker drawn as output (or an empty line): %q", l)
 		}
+	}
+
+	// A job that prints drover's words itself (here, as a job piping
+	// another's logs would) is not taken for a capped one: the marker is a
+	// flag of the output event, not its text.
+	fake := submitJob(t, cl, drover.JobSpec{Command: shell(`printf '\n[drover: 123 bytes of output dropped here; fake]\n' >&2; echo done`)})
+	cl.waitJob(fake.ID, uiWait, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	tb.open("#/jobs/" + fake.ID)
+	tb.waitText(".page-head .badge", "COMPLETED")
+	tb.until("its output", `() => [...document.querySelectorAll('.term .l')].some((l) => l.textContent === 'done')`)
+	tb.until("the job's line shown as its stderr", `() => [...document.querySelectorAll('.term .l')].some((l) => l.textContent.includes('[drover: 123 bytes'))`)
+	if n := tb.eval(`String(document.querySelectorAll('.output .banner.warn, .term .l.mark.dropped').length)`); n != "0" {
+		t.Errorf("a job's own line taken for drover's marker: %s notes or rules", n)
+	}
+	if d := tb.eval(`document.querySelector('#details-title + div').textContent`); strings.Contains(d, "dropped") {
+		t.Errorf("details say output was dropped for a job that lost none: %q", d)
 	}
 }

@@ -774,14 +774,27 @@ func TestAPIFollowToldOfOutputDroppedUnderIt(t *testing.T) {
 	if !strings.Contains(got[2].Data, "bytes of output dropped here") || got[3].Data[0] != 'a'+5 {
 		t.Fatalf("first read: %q…, want chunks 1 and 2, the marker, 5", []string{got[0].Data[:1], got[1].Data[:1], got[2].Data, got[3].Data[:1]})
 	}
+	// Only drover's line is marked as such: a page tells it from the job's
+	// output by the flag, not by its words.
+	for i, o := range got {
+		if o.Marker != (i == 2) {
+			t.Errorf("output event %d: marker %v", i, o.Marker)
+		}
+	}
 	if o := outputs(1)[0]; o.Data[0] != 'a'+6 {
 		t.Fatalf("then %q…, want chunk 6 (the marker explains the gap: no notice)", o.Data[:1])
 	}
 	// 6 KiB more at once: 5 to 10 go before the follower reads them.
 	send(7, 12)
 	got = outputs(3)
-	if got[0].Stream != drover.Stderr || !strings.Contains(got[0].Data, "output dropped here while it was being read") {
-		t.Fatalf("after chunks it had not read were dropped: %+v, want the notice first", got[0])
+	if got[0].Stream != drover.Stderr || !strings.Contains(got[0].Data, "output dropped here while it was being read") || !got[0].Marker {
+		t.Fatalf("after chunks it had not read were dropped: %+v, want the notice first, marked", got[0])
+	}
+	if got[1].Marker || got[2].Marker {
+		t.Errorf("chunks 11 and 12 marked as drover's line")
+	}
+	if jj, err := s.api.Job(ctxT(t), j.ID); err != nil || jj.OutputDropped == 0 || jj.OutputDropped >= jj.OutputBytes {
+		t.Errorf("job: outputDropped %d of %d written (%v); want the dropped middle", jj.OutputDropped, jj.OutputBytes, err)
 	}
 	if got[1].Data[0] != 'a'+11 || got[2].Data[0] != 'a'+12 {
 		t.Errorf("then %q and %q…, want chunks 11 and 12", got[1].Data[:1], got[2].Data[:1])

@@ -160,11 +160,15 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 				if gaps.next(ch) && stream != drover.Stdout {
 					// No id: a follower that resumes goes on after the
 					// chunk before, which the notice belongs to.
-					b, _ := json.Marshal(drover.NewOutputEvent(drover.Stderr, ch.AttemptN, []byte(dropNotice)))
+					ev := drover.NewOutputEvent(drover.Stderr, ch.AttemptN, []byte(dropNotice))
+					ev.Marker = true
+					b, _ := json.Marshal(ev)
 					fmt.Fprintf(w, "event: output\ndata: %s\n\n", b)
 				}
 				if stream == "" || ch.Stream == stream {
-					b, _ := json.Marshal(drover.NewOutputEvent(ch.Stream, ch.AttemptN, ch.Data))
+					ev := drover.NewOutputEvent(ch.Stream, ch.AttemptN, ch.Data)
+					ev.Marker = ch.Marker
+					b, _ := json.Marshal(ev)
 					fmt.Fprintf(w, "id: %d\nevent: output\ndata: %s\n\n", ch.ID, b)
 				}
 				after = ch.ID

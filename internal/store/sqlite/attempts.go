@@ -425,7 +425,7 @@ func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd,
 		// appends pass by up to a quarter (only a job that produced more
 		// than the cap can be over it).
 		if j.OutputBytes > s.outputCap {
-			if err := s.endOutput(x, a.JobID); err != nil {
+			if j.OutputDropped, err = s.endOutput(x, a.JobID); err != nil {
 				return err
 			}
 		}

@@ -26,42 +26,46 @@ var (
 // and the first chunk past the head becomes a marker saying how much was
 // dropped. Chunks are whole: the head and tail are cut at chunk edges.
 func (s *Store) capOutput(x *session, jobID string, added int64) error {
-	return s.trimOutput(x, jobID, added, s.outputCap/4)
+	_, err := s.trimOutput(x, jobID, added, s.outputCap/4)
+	return err
 }
 
 // endOutput trims a job's stored output to the cap when an attempt ends,
 // without the slack capOutput allows while output still comes: what is
-// kept of a finished attempt is at most the cap (and a marker).
-func (s *Store) endOutput(x *session, jobID string) error {
+// kept of a finished attempt is at most the cap (and a marker). It
+// returns the bytes of the job's output dropped so far.
+func (s *Store) endOutput(x *session, jobID string) (dropped int64, err error) {
 	return s.trimOutput(x, jobID, 0, 0)
 }
 
 // trimOutput adds added to the job's counts and, past the cap by more
-// than slack, drops the middle of the stored output.
-func (s *Store) trimOutput(x *session, jobID string, added, slack int64) error {
+// than slack, drops the middle of the stored output. It returns the bytes
+// of the job's output dropped so far.
+func (s *Store) trimOutput(x *session, jobID string, added, slack int64) (int64, error) {
 	var (
 		stored, dropped int64
 		marker          *int64
 	)
 	if err := x.queryRow(qAddOutputStored, added, jobID).Scan(&stored, &dropped, &marker); err != nil {
-		return err
+		return 0, err
 	}
 	if stored <= s.outputCap+slack {
-		return nil
+		return dropped, nil
 	}
+	before := dropped
 	half := s.outputCap / 2
 	if marker == nil {
 		// The head ends at the first chunk that crosses half the cap.
 		var sum int64
 		rows, err := x.query(qChunkSizesAsc, jobID, 0)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		for rows.Next() {
 			var id, n int64
 			if err := rows.Scan(&id, &n); err != nil {
 				rows.Close()
-				return err
+				return 0, err
 			}
 			if sum += n; sum > half {
 				marker = &id
@@ -72,10 +76,10 @@ func (s *Store) trimOutput(x *session, jobID string, added, slack int64) error {
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		if marker == nil {
-			return nil
+			return dropped, nil
 		}
 	}
 	// The tail starts where the newest chunks add up to half the cap.
@@ -84,13 +88,13 @@ func (s *Store) trimOutput(x *session, jobID string, added, slack int64) error {
 	var sum int64
 	rows, err := x.query(qChunkSizesDesc, jobID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for rows.Next() {
 		var id, n int64
 		if err := rows.Scan(&id, &n); err != nil {
 			rows.Close()
-			return err
+			return 0, err
 		}
 		if id <= *marker || tailStart >= 0 && sum+n > half {
 			break
@@ -100,39 +104,39 @@ func (s *Store) trimOutput(x *session, jobID string, added, slack int64) error {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	if tailStart < 0 {
-		return nil // nothing after the marker yet
+		return before, nil // nothing after the marker yet: nothing dropped
 	}
 	del, err := x.query(qDropChunks, jobID, *marker, tailStart)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for del.Next() {
 		var n int64
 		if err := del.Scan(&n); err != nil {
 			del.Close()
-			return err
+			return 0, err
 		}
 		dropped += n
 		stored -= n
 	}
 	del.Close()
 	if err := del.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	var old int64
 	if err := x.queryRow(qChunkLen, *marker).Scan(&old); err != nil {
-		return err
+		return 0, err
 	}
 	msg := fmt.Sprintf("\n[drover: %d bytes of output dropped here; a job keeps about its first and last %s]\n", dropped, sizeText(half))
 	if _, err := x.exec(qSetMarker, []byte(msg), *marker); err != nil {
-		return err
+		return 0, err
 	}
 	stored += int64(len(msg)) - old
 	_, err = x.exec(qSetOutputCap, stored, dropped, *marker, jobID)
-	return err
+	return dropped, err
 }
 
 // sizeText renders a byte count for the marker: "8 MiB", "512 KiB".

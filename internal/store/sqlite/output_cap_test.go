@@ -86,6 +86,11 @@ func TestOutputCapKeepsHeadAndTail(t *testing.T) {
 	if err != nil || jj.OutputBytes != int64(all.Len()) {
 		t.Fatalf("outputBytes %d, want %d (%v)", jj.OutputBytes, all.Len(), err)
 	}
+	// outputDropped is what went: what was written less what is kept (the
+	// marker aside).
+	if want := int64(all.Len() - got.Len()); jj.OutputDropped != want {
+		t.Errorf("outputDropped %d, want %d", jj.OutputDropped, want)
+	}
 }
 
 // TestOutputCapAppliedWhenTheAttemptEnds: appends pass the cap by up to a
@@ -118,14 +123,27 @@ func TestOutputCapAppliedWhenTheAttemptEnds(t *testing.T) {
 	if n, m := kept(); n != 18*chunk || m != 0 {
 		t.Fatalf("before the end: %d bytes and %d markers kept, want all %d and none", n, m, 18*chunk)
 	}
+	if jj, err := s.GetJob(ctx, j.ID); err != nil || jj.OutputDropped != 0 {
+		t.Fatalf("before the end: outputDropped %d, %v; want 0", jj.OutputDropped, err)
+	}
 	code := 0
-	if _, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: base, State: drover.AttemptCompleted, ExitCode: &code},
+	ended, err := s.EndAttempt(ctx, as[0].ID, store.AttemptEnd{At: base, State: drover.AttemptCompleted, ExitCode: &code},
 		func(*drover.Job, *drover.Attempt) store.JobOutcome {
 			return store.JobOutcome{State: drover.JobCompleted, ExitCode: &code}
-		}); err != nil {
+		})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n, m := kept(); n > 1<<20 || m != 1 {
+	n, m := kept()
+	if n > 1<<20 || m != 1 {
 		t.Fatalf("after the end: %d bytes and %d markers kept, want at most %d and one marker", n, m, 1<<20)
+	}
+	// The job EndAttempt returns says what the trim dropped, as a read does.
+	jj, err := s.GetJob(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(18*chunk - n); jj.OutputDropped != want || ended.OutputDropped != want {
+		t.Errorf("outputDropped %d read, %d returned by EndAttempt; want %d", jj.OutputDropped, ended.OutputDropped, want)
 	}
 }

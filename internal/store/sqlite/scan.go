@@ -16,7 +16,7 @@ type scanner interface{ Scan(dest ...any) error }
 // jobCols are the columns scanJob reads, in its order.
 const jobCols = `id, spec, state, exit_code, reason, message, pending_reason,
 	job_retries, fleet_retries, worker_id, output_bytes, created_at, queued_at,
-	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers, worker_name, queue_rank`
+	assigned_at, started_at, completed_at, cancel_requested_at, not_before, avoid_workers, worker_name, queue_rank, output_dropped`
 
 // qualified prefixes each of cols (a comma-separated list) with table and
 // a dot.
@@ -43,7 +43,7 @@ func (r *jobRow) dests() []any {
 	j := &r.j
 	return []any{&j.ID, &r.spec, &j.State, &r.exitCode, &j.Reason, &j.Message, &j.PendingReason,
 		&j.JobRetries, &j.FleetRetries, &j.WorkerID, &j.OutputBytes, &r.createdAt, &r.queuedAt,
-		&r.assignedAt, &r.startedAt, &r.completedAt, &r.cancelAt, &r.notBefore, &r.avoid, &j.WorkerName, &r.queueRank}
+		&r.assignedAt, &r.startedAt, &r.completedAt, &r.cancelAt, &r.notBefore, &r.avoid, &j.WorkerName, &r.queueRank, &j.OutputDropped}
 }
 
 // job finishes the row once scanned.

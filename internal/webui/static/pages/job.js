@@ -35,8 +35,8 @@ export function mount(main, { args: [id] }) {
     },
   });
   const download = h('a', { class: 'button small', href: url(`/jobs/${encodeURIComponent(id)}/output`), download: `${id}.log` }, 'Download');
-  // What was dropped of the output, from the lines that say so in it.
-  const drops = { cap: false, unreachable: false };
+  // Says so when the coordinator dropped the middle of the output (the
+  // job's outputDropped).
   const dropNote = h('div', { class: 'drop-note' });
 
   const details = h('div');
@@ -81,14 +81,15 @@ export function mount(main, { args: [id] }) {
   const decoders = new Map();
   const encoder = new TextEncoder();
   function output(d) {
-    const drop = d.stream === 'stderr' && !d.base64 && d.data.match(DROPPED);
-    if (drop) {
-      // Bytes on either side of the gap do not make characters together.
+    if (d.marker) {
+      // drover's line where output was dropped (the flag, never the
+      // words: a job may print anything). Bytes on either side of the gap
+      // do not make characters together.
       decoders.delete(`${d.attempt}/stdout`);
       decoders.delete(`${d.attempt}/stderr`);
-      drops[/unreachable/.test(drop[1]) ? 'unreachable' : 'cap'] = true;
-      term.markDropped(d.attempt, dropLine(drop[1]), encoder.encode(d.data).length);
-      render();
+      const words = d.data.match(DROPPED);
+      term.markDropped(d.attempt, words ? dropLine(words[1]) : d.data.trim(), encoder.encode(d.data).length);
+      refresh(); // the job's outputDropped has grown
       return;
     }
     const key = `${d.attempt}/${d.stream}`;
@@ -129,7 +130,7 @@ export function mount(main, { args: [id] }) {
     if (!job || gone) return;
     // Most refreshes change nothing on screen; redrawing anyway would swap
     // the Cancel button under a pointer about to click it.
-    const key = JSON.stringify([job, cancelError, drops, (job.attempts || []).map((a) => live.workerName(a.workerId))]);
+    const key = JSON.stringify([job, cancelError, (job.attempts || []).map((a) => live.workerName(a.workerId))]);
     if (key === shown) return;
     shown = key;
     const spec = job.spec || {};
@@ -156,8 +157,8 @@ export function mount(main, { args: [id] }) {
 
     replace(status, statusBanners(job));
     replace(facts, keyFacts(job));
-    replace(details, moreFacts(job, drops));
-    replace(dropNote, dropNotes(job, drops));
+    replace(details, moreFacts(job));
+    replace(dropNote, dropNotes(job));
     replace(attempts, attemptTable(job));
     if (final && !term.total) term.setEmptyText('This job wrote no output.');
     if (focusWas !== null && !regions.some((el) => el.contains(document.activeElement))) {
@@ -240,13 +241,11 @@ function keyFacts(job) {
   return h('dl', { class: 'facts' }, rows);
 }
 
-// DROPPED matches the lines drover writes in a job's output where some of
-// it was dropped, as stderr chunks of their own: the coordinator's marker
-// of the middle of an output past its cap, its notice to a reader that
-// was past the marker when more of the middle went, and the worker's
-// marker of output it could not send. The output stream says nothing
-// else of them, and the job only how much it wrote (outputBytes).
-const DROPPED = /^\n\[drover: ([^\n]*\bdropped\b[^\n]*)\]\n$/;
+// DROPPED takes the words out of drover's line where output was dropped
+// (an output event with marker set: the coordinator's marker of the middle
+// of an output past its cap, or its notice to a reader that was past the
+// marker when more of the middle went).
+const DROPPED = /^\n\[drover: ([^\n]*)\]\n$/;
 
 // dropLine says a dropped-output line for people: "1.2 MiB of output
 // dropped here; …" rather than a count of bytes.
@@ -254,23 +253,17 @@ function dropLine(text) {
   return text.replace(/^(\d+) bytes\b/, (_, n) => fmt.bytes(Number(n)));
 }
 
-// dropNotes say next to the output that some of it is missing, and why.
-function dropNotes(job, drops) {
-  const out = [];
-  if (drops.cap) {
-    out.push(h('p', { class: 'banner warn' }, h('strong', {}, 'The middle of this output was dropped. '),
-      `The job wrote ${fmt.bytes(job.outputBytes || 0)}, more than the coordinator keeps of one job's output: ` +
-      'it kept the first and last parts, here and in the download, and a line in the output marks where the rest was.'));
-  }
-  if (drops.unreachable) {
-    out.push(h('p', { class: 'banner warn' }, h('strong', {}, 'Some output was lost '),
-      'while the worker could not reach the coordinator; a line in the output marks where.'));
-  }
-  return out;
+// dropNotes say next to the output that the middle of it is missing.
+function dropNotes(job) {
+  if (!(job.outputDropped > 0)) return [];
+  return [h('p', { class: 'banner warn' }, h('strong', {}, 'The middle of this output was dropped. '),
+    `The job wrote ${fmt.bytes(job.outputBytes || 0)}, more than the coordinator keeps of one job's output: ` +
+    `it kept the first and last parts, here and in the download, and dropped ${fmt.bytes(job.outputDropped)} between them, ` +
+    'where a line in the output says so.')];
 }
 
 // moreFacts is the rest of the spec and bookkeeping, below the output.
-function moreFacts(job, drops) {
+function moreFacts(job) {
   const spec = job.spec || {};
   const [rows, add] = factRows();
   add('Executor', spec.image ? `${spec.executor || 'docker'} · ${spec.image}` : spec.executor || 'any (process)');
@@ -279,7 +272,7 @@ function moreFacts(job, drops) {
   add('Created', when(job.createdAt));
   // All the job wrote; past the output cap the page holds less (the head,
   // the tail and a line saying what was dropped between).
-  add('Output written', fmt.bytes(job.outputBytes || 0), drops.cap ? h('span', { class: 'muted' }, ' · the middle dropped') : null);
+  add('Output written', fmt.bytes(job.outputBytes || 0), job.outputDropped > 0 ? h('span', { class: 'muted' }, ` · ${fmt.bytes(job.outputDropped)} of the middle dropped`) : null);
   if (spec.constraints && Object.keys(spec.constraints).length) add('Constraints', chips(spec.constraints));
   if (spec.env && Object.keys(spec.env).length) add('Environment', h('span', { class: 'mono' }, Object.keys(spec.env).sort().join(' ')));
   if (spec.bundle) add('Bundle', h('span', { class: 'mono', title: spec.bundle }, spec.bundle.slice(0, 12)));
@@ -324,7 +317,7 @@ function attemptTable(job) {
       if (runningNow) ms.running = fmt.elapsed(a.startedAt);
       return h('tr', {},
         h('td', {}, String(a.n)),
-        h('td', {}, a.workerId ? attemptWorker(a) : '—'),
+        h('td', { class: 'worker-cell', title: a.workerId ? attemptWorker(a) : null }, a.workerId ? attemptWorker(a) : '—'),
         h('td', {}, badge(a.state)),
         h('td', { class: 'num' }, a.exitCode === null || a.exitCode === undefined ? '—' : String(a.exitCode)),
         h('td', {}, a.reason ? a.reason.replaceAll('_', ' ') : '—', a.message ? h('div', { class: 'sub' }, a.message) : null),

@@ -40,11 +40,12 @@ export function mount(main) {
   const asked = new Set(); // ids asked for alone
   let listed = null; // settles when the list of the jobs that run came (or failed)
   let keep = 256; // titles kept before those of jobs no worker runs are dropped
+  let closed = false; // the page was left: nothing more is fetched or drawn
 
   function noteJob(j) {
-    if (titles.has(j.id)) return;
+    if (closed || titles.has(j.id)) return;
     titles.set(j.id, { title: fmt.jobTitle(j), named: !!j.spec?.name });
-    for (const w of live.workers.values()) if (w.running?.includes(j.id)) schedule(w.id);
+    schedule(j.workerId);
     if (titles.size > keep) forget();
   }
 
@@ -56,7 +57,7 @@ export function mount(main) {
         if (cursor) q.set('cursor', cursor);
         const page = await get('/jobs?' + q);
         for (const j of page.jobs || []) noteJob(j);
-        cursor = page.nextCursor || '';
+        cursor = closed ? '' : page.nextCursor || '';
       } while (cursor);
     })().catch(() => {});
   }
@@ -65,7 +66,8 @@ export function mount(main) {
     const t = titles.get(id);
     if (!t && !asked.has(id)) {
       asked.add(id);
-      listed.then(() => titles.has(id) ? null : get(`/jobs/${encodeURIComponent(id)}`).then(noteJob)).catch(() => {});
+      // A failed fetch is tried again at the next draw.
+      listed.then(() => titles.has(id) || closed ? null : get(`/jobs/${encodeURIComponent(id)}`).then(noteJob)).catch(() => asked.delete(id));
     }
     return t;
   }
@@ -83,6 +85,7 @@ export function mount(main) {
   // Heartbeats from many workers arrive all the time: changes are drawn
   // once per frame.
   const schedule = (id) => {
+    if (closed) return;
     if (id) dirty.add(id); else all = true;
     if (!frame) frame = requestAnimationFrame(draw);
   };
@@ -234,7 +237,7 @@ export function mount(main) {
       running.length ? h('ul', { class: 'job-links' }, running.map((id) => {
         const t = titleOf(id);
         return h('li', {},
-          h('a', { class: t?.named ? 'job-name' : 'job-name mono', href: `#/jobs/${id}`, title: t?.title }, t ? t.title : id),
+          h('a', { class: t?.named ? 'job-name' : 'job-name mono', href: `#/jobs/${id}`, title: t?.title, dataset: { focus: 'job-' + id } }, t ? t.title : id),
           t ? h('span', { class: 'sub mono' }, id) : null);
       })) : null);
   }
@@ -261,6 +264,7 @@ export function mount(main) {
   live.loadedWorkers().then(() => { loaded = true; schedule(); });
   schedule();
   return () => {
+    closed = true;
     unsubscribe();
     cancelAnimationFrame(frame);
   };
