@@ -753,11 +753,15 @@ func TestAPIFollowToldOfOutputDroppedUnderIt(t *testing.T) {
 		}
 	}
 	var stream *sseStream
+	lastID := ""
 	outputs := func(n int) []drover.OutputEvent {
 		t.Helper()
 		var got []drover.OutputEvent
 		for len(got) < n {
 			if ev := stream.next(t); ev.event == "output" {
+				if ev.id != "" {
+					lastID = ev.id
+				}
 				o := decodeData[drover.OutputEvent](t, ev)
 				if ev.id == "" && !strings.Contains(o.Data, "output dropped here while it was being read") {
 					t.Errorf("output event without an id: %+v", o)
@@ -792,6 +796,22 @@ func TestAPIFollowToldOfOutputDroppedUnderIt(t *testing.T) {
 	}
 	if got[1].Marker || got[2].Marker {
 		t.Errorf("chunks 11 and 12 marked as drover's line")
+	}
+
+	// A follower that comes back (Last-Event-ID) after what it read last
+	// was dropped is told too.
+	resumeFrom := lastID // chunk 12's
+	send(13, 18)         // 11 and 12 go
+	back := openSSE(t, s, "/api/v1/jobs/"+j.ID+"/output?follow=1", http.Header{"Last-Event-ID": {resumeFrom}})
+	var first drover.OutputEvent
+	for {
+		if ev := back.next(t); ev.event == "output" {
+			first = decodeData[drover.OutputEvent](t, ev)
+			break
+		}
+	}
+	if !first.Marker || !strings.Contains(first.Data, "output dropped here while it was being read") {
+		t.Errorf("resumed after a chunk since dropped: first %+v, want the notice", first)
 	}
 	if jj, err := s.api.Job(ctxT(t), j.ID); err != nil || jj.OutputDropped == 0 || jj.OutputDropped >= jj.OutputBytes {
 		t.Errorf("job: outputDropped %d of %d written (%v); want the dropped middle", jj.OutputDropped, jj.OutputBytes, err)

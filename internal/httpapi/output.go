@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -82,14 +83,33 @@ type gapWatch struct {
 	attempt       int
 	seq           int64
 	lastWasMarker bool
+	lastGone      bool // the chunk read before (on an earlier connection) was dropped since
 }
 
 // next takes the next chunk read and says whether chunks are missing
 // before it.
 func (g *gapWatch) next(c *drover.StoredChunk) bool {
-	gap := c.AttemptN == g.attempt && g.seq > 0 && c.Seq > g.seq+1 && !g.lastWasMarker
-	g.attempt, g.seq, g.lastWasMarker = c.AttemptN, c.Seq, c.Marker
+	gap := g.lastGone || c.AttemptN == g.attempt && g.seq > 0 && c.Seq > g.seq+1 && !g.lastWasMarker
+	g.attempt, g.seq, g.lastWasMarker, g.lastGone = c.AttemptN, c.Seq, c.Marker, false
 	return gap
+}
+
+// resume starts g for a follower that resumes after the chunk with id
+// after (Last-Event-ID): from that chunk, or, when it is gone (the cap
+// dropped it, with what followed it, since it was read), with a gap.
+func (s *server) resume(ctx context.Context, g *gapWatch, jobID string, after int64) {
+	if after <= 0 {
+		return
+	}
+	cs, err := s.c.Output(ctx, jobID, after-1, "", 1)
+	switch {
+	case err != nil || len(cs) == 0:
+		// Nothing at or past it: no chunk of this job to compare with.
+	case cs[0].ID == after:
+		g.next(&cs[0])
+	default:
+		g.lastGone = true
+	}
 }
 
 func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, stream drover.Stream) error {
@@ -117,6 +137,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 		job  *drover.Job
 		gaps gapWatch
 	)
+	s.resume(r.Context(), &gaps, id, after)
 	lastState := ""
 	for {
 		if watch.StateChanged() || job == nil {
