@@ -39,7 +39,7 @@ export class Terminal {
     this.noteText = h('span');
     this.note = h('div', { class: 'term-note', hidden: true }, this.noteText, ' ',
       h('button', { type: 'button', class: 'link', onclick: () => this.showAll() }, 'Show all'),
-      this.downloadURL ? [' · ', h('a', { href: this.downloadURL, download: opts.downloadName || 'output.log' }, 'Download the full output')] : null);
+      this.downloadURL ? [' · ', h('a', { href: this.downloadURL, download: opts.downloadName || 'output.log' }, 'Download the output')] : null);
     this.empty = h('div', { class: 'term-empty' }, 'Waiting for output…');
     this.screen = h('div', {
       class: 'term', tabindex: '0', role: 'log', 'aria-live': 'off', 'aria-label': 'Job output',

@@ -80,7 +80,11 @@ export function mount(main, { args: [id] }) {
   // per attempt and stream puts cut characters back together.
   const decoders = new Map();
   const encoder = new TextEncoder();
+  // While output flows the job's counts (outputBytes, outputDropped) move
+  // without a job event: they are fetched again every few seconds.
+  let countsTimer = 0;
   function output(d) {
+    if (!countsTimer && job && !fmt.isFinal(job.state)) countsTimer = setTimeout(() => { countsTimer = 0; refresh(); }, 3000);
     if (d.marker) {
       // drover's line where output was dropped (the flag, never the
       // words: a job may print anything). Bytes on either side of the gap
@@ -180,6 +184,7 @@ export function mount(main, { args: [id] }) {
   }
 
   return () => {
+    clearTimeout(countsTimer);
     follow.close();
     unsubscribe();
     term.destroy();
@@ -258,8 +263,8 @@ function dropNotes(job) {
   if (!(job.outputDropped > 0)) return [];
   return [h('p', { class: 'banner warn' }, h('strong', {}, 'The middle of this output was dropped. '),
     `The job wrote ${fmt.bytes(job.outputBytes || 0)}, more than the coordinator keeps of one job's output: ` +
-    `it kept the first and last parts, here and in the download, and dropped ${fmt.bytes(job.outputDropped)} between them, ` +
-    'where a line in the output says so.')];
+    `it keeps the first and last parts and dropped ${fmt.bytes(job.outputDropped)} between them, where a line in its output says so. ` +
+    'The download, and this page opened again, hold what it kept; a page that watched the job live may show more.')];
 }
 
 // moreFacts is the rest of the spec and bookkeeping, below the output.
