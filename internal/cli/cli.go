@@ -51,7 +51,7 @@ func init() {
 		{"logs", "[-f] [--stream S] [--attempt N] JOB", "print a job's output (-f: follow until it ends)", cmdLogs},
 		{"status", "[--json] JOB", "show a job's state, attempts and exit code", cmdStatus},
 		{"cancel", "JOB...", "cancel jobs", cmdCancel},
-		{"jobs", "[--state S] [--json]", "list jobs, newest first", cmdJobs},
+		{"jobs", "[--state S[,S...]] [--limit N] [--cursor C] [--json]", "list jobs, newest first", cmdJobs},
 		{"workers", "[--json]", "list workers with capacity and usage", cmdWorkers},
 		{"bench", "[flags]", "measure throughput and latencies with real workers on loopback", cmdBench},
 		{"version", "", "print the version", cmdVersion},

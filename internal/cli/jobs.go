@@ -477,7 +477,11 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "output:\t%d bytes\n", j.OutputBytes)
+	if j.OutputDropped > 0 {
+		fmt.Fprintf(w, "output:\t%d bytes (%d of them dropped by the coordinator's output cap: it keeps the first and last parts)\n", j.OutputBytes, j.OutputDropped)
+	} else {
+		fmt.Fprintf(w, "output:\t%d bytes\n", j.OutputBytes)
+	}
 	w.Flush()
 	if len(j.Attempts) > 0 {
 		fmt.Fprintln(a.stdout, "\nattempts:")
@@ -581,6 +585,9 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 	if state != "" {
 		for s := range strings.SplitSeq(state, ",") {
 			st := drover.JobState(strings.ToUpper(strings.TrimSpace(s)))
+			if st == "" {
+				continue // "queued," as the API takes it
+			}
 			if !st.Valid() {
 				a.errorf("--state %q: %q is not a state; use one or more of %s, comma-separated", state, s, joinStates(drover.JobStates))
 				return exitUsage
@@ -616,6 +623,9 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		wname := worker(j.WorkerID)
 		if wname == j.WorkerID && j.WorkerName != "" {
 			wname = j.WorkerName // the worker is gone: its name as it was
+		}
+		if j.State == drover.JobQueued {
+			wname = "-" // waiting: the worker of its last attempt is history
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, printable(wname),
 			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)

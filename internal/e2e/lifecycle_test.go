@@ -287,6 +287,10 @@ func TestJobOfALostWorkerKeepsItsPlace(t *testing.T) {
 	}
 	a.killProcessOnly()
 	cl.waitJob(lost, 20*time.Second, "QUEUED again", func(j *drover.Job) bool { return j.State == drover.JobQueued && j.FleetRetries == 1 })
+	// Queued again, it waits: the list does not name the lost worker.
+	if out, _, _ := cl.cli(ctx, "jobs", "--state", "queued"); !regexp.MustCompile(`(?m)^` + lost + ` +QUEUED +- +- `).MatchString(out) {
+		t.Errorf("jobs: the requeued job is not shown waiting (no exit code, no worker):\n%s", out)
+	}
 	cl.worker("wb", "--max-parallel", "1")
 	j := cl.waitJob(lost, 20*time.Second, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
 	for _, id := range later {

@@ -726,6 +726,10 @@ func TestUIOutputPastTheCap(t *testing.T) {
 	// last 512 KiB are kept.
 	j := submitJob(t, cl, drover.JobSpec{Command: shell("seq 1 10000 | sed 's/$/ " + strings.Repeat("x", 190) + "/'")})
 	j = cl.waitJob(j.ID, uiWait, "COMPLETED", func(j *drover.Job) bool { return j.State == drover.JobCompleted })
+	// drover status says so too.
+	if out, _, _ := cl.cli(t.Context(), "status", j.ID); !strings.Contains(out, fmt.Sprintf("%d bytes (%d of them dropped by the coordinator's output cap", j.OutputBytes, j.OutputDropped)) || j.OutputDropped == 0 {
+		t.Errorf("status of a job past the cap (outputDropped %d):\n%s", j.OutputDropped, out)
+	}
 
 	tb.open("#/jobs/" + j.ID)
 	tb.waitText(".page-head .badge", "COMPLETED")

@@ -200,7 +200,9 @@ function fill(tr, job) {
       h('a', { href: `#/jobs/${job.id}`, class: named ? 'job-name' : 'job-name mono', title }, title),
       h('span', { class: 'sub mono job-id' }, job.id),
       h('span', { class: 'sub job-meta' }, created(), ran ? [' · took ', dur()] : running ? [' · ', dur(), ' so far'] : null)),
-    h('td', { class: 'extra worker-cell', title: job.workerId ? workerOf(job) : null }, job.workerId ? workerOf(job) : h('span', { class: 'muted' }, job.state === 'QUEUED' ? 'waiting' : '—')),
+    // A queued job waits: the worker of an attempt before (lost, say) is history.
+    h('td', { class: 'extra worker-cell', title: job.workerId && job.state !== 'QUEUED' ? workerOf(job) : null },
+      job.workerId && job.state !== 'QUEUED' ? workerOf(job) : h('span', { class: 'muted' }, job.state === 'QUEUED' ? 'waiting' : '—')),
     h('td', { class: 'nowrap extra' }, `${fmt.cpu(res.cpu)} · ${fmt.memory(res.memoryMB)}`),
     h('td', { class: 'nowrap extra' }, created()),
     h('td', { class: 'num nowrap extra' }, dur()),
