@@ -49,6 +49,30 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
 	}
+	for _, f := range []struct {
+		name string
+		v, min int
+	}{
+		{"workers", cfg.Workers, 1}, {"slots", cfg.Slots, 1}, {"concurrency", cfg.Concurrency, 1},
+		{"jobs", cfg.Jobs, 0}, {"latency-jobs", cfg.LatencyJobs, 0}, {"output-lines", cfg.OutputLines, 0},
+		{"cancels", cfg.Cancels, 0}, {"idle-workers", cfg.IdleWorkers, 0}, {"finished", cfg.Finished, 0},
+	} {
+		if f.v < f.min {
+			what := "a whole number of at least 1"
+			if f.min == 0 {
+				what = "a whole number (0: the default)"
+			}
+			if f.name == "idle-workers" || f.name == "finished" {
+				what = "a whole number (0: none)"
+			}
+			a.errorf("--%s %d: use %s", f.name, f.v, what)
+			return exitUsage
+		}
+	}
+	if cfg.IdleWindow <= 0 {
+		a.errorf("--idle-window must be positive")
+		return exitUsage
+	}
 	if printClock != 0 {
 		if printClock < 0 {
 			a.errorf("--print-clock must be positive")

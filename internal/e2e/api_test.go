@@ -93,7 +93,7 @@ func TestBadInputs(t *testing.T) {
 		t.Errorf("submit with a bad --cpu: code %d, stderr %q", code, errOut)
 	}
 	// Listing commands refuse what they would otherwise ignore.
-	for _, args := range [][]string{{"jobs", "--limit", "-1"}, {"jobs", "extra"}, {"workers", "extra"}, {"jobs", "--state", "bogus"}, {"jobs", "--state", "queued,bogus"}, {"jobs", "--cursor", "bogus"}} {
+	for _, args := range [][]string{{"jobs", "--limit", "-1"}, {"jobs", "extra"}, {"workers", "extra"}, {"jobs", "--state", "bogus"}, {"jobs", "--state", "queued,bogus"}, {"jobs", "--cursor", "bogus"}, {"bench", "--jobs", "-5"}, {"bench", "--output-lines", "-1"}, {"bench", "--workers", "0"}} {
 		if _, errOut, code := cl.cli(ctx, args...); code != 2 || errOut == "" {
 			t.Errorf("%q: code %d, stderr %q; want 2 and why", args, code, errOut)
 		}
