@@ -50,7 +50,7 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 		return usageCode(err)
 	}
 	for _, f := range []struct {
-		name string
+		name   string
 		v, min int
 	}{
 		{"workers", cfg.Workers, 1}, {"slots", cfg.Slots, 1}, {"concurrency", cfg.Concurrency, 1},
