@@ -301,6 +301,39 @@ func TestJobOfALostWorkerKeepsItsPlace(t *testing.T) {
 	}
 }
 
+// A worker stopped at once (a second SIGTERM) hands its running job back
+// as lost, a fleet failure, not as an executor error that would keep the
+// job away from it.
+func TestWorkerStoppedTwiceRequeuesItsJobAsLost(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	w, wID := cl.worker("wa")
+	ctx := ctxT(t, time.Minute)
+	out, _, _ := cl.cli(ctx, "submit", "--", "sleep", "300")
+	id := strings.TrimSpace(out)
+	cl.waitJob(id, 10*time.Second, "RUNNING on wa", func(j *drover.Job) bool { return j.State == drover.JobRunning && j.WorkerID == wID })
+	w.signal(15)
+	w.waitLine(`draining`, 10*time.Second)
+	// The coordinator knows it drains (else it could give the job back to
+	// it as it leaves, to be handed back).
+	for ws, err := cl.c.Worker(ctx, wID); err != nil || ws.State != drover.WorkerDraining; ws, err = cl.c.Worker(ctx, wID) {
+		if ctx.Err() != nil {
+			t.Fatalf("worker not DRAINING: %+v, %v", ws, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.signal(15)
+	j := cl.waitJob(id, 20*time.Second, "QUEUED again", func(j *drover.Job) bool {
+		return j.State == drover.JobQueued && len(j.Attempts) == 1 && j.Attempts[0].FinishedAt != nil
+	})
+	if a := j.Attempts[0]; a.Reason != drover.ReasonWorkerLost || !strings.Contains(a.Message, "was stopped while running it") {
+		t.Errorf("attempt ended %s %q, want worker_lost and why", a.Reason, a.Message)
+	}
+	if j.FleetRetries != 1 || j.JobRetries != 0 || len(j.AvoidWorkers) != 0 {
+		t.Errorf("retries fleet %d job %d, avoid %v; want one fleet retry and no worker avoided", j.FleetRetries, j.JobRetries, j.AvoidWorkers)
+	}
+}
+
 func TestCoordinatorKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})

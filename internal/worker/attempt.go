@@ -208,7 +208,10 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	case cause == errStopped:
 		req.Reason, req.Message = drover.ReasonCancelled, "cancelled"
 	case cause == errShutdown:
-		req.Reason, req.Message = drover.ReasonExecutorError, fmt.Sprintf("worker %s was stopped while running it", w.cfg.Name)
+		// The worker went away under the job, as a lost one does; nothing
+		// says the job cannot run here (executor_error would keep it off
+		// this worker).
+		req.Reason, req.Message = drover.ReasonWorkerLost, fmt.Sprintf("worker %s was stopped while running it", w.cfg.Name)
 	}
 	if req.ExitCode == nil && req.Reason == "" {
 		req.Reason, req.Message = drover.ReasonExecutorError, "the executor reported neither an exit code nor a reason"
