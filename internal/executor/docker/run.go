@@ -510,8 +510,18 @@ func initExecFailure(stderr string) string {
 const oomSettle = 3 * time.Second
 
 // awaitOOM inspects the container again until the engine marks it
-// OOMKilled or oomSettle passes, and returns the last state seen.
+// OOMKilled, or has logged an OOM event for it, or oomSettle passes, and
+// returns the last state seen (OOMKilled set when only the event says so).
+//
+// The event is looked for because an engine that processes the exit
+// before the OOM event (Docker 20.10 under load: the event came 28 ms
+// after the exit) takes the flag from the exit alone and never sets it,
+// while the event stays in its log.
 func (e *Executor) awaitOOM(ctx context.Context, id string, state *container.State) *container.State {
+	since := time.Now().Add(-time.Hour)
+	if t, err := time.Parse(time.RFC3339Nano, state.StartedAt); err == nil {
+		since = t.Add(-time.Second)
+	}
 	deadline := time.Now().Add(oomSettle)
 	for time.Now().Before(deadline) {
 		select {
@@ -526,8 +536,41 @@ func (e *Executor) awaitOOM(ctx context.Context, id string, state *container.Sta
 		if state = inspected.Container.State; state.OOMKilled {
 			return state
 		}
+		if e.oomEvent(ctx, id, since) {
+			s := *state
+			s.OOMKilled = true
+			return &s
+		}
 	}
 	return state
+}
+
+// oomEvent reports whether the engine has logged an OOM event for the
+// container since the given time.
+func (e *Executor) oomEvent(ctx context.Context, id string, since time.Time) bool {
+	ectx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	stamp := func(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
+	res := e.cli.Events(ectx, client.EventsListOptions{
+		Since:   stamp(since),
+		Until:   stamp(time.Now()),
+		Filters: client.Filters{}.Add("type", "container").Add("container", id).Add("event", "oom"),
+	})
+	for {
+		select {
+		case m, ok := <-res.Messages:
+			if !ok {
+				return false
+			}
+			if m.Action == "oom" {
+				return true
+			}
+		case <-res.Err:
+			return false // the log up to now was read (nil), or could not be
+		case <-ectx.Done():
+			return false
+		}
+	}
 }
 
 // tmpMount gives the container a fresh tmpfs on /tmp where exec is

@@ -164,6 +164,19 @@ func TestRunOOMKilled(t *testing.T) {
 		t.Errorf("message %q does not name the limit", res.Message)
 	}
 	assertGone(t, e, task.AttemptID)
+	// The engine's log has the OOM event, which is what says so when the
+	// engine processed the exit first and left the flag unset; a container
+	// that was not killed for memory has none.
+	if !e.oomEvent(t.Context(), ContainerName(task.AttemptID), time.Now().Add(-time.Minute)) {
+		t.Errorf("no OOM event found for the OOM-killed container")
+	}
+	plain := newTask(t, "true")
+	if res := e.Run(context.Background(), plain, newSink("")); exitCode(res) != "0" {
+		t.Fatalf("true: %+v", res)
+	}
+	if e.oomEvent(t.Context(), ContainerName(plain.AttemptID), time.Now().Add(-time.Minute)) {
+		t.Errorf("an OOM event found for a container that exited 0")
+	}
 }
 
 // A command that outlives the OOM kill of a child and exits on its own
