@@ -175,21 +175,8 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 // the result shares nothing with sp. ok is false when a string is not
 // valid UTF-8 (JSON would replace the bad bytes); decode then.
 func readBack(sp *drover.JobSpec) (out drover.JobSpec, ok bool) {
-	strs := []string{sp.Name, sp.Image, sp.Executor, sp.Bundle}
-	strs = append(strs, sp.Command...)
-	for k, v := range sp.Env {
-		strs = append(strs, k, v)
-	}
-	for k, v := range sp.Constraints {
-		strs = append(strs, k, v)
-	}
-	for _, r := range sp.RetryOn {
-		strs = append(strs, string(r))
-	}
-	for _, s := range strs {
-		if !utf8.ValidString(s) {
-			return out, false
-		}
+	if !validUTF8(sp) {
+		return out, false
 	}
 	out = *sp
 	out.Command = slices.Clone(sp.Command) // nil stays nil, empty stays empty ("command": [])
@@ -204,6 +191,31 @@ func readBack(sp *drover.JobSpec) (out drover.JobSpec, ok bool) {
 		out.RetryOn = slices.Clone(sp.RetryOn)
 	}
 	return out, true
+}
+
+// validUTF8 reports whether every string of sp is valid UTF-8.
+func validUTF8(sp *drover.JobSpec) bool {
+	if !utf8.ValidString(sp.Name) || !utf8.ValidString(sp.Image) || !utf8.ValidString(sp.Executor) || !utf8.ValidString(sp.Bundle) {
+		return false
+	}
+	for _, a := range sp.Command {
+		if !utf8.ValidString(a) {
+			return false
+		}
+	}
+	for _, m := range []map[string]string{sp.Env, sp.Constraints} {
+		for k, v := range m {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	for _, r := range sp.RetryOn {
+		if !utf8.ValidString(string(r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // GetJob implements store.Store.
