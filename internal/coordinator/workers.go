@@ -17,6 +17,10 @@ import (
 
 // Register admits a worker and returns its id and secret. The secret is
 // "<worker id>.<random>", shown once and stored only as a SHA-256 hash.
+//
+// Names are unique among live workers. A name held by a READY or DRAINING
+// worker is refused with ECONFLICT, unless the request's previous secret is
+// that worker's: then the request is that worker restarted (see replace).
 func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) (*drover.RegisterResponse, error) {
 	if err := validateRegister(&req); err != nil {
 		return nil, err
@@ -38,8 +42,8 @@ func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) 
 	_, _ = rand.Read(b[:])
 	secret := w.ID + "." + hex.EncodeToString(b[:])
 	sum := sha256.Sum256([]byte(secret))
-	if err := c.store.CreateWorker(ctx, w, sum[:]); err != nil {
-		return nil, fmt.Errorf("register worker: %w", err)
+	if err := c.createNamed(ctx, w, sum[:], req.PreviousSecret); err != nil {
+		return nil, err
 	}
 	c.log.Info("worker registered", "worker", w.ID, "name", w.Name, "cpu", drover.FormatCPU(w.Capacity.CPU),
 		"memory", drover.FormatMemory(w.Capacity.MemoryMB), "slots", w.Capacity.Slots, "executors", w.Executors)
@@ -51,6 +55,106 @@ func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) 
 		HeartbeatInterval: drover.Duration(c.cfg.HeartbeatInterval),
 		HeartbeatTimeout:  drover.Duration(c.cfg.HeartbeatTimeout),
 	}, nil
+}
+
+// createNamed stores w unless a live worker holds its name. A holder that
+// previous proves to be w's earlier self is replaced first. A holder that
+// goes DOWN meanwhile frees the name, so the store is asked again a few
+// times before giving up.
+func (c *Coordinator) createNamed(ctx context.Context, w *drover.Worker, secretHash []byte, previous string) error {
+	replaced := false
+	for range 3 {
+		err := c.store.CreateWorker(ctx, w, secretHash)
+		if !drover.IsCode(err, drover.ECONFLICT) {
+			if err != nil {
+				return fmt.Errorf("register worker: %w", err)
+			}
+			return nil
+		}
+		holder, err := c.liveNamed(ctx, w.Name)
+		if err != nil {
+			return fmt.Errorf("register worker: %w", err)
+		}
+		switch {
+		case holder == nil:
+			continue // it went DOWN or left since
+		case replaced || !c.proves(ctx, previous, holder.ID):
+			return c.nameTaken(holder)
+		}
+		if err := c.replace(ctx, holder); err != nil {
+			return err
+		}
+		replaced = true
+	}
+	return drover.Errorf(drover.EUNAVAILABLE, "worker name %q changed hands while registering: try again", w.Name)
+}
+
+// liveNamed returns the READY or DRAINING worker named name, or nil.
+func (c *Coordinator) liveNamed(ctx context.Context, name string) (*drover.Worker, error) {
+	ws, err := c.store.Fleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ws {
+		if ws[i].Name == name && (ws[i].State == drover.WorkerReady || ws[i].State == drover.WorkerDraining) {
+			return &ws[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// proves reports whether secret is the secret of worker id.
+func (c *Coordinator) proves(ctx context.Context, secret, id string) bool {
+	if !strings.HasPrefix(secret, id+".") {
+		return false
+	}
+	got, err := c.AuthWorker(ctx, secret)
+	return err == nil && got == id
+}
+
+// nameTaken is the refusal of a name a live worker holds. It says who holds
+// it and since when it was silent, so an operator can tell a second worker
+// given the same name from a restart that lost its work dir.
+func (c *Coordinator) nameTaken(holder *drover.Worker) error {
+	last := holder.LastHeartbeatAt.UTC()
+	return drover.Errorf(drover.ECONFLICT,
+		"worker name %q is taken by worker %s (%s, last heard from at %s, %s ago): give each worker its own --name, or stop the other one; "+
+			"its name is free once it is DOWN, %s after it was last heard from (a worker restarted on the same work dir proves it is that worker and is let in at once)",
+		holder.Name, holder.ID, holder.State, last.Format(time.RFC3339), c.now().Sub(last).Round(time.Second), c.cfg.HeartbeatTimeout)
+}
+
+// replace removes a live worker that a registration proved to be its own
+// earlier self. That process is gone: one worker holds its work dir, where
+// the secret is kept. Its attempts are lost now rather than a heartbeat
+// timeout later, and its record goes, so its secret cannot bring it back.
+// A worker heard from since it was read is alive after all: its name stays
+// taken.
+func (c *Coordinator) replace(ctx context.Context, old *drover.Worker) error {
+	now := c.now()
+	attempts, _, err := c.store.MarkWorkerDown(ctx, old.ID, old.LastHeartbeatAt.Add(time.Nanosecond))
+	switch {
+	case drover.IsCode(err, drover.ECONFLICT):
+		if cur, gerr := c.store.GetWorker(ctx, old.ID); gerr == nil {
+			return c.nameTaken(cur)
+		}
+		return c.nameTaken(old)
+	case drover.IsCode(err, drover.ENOTFOUND):
+		return nil // it left meanwhile
+	case err != nil:
+		return fmt.Errorf("replace worker %s: %w", old.ID, err)
+	}
+	c.log.Info("worker restarted: its earlier registration is replaced", "worker", old.ID, "name", old.Name, "attempts_lost", len(attempts))
+	c.loseAttempts(ctx, attempts, now, &old.LastHeartbeatAt, "worker "+old.Name+" ("+old.ID+") restarted")
+	c.memo.forgetWorker(old.ID)
+	// Deleting fails only if an attempt could not be ended: it stays DOWN,
+	// which frees its name too, and the reaper finishes the job.
+	if err := c.store.DeleteWorker(ctx, old.ID); err != nil {
+		c.log.Warn("remove the replaced worker", "worker", old.ID, "err", err)
+		return nil
+	}
+	c.workers.forget(old.ID)
+	c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: old.ID, State: "LEFT"}})
+	return nil
 }
 
 func validateRegister(r *drover.RegisterRequest) error {

@@ -391,6 +391,30 @@ func TestAPIIdempotencyKey(t *testing.T) {
 	wantError(t, r, 422, drover.EINVALID, "Idempotency-Key")
 }
 
+// A registration under the name of a live worker is refused with 409 saying
+// which worker holds it and what to do; the holder's own secret proves a
+// restart, which takes the name at once.
+func TestAPIWorkerNamesAreUnique(t *testing.T) {
+	s := newAPIServer(t, serverOpt{tokens: true})
+	a := s.register(t, "a", 2000)
+	body := func(previous string) string {
+		return `{"name": "a", "executors": ["process"], "capacity": {"cpu": 1000, "memoryMB": 512, "slots": 1}, "previousSecret": "` + previous + `"}`
+	}
+	wantError(t, s.call(t, "POST", "/api/v1/workers", joinToken, body("")), 409, drover.ECONFLICT,
+		`worker name "a" is taken by worker `+a.id, "READY", "last heard from", "its own --name", "stop the other one")
+	// A previous secret stands in for the join token nowhere.
+	wantError(t, s.call(t, "POST", "/api/v1/workers", "", body(a.secret)), 401, drover.EUNAUTHORIZED, "join token")
+	r := s.call(t, "POST", "/api/v1/workers", joinToken, body(a.secret))
+	if r.status != 201 {
+		t.Fatalf("restart with the previous secret: %d %s, want 201", r.status, r.body)
+	}
+	var resp drover.RegisterResponse
+	if err := json.Unmarshal(r.body, &resp); err != nil || resp.Worker.ID == a.id || resp.Worker.Name != "a" {
+		t.Fatalf("restart: %+v %v", resp.Worker, err)
+	}
+	wantError(t, s.call(t, "POST", "/api/v1/workers/"+a.id+"/heartbeat", a.secret, `{}`), 401, drover.EUNAUTHORIZED, "not registered")
+}
+
 func TestAPIWorkerAuth(t *testing.T) {
 	s := newAPIServer(t, serverOpt{tokens: true})
 

@@ -11,9 +11,9 @@ import (
 
 func (s *server) register(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.JoinToken != "" && subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(s.cfg.JoinToken)) != 1 {
-		msg := "this server needs a join token to register workers: pass --join-token or set DROVER_JOIN_TOKEN"
+		msg := "this server needs a join token to register workers: set DROVER_JOIN_TOKEN or give --join-token-file"
 		if bearer(r) != "" {
-			msg = "the join token is wrong: check --join-token or DROVER_JOIN_TOKEN"
+			msg = "the join token is wrong: check DROVER_JOIN_TOKEN or --join-token-file"
 		}
 		writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "%s", msg))
 		return
