@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,13 +31,14 @@ type workerFlags struct {
 	labels                                     multiFlag
 
 	lifeline *os.File // the container guard's lifeline (startGuard)
+	dev      bool     // drover dev's own worker: auto offers process too
 }
 
 func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&wf.name, "name", envOr(a, "DROVER_WORKER_NAME", host), "worker name shown in the UI and CLI (env DROVER_WORKER_NAME)")
 	fs.Var(&wf.labels, "labels", "labels k=v[,k=v...] that jobs can require with --constraint (repeatable)")
-	fs.StringVar(&wf.executor, "executor", envOr(a, "DROVER_EXECUTOR", "auto"), "auto (docker when the engine answers, and process), docker, process, or noop (env DROVER_EXECUTOR)")
+	fs.StringVar(&wf.executor, "executor", envOr(a, "DROVER_EXECUTOR", "auto"), "executors offered: auto (docker when the engine answers, else process; under dev: process, and docker when the engine answers), or a comma-separated list of docker and process, or noop alone (env DROVER_EXECUTOR)")
 	fs.IntVar(&wf.maxParallel, "max-parallel", runtime.NumCPU()*2, "jobs run at once (env MAX_PARALLEL_JOBS)")
 	fs.StringVar(&wf.cpu, "cpu", a.getenv("DROVER_WORKER_CPU"), "CPU offered, cores or millicores (default: all CPUs; env DROVER_WORKER_CPU)")
 	fs.StringVar(&wf.memory, "memory", a.getenv("DROVER_WORKER_MEMORY"), "memory offered, e.g. 8G (default: total minus 10%, at most 2G kept back; env DROVER_WORKER_MEMORY)")
@@ -119,9 +121,15 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	return cfg, nil
 }
 
-// executors picks the executors: process jobs run as the worker's user;
-// docker ones in locked-down containers.
+// executors makes the executors the operator allows with --executor, in
+// its order. Which executors a worker offers is the operator's choice: a
+// submitter only chooses among them. Process jobs are not isolated, so auto
+// offers process only where docker cannot be had.
 func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir string) ([]worker.Executor, error) {
+	names, err := parseExecutors(wf.executor)
+	if err != nil {
+		return nil, err
+	}
 	newProcess := func() worker.Executor {
 		p := process.New(log)
 		p.SetWorkDir(workDir)
@@ -141,36 +149,87 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 		wf.startGuard(log, instance)
 		return d, nil
 	}
-	switch wf.executor {
-	case "auto":
-		execs := []worker.Executor{newProcess()}
-		d, err := newDocker()
-		if err != nil {
-			log.Info("docker executor off: the Docker engine does not answer", "err", err)
-		} else {
+	if names == nil {
+		return wf.auto(log, newProcess, newDocker), nil
+	}
+	var execs []worker.Executor
+	for _, name := range names {
+		switch name {
+		case drover.ExecutorProcess:
+			execs = append(execs, newProcess())
+		case drover.ExecutorNoop:
+			execs = append(execs, noop.Executor{})
+		case drover.ExecutorDocker:
+			d, err := newDocker()
+			if err != nil {
+				return nil, fmt.Errorf("--executor %s: %w", wf.executor, err)
+			}
 			execs = append(execs, d)
 		}
-		return execs, nil
-	case drover.ExecutorProcess:
-		return []worker.Executor{newProcess()}, nil
-	case drover.ExecutorNoop:
-		return []worker.Executor{noop.Executor{}}, nil
-	case drover.ExecutorDocker:
-		d, err := newDocker()
-		if err != nil {
-			return nil, fmt.Errorf("--executor docker: %w", err)
-		}
-		return []worker.Executor{d}, nil
 	}
-	return nil, fmt.Errorf("--executor (DROVER_EXECUTOR) %q: use auto, docker, process or noop", wf.executor)
+	return execs, nil
+}
+
+// auto is --executor auto: docker when the engine answers, else process. A
+// machine without Docker can only run process jobs, and its operator
+// installed a worker there to run them. drover dev is one user running
+// their own commands on loopback: it offers process, and docker as well
+// when the engine answers.
+func (wf *workerFlags) auto(log *slog.Logger, newProcess func() worker.Executor, newDocker func() (worker.Executor, error)) []worker.Executor {
+	d, err := newDocker()
+	switch {
+	case wf.dev && err != nil:
+		log.Info("executors: process (drover dev runs your commands as you); docker off: the Docker engine does not answer", "err", err)
+		return []worker.Executor{newProcess()}
+	case wf.dev:
+		log.Info("executors: process (drover dev runs your commands as you) and docker (the Docker engine answers)")
+		return []worker.Executor{newProcess(), d}
+	case err != nil:
+		log.Warn("executor auto: process, as the Docker engine does not answer; process jobs are not isolated (they run with this worker's user and file system)", "err", err)
+		return []worker.Executor{newProcess()}
+	}
+	log.Info("executor auto: docker, as the Docker engine answers; no process jobs (they are not isolated: offer them with --executor docker,process)")
+	return []worker.Executor{d}
+}
+
+// parseExecutors reads --executor: nil for auto, else the names of a
+// comma-separated list of docker and process, or noop alone (it runs
+// nothing: for drover bench).
+func parseExecutors(v string) ([]string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("--executor (DROVER_EXECUTOR) %q: %s: use auto, or docker, process or both as docker,process (noop alone)", v, why)
+	}
+	if strings.TrimSpace(v) == "auto" {
+		return nil, nil
+	}
+	var names []string
+	for _, n := range strings.Split(v, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+			return nil, bad("an empty name")
+		case n == "auto":
+			return nil, bad("auto stands alone")
+		case n != drover.ExecutorDocker && n != drover.ExecutorProcess && n != drover.ExecutorNoop:
+			return nil, bad(fmt.Sprintf("%q is not an executor", n))
+		case slices.Contains(names, n):
+			return nil, bad(n + " is given twice")
+		}
+		names = append(names, n)
+	}
+	if len(names) > 1 && slices.Contains(names, drover.ExecutorNoop) {
+		return nil, bad("noop stands alone (it runs nothing: it is for drover bench)")
+	}
+	return names, nil
 }
 
 func cmdWorker(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "worker")
 	var wf workerFlags
-	var server, joinToken, logLevel string
+	var server, logLevel string
+	join := secretFlag{name: "join-token", env: "DROVER_JOIN_TOKEN"}
 	fs.StringVar(&server, "server", envOr(a, "DROVER_SERVER", defaultServer), "coordinator URL (env DROVER_SERVER)")
-	fs.StringVar(&joinToken, "join-token", a.getenv("DROVER_JOIN_TOKEN"), "the coordinator's join token (env DROVER_JOIN_TOKEN)")
+	join.add(a, fs, "the coordinator's join token (env DROVER_JOIN_TOKEN)")
 	fs.StringVar(&logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
 	wf.add(a, fs)
 	if _, err := parse(fs, args); err != nil {
@@ -181,6 +240,13 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	if err := serverURLError(server); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	// Read, and unset from the environment, before any process is started
+	// (the container guard): no child inherits the token.
+	joinToken, readJoinToken, err := join.resolve(a, fs)
+	if err != nil {
 		a.errorf("%v", err)
 		return exitUsage
 	}
@@ -195,7 +261,9 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	defer wf.stopGuard()
-	cfg.Server, cfg.JoinToken = server, joinToken
+	// The worker keeps the token until it registers, then only its own
+	// secret; it reads the file again if it must register again.
+	cfg.Server, cfg.JoinToken, cfg.ReadJoinToken = server, joinToken, readJoinToken
 	w, err := worker.New(cfg)
 	if err != nil {
 		a.errorf("%v", err)
@@ -234,13 +302,17 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 func cmdDev(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "dev")
 	var sf serverFlags
-	var wf workerFlags
+	wf := workerFlags{dev: true}
 	sf.add(a, fs, "127.0.0.1:8080", ".drover")
 	wf.add(a, fs)
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
 	}
 	if err := a.envError(fs); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	if err := sf.resolveTokens(a, fs); err != nil {
 		a.errorf("%v", err)
 		return exitUsage
 	}
@@ -259,7 +331,11 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	defer wf.stopGuard()
-	cfg.Server, cfg.JoinToken = p.url, sf.joinToken
+	// The coordinator in this process holds the join token anyway: the
+	// worker may have it again if the coordinator forgets it.
+	joinToken := sf.joinToken
+	cfg.Server, cfg.JoinToken = p.url, joinToken
+	cfg.ReadJoinToken = func() (string, error) { return joinToken, nil }
 	cfg.Labels[drover.LocalLabel] = "true"
 	w, err := worker.New(cfg)
 	if err != nil {
