@@ -52,6 +52,13 @@ func TestWorkerNamesAreUniqueAmongLiveWorkers(t *testing.T) {
 	if _, err := registerNamed(ctx, c, "w", "", "process"); err != nil {
 		t.Fatalf("the name of a DOWN worker: %v", err)
 	}
+	// The DOWN worker comes back: its name is another's now.
+	if _, err := c.Heartbeat(ctx, first.Worker.ID, drover.HeartbeatRequest{}); !drover.IsCode(err, drover.ECONFLICT) {
+		t.Fatalf("heartbeat of the DOWN worker whose name was taken: %v, want ECONFLICT", err)
+	}
+	if w, err := c.Worker(ctx, first.Worker.ID); err != nil || w.State != drover.WorkerDown {
+		t.Fatalf("the DOWN worker after its refused heartbeat: %+v %v, want DOWN", w, err)
+	}
 }
 
 // A worker restarted after kill -9 comes back under its name at once, while

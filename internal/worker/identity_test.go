@@ -29,6 +29,7 @@ type fakeCoordinator struct {
 	registered []registration
 	bearers    []string // of every call but registrations
 	forget     bool     // the next heartbeat is answered 401
+	taken      bool     // heartbeats are answered 409: found DOWN, the name taken
 	deregister int      // status of DELETE /workers/{id}
 	joined     chan registration
 }
@@ -61,10 +62,15 @@ func newFakeCoordinator(t *testing.T) *fakeCoordinator {
 	mux.HandleFunc("POST /api/v1/workers/{id}/heartbeat", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.bearers = append(f.bearers, bearer(r))
-		forget := f.forget
+		forget, taken := f.forget, f.taken
 		f.forget = false
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if taken {
+			w.WriteHeader(http.StatusConflict)
+			_ = json.NewEncoder(w).Encode(drover.ErrorBody{Error: drover.Error{Code: drover.ECONFLICT, Message: `its name "w" is now worker wrk_9's`}})
+			return
+		}
 		if forget {
 			w.WriteHeader(http.StatusUnauthorized)
 			_ = json.NewEncoder(w).Encode(drover.ErrorBody{Error: drover.Error{Code: drover.EUNAUTHORIZED, Message: "worker is not registered"}})
@@ -231,6 +237,26 @@ func TestForgottenWorkerWithoutTokenStops(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.registered) != 1 {
 		t.Errorf("%d registrations, want 1: there was no token to register again with", len(f.registered))
+	}
+}
+
+// A worker found DOWN whose name another worker took meanwhile stops,
+// saying so: it cannot come back under that name.
+func TestWorkerWhoseNameWasTakenStops(t *testing.T) {
+	f := newFakeCoordinator(t)
+	w := newTokenWorker(t, f.srv.URL, t.TempDir(), Config{})
+	done := running(t, w)
+	f.next()
+	f.mu.Lock()
+	f.taken = true
+	f.mu.Unlock()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "wrk_9") {
+			t.Fatalf("Run = %v, want the coordinator's refusal", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run went on heartbeating under a name another worker holds")
 	}
 }
 
