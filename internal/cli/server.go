@@ -38,9 +38,9 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.StringVar(&sf.listen, "listen", envOr(a, "DROVER_LISTEN", listen), "address to serve the API and UI on (env DROVER_LISTEN)")
 	fs.StringVar(&sf.data, "data", envOr(a, "DROVER_DATA", data), "folder for the store (env DROVER_DATA)")
 	sf.join = secretFlag{name: "join-token", env: "DROVER_JOIN_TOKEN"}
-	sf.join.add(a, fs, "the token workers must present to register (env DROVER_JOIN_TOKEN)")
+	sf.join.add(a, fs, "the join token workers register with")
 	sf.api = secretFlag{name: "api-token", env: "DROVER_API_TOKEN", lines: true}
-	sf.api.add(a, fs, "comma-separated tokens clients must present, one per line in the file (env DROVER_API_TOKEN)")
+	sf.api.add(a, fs, "the API tokens clients must present")
 	fs.StringVar(&sf.tlsCert, "tls-cert", a.getenv("DROVER_TLS_CERT"), "TLS certificate file (env DROVER_TLS_CERT)")
 	fs.StringVar(&sf.tlsKey, "tls-key", a.getenv("DROVER_TLS_KEY"), "TLS key file (env DROVER_TLS_KEY)")
 	fs.DurationVar(&sf.hbInterval, "heartbeat-interval", coordinator.DefaultHeartbeatInterval, "how often workers heartbeat (env DROVER_HEARTBEAT_INTERVAL)")

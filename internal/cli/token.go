@@ -22,9 +22,15 @@ type secretFlag struct {
 	value, file string
 }
 
+// add defines --NAME and --NAME-file; what names the token, e.g. "the
+// join token workers register with".
 func (s *secretFlag) add(a *app, fs *flag.FlagSet, what string) {
-	fs.StringVar(&s.value, s.name, "", what+" (shown by ps to every user: prefer env "+s.env+" or --"+s.name+"-file)")
-	fs.StringVar(&s.file, s.name+"-file", a.getenv(s.env+"_FILE"), "file holding "+what+", readable by its owner alone (env "+s.env+"_FILE)")
+	list, lines := "", ""
+	if s.lines {
+		list, lines = " (comma-separated)", ", one per line"
+	}
+	fs.StringVar(&s.value, s.name, "", what+list+", given on the command line (ps shows it to every user: prefer env "+s.env+" or --"+s.name+"-file)")
+	fs.StringVar(&s.file, s.name+"-file", a.getenv(s.env+"_FILE"), "file holding "+what+lines+", readable by its owner alone (env "+s.env+"_FILE; the token itself: env "+s.env+")")
 }
 
 // resolve returns the token: from the file when one is given, else from

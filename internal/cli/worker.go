@@ -229,7 +229,7 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 	var server, logLevel string
 	join := secretFlag{name: "join-token", env: "DROVER_JOIN_TOKEN"}
 	fs.StringVar(&server, "server", envOr(a, "DROVER_SERVER", defaultServer), "coordinator URL (env DROVER_SERVER)")
-	join.add(a, fs, "the coordinator's join token (env DROVER_JOIN_TOKEN)")
+	join.add(a, fs, "the join token of the coordinator")
 	fs.StringVar(&logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
 	wf.add(a, fs)
 	if _, err := parse(fs, args); err != nil {
