@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/coordinator"
 	"github.com/drover-dev/drover/internal/executor/docker"
 	"github.com/drover-dev/drover/internal/executor/noop"
 	"github.com/drover-dev/drover/internal/executor/process"
@@ -337,6 +338,11 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 	cfg.Server, cfg.JoinToken = p.url, joinToken
 	cfg.ReadJoinToken = func() (string, error) { return joinToken, nil }
 	cfg.Labels[drover.LocalLabel] = "true"
+	if err := evictEarlierRuns(ctx, p.coord, log); err != nil {
+		p.shutdown()
+		a.errorf("%v", err)
+		return exitError
+	}
 	w, err := worker.New(cfg)
 	if err != nil {
 		p.shutdown()
@@ -402,6 +408,28 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 	<-doneOr(done)
 	p.shutdown()
 	return exitOK
+}
+
+// evictEarlierRuns removes the live local workers the store lists when
+// drover dev starts. They are workers of earlier runs on this data folder
+// that ended without leaving (killed, a power loss), as this run's worker
+// has not registered yet. Left listed, one would hold its name, and its
+// jobs, for a heartbeat timeout after this start.
+func evictEarlierRuns(ctx context.Context, coord *coordinator.Coordinator, log *slog.Logger) error {
+	ws, err := coord.Workers(ctx)
+	if err != nil {
+		return fmt.Errorf("read the workers: %w", err)
+	}
+	for _, w := range ws {
+		if w.Labels[drover.LocalLabel] != "true" || w.State == drover.WorkerDown {
+			continue
+		}
+		if err := coord.Evict(ctx, w.ID); err != nil {
+			return fmt.Errorf("remove the worker %s of an earlier drover dev: %w", w.ID, err)
+		}
+		log.Info("removed the worker of an earlier drover dev that ended without leaving", "worker", w.ID, "name", w.Name)
+	}
+	return nil
 }
 
 func doneOr(ch chan error) <-chan error {

@@ -123,6 +123,24 @@ func (c *Coordinator) nameTaken(holder *drover.Worker) error {
 		holder.Name, holder.ID, holder.State, last.Format(time.RFC3339), c.now().Sub(last).Round(time.Second), c.cfg.HeartbeatTimeout)
 }
 
+// Evict removes worker id, which its operator knows is gone although the
+// coordinator lists it live, as a proved restart does (see replace). drover
+// dev evicts its own worker of an earlier run on the same data folder that
+// ended without leaving (killed, a power loss): otherwise the coordinator,
+// restarted with it, would keep that worker's name taken for a heartbeat
+// timeout, and refuse the name to this run's worker if the earlier run's
+// work dir, with its secret, is gone.
+func (c *Coordinator) Evict(ctx context.Context, id string) error {
+	w, err := c.store.GetWorker(ctx, id)
+	if err != nil {
+		return err
+	}
+	if w.State == drover.WorkerDown {
+		return nil
+	}
+	return c.replace(ctx, w)
+}
+
 // replace removes a live worker that a registration proved to be its own
 // earlier self. That process is gone: one worker holds its work dir, where
 // the secret is kept. Its attempts are lost now rather than a heartbeat
@@ -143,7 +161,7 @@ func (c *Coordinator) replace(ctx context.Context, old *drover.Worker) error {
 	case err != nil:
 		return fmt.Errorf("replace worker %s: %w", old.ID, err)
 	}
-	c.log.Info("worker restarted: its earlier registration is replaced", "worker", old.ID, "name", old.Name, "attempts_lost", len(attempts))
+	c.log.Info("worker restarted: its earlier registration is removed", "worker", old.ID, "name", old.Name, "attempts_lost", len(attempts))
 	c.loseAttempts(ctx, attempts, now, &old.LastHeartbeatAt, "worker "+old.Name+" ("+old.ID+") restarted")
 	c.memo.forgetWorker(old.ID)
 	// Deleting fails only if an attempt could not be ended: it stays DOWN,

@@ -124,3 +124,21 @@ func TestLiveWorkerIsNotReplaced(t *testing.T) {
 		t.Fatalf("worker after a refused replace: %+v %v, want READY", w, err)
 	}
 }
+
+// Evict removes a worker its operator knows is gone: its name is free and
+// its job requeued at once.
+func TestEvict(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	old, j, _ := runningOnOneWorker(t, c)
+	if err := c.Evict(ctx, old.Worker.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Job(ctx, j.ID); got.State != drover.JobQueued || got.Attempts[0].Reason != drover.ReasonWorkerLost {
+		t.Fatalf("job after its worker was evicted: %s %+v", got.State, got.Attempts[0])
+	}
+	if _, err := registerNamed(ctx, c, "w", "", "process"); err != nil {
+		t.Fatalf("the name of an evicted worker: %v", err)
+	}
+}

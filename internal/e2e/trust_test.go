@@ -329,3 +329,52 @@ func TestTokenFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestDevRestartedWithoutItsWorkDir: drover dev killed with -9, then
+// started again on its data folder with its work dir gone (a reboot that
+// empties /tmp). Its coordinator still lists the earlier worker READY, and
+// nothing proves this run's worker is that one: dev removes it, so its
+// worker takes the name and the job that was running runs again.
+func TestDevRestartedWithoutItsWorkDir(t *testing.T) {
+	t.Parallel()
+	data, listen := t.TempDir(), freePort(t)
+	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", data, "--work-dir", t.TempDir(), "--executor", "process")
+	dev.waitLine(`msg=registered`, 30*time.Second)
+	c := client.New("http://" + listen)
+	ctx := ctxT(t, time.Minute)
+	j, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"sleep", "300"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := c.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == drover.JobRunning {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dev.killProcessOnly()
+
+	again := start(t, "dev again", nil, "dev", "--listen", listen, "--data", data, "--work-dir", t.TempDir(), "--executor", "process")
+	again.waitLine(`removed the worker of an earlier drover dev`, 30*time.Second)
+	again.waitLine(`msg=registered`, 30*time.Second)
+	for {
+		got, err := c.Job(ctx, j.ID)
+		if err == nil && got.State == drover.JobRunning && len(got.Attempts) == 2 {
+			if a := got.Attempts[0]; a.Reason != drover.ReasonWorkerLost {
+				t.Errorf("the first attempt: %s, want worker_lost", a.Reason)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("job %+v (%v): want it running again", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := c.Cancel(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+}
