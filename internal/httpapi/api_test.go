@@ -272,6 +272,12 @@ func TestAPIErrorStatuses(t *testing.T) {
 			t.Errorf("field = %q, want executor", e.Field)
 		}
 	})
+	t.Run("an executor no worker offers", func(t *testing.T) {
+		r := s.call(t, "POST", "/api/v1/jobs", apiToken, `{"image": "busybox", "command": ["true"]}`)
+		if e := wantError(t, r, 422, drover.EUNSCHEDULABLE, "no registered worker offers executor docker"); e.Field != "executor" {
+			t.Errorf("field = %q, want executor", e.Field)
+		}
+	})
 }
 
 func TestAPIInternalErrorsAreNotShown(t *testing.T) {
