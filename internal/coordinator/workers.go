@@ -392,7 +392,7 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	case req.Reason.JobFailure() || req.Reason.FleetFailure():
 		end.State = drover.AttemptFailed
 	default:
-		return nil, drover.Errorf(drover.EINVALID, "reason %q is not one a worker reports", req.Reason)
+		return nil, drover.Errorf(drover.EINVALID, "reason %s is not one a worker reports", drover.Quote(string(req.Reason)))
 	}
 	policy := decide
 	if req.Reason == drover.ReasonNotAcknowledged && !req.Started && req.ExitCode == nil {
