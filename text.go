@@ -112,7 +112,7 @@ func ValidateLabels(field string, m map[string]string) error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if k == "" {
-			return FieldErrorf(field, "a %s has an empty label name: use key=value", one)
+			return FieldErrorf(field, "a %s has an empty name: use key=value", one)
 		}
 		if err := checkLine(field, one+" key "+Quote(k), k, MaxLabelKeyLen); err != nil {
 			return err

@@ -69,7 +69,7 @@ func TestValidateLabels(t *testing.T) {
 
 		{"too many", many(drover.MaxLabels + 1), []string{"65 labels; the limit is 64"}},
 		{"ten thousand", many(10000), []string{"10000 labels"}},
-		{"empty key", map[string]string{"": "x"}, []string{"empty label name", "key=value"}},
+		{"empty key", map[string]string{"": "x"}, []string{"a label has an empty name", "key=value"}},
 		{"key too long", map[string]string{strings.Repeat("k", 64): "x"}, []string{"label key", "64 characters; the limit is 63"}},
 		{"value too long", map[string]string{"k": strings.Repeat("v", 256)}, []string{"the value of label k", "256 characters; the limit is 255"}},
 		{"escape in a key", map[string]string{"a\x1b[2Jb": "x"}, []string{`"a\x1b[2Jb"`, "U+001B", "control character", "one line"}},

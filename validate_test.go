@@ -142,7 +142,7 @@ func TestNormalize(t *testing.T) {
 		{name: "retryOn cancelled", spec: drover.JobSpec{Command: drover.Command{"true"}, RetryOn: []drover.Reason{drover.ReasonCancelled}},
 			field: "retryOn", msg: []string{`"cancelled"`}},
 		{name: "constraint without a name", spec: drover.JobSpec{Command: drover.Command{"true"}, Constraints: map[string]string{"": "x"}},
-			field: "constraints", msg: []string{"empty label name", "key=value"}},
+			field: "constraints", msg: []string{"a constraint has an empty name", "key=value"}},
 		{name: "ten thousand constraints", spec: drover.JobSpec{Command: drover.Command{"true"}, Constraints: manyLabels(10000)},
 			field: "constraints", msg: []string{"10000 constraints; the limit is 64"}},
 		{name: "constraints at the limit, and the network's", spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "busybox", Network: true, Constraints: manyLabels(drover.MaxLabels)},

@@ -32,7 +32,7 @@ func TestAPIRegisterRefusesUnfitStrings(t *testing.T) {
 		{"label key too long", map[string]any{"name": "w", "labels": map[string]string{strings.Repeat("k", 64): ""}}, "labels", "the limit is 63"},
 		{"label value too long", map[string]any{"name": "w", "labels": map[string]string{"k": strings.Repeat("v", 256)}}, "labels", "the limit is 255"},
 		{"label with an escape", map[string]any{"name": "w", "labels": map[string]string{"zone": "\x1b[2J"}}, "labels", "U+001B"},
-		{"empty label name", map[string]any{"name": "w", "labels": map[string]string{"": "x"}}, "labels", "empty label name"},
+		{"empty label name", map[string]any{"name": "w", "labels": map[string]string{"": "x"}}, "labels", "a label has an empty name"},
 		{"version with an escape", map[string]any{"name": "w", "version": "1\x1b[31m"}, "version", "not a version"},
 		{"version too long", map[string]any{"name": "w", "version": strings.Repeat("1", 65)}, "version", "at most 64 bytes"},
 		{"executor repeated", map[string]any{"name": "w", "executors": []string{"process", "process", "process", "process"}}, "executors", "4 executors; there are only 3"},
