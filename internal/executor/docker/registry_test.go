@@ -162,8 +162,8 @@ func TestRegistryPolicy(t *testing.T) {
 
 func TestPullReason(t *testing.T) {
 	for _, tc := range []struct{ err, want string }{
-		// What Docker 20.10 said when the service at a registry's
-		// address answered with a page, or with a JSON error.
+		// What the engine says when the service at a registry's address
+		// answers with a page, or with a JSON error.
 		{`error parsing HTTP 404 response body: invalid character '<' looking for beginning of value: "<html>SECRET admin=hunter2</html>"`, "the registry answered HTTP 404"},
 		{`pull access denied for 127.0.0.1:18659/x, repository does not exist or may require 'docker login': denied: SECRET`, "the registry refused it"},
 		{`error unmarshalling content: invalid character 'S' looking for beginning of value`, "the registry's answer was not an image"},
