@@ -26,6 +26,7 @@ import (
 // workerFlags configure a worker agent (drover worker, and dev's own worker).
 type workerFlags struct {
 	name, executor, cpu, memory, workDir, pull string
+	registries                                 string
 	maxParallel                                int
 	grace                                      time.Duration
 	allowNetwork                               bool
@@ -47,6 +48,7 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces and bundle cache, one per worker (default: $TMPDIR/drover-work/<name>; env DROVER_WORK_DIR)")
 	fs.StringVar(&wf.pull, "pull", envOr(a, "DROVER_PULL", "missing"), "docker image pull policy: missing, always or never (env DROVER_PULL)")
 	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
+	fs.StringVar(&wf.registries, "registries", a.getenv("DROVER_REGISTRIES"), "registries docker images may be pulled from, host[:port],... (default: any public one; env DROVER_REGISTRIES)")
 	a.fromEnv(fs, "max-parallel", "MAX_PARALLEL_JOBS")
 	a.fromEnv(fs, "grace", "DROVER_GRACE")
 }
@@ -54,6 +56,10 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 // config turns the flags into a worker.Config (executors included).
 func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Config, error) {
 	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir, Labels: map[string]string{}}
+	// What the coordinator would refuse, refused here naming the flag.
+	if err := drover.ValidateWorkerName(strings.TrimSpace(wf.name)); err != nil {
+		return cfg, fmt.Errorf("--name (DROVER_WORKER_NAME): %s", drover.ErrorMessage(err))
+	}
 	if wf.grace < 0 {
 		return cfg, fmt.Errorf("--grace (DROVER_GRACE) is %s: use 0 to kill at once, or a positive duration", wf.grace)
 	}
@@ -86,6 +92,12 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	}
 	if wf.allowNetwork {
 		cfg.Labels[drover.NetworkLabel] = "true"
+	}
+	if err := drover.ValidateLabels("labels", cfg.Labels); err != nil {
+		return cfg, fmt.Errorf("--labels: %s", drover.ErrorMessage(err))
+	}
+	if _, err := docker.ParseRegistries(wf.registries); err != nil {
+		return cfg, fmt.Errorf("--registries (DROVER_REGISTRIES): %w", err)
 	}
 	if wf.maxParallel < 1 {
 		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
@@ -142,8 +154,9 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 		// The containers' label names this worker across restarts: its
 		// name and work dir, which two workers on one machine never share.
 		instance := drover.NewID("wi")
+		registries, _ := docker.ParseRegistries(wf.registries) // checked in config
 		d, err := docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork,
-			WorkerID: wf.name + ":" + workDir, Instance: instance})
+			WorkerID: wf.name + ":" + workDir, Instance: instance, Registries: registries})
 		if err != nil {
 			return nil, err
 		}

@@ -129,7 +129,7 @@ func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.Job
 	// A cursor is the last job id of the page before; anything else would
 	// silently list from some other point.
 	if f.Cursor != "" && (!strings.HasPrefix(f.Cursor, "job_") || len(f.Cursor) > 64) {
-		return nil, drover.Errorf(drover.EINVALID, "cursor %q is not one a page returned: pass nextCursor as it came, or none for the first page", f.Cursor)
+		return nil, drover.Errorf(drover.EINVALID, "cursor %s is not one a page returned: pass nextCursor as it came, or none for the first page", drover.Quote(f.Cursor))
 	}
 	jobs, next, err := c.store.ListJobs(ctx, f)
 	if err != nil {

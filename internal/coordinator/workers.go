@@ -175,13 +175,25 @@ func (c *Coordinator) replace(ctx context.Context, old *drover.Worker) error {
 	return nil
 }
 
+// knownExecutors are those a worker may offer.
+var knownExecutors = []string{drover.ExecutorDocker, drover.ExecutorProcess, drover.ExecutorNoop}
+
+// maxVersionLen bounds the version a worker registers with.
+const maxVersionLen = 64
+
 func validateRegister(r *drover.RegisterRequest) error {
 	r.Name = strings.TrimSpace(r.Name)
+	if err := drover.ValidateWorkerName(r.Name); err != nil {
+		return err
+	}
+	if err := drover.ValidateLabels("labels", r.Labels); err != nil {
+		return err
+	}
 	switch {
-	case r.Name == "":
-		return drover.Errorf(drover.EINVALID, "worker name is empty: give --name or let it default to the host name")
-	case len(r.Name) > 100:
-		return drover.Errorf(drover.EINVALID, "worker name is %d characters; the limit is 100", len(r.Name))
+	case len(r.Version) > maxVersionLen || strings.IndexFunc(r.Version, drover.UnsafeRune) >= 0:
+		return drover.FieldErrorf("version", "version %s is not a version: at most %d bytes of printable text", drover.Quote(r.Version), maxVersionLen)
+	case len(r.Executors) > len(knownExecutors):
+		return drover.FieldErrorf("executors", "%d executors; there are only %d", len(r.Executors), len(knownExecutors))
 	case r.Capacity.CPU <= 0:
 		return drover.Errorf(drover.EINVALID, "capacity.cpu is %d: it must be positive (millicores)", r.Capacity.CPU)
 	case r.Capacity.MemoryMB <= 0:
@@ -194,13 +206,8 @@ func validateRegister(r *drover.RegisterRequest) error {
 		return drover.Errorf(drover.EINVALID, "grace is %s: it must be between 0 and %s (--grace)", r.Grace, maxGrace)
 	}
 	for _, e := range r.Executors {
-		if e != drover.ExecutorDocker && e != drover.ExecutorProcess && e != drover.ExecutorNoop {
-			return drover.Errorf(drover.EINVALID, "executor %q is unknown", e)
-		}
-	}
-	for k := range r.Labels {
-		if k == "" {
-			return drover.Errorf(drover.EINVALID, "a label has an empty name: use key=value")
+		if !slices.Contains(knownExecutors, e) {
+			return drover.FieldErrorf("executors", "executor %s is unknown", drover.Quote(e))
 		}
 	}
 	if r.Labels == nil {
@@ -507,7 +514,7 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	case req.Reason.JobFailure() || req.Reason.FleetFailure():
 		end.State = drover.AttemptFailed
 	default:
-		return nil, drover.Errorf(drover.EINVALID, "reason %q is not one a worker reports", req.Reason)
+		return nil, drover.Errorf(drover.EINVALID, "reason %s is not one a worker reports", drover.Quote(string(req.Reason)))
 	}
 	policy := decide
 	if req.Reason == drover.ReasonNotAcknowledged && !req.Started && req.ExitCode == nil {

@@ -1238,11 +1238,11 @@ func TestAPIMultipartSpecPart(t *testing.T) {
 func TestAPIMethodNotAllowed(t *testing.T) {
 	s := newAPIServer(t, serverOpt{})
 	r := s.call(t, "PUT", "/api/v1/jobs", "", `{}`)
-	wantError(t, r, 405, drover.EMETHOD, "PUT is not a method of /api/v1/jobs: use GET, HEAD or POST")
+	wantError(t, r, 405, drover.EMETHOD, `"PUT" is not a method of "/api/v1/jobs": use GET, HEAD or POST`)
 	if got := r.header.Get("Allow"); got != "GET, HEAD, POST" {
 		t.Errorf("Allow = %q, want GET, HEAD, POST", got)
 	}
 	r = s.call(t, "DELETE", "/api/v1/jobs/job_x/cancel", "", "")
 	wantError(t, r, 405, drover.EMETHOD, "use POST")
-	wantError(t, s.call(t, "GET", "/api/v1/nothing", "", ""), 404, drover.ENOTFOUND, "no API route GET /api/v1/nothing")
+	wantError(t, s.call(t, "GET", "/api/v1/nothing", "", ""), 404, drover.ENOTFOUND, `no API route "GET /api/v1/nothing"`)
 }
