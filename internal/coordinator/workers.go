@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/store"
@@ -485,6 +486,24 @@ func (c *Coordinator) AppendOutput(ctx context.Context, workerID, attemptID stri
 	return nil
 }
 
+// maxMessageLen bounds the message a worker reports with a finish. The
+// message is stored with the attempt and shown in the UI and the CLI, and a
+// worker host is not trusted to keep it short.
+const maxMessageLen = 4096
+
+// clipMessage cuts msg to maxMessageLen bytes at a character boundary and
+// says how long it was.
+func clipMessage(msg string) string {
+	if len(msg) <= maxMessageLen {
+		return msg
+	}
+	cut := maxMessageLen
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", msg[:cut], len(msg))
+}
+
 // Finish ends an attempt as the worker reports it and applies the retry
 // policy. A finish for an attempt that is no longer current is ECONFLICT.
 func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, req drover.FinishRequest) (*drover.Job, error) {
@@ -494,7 +513,7 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	// The end is dated when the worker says it was (a finish delayed by an
 	// outage), never in the future, and at most maxEndedAgo back.
 	now := c.now().Add(-min(max(req.EndedAgo.D(), 0), maxEndedAgo))
-	end := store.AttemptEnd{At: now, ExitCode: req.ExitCode, Reason: req.Reason, Message: req.Message, Usage: req.Usage, Phases: req.Phases}
+	end := store.AttemptEnd{At: now, ExitCode: req.ExitCode, Reason: req.Reason, Message: clipMessage(req.Message), Usage: req.Usage, Phases: req.Phases}
 	if req.Started {
 		st := now.Add(-max(req.Phases.Running.D(), 0))
 		end.StartedAt = &st
