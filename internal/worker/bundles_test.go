@@ -77,14 +77,14 @@ func (b *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // startBundleServer serves b over a real loopback connection.
-func startBundleServer(t *testing.T, b *bundleServer) *client.Client {
+func startBundleServer(t testing.TB, b *bundleServer) *client.Client {
 	t.Helper()
 	srv := httptest.NewServer(b)
 	t.Cleanup(srv.Close)
 	return client.New(srv.URL)
 }
 
-func newTestCache(t *testing.T, dir string, max int64) *bundleCache {
+func newTestCache(t testing.TB, dir string, max int64) *bundleCache {
 	t.Helper()
 	c, err := newBundleCache(dir, max)
 	if err != nil {
