@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -238,16 +237,11 @@ func finishBound(ctx context.Context) time.Duration {
 // unpackBundle fetches a bundle through the cache and extracts it into the
 // workspace, checking it again (paths, links, sizes) as the server did.
 func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
-	path, release, err := w.cache.get(ctx, w.client(), sha)
+	f, release, err := w.cache.open(ctx, w.client(), sha)
 	if err != nil {
 		return fmt.Errorf("bundle %s could not be fetched: %w", sha, err)
 	}
 	defer release()
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("bundle %s: %w", sha, err)
-	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", sha, err)

@@ -186,7 +186,7 @@ func New(cfg Config) (*Worker, error) {
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
 	}
-	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache)
+	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache, w.log)
 	if err != nil {
 		lock.Close()
 		return nil, err
