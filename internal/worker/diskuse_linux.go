@@ -6,13 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxWalkDepth bounds how deep diskUse goes. Each level holds a descriptor
-// while the levels below it are walked.
-const maxWalkDepth = 256
-
-// errTooDeep says that folders nest deeper than maxWalkDepth.
-var errTooDeep = errors.New("folders nested too deep to measure")
-
 // errReached ends a walk that reached its stopAt.
 var errReached = errors.New("reached")
 

@@ -4,7 +4,5 @@ package worker
 
 import "errors"
 
-var errTooDeep = errors.New("folders nested too deep to measure")
-
 // diskUse is Linux's only: elsewhere workspaces are not measured.
 func diskUse(dir string, stopAt int64) (int64, error) { return 0, errors.ErrUnsupported }
