@@ -5,7 +5,8 @@
 // SIGTERM, then SIGKILL after the task's grace period.
 //
 // It isolates nothing: the command runs as the worker's user, sees the
-// worker's filesystem and network, and has no CPU or memory limit. Peak
+// worker's filesystem and network, and has no CPU or memory limit. Its one
+// limit is the file size limit the worker asks for (RLIMIT_FSIZE). Peak
 // memory and CPU time are measured (from the leader's rusage) but not
 // enforced, so oom_killed is never reported. Use the docker executor when
 // jobs must be contained.
