@@ -53,7 +53,7 @@ type serverOpt struct {
 	outputCap int64 // bytes of output kept per job (0: the store's default)
 }
 
-func newAPIServer(t *testing.T, o serverOpt) *apiServer {
+func newAPIServer(t testing.TB, o serverOpt) *apiServer {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{OutputCap: o.outputCap})
