@@ -7,11 +7,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/metrics"
 )
 
 // The decode benchmarks time what the hot worker calls cost in decoding
@@ -66,7 +66,7 @@ func benchDecode[T any](b *testing.B, v T) {
 	b.ReportAllocs()
 	rd := bytes.NewReader(body)
 	r := &http.Request{Body: io.NopCloser(rd)}
-	cpu0 := cpuTime(b)
+	cpu0 := metrics.ReadProcess().CPU
 	for b.Loop() {
 		rd.Reset(body)
 		var got T
@@ -76,13 +76,5 @@ func benchDecode[T any](b *testing.B, v T) {
 	}
 	// The process's CPU time per decode: on a machine shared with other
 	// work it varies far less than the time on the clock.
-	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(metrics.ReadProcess().CPU-cpu0)/float64(b.N), "cpu-ns/op")
 }

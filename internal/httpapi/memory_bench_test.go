@@ -9,10 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"runtime/debug"
-	"runtime/metrics"
-	"strconv"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/metrics"
 )
 
 // The benchmarks here measure memory, not time: the coordinator (store,
@@ -44,15 +43,15 @@ func BenchmarkBundleUploadRSS(b *testing.B) {
 	seed := uint64(0)
 	for b.Loop() {
 		debug.FreeOSMemory()
-		base = max(base, rssMiB(b, "VmRSS"))
-		resetPeakRSS(b)
+		base = max(base, mib(metrics.ReadProcess().RSS))
+		metrics.ResetPeakRSS()
 		var wg sync.WaitGroup
 		for range concurrentBundles {
 			seed++
 			wg.Go(func() { uploadGenerated(b, s, seed, size) })
 		}
 		wg.Wait()
-		peak = max(peak, rssMiB(b, "VmHWM"))
+		peak = max(peak, mib(metrics.ReadProcess().PeakRSS))
 	}
 	b.ReportMetric(base, "base-RSS-MiB")
 	b.ReportMetric(peak, "peak-RSS-MiB")
@@ -70,8 +69,8 @@ func BenchmarkBundleDownloadRSS(b *testing.B) {
 	var peak, base float64
 	for b.Loop() {
 		debug.FreeOSMemory()
-		base = max(base, rssMiB(b, "VmRSS"))
-		resetPeakRSS(b)
+		base = max(base, mib(metrics.ReadProcess().RSS))
+		metrics.ResetPeakRSS()
 		var wg sync.WaitGroup
 		for range concurrentBundles {
 			wg.Go(func() {
@@ -88,7 +87,7 @@ func BenchmarkBundleDownloadRSS(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		peak = max(peak, rssMiB(b, "VmHWM"))
+		peak = max(peak, mib(metrics.ReadProcess().PeakRSS))
 	}
 	b.ReportMetric(base, "base-RSS-MiB")
 	b.ReportMetric(peak, "peak-RSS-MiB")
@@ -119,6 +118,8 @@ func bundleSize(b *testing.B) genSize {
 
 // genSize is a generated bundle's size and the total that makes it.
 type genSize struct{ total, size int64 }
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 type countWriter int64
 
@@ -179,32 +180,6 @@ func uploadGenerated(b *testing.B, s *apiServer, seed uint64, g genSize) string 
 		b.Errorf("upload: %d %s", resp.StatusCode, body)
 	}
 	return bd.SHA256
-}
-
-// resetPeakRSS starts VmHWM again from the current RSS.
-func resetPeakRSS(b *testing.B) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Skipf("cannot reset the peak RSS: %v", err)
-	}
-}
-
-// rssMiB reads a field (VmRSS, VmHWM) of /proc/self/status, in MiB.
-func rssMiB(b *testing.B, field string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Skipf("no /proc/self/status: %v", err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				b.Fatalf("%s: %q", field, line)
-			}
-			return float64(kb) / 1024
-		}
-	}
-	b.Fatalf("no %s in /proc/self/status", field)
-	return 0
 }
 
 // listSpecSize is the size of each listed job's spec: large, as specs
@@ -278,11 +253,11 @@ func sampleHeap(peak *float64) (stop func()) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
 		for {
-			metrics.Read(s)
+			rtmetrics.Read(s)
 			*peak = max(*peak, float64(s[0].Value.Uint64())/(1<<20))
 			select {
 			case <-done:
