@@ -163,15 +163,11 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 		st.Close()
 		return nil, err
 	}
-	handler := httpapi.New(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler(),
+	srv := httpapi.Server(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler(),
 		MaxBundleBody: limits.MaxCompressed + 1<<20, MetricsPublic: sf.metricsPublic})
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv.BaseContext = func(net.Listener) context.Context { return baseCtx }
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	scheme := "http"
 	if sf.tlsCert != "" {
 		scheme = "https"

@@ -49,8 +49,11 @@ type apiServer struct {
 }
 
 type serverOpt struct {
-	tokens    bool  // require API and join tokens
-	outputCap int64 // bytes of output kept per job (0: the store's default)
+	tokens    bool                  // require API and join tokens
+	outputCap int64                 // bytes of output kept per job (0: the store's default)
+	api       func(*httpapi.Config) // changes to the API's configuration
+	// connState, when set, is told of the server's connections' states.
+	connState func(net.Conn, http.ConnState)
 }
 
 func newAPIServer(t testing.TB, o serverOpt) *apiServer {
@@ -76,9 +79,15 @@ func newAPIServer(t testing.TB, o serverOpt) *apiServer {
 		cfg.JoinToken = joinToken
 		s.token = apiToken
 	}
+	if o.api != nil {
+		o.api(&cfg)
+	}
 	base, cancelBase := context.WithCancel(ctx)
-	srv := httptest.NewUnstartedServer(httpapi.New(cfg))
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	hs := httpapi.Server(cfg)
+	hs.BaseContext = func(net.Listener) context.Context { return base }
+	hs.ConnState = o.connState
+	srv := httptest.NewUnstartedServer(hs.Handler)
+	srv.Config = hs
 	srv.Start()
 	t.Cleanup(func() {
 		cancelBase() // ends long-polls and streams still open

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/drover-dev/drover"
@@ -28,7 +29,8 @@ func (s *server) putBundle(w http.ResponseWriter, r *http.Request) error {
 }
 
 // getBundle is GET /bundles/{sha}: the ZIP, for workers.
-func (s *server) getBundle(w http.ResponseWriter, r *http.Request) error {
+func (s *server) getBundle(rw http.ResponseWriter, r *http.Request) error {
+	w := s.progressive(rw) // a large download lasts while the worker reads
 	b, data, err := s.c.Bundle(r.Context(), r.PathValue("sha"))
 	if err != nil {
 		return err
@@ -97,11 +99,21 @@ func isMultipart(r *http.Request) bool {
 	return mt == "multipart/form-data"
 }
 
-// bodyError turns a body read that hit the size limit into ETOOLARGE.
+// bodyError turns a body read that hit the size limit into ETOOLARGE, and
+// one that ran out of time into EMALFORMED.
 func bodyError(err error) error {
 	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
+	switch {
+	case errors.As(err, &maxErr):
 		return drover.Errorf(drover.ETOOLARGE, "request body is over the %s limit", sizeText(maxErr.Limit))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return drover.Errorf(drover.EMALFORMED, "the request body came too slowly: the coordinator waits for a body as long as its size needs at a modest rate, then gives up; send it again faster")
 	}
 	return err
+}
+
+// isBodyLimit reports whether err is one bodyError explains.
+func isBodyLimit(err error) bool {
+	var maxErr *http.MaxBytesError
+	return errors.As(err, &maxErr) || errors.Is(err, os.ErrDeadlineExceeded)
 }

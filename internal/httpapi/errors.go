@@ -36,8 +36,15 @@ var statusOf = map[string]int{
 // writeError writes err as {"error":{"code","message"}} with its status.
 // Internal errors (and codes without a status) are logged with the request
 // and never shown, even when they are *drover.Error.
+//
+// A 401 or a 413 closes the connection when the request has a body: both
+// come before the body is read, and the server would otherwise read the
+// rest to throw it away.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, body := errorBody(r, log, err)
+	if status == http.StatusUnauthorized || status == http.StatusRequestEntityTooLarge {
+		closeAfter(w, r)
+	}
 	writeJSON(w, status, drover.ErrorBody{Error: body})
 }
 
@@ -173,12 +180,11 @@ func clip(s string, n int) string {
 }
 
 func decodeError(err error) error {
-	var maxErr *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &maxErr):
-		return drover.Errorf(drover.ETOOLARGE, "request body is over the %s limit", sizeText(maxErr.Limit))
+	case isBodyLimit(err):
+		return bodyError(err)
 	case errors.Is(err, io.EOF):
 		return drover.Errorf(drover.EMALFORMED, "request body is empty: send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

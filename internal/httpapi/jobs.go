@@ -11,7 +11,6 @@ func (s *server) submitJob(w http.ResponseWriter, r *http.Request) error {
 	if isMultipart(r) {
 		return s.submitMultipart(w, r)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 	var spec drover.JobSpec
 	if err := decode(r, &spec, true); err != nil {
 		return err
