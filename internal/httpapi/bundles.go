@@ -16,6 +16,14 @@ func (s *server) putBundle(w http.ResponseWriter, r *http.Request) error {
 	if isMultipart(r) {
 		return drover.Errorf(drover.EMALFORMED, "POST /bundles takes the ZIP file itself as the body, not a form: with curl, --data-binary @file.zip (or send the form to POST /jobs, whose \"bundle\" part is the ZIP)")
 	}
+	if err := s.c.CheckBundleSize(r.ContentLength); err != nil {
+		return err
+	}
+	release, err := s.uploadSlot(w, r)
+	if err != nil {
+		return err
+	}
+	defer release()
 	b, created, err := s.c.PutBundle(r.Context(), r.Body)
 	if err != nil {
 		return bodyError(err)
@@ -28,18 +36,42 @@ func (s *server) putBundle(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// getBundle is GET /bundles/{sha}: the ZIP, for workers.
+// uploadRetry is the Retry-After, in seconds, of an upload refused because
+// BundleUploads are in flight: about the time one takes on a local network.
+const uploadRetry = "2"
+
+// uploadSlot takes one of the BundleUploads slots for a bundle about to be
+// read, and returns its release. When all are taken it answers for the
+// caller: 503 with Retry-After, before the body is read.
+func (s *server) uploadSlot(w http.ResponseWriter, r *http.Request) (release func(), err error) {
+	select {
+	case s.uploads <- struct{}{}:
+		return func() { <-s.uploads }, nil
+	default:
+		w.Header().Set("Retry-After", uploadRetry)
+		closeAfter(w, r)
+		return nil, drover.Errorf(drover.EUNAVAILABLE, "the coordinator is reading %d bundle uploads, the most it takes at once (--bundle-uploads): send this one again in a few seconds (drover run and submit do by themselves)", cap(s.uploads))
+	}
+}
+
+// getBundle is GET /bundles/{sha}: the ZIP, for workers. It is read from
+// the store as it is sent.
 func (s *server) getBundle(rw http.ResponseWriter, r *http.Request) error {
 	w := s.progressive(rw) // a large download lasts while the worker reads
 	b, data, err := s.c.Bundle(r.Context(), r.PathValue("sha"))
 	if err != nil {
 		return err
 	}
+	defer data.Close()
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Length", strconv.FormatInt(int64(len(data)), 10))
+	w.Header().Set("Content-Length", strconv.FormatInt(b.Size, 10))
 	w.Header().Set("ETag", `"`+b.SHA256+`"`)
 	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
-	_, _ = w.Write(data)
+	if _, err := io.Copy(w, data); err != nil && r.Context().Err() == nil {
+		// The answer is cut short of its Content-Length: the worker sees
+		// it and fetches again.
+		s.log.Warn("bundle download cut short", "sha256", b.SHA256, "err", err)
+	}
 	return nil
 }
 
@@ -49,7 +81,7 @@ func (s *server) getBundle(rw http.ResponseWriter, r *http.Request) error {
 func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return drover.Errorf(drover.EMALFORMED, "multipart body: %v", err)
+		return drover.Errorf(drover.EMALFORMED, "multipart body: %s", clip(err.Error(), 200))
 	}
 	var (
 		spec   *drover.JobSpec
@@ -61,7 +93,10 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 		if err != nil {
-			return bodyError(drover.Errorf(drover.EMALFORMED, "multipart body: %v", err))
+			if isBodyLimit(err) {
+				return bodyError(err)
+			}
+			return drover.Errorf(drover.EMALFORMED, "multipart body: %s", clip(err.Error(), 200))
 		}
 		switch name := p.FormName(); {
 		case name == "spec" && spec != nil || name == "bundle" && bundle != nil:
@@ -73,13 +108,18 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 			}
 			spec = &sp
 		case name == "bundle":
+			release, err := s.uploadSlot(w, r)
+			if err != nil {
+				return err
+			}
 			b, _, err := s.c.PutBundle(r.Context(), p)
+			release()
 			if err != nil {
 				return bodyError(err)
 			}
 			bundle = b
 		default:
-			return drover.Errorf(drover.EMALFORMED, "multipart part %q is unknown: send a \"spec\" part (JSON) and an optional \"bundle\" part (ZIP)", name)
+			return drover.Errorf(drover.EMALFORMED, "multipart part %q is unknown: send a \"spec\" part (JSON) and an optional \"bundle\" part (ZIP)", clip(name, 60))
 		}
 	}
 	if spec == nil {
@@ -87,7 +127,7 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 	}
 	if bundle != nil {
 		if spec.Bundle != "" && spec.Bundle != bundle.SHA256 {
-			return drover.FieldErrorf("bundle", "spec.bundle %s differs from the uploaded bundle %s: leave spec.bundle out", spec.Bundle, bundle.SHA256)
+			return drover.FieldErrorf("bundle", "spec.bundle %q differs from the uploaded bundle %s: leave spec.bundle out", clip(spec.Bundle, 80), bundle.SHA256)
 		}
 		spec.Bundle = bundle.SHA256
 	}

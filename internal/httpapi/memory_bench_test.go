@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/httpapi"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -35,9 +36,10 @@ const concurrentBundles = 10
 
 // BenchmarkBundleUploadRSS uploads ten different bundles of the maximum
 // size at once, each streamed from a generator, and reports the peak RSS.
+// The coordinator takes all ten at once (BundleUploads), its worst case.
 func BenchmarkBundleUploadRSS(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(200))
-	s := newAPIServer(b, serverOpt{})
+	s := newAPIServer(b, serverOpt{api: func(c *httpapi.Config) { c.BundleUploads = concurrentBundles }})
 	size := bundleSize(b)
 	var peak, base float64
 	seed := uint64(0)
@@ -66,11 +68,12 @@ func BenchmarkBundleDownloadRSS(b *testing.B) {
 	s := newAPIServer(b, serverOpt{})
 	size := bundleSize(b)
 	sha := uploadGenerated(b, s, 1, size)
-	var peak, base float64
+	var peak, base, heap float64
 	for b.Loop() {
 		debug.FreeOSMemory()
 		base = max(base, mib(metrics.ReadProcess().RSS))
 		metrics.ResetPeakRSS()
+		stop := sampleHeap(&heap)
 		var wg sync.WaitGroup
 		for range concurrentBundles {
 			wg.Go(func() {
@@ -87,10 +90,12 @@ func BenchmarkBundleDownloadRSS(b *testing.B) {
 			})
 		}
 		wg.Wait()
+		stop()
 		peak = max(peak, mib(metrics.ReadProcess().PeakRSS))
 	}
 	b.ReportMetric(base, "base-RSS-MiB")
 	b.ReportMetric(peak, "peak-RSS-MiB")
+	b.ReportMetric(heap, "peak-heap-MiB")
 	b.SetBytes(concurrentBundles * size.size)
 }
 

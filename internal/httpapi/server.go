@@ -29,6 +29,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultMinBodyRate       = 64 << 10 // bytes per second
+	DefaultBundleUploads     = 4
 )
 
 // Config configures the API handler.
@@ -47,6 +48,11 @@ type Config struct {
 	// carrying one). Defaults to 100 MiB + 1 MiB; the coordinator's bundle
 	// limits apply within it.
 	MaxBundleBody int64
+	// BundleUploads is how many bundle uploads (POST /bundles, or a
+	// multipart submission's bundle part) are read and checked at once.
+	// One more is answered 503 with Retry-After before its body is read.
+	// Defaults to 4.
+	BundleUploads int
 	// KeepAlive is the SSE comment interval that keeps idle streams open
 	// through proxies. Defaults to 15s.
 	KeepAlive time.Duration
@@ -85,6 +91,7 @@ func (cfg *Config) fill() {
 	cfg.MaxOutputBody = cmp.Or(cfg.MaxOutputBody, DefaultMaxOutputBody)
 	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, DefaultKeepAlive)
 	cfg.MaxBundleBody = cmp.Or(cfg.MaxBundleBody, DefaultMaxBundleBody)
+	cfg.BundleUploads = cmp.Or(cfg.BundleUploads, DefaultBundleUploads)
 	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
 	cfg.MinBodyRate = cmp.Or(cfg.MinBodyRate, DefaultMinBodyRate)
@@ -93,9 +100,10 @@ func (cfg *Config) fill() {
 }
 
 type server struct {
-	cfg Config
-	c   *coordinator.Coordinator
-	log *slog.Logger
+	cfg     Config
+	c       *coordinator.Coordinator
+	log     *slog.Logger
+	uploads chan struct{} // a slot per bundle upload in flight
 }
 
 // Server returns an http.Server serving the API (New) with cfg's
@@ -117,7 +125,7 @@ func Server(cfg Config) *http.Server {
 // by Server (or a server with the same timeouts).
 func New(cfg Config) http.Handler {
 	cfg.fill()
-	s := &server{cfg: cfg, c: cfg.Coordinator, log: cfg.Logger}
+	s := &server{cfg: cfg, c: cfg.Coordinator, log: cfg.Logger, uploads: make(chan struct{}, cfg.BundleUploads)}
 	mux := http.NewServeMux()
 
 	// Client API.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -232,6 +233,7 @@ func TestServerRefusesBeforeReadingTheBody(t *testing.T) {
 		{"worker call without a secret", "POST /api/v1/attempts/att_x/output HTTP/1.1\r\nContent-Length: 100000\r\n", 401},
 		{"worker call for another worker", "POST /api/v1/workers/wrk_other/heartbeat HTTP/1.1\r\nAuthorization: Bearer " + w.secret + "\r\nContent-Length: 100000\r\n", 403},
 		{"bundle over the limit", "POST /api/v1/bundles HTTP/1.1\r\nAuthorization: Bearer " + apiToken + "\r\nContent-Length: 200000000\r\n", 413},
+		{"bundle over --bundle-max-size", "POST /api/v1/bundles HTTP/1.1\r\nAuthorization: Bearer " + apiToken + "\r\nContent-Length: " + strconv.Itoa(100<<20+1) + "\r\n", 413},
 		{"job spec over the limit", "POST /api/v1/jobs HTTP/1.1\r\nAuthorization: Bearer " + apiToken + "\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n", 413},
 		{"output post over the limit", "POST /api/v1/attempts/att_x/output HTTP/1.1\r\nAuthorization: Bearer " + w.secret + "\r\nContent-Length: 20000000\r\n", 413},
 	}
