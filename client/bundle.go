@@ -16,21 +16,25 @@ import (
 )
 
 // UploadBundle sends a ZIP of size bytes and returns the stored bundle.
-// progress, when not nil, is called with the bytes sent so far.
+// progress, when not nil, is called with the bytes sent so far. A zip that
+// is an io.ReaderAt (a file) is read from its start.
 //
 // A coordinator reading as many uploads as it takes at once answers 503
-// with Retry-After before reading this one. When zip can seek (a file),
-// UploadBundle waits as it says and sends it again, up to uploadTries
-// times; progress then starts again from 0.
+// with Retry-After before reading this one. When zip can be read at any
+// offset (a file), UploadBundle waits as it says and sends it again, up to
+// uploadTries times; progress then starts again from 0. Each send reads
+// zip through a reader of its own: the transport may still read for a
+// send that was answered early.
 func (c *Client) UploadBundle(ctx context.Context, zip io.Reader, size int64, progress func(sent int64)) (*drover.Bundle, error) {
-	seeker, canRetry := zip.(io.Seeker)
+	ra, canRetry := zip.(io.ReaderAt)
 	for try := 1; ; try++ {
-		b, wait, err := c.uploadBundle(ctx, zip, size, progress)
+		body := zip
+		if canRetry {
+			body = io.NewSectionReader(ra, 0, size)
+		}
+		b, wait, err := c.uploadBundle(ctx, body, size, progress)
 		if wait == 0 || !canRetry || try == uploadTries {
 			return b, err
-		}
-		if _, serr := seeker.Seek(0, io.SeekStart); serr != nil {
-			return nil, err
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -53,7 +57,7 @@ func (c *Client) uploadBundle(ctx context.Context, zip io.Reader, size int64, pr
 	if progress != nil {
 		body = &progressReader{r: zip, fn: progress}
 	}
-	req, err := c.newRequest(ctx, http.MethodPost, "/api/v1/bundles", io.NopCloser(body))
+	req, err := c.newRequest(ctx, http.MethodPost, "/api/v1/bundles", body)
 	if err != nil {
 		return nil, 0, err
 	}
