@@ -46,12 +46,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Limit = n
 	}
-	page, err := s.c.Jobs(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, page)
-	return nil
+	return s.streamJobs(w, r, f)
 }
 
 func (s *server) getJob(w http.ResponseWriter, r *http.Request) error {

@@ -30,6 +30,7 @@ const (
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultMinBodyRate       = 64 << 10 // bytes per second
 	DefaultBundleUploads     = 4
+	DefaultMaxListBytes      = 4 << 20
 )
 
 // Config configures the API handler.
@@ -53,6 +54,9 @@ type Config struct {
 	// One more is answered 503 with Retry-After before its body is read.
 	// Defaults to 4.
 	BundleUploads int
+	// MaxListBytes bounds a page of GET /jobs: it ends after the job that
+	// takes it past this size, and nextCursor goes on. Defaults to 4 MiB.
+	MaxListBytes int64
 	// KeepAlive is the SSE comment interval that keeps idle streams open
 	// through proxies. Defaults to 15s.
 	KeepAlive time.Duration
@@ -92,6 +96,7 @@ func (cfg *Config) fill() {
 	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, DefaultKeepAlive)
 	cfg.MaxBundleBody = cmp.Or(cfg.MaxBundleBody, DefaultMaxBundleBody)
 	cfg.BundleUploads = cmp.Or(cfg.BundleUploads, DefaultBundleUploads)
+	cfg.MaxListBytes = cmp.Or(cfg.MaxListBytes, DefaultMaxListBytes)
 	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
 	cfg.MinBodyRate = cmp.Or(cfg.MinBodyRate, DefaultMinBodyRate)
