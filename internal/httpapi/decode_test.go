@@ -87,3 +87,22 @@ func TestAPIDuplicateKeyMessageIsShort(t *testing.T) {
 		}
 	}
 }
+
+// A decoding error quotes little of what the client sent, however long the
+// unknown field name, or the number or string at fault.
+func TestAPIDecodeErrorsAreShort(t *testing.T) {
+	s := newAPIServer(t, serverOpt{})
+	long := strings.Repeat("x", 100<<10)
+	for _, body := range []string{
+		`{"command":["true"],"` + long + `":1}`,
+		`{"command":["true"],"priority":1` + strings.Repeat("0", 100<<10) + `}`,
+		`{"command":["true"],"timeout":"` + long + `"}`,
+	} {
+		r := s.call(t, "POST", "/api/v1/jobs", "", body)
+		if len(r.body) > 1000 {
+			t.Errorf("answer of %d bytes: %.300s", len(r.body), r.body)
+			continue
+		}
+		wantError(t, r, 400, drover.EMALFORMED)
+	}
+}

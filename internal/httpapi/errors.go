@@ -205,17 +205,17 @@ func decodeError(err error) error {
 			// The decoder names the map, not the key, for a value of the
 			// wrong type.
 			return &drover.Error{Code: drover.EMALFORMED, Field: field,
-				Message: fmt.Sprintf("field %q must map names to strings: a value is a JSON %s (quote it)", field, typ.Value)}
+				Message: fmt.Sprintf("field %q must map names to strings: a value is a JSON %s (quote it)", field, clip(typ.Value, 80))}
 		}
 		return &drover.Error{Code: drover.EMALFORMED, Field: field,
-			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, want, typ.Value)}
+			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, want, clip(typ.Value, 80))}
 	case errors.As(err, new(*drover.Error)):
 		// A type's own UnmarshalJSON said what is wrong (drover.Command).
 		return err
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return &drover.Error{Code: drover.EMALFORMED, Field: name,
-			Message: fmt.Sprintf("%s: check its spelling (see the API reference in the README)", strings.TrimPrefix(err.Error(), "json: "))}
+		return &drover.Error{Code: drover.EMALFORMED, Field: clip(name, 80),
+			Message: fmt.Sprintf("unknown field %q: check its spelling (see the API reference in the README)", clip(name, 80))}
 	}
 	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", clip(strings.TrimPrefix(err.Error(), "json: "), 200))
 }
