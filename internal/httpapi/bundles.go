@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -24,9 +25,9 @@ func (s *server) putBundle(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	b, created, err := s.c.PutBundle(r.Context(), r.Body)
+	b, created, err := s.putBundleFrom(r.Context(), r.Body)
 	if err != nil {
-		return bodyError(err)
+		return err
 	}
 	status := http.StatusCreated
 	if !created {
@@ -34,6 +35,35 @@ func (s *server) putBundle(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, b)
 	return nil
+}
+
+// putBundleFrom stores the bundle the client sends in body. A failure to
+// read body is the client's (a body cut short, over its limit, too slow),
+// not the coordinator's, and is answered so.
+func (s *server) putBundleFrom(ctx context.Context, body io.Reader) (*drover.Bundle, bool, error) {
+	br := &bodyReader{r: body}
+	b, created, err := s.c.PutBundle(ctx, br)
+	if err != nil && br.err != nil {
+		if isBodyLimit(br.err) {
+			return nil, false, bodyError(br.err)
+		}
+		return nil, false, drover.Errorf(drover.EMALFORMED, "the bundle broke off before its end (%s): send it again", clip(br.err.Error(), 100))
+	}
+	return b, created, err
+}
+
+// bodyReader remembers the error its reader gave.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = err
+	}
+	return n, err
 }
 
 // uploadRetry is the Retry-After, in seconds, of an upload refused because
@@ -112,10 +142,10 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			b, _, err := s.c.PutBundle(r.Context(), p)
+			b, _, err := s.putBundleFrom(r.Context(), p)
 			release()
 			if err != nil {
-				return bodyError(err)
+				return err
 			}
 			bundle = b
 		default:
