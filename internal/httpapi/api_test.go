@@ -54,6 +54,7 @@ type serverOpt struct {
 	api       func(*httpapi.Config) // changes to the API's configuration
 	// connState, when set, is told of the server's connections' states.
 	connState func(net.Conn, http.ConnState)
+	tls       bool // serve HTTPS
 }
 
 func newAPIServer(t testing.TB, o serverOpt) *apiServer {
@@ -88,7 +89,11 @@ func newAPIServer(t testing.TB, o serverOpt) *apiServer {
 	hs.ConnState = o.connState
 	srv := httptest.NewUnstartedServer(hs.Handler)
 	srv.Config = hs
-	srv.Start()
+	if o.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		cancelBase() // ends long-polls and streams still open
 		srv.Close()
@@ -96,8 +101,8 @@ func newAPIServer(t testing.TB, o serverOpt) *apiServer {
 		_ = st.Close()
 	})
 	s.url = srv.URL
-	s.api = client.New(srv.URL, client.WithToken(s.token))
-	s.join = client.New(srv.URL)
+	s.api = client.New(srv.URL, client.WithToken(s.token), client.WithHTTPClient(srv.Client()))
+	s.join = client.New(srv.URL, client.WithHTTPClient(srv.Client()))
 	if o.tokens {
 		s.join = s.join.WithToken(joinToken)
 	}

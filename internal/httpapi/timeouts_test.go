@@ -32,7 +32,7 @@ func short(c *httpapi.Config) {
 // dial opens a raw connection to the server.
 func dial(t *testing.T, s *apiServer) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimPrefix(s.url, "http://"), "https://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +77,12 @@ func TestServerClosesSilentConnections(t *testing.T) {
 		if b := waitClosed(t, c, nil); len(b) > 0 {
 			t.Errorf("got %q", b)
 		}
+	})
+	t.Run("no TLS handshake", func(t *testing.T) {
+		tlsServer := newAPIServer(t, serverOpt{api: short, tls: true})
+		c := dial(t, tlsServer)
+		send(t, c, "\x16\x03\x01\x02\x00\x01") // the start of a ClientHello
+		waitClosed(t, c, nil)
 	})
 	t.Run("half a header", func(t *testing.T) {
 		c := dial(t, s)
