@@ -9,36 +9,78 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/drover-dev/drover"
 )
 
 // UploadBundle sends a ZIP of size bytes and returns the stored bundle.
-// progress, when not nil, is called with the bytes sent so far.
+// progress, when not nil, is called with the bytes sent so far. A zip that
+// is an io.ReaderAt (a file) is read from its start.
+//
+// A coordinator reading as many uploads as it takes at once answers 503
+// with Retry-After before reading this one. When zip can be read at any
+// offset (a file), UploadBundle waits as it says and sends it again, up to
+// uploadTries times; progress then starts again from 0. Each send reads
+// zip through a reader of its own: the transport may still read for a
+// send that was answered early.
 func (c *Client) UploadBundle(ctx context.Context, zip io.Reader, size int64, progress func(sent int64)) (*drover.Bundle, error) {
+	ra, canRetry := zip.(io.ReaderAt)
+	for try := 1; ; try++ {
+		body := zip
+		if canRetry {
+			body = io.NewSectionReader(ra, 0, size)
+		}
+		b, wait, err := c.uploadBundle(ctx, body, size, progress)
+		if wait == 0 || !canRetry || try == uploadTries {
+			return b, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// uploadTries bounds the sends of one bundle to a busy coordinator: about
+// a minute at its usual Retry-After.
+const uploadTries = 30
+
+// uploadBundle sends the bundle once. wait is the Retry-After of a busy
+// coordinator's 503, 0 for any other answer.
+func (c *Client) uploadBundle(ctx context.Context, zip io.Reader, size int64, progress func(sent int64)) (b *drover.Bundle, wait time.Duration, err error) {
 	body := zip
 	if progress != nil {
 		body = &progressReader{r: zip, fn: progress}
 	}
 	req, err := c.newRequest(ctx, http.MethodPost, "/api/v1/bundles", body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/zip")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		return nil, readError(resp)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
+				wait = time.Duration(min(secs, 60)) * time.Second
+			}
+		}
+		return nil, wait, readError(resp)
 	}
-	var b drover.Bundle
-	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
-		return nil, fmt.Errorf("decode bundle: %w", err)
+	b = new(drover.Bundle)
+	if err := json.NewDecoder(resp.Body).Decode(b); err != nil {
+		return nil, 0, fmt.Errorf("decode bundle: %w", err)
 	}
-	return &b, nil
+	return b, 0, nil
 }
 
 type progressReader struct {

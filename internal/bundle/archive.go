@@ -65,7 +65,7 @@ func open(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	if records > lim.MaxFiles {
 		return nil, drover.Errorf(drover.ETOOLARGE, "bundle has more than the limit of %d entries (files and folders): bundle fewer (a .droverignore leaves some out), or raise the coordinator's --bundle-max-files", lim.MaxFiles)
 	}
-	zr, err := zip.NewReader(r, size)
+	zr, err := zip.NewReader(offsetGuard{r}, size)
 	// ErrInsecurePath (GODEBUG zipinsecurepath=0) comes with a usable reader;
 	// the checks below refuse the same names with better messages.
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
@@ -120,6 +120,19 @@ func hash(r io.ReaderAt, size int64) (sum string, records int, err error) {
 		return "", 0, drover.Errorf(drover.EINVALID, "bundle is truncated: got %d of %d bytes", n, size)
 	}
 	return hex.EncodeToString(h.Sum(nil)), d.longest, nil
+}
+
+// offsetGuard refuses a read at a negative offset, where a hostile
+// central directory can point an entry's header, with zip.ErrFormat: the
+// archive is at fault. A bytes.Reader or an os.File would give an error of
+// its own, taken for a failure of the reader.
+type offsetGuard struct{ r io.ReaderAt }
+
+func (g offsetGuard) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, zip.ErrFormat
+	}
+	return g.r.ReadAt(p, off)
 }
 
 // checkEntry checks what the header of the i-th entry says on its own. It

@@ -26,7 +26,7 @@ import (
 type serverFlags struct {
 	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
 	hbInterval, hbTimeout, ackTimeout, retention, downRetention  time.Duration
-	fleetRetries, bundleMaxFiles, bundleMaxRatio                 int
+	fleetRetries, bundleMaxFiles, bundleMaxRatio, bundleUploads  int
 	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
 	insecure, metricsPublic                                      bool
 
@@ -53,6 +53,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
 	fs.IntVar(&sf.bundleMaxFiles, "bundle-max-files", bundle.DefaultMaxFiles, "most files and folders in a bundle, counting the folders its paths imply (env DROVER_BUNDLE_MAX_FILES)")
 	fs.IntVar(&sf.bundleMaxRatio, "bundle-max-ratio", bundle.DefaultMaxRatio, "largest unpacked/compressed ratio of a bundle and of each of its files, past the first MiB: above it a ZIP looks like a bomb (env DROVER_BUNDLE_MAX_RATIO)")
+	fs.IntVar(&sf.bundleUploads, "bundle-uploads", httpapi.DefaultBundleUploads, "bundle uploads read and checked at once; one more is answered 503 with Retry-After (env DROVER_BUNDLE_UPLOADS)")
 	fs.StringVar(&sf.outputCap, "output-cap", envOr(a, "DROVER_OUTPUT_CAP", "16M"), "output kept per job: past it the first and last halves are kept (env DROVER_OUTPUT_CAP)")
 	fs.BoolVar(&sf.insecure, "insecure", false, "allow listening beyond loopback without tokens")
 	fs.BoolVar(&sf.metricsPublic, "metrics-public", false, "serve GET /metrics without an API token, for a Prometheus that has none (env DROVER_METRICS_PUBLIC)")
@@ -64,6 +65,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	a.fromEnv(fs, "down-retention", "DROVER_DOWN_RETENTION")
 	a.fromEnv(fs, "bundle-max-files", "DROVER_BUNDLE_MAX_FILES")
 	a.fromEnv(fs, "bundle-max-ratio", "DROVER_BUNDLE_MAX_RATIO")
+	a.fromEnv(fs, "bundle-uploads", "DROVER_BUNDLE_UPLOADS")
 	a.fromEnv(fs, "metrics-public", "DROVER_METRICS_PUBLIC")
 }
 
@@ -185,15 +187,11 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 		st.Close()
 		return nil, err
 	}
-	handler := httpapi.New(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler(),
-		MaxBundleBody: limits.MaxCompressed + 1<<20, MetricsPublic: sf.metricsPublic})
+	srv := httpapi.Server(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler(),
+		MaxBundleBody: limits.MaxCompressed + 1<<20, BundleUploads: sf.bundleUploads, MetricsPublic: sf.metricsPublic})
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv.BaseContext = func(net.Listener) context.Context { return baseCtx }
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	scheme := "http"
 	if sf.tlsCert != "" {
 		scheme = "https"
@@ -321,6 +319,8 @@ func (sf *serverFlags) validate() error {
 		return fmt.Errorf("--bundle-max-files (DROVER_BUNDLE_MAX_FILES) is %d: it must be at least 1", sf.bundleMaxFiles)
 	case sf.bundleMaxRatio < 1:
 		return fmt.Errorf("--bundle-max-ratio (DROVER_BUNDLE_MAX_RATIO) is %d: it must be at least 1", sf.bundleMaxRatio)
+	case sf.bundleUploads < 1:
+		return fmt.Errorf("--bundle-uploads (DROVER_BUNDLE_UPLOADS) is %d: it must be at least 1", sf.bundleUploads)
 	case sf.fleetRetries < 0:
 		return fmt.Errorf("--fleet-retries is %d: it must not be negative", sf.fleetRetries)
 	}

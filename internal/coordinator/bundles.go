@@ -1,40 +1,64 @@
 package coordinator
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/bundle"
 )
 
+// CheckBundleSize refuses a bundle that says it is size bytes (-1: it does
+// not say) when that is over the limit, so a caller can refuse it before
+// reading any of it.
+func (c *Coordinator) CheckBundleSize(size int64) error {
+	if lim := c.cfg.BundleLimits.WithDefaults(); size > lim.MaxCompressed {
+		return bundleTooLarge(lim)
+	}
+	return nil
+}
+
+func bundleTooLarge(lim bundle.Limits) error {
+	return drover.Errorf(drover.ETOOLARGE, "the bundle is over the %d MiB limit: leave build outputs and data out of it (.droverignore), or raise --bundle-max-size", lim.MaxCompressed>>20)
+}
+
 // PutBundle checks a ZIP (paths, links, types, sizes, ratios: a hostile
 // archive is refused with a message naming the entry) and stores it once
 // per SHA-256. It returns the bundle and whether it was new.
 //
-// The ZIP is held in memory while it is checked and stored, so a
-// coordinator needs up to BundleLimits.MaxCompressed of memory per upload
-// in flight.
+// The ZIP is written to a temporary file as it is read, checked there,
+// and copied to the store a part at a time, so an upload takes disk, not
+// memory, in proportion to its size. The file is in the system's temporary
+// folder ($TMPDIR) and is removed at once, even before it is closed where
+// the system allows: a coordinator that stops leaves none behind.
 func (c *Coordinator) PutBundle(ctx context.Context, r io.Reader) (*drover.Bundle, bool, error) {
 	lim := c.cfg.BundleLimits.WithDefaults()
-	data, err := io.ReadAll(io.LimitReader(r, lim.MaxCompressed+1))
+	f, err := os.CreateTemp("", "drover-bundle-*.zip")
+	if err != nil {
+		return nil, false, fmt.Errorf("bundle upload file: %w", err)
+	}
+	defer f.Close()
+	if os.Remove(f.Name()) != nil {
+		defer os.Remove(f.Name())
+	}
+	n, err := io.Copy(f, io.LimitReader(r, lim.MaxCompressed+1))
 	if err != nil {
 		return nil, false, fmt.Errorf("read bundle: %w", err)
 	}
-	if int64(len(data)) > lim.MaxCompressed {
-		return nil, false, drover.Errorf(drover.ETOOLARGE, "the bundle is over the %d MiB limit: leave build outputs and data out of it (.droverignore), or raise --bundle-max-size", lim.MaxCompressed>>20)
+	if n > lim.MaxCompressed {
+		return nil, false, bundleTooLarge(lim)
 	}
-	if len(data) == 0 {
+	if n == 0 {
 		return nil, false, drover.Errorf(drover.EINVALID, "the bundle is empty: send the bytes of a ZIP file")
 	}
-	info, err := bundle.Inspect(bytes.NewReader(data), int64(len(data)), lim)
+	info, err := bundle.Inspect(f, n, lim)
 	if err != nil {
 		return nil, false, err
 	}
 	b := &drover.Bundle{SHA256: info.SHA256, Size: info.Size, Files: info.Files, Unpacked: info.Unpacked, CreatedAt: c.now()}
-	created, err := c.store.PutBundle(ctx, b, data)
+	created, err := c.store.PutBundle(ctx, b, io.NewSectionReader(f, 0, n))
 	if err != nil {
 		return nil, false, fmt.Errorf("store bundle: %w", err)
 	}
@@ -46,8 +70,9 @@ func (c *Coordinator) PutBundle(ctx context.Context, r io.Reader) (*drover.Bundl
 	return b, created, nil
 }
 
-// Bundle returns a bundle's description and bytes.
-func (c *Coordinator) Bundle(ctx context.Context, sha string) (*drover.Bundle, []byte, error) {
+// Bundle returns a bundle's description and a reader of its bytes, which
+// reads the store as it goes; the caller closes it.
+func (c *Coordinator) Bundle(ctx context.Context, sha string) (*drover.Bundle, io.ReadCloser, error) {
 	if !drover.IsSHA256(sha) {
 		return nil, nil, drover.Errorf(drover.EINVALID, "%q is not a sha256 hex digest", sha)
 	}
@@ -55,9 +80,9 @@ func (c *Coordinator) Bundle(ctx context.Context, sha string) (*drover.Bundle, [
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := c.store.BundleData(ctx, sha)
+	r, err := c.store.OpenBundle(ctx, sha)
 	if err != nil {
 		return nil, nil, err
 	}
-	return b, data, nil
+	return b, r, nil
 }

@@ -314,7 +314,7 @@ func TestCollectGarbageRemovesUnusedBundles(t *testing.T) {
 	c := reapCoordinator(t, st, clock)
 	put := func(sha string) {
 		t.Helper()
-		if _, err := st.PutBundle(ctx, &drover.Bundle{SHA256: sha, Size: 4, Files: 1, CreatedAt: clock.Now()}, []byte("PK\x03\x04")); err != nil {
+		if _, err := st.PutBundle(ctx, &drover.Bundle{SHA256: sha, Size: 4, Files: 1, CreatedAt: clock.Now()}, strings.NewReader("PK\x03\x04")); err != nil {
 			t.Fatal(err)
 		}
 	}

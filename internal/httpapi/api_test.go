@@ -49,11 +49,15 @@ type apiServer struct {
 }
 
 type serverOpt struct {
-	tokens    bool  // require API and join tokens
-	outputCap int64 // bytes of output kept per job (0: the store's default)
+	tokens    bool                  // require API and join tokens
+	outputCap int64                 // bytes of output kept per job (0: the store's default)
+	api       func(*httpapi.Config) // changes to the API's configuration
+	// connState, when set, is told of the server's connections' states.
+	connState func(net.Conn, http.ConnState)
+	tls       bool // serve HTTPS
 }
 
-func newAPIServer(t *testing.T, o serverOpt) *apiServer {
+func newAPIServer(t testing.TB, o serverOpt) *apiServer {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{OutputCap: o.outputCap})
@@ -76,10 +80,20 @@ func newAPIServer(t *testing.T, o serverOpt) *apiServer {
 		cfg.JoinToken = joinToken
 		s.token = apiToken
 	}
+	if o.api != nil {
+		o.api(&cfg)
+	}
 	base, cancelBase := context.WithCancel(ctx)
-	srv := httptest.NewUnstartedServer(httpapi.New(cfg))
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	srv.Start()
+	hs := httpapi.Server(cfg)
+	hs.BaseContext = func(net.Listener) context.Context { return base }
+	hs.ConnState = o.connState
+	srv := httptest.NewUnstartedServer(hs.Handler)
+	srv.Config = hs
+	if o.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		cancelBase() // ends long-polls and streams still open
 		srv.Close()
@@ -87,8 +101,8 @@ func newAPIServer(t *testing.T, o serverOpt) *apiServer {
 		_ = st.Close()
 	})
 	s.url = srv.URL
-	s.api = client.New(srv.URL, client.WithToken(s.token))
-	s.join = client.New(srv.URL)
+	s.api = client.New(srv.URL, client.WithToken(s.token), client.WithHTTPClient(srv.Client()))
+	s.join = client.New(srv.URL, client.WithHTTPClient(srv.Client()))
 	if o.tokens {
 		s.join = s.join.WithToken(joinToken)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 )
@@ -33,8 +36,15 @@ var statusOf = map[string]int{
 // writeError writes err as {"error":{"code","message"}} with its status.
 // Internal errors (and codes without a status) are logged with the request
 // and never shown, even when they are *drover.Error.
+//
+// A 401 or a 413 closes the connection when the request has a body: both
+// come before the body is read, and the server would otherwise read the
+// rest to throw it away.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, body := errorBody(r, log, err)
+	if status == http.StatusUnauthorized || status == http.StatusRequestEntityTooLarge {
+		closeAfter(w, r)
+	}
 	writeJSON(w, status, drover.ErrorBody{Error: body})
 }
 
@@ -73,14 +83,38 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decode reads a JSON body into v, turning every decoding failure into a
 // message that says what to change. strict refuses unknown fields (a typo
-// in a job spec must not be silently ignored).
+// in a job spec must not be silently ignored). A key given twice in one
+// object is refused in every body (see dupkeys.go).
 func decode(r *http.Request, v any, strict bool) error {
 	return decodeFrom(r.Body, v, strict)
 }
 
 // decodeFrom is decode of a body part (r may be a limitReader).
 func decodeFrom(r io.Reader, v any, strict bool) error {
-	dec := json.NewDecoder(r)
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return decodeError(err)
+	}
+	data := buf.Bytes()
+	if err := unmarshal(data, v, strict); err != nil {
+		return err
+	}
+	if d := duplicateKey(data, reflect.TypeOf(v)); d != nil {
+		return d.error()
+	}
+	return nil
+}
+
+// unmarshal decodes data, a whole body, into v. A body that decodes is
+// taken at once; one that does not is read again by a decoder that tells
+// what is wrong with it.
+func unmarshal(data []byte, v any, strict bool) error {
+	if !strict && json.Unmarshal(data, v) == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
@@ -90,22 +124,67 @@ func decodeFrom(r io.Reader, v any, strict bool) error {
 	// Only white space may follow; More alone would let a stray '}' or
 	// ']' through.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return decodeError(err)
-		}
 		return drover.Errorf(drover.EMALFORMED, "body has data after the JSON value: send one JSON object")
 	}
 	return nil
 }
 
+// bodyBuffers hold request bodies while they are decoded. Buffers that grew
+// past maxPooledBody go back to the garbage collector, so a rare large body
+// does not stay in memory.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 256 << 10
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		bodyBuffers.Put(b)
+	}
+}
+
+// error is the answer to a body that gives a key twice: 400, naming the
+// key and where it is, with the struct fields in Field.
+func (d *dupKey) error() error {
+	where := "the body"
+	if len(d.path) > 0 {
+		var b strings.Builder
+		for i := len(d.path) - 1; i >= 0; i-- {
+			seg := d.path[i]
+			if b.Len() > 0 && !strings.HasPrefix(seg, "[") {
+				b.WriteByte('.')
+			}
+			b.WriteString(clip(seg, 40))
+		}
+		where = clip(b.String(), 120)
+	}
+	if d.first != "" {
+		return &drover.Error{Code: drover.EMALFORMED, Field: d.field,
+			Message: fmt.Sprintf("keys %q and %q in %s name the same field (field names match whatever their case): send it once", clip(d.first, 40), clip(d.key, 40), where)}
+	}
+	return &drover.Error{Code: drover.EMALFORMED, Field: d.field,
+		Message: fmt.Sprintf("key %q appears twice in %s: send each key once", clip(d.key, 60), where)}
+}
+
+// clip shortens client text quoted in a message to at most n bytes, cut at
+// a character boundary and marked with "...", so an answer never echoes
+// much of what a client sent.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
 func decodeError(err error) error {
-	var maxErr *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &maxErr):
-		return drover.Errorf(drover.ETOOLARGE, "request body is over the %s limit", sizeText(maxErr.Limit))
+	case isBodyLimit(err):
+		return bodyError(err)
 	case errors.Is(err, io.EOF):
 		return drover.Errorf(drover.EMALFORMED, "request body is empty: send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -142,7 +221,7 @@ func decodeError(err error) error {
 		}
 		return e
 	}
-	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", clip(strings.TrimPrefix(err.Error(), "json: "), 200))
 }
 
 // clipValue bounds what a decoding error shows of the value:

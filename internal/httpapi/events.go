@@ -18,11 +18,9 @@ import (
 // event and should reload its lists. ?type= (job, worker) and ?state= (job
 // states) keep only the events a client wants: a script waiting for jobs
 // to end need not receive, nor the coordinator encode, every step between.
-func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		return drover.Errorf(drover.EINTERNAL, "streaming unsupported")
-	}
+func (s *server) eventStream(rw http.ResponseWriter, r *http.Request) error {
+	w := s.progressive(rw) // the stream lasts while the client reads
+	fl := w
 	want, err := parseEventFilter(r)
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ func (s *server) submitJob(w http.ResponseWriter, r *http.Request) error {
 	if isMultipart(r) {
 		return s.submitMultipart(w, r)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 	var spec drover.JobSpec
 	if err := decode(r, &spec, true); err != nil {
 		return err
@@ -47,12 +46,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Limit = n
 	}
-	page, err := s.c.Jobs(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, page)
-	return nil
+	return s.streamJobs(w, r, f)
 }
 
 func (s *server) getJob(w http.ResponseWriter, r *http.Request) error {

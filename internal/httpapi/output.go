@@ -36,8 +36,9 @@ func (s *server) output(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if follow {
-		return s.follow(w, r, id, stream)
+		return s.follow(s.progressive(w), r, id, stream)
 	}
+	w = s.progressive(w)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	var (
 		after int64
@@ -112,11 +113,10 @@ func (s *server) resume(ctx context.Context, g *gapWatch, jobID string, after in
 	}
 }
 
-func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, stream drover.Stream) error {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		return drover.Errorf(drover.EINTERNAL, "streaming unsupported")
-	}
+// follow is output's stream. w moves its write deadline on with each
+// write, so the stream lasts while the client reads.
+func (s *server) follow(w *progressWriter, r *http.Request, id string, stream drover.Stream) error {
+	fl := w
 	var after int64
 	if v := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("lastEventId")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

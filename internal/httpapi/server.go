@@ -20,10 +20,17 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultMaxBody       = 1 << 20  // JSON bodies
-	DefaultMaxOutputBody = 16 << 20 // output posts (base64 of up to ~12 MiB)
-	DefaultKeepAlive     = 15 * time.Second
-	DefaultMaxBundleBody = 101 << 20
+	DefaultMaxBody           = 1 << 20  // JSON bodies
+	DefaultMaxOutputBody     = 16 << 20 // output posts (base64 of up to ~12 MiB)
+	DefaultKeepAlive         = 15 * time.Second
+	DefaultMaxBundleBody     = 101 << 20
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMinBodyRate       = 64 << 10 // bytes per second
+	DefaultBundleUploads     = 4
+	DefaultMaxListBytes      = 4 << 20
 )
 
 // Config configures the API handler.
@@ -42,6 +49,14 @@ type Config struct {
 	// carrying one). Defaults to 100 MiB + 1 MiB; the coordinator's bundle
 	// limits apply within it.
 	MaxBundleBody int64
+	// BundleUploads is how many bundle uploads (POST /bundles, or a
+	// multipart submission's bundle part) are read and checked at once.
+	// One more is answered 503 with Retry-After before its body is read.
+	// Defaults to 4.
+	BundleUploads int
+	// MaxListBytes bounds a page of GET /jobs: it ends after the job that
+	// takes it past this size, and nextCursor goes on. Defaults to 4 MiB.
+	MaxListBytes int64
 	// KeepAlive is the SSE comment interval that keeps idle streams open
 	// through proxies. Defaults to 15s.
 	KeepAlive time.Duration
@@ -50,26 +65,76 @@ type Config struct {
 	// MetricsPublic serves GET /metrics without an API token. By default
 	// it follows the client API's rule: a token when the server has tokens.
 	MetricsPublic bool
+
+	// The connection timeouts below are Server's; see deadlines.go for
+	// the routes that take longer.
+
+	// ReadHeaderTimeout bounds the wait for a request's header from its
+	// first byte, and for the TLS handshake. Defaults to 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, header and body. A
+	// large body (a bundle, a multipart submission, an output post) has
+	// ReadTimeout plus its size at MinBodyRate. Defaults to 30s.
+	ReadTimeout time.Duration
+	// MinBodyRate is the slowest a large body may arrive, in bytes per
+	// second. Defaults to 64 KiB/s.
+	MinBodyRate int64
+	// WriteTimeout bounds handling a request and writing its answer. A
+	// stream, a download and a long-poll get it afresh for each write
+	// instead, so they last as long as the client reads. Defaults to 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a kept-alive
+	// connection. It is longer than the idle timeout of drover's own
+	// clients, which so close first. Defaults to 2m.
+	IdleTimeout time.Duration
 }
 
-type server struct {
-	cfg Config
-	c   *coordinator.Coordinator
-	log *slog.Logger
-}
-
-// New returns the HTTP handler of the whole API.
-func New(cfg Config) http.Handler {
+func (cfg *Config) fill() {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
 	cfg.MaxOutputBody = cmp.Or(cfg.MaxOutputBody, DefaultMaxOutputBody)
 	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, DefaultKeepAlive)
 	cfg.MaxBundleBody = cmp.Or(cfg.MaxBundleBody, DefaultMaxBundleBody)
-	s := &server{cfg: cfg, c: cfg.Coordinator, log: cfg.Logger}
+	cfg.BundleUploads = cmp.Or(cfg.BundleUploads, DefaultBundleUploads)
+	cfg.MaxListBytes = cmp.Or(cfg.MaxListBytes, DefaultMaxListBytes)
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	cfg.MinBodyRate = cmp.Or(cfg.MinBodyRate, DefaultMinBodyRate)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+}
+
+type server struct {
+	cfg     Config
+	c       *coordinator.Coordinator
+	log     *slog.Logger
+	uploads chan struct{} // a slot per bundle upload in flight
+}
+
+// Server returns an http.Server serving the API (New) with cfg's
+// connection timeouts. The caller adds what is its own: the base context,
+// the error log, TLS.
+func Server(cfg Config) *http.Server {
+	cfg.fill()
+	return &http.Server{
+		Handler:           New(cfg),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+	}
+}
+
+// New returns the HTTP handler of the whole API. It sets the deadlines of
+// the routes that take longer than the server's timeouts, so it is served
+// by Server (or a server with the same timeouts).
+func New(cfg Config) http.Handler {
+	cfg.fill()
+	s := &server{cfg: cfg, c: cfg.Coordinator, log: cfg.Logger, uploads: make(chan struct{}, cfg.BundleUploads)}
 	mux := http.NewServeMux()
 
 	// Client API.
-	mux.HandleFunc("POST /api/v1/jobs", s.clientLimit(cfg.MaxBundleBody, s.submitJob))
+	mux.HandleFunc("POST /api/v1/jobs", s.clientBody(s.submitLimit, s.submitJob))
 	mux.HandleFunc("POST /api/v1/bundles", s.clientLimit(cfg.MaxBundleBody, s.putBundle))
 	mux.HandleFunc("GET /api/v1/bundles/{sha}", s.clientOrWorker(s.getBundle))
 	mux.HandleFunc("GET /api/v1/jobs", s.client(s.listJobs))
@@ -188,6 +253,20 @@ func (s *server) clientLimit(limit int64, h func(w http.ResponseWriter, r *http.
 	if limit == 0 {
 		limit = s.cfg.MaxBody
 	}
+	return s.clientBody(func(*http.Request) int64 { return limit }, h)
+}
+
+// submitLimit is the body limit of POST /jobs: a JSON spec, or a form that
+// may carry a bundle.
+func (s *server) submitLimit(r *http.Request) int64 {
+	if isMultipart(r) {
+		return s.cfg.MaxBundleBody
+	}
+	return s.cfg.MaxBody
+}
+
+// clientBody is client with the body limit limitOf gives a request.
+func (s *server) clientBody(limitOf func(*http.Request) int64, h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.cfg.APITokens) > 0 {
 			tok := bearer(r)
@@ -207,7 +286,10 @@ func (s *server) clientLimit(limit int64, h func(w http.ResponseWriter, r *http.
 			writeError(w, r, s.log, err)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := s.admitBody(w, r, limitOf(r)); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		if err := h(w, r); err != nil {
 			writeError(w, r, s.log, err)
 		}
@@ -222,6 +304,28 @@ func checkPathIDs(r *http.Request) error {
 		if v := r.PathValue(name); len(v) > drover.MaxIDLen {
 			return drover.Errorf(drover.ENOTFOUND, "%s %s is not one drover made: those are at most %d bytes", name, drover.Quote(v), drover.MaxIDLen)
 		}
+	}
+	return nil
+}
+
+// admitBody refuses a body that says it is over limit before reading any
+// of it, bounds what is read to limit, and gives a body that may be larger
+// than a JSON one the time its size needs.
+func (s *server) admitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
+	if err := tooLarge(r, limit); err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if limit > s.cfg.MaxBody {
+		s.extendBody(w, r, limit)
+	}
+	return nil
+}
+
+// tooLarge is the 413 of a body whose Content-Length is over limit.
+func tooLarge(r *http.Request, limit int64) error {
+	if r.ContentLength > limit {
+		return drover.Errorf(drover.ETOOLARGE, "request body is %s, over the %s limit", sizeText(r.ContentLength), sizeText(limit))
 	}
 	return nil
 }
@@ -251,6 +355,7 @@ func (s *server) worker(h func(w http.ResponseWriter, r *http.Request) error) ht
 			return
 		}
 		if strings.HasPrefix(r.URL.Path, "/api/v1/workers/") && r.PathValue("id") != id {
+			closeAfter(w, r)
 			writeError(w, r, s.log, drover.Errorf(drover.EFORBIDDEN, "this secret belongs to worker %s, not %s", id, drover.Quote(r.PathValue("id"))))
 			return
 		}
@@ -258,7 +363,10 @@ func (s *server) worker(h func(w http.ResponseWriter, r *http.Request) error) ht
 		if strings.HasSuffix(r.URL.Path, "/output") {
 			limit = s.cfg.MaxOutputBody
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := s.admitBody(w, r, limit); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		if err := h(w, r.WithContext(context.WithValue(r.Context(), workerKey{}, id))); err != nil {
 			writeError(w, r, s.log, err)
 		}

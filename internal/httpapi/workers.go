@@ -55,6 +55,7 @@ func (s *server) work(w http.ResponseWriter, r *http.Request) error {
 		wait = d
 	}
 	draining := r.URL.Query().Get("draining") == "1"
+	s.holdFor(w, wait)
 	resp, err := s.c.Work(r.Context(), workerID(r), wait, draining)
 	if err != nil {
 		if r.Context().Err() != nil {

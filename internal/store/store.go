@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -135,15 +136,23 @@ type Store interface {
 	// before now; grace stands for a worker that gave none.
 	OverdueAttempts(ctx context.Context, now time.Time, slack, grace time.Duration) ([]drover.Attempt, error)
 
-	// PutBundle stores a bundle's ZIP bytes once per SHA-256; created is
-	// false when it was already there (the bytes are not rewritten). Either
-	// way the bundle counts as uploaded at b.CreatedAt for
-	// DeleteUnusedBundles.
-	PutBundle(ctx context.Context, b *drover.Bundle, data []byte) (created bool, err error)
+	// PutBundle stores a bundle's ZIP bytes, read from data to its end, once
+	// per SHA-256; created is false when it was already there (data is then
+	// not read, and the bytes are not rewritten). Either way the bundle
+	// counts as uploaded at b.CreatedAt for DeleteUnusedBundles. The bytes
+	// are read and stored a part at a time, never held whole in memory. A
+	// bundle is readable only once all of it is stored. A failed call
+	// (data's error, a cancelled ctx) leaves the store as it was, and
+	// concurrent calls for one bundle store it once.
+	PutBundle(ctx context.Context, b *drover.Bundle, data io.Reader) (created bool, err error)
 	// GetBundle returns a bundle's description (ENOTFOUND if absent).
 	GetBundle(ctx context.Context, sha256 string) (*drover.Bundle, error)
-	// BundleData returns a bundle's ZIP bytes (ENOTFOUND if absent).
-	BundleData(ctx context.Context, sha256 string) ([]byte, error)
+	// OpenBundle returns a reader of a bundle's ZIP bytes (ENOTFOUND if
+	// absent). It reads the store a part at a time as it is read, with
+	// ctx, so a bundle is never held whole in memory. If the bundle is
+	// removed before the reader reaches its end, a read fails rather than
+	// end early.
+	OpenBundle(ctx context.Context, sha256 string) (io.ReadCloser, error)
 
 	// DeleteFinished removes up to limit jobs that reached a final state
 	// before the given time, with their attempts and output, and returns
@@ -151,7 +160,9 @@ type Store interface {
 	DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error)
 	// DeleteUnusedBundles removes up to limit bundles that no job (in any
 	// state) names and that were last uploaded before the given time, and
-	// returns how many it removed.
+	// returns how many it removed. The bytes of uploads cut short (the
+	// process stopped during PutBundle) that began before the given time
+	// go too.
 	DeleteUnusedBundles(ctx context.Context, uploadedBefore time.Time, limit int) (int, error)
 
 	// Close releases the store.

@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -166,6 +168,7 @@ func TestQueueRankMigration(t *testing.T) {
 	}
 	ns := strconv.FormatInt(requeued.UnixNano(), 10)
 	// The store as 0008 left it.
+	undoBundleChunks(t, s)
 	for _, q := range []string{
 		`DELETE FROM schema_migrations WHERE version = 9`,
 		`DROP INDEX jobs_queue`,
@@ -197,6 +200,94 @@ func TestQueueRankMigration(t *testing.T) {
 		if !js[i].QueueRank.Equal(want) {
 			t.Errorf("job %s: QueueRank %s after the migration, want %s", js[i].ID, js[i].QueueRank, want)
 		}
+	}
+}
+
+// undoBundleChunks takes a store without bundles back to before migration
+// 0010: the bytes of each bundle in its own row.
+func undoBundleChunks(t *testing.T, s *Store) {
+	t.Helper()
+	for _, q := range []string{
+		`DELETE FROM schema_migrations WHERE version = 10`,
+		`DROP TRIGGER bundles_delete_blob`,
+		`DROP INDEX bundles_blob`,
+		`ALTER TABLE bundles ADD COLUMN data BLOB NOT NULL DEFAULT x''`,
+		`ALTER TABLE bundles DROP COLUMN blob`,
+		`DROP TABLE bundle_chunks`,
+		`DROP TABLE bundle_blobs`,
+	} {
+		if _, err := s.w.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestBundleChunksMigration checks that migration 0010 keeps the bundles
+// stored before it, byte for byte, as chunks.
+func TestBundleChunksMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s := openAt(t, path)
+	undoBundleChunks(t, s)
+	sizes := []int{0, 1, chunkSize, 5*chunkSize/2 + 3}
+	bundles := map[string][]byte{}
+	for i, n := range sizes {
+		data := make([]byte, n)
+		for j := range data {
+			data[j] = byte(i*31 + j*7 + j>>11)
+		}
+		sha := strings.Repeat(strconv.Itoa(i), 64)
+		bundles[sha] = data
+		if _, err := s.w.ExecContext(t.Context(), `INSERT INTO bundles (sha256, size, files, unpacked, created_at, uploaded_at, data) VALUES (?, ?, 1, 1, 1, 1, ?)`, sha, n, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s = openAt(t, path)
+	defer s.Close()
+	for sha, want := range bundles {
+		r, err := s.OpenBundle(t.Context(), sha)
+		if err != nil {
+			t.Fatalf("OpenBundle %s: %v", sha, err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("bundle of %d bytes read back as %d, %v", len(want), len(got), err)
+		}
+	}
+	var chunks int
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM bundle_chunks`).Scan(&chunks); err != nil || chunks != 1+1+1+3 {
+		t.Errorf("%d chunks, %v; want 6", chunks, err)
+	}
+}
+
+// TestOrphanBlobsRemoved: the chunks of an upload cut short by the process
+// stopping (a blob no bundle names) go once they are as old as an unused
+// bundle would be, not before.
+func TestOrphanBlobsRemoved(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "drover.db"))
+	defer s.Close()
+	began := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO bundle_blobs (id, created_at) VALUES (7, ` + strconv.FormatInt(began.UnixNano(), 10) + `)`,
+		`INSERT INTO bundle_chunks (blob, n, data) VALUES (7, 0, x'00ff')`,
+	} {
+		if _, err := s.w.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := s.r.QueryRowContext(t.Context(), `SELECT (SELECT count(*) FROM bundle_blobs) + (SELECT count(*) FROM bundle_chunks)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := s.DeleteUnusedBundles(t.Context(), began, 10); err != nil || count() != 2 {
+		t.Fatalf("an upload begun at the cut-off: %v, %d rows left, want 2", err, count())
+	}
+	if _, err := s.DeleteUnusedBundles(t.Context(), began.Add(time.Nanosecond), 10); err != nil || count() != 0 {
+		t.Fatalf("an upload begun before the cut-off: %v, %d rows left, want 0", err, count())
 	}
 }
 

@@ -75,6 +75,9 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Fencing", testFencing},
 
 		{"Bundles", testBundles},
+		{"Bundles/UploadCutShort", testBundleUploadCutShort},
+		{"Bundles/ConcurrentUploads", testBundleConcurrentUploads},
+		{"Bundles/RemovedWhileRead", testBundleRemovedWhileRead},
 		{"Bundles/NamedByJob", testBundleNamedByJob},
 		{"Bundles/DeleteUnused", testDeleteUnusedBundles},
 		{"DeleteFinished", testDeleteFinished},
