@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/coordinator"
 )
 
 func (s *server) register(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +53,9 @@ func (s *server) work(w http.ResponseWriter, r *http.Request) error {
 		if err != nil || d < 0 {
 			return drover.Errorf(drover.EINVALID, "wait %s: use a duration like 30s", drover.Quote(v))
 		}
-		wait = d
+		// The coordinator holds a poll at most DefaultMaxWait: the
+		// connection's deadline follows that bound, not the asked wait.
+		wait = min(d, coordinator.DefaultMaxWait)
 	}
 	draining := r.URL.Query().Get("draining") == "1"
 	s.holdFor(w, wait)
