@@ -52,7 +52,12 @@ type proc struct {
 //     a restarted worker does not know about them.
 //   - execve of a set-user-ID, set-group-ID or file-capability program
 //     clears it.
-func start(path string, argv []string, dir string, env []string) (*proc, error) {
+//
+// With a user, the child takes that uid and gid and drops its supplementary
+// groups before it enters dir and execs. The kernel clears a parent-death
+// signal when credentials change, so it must be set after the change, which
+// Go does.
+func start(path string, argv []string, dir string, env []string, user *executor.User) (*proc, error) {
 	outR, outW, err := outputPipe()
 	if err != nil {
 		return nil, err
@@ -68,7 +73,7 @@ func start(path string, argv []string, dir string, env []string) (*proc, error) 
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		cmd, err := spawn(path, argv, dir, env, outW, errW)
+		cmd, err := spawn(path, argv, dir, env, credential(user), outW, errW)
 		if err == nil {
 			p.cmd, p.pgid = cmd, cmd.Process.Pid
 		}
@@ -133,23 +138,33 @@ const maxBusyDelay = 256 * time.Millisecond
 // a process forked meanwhile for another attempt holds the descriptor it
 // was written through until that process execs (golang.org/issue/22315).
 // The start is tried again for up to half a second.
-func spawn(path string, argv []string, dir string, env []string, stdout, stderr *os.File) (*exec.Cmd, error) {
-	cmd := command(path, argv, dir, env, stdout, stderr)
+func spawn(path string, argv []string, dir string, env []string, cred *syscall.Credential, stdout, stderr *os.File) (*exec.Cmd, error) {
+	cmd := command(path, argv, dir, env, cred, stdout, stderr)
 	err := cmd.Start()
 	for delay := time.Millisecond; errors.Is(err, syscall.ETXTBSY) && delay <= maxBusyDelay; delay *= 2 {
 		time.Sleep(delay)
-		cmd = command(path, argv, dir, env, stdout, stderr)
+		cmd = command(path, argv, dir, env, cred, stdout, stderr)
 		err = cmd.Start()
 	}
 	if errors.Is(err, syscall.ENOEXEC) && looksLikeScript(inDir(dir, path)) {
 		shArgv := append([]string{"sh", path}, argv[1:]...)
-		cmd = command("/bin/sh", shArgv, dir, env, stdout, stderr)
+		cmd = command("/bin/sh", shArgv, dir, env, cred, stdout, stderr)
 		err = cmd.Start()
 	}
 	return cmd, err
 }
 
-func command(path string, argv []string, dir string, env []string, stdout, stderr *os.File) *exec.Cmd {
+// credential is what the child switches to: nil keeps the worker's user;
+// otherwise the user's uid and gid and no supplementary groups (an empty
+// Groups with NoSetGroups false clears them).
+func credential(u *executor.User) *syscall.Credential {
+	if u == nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: u.UID, Gid: u.GID}
+}
+
+func command(path string, argv []string, dir string, env []string, cred *syscall.Credential, stdout, stderr *os.File) *exec.Cmd {
 	return &exec.Cmd{
 		Path:   path,
 		Args:   argv,
@@ -159,8 +174,9 @@ func command(path string, argv []string, dir string, env []string, stdout, stder
 		Stdout: stdout,
 		Stderr: stderr,
 		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: cred,
 		},
 	}
 }

@@ -1,0 +1,124 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
+)
+
+// testUID is an id no one uses, for jobs of these tests.
+const testUID uint32 = 0x7E001000
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test switches users: CI runs as root")
+		}
+		t.Skip("this test switches users, which needs root")
+	}
+}
+
+// asUser makes task run as uid, in a workspace laid out as a root worker
+// lays it out: a work dir others may search but not list, the workspace
+// the user's, mode 0700. It returns an executor that knows the work dir.
+func asUser(t *testing.T, task *executor.Task, uid uint32) *Executor {
+	t.Helper()
+	e := inWorkDir(t, task)
+	dir := filepath.Dir(task.Workspace)
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(task.Workspace, int(uid), int(uid)); err != nil {
+		t.Fatal(err)
+	}
+	task.User = &executor.User{UID: uid, GID: uid, Name: "drover-job"}
+	return e
+}
+
+// A task with a user runs as that uid and gid, with no other group, and
+// says who it is in USER and LOGNAME.
+func TestRunsAsTheTasksUser(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	task := newTask(t, "sh", "-c", `echo "$(id -u) $(id -g) $(id -G) $USER $LOGNAME"; touch made`)
+	e := asUser(t, task, testUID)
+	res, s := runToEnd(t, e, task)
+	wantExit(t, res, 0)
+	want := fmt.Sprintf("%d %d %d drover-job drover-job\n", testUID, testUID, testUID)
+	if got := s.String(drover.Stdout); got != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", got, want, s.String(drover.Stderr))
+	}
+	fi, err := os.Stat(filepath.Join(task.Workspace, "made"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != testUID || st.Gid != testUID {
+		t.Errorf("the job's file is %d:%d, want %d:%d", st.Uid, st.Gid, testUID, testUID)
+	}
+}
+
+// A cancel kills what a job running as another user moved out of its
+// group: the worker, root, reads its environment.
+func TestCancelKillsEscapedProcessesOfAnotherUser(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	task := newTask(t, "sh", "-c",
+		`setsid sh -c 'echo $$ > pids; exec sleep 300' >/dev/null 2>&1 & while [ ! -s pids ]; do sleep 0.01; done; echo ready; sleep 300`)
+	e := asUser(t, task, testUID+1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newSink()
+	done := runAsync(t, ctx, e, task, s)
+	s.waitFor(t, drover.Stdout, "ready")
+	cancel()
+	if _, ok := await(t, done); !ok {
+		t.Fatal("Run did not return after cancel")
+	}
+	waitGone(t, readPids(t, filepath.Join(task.Workspace, "pids")))
+}
+
+// A workspace its user cannot reach, a folder above it being closed to
+// others, is the machine's failure, said as such, not the program's.
+func TestUnreachableWorkspaceIsTheMachines(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	task := newTask(t, "/bin/true")
+	e := asUser(t, task, testUID+2)
+	if err := os.Chmod(filepath.Dir(task.Workspace), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	res, s := runToEnd(t, e, task)
+	wantFailed(t, res, "the job's user cannot enter its workspace: "+filepath.Dir(task.Workspace)+" (mode 0700")
+	if !strings.Contains(res.Message, "--work-dir") || s.String(drover.Stderr) != "" {
+		t.Errorf("message %q, stderr %q: want the fix named, and nothing on the job's stderr", res.Message, s.String(drover.Stderr))
+	}
+}
+
+// A program in a folder closed to the job's user cannot be run: the job's
+// failure (126), saying which folder stops it.
+func TestProgramOutOfTheUsersReach(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	closed := t.TempDir()
+	prog := filepath.Join(closed, "tool")
+	writeFile(t, prog, "#!/bin/sh\necho hi\n", 0o755)
+	task := newTask(t, prog)
+	e := asUser(t, task, testUID+4)
+	if err := os.Chmod(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	res, s := runToEnd(t, e, task)
+	wantCannotRun(t, res, s, 126, fmt.Sprintf("permission denied: %s cannot be reached by the job's user (uid %d): %s (mode 0700", prog, testUID+4, closed))
+}
