@@ -142,7 +142,7 @@ func New(cfg Config) (*Worker, error) {
 	case cfg.Capacity.CPU <= 0 || cfg.Capacity.MemoryMB <= 0 || cfg.Capacity.Slots <= 0:
 		return nil, fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+	if err := makeWorkDir(cfg.WorkDir); err != nil {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	// One worker per work dir: at start a worker removes what it finds
@@ -157,6 +157,10 @@ func New(cfg Config) (*Worker, error) {
 			return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker on a machine its own --name (its work dir follows the name) or --work-dir", cfg.WorkDir)
 		}
 		return nil, fmt.Errorf("lock the work dir %s: %w", cfg.WorkDir, err)
+	}
+	if err := lock.Chmod(0o600); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	opts := []client.Option{client.WithToken(cfg.JoinToken)}
 	if cfg.HTTPClient != nil {
@@ -173,6 +177,11 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.cache = cache
+	// The cache is the worker's alone, whatever mode an older worker left.
+	if err := os.Chmod(filepath.Join(cfg.WorkDir, "bundles"), 0o700); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("bundle cache: %w", err)
+	}
 	w.reports = newReporter(func() (reportAPI, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -183,6 +192,24 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	return w, nil
+}
+
+// makeWorkDir makes the work dir, or takes over one that exists. A root
+// worker's is root's, mode 0711: process jobs, which run as other users,
+// go through it to their workspaces but cannot list it. Another worker's is
+// 0700: its jobs run as its user anyway.
+func makeWorkDir(dir string) error {
+	// Folders made above it are 0755, as before: jobs go through them.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return os.Chmod(dir, 0o700)
+	}
+	if err := os.Chown(dir, 0, 0); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o711)
 }
 
 // ID is the worker id given at registration ("" before).
