@@ -241,6 +241,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench work dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	// A root worker's process jobs run as users of their own, who go
+	// through this folder to their workspaces.
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		return nil, fmt.Errorf("bench work dir: %w", err)
+	}
 	b := &bench{
 		cfg:    cfg,
 		api:    client.New(cfg.Server, client.WithToken(cfg.Token)),

@@ -95,7 +95,7 @@ func TestRun(t *testing.T) {
 		Heartbeat:   200 * time.Millisecond,
 		IdleWindow:  time.Second,
 		Finished:    50,
-		WorkDir:     t.TempDir(),
+		WorkDir:     workDir(t),
 		Progress:    &progress,
 	})
 	if err != nil {
@@ -155,9 +155,9 @@ func TestRunProcessAgainstFloor(t *testing.T) {
 		Jobs:        40,
 		LatencyJobs: 3,
 		OutputLines: 3,
-		Clock:       []string{os.Args[0], "bench-print-clock"},
+		Clock:       []string{jobsCanRun(t, os.Args[0]), "bench-print-clock"},
 		Cancels:     1,
-		WorkDir:     t.TempDir(),
+		WorkDir:     workDir(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +195,31 @@ func TestPrintClock(t *testing.T) {
 	if err := bench.PrintClock(ctx, &out, 3); err != context.Canceled {
 		t.Errorf("PrintClock with its context done: %v, want context.Canceled", err)
 	}
+}
+
+// workDir returns a folder for the bench's workers whose parents every user
+// may search: a root worker's process jobs run as users of their own.
+func workDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// jobsCanRun returns a copy of the program at path that process jobs, which
+// may run as users of their own, can run (the build cache is closed to
+// them).
+func jobsCanRun(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(workDir(t), filepath.Base(path))
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

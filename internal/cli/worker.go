@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor"
 	"github.com/drover-dev/drover/internal/executor/docker"
 	"github.com/drover-dev/drover/internal/executor/noop"
 	"github.com/drover-dev/drover/internal/executor/process"
@@ -24,6 +27,7 @@ import (
 // workerFlags configure a worker agent (drover worker, and dev's own worker).
 type workerFlags struct {
 	name, executor, cpu, memory, workDir, pull string
+	runAs                                      string
 	maxParallel                                int
 	grace                                      time.Duration
 	allowNetwork                               bool
@@ -44,6 +48,7 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces and bundle cache, one per worker (default: $TMPDIR/drover-work/<name>; env DROVER_WORK_DIR)")
 	fs.StringVar(&wf.pull, "pull", envOr(a, "DROVER_PULL", "missing"), "docker image pull policy: missing, always or never (env DROVER_PULL)")
 	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
+	fs.StringVar(&wf.runAs, "run-as", envOr(a, "DROVER_RUN_AS", "auto"), "who process jobs run as when the worker is root: auto (a uid of its own per job), a user (name or uid[:gid]) for every job, or a uid range FIRST-LAST (env DROVER_RUN_AS)")
 	a.fromEnv(fs, "max-parallel", "MAX_PARALLEL_JOBS")
 	a.fromEnv(fs, "grace", "DROVER_GRACE")
 }
@@ -88,6 +93,13 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
 	}
 	cfg.Capacity.Slots = wf.maxParallel
+	// Only process jobs switch users.
+	if cfg.RunAs, err = parseRunAs(wf.runAs); err == nil && (wf.executor == "auto" || wf.executor == drover.ExecutorProcess) {
+		err = cfg.RunAs.Check(wf.maxParallel)
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
+	}
 	cfg.Capacity.CPU = int64(runtime.NumCPU()) * 1000
 	if wf.cpu != "" {
 		v, err := drover.ParseCPU(wf.cpu)
@@ -119,8 +131,60 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	return cfg, nil
 }
 
-// executors picks the executors: process jobs run as the worker's user;
-// docker ones in locked-down containers.
+// parseRunAs reads --run-as: auto, a range FIRST-LAST of uids, a numeric
+// uid[:gid], or a user name. A user's gid is its primary group (a uid
+// without a passwd entry: the same number); no supplementary group is kept.
+func parseRunAs(s string) (worker.RunAs, error) {
+	const use = "use auto, a user name, a numeric uid[:gid], or a range of uids FIRST-LAST"
+	if s == "auto" {
+		return worker.RunAs{}, nil
+	}
+	id := func(v string) (uint32, bool) {
+		n, err := strconv.ParseUint(v, 10, 32)
+		return uint32(n), err == nil && n < 1<<32-1 // (uid_t)-1 is no id
+	}
+	if a, b, ok := strings.Cut(s, "-"); ok {
+		first, ok1 := id(a)
+		last, ok2 := id(b)
+		if ok1 && ok2 {
+			return worker.RunAs{First: first, Last: last}, nil
+		}
+	}
+	uidText, gidText, hasGID := strings.Cut(s, ":")
+	if uid, ok := id(uidText); ok {
+		u := &executor.User{UID: uid, GID: uid, Name: worker.JobUserName}
+		if pw, err := user.LookupId(uidText); err == nil {
+			u.Name = pw.Username
+			if g, ok := id(pw.Gid); ok {
+				u.GID = g
+			}
+		}
+		if hasGID {
+			g, ok := id(gidText)
+			if !ok {
+				return worker.RunAs{}, fmt.Errorf("%q is not a numeric gid: %s", gidText, use)
+			}
+			u.GID = g
+		}
+		return worker.RunAs{User: u}, nil
+	}
+	if s == "" || hasGID {
+		return worker.RunAs{}, errors.New(use)
+	}
+	pw, err := user.Lookup(s)
+	if err != nil {
+		return worker.RunAs{}, fmt.Errorf("no user %s on this machine: %s", s, use)
+	}
+	uid, ok1 := id(pw.Uid)
+	gid, ok2 := id(pw.Gid)
+	if !ok1 || !ok2 {
+		return worker.RunAs{}, fmt.Errorf("user %s has uid %s and gid %s: only numeric ids can be switched to", s, pw.Uid, pw.Gid)
+	}
+	return worker.RunAs{User: &executor.User{UID: uid, GID: gid, Name: pw.Username}}, nil
+}
+
+// executors picks the executors: process jobs run as the user --run-as
+// says; docker ones in locked-down containers.
 func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir string) ([]worker.Executor, error) {
 	newProcess := func() worker.Executor {
 		p := process.New(log)

@@ -254,7 +254,7 @@ func TestRetriesAndDrain(t *testing.T) {
 		t.Errorf("first retry came after %s; the backoff is 1s", gap)
 	}
 
-	release := t.TempDir() + "/release"
+	release := shared(t) + "/release"
 	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", "while [ ! -e "+release+" ]; do sleep 0.05; done; echo drained-ok")
 	id := strings.TrimSpace(out)
 	cl.waitJob(id, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning })

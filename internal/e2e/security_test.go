@@ -46,13 +46,13 @@ func TestTLSAndTokens(t *testing.T) {
 	trust := "SSL_CERT_FILE=" + certFile
 
 	// A worker with a wrong join token is refused and says why.
-	bad := exec.Command(bin, "worker", "--server", url, "--join-token", "nope", "--executor", "process", "--work-dir", t.TempDir())
+	bad := exec.Command(bin, "worker", "--server", url, "--join-token", "nope", "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
 	bad.Env = append(cleanEnv(), trust)
 	out, err := bad.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "join token is wrong") {
 		t.Fatalf("worker with a wrong join token: %v\n%s", err, out)
 	}
-	w := start(t, "tls worker", []string{trust}, "worker", "--server", url, "--join-token", "join-secret", "--executor", "process", "--work-dir", t.TempDir())
+	w := start(t, "tls worker", []string{trust}, "worker", "--server", url, "--join-token", "join-secret", "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
 	w.waitLine(`msg=registered`, 20*time.Second)
 
 	run := func(token string) (string, string, int) {

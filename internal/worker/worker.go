@@ -77,7 +77,11 @@ type Config struct {
 	// OutputBuffer bounds the output an attempt buffers while the
 	// coordinator is slow or away. Defaults to 16 MiB.
 	OutputBuffer int
-	Logger       *slog.Logger
+	// RunAs says who process jobs run as. The zero value gives each job a
+	// uid of its own when the worker is root, and runs jobs as the worker's
+	// user otherwise.
+	RunAs  RunAs
+	Logger *slog.Logger
 }
 
 // Worker is a running worker agent.
@@ -89,7 +93,8 @@ type Worker struct {
 	cache   *bundleCache
 	ws      *workspaces
 	reports *reporter
-	lock    *os.File // flock on the work dir, held for the worker's life
+	lock    *os.File  // flock on the work dir, held for the worker's life
+	users   *jobUsers // who process jobs run as; nil: the worker's user
 
 	mu        sync.Mutex
 	id        string
@@ -142,6 +147,14 @@ func New(cfg Config) (*Worker, error) {
 	case cfg.Capacity.CPU <= 0 || cfg.Capacity.MemoryMB <= 0 || cfg.Capacity.Slots <= 0:
 		return nil, fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
 	}
+	for _, e := range cfg.Executors {
+		if e.Name() != drover.ExecutorProcess {
+			continue
+		}
+		if err := cfg.RunAs.Check(cfg.Capacity.Slots); err != nil {
+			return nil, fmt.Errorf("worker config: RunAs: %w", err)
+		}
+	}
 	if err := makeWorkDir(cfg.WorkDir); err != nil {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
@@ -182,6 +195,14 @@ func New(cfg Config) (*Worker, error) {
 		lock.Close()
 		return nil, fmt.Errorf("bundle cache: %w", err)
 	}
+	for _, e := range cfg.Executors {
+		if e.Name() == drover.ExecutorProcess {
+			if w.users, err = workDirUsers(cfg.RunAs, cfg.WorkDir, w.log); err != nil {
+				lock.Close()
+				return nil, err
+			}
+		}
+	}
 	w.reports = newReporter(func() (reportAPI, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -210,6 +231,19 @@ func makeWorkDir(dir string) error {
 		return err
 	}
 	return os.Chmod(dir, 0o711)
+}
+
+// workDirUsers resolves who process jobs run as, and checks that such a
+// user can reach its workspace in dir.
+func workDirUsers(r RunAs, dir string, log *slog.Logger) (*jobUsers, error) {
+	users, err := newJobUsers(r, log)
+	if err != nil || users == nil {
+		return users, err
+	}
+	if err := executor.Reachable(dir, users.probe()); err != nil {
+		return nil, fmt.Errorf("work dir %s: process jobs run as other users, who could not reach their workspaces in it: %v; let others search every folder above it (chmod o+x), or choose another --work-dir", dir, err)
+	}
+	return users, nil
 }
 
 // ID is the worker id given at registration ("" before).
