@@ -98,6 +98,13 @@ func TestProcessJobsAreKeptApart(t *testing.T) {
 	needRoot(t)
 	cl := newCluster(t, serverOpt{})
 	wd := workDir(t)
+	// As an older worker left them, open to all: the worker closes them.
+	if err := os.Mkdir(filepath.Join(wd, "bundles"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wd, ".lock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	w, _ := cl.worker("apart", "--max-parallel", "2", "--work-dir", wd)
 	ctx := ctxT(t, time.Minute)
 	x := shared(t)

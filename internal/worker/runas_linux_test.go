@@ -3,9 +3,13 @@ package worker
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/executor/noop"
 )
 
 // testRange is a range of ids no one uses, apart from those of the default
@@ -104,5 +108,26 @@ func TestRunAsCheck(t *testing.T) {
 		if err := (RunAs{First: 1, Last: 100}).Check(4); err == nil || !strings.Contains(err.Error(), "holds user") {
 			t.Errorf("a range with uid 1 of /etc/passwd: %v", err)
 		}
+	}
+}
+
+// processExecutor stands for the process executor: only its name counts.
+type processExecutor struct{ noop.Executor }
+
+func (processExecutor) Name() string { return drover.ExecutorProcess }
+
+// A root worker whose jobs run as other users refuses a work dir they
+// could not reach, naming the folder that stops them.
+func TestWorkerRefusesAWorkDirJobsCannotReach(t *testing.T) {
+	needRoot(t)
+	closed := filepath.Join(t.TempDir(), "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Config{Server: "http://127.0.0.1:1", Executors: []Executor{processExecutor{}},
+		Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}, WorkDir: filepath.Join(closed, "work"),
+		RunAs: RunAs{First: testFirst + 0x100, Last: testFirst + 0x1FF}})
+	if err == nil || !strings.Contains(err.Error(), "process jobs run as other users, who could not reach their workspaces in it: "+closed+" (mode 0700") {
+		t.Fatalf("New: %v, want a refusal naming %s", err, closed)
 	}
 }
