@@ -12,8 +12,9 @@ import (
 )
 
 // The uids a root worker gives its process jobs by default, one per running
-// job. Distributions hand out ids below 65536 and systemd's dynamic users
-// stay below 0x7FFFFFFF in ranges of their own; this block is in neither.
+// job. Distributions hand out ids below 65536, and systemd keeps
+// 524288-1879048191 for the user namespaces of containers; this block
+// begins just above that.
 const (
 	DefaultFirstUID uint32 = 0x70000000
 	DefaultLastUID  uint32 = DefaultFirstUID + 65535
@@ -191,19 +192,25 @@ type jobUsers struct {
 	pool  *uidPool       // else an id of its own per job
 }
 
-// newJobUsers resolves r for this worker. It returns nil when jobs run as
-// the worker's own user (it is not root). A range is taken for this
-// process on first use (poolFor).
-func newJobUsers(r RunAs, log *slog.Logger) (*jobUsers, error) {
+// newJobUsers resolves r for a worker whose work dir is dir. It returns nil
+// when jobs run as the worker's own user (it is not root). A worker whose
+// jobs run as other users needs a work dir they can reach. A range is taken
+// for this process on first use (poolFor).
+func newJobUsers(r RunAs, dir string, log *slog.Logger) (*jobUsers, error) {
 	if os.Geteuid() != 0 || runtime.GOOS != "linux" {
 		log.Warn("process jobs run as this worker's user, which is not root: they can read and do everything the worker can, its join token and secret included; " +
 			"to keep jobs apart from the worker and from each other, start the worker as root (each job then runs under a uid of its own) or use the docker executor")
 		return nil, nil
 	}
-	if r.User != nil {
-		return &jobUsers{fixed: r.User}, nil
-	}
+	u := &jobUsers{fixed: r.User}
 	first, last := r.bounds()
+	if err := executor.Reachable(dir, u.probe(first)); err != nil {
+		return nil, fmt.Errorf("work dir %s: process jobs run as other users, who could not reach their workspaces in it: %v; let others search every folder above it (chmod o+x), or choose another --work-dir", dir, err)
+	}
+	if u.fixed != nil {
+		log.Info("process jobs run as one user", "uid", u.fixed.UID, "gid", u.fixed.GID, "user", u.fixed.Name)
+		return u, nil
+	}
 	pool, killed, err := poolFor(first, last)
 	if err != nil {
 		return nil, err
@@ -211,15 +218,18 @@ func newJobUsers(r RunAs, log *slog.Logger) (*jobUsers, error) {
 	if killed > 0 {
 		log.Info("killed processes left under the uids of process jobs by an earlier life of this worker", "count", killed, "uids", fmt.Sprintf("%d-%d", first, last))
 	}
-	return &jobUsers{pool: pool}, nil
+	log.Info("process jobs run under uids of their own", "uids", fmt.Sprintf("%d-%d", first, last))
+	u.pool = pool
+	return u, nil
 }
 
-// probe is a user like those jobs run as, to check what they can reach.
-func (u *jobUsers) probe() *executor.User {
+// probe is a user like those jobs run as, to check what they can reach:
+// the fixed user, or the first id of the range.
+func (u *jobUsers) probe(first uint32) *executor.User {
 	if u.fixed != nil {
 		return u.fixed
 	}
-	return &executor.User{UID: u.pool.first, GID: u.pool.first, Name: JobUserName}
+	return &executor.User{UID: first, GID: first, Name: JobUserName}
 }
 
 // get returns the user a job runs as, and the release to call once the

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -147,10 +148,9 @@ func New(cfg Config) (*Worker, error) {
 	case cfg.Capacity.CPU <= 0 || cfg.Capacity.MemoryMB <= 0 || cfg.Capacity.Slots <= 0:
 		return nil, fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
 	}
-	for _, e := range cfg.Executors {
-		if e.Name() != drover.ExecutorProcess {
-			continue
-		}
+	// Only process jobs switch users.
+	processJobs := slices.ContainsFunc(cfg.Executors, func(e Executor) bool { return e.Name() == drover.ExecutorProcess })
+	if processJobs {
 		if err := cfg.RunAs.Check(cfg.Capacity.Slots); err != nil {
 			return nil, fmt.Errorf("worker config: RunAs: %w", err)
 		}
@@ -195,12 +195,10 @@ func New(cfg Config) (*Worker, error) {
 		lock.Close()
 		return nil, fmt.Errorf("bundle cache: %w", err)
 	}
-	for _, e := range cfg.Executors {
-		if e.Name() == drover.ExecutorProcess {
-			if w.users, err = workDirUsers(cfg.RunAs, cfg.WorkDir, w.log); err != nil {
-				lock.Close()
-				return nil, err
-			}
+	if processJobs {
+		if w.users, err = newJobUsers(cfg.RunAs, cfg.WorkDir, w.log); err != nil {
+			lock.Close()
+			return nil, err
 		}
 	}
 	w.reports = newReporter(func() (reportAPI, string) {
@@ -220,7 +218,7 @@ func New(cfg Config) (*Worker, error) {
 // go through it to their workspaces but cannot list it. Another worker's is
 // 0700: its jobs run as its user anyway.
 func makeWorkDir(dir string) error {
-	// Folders made above it are 0755, as before: jobs go through them.
+	// Folders made above it are 0755: jobs go through them.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -231,19 +229,6 @@ func makeWorkDir(dir string) error {
 		return err
 	}
 	return os.Chmod(dir, 0o711)
-}
-
-// workDirUsers resolves who process jobs run as, and checks that such a
-// user can reach its workspace in dir.
-func workDirUsers(r RunAs, dir string, log *slog.Logger) (*jobUsers, error) {
-	users, err := newJobUsers(r, log)
-	if err != nil || users == nil {
-		return users, err
-	}
-	if err := executor.Reachable(dir, users.probe()); err != nil {
-		return nil, fmt.Errorf("work dir %s: process jobs run as other users, who could not reach their workspaces in it: %v; let others search every folder above it (chmod o+x), or choose another --work-dir", dir, err)
-	}
-	return users, nil
 }
 
 // ID is the worker id given at registration ("" before).

@@ -122,3 +122,35 @@ func TestProgramOutOfTheUsersReach(t *testing.T) {
 	res, s := runToEnd(t, e, task)
 	wantCannotRun(t, res, s, 126, fmt.Sprintf("permission denied: %s cannot be reached by the job's user (uid %d): %s (mode 0700", prog, testUID+4, closed))
 }
+
+// BenchmarkRunTrueAsAUser is BenchmarkRunTrue with what a root worker adds
+// per job: the workspace given to a uid not used just before (the worker
+// goes round a range), and the switch to it.
+func BenchmarkRunTrueAsAUser(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("switching users needs root")
+	}
+	dir := b.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		b.Fatal(err)
+	}
+	e := New(nil)
+	task := &executor.Task{
+		AttemptID: "attempt-1",
+		JobID:     "job-1",
+		Spec:      drover.JobSpec{Command: drover.Command{"/bin/true"}},
+		Workspace: dir,
+	}
+	s := newSink()
+	ctx := context.Background()
+	for i := uint32(0); b.Loop(); i++ {
+		uid := testUID + 0x100 + i%4096
+		if err := os.Chown(dir, int(uid), int(uid)); err != nil {
+			b.Fatal(err)
+		}
+		task.User = &executor.User{UID: uid, GID: uid, Name: "drover-job"}
+		if res := e.Run(ctx, task, s); res.ExitCode == nil || *res.ExitCode != 0 {
+			b.Fatalf("result %+v", res)
+		}
+	}
+}
