@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,12 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	// A root worker's process jobs run under the default uid range, which
+	// one process of the machine holds at a time: test processes of other
+	// checkouts wait for this one.
+	if lock, err := os.OpenFile(filepath.Join(os.TempDir(), "drover-bench-test-uids.lock"), os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
 	}
 	os.Exit(m.Run())
 }

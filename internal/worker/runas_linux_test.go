@@ -12,9 +12,23 @@ import (
 	"github.com/drover-dev/drover/internal/executor/noop"
 )
 
-// testRange is a range of ids no one uses, apart from those of the default
-// range and of the e2e tests.
+// testFirst-testLast is a range of ids no one uses, apart from the default
+// range and the e2e tests' blocks.
 const testFirst, testLast uint32 = 0x7E000000, 0x7E0000FF
+
+// testRangeMine makes the test the only one of the machine using that range
+// until it ends: test processes of other checkouts wait.
+func testRangeMine(t *testing.T) {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "drover-worker-test-uids.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+}
 
 // startAs starts sleep as uid (and gid uid), in a process group of its own.
 func startAs(t *testing.T, uid uint32) *exec.Cmd {
@@ -35,6 +49,7 @@ func startAs(t *testing.T, uid uint32) *exec.Cmd {
 // another id is left alone.
 func TestKillRangeKillsOnlyTheRange(t *testing.T) {
 	needRoot(t)
+	testRangeMine(t)
 	in := startAs(t, testFirst+3)
 	out := startAs(t, testLast+1)
 	held, err := heldIDs(testFirst, testLast)
@@ -63,6 +78,7 @@ func TestKillRangeKillsOnlyTheRange(t *testing.T) {
 // naming it; once that worker is gone its range is free.
 func TestLockRangeRefusesAnOverlap(t *testing.T) {
 	needRoot(t)
+	testRangeMine(t)
 	lock, err := lockRange(testFirst, testFirst+15)
 	if err != nil {
 		t.Fatal(err)
