@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -153,4 +154,43 @@ func BenchmarkRunTrueAsAUser(b *testing.B) {
 			b.Fatalf("result %+v", res)
 		}
 	}
+}
+
+// BenchmarkRunTrueParallelAsUsers is BenchmarkRunTrueParallel with what a
+// root worker adds per job: a workspace of its own given to a uid not used
+// just before, and the switch to it.
+func BenchmarkRunTrueParallelAsUsers(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("switching users needs root")
+	}
+	root := b.TempDir()
+	if err := os.Chmod(filepath.Dir(root), 0o711); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Chmod(root, 0o711); err != nil {
+		b.Fatal(err)
+	}
+	e := New(nil)
+	var next atomic.Uint32
+	b.SetParallelism(32) // × GOMAXPROCS (2) = 64 in flight
+	b.RunParallel(func(pb *testing.PB) {
+		dir, err := os.MkdirTemp(root, "ws-")
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		for pb.Next() {
+			uid := testUID + 0x100 + next.Add(1)%4096
+			if err := os.Chown(dir, int(uid), int(uid)); err != nil {
+				b.Error(err)
+				return
+			}
+			t := &executor.Task{AttemptID: "attempt-1", JobID: "job-1", Spec: drover.JobSpec{Command: drover.Command{"/bin/true"}}, Workspace: dir,
+				User: &executor.User{UID: uid, GID: uid, Name: "drover-job"}}
+			if res := e.Run(context.Background(), t, discard{}); res.ExitCode == nil || *res.ExitCode != 0 {
+				b.Errorf("result %+v", res)
+				return
+			}
+		}
+	})
 }
