@@ -16,6 +16,11 @@ var idState struct {
 	seq  uint32 // counter within that millisecond
 }
 
+// MaxIDLen bounds the ids a client sends. Every id drover makes is
+// shorter (a prefix, '_' and 22 characters), and a bundle's sha256 in hex
+// is as long.
+const MaxIDLen = 64
+
 // NewID returns prefix + "_" + a 22-character id that sorts by creation time:
 // 48 bits of milliseconds, a 16-bit counter (monotonic within a process) and 48
 // random bits. Ids made by one process are strictly increasing.

@@ -3,7 +3,6 @@ package drover
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
 	"reflect"
 	"strconv"
@@ -179,9 +178,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		v, err := time.ParseDuration(s)
 		if err != nil {
 			if n, err2 := strconv.ParseFloat(s, 64); err2 == nil {
-				return d.setSeconds(n, fmt.Sprintf("string %q", s))
+				return d.setSeconds(n, "string "+Quote(s))
 			}
-			return durationError(fmt.Sprintf("string %q", s))
+			return durationError("string " + Quote(s))
 		}
 		*d = Duration(v)
 		return nil
@@ -190,7 +189,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &n); err != nil {
 		return durationError(jsonKind(b))
 	}
-	return d.setSeconds(n, "number "+string(b))
+	lit := string(b)
+	if len(lit) > MaxQuoted {
+		// A number's text may be of any length: the number as read then.
+		lit = strconv.FormatFloat(n, 'g', -1, 64)
+	}
+	return d.setSeconds(n, "number "+lit)
 }
 
 // maxSeconds keeps a number of seconds inside time.Duration (about 292 years).

@@ -112,14 +112,25 @@ func TestDurationJSON(t *testing.T) {
 		{`"1e300"`, 0, `string "1e300" (out of range)`},
 		{`true`, 0, "bool"},
 		{`[1]`, 0, "array"},
+		// A long value is quoted in part, a long number as read.
+		{`"` + strings.Repeat("x", 1<<20) + `"`, 0, `string "xxxx`},
+		{`"` + strings.Repeat("9", 1<<20) + `"`, 0, `"… (1048576 bytes) into Go value`},
+		{`1` + strings.Repeat("0", 20) + `.` + strings.Repeat("0", 1<<20), 0, `number 1e+20 (out of range)`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
+		name := tt.in
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
 			var d drover.Duration
 			err := json.Unmarshal([]byte(tt.in), &d)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Unmarshal(%s) = %s, %v; want an error containing %q", tt.in, d, err, tt.wantErr)
+					t.Fatalf("Unmarshal(%.100s) = %s, %.300v; want an error containing %q", tt.in, d, err, tt.wantErr)
+				}
+				if len(err.Error()) > 2*drover.MaxQuoted+200 {
+					t.Errorf("error is %d bytes: it echoes too much of the value", len(err.Error()))
 				}
 				return
 			}

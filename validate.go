@@ -8,10 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/distribution/reference"
 )
 
 // Defaults applied to a spec that leaves a field empty.
@@ -52,28 +48,24 @@ func (s *JobSpec) Normalize() error {
 	if n > MaxCommandBytes {
 		return FieldErrorf("command", "command is %d bytes; the limit is %d: put long scripts in a bundle", n, MaxCommandBytes)
 	}
-	if n := utf8.RuneCountInString(s.Name); n > MaxNameLen {
-		return FieldErrorf("name", "name is %d characters; the limit is %d", n, MaxNameLen)
-	}
-	if i := strings.IndexFunc(s.Name, unicode.IsControl); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(s.Name[i:])
-		return FieldErrorf("name", "name contains the control character %U (%q): a name is one line of printable text, shown in lists and terminals", r, r)
+	if err := checkLine("name", "name", s.Name, MaxNameLen); err != nil {
+		return err
 	}
 	switch s.Executor {
 	case "", ExecutorDocker, ExecutorProcess, ExecutorNoop:
 	default:
-		return FieldErrorf("executor", "executor %q is unknown: use %q, %q, or leave it empty for any", s.Executor, ExecutorDocker, ExecutorProcess)
+		return FieldErrorf("executor", "executor %s is unknown: use %q, %q, or leave it empty for any", Quote(s.Executor), ExecutorDocker, ExecutorProcess)
 	}
 	if s.Image != "" && s.Executor == "" {
 		s.Executor = ExecutorDocker
 	}
 	if s.Image != "" && s.Executor != ExecutorDocker {
-		return FieldErrorf("image", "image %q is only used by the docker executor, but executor is %q: drop the image or use executor docker", s.Image, s.Executor)
+		return FieldErrorf("image", "image %s is only used by the docker executor, but executor is %q: drop the image or use executor docker", Quote(s.Image), s.Executor)
 	}
 	if s.Image != "" {
 		// What the engine would refuse on every worker, refused here.
-		if _, err := reference.ParseAnyReference(s.Image); err != nil {
-			return FieldErrorf("image", "image %q is not an image reference (%v): use name[:tag] or name@sha256:digest, the name in lower case, e.g. debian:bookworm-slim", s.Image, err)
+		if _, err := ParseImage(s.Image); err != nil {
+			return FieldErrorf("image", "image %s is not an image reference: %v; use [registry/]name[:tag][@sha256:digest], the name in lower case, e.g. debian:bookworm-slim", Quote(s.Image), err)
 		}
 	}
 	if s.Network && s.Executor == ExecutorDocker {
@@ -88,18 +80,18 @@ func (s *JobSpec) Normalize() error {
 		return FieldErrorf("image", "the docker executor needs an image: set image (CLI --image), e.g. debian:bookworm-slim")
 	}
 	if s.Bundle != "" && !isSHA256(s.Bundle) {
-		return FieldErrorf("bundle", "bundle %q is not a sha256 hex digest: upload the ZIP with POST /api/v1/bundles and use the sha256 it returns", s.Bundle)
+		return FieldErrorf("bundle", "bundle %s is not a sha256 hex digest: upload the ZIP with POST /api/v1/bundles and use the sha256 it returns", Quote(s.Bundle))
 	}
 	envBytes := 0
 	for k, v := range s.Env {
 		if !envKey.MatchString(k) {
-			return FieldErrorf("env", "env name %q is invalid: use letters, digits and underscores, not starting with a digit", k)
+			return FieldErrorf("env", "env name %s is invalid: use letters, digits and underscores, not starting with a digit", Quote(k))
 		}
 		if strings.HasPrefix(k, "DROVER_") {
-			return FieldErrorf("env", "env name %s: names starting with DROVER_ are set by drover for every job (DROVER_JOB_ID, DROVER_ATTEMPT_ID, DROVER_WORKSPACE); pick another name", k)
+			return FieldErrorf("env", "env name %s: names starting with DROVER_ are set by drover for every job (DROVER_JOB_ID, DROVER_ATTEMPT_ID, DROVER_WORKSPACE); pick another name", Quote(k))
 		}
 		if strings.IndexByte(v, 0) >= 0 {
-			return FieldErrorf("env", "env %s contains a NUL byte", k)
+			return FieldErrorf("env", "env %s contains a NUL byte", Quote(k))
 		}
 		envBytes += len(k) + len(v)
 	}
@@ -132,13 +124,11 @@ func (s *JobSpec) Normalize() error {
 	}
 	for _, r := range s.RetryOn {
 		if !r.JobFailure() {
-			return FieldErrorf("retryOn", "retryOn %q is not a job failure: use %q, %q or %q (fleet failures are always retried)", r, ReasonExitCode, ReasonTimeout, ReasonOOMKilled)
+			return FieldErrorf("retryOn", "retryOn %s is not a job failure: use %q, %q or %q (fleet failures are always retried)", Quote(string(r)), ReasonExitCode, ReasonTimeout, ReasonOOMKilled)
 		}
 	}
-	for k := range s.Constraints {
-		if k == "" {
-			return FieldErrorf("constraints", "a constraint has an empty label name: use key=value")
-		}
+	if err := ValidateLabels("constraints", s.Constraints); err != nil {
+		return err
 	}
 	if s.Priority < -MaxPriority || s.Priority > MaxPriority {
 		return FieldErrorf("priority", "priority is %d: it must be between %d and %d", s.Priority, -MaxPriority, MaxPriority)

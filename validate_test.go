@@ -122,7 +122,7 @@ func TestNormalize(t *testing.T) {
 		{name: "env name drover sets", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"DROVER_ATTEMPT_ID": "x"}},
 			field: "env", msg: []string{"DROVER_ATTEMPT_ID", "set by drover", "pick another name"}},
 		{name: "env value with NUL", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"A": "x\x00"}},
-			field: "env", msg: []string{"env A contains a NUL byte"}},
+			field: "env", msg: []string{`env "A" contains a NUL byte`}},
 		{name: "env too large", spec: drover.JobSpec{Command: drover.Command{"true"}, Env: map[string]string{"A": strings.Repeat("x", drover.MaxEnvBytes)}},
 			field: "env", msg: []string{fmt.Sprint(drover.MaxEnvBytes + 1), "the limit is"}},
 		{name: "negative cpu", spec: drover.JobSpec{Command: drover.Command{"true"}, Resources: drover.Resources{CPU: -1}},
@@ -142,7 +142,33 @@ func TestNormalize(t *testing.T) {
 		{name: "retryOn cancelled", spec: drover.JobSpec{Command: drover.Command{"true"}, RetryOn: []drover.Reason{drover.ReasonCancelled}},
 			field: "retryOn", msg: []string{`"cancelled"`}},
 		{name: "constraint without a name", spec: drover.JobSpec{Command: drover.Command{"true"}, Constraints: map[string]string{"": "x"}},
-			field: "constraints", msg: []string{"empty label name", "key=value"}},
+			field: "constraints", msg: []string{"a constraint has an empty name", "key=value"}},
+		{name: "ten thousand constraints", spec: drover.JobSpec{Command: drover.Command{"true"}, Constraints: manyLabels(10000)},
+			field: "constraints", msg: []string{"10000 constraints; the limit is 64"}},
+		{name: "constraints at the limit, and the network's", spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "busybox", Network: true, Constraints: manyLabels(drover.MaxLabels)},
+			check: func(t *testing.T, s drover.JobSpec) {
+				if len(s.Constraints) != drover.MaxLabels+1 {
+					t.Errorf("%d constraints, want %d", len(s.Constraints), drover.MaxLabels+1)
+				}
+			}},
+		{name: "constraint key too long", spec: drover.JobSpec{Command: drover.Command{"true"}, Constraints: map[string]string{strings.Repeat("k", 64): "x"}},
+			field: "constraints", msg: []string{"constraint key", "64 characters; the limit is 63"}},
+		{name: "constraint value too long", spec: drover.JobSpec{Command: drover.Command{"true"}, Constraints: map[string]string{"k": strings.Repeat("v", 256)}},
+			field: "constraints", msg: []string{"256 characters; the limit is 255"}},
+		{name: "escape in a constraint", spec: drover.JobSpec{Command: drover.Command{"true"}, Constraints: map[string]string{"zone": "eu\x1b[2J"}},
+			field: "constraints", msg: []string{"U+001B", "control character"}},
+		{name: "bidi override in a name", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: "invoice\u202egpj.exe"},
+			field: "name", msg: []string{"U+202E", "bidi control character"}},
+		{name: "invalid UTF-8 in a name", spec: drover.JobSpec{Command: drover.Command{"true"}, Name: "a\xffb"},
+			field: "name", msg: []string{"not valid UTF-8"}},
+		{name: "image: repository in upper case", spec: drover.JobSpec{Image: "MyOrg/tool:1"},
+			field: "image", msg: []string{`image "MyOrg/tool:1" is not an image reference`, "lower case", "e.g. debian:bookworm-slim"}},
+		{name: "image: bad digest", spec: drover.JobSpec{Image: "busybox@sha256:abc"},
+			field: "image", msg: []string{"digest", "64 lower-case hex digits"}},
+		{name: "image: bad port", spec: drover.JobSpec{Image: "registry.example.com:99999/x"},
+			field: "image", msg: []string{"port", "1 to 65535"}},
+		{name: "image by registry, tag and digest", spec: drover.JobSpec{Image: "registry.example.com:5000/team/tool:v1@sha256:" + sha}},
+		{name: "image by id", spec: drover.JobSpec{Command: drover.Command{"true"}, Image: "sha256:" + sha}},
 		{name: "priority too high", spec: drover.JobSpec{Command: drover.Command{"true"}, Priority: drover.MaxPriority + 1},
 			field: "priority", msg: []string{"priority is 1001", "between -1000 and 1000"}},
 		{name: "priority too low", spec: drover.JobSpec{Command: drover.Command{"true"}, Priority: -drover.MaxPriority - 1},
@@ -179,6 +205,45 @@ func TestNormalize(t *testing.T) {
 				if !strings.Contains(de.Message, m) {
 					t.Errorf("message %q does not contain %q", de.Message, m)
 				}
+			}
+		})
+	}
+}
+
+func manyLabels(n int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprintf("k%d", i)] = "v"
+	}
+	return m
+}
+
+// TestNormalizeQuotesLittle checks that no message echoes more than
+// drover.MaxQuoted bytes of a mebibyte value.
+func TestNormalizeQuotesLittle(t *testing.T) {
+	mib := strings.Repeat("A", 1<<20)
+	specs := map[string]drover.JobSpec{
+		"name":        {Command: drover.Command{"true"}, Name: mib},
+		"executor":    {Command: drover.Command{"true"}, Executor: mib},
+		"image":       {Command: drover.Command{"true"}, Image: mib},
+		"image path":  {Command: drover.Command{"true"}, Image: "x/" + strings.Repeat("a", 300) + "B"},
+		"bundle":      {Command: drover.Command{"true"}, Bundle: mib},
+		"env name":    {Command: drover.Command{"true"}, Env: map[string]string{"1" + mib: "x"}},
+		"env drover":  {Command: drover.Command{"true"}, Env: map[string]string{"DROVER_" + mib: "x"}},
+		"env NUL":     {Command: drover.Command{"true"}, Env: map[string]string{mib: "\x00"}},
+		"retryOn":     {Command: drover.Command{"true"}, RetryOn: []drover.Reason{drover.Reason(mib)}},
+		"constraint":  {Command: drover.Command{"true"}, Constraints: map[string]string{mib: "x"}},
+		"constraint2": {Command: drover.Command{"true"}, Constraints: map[string]string{"\x1b" + mib: "x"}},
+		"constraint3": {Command: drover.Command{"true"}, Constraints: map[string]string{"k": mib}},
+	}
+	for name, spec := range specs {
+		t.Run(name, func(t *testing.T) {
+			err := spec.Normalize()
+			if err == nil {
+				t.Fatal("Normalize accepted it")
+			}
+			if n := len(err.Error()); n > 2*drover.MaxQuoted+300 {
+				t.Errorf("message is %d bytes: %.300q", n, err.Error())
 			}
 		})
 	}

@@ -55,6 +55,12 @@ type RegisterRequest struct {
 	// given). The coordinator's backstop for an attempt that overruns its
 	// timeout waits this long, and a heartbeat timeout, past the timeout.
 	Grace Duration `json:"grace,omitempty"`
+	// PreviousSecret is the secret the worker held before, if any: it
+	// restarted on its work dir, or registers again after the coordinator
+	// forgot it. It proves the worker is the one the coordinator still
+	// lists under its name, which then gives way to it. Without that proof
+	// a name held by a READY or DRAINING worker is refused.
+	PreviousSecret string `json:"previousSecret,omitempty"`
 }
 
 // RegisterResponse carries the worker's id and its secret, which it presents

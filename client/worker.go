@@ -14,7 +14,10 @@ import (
 // Worker protocol. Register uses the join token; every other call uses the
 // worker secret it returns (see WithToken).
 
-// Register admits a worker.
+// Register admits a worker. c carries the join token when the coordinator
+// has one. req.PreviousSecret, the secret the worker held before, proves a
+// restarted worker is the one the coordinator lists under its name; without
+// it a name another live worker holds is refused (ECONFLICT).
 func (c *Client) Register(ctx context.Context, req drover.RegisterRequest) (*drover.RegisterResponse, error) {
 	var r drover.RegisterResponse
 	if _, err := c.do(ctx, http.MethodPost, "/api/v1/workers", req, &r, nil); err != nil {

@@ -115,8 +115,10 @@ func flagWants(f *flag.Flag, err error) string {
 	return err.Error()
 }
 
+// errorf prints a message on stderr, on one line, through printable: it
+// often carries a coordinator's text or a value from it.
 func (a *app) errorf(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "drover: "+format+"\n", args...)
+	fmt.Fprintf(a.stderr, "drover: %s\n", printable(fmt.Sprintf(format, args...)))
 }
 
 // Main runs the CLI and returns the process exit code. ctx is cancelled on

@@ -10,13 +10,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/client"
@@ -97,7 +95,7 @@ func cmdSubmit(ctx context.Context, a *app, args []string) int {
 	if j == nil {
 		return code
 	}
-	fmt.Fprintln(a.stdout, j.ID)
+	fmt.Fprintln(a.stdout, printable(j.ID))
 	return exitOK
 }
 
@@ -113,7 +111,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		return code
 	}
 	if detach {
-		fmt.Fprintln(a.stdout, j.ID)
+		fmt.Fprintln(a.stdout, printable(j.ID))
 		return exitOK
 	}
 	if ctx.Err() != nil {
@@ -269,13 +267,13 @@ func exitCodeOf(a *app, id string, end *drover.EndEvent) int {
 			return *end.ExitCode
 		}
 	case drover.ReasonTimeout:
-		a.errorf("%s: %s", id, printable(orText(end.Message, "timed out")))
+		a.errorf("%s: %s", id, orText(end.Message, "timed out"))
 		return exitTimeout
 	case drover.ReasonOOMKilled:
 		a.errorf("%s: killed for exceeding its memory limit (raise --memory)", id)
 		return exitOOM
 	}
-	a.errorf("%s failed: %s (%s)", id, printable(orText(end.Message, "drover could not run it")), end.Reason)
+	a.errorf("%s failed: %s (%s)", id, orText(end.Message, "drover could not run it"), end.Reason)
 	return exitDrover
 }
 
@@ -436,7 +434,7 @@ func workerNames(ctx context.Context, c *client.Client) func(id string) string {
 
 func printJob(a *app, j *drover.Job, worker func(string) string) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "id:\t%s\n", j.ID)
+	fmt.Fprintf(w, "id:\t%s\n", printable(j.ID))
 	if j.Spec.Name != "" {
 		fmt.Fprintf(w, "name:\t%s\n", printable(j.Spec.Name))
 	}
@@ -445,18 +443,18 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 	if j.CancelRequestedAt != nil && !j.State.Final() {
 		state += " (cancelling)"
 	}
-	fmt.Fprintf(w, "state:\t%s\n", state)
+	fmt.Fprintf(w, "state:\t%s\n", printable(state))
 	if j.ExitCode != nil {
 		fmt.Fprintf(w, "exit code:\t%d\n", *j.ExitCode)
 	}
 	if j.Reason != "" {
-		fmt.Fprintf(w, "reason:\t%s\n", j.Reason)
+		fmt.Fprintf(w, "reason:\t%s\n", printable(string(j.Reason)))
 	}
 	if j.Message != "" {
 		fmt.Fprintf(w, "message:\t%s\n", printable(j.Message))
 	}
 	if j.State == drover.JobQueued && j.PendingReason != "" {
-		fmt.Fprintf(w, "pending:\t%s\n", j.PendingReason)
+		fmt.Fprintf(w, "pending:\t%s\n", printable(j.PendingReason))
 	}
 	exec := j.Spec.Executor
 	if exec == "" {
@@ -465,7 +463,7 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 	if j.Spec.Image != "" {
 		exec += " " + j.Spec.Image
 	}
-	fmt.Fprintf(w, "resources:\t%s CPU, %s memory, executor %s\n", drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), exec)
+	fmt.Fprintf(w, "resources:\t%s CPU, %s memory, executor %s\n", drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), printable(exec))
 	fmt.Fprintf(w, "created:\t%s\n", j.CreatedAt.Local().Format(time.RFC3339))
 	if j.StartedAt != nil {
 		fmt.Fprintf(w, "started:\t%s\n", j.StartedAt.Local().Format(time.RFC3339))
@@ -500,7 +498,7 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 			if name == at.WorkerID && at.WorkerName != "" {
 				name = at.WorkerName // the worker is gone: its name as it was
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, printable(name), at.State, exit, orText(string(at.Reason), "-"), ran, printable(at.Message))
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, printable(name), printable(string(at.State)), exit, printable(orText(string(at.Reason), "-")), ran, printable(at.Message))
 		}
 		tw.Flush()
 	}
@@ -526,9 +524,9 @@ func cmdCancel(ctx context.Context, a *app, args []string) int {
 			a.apiError(cf.server, err)
 			code = exitError
 		case j.State.Final():
-			fmt.Fprintf(a.stdout, "%s %s\n", j.ID, j.State)
+			fmt.Fprintf(a.stdout, "%s %s\n", printable(j.ID), printable(string(j.State)))
 		default:
-			fmt.Fprintf(a.stdout, "%s cancelling (its worker is stopping it)\n", j.ID)
+			fmt.Fprintf(a.stdout, "%s cancelling (its worker is stopping it)\n", printable(j.ID))
 		}
 	}
 	// Together, so that a job of the list cannot start in a slot another
@@ -627,7 +625,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		if j.State == drover.JobQueued {
 			wname = "-" // waiting: the worker of its last attempt is history
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, exit, printable(wname),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(j.ID), printable(string(j.State)), exit, printable(wname),
 			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)
 	}
 	tw.Flush()
@@ -640,7 +638,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) int {
 		if limit != 50 {
 			more += fmt.Sprintf(" --limit %d", limit)
 		}
-		fmt.Fprintf(a.stderr, "more: %s --cursor %s\n", more, page.NextCursor)
+		fmt.Fprintf(a.stderr, "more: %s --cursor %s\n", more, printable(page.NextCursor))
 	}
 	return exitOK
 }
@@ -691,11 +689,11 @@ func cmdWorkers(ctx context.Context, a *app, args []string) int {
 		if w.State == drover.WorkerDown {
 			cpuUse, memUse = "-", "-" // what it last reported is not its state now
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s/%s\t%d/%d\t%s\t%s\t%s\t%s\t%s ago\n", w.ID, printable(w.Name), w.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s/%s\t%d/%d\t%s\t%s\t%s\t%s\t%s ago\n", printable(w.ID), printable(w.Name), printable(string(w.State)),
 			drover.FormatCPU(w.Allocated.CPU), drover.FormatCPU(w.Capacity.CPU),
 			drover.FormatMemory(w.Allocated.MemoryMB), drover.FormatMemory(w.Capacity.MemoryMB),
 			w.Allocated.Slots, w.Capacity.Slots, cpuUse, memUse,
-			strings.Join(w.Executors, ","), orText(strings.Join(labels, ","), "-"), age(now.Sub(w.LastHeartbeatAt)))
+			printable(strings.Join(w.Executors, ",")), printable(orText(strings.Join(labels, ","), "-")), age(now.Sub(w.LastHeartbeatAt)))
 	}
 	tw.Flush()
 	return exitOK
@@ -733,23 +731,4 @@ func joinStates(ss []drover.JobState) string {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")
-}
-
-// printable shows the control characters of s (a newline in a script, an
-// escape sequence in a name) as Go escapes, so a value stays on its line
-// of a table and cannot drive the terminal.
-func printable(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

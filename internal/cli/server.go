@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,13 +29,18 @@ type serverFlags struct {
 	fleetRetries, bundleMaxFiles, bundleMaxRatio                 int
 	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
 	insecure, metricsPublic                                      bool
+
+	// The tokens as given; resolveTokens sets joinToken and apiToken.
+	join, api secretFlag
 }
 
 func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.StringVar(&sf.listen, "listen", envOr(a, "DROVER_LISTEN", listen), "address to serve the API and UI on (env DROVER_LISTEN)")
 	fs.StringVar(&sf.data, "data", envOr(a, "DROVER_DATA", data), "folder for the store (env DROVER_DATA)")
-	fs.StringVar(&sf.joinToken, "join-token", a.getenv("DROVER_JOIN_TOKEN"), "token workers must present to register (env DROVER_JOIN_TOKEN)")
-	fs.StringVar(&sf.apiToken, "api-token", a.getenv("DROVER_API_TOKEN"), "comma-separated tokens clients must present (env DROVER_API_TOKEN)")
+	sf.join = secretFlag{name: "join-token", env: "DROVER_JOIN_TOKEN"}
+	sf.join.add(a, fs, "the join token workers register with")
+	sf.api = secretFlag{name: "api-token", env: "DROVER_API_TOKEN", lines: true}
+	sf.api.add(a, fs, "the API tokens clients must present")
 	fs.StringVar(&sf.tlsCert, "tls-cert", a.getenv("DROVER_TLS_CERT"), "TLS certificate file (env DROVER_TLS_CERT)")
 	fs.StringVar(&sf.tlsKey, "tls-key", a.getenv("DROVER_TLS_KEY"), "TLS key file (env DROVER_TLS_KEY)")
 	fs.DurationVar(&sf.hbInterval, "heartbeat-interval", coordinator.DefaultHeartbeatInterval, "how often workers heartbeat (env DROVER_HEARTBEAT_INTERVAL)")
@@ -95,23 +99,41 @@ type coordinatorProcess struct {
 	baseCtx context.CancelFunc
 }
 
+// resolveTokens reads the tokens from the environment, the files or the
+// command line (see secretFlag).
+func (sf *serverFlags) resolveTokens(a *app, fs *flag.FlagSet) error {
+	var err error
+	if sf.joinToken, _, err = sf.join.resolve(a, fs); err != nil {
+		return err
+	}
+	sf.apiToken, _, err = sf.api.resolve(a, fs)
+	return err
+}
+
+// checkTokens refuses tokens that leave a door open. With API tokens
+// clients are kept out, so workers must be too: registration without a
+// join token would let any machine that reaches the coordinator join as a
+// worker and be sent jobs with their environment and files. Beyond
+// loopback both are needed unless --insecure; --insecure never waives the
+// join token that API tokens call for.
+func (sf *serverFlags) checkTokens() error {
+	tokens := splitTokens(sf.apiToken)
+	switch {
+	case len(tokens) > 0 && sf.joinToken == "":
+		return errors.New("API tokens are set but no join token: any machine that reaches this coordinator could register as a worker and be sent jobs, their environment and files included. " +
+			"Set DROVER_JOIN_TOKEN or give --join-token-file as well")
+	case isLoopback(sf.listen) || sf.insecure || len(tokens) > 0:
+		return nil
+	}
+	missing := "DROVER_API_TOKEN and DROVER_JOIN_TOKEN (or give --api-token-file and --join-token-file)"
+	if sf.joinToken != "" {
+		missing = "DROVER_API_TOKEN (or give --api-token-file) as well: without it anyone could submit and cancel jobs"
+	}
+	return fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could run commands. Set %s, or pass --insecure", sf.listen, missing)
+}
+
 func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Logger) (*coordinatorProcess, error) {
-	var tokens []string
-	for _, t := range strings.Split(sf.apiToken, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			tokens = append(tokens, t)
-		}
-	}
-	if !isLoopback(sf.listen) && !sf.insecure && (len(tokens) == 0 || sf.joinToken == "") {
-		missing := "--api-token and --join-token (or DROVER_API_TOKEN and DROVER_JOIN_TOKEN)"
-		switch {
-		case len(tokens) > 0:
-			missing = "--join-token (or DROVER_JOIN_TOKEN) as well: without it any machine could join as a worker"
-		case sf.joinToken != "":
-			missing = "--api-token (or DROVER_API_TOKEN) as well: without it anyone could submit and cancel jobs"
-		}
-		return nil, fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could run commands. Set %s, or pass --insecure", sf.listen, missing)
-	}
+	tokens := splitTokens(sf.apiToken)
 	if (sf.tlsCert == "") != (sf.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
@@ -217,6 +239,10 @@ func startFromFlags(ctx context.Context, a *app, sf *serverFlags) (*coordinatorP
 		a.errorf("%v", err)
 		return nil, nil, exitUsage
 	}
+	if err := sf.checkTokens(); err != nil {
+		a.errorf("%v", err)
+		return nil, nil, exitUsage
+	}
 	p, err := startCoordinator(ctx, a, sf, log)
 	if err != nil {
 		a.errorf("%v", err)
@@ -233,6 +259,10 @@ func cmdServer(ctx context.Context, a *app, args []string) int {
 		return usageCode(err)
 	}
 	if err := a.envError(fs); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	if err := sf.resolveTokens(a, fs); err != nil {
 		a.errorf("%v", err)
 		return exitUsage
 	}

@@ -11,12 +11,14 @@ import (
 	"os/signal"
 	"os/user"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/coordinator"
 	"github.com/drover-dev/drover/internal/executor"
 	"github.com/drover-dev/drover/internal/executor/docker"
 	"github.com/drover-dev/drover/internal/executor/noop"
@@ -27,20 +29,21 @@ import (
 // workerFlags configure a worker agent (drover worker, and dev's own worker).
 type workerFlags struct {
 	name, executor, cpu, memory, workDir, pull string
-	runAs                                      string
+	runAs, registries                          string
 	maxParallel                                int
 	grace                                      time.Duration
 	allowNetwork                               bool
 	labels                                     multiFlag
 
 	lifeline *os.File // the container guard's lifeline (startGuard)
+	dev      bool     // drover dev's own worker: auto offers process too
 }
 
 func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&wf.name, "name", envOr(a, "DROVER_WORKER_NAME", host), "worker name shown in the UI and CLI (env DROVER_WORKER_NAME)")
 	fs.Var(&wf.labels, "labels", "labels k=v[,k=v...] that jobs can require with --constraint (repeatable)")
-	fs.StringVar(&wf.executor, "executor", envOr(a, "DROVER_EXECUTOR", "auto"), "auto (docker when the engine answers, and process), docker, process, or noop (env DROVER_EXECUTOR)")
+	fs.StringVar(&wf.executor, "executor", envOr(a, "DROVER_EXECUTOR", "auto"), "executors offered: auto (docker when the engine answers, else process; under dev: process, and docker when the engine answers), or a comma-separated list of docker and process, or noop alone (env DROVER_EXECUTOR)")
 	fs.IntVar(&wf.maxParallel, "max-parallel", runtime.NumCPU()*2, "jobs run at once (env MAX_PARALLEL_JOBS)")
 	fs.StringVar(&wf.cpu, "cpu", a.getenv("DROVER_WORKER_CPU"), "CPU offered, cores or millicores (default: all CPUs; env DROVER_WORKER_CPU)")
 	fs.StringVar(&wf.memory, "memory", a.getenv("DROVER_WORKER_MEMORY"), "memory offered, e.g. 8G (default: total minus 10%, at most 2G kept back; env DROVER_WORKER_MEMORY)")
@@ -49,6 +52,7 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&wf.pull, "pull", envOr(a, "DROVER_PULL", "missing"), "docker image pull policy: missing, always or never (env DROVER_PULL)")
 	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
 	fs.StringVar(&wf.runAs, "run-as", envOr(a, "DROVER_RUN_AS", "auto"), "who process jobs run as when the worker is root: auto (a uid of its own per job), a user (name or uid[:gid]) for every job, or a uid range FIRST-LAST (env DROVER_RUN_AS)")
+	fs.StringVar(&wf.registries, "registries", a.getenv("DROVER_REGISTRIES"), "registries docker images may be pulled from, host[:port],... (default: any public one; env DROVER_REGISTRIES)")
 	a.fromEnv(fs, "max-parallel", "MAX_PARALLEL_JOBS")
 	a.fromEnv(fs, "grace", "DROVER_GRACE")
 }
@@ -56,6 +60,10 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 // config turns the flags into a worker.Config (executors included).
 func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Config, error) {
 	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir, Labels: map[string]string{}}
+	// What the coordinator would refuse, refused here naming the flag.
+	if err := drover.ValidateWorkerName(strings.TrimSpace(wf.name)); err != nil {
+		return cfg, fmt.Errorf("--name (DROVER_WORKER_NAME): %s", drover.ErrorMessage(err))
+	}
 	if wf.grace < 0 {
 		return cfg, fmt.Errorf("--grace (DROVER_GRACE) is %s: use 0 to kill at once, or a positive duration", wf.grace)
 	}
@@ -89,15 +97,17 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	if wf.allowNetwork {
 		cfg.Labels[drover.NetworkLabel] = "true"
 	}
+	if err := drover.ValidateLabels("labels", cfg.Labels); err != nil {
+		return cfg, fmt.Errorf("--labels: %s", drover.ErrorMessage(err))
+	}
+	if _, err := docker.ParseRegistries(wf.registries); err != nil {
+		return cfg, fmt.Errorf("--registries (DROVER_REGISTRIES): %w", err)
+	}
 	if wf.maxParallel < 1 {
 		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
 	}
 	cfg.Capacity.Slots = wf.maxParallel
-	// Only process jobs switch users.
-	if cfg.RunAs, err = parseRunAs(wf.runAs); err == nil && (wf.executor == "auto" || wf.executor == drover.ExecutorProcess) {
-		err = cfg.RunAs.Check(wf.maxParallel)
-	}
-	if err != nil {
+	if cfg.RunAs, err = parseRunAs(wf.runAs); err != nil {
 		return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
 	}
 	cfg.Capacity.CPU = int64(runtime.NumCPU()) * 1000
@@ -128,6 +138,12 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		return cfg, err
 	}
 	cfg.Executors = execs
+	// Only process jobs switch users.
+	if slices.ContainsFunc(execs, func(e worker.Executor) bool { return e.Name() == drover.ExecutorProcess }) {
+		if err := cfg.RunAs.Check(wf.maxParallel); err != nil {
+			return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
+		}
+	}
 	return cfg, nil
 }
 
@@ -183,9 +199,15 @@ func parseRunAs(s string) (worker.RunAs, error) {
 	return worker.RunAs{User: &executor.User{UID: uid, GID: gid, Name: pw.Username}}, nil
 }
 
-// executors picks the executors: process jobs run as the user --run-as
-// says; docker ones in locked-down containers.
+// executors makes the executors the operator allows with --executor, in
+// its order. Which executors a worker offers is the operator's choice: a
+// submitter only chooses among them. Process jobs are not isolated, so auto
+// offers process only where docker cannot be had.
 func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir string) ([]worker.Executor, error) {
+	names, err := parseExecutors(wf.executor)
+	if err != nil {
+		return nil, err
+	}
 	newProcess := func() worker.Executor {
 		p := process.New(log)
 		p.SetWorkDir(workDir)
@@ -197,44 +219,96 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 		// The containers' label names this worker across restarts: its
 		// name and work dir, which two workers on one machine never share.
 		instance := drover.NewID("wi")
+		registries, _ := docker.ParseRegistries(wf.registries) // checked in config
 		d, err := docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork,
-			WorkerID: wf.name + ":" + workDir, Instance: instance})
+			WorkerID: wf.name + ":" + workDir, Instance: instance, Registries: registries})
 		if err != nil {
 			return nil, err
 		}
 		wf.startGuard(log, instance)
 		return d, nil
 	}
-	switch wf.executor {
-	case "auto":
-		execs := []worker.Executor{newProcess()}
-		d, err := newDocker()
-		if err != nil {
-			log.Info("docker executor off: the Docker engine does not answer", "err", err)
-		} else {
+	if names == nil {
+		return wf.auto(log, newProcess, newDocker), nil
+	}
+	var execs []worker.Executor
+	for _, name := range names {
+		switch name {
+		case drover.ExecutorProcess:
+			execs = append(execs, newProcess())
+		case drover.ExecutorNoop:
+			execs = append(execs, noop.Executor{})
+		case drover.ExecutorDocker:
+			d, err := newDocker()
+			if err != nil {
+				return nil, fmt.Errorf("--executor %s: %w", wf.executor, err)
+			}
 			execs = append(execs, d)
 		}
-		return execs, nil
-	case drover.ExecutorProcess:
-		return []worker.Executor{newProcess()}, nil
-	case drover.ExecutorNoop:
-		return []worker.Executor{noop.Executor{}}, nil
-	case drover.ExecutorDocker:
-		d, err := newDocker()
-		if err != nil {
-			return nil, fmt.Errorf("--executor docker: %w", err)
-		}
-		return []worker.Executor{d}, nil
 	}
-	return nil, fmt.Errorf("--executor (DROVER_EXECUTOR) %q: use auto, docker, process or noop", wf.executor)
+	return execs, nil
+}
+
+// auto is --executor auto: docker when the engine answers, else process. A
+// machine without Docker can only run process jobs, and its operator
+// installed a worker there to run them. drover dev is one user running
+// their own commands on loopback: it offers process, and docker as well
+// when the engine answers.
+func (wf *workerFlags) auto(log *slog.Logger, newProcess func() worker.Executor, newDocker func() (worker.Executor, error)) []worker.Executor {
+	d, err := newDocker()
+	switch {
+	case wf.dev && err != nil:
+		log.Info("executors: process (drover dev runs your commands on this machine); docker off: the Docker engine does not answer", "err", err)
+		return []worker.Executor{newProcess()}
+	case wf.dev:
+		log.Info("executors: process (drover dev runs your commands on this machine) and docker (the Docker engine answers)")
+		return []worker.Executor{newProcess(), d}
+	case err != nil:
+		log.Warn("executor auto: process, as the Docker engine does not answer; process jobs are not isolated (they share this machine's file system and network; --run-as says as whom they run)", "err", err)
+		return []worker.Executor{newProcess()}
+	}
+	log.Info("executor auto: docker, as the Docker engine answers; no process jobs (they are not isolated: offer them with --executor docker,process)")
+	return []worker.Executor{d}
+}
+
+// parseExecutors reads --executor: nil for auto, else the names of a
+// comma-separated list of docker and process, or noop alone (it runs
+// nothing: for drover bench).
+func parseExecutors(v string) ([]string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("--executor (DROVER_EXECUTOR) %q: %s: use auto, or docker, process or both as docker,process (noop alone)", v, why)
+	}
+	if strings.TrimSpace(v) == "auto" {
+		return nil, nil
+	}
+	var names []string
+	for _, n := range strings.Split(v, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+			return nil, bad("an empty name")
+		case n == "auto":
+			return nil, bad("auto stands alone")
+		case n != drover.ExecutorDocker && n != drover.ExecutorProcess && n != drover.ExecutorNoop:
+			return nil, bad(fmt.Sprintf("%q is not an executor", n))
+		case slices.Contains(names, n):
+			return nil, bad(n + " is given twice")
+		}
+		names = append(names, n)
+	}
+	if len(names) > 1 && slices.Contains(names, drover.ExecutorNoop) {
+		return nil, bad("noop stands alone (it runs nothing: it is for drover bench)")
+	}
+	return names, nil
 }
 
 func cmdWorker(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "worker")
 	var wf workerFlags
-	var server, joinToken, logLevel string
+	var server, logLevel string
+	join := secretFlag{name: "join-token", env: "DROVER_JOIN_TOKEN"}
 	fs.StringVar(&server, "server", envOr(a, "DROVER_SERVER", defaultServer), "coordinator URL (env DROVER_SERVER)")
-	fs.StringVar(&joinToken, "join-token", a.getenv("DROVER_JOIN_TOKEN"), "the coordinator's join token (env DROVER_JOIN_TOKEN)")
+	join.add(a, fs, "the join token of the coordinator")
 	fs.StringVar(&logLevel, "log-level", envOr(a, "DROVER_LOG_LEVEL", "info"), "debug, info, warn or error (env DROVER_LOG_LEVEL)")
 	wf.add(a, fs)
 	if _, err := parse(fs, args); err != nil {
@@ -245,6 +319,13 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	if err := serverURLError(server); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	// Read, and unset from the environment, before any process is started
+	// (the container guard): no child inherits the token.
+	joinToken, readJoinToken, err := join.resolve(a, fs)
+	if err != nil {
 		a.errorf("%v", err)
 		return exitUsage
 	}
@@ -259,7 +340,9 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	defer wf.stopGuard()
-	cfg.Server, cfg.JoinToken = server, joinToken
+	// The worker keeps the token until it registers, then only its own
+	// secret; it reads the file again if it must register again.
+	cfg.Server, cfg.JoinToken, cfg.ReadJoinToken = server, joinToken, readJoinToken
 	w, err := worker.New(cfg)
 	if err != nil {
 		a.errorf("%v", err)
@@ -298,13 +381,17 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 func cmdDev(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "dev")
 	var sf serverFlags
-	var wf workerFlags
+	wf := workerFlags{dev: true}
 	sf.add(a, fs, "127.0.0.1:8080", ".drover")
 	wf.add(a, fs)
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
 	}
 	if err := a.envError(fs); err != nil {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	if err := sf.resolveTokens(a, fs); err != nil {
 		a.errorf("%v", err)
 		return exitUsage
 	}
@@ -323,8 +410,17 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	defer wf.stopGuard()
-	cfg.Server, cfg.JoinToken = p.url, sf.joinToken
+	// The coordinator in this process holds the join token anyway: the
+	// worker may have it again if the coordinator forgets it.
+	joinToken := sf.joinToken
+	cfg.Server, cfg.JoinToken = p.url, joinToken
+	cfg.ReadJoinToken = func() (string, error) { return joinToken, nil }
 	cfg.Labels[drover.LocalLabel] = "true"
+	if err := evictEarlierRuns(ctx, p.coord, log); err != nil {
+		p.shutdown()
+		a.errorf("%v", err)
+		return exitError
+	}
 	w, err := worker.New(cfg)
 	if err != nil {
 		p.shutdown()
@@ -390,6 +486,28 @@ func cmdDev(ctx context.Context, a *app, args []string) int {
 	<-doneOr(done)
 	p.shutdown()
 	return exitOK
+}
+
+// evictEarlierRuns removes the live local workers the store lists when
+// drover dev starts. They are workers of earlier runs on this data folder
+// that ended without leaving (killed, a power loss), as this run's worker
+// has not registered yet. Left listed, one would hold its name, and its
+// jobs, for a heartbeat timeout after this start.
+func evictEarlierRuns(ctx context.Context, coord *coordinator.Coordinator, log *slog.Logger) error {
+	ws, err := coord.Workers(ctx)
+	if err != nil {
+		return fmt.Errorf("read the workers: %w", err)
+	}
+	for _, w := range ws {
+		if w.Labels[drover.LocalLabel] != "true" || w.State == drover.WorkerDown {
+			continue
+		}
+		if err := coord.Evict(ctx, w.ID); err != nil {
+			return fmt.Errorf("remove the worker %s of an earlier drover dev: %w", w.ID, err)
+		}
+		log.Info("removed the worker of an earlier drover dev that ended without leaving", "worker", w.ID, "name", w.Name)
+	}
+	return nil
 }
 
 func doneOr(ch chan error) <-chan error {

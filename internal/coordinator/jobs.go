@@ -14,8 +14,9 @@ import (
 )
 
 // Submit validates a spec and queues a job. A job that no registered worker
-// could ever hold is refused with EUNSCHEDULABLE; with no worker registered
-// it waits. With an idempotency key, a repeated submission returns the first
+// could ever run (none offers its executor, or none that does is large
+// enough) is refused with EUNSCHEDULABLE; with no worker registered it
+// waits. With an idempotency key, a repeated submission returns the first
 // job (created=false).
 func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey string) (*drover.Job, bool, error) {
 	if err := spec.Normalize(); err != nil {
@@ -24,11 +25,13 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 	if len(idemKey) > 200 {
 		return nil, false, drover.Errorf(drover.EINVALID, "Idempotency-Key is %d characters; the limit is 200", len(idemKey))
 	}
-	if msg, err := c.unschedulable(ctx, spec); err != nil {
+	if field, msg, err := c.unschedulable(ctx, spec); err != nil {
 		return nil, false, fmt.Errorf("submit: %w", err)
 	} else if msg != "" {
-		return nil, false, &drover.Error{Code: drover.EUNSCHEDULABLE, Field: "resources",
-			Message: fmt.Sprintf("no worker could ever run this job: %s; lower the request or add a larger worker", msg)}
+		if field == "resources" {
+			msg += "; lower the request or add a larger worker"
+		}
+		return nil, false, &drover.Error{Code: drover.EUNSCHEDULABLE, Field: field, Message: "no worker could ever run this job: " + msg}
 	}
 	if spec.Bundle != "" {
 		if _, err := c.store.GetBundle(ctx, spec.Bundle); drover.IsCode(err, drover.ENOTFOUND) {
@@ -60,23 +63,27 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 	return j, created, nil
 }
 
-// unschedulable says why no registered worker could ever hold spec ("" if
-// one could). The workers read by a submission less than a second ago are
-// enough to accept; a refusal is always decided on a fresh read.
-func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (string, error) {
+// unschedulable says why no registered worker could ever run spec, and the
+// spec field at fault ("" if one could: see sched.Unschedulable). The
+// workers read by a submission less than a second ago are enough to accept;
+// a refusal is always decided on a fresh read.
+func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (field, msg string, err error) {
 	now := c.now()
-	if ws := c.memo.recentFleet(now); ws != nil && sched.Unschedulable(spec, ws) == "" {
-		return "", nil
+	if ws := c.memo.recentFleet(now); ws != nil {
+		if _, msg := sched.Unschedulable(spec, ws); msg == "" {
+			return "", "", nil
+		}
 	}
 	ws, err := c.store.Fleet(ctx)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if ws == nil {
 		ws = []drover.Worker{}
 	}
 	c.memo.setFleet(ws, now)
-	return sched.Unschedulable(spec, ws), nil
+	field, msg = sched.Unschedulable(spec, ws)
+	return field, msg, nil
 }
 
 // Job returns a job with its attempts.
@@ -122,7 +129,7 @@ func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.Job
 	// A cursor is the last job id of the page before; anything else would
 	// silently list from some other point.
 	if f.Cursor != "" && (!strings.HasPrefix(f.Cursor, "job_") || len(f.Cursor) > 64) {
-		return nil, drover.Errorf(drover.EINVALID, "cursor %q is not one a page returned: pass nextCursor as it came, or none for the first page", f.Cursor)
+		return nil, drover.Errorf(drover.EINVALID, "cursor %s is not one a page returned: pass nextCursor as it came, or none for the first page", drover.Quote(f.Cursor))
 	}
 	jobs, next, err := c.store.ListJobs(ctx, f)
 	if err != nil {

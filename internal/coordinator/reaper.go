@@ -147,10 +147,7 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		if werr == nil {
 			lastHeard = &w.LastHeartbeatAt
 		}
-		for _, a := range attempts {
-			c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, RanUntil: lastHeard, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
-				Message: "worker " + name + " stopped heartbeating"})
-		}
+		c.loseAttempts(ctx, attempts, now, lastHeard, "worker "+name+" stopped heartbeating")
 		if werr == nil {
 			c.publishWorker(w)
 		}
@@ -183,6 +180,16 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loseAttempts fails the attempts of a worker found gone as worker_lost
+// (retried by the fleet's budget). They ran, as far as anyone knows, until
+// lastHeard when it is known.
+func (c *Coordinator) loseAttempts(ctx context.Context, attempts []drover.Attempt, now time.Time, lastHeard *time.Time, message string) {
+	for _, a := range attempts {
+		c.endAttempt(ctx, a.ID, store.AttemptEnd{At: now, RanUntil: lastHeard, State: drover.AttemptFailed, Reason: drover.ReasonWorkerLost,
+			Message: message})
+	}
 }
 
 // endAttempt ends an attempt with the retry policy and publishes the

@@ -404,3 +404,25 @@ func TestAssignmentsSayTheirAckWindow(t *testing.T) {
 		t.Errorf("ackWithin of an assignment past its window: %s, want 1ms", a2.AckWithin)
 	}
 }
+
+// A worker's finish message is stored cut to a bound, at a character
+// boundary, saying how long it was.
+func TestFinishMessageIsBounded(t *testing.T) {
+	ctx := context.Background()
+	st, clock := reapStore(t)
+	c := reapCoordinator(t, st, clock)
+	reg, j, att := runningOnOneWorker(t, c)
+	one := 1
+	msg := "é" + strings.Repeat("x", 1<<20)
+	if _, err := c.Finish(ctx, reg.Worker.ID, att, drover.FinishRequest{ExitCode: &one, Message: msg}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := c.Job(ctx, j.ID)
+	m := got.Attempts[0].Message
+	if len(m) > maxMessageLen+64 || !strings.HasPrefix(m, "éxxx") || !strings.HasSuffix(m, "(1048578 bytes in all)") {
+		t.Fatalf("stored message of %d bytes: %q…%q", len(m), m[:min(len(m), 20)], m[max(0, len(m)-40):])
+	}
+	if clipMessage("short") != "short" {
+		t.Fatal("a short message is kept as it is")
+	}
+}

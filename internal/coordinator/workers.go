@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/store"
@@ -17,6 +18,10 @@ import (
 
 // Register admits a worker and returns its id and secret. The secret is
 // "<worker id>.<random>", shown once and stored only as a SHA-256 hash.
+//
+// Names are unique among live workers. A name held by a READY or DRAINING
+// worker is refused with ECONFLICT, unless the request's previous secret is
+// that worker's: then the request is that worker restarted (see replace).
 func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) (*drover.RegisterResponse, error) {
 	if err := validateRegister(&req); err != nil {
 		return nil, err
@@ -38,8 +43,8 @@ func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) 
 	_, _ = rand.Read(b[:])
 	secret := w.ID + "." + hex.EncodeToString(b[:])
 	sum := sha256.Sum256([]byte(secret))
-	if err := c.store.CreateWorker(ctx, w, sum[:]); err != nil {
-		return nil, fmt.Errorf("register worker: %w", err)
+	if err := c.createNamed(ctx, w, sum[:], req.PreviousSecret); err != nil {
+		return nil, err
 	}
 	c.log.Info("worker registered", "worker", w.ID, "name", w.Name, "cpu", drover.FormatCPU(w.Capacity.CPU),
 		"memory", drover.FormatMemory(w.Capacity.MemoryMB), "slots", w.Capacity.Slots, "executors", w.Executors)
@@ -53,13 +58,143 @@ func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) 
 	}, nil
 }
 
+// createNamed stores w unless a live worker holds its name. A holder that
+// previous proves to be w's earlier self is replaced first. A holder that
+// goes DOWN meanwhile frees the name, so the store is asked again a few
+// times before giving up.
+func (c *Coordinator) createNamed(ctx context.Context, w *drover.Worker, secretHash []byte, previous string) error {
+	replaced := false
+	for range 3 {
+		err := c.store.CreateWorker(ctx, w, secretHash)
+		if !drover.IsCode(err, drover.ECONFLICT) {
+			if err != nil {
+				return fmt.Errorf("register worker: %w", err)
+			}
+			return nil
+		}
+		holder, err := c.liveNamed(ctx, w.Name)
+		if err != nil {
+			return fmt.Errorf("register worker: %w", err)
+		}
+		switch {
+		case holder == nil:
+			continue // it went DOWN or left since
+		case replaced || !c.proves(ctx, previous, holder.ID):
+			return c.nameTaken(holder)
+		}
+		if err := c.replace(ctx, holder); err != nil {
+			return err
+		}
+		replaced = true
+	}
+	return drover.Errorf(drover.EUNAVAILABLE, "worker name %q changed hands while registering: try again", w.Name)
+}
+
+// liveNamed returns the READY or DRAINING worker named name, or nil.
+func (c *Coordinator) liveNamed(ctx context.Context, name string) (*drover.Worker, error) {
+	ws, err := c.store.Fleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ws {
+		if ws[i].Name == name && (ws[i].State == drover.WorkerReady || ws[i].State == drover.WorkerDraining) {
+			return &ws[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// proves reports whether secret is the secret of worker id.
+func (c *Coordinator) proves(ctx context.Context, secret, id string) bool {
+	if !strings.HasPrefix(secret, id+".") {
+		return false
+	}
+	got, err := c.AuthWorker(ctx, secret)
+	return err == nil && got == id
+}
+
+// nameTaken is the refusal of a name a live worker holds. It says who holds
+// it and since when it was silent, so an operator can tell a second worker
+// given the same name from a restart that lost its work dir.
+func (c *Coordinator) nameTaken(holder *drover.Worker) error {
+	last := holder.LastHeartbeatAt.UTC()
+	return drover.Errorf(drover.ECONFLICT,
+		"worker name %q is taken by worker %s (%s, last heard from at %s, %s ago): give each worker its own --name, or stop the other one; "+
+			"its name is free once it is DOWN, %s after it was last heard from (a worker restarted on the same work dir proves it is that worker and is let in at once)",
+		holder.Name, holder.ID, holder.State, last.Format(time.RFC3339), c.now().Sub(last).Round(time.Second), c.cfg.HeartbeatTimeout)
+}
+
+// Evict removes worker id, which its operator knows is gone although the
+// coordinator lists it live, as a proved restart does (see replace). drover
+// dev evicts its own worker of an earlier run on the same data folder that
+// ended without leaving (killed, a power loss): otherwise the coordinator,
+// restarted with it, would keep that worker's name taken for a heartbeat
+// timeout, and refuse the name to this run's worker if the earlier run's
+// work dir, with its secret, is gone.
+func (c *Coordinator) Evict(ctx context.Context, id string) error {
+	w, err := c.store.GetWorker(ctx, id)
+	if err != nil {
+		return err
+	}
+	if w.State == drover.WorkerDown {
+		return nil
+	}
+	return c.replace(ctx, w)
+}
+
+// replace removes a live worker that a registration proved to be its own
+// earlier self. That process is gone: one worker holds its work dir, where
+// the secret is kept. Its attempts are lost now rather than a heartbeat
+// timeout later, and its record goes, so its secret cannot bring it back.
+// A worker heard from since it was read is alive after all: its name stays
+// taken.
+func (c *Coordinator) replace(ctx context.Context, old *drover.Worker) error {
+	now := c.now()
+	attempts, _, err := c.store.MarkWorkerDown(ctx, old.ID, old.LastHeartbeatAt.Add(time.Nanosecond))
+	switch {
+	case drover.IsCode(err, drover.ECONFLICT):
+		if cur, gerr := c.store.GetWorker(ctx, old.ID); gerr == nil {
+			return c.nameTaken(cur)
+		}
+		return c.nameTaken(old)
+	case drover.IsCode(err, drover.ENOTFOUND):
+		return nil // it left meanwhile
+	case err != nil:
+		return fmt.Errorf("replace worker %s: %w", old.ID, err)
+	}
+	c.log.Info("worker restarted: its earlier registration is removed", "worker", old.ID, "name", old.Name, "attempts_lost", len(attempts))
+	c.loseAttempts(ctx, attempts, now, &old.LastHeartbeatAt, "worker "+old.Name+" ("+old.ID+") restarted")
+	c.memo.forgetWorker(old.ID)
+	// Deleting fails only if an attempt could not be ended: it stays DOWN,
+	// which frees its name too, and the reaper finishes the job.
+	if err := c.store.DeleteWorker(ctx, old.ID); err != nil {
+		c.log.Warn("remove the replaced worker", "worker", old.ID, "err", err)
+		return nil
+	}
+	c.workers.forget(old.ID)
+	c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: old.ID, State: "LEFT"}})
+	return nil
+}
+
+// knownExecutors are those a worker may offer.
+var knownExecutors = []string{drover.ExecutorDocker, drover.ExecutorProcess, drover.ExecutorNoop}
+
+// maxVersionLen bounds the version a worker registers with.
+const maxVersionLen = 64
+
 func validateRegister(r *drover.RegisterRequest) error {
 	r.Name = strings.TrimSpace(r.Name)
+	if err := drover.ValidateWorkerName(r.Name); err != nil {
+		return err
+	}
+	if err := drover.ValidateLabels("labels", r.Labels); err != nil {
+		return err
+	}
 	switch {
-	case r.Name == "":
-		return drover.Errorf(drover.EINVALID, "worker name is empty: give --name or let it default to the host name")
-	case len(r.Name) > 100:
-		return drover.Errorf(drover.EINVALID, "worker name is %d characters; the limit is 100", len(r.Name))
+	case len(r.Version) > maxVersionLen || strings.IndexFunc(r.Version, drover.UnsafeRune) >= 0:
+		return drover.FieldErrorf("version", "version %s is not a version: at most %d bytes of printable text", drover.Quote(r.Version), maxVersionLen)
+	case len(r.Executors) > len(knownExecutors):
+		return drover.FieldErrorf("executors", "%d executors; there are only %d", len(r.Executors), len(knownExecutors))
 	case r.Capacity.CPU <= 0:
 		return drover.Errorf(drover.EINVALID, "capacity.cpu is %d: it must be positive (millicores)", r.Capacity.CPU)
 	case r.Capacity.MemoryMB <= 0:
@@ -72,13 +207,8 @@ func validateRegister(r *drover.RegisterRequest) error {
 		return drover.Errorf(drover.EINVALID, "grace is %s: it must be between 0 and %s (--grace)", r.Grace, maxGrace)
 	}
 	for _, e := range r.Executors {
-		if e != drover.ExecutorDocker && e != drover.ExecutorProcess && e != drover.ExecutorNoop {
-			return drover.Errorf(drover.EINVALID, "executor %q is unknown", e)
-		}
-	}
-	for k := range r.Labels {
-		if k == "" {
-			return drover.Errorf(drover.EINVALID, "a label has an empty name: use key=value")
+		if !slices.Contains(knownExecutors, e) {
+			return drover.FieldErrorf("executors", "executor %s is unknown", drover.Quote(e))
 		}
 	}
 	if r.Labels == nil {
@@ -356,6 +486,24 @@ func (c *Coordinator) AppendOutput(ctx context.Context, workerID, attemptID stri
 	return nil
 }
 
+// maxMessageLen bounds the message a worker reports with a finish. The
+// message is stored with the attempt and shown in the UI and the CLI, and a
+// worker host is not trusted to keep it short.
+const maxMessageLen = 4096
+
+// clipMessage cuts msg to maxMessageLen bytes at a character boundary and
+// says how long it was.
+func clipMessage(msg string) string {
+	if len(msg) <= maxMessageLen {
+		return msg
+	}
+	cut := maxMessageLen
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", msg[:cut], len(msg))
+}
+
 // Finish ends an attempt as the worker reports it and applies the retry
 // policy. A finish for an attempt that is no longer current is ECONFLICT.
 func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, req drover.FinishRequest) (*drover.Job, error) {
@@ -365,7 +513,7 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	// The end is dated when the worker says it was (a finish delayed by an
 	// outage), never in the future, and at most maxEndedAgo back.
 	now := c.now().Add(-min(max(req.EndedAgo.D(), 0), maxEndedAgo))
-	end := store.AttemptEnd{At: now, ExitCode: req.ExitCode, Reason: req.Reason, Message: req.Message, Usage: req.Usage, Phases: req.Phases}
+	end := store.AttemptEnd{At: now, ExitCode: req.ExitCode, Reason: req.Reason, Message: clipMessage(req.Message), Usage: req.Usage, Phases: req.Phases}
 	if req.Started {
 		st := now.Add(-max(req.Phases.Running.D(), 0))
 		end.StartedAt = &st
@@ -385,7 +533,7 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	case req.Reason.JobFailure() || req.Reason.FleetFailure():
 		end.State = drover.AttemptFailed
 	default:
-		return nil, drover.Errorf(drover.EINVALID, "reason %q is not one a worker reports", req.Reason)
+		return nil, drover.Errorf(drover.EINVALID, "reason %s is not one a worker reports", drover.Quote(string(req.Reason)))
 	}
 	policy := decide
 	if req.Reason == drover.ReasonNotAcknowledged && !req.Started && req.ExitCode == nil {

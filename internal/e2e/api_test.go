@@ -51,7 +51,9 @@ func TestBadInputs(t *testing.T) {
 		{"bad state filter", "GET", "/api/v1/jobs?state=DONE", "", token, 422, "QUEUED"},
 		{"missing token", "GET", "/api/v1/jobs", "", "", 401, "DROVER_TOKEN"},
 		{"wrong token", "GET", "/api/v1/jobs", "", "nope", 401, "wrong"},
-		{"register without join token", "POST", "/api/v1/workers", `{"name":"x"}`, "", 422, "capacity"},
+		{"register without the join token", "POST", "/api/v1/workers", `{"name":"x"}`, "", 401, "needs a join token"},
+		{"register with the API token", "POST", "/api/v1/workers", `{"name":"x"}`, token, 401, "join token is wrong"},
+		{"register without a capacity", "POST", "/api/v1/workers", `{"name":"x"}`, "join-" + token, 422, "capacity"},
 		{"worker call with an API token", "POST", "/api/v1/workers/wrk_x/heartbeat", `{}`, token, 401, "not an API token"},
 		{"unknown route", "GET", "/api/v1/nope", "", token, 404, "no API route"},
 	}

@@ -66,7 +66,12 @@ func zipBytes(t *testing.T, entries map[string]string) []byte {
 func TestBundleRunsWithItsFiles(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})
-	cl.worker("w1", "--executor", "auto")
+	// Process jobs first, then docker ones when there is an engine.
+	executors := drover.ExecutorProcess
+	if needDockerOK() {
+		executors = "process,docker"
+	}
+	cl.worker("w1", "--executor", executors)
 	ctx := ctxT(t, 2*time.Minute)
 	dir := makeProject(t)
 

@@ -178,11 +178,14 @@ type cluster struct {
 	listen string
 	server *proc
 	env    []string // client env: DROVER_SERVER, DROVER_TOKEN
+	join   []string // workers' env: DROVER_JOIN_TOKEN when the server has one
 	c      *client.Client
 }
 
 type serverOpt struct {
-	args  []string
+	args []string
+	// token is the API token; with one the server has a join token too,
+	// which the cluster's workers get in their environment.
 	token string
 	// fastReap: workers are DOWN after 1.5 s of silence instead of 5 s, for
 	// tests that kill a worker. Others keep the margin, so a CPU-starved
@@ -217,7 +220,8 @@ func (cl *cluster) startServer(o serverOpt) {
 		"--heartbeat-interval", "200ms", "--heartbeat-timeout", timeout, "--ack-timeout", "5s"}, o.args...)
 	var env []string
 	if o.token != "" {
-		env = append(env, "DROVER_API_TOKEN="+o.token)
+		env = append(env, "DROVER_API_TOKEN="+o.token, "DROVER_JOIN_TOKEN=join-"+o.token)
+		cl.join = []string{"DROVER_JOIN_TOKEN=join-" + o.token}
 	}
 	cl.server = start(cl.t, "server", env, args...)
 	m := cl.server.waitLine(`msg=listening url=(\S+)`, 20*time.Second)
@@ -236,7 +240,7 @@ func (cl *cluster) worker(name string, args ...string) (*proc, string) {
 	cl.t.Helper()
 	a := append([]string{"worker", "--server", cl.url, "--name", name, "--executor", "process", "--grace", "1s",
 		"--work-dir", workDir(cl.t), "--run-as", uidRange(cl.t)}, args...)
-	p := start(cl.t, "worker "+name, nil, a...)
+	p := start(cl.t, "worker "+name, cl.join, a...)
 	m := p.waitLine(`msg=registered worker=(\S+)`, 20*time.Second)
 	return p, m[1]
 }

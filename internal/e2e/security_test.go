@@ -24,7 +24,7 @@ func TestServerRefusesOpenListenerWithoutTokens(t *testing.T) {
 	cmd.Env = cleanEnv()
 	out, err := cmd.CombinedOutput()
 	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "--api-token") || !strings.Contains(string(out), "--insecure") {
+	if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "DROVER_API_TOKEN") || !strings.Contains(string(out), "--insecure") {
 		t.Fatalf("open listener without tokens: %v\n%s", err, out)
 	}
 }
@@ -36,8 +36,12 @@ func TestTLSAndTokens(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := selfSigned(t, dir)
 	listen := freePort(t)
-	srv := start(t, "tls server", nil, "server", "--listen", listen, "--data", dir,
-		"--tls-cert", certFile, "--tls-key", keyFile, "--join-token", "join-secret", "--api-token", "api-secret",
+	apiFile := filepath.Join(dir, "api-tokens")
+	if err := os.WriteFile(apiFile, []byte("old-secret\napi-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := start(t, "tls server", []string{"DROVER_JOIN_TOKEN=join-secret"}, "server", "--listen", listen, "--data", dir,
+		"--tls-cert", certFile, "--tls-key", keyFile, "--api-token-file", apiFile,
 		"--heartbeat-interval", "200ms", "--heartbeat-timeout", "1500ms")
 	url := srv.waitLine(`msg=listening url=(\S+)`, 20*time.Second)[1]
 	if !strings.HasPrefix(url, "https://") {
@@ -45,14 +49,19 @@ func TestTLSAndTokens(t *testing.T) {
 	}
 	trust := "SSL_CERT_FILE=" + certFile
 
-	// A worker with a wrong join token is refused and says why.
+	// A worker with a wrong join token is refused and says why. The token
+	// on the command line still works, with a warning.
 	bad := exec.Command(bin, "worker", "--server", url, "--join-token", "nope", "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
 	bad.Env = append(cleanEnv(), trust)
 	out, err := bad.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "join token is wrong") {
+	if err == nil || !strings.Contains(string(out), "join token is wrong") || !strings.Contains(string(out), "warning: --join-token shows the token") {
 		t.Fatalf("worker with a wrong join token: %v\n%s", err, out)
 	}
-	w := start(t, "tls worker", []string{trust}, "worker", "--server", url, "--join-token", "join-secret", "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
+	joinFile := filepath.Join(dir, "join-token")
+	if err := os.WriteFile(joinFile, []byte("join-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := start(t, "tls worker", []string{trust}, "worker", "--server", url, "--join-token-file", joinFile, "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
 	w.waitLine(`msg=registered`, 20*time.Second)
 
 	run := func(token string) (string, string, int) {

@@ -272,6 +272,12 @@ func TestAPIErrorStatuses(t *testing.T) {
 			t.Errorf("field = %q, want executor", e.Field)
 		}
 	})
+	t.Run("an executor no worker offers", func(t *testing.T) {
+		r := s.call(t, "POST", "/api/v1/jobs", apiToken, `{"image": "busybox", "command": ["true"]}`)
+		if e := wantError(t, r, 422, drover.EUNSCHEDULABLE, "no registered worker offers executor docker"); e.Field != "executor" {
+			t.Errorf("field = %q, want executor", e.Field)
+		}
+	})
 }
 
 func TestAPIInternalErrorsAreNotShown(t *testing.T) {
@@ -389,6 +395,30 @@ func TestAPIIdempotencyKey(t *testing.T) {
 	}
 	r := s.call(t, "POST", "/api/v1/jobs", "", spec, "Idempotency-Key", strings.Repeat("k", 201))
 	wantError(t, r, 422, drover.EINVALID, "Idempotency-Key")
+}
+
+// A registration under the name of a live worker is refused with 409 saying
+// which worker holds it and what to do; the holder's own secret proves a
+// restart, which takes the name at once.
+func TestAPIWorkerNamesAreUnique(t *testing.T) {
+	s := newAPIServer(t, serverOpt{tokens: true})
+	a := s.register(t, "a", 2000)
+	body := func(previous string) string {
+		return `{"name": "a", "executors": ["process"], "capacity": {"cpu": 1000, "memoryMB": 512, "slots": 1}, "previousSecret": "` + previous + `"}`
+	}
+	wantError(t, s.call(t, "POST", "/api/v1/workers", joinToken, body("")), 409, drover.ECONFLICT,
+		`worker name "a" is taken by worker `+a.id, "READY", "last heard from", "its own --name", "stop the other one")
+	// A previous secret stands in for the join token nowhere.
+	wantError(t, s.call(t, "POST", "/api/v1/workers", "", body(a.secret)), 401, drover.EUNAUTHORIZED, "join token")
+	r := s.call(t, "POST", "/api/v1/workers", joinToken, body(a.secret))
+	if r.status != 201 {
+		t.Fatalf("restart with the previous secret: %d %s, want 201", r.status, r.body)
+	}
+	var resp drover.RegisterResponse
+	if err := json.Unmarshal(r.body, &resp); err != nil || resp.Worker.ID == a.id || resp.Worker.Name != "a" {
+		t.Fatalf("restart: %+v %v", resp.Worker, err)
+	}
+	wantError(t, s.call(t, "POST", "/api/v1/workers/"+a.id+"/heartbeat", a.secret, `{}`), 401, drover.EUNAUTHORIZED, "not registered")
 }
 
 func TestAPIWorkerAuth(t *testing.T) {
@@ -1208,11 +1238,11 @@ func TestAPIMultipartSpecPart(t *testing.T) {
 func TestAPIMethodNotAllowed(t *testing.T) {
 	s := newAPIServer(t, serverOpt{})
 	r := s.call(t, "PUT", "/api/v1/jobs", "", `{}`)
-	wantError(t, r, 405, drover.EMETHOD, "PUT is not a method of /api/v1/jobs: use GET, HEAD or POST")
+	wantError(t, r, 405, drover.EMETHOD, `"PUT" is not a method of "/api/v1/jobs": use GET, HEAD or POST`)
 	if got := r.header.Get("Allow"); got != "GET, HEAD, POST" {
 		t.Errorf("Allow = %q, want GET, HEAD, POST", got)
 	}
 	r = s.call(t, "DELETE", "/api/v1/jobs/job_x/cancel", "", "")
 	wantError(t, r, 405, drover.EMETHOD, "use POST")
-	wantError(t, s.call(t, "GET", "/api/v1/nothing", "", ""), 404, drover.ENOTFOUND, "no API route GET /api/v1/nothing")
+	wantError(t, s.call(t, "GET", "/api/v1/nothing", "", ""), 404, drover.ENOTFOUND, `no API route "GET /api/v1/nothing"`)
 }

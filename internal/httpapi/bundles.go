@@ -47,7 +47,7 @@ func (s *server) getBundle(w http.ResponseWriter, r *http.Request) error {
 func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return drover.Errorf(drover.EMALFORMED, "multipart body: %v", err)
+		return drover.Errorf(drover.EMALFORMED, "multipart body: %s", drover.Quote(err.Error()))
 	}
 	var (
 		spec   *drover.JobSpec
@@ -59,11 +59,12 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 		if err != nil {
-			return bodyError(drover.Errorf(drover.EMALFORMED, "multipart body: %v", err))
+			// A malformed header's error quotes the whole line.
+			return bodyError(drover.Errorf(drover.EMALFORMED, "multipart body: %s", drover.Quote(err.Error())))
 		}
 		switch name := p.FormName(); {
 		case name == "spec" && spec != nil || name == "bundle" && bundle != nil:
-			return drover.Errorf(drover.EMALFORMED, "multipart body has two %q parts: send one (a job has one spec and at most one bundle)", name)
+			return drover.Errorf(drover.EMALFORMED, "multipart body has two %s parts: send one (a job has one spec and at most one bundle)", drover.Quote(name))
 		case name == "spec":
 			var sp drover.JobSpec
 			if err := decodeFrom(newLimitReader(p, s.cfg.MaxBody), &sp, true); err != nil {
@@ -77,7 +78,7 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 			}
 			bundle = b
 		default:
-			return drover.Errorf(drover.EMALFORMED, "multipart part %q is unknown: send a \"spec\" part (JSON) and an optional \"bundle\" part (ZIP)", name)
+			return drover.Errorf(drover.EMALFORMED, "multipart part %s is unknown: send a \"spec\" part (JSON) and an optional \"bundle\" part (ZIP)", drover.Quote(name))
 		}
 	}
 	if spec == nil {

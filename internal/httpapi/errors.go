@@ -126,19 +126,33 @@ func decodeError(err error) error {
 			// The decoder names the map, not the key, for a value of the
 			// wrong type.
 			return &drover.Error{Code: drover.EMALFORMED, Field: field,
-				Message: fmt.Sprintf("field %q must map names to strings: a value is a JSON %s (quote it)", field, typ.Value)}
+				Message: fmt.Sprintf("field %q must map names to strings: a value is a JSON %s (quote it)", field, clipValue(typ.Value))}
 		}
 		return &drover.Error{Code: drover.EMALFORMED, Field: field,
-			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, want, typ.Value)}
+			Message: fmt.Sprintf("field %q must be %s, not a JSON %s", field, want, clipValue(typ.Value))}
 	case errors.As(err, new(*drover.Error)):
 		// A type's own UnmarshalJSON said what is wrong (drover.Command).
 		return err
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return &drover.Error{Code: drover.EMALFORMED, Field: name,
-			Message: fmt.Sprintf("%s: check its spelling (see the API reference in the README)", strings.TrimPrefix(err.Error(), "json: "))}
+		e := &drover.Error{Code: drover.EMALFORMED,
+			Message: fmt.Sprintf("unknown field %s: check its spelling (see the API reference in the README)", drover.Quote(name))}
+		if len(name) <= drover.MaxQuoted {
+			e.Field = name
+		}
+		return e
 	}
 	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// clipValue bounds what a decoding error shows of the value:
+// encoding/json puts a number's whole text in it ("number 1.5").
+func clipValue(v string) string {
+	kind, text, ok := strings.Cut(v, " ")
+	if !ok || kind != "number" || len(text) <= drover.MaxQuoted {
+		return v
+	}
+	return kind + " " + drover.Quote(text)
 }
 
 func typeName(t string) string {

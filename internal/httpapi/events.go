@@ -32,7 +32,7 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) error {
 	if v := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("lastEventId")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return drover.Errorf(drover.EINVALID, "Last-Event-ID %q is not an event id from this stream", v)
+			return drover.Errorf(drover.EINVALID, "Last-Event-ID %s is not an event id from this stream", drover.Quote(v))
 		}
 		last = n
 	}
@@ -87,7 +87,7 @@ func parseEventFilter(r *http.Request) (eventFilter, error) {
 	for _, v := range q["type"] {
 		for t := range strings.SplitSeq(strings.ToLower(v), ",") {
 			if t != "job" && t != "worker" {
-				return f, drover.Errorf(drover.EINVALID, "type %q: use job or worker (comma-separated for both)", t)
+				return f, drover.Errorf(drover.EINVALID, "type %s: use job or worker (comma-separated for both)", drover.Quote(t))
 			}
 			if f.types == nil {
 				f.types = map[string]bool{}
@@ -121,7 +121,7 @@ func parseStates(vs []string) ([]drover.JobState, error) {
 				continue
 			}
 			if !st.Valid() {
-				return nil, drover.Errorf(drover.EINVALID, "state %q is not a job state: use %s (comma-separated for several)", s, stateList())
+				return nil, drover.Errorf(drover.EINVALID, "state %s is not a job state: use %s (comma-separated for several)", drover.Quote(s), stateList())
 			}
 			if !slices.Contains(out, st) {
 				out = append(out, st)

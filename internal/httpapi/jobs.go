@@ -43,7 +43,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return drover.Errorf(drover.EINVALID, "limit %q: use a whole number from 1 to 1000", v)
+			return drover.Errorf(drover.EINVALID, "limit %s: use a whole number from 1 to 1000", drover.Quote(v))
 		}
 		f.Limit = n
 	}
@@ -75,6 +75,11 @@ func (s *server) cancelJobs(w http.ResponseWriter, r *http.Request) error {
 		return drover.FieldErrorf("ids", "ids is empty: name the jobs to cancel")
 	case len(req.IDs) > drover.MaxCancel:
 		return drover.FieldErrorf("ids", "%d jobs in one request: send at most %d", len(req.IDs), drover.MaxCancel)
+	}
+	for i, id := range req.IDs {
+		if len(id) > drover.MaxIDLen {
+			return drover.FieldErrorf("ids", "ids[%d] %s is not a job id: those are at most %d bytes", i, drover.Quote(id), drover.MaxIDLen)
+		}
 	}
 	rs, err := s.c.CancelMany(r.Context(), req.IDs)
 	if err != nil {

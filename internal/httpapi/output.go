@@ -22,13 +22,13 @@ func (s *server) output(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	stream := drover.Stream(q.Get("stream"))
 	if stream != "" && stream != drover.Stdout && stream != drover.Stderr {
-		return drover.Errorf(drover.EINVALID, "stream %q: use stdout or stderr, or leave it out for both", stream)
+		return drover.Errorf(drover.EINVALID, "stream %s: use stdout or stderr, or leave it out for both", drover.Quote(string(stream)))
 	}
 	follow := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	if v := q.Get("follow"); v != "" {
 		f, err := strconv.ParseBool(v)
 		if err != nil {
-			return drover.Errorf(drover.EINVALID, "follow %q: use 1 (or true) to follow, 0 (or false) or nothing for the output so far", v)
+			return drover.Errorf(drover.EINVALID, "follow %s: use 1 (or true) to follow, 0 (or false) or nothing for the output so far", drover.Quote(v))
 		}
 		follow = follow || f
 	}
@@ -121,7 +121,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, id string, strea
 	if v := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("lastEventId")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return drover.Errorf(drover.EINVALID, "Last-Event-ID %q is not an event id from this stream", v)
+			return drover.Errorf(drover.EINVALID, "Last-Event-ID %s is not an event id from this stream", drover.Quote(v))
 		}
 		after = n
 	}

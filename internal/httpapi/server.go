@@ -116,10 +116,10 @@ func New(cfg Config) http.Handler {
 			if len(allowed) > 1 {
 				use = strings.Join(allowed[:len(allowed)-1], ", ") + " or " + use
 			}
-			writeError(w, r, s.log, drover.Errorf(drover.EMETHOD, "%s is not a method of %s: use %s", r.Method, r.URL.Path, use))
+			writeError(w, r, s.log, drover.Errorf(drover.EMETHOD, "%s is not a method of %s: use %s", drover.Quote(r.Method), drover.Quote(r.URL.Path), use))
 			return
 		}
-		writeError(w, r, s.log, drover.Errorf(drover.ENOTFOUND, "no API route %s %s: see the API reference in the README", r.Method, r.URL.Path))
+		writeError(w, r, s.log, drover.Errorf(drover.ENOTFOUND, "no API route %s: see the API reference in the README", drover.Quote(r.Method+" "+r.URL.Path)))
 	})
 	if cfg.UI != nil {
 		mux.Handle("/", cfg.UI)
@@ -155,6 +155,10 @@ func (s *server) clientOrWorker(h func(w http.ResponseWriter, r *http.Request) e
 	return func(w http.ResponseWriter, r *http.Request) {
 		if tok := bearer(r); strings.HasPrefix(tok, "wrk_") && !s.isAPIToken(tok) {
 			if _, err := s.c.AuthWorker(r.Context(), tok); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+			if err := checkPathIDs(r); err != nil {
 				writeError(w, r, s.log, err)
 				return
 			}
@@ -199,11 +203,27 @@ func (s *server) clientLimit(limit int64, h func(w http.ResponseWriter, r *http.
 				return
 			}
 		}
+		if err := checkPathIDs(r); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := h(w, r); err != nil {
 			writeError(w, r, s.log, err)
 		}
 	}
+}
+
+// checkPathIDs refuses a path id longer than any drover makes as not
+// found. The messages of a lookup name the id it did not find: this keeps
+// them short.
+func checkPathIDs(r *http.Request) error {
+	for _, name := range []string{"id", "sha"} {
+		if v := r.PathValue(name); len(v) > drover.MaxIDLen {
+			return drover.Errorf(drover.ENOTFOUND, "%s %s is not one drover made: those are at most %d bytes", name, drover.Quote(v), drover.MaxIDLen)
+		}
+	}
+	return nil
 }
 
 type workerKey struct{}
@@ -226,8 +246,12 @@ func (s *server) worker(h func(w http.ResponseWriter, r *http.Request) error) ht
 			writeError(w, r, s.log, err)
 			return
 		}
+		if err := checkPathIDs(r); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/v1/workers/") && r.PathValue("id") != id {
-			writeError(w, r, s.log, drover.Errorf(drover.EFORBIDDEN, "this secret belongs to worker %s, not %s", id, r.PathValue("id")))
+			writeError(w, r, s.log, drover.Errorf(drover.EFORBIDDEN, "this secret belongs to worker %s, not %s", id, drover.Quote(r.PathValue("id"))))
 			return
 		}
 		limit := s.cfg.MaxBody

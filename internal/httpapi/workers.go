@@ -11,9 +11,9 @@ import (
 
 func (s *server) register(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.JoinToken != "" && subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(s.cfg.JoinToken)) != 1 {
-		msg := "this server needs a join token to register workers: pass --join-token or set DROVER_JOIN_TOKEN"
+		msg := "this server needs a join token to register workers: set DROVER_JOIN_TOKEN or give --join-token-file"
 		if bearer(r) != "" {
-			msg = "the join token is wrong: check --join-token or DROVER_JOIN_TOKEN"
+			msg = "the join token is wrong: check DROVER_JOIN_TOKEN or --join-token-file"
 		}
 		writeError(w, r, s.log, drover.Errorf(drover.EUNAUTHORIZED, "%s", msg))
 		return
@@ -50,7 +50,7 @@ func (s *server) work(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return drover.Errorf(drover.EINVALID, "wait %q: use a duration like 30s", v)
+			return drover.Errorf(drover.EINVALID, "wait %s: use a duration like 30s", drover.Quote(v))
 		}
 		wait = d
 	}
@@ -109,6 +109,8 @@ func (s *server) reports(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case rep.AttemptID == "":
 			return drover.Errorf(drover.EINVALID, "reports[%d]: attemptId is missing", i)
+		case len(rep.AttemptID) > drover.MaxIDLen:
+			return drover.Errorf(drover.EINVALID, "reports[%d]: attemptId %s is not one drover made: those are at most %d bytes", i, drover.Quote(rep.AttemptID), drover.MaxIDLen)
 		case (rep.Start == nil) == (rep.Finish == nil):
 			return drover.Errorf(drover.EINVALID, "reports[%d] (attempt %s): give exactly one of start and finish", i, rep.AttemptID)
 		}

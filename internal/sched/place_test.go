@@ -9,6 +9,9 @@ import (
 	"github.com/drover-dev/drover"
 )
 
+// offerProcess is how a pending reason says to get a process worker.
+const offerProcess = "an operator must start a worker with --executor process (or docker,process); process jobs are not isolated, so workers offer them only when told"
+
 func TestPlace(t *testing.T) {
 	const G = 1024
 	busy := "all 2 READY workers have no free slot (2 of 2 slots busy)"
@@ -242,19 +245,37 @@ func TestPlace(t *testing.T) {
 			workers: []drover.Worker{
 				wk("a", 4000, 4*G, 4), wk("b", 4000, 4*G, 4, executors("docker"), wstate(drover.WorkerDraining)),
 			},
-			pending: map[string]string{"j1": "no READY worker has executor docker"},
+			pending: map[string]string{"j1": "no READY worker offers executor docker (b, which does, is DRAINING): an operator must start a worker on a machine whose Docker engine answers (--executor docker)"},
 		},
 		{
 			name:    "no READY worker has any executor",
 			jobs:    []drover.Job{jb("j1", 100, 1)},
 			workers: []drover.Worker{wk("a", 4000, 4*G, 4, executors())},
-			pending: map[string]string{"j1": "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or start a worker with --executor process"},
+			pending: map[string]string{"j1": "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or " + offerProcess},
 		},
 		{
 			name:    "a job without an image never goes to a docker-only worker",
 			jobs:    []drover.Job{jb("j1", 100, 1)},
 			workers: []drover.Worker{wk("a", 4000, 4*G, 4, executors("docker"))},
-			pending: map[string]string{"j1": "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or start a worker with --executor process"},
+			pending: map[string]string{"j1": "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or " + offerProcess},
+		},
+		{
+			name: "a process job waits for the process worker that is DOWN",
+			jobs: []drover.Job{jb("j1", 100, 1, executor("process"))},
+			workers: []drover.Worker{
+				wk("a", 4000, 4*G, 4, executors("docker")), wk("b", 4000, 4*G, 4, named("proc-1"), wstate(drover.WorkerDown)),
+			},
+			pending: map[string]string{"j1": "no READY worker offers executor process (proc-1, which does, is DOWN): " + offerProcess},
+		},
+		{
+			name: "several that are not READY are named, up to three",
+			jobs: []drover.Job{jb("j1", 100, 1, executor("process"))},
+			workers: []drover.Worker{
+				wk("a", 4000, 4*G, 4, executors("docker")), wk("b", 4000, 4*G, 4, wstate(drover.WorkerDown)),
+				wk("c", 4000, 4*G, 4, wstate(drover.WorkerDraining)), wk("d", 4000, 4*G, 4, wstate(drover.WorkerDown)),
+				wk("e", 4000, 4*G, 4, wstate(drover.WorkerDown)),
+			},
+			pending: map[string]string{"j1": "no READY worker offers executor process (those that do are not READY: b DOWN, c DRAINING, d DOWN, 1 more): " + offerProcess},
 		},
 		{
 			name:    "no READY worker has the label",
@@ -389,7 +410,7 @@ func TestPlace(t *testing.T) {
 			pending: map[string]string{
 				"j3":     busy,
 				"gpu":    "no READY worker has label gpu=a100",
-				"docker": "no READY worker has executor docker",
+				"docker": "no READY worker offers executor docker: an operator must start a worker on a machine whose Docker engine answers (--executor docker)",
 				"later":  "waiting to retry until 2026-03-01T12:01:00Z",
 			},
 		},

@@ -16,29 +16,66 @@ import (
 // then the ones that pass with time: no free slot, not enough free CPU or
 // memory. Workers are named by name, or by id when they have none.
 
-// Unschedulable returns a message when no worker in workers — every
-// registered worker, whatever its state — has the capacity for spec's CPU and
-// memory request, even idle; it names the worker that comes closest, e.g.
-// "needs 64 CPU and 512M memory; the largest worker, w1, has 2 CPU and 23.5G
-// memory". It returns "" when some worker could hold the job, and when there
-// are no workers (the job waits for one). Executors, labels and slots are not
-// considered: workers with other ones may still register.
-func Unschedulable(spec drover.JobSpec, workers []drover.Worker) string {
+// Unschedulable says why no worker in workers — every registered worker,
+// whatever its state — could ever run spec, and names the spec field at
+// fault. It returns "" when some worker could, and when there are no
+// workers (the job waits for one).
+//
+//   - "executor" (or "image" for a job without one): no worker offers the
+//     executor the job needs. Executors are the operator's choice, so the
+//     message says which worker the operator must start.
+//   - "resources": no worker that offers the executor has the capacity for
+//     spec's CPU and memory request, even idle. The message names the worker
+//     that comes closest, e.g. "needs 64 CPU and 512M memory; the largest
+//     worker, w1, has 2 CPU and 23.5G memory".
+//
+// Labels and slots are not considered: workers with other labels may still
+// register, and slots free up.
+func Unschedulable(spec drover.JobSpec, workers []drover.Worker) (field, msg string) {
 	cpu, mem := spec.Resources.CPU, spec.Resources.MemoryMB
-	best := -1
+	best, offered := -1, 0
 	for i := range workers {
+		if !hasExecutor(&workers[i], spec.Executor) {
+			continue
+		}
+		offered++
 		c := &workers[i].Capacity
 		if c.CPU >= cpu && c.MemoryMB >= mem {
-			return ""
+			return "", ""
 		}
 		if best < 0 || closer(cpu, mem, &workers[i], &workers[best]) {
 			best = i
 		}
 	}
-	if best < 0 {
-		return ""
+	switch {
+	case len(workers) == 0:
+		return "", ""
+	case offered == 0 && spec.Executor == "":
+		return "image", "no registered worker runs jobs without an image (all are docker-only): give the job an --image"
+	case offered == 0:
+		return "executor", "no registered worker offers executor " + spec.Executor + ": " + howToOffer(spec.Executor)
 	}
-	return tooSmall(cpu, mem, "largest worker", &workers[best])
+	largest := "largest worker"
+	switch {
+	case offered == len(workers):
+	case spec.Executor == "":
+		largest = "largest worker that runs jobs without an image"
+	default:
+		largest = "largest worker with executor " + spec.Executor
+	}
+	return "resources", tooSmall(cpu, mem, largest, &workers[best])
+}
+
+// howToOffer says what makes a worker offer executor: a worker offers only
+// the executors its operator lists in --executor.
+func howToOffer(executor string) string {
+	switch executor {
+	case drover.ExecutorDocker:
+		return "an operator must start a worker on a machine whose Docker engine answers (--executor docker)"
+	case drover.ExecutorProcess:
+		return "an operator must start a worker with --executor process (or docker,process); process jobs are not isolated, so workers offer them only when told"
+	}
+	return "an operator must start a worker with --executor " + executor
 }
 
 // closer reports whether a comes closer than b to holding cpu and mem: the
@@ -242,9 +279,10 @@ func (p *pass) mismatch(g *group) string {
 	}
 	if len(withExec) == 0 {
 		if g.executor == "" {
-			return "no READY worker runs jobs without an image (all are docker-only): give the job an --image, or start a worker with --executor process"
+			return "no READY worker runs jobs without an image (all are docker-only)" + p.notReady(g.executor) +
+				": give the job an --image, or " + howToOffer(drover.ExecutorProcess)
 		}
-		return "no READY worker has executor " + g.executor
+		return "no READY worker offers executor " + g.executor + p.notReady(g.executor) + ": " + howToOffer(g.executor)
 	}
 	// Name the labels nobody offers first; then those only workers without
 	// the executor offer; then admit that no worker has them all at once.
@@ -282,6 +320,32 @@ func (p *pass) mismatch(g *group) string {
 		all[k] = l.name + "=" + l.value
 	}
 	return "no READY worker" + with + " has all of the labels " + strings.Join(all, ", ")
+}
+
+// notReady names the workers that are not READY but would run jobs asking
+// for executor, as " (w2, which does, is DOWN)", or "" when there are none.
+// It tells a user the job waits for a worker that may come back.
+func (p *pass) notReady(executor string) string {
+	var ws []*drover.Worker
+	for i := range p.workers {
+		if w := &p.workers[i]; w.State != drover.WorkerReady && hasExecutor(w, executor) {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 1 {
+		return " (" + workerName(ws[0]) + ", which does, is " + string(ws[0].State) + ")"
+	}
+	var names []string
+	for _, w := range ws[:min(len(ws), 3)] {
+		names = append(names, workerName(w)+" "+string(w.State))
+	}
+	if len(ws) > 3 {
+		names = append(names, fmt.Sprintf("%d more", len(ws)-3))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (those that do are not READY: " + strings.Join(names, ", ") + ")"
 }
 
 func labels(kvs []string) string {

@@ -15,7 +15,9 @@ func TestUnschedulable(t *testing.T) {
 		name    string
 		spec    drover.JobSpec
 		workers []drover.Worker
-		want    string
+		// wantField is the field at fault: "resources" unless said, when
+		// there is a message.
+		wantField, want string
 	}{
 		{
 			name: "no workers: the job waits",
@@ -27,9 +29,42 @@ func TestUnschedulable(t *testing.T) {
 			workers: []drover.Worker{wk("a", 2000, 64*G, 4), wk("b", 4000, 4*G, 1, used(4000, 4*G, 1), wstate(drover.WorkerDown))},
 		},
 		{
-			name:    "executors, labels and slots do not matter",
+			name:    "labels and slots do not matter",
 			spec:    drover.JobSpec{Executor: "docker", Constraints: map[string]string{"gpu": "a100"}, Resources: drover.Resources{CPU: 1000, MemoryMB: G}},
-			workers: []drover.Worker{wk("a", 2000, 2*G, 0, executors())},
+			workers: []drover.Worker{wk("a", 2000, 2*G, 0, executors("docker"))},
+		},
+		{
+			name:      "no worker offers the executor, even down",
+			spec:      drover.JobSpec{Executor: "process", Resources: drover.Resources{CPU: 100, MemoryMB: 128}},
+			workers:   []drover.Worker{wk("a", 2000, 2*G, 4, executors("docker")), wk("b", 2000, 2*G, 4, executors("docker"), wstate(drover.WorkerDown))},
+			wantField: "executor",
+			want:      "no registered worker offers executor process: an operator must start a worker with --executor process (or docker,process); process jobs are not isolated, so workers offer them only when told",
+		},
+		{
+			name:    "a worker offering the executor counts however it is",
+			spec:    drover.JobSpec{Executor: "process", Resources: drover.Resources{CPU: 100, MemoryMB: 128}},
+			workers: []drover.Worker{wk("a", 2000, 2*G, 4, executors("docker")), wk("b", 2000, 2*G, 4, wstate(drover.WorkerDraining))},
+		},
+		{
+			name:      "a job without an image on docker-only workers",
+			spec:      spec(100, 128),
+			workers:   []drover.Worker{wk("a", 2000, 2*G, 4, executors("docker"))},
+			wantField: "image",
+			want:      "no registered worker runs jobs without an image (all are docker-only): give the job an --image",
+		},
+		{
+			name:      "no docker worker",
+			spec:      drover.JobSpec{Executor: "docker", Image: "busybox", Resources: drover.Resources{CPU: 100, MemoryMB: 128}},
+			workers:   []drover.Worker{wk("a", 2000, 2*G, 4)},
+			wantField: "executor",
+			want:      "no registered worker offers executor docker: an operator must start a worker on a machine whose Docker engine answers (--executor docker)",
+		},
+		{
+			name:      "only workers with the executor are measured",
+			spec:      drover.JobSpec{Executor: "docker", Image: "busybox", Resources: drover.Resources{CPU: 8000, MemoryMB: G}},
+			workers:   []drover.Worker{wk("big", 64000, 64*G, 4), wk("small", 4000, 4*G, 4, executors("docker", "process"))},
+			wantField: "resources",
+			want:      "needs 8 CPU and 1G memory; the largest worker with executor docker, small, has 4 CPU and 4G memory",
 		},
 		{
 			name:    "too much CPU names the worker with the most",
@@ -66,8 +101,12 @@ func TestUnschedulable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Unschedulable(tt.spec, tt.workers); got != tt.want {
-				t.Errorf("Unschedulable\n got %q\nwant %q", got, tt.want)
+			wantField := tt.wantField
+			if wantField == "" && tt.want != "" {
+				wantField = "resources"
+			}
+			if field, got := Unschedulable(tt.spec, tt.workers); got != tt.want || field != wantField {
+				t.Errorf("Unschedulable\n got %s: %q\nwant %s: %q", field, got, wantField, tt.want)
 			}
 		})
 	}

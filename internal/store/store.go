@@ -57,7 +57,10 @@ type Store interface {
 	// result.
 	CancelJobs(ctx context.Context, ids []string, now time.Time) ([]CancelResult, error)
 
-	// CreateWorker inserts a READY worker and the hash of its secret.
+	// CreateWorker inserts a READY worker and the hash of its secret. Names
+	// are unique among live workers: when a READY or DRAINING worker has
+	// w's name it writes nothing and returns ECONFLICT. A DOWN worker's
+	// name may be taken.
 	CreateWorker(ctx context.Context, w *drover.Worker, secretHash []byte) error
 	// GetWorker returns a worker with Allocated and Running filled in.
 	GetWorker(ctx context.Context, id string) (*drover.Worker, error)
@@ -70,8 +73,9 @@ type Store interface {
 	// worker however many attempts run.
 	Fleet(ctx context.Context) ([]drover.Worker, error)
 	// Heartbeat records a heartbeat: LastHeartbeatAt = now, usage, and a
-	// DOWN worker becomes READY again (revived says this one did). It
-	// returns the worker.
+	// DOWN worker becomes READY again (revived says this one did), unless
+	// another live worker has taken its name meanwhile: then nothing is
+	// written and the error is ECONFLICT. It returns the worker.
 	Heartbeat(ctx context.Context, id string, now time.Time, u drover.WorkerUsage) (w *drover.Worker, revived bool, err error)
 	// SetWorkerState sets READY or DRAINING (DOWN is MarkWorkerDown's) on a
 	// worker that is not DOWN: a DOWN one is ECONFLICT (only a heartbeat

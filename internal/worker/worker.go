@@ -52,8 +52,17 @@ const (
 type Config struct {
 	// Server is the coordinator's URL. Required.
 	Server string
-	// JoinToken is presented at registration.
+	// JoinToken is presented at the first registration. The worker keeps
+	// no copy of it once registered: afterwards it proves itself with the
+	// secret the coordinator gave it.
 	JoinToken string
+	// ReadJoinToken, when set, returns the join token for a later
+	// registration, needed when the coordinator forgot the worker (its data
+	// was reset, or the worker was DOWN past the coordinator's
+	// --down-retention). Without it a worker that had a JoinToken cannot
+	// register again and stops with an error saying so; one that had none
+	// registers again without one.
+	ReadJoinToken func() (string, error)
 	// HTTPClient defaults to the client package's.
 	HTTPClient *http.Client
 	// Name defaults to the host name.
@@ -89,7 +98,9 @@ type Config struct {
 type Worker struct {
 	cfg     Config
 	log     *slog.Logger
-	api     *client.Client // join token; the per-worker client is in reg
+	api     *client.Client // no token: registration adds the join token to a copy
+	ident   *identity
+	fatal   chan error // an error that ends Run (a refused registration), buffered
 	execs   map[string]Executor
 	cache   *bundleCache
 	ws      *workspaces
@@ -99,7 +110,10 @@ type Worker struct {
 
 	mu        sync.Mutex
 	id        string
+	secret    string         // the last one the coordinator gave, or one kept from an earlier life
 	wapi      *client.Client // authenticated with the worker secret
+	joined    bool           // registered once: Config.JoinToken is spent
+	hadToken  bool           // Config.JoinToken was given
 	interval  time.Duration
 	runs      map[string]*run
 	draining  bool
@@ -175,12 +189,17 @@ func New(cfg Config) (*Worker, error) {
 		lock.Close()
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
-	opts := []client.Option{client.WithToken(cfg.JoinToken)}
+	var opts []client.Option
 	if cfg.HTTPClient != nil {
 		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, api: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
+		ident: newIdentity(cfg.WorkDir), fatal: make(chan error, 1), hadToken: cfg.JoinToken != "",
 		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1), hurry: make(chan struct{})}
+	if w.secret, err = w.ident.load(); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
 	}
@@ -273,8 +292,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer close(hbDone); w.heartbeatLoop(hbCtx) }()
 	go func() { defer close(pollDone); w.pollLoop(pollCtx) }()
 
+	var fatal error
 	select {
 	case <-ctx.Done():
+	case fatal = <-w.fatal:
 	case <-w.drainCh:
 		w.log.Info("draining: finishing running attempts", "running", w.running())
 		w.heartbeatNow(ctx)
@@ -285,10 +306,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	// back at once.
 	stopPoll()
 	<-pollDone
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && fatal == nil {
 		w.waitIdle(ctx)
 	}
-	hard := ctx.Err() != nil
+	hard := ctx.Err() != nil || fatal != nil
 	if hard {
 		// Told twice to stop: the running commands are killed without
 		// their grace period (their jobs go to other workers).
@@ -313,8 +334,27 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Warn("deregister", "err", err)
 	} else {
 		w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
+		// The coordinator no longer knows this secret: it proves nothing.
+		if err := w.ident.forget(); err != nil {
+			w.log.Warn("forget the worker's secret", "err", err)
+		}
 	}
-	return nil
+	if fatal == nil {
+		select {
+		case fatal = <-w.fatal: // while draining
+		default:
+		}
+	}
+	return fatal
+}
+
+// stopWith ends Run with err: the worker cannot go on (the coordinator
+// refused to register it again).
+func (w *Worker) stopWith(err error) {
+	select {
+	case w.fatal <- err:
+	default: // one is enough
+	}
 }
 
 // waitIdle waits until no attempt runs, or ctx ends.
@@ -372,17 +412,35 @@ func (w *Worker) stop(ids []string, cause error) {
 var errDrainedUnregistered = errors.New("drained before registering")
 
 // register admits the worker, retrying with backoff while the coordinator
-// is away; a refusal (bad token, invalid capacity) is final, and so is a
-// certificate the worker cannot verify. A drain while it waits ends it.
+// is away; a refusal (bad token, a name another live worker holds, invalid
+// capacity) is final, and so is a certificate the worker cannot verify. A
+// drain while it waits ends it.
+//
+// The request carries the secret the worker held before, if any: kept in
+// the work dir by an earlier life of this worker, or the current one when
+// the coordinator forgot it. It proves that this worker is the one the
+// coordinator lists under its name. Once registered, the worker keeps the
+// new secret (in memory and in the work dir) and no join token.
 func (w *Worker) register(ctx context.Context) error {
+	token, err := w.joinToken()
+	if err != nil {
+		return err
+	}
 	names := make([]string, 0, len(w.cfg.Executors))
 	for _, e := range w.cfg.Executors {
 		names = append(names, e.Name())
 	}
-	req := drover.RegisterRequest{Name: w.cfg.Name, Labels: w.cfg.Labels, Executors: names, Capacity: w.cfg.Capacity, Version: drover.Version}
+	w.mu.Lock()
+	previous := w.secret
+	w.mu.Unlock()
+	req := drover.RegisterRequest{Name: w.cfg.Name, Labels: w.cfg.Labels, Executors: names, Capacity: w.cfg.Capacity,
+		Version: drover.Version, PreviousSecret: previous}
 	if !w.cfg.NoGrace {
 		req.Grace = drover.Duration(w.cfg.Grace)
 	}
+	// The join token goes on a copy of the client that ends with this
+	// call.
+	api := w.api.WithToken(token)
 	// A drain also ends a registration call under way (a coordinator that
 	// does not answer can hold it for as long as a connection takes to
 	// fail).
@@ -397,17 +455,13 @@ func (w *Worker) register(ctx context.Context) error {
 	}()
 	backoff := 100 * time.Millisecond
 	for {
-		resp, err := w.api.Register(rctx, req)
+		resp, err := api.Register(rctx, req)
 		if err != nil && rctx.Err() != nil && ctx.Err() == nil {
 			w.log.Info("drained before registering: nothing ran; stopping")
 			return errDrainedUnregistered
 		}
 		if err == nil {
-			w.mu.Lock()
-			w.id = resp.Worker.ID
-			w.wapi = w.api.WithToken(resp.Secret)
-			w.interval = resp.HeartbeatInterval.D()
-			w.mu.Unlock()
+			w.registered(resp)
 			w.log.Info("registered", "worker", resp.Worker.ID, "name", w.cfg.Name, "server", w.cfg.Server,
 				"cpu", drover.FormatCPU(w.cfg.Capacity.CPU), "memory", drover.FormatMemory(w.cfg.Capacity.MemoryMB),
 				"slots", w.cfg.Capacity.Slots, "executors", names)
@@ -430,6 +484,48 @@ func (w *Worker) register(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// registered takes the coordinator's answer: the worker's id and secret.
+// The join token is dropped from the config, so only the per-worker secret
+// is left. The secret is kept in the work dir for a restart; without it a
+// restarted worker waits until its earlier registration is found DOWN.
+func (w *Worker) registered(resp *drover.RegisterResponse) {
+	w.mu.Lock()
+	w.id, w.secret = resp.Worker.ID, resp.Secret
+	w.wapi = w.api.WithToken(resp.Secret)
+	w.interval = resp.HeartbeatInterval.D()
+	w.joined, w.cfg.JoinToken = true, ""
+	w.mu.Unlock()
+	if err := w.ident.save(resp.Secret); err != nil {
+		w.log.Warn("a restart of this worker will be refused its name until this registration is found DOWN", "err", err)
+	}
+}
+
+// errNoJoinToken ends a worker the coordinator forgot when it has no join
+// token left to register again with.
+var errNoJoinToken = errors.New("the coordinator no longer knows this worker (its data was reset, or the worker was DOWN past its --down-retention), " +
+	"and registering again needs the join token, which a worker does not keep once registered: start the worker again " +
+	"(a service manager restarts it), or give it --join-token-file, which it reads again when it must register again")
+
+// joinToken returns the join token for a registration: Config.JoinToken the
+// first time, ReadJoinToken's afterwards.
+func (w *Worker) joinToken() (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case !w.joined:
+		return w.cfg.JoinToken, nil
+	case w.cfg.ReadJoinToken != nil:
+		t, err := w.cfg.ReadJoinToken()
+		if err != nil {
+			return "", fmt.Errorf("read the join token to register again: %w", err)
+		}
+		return t, nil
+	case w.hadToken:
+		return "", errNoJoinToken
+	}
+	return "", nil
 }
 
 // cleanup removes what an earlier life of this worker left behind (it was
@@ -518,12 +614,21 @@ func (w *Worker) heartbeat(ctx context.Context, m *machineStats) {
 		}
 		if drover.IsCode(err, drover.EUNAUTHORIZED) || drover.IsCode(err, drover.ENOTFOUND) {
 			// The coordinator forgot us (its data was reset, or we were
-			// removed): what we run is not current any more.
+			// removed): what we run is not current any more. A refusal
+			// to register again (no join token left, the name taken)
+			// ends the worker: heartbeating on would only repeat it.
 			w.log.Warn("coordinator does not know this worker; registering again", "err", err)
 			w.stopAll(errStale)
-			if err := w.register(ctx); err != nil && ctx.Err() == nil {
-				w.log.Error("register again", "err", err)
+			if err := w.register(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errDrainedUnregistered) {
+				w.stopWith(fmt.Errorf("register again: %w", err))
 			}
+			return
+		}
+		if drover.IsCode(err, drover.ECONFLICT) {
+			// Found DOWN, and another worker took its name meanwhile: its
+			// attempts were failed when it was found DOWN.
+			w.stopAll(errStale)
+			w.stopWith(fmt.Errorf("heartbeat: %w", err))
 			return
 		}
 		w.log.Warn("heartbeat failed", "err", err)

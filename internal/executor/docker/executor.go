@@ -76,6 +76,13 @@ type Config struct {
 	// TmpfsSize is the size in bytes of the tmpfs mounted on /tmp, counted in
 	// the container's memory. Defaults to 64 MiB.
 	TmpfsSize int64
+	// Registries are the registries (host[:port], as ParseRegistries
+	// reads them) the engine may pull from. Defaults to none: any public
+	// registry, never one named by a loopback, link-local, private or
+	// shared address, by a local name, or by a name that resolves to
+	// such an address. An image already on the engine runs whatever its
+	// registry: using it contacts none.
+	Registries []string
 }
 
 func (c *Config) setDefaults() {
@@ -101,6 +108,9 @@ func (c *Config) validate() error {
 	if _, _, err := parseUser(c.User); err != nil {
 		return fmt.Errorf("docker executor: User: %w", err)
 	}
+	if _, err := ParseRegistries(strings.Join(c.Registries, ",")); err != nil {
+		return fmt.Errorf("docker executor: Registries: %w", err)
+	}
 	return nil
 }
 
@@ -124,10 +134,11 @@ func parseUser(s string) (uid, gid int, err error) {
 
 // Executor runs attempts in Docker containers. It is safe for concurrent use.
 type Executor struct {
-	cfg      Config
-	log      *slog.Logger
-	cli      *client.Client
-	uid, gid int
+	cfg        Config
+	log        *slog.Logger
+	cli        *client.Client
+	registries *registryPolicy
+	uid, gid   int
 	// chown is true when the workspace can be handed to the container user
 	// with chown (the worker is root and the engine maps uids one to one);
 	// otherwise it is opened with chmod. See prepareWorkspace.
@@ -179,8 +190,9 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 		return nil, fmt.Errorf("docker engine info: %w", err)
 	}
 	uid, gid, _ := parseUser(cfg.User)
-	e := &Executor{cfg: cfg, log: cfg.Logger, cli: cli, uid: uid, gid: gid, ncpu: max(info.Info.NCPU, 1),
-		cfsPeriod: info.Info.CPUCfsPeriod && info.Info.CPUCfsQuota}
+	regs, _ := ParseRegistries(strings.Join(cfg.Registries, ","))
+	e := &Executor{cfg: cfg, log: cfg.Logger, cli: cli, registries: newRegistryPolicy(regs), uid: uid, gid: gid,
+		ncpu: max(info.Info.NCPU, 1), cfsPeriod: info.Info.CPUCfsPeriod && info.Info.CPUCfsQuota}
 
 	// The engine lists docker-init among its components only when it can
 	// run it.

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
 // ensureImage makes ref available on the engine according to the pull
-// policy. The error it returns is the message a user sees.
+// policy. A pull goes only to a registry the worker allows (see
+// registryPolicy). The error it returns is the message a user sees.
 func (e *Executor) ensureImage(ctx context.Context, ref string) error {
 	present, err := e.imagePresent(ctx, ref)
 	if err != nil {
@@ -22,6 +25,15 @@ func (e *Executor) ensureImage(ctx context.Context, ref string) error {
 	case !present && e.cfg.Pull == PullNever:
 		return fmt.Errorf("image %s is not on %s and could not be pulled: the pull policy is %q", ref, e.where(), PullNever)
 	}
+	if err := e.registries.check(ctx, ref); err != nil {
+		if present {
+			// PullAlways: a registry the worker may not contact is out
+			// of reach, and the copy at hand serves as it would then.
+			e.log.Warn("image pull refused; using the image present on the engine", "image", ref, "err", err)
+			return nil
+		}
+		return fmt.Errorf("image %s is not on %s and %v", ref, e.where(), err)
+	}
 	err = e.pull(ctx, ref)
 	switch {
 	case err == nil:
@@ -32,7 +44,8 @@ func (e *Executor) ensureImage(ctx context.Context, ref string) error {
 		e.log.Warn("image pull failed; using the image present on the engine", "image", ref, "err", err)
 		return nil
 	default:
-		return fmt.Errorf("image %s is not on %s and could not be pulled: %v", ref, e.where(), err)
+		e.log.Warn("image pull failed", "image", ref, "err", err)
+		return fmt.Errorf("image %s is not on %s and could not be pulled: %s", ref, e.where(), pullReason(err))
 	}
 }
 
@@ -58,11 +71,57 @@ func (e *Executor) pull(ctx context.Context, ref string) error {
 	defer resp.Close()
 	if err := resp.Wait(ctx); err != nil {
 		if ctx.Err() != nil {
-			return errors.New("the pull was interrupted by the run's cancellation")
+			return errInterrupted
 		}
 		return err
 	}
 	return nil
+}
+
+var errInterrupted = errors.New("the pull was interrupted by the run's cancellation")
+
+// httpStatus finds the status of a registry's answer in the engine's
+// error ("error parsing HTTP 404 response body: ...").
+var httpStatus = regexp.MustCompile(`\bHTTP (\d{3})\b`)
+
+// pullReason says in a few fixed words why a pull failed. The engine's
+// error can carry the registry's answer: a page of whatever service
+// answered at the registry's address, or the message of its JSON error.
+// Only its kind reaches the job's message; the whole error goes to the
+// worker's log.
+func pullReason(err error) string {
+	msg := err.Error()
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case errors.Is(err, errInterrupted):
+		return errInterrupted.Error()
+	case has("no such host"):
+		return "the registry's name does not resolve"
+	case has("connection refused"):
+		return "the registry refused the connection"
+	case has("i/o timeout", "deadline exceeded", "Client.Timeout", "TLS handshake timeout"):
+		return "the registry did not answer in time"
+	case has("network is unreachable", "no route to host"):
+		return "the registry is unreachable"
+	case has("x509:", "tls:", "certificate"):
+		return "the registry's TLS certificate is not trusted, or it does not speak TLS"
+	case httpStatus.MatchString(msg):
+		return "the registry answered HTTP " + httpStatus.FindStringSubmatch(msg)[1]
+	case has("toomanyrequests", "rate limit"):
+		return "the registry's rate limit was reached"
+	case has("pull access denied", "unauthorized", "denied"), cerrdefs.IsUnauthorized(err), cerrdefs.IsPermissionDenied(err):
+		return "the registry refused it: the image does not exist there, or it needs a login (drover pulls anonymously)"
+	case has("manifest unknown", "not found"), cerrdefs.IsNotFound(err):
+		return "the registry has no such image or tag"
+	}
+	return "the registry's answer was not an image (the worker's log has the engine's error)"
 }
 
 // where names this worker in messages.

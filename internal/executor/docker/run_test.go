@@ -365,10 +365,10 @@ func TestRunImageMissing(t *testing.T) {
 		want string
 	}{
 		{PullNever, `image 127.0.0.1:1/drover-test/absent:1 is not on worker %s and could not be pulled: the pull policy is "never"`},
-		{PullMissing, "image 127.0.0.1:1/drover-test/absent:1 is not on worker %s and could not be pulled: "},
+		{PullMissing, "image 127.0.0.1:1/drover-test/absent:1 is not on worker %s and could not be pulled: the registry refused the connection"},
 	} {
 		t.Run(string(tc.pull), func(t *testing.T) {
-			e := newTestExecutor(t, Config{Pull: tc.pull})
+			e := newTestExecutor(t, Config{Pull: tc.pull, Registries: []string{"127.0.0.1:1"}})
 			task := newTask(t, "true")
 			task.Spec.Image = absent
 			task.OnStart = func(time.Duration) { t.Error("OnStart called for a run that never started") }
@@ -385,7 +385,7 @@ func TestRunImageMissing(t *testing.T) {
 
 func TestRunPullAlwaysFallsBackToLocal(t *testing.T) {
 	t.Parallel()
-	e := newTestExecutor(t, Config{Pull: PullAlways})
+	e := newTestExecutor(t, Config{Pull: PullAlways, Registries: []string{"127.0.0.1:1"}})
 	// A name whose registry refuses connections, for an image that is here.
 	const local = "127.0.0.1:1/drover-test/busybox:always"
 	ctx := context.Background()

@@ -20,6 +20,8 @@ var (
 	qAllocationSums = readQuery(`SELECT worker_id, sum(cpu), sum(memory_mb), count(*) FROM attempts
 		INDEXED BY attempts_active_by_worker WHERE finished_at IS NULL GROUP BY worker_id`)
 	qWorkerSecret    = readQuery(`SELECT secret_hash FROM workers WHERE id = ?`)
+	qLiveWorkerNamed = readQuery(`SELECT id FROM workers INDEXED BY workers_name
+		WHERE name = ? AND state IN ('READY', 'DRAINING') LIMIT 1`)
 	qWorkerHeartbeat = readQuery(`SELECT last_heartbeat_at FROM workers WHERE id = ?`)
 	qWorkerActive    = readQuery(`SELECT count(*) FROM attempts WHERE worker_id = ? AND finished_at IS NULL`)
 	// DOWN workers that still have active attempts come back too: ending
@@ -34,7 +36,12 @@ var (
 	qInsertWorker = writeQuery(`INSERT INTO workers (id, name, labels, executors, cpu, memory_mb, slots,
 		usage, state, version, registered_at, last_heartbeat_at, secret_hash, grace_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?, ?, ?)`)
-	qReviveWorker   = writeQuery(`UPDATE workers SET state = 'READY' WHERE id = ? AND state = 'DOWN'`)
+	qReviveWorker = writeQuery(`UPDATE workers SET state = 'READY' WHERE id = ?1 AND state = 'DOWN'
+		AND NOT EXISTS (SELECT 1 FROM workers o INDEXED BY workers_name
+			WHERE o.name = workers.name AND o.id != ?1 AND o.state IN ('READY', 'DRAINING'))`)
+	qNameHolder = readQuery(`SELECT o.id, o.name FROM workers w JOIN workers o INDEXED BY workers_name
+		ON o.name = w.name AND o.id != w.id AND o.state IN ('READY', 'DRAINING')
+		WHERE w.id = ? AND w.state = 'DOWN' LIMIT 1`)
 	qHeartbeat      = writeQuery(`UPDATE workers SET last_heartbeat_at = ?, usage = ? WHERE id = ?`)
 	qSetWorkerState = writeQuery(`UPDATE workers SET state = ? WHERE id = ? AND state != 'DOWN'`)
 	qMarkWorkerDown = writeQuery(`UPDATE workers SET state = 'DOWN' WHERE id = ? AND state != 'DOWN'`)
@@ -88,7 +95,9 @@ func getWorker(x *session, id string) (*drover.Worker, error) {
 }
 
 // CreateWorker implements store.Store. A zero LastHeartbeatAt is taken as
-// RegisteredAt: registering counts as the first heartbeat.
+// RegisteredAt: registering counts as the first heartbeat. The name is
+// checked in the transaction that inserts, so two registrations of one name
+// never both succeed.
 func (s *Store) CreateWorker(ctx context.Context, w *drover.Worker, secretHash []byte) error {
 	if w.ID == "" || w.RegisteredAt.IsZero() {
 		return drover.Errorf(drover.EINVALID, "create worker: id and registeredAt are required")
@@ -101,6 +110,13 @@ func (s *Store) CreateWorker(ctx context.Context, w *drover.Worker, secretHash [
 		secretHash = []byte{}
 	}
 	return s.write(ctx, func(x *session) error {
+		var holder string
+		switch err := x.queryRow(qLiveWorkerNamed, w.Name).Scan(&holder); {
+		case err == nil:
+			return drover.Errorf(drover.ECONFLICT, "worker name %q is taken by worker %s", w.Name, holder)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 		_, err := x.exec(qInsertWorker, w.ID, w.Name, encodeJSON(w.Labels), encodeJSON(w.Executors),
 			w.Capacity.CPU, w.Capacity.MemoryMB, w.Capacity.Slots, encodeJSON(w.Usage), w.Version,
 			unixNano(w.RegisteredAt), unixNano(hb), secretHash, int64(w.Grace))
@@ -218,6 +234,16 @@ func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time, u drove
 		}
 		n, _ := res.RowsAffected()
 		revived = n > 0
+		if !revived {
+			// Still DOWN: another live worker may have taken its name.
+			var holder, name string
+			switch err := x.queryRow(qNameHolder, id).Scan(&holder, &name); {
+			case err == nil:
+				return drover.Errorf(drover.ECONFLICT, "worker %s was DOWN and its name %q is now worker %s's: it cannot come back under that name", id, name, holder)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
 		res, err = x.exec(qHeartbeat, unixNano(now), encodeJSON(u), id)
 		if err != nil {
 			return err

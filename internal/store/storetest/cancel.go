@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -113,7 +114,7 @@ func testCancelDelivered(f *fixture) {
 func testCancelAcknowledged(f *fixture) {
 	for _, started := range []bool{false, true} {
 		t := f.t
-		w := f.createWorker("w")
+		w := f.createWorker(fmt.Sprintf("w-started-%v", started))
 		j := f.createJob(base)
 		a := f.assign(at(time.Second), j.ID, w.ID)
 		wantState := drover.JobAssigned

@@ -44,6 +44,7 @@ func Exercise(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelJobs", testCancelJobs},
 
 		{"Workers/CreateGet", testWorkerCreateGet},
+		{"Workers/UniqueLiveNames", testWorkerUniqueLiveNames},
 		{"Workers/List", testListWorkers},
 		{"Workers/Heartbeat", testHeartbeat},
 		{"Workers/SetState", testSetWorkerState},

@@ -57,6 +57,51 @@ func testWorkerCreateGet(f *fixture) {
 	wantCode(t, "CreateWorker with an existing id", err, drover.ECONFLICT)
 }
 
+// A name belongs to one live worker at a time: a READY or DRAINING worker
+// keeps it, a DOWN one gives it up for good once another takes it.
+func testWorkerUniqueLiveNames(f *fixture) {
+	t := f.t
+	create := func(name string) error {
+		w := &drover.Worker{ID: drover.NewID("wrk"), Name: name, Executors: []string{drover.ExecutorProcess},
+			Capacity: drover.Capacity{CPU: 1000, MemoryMB: 1024, Slots: 1}, RegisteredAt: base}
+		return f.s.CreateWorker(f.ctx, w, []byte("hash"))
+	}
+	ready := f.createWorker("taken")
+	wantCode(t, "CreateWorker with a READY worker's name", create("taken"), drover.ECONFLICT)
+	if _, err := f.s.SetWorkerState(f.ctx, ready.ID, drover.WorkerDraining); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "CreateWorker with a DRAINING worker's name", create("taken"), drover.ECONFLICT)
+	if err := create("Taken"); err != nil {
+		t.Errorf("CreateWorker with a name differing in case: %v", err)
+	}
+	if _, _, err := f.s.MarkWorkerDown(f.ctx, ready.ID, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("taken"); err != nil {
+		t.Errorf("CreateWorker with a DOWN worker's name: %v", err)
+	}
+	ws, err := f.s.ListWorkers(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, w := range ws {
+		if w.Name == "taken" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d workers named taken, want 2: the DOWN one and its successor", n)
+	}
+	// The DOWN one cannot come back under the name its successor holds.
+	_, _, err = f.s.Heartbeat(f.ctx, ready.ID, at(time.Minute), drover.WorkerUsage{})
+	wantCode(t, "Heartbeat of a DOWN worker whose name was taken", err, drover.ECONFLICT)
+	if w := f.worker(ready.ID); w.State != drover.WorkerDown || !w.LastHeartbeatAt.Equal(base) {
+		t.Errorf("after the refused heartbeat: %s, last heartbeat %s; want DOWN, unchanged", w.State, w.LastHeartbeatAt)
+	}
+}
+
 func testListWorkers(f *fixture) {
 	t := f.t
 	b := f.createWorker("b")

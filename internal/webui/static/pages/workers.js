@@ -20,7 +20,7 @@ export function mount(main) {
   const grid = h('div', { class: 'worker-grid' });
   const empty = h('div', { class: 'empty', hidden: true },
     h('p', {}, 'No workers are registered. Start one on any machine that can reach this coordinator:'),
-    h('pre', { class: 'cmd' }, `drover worker --server ${location.origin} --join-token …`));
+    h('pre', { class: 'cmd' }, `DROVER_JOIN_TOKEN=… drover worker --server ${location.origin}`));
   // Says that a worker whose card had the keyboard left (its card goes).
   const left = h('p', { class: 'visually-hidden', role: 'status' });
   const title = h('h1', { tabindex: '-1' }, 'Workers');
