@@ -50,6 +50,7 @@ const (
 	ReasonExitCode        Reason = "exit_code"        // the command exited non-zero
 	ReasonTimeout         Reason = "timeout"          // the running phase overran spec.timeout
 	ReasonOOMKilled       Reason = "oom_killed"       // killed for exceeding its memory limit
+	ReasonWorkspaceLimit  Reason = "workspace_limit"  // wrote past its worker's --workspace-limit
 	ReasonWorkerLost      Reason = "worker_lost"      // the worker stopped heartbeating
 	ReasonExecutorError   Reason = "executor_error"   // the worker could not run it (image, spawn, bundle)
 	ReasonNotAcknowledged Reason = "not_acknowledged" // the worker never acknowledged the assignment
@@ -65,7 +66,7 @@ func (r Reason) FleetFailure() bool {
 
 // JobFailure reports whether r is the job's own failure, retried per spec.maxRetries.
 func (r Reason) JobFailure() bool {
-	return r == ReasonExitCode || r == ReasonTimeout || r == ReasonOOMKilled
+	return r == ReasonExitCode || r == ReasonTimeout || r == ReasonOOMKilled || r == ReasonWorkspaceLimit
 }
 
 // Executor names.

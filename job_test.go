@@ -209,6 +209,7 @@ func TestReasonKinds(t *testing.T) {
 		{drover.ReasonExitCode, false, true},
 		{drover.ReasonTimeout, false, true},
 		{drover.ReasonOOMKilled, false, true},
+		{drover.ReasonWorkspaceLimit, false, true},
 		{drover.ReasonWorkerLost, true, false},
 		{drover.ReasonExecutorError, true, false},
 		{drover.ReasonNotAcknowledged, true, false},

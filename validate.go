@@ -124,7 +124,7 @@ func (s *JobSpec) Normalize() error {
 	}
 	for _, r := range s.RetryOn {
 		if !r.JobFailure() {
-			return FieldErrorf("retryOn", "retryOn %s is not a job failure: use %q, %q or %q (fleet failures are always retried)", Quote(string(r)), ReasonExitCode, ReasonTimeout, ReasonOOMKilled)
+			return FieldErrorf("retryOn", "retryOn %s is not a job failure: use %q, %q, %q or %q (fleet failures are always retried)", Quote(string(r)), ReasonExitCode, ReasonTimeout, ReasonOOMKilled, ReasonWorkspaceLimit)
 		}
 	}
 	if err := ValidateLabels("constraints", s.Constraints); err != nil {

@@ -136,7 +136,7 @@ func TestNormalize(t *testing.T) {
 		{name: "maxRetries over the limit", spec: drover.JobSpec{Command: drover.Command{"true"}, MaxRetries: drover.MaxRetriesLimit + 1},
 			field: "maxRetries", msg: []string{"maxRetries is 101", "between 0 and 100"}},
 		{name: "retryOn a fleet failure", spec: drover.JobSpec{Command: drover.Command{"true"}, RetryOn: []drover.Reason{drover.ReasonWorkerLost}},
-			field: "retryOn", msg: []string{`"worker_lost" is not a job failure`, `"exit_code"`, `"timeout"`, `"oom_killed"`, "fleet failures are always retried"}},
+			field: "retryOn", msg: []string{`"worker_lost" is not a job failure`, `"exit_code"`, `"timeout"`, `"oom_killed"`, `"workspace_limit"`, "fleet failures are always retried"}},
 		{name: "retryOn unknown", spec: drover.JobSpec{Command: drover.Command{"true"}, RetryOn: []drover.Reason{drover.ReasonTimeout, "segfault"}},
 			field: "retryOn", msg: []string{`"segfault"`}},
 		{name: "retryOn cancelled", spec: drover.JobSpec{Command: drover.Command{"true"}, RetryOn: []drover.Reason{drover.ReasonCancelled}},
@@ -250,15 +250,16 @@ func TestNormalizeQuotesLittle(t *testing.T) {
 }
 
 func TestRetriesOn(t *testing.T) {
-	all := []drover.Reason{drover.ReasonNone, drover.ReasonExitCode, drover.ReasonTimeout, drover.ReasonOOMKilled,
+	all := []drover.Reason{drover.ReasonNone, drover.ReasonExitCode, drover.ReasonTimeout, drover.ReasonOOMKilled, drover.ReasonWorkspaceLimit,
 		drover.ReasonWorkerLost, drover.ReasonExecutorError, drover.ReasonNotAcknowledged, drover.ReasonCancelled, drover.ReasonUnschedulable}
 	tests := []struct {
 		name    string
 		retryOn []drover.Reason
 		want    []drover.Reason // the reasons that count; every other one does not
 	}{
-		{"default is every job failure", nil, []drover.Reason{drover.ReasonExitCode, drover.ReasonTimeout, drover.ReasonOOMKilled}},
-		{"empty list is the default", []drover.Reason{}, []drover.Reason{drover.ReasonExitCode, drover.ReasonTimeout, drover.ReasonOOMKilled}},
+		{"default is every job failure", nil, []drover.Reason{drover.ReasonExitCode, drover.ReasonTimeout, drover.ReasonOOMKilled, drover.ReasonWorkspaceLimit}},
+		{"empty list is the default", []drover.Reason{}, []drover.Reason{drover.ReasonExitCode, drover.ReasonTimeout, drover.ReasonOOMKilled, drover.ReasonWorkspaceLimit}},
+		{"narrowed to workspace_limit", []drover.Reason{drover.ReasonWorkspaceLimit}, []drover.Reason{drover.ReasonWorkspaceLimit}},
 		{"narrowed to timeout", []drover.Reason{drover.ReasonTimeout}, []drover.Reason{drover.ReasonTimeout}},
 		{"narrowed to two", []drover.Reason{drover.ReasonOOMKilled, drover.ReasonExitCode}, []drover.Reason{drover.ReasonExitCode, drover.ReasonOOMKilled}},
 		// Fleet failures never count against maxRetries, even when listed.

@@ -30,6 +30,7 @@ const (
 	exitDrover    = 125 // drover could not run the job (as docker run)
 	exitCancelled = 130 // the job was cancelled (as after Ctrl-C)
 	exitOOM       = 137 // the job was killed for exceeding its memory (128+SIGKILL)
+	exitWorkspace = 153 // the job wrote past its workspace limit (128+SIGXFSZ)
 )
 
 const defaultServer = "http://127.0.0.1:8080"

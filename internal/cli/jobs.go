@@ -272,6 +272,9 @@ func exitCodeOf(a *app, id string, end *drover.EndEvent) int {
 	case drover.ReasonOOMKilled:
 		a.errorf("%s: killed for exceeding its memory limit (raise --memory)", id)
 		return exitOOM
+	case drover.ReasonWorkspaceLimit:
+		a.errorf("%s: %s", id, printable(orText(end.Message, "killed for writing past its worker's workspace limit")))
+		return exitWorkspace
 	}
 	a.errorf("%s failed: %s (%s)", id, orText(end.Message, "drover could not run it"), end.Reason)
 	return exitDrover

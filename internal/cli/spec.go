@@ -28,7 +28,7 @@ func (jf *jobFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&jf.memory, "memory", "", "memory to reserve (and the hard limit in a container): 512M, 2G (default 128M)")
 	fs.StringVar(&jf.timeout, "timeout", "", "stop the job after this long running (e.g. 90s, 5m, 1h); exit 124")
 	fs.IntVar(&jf.retries, "retries", 0, "retry a failed job up to N times (backoff 1s, 2s, 4s ... 1m)")
-	fs.StringVar(&jf.retryOn, "retry-on", "", "comma list of failures that are retried: exit_code,timeout,oom_killed (default all)")
+	fs.StringVar(&jf.retryOn, "retry-on", "", "comma list of failures that are retried: exit_code,timeout,oom_killed,workspace_limit (default all)")
 	fs.Var(&jf.env, "env", "set an environment variable K=V in the job (repeatable)")
 	fs.Var(&jf.constraints, "constraint", "run only on workers with label k=v (repeatable)")
 	fs.StringVar(&jf.name, "name", "", "a name for the job")

@@ -29,7 +29,7 @@ import (
 // workerFlags configure a worker agent (drover worker, and dev's own worker).
 type workerFlags struct {
 	name, executor, cpu, memory, workDir, pull string
-	runAs, registries                          string
+	runAs, registries, workspaceLimit          string
 	maxParallel                                int
 	grace                                      time.Duration
 	allowNetwork                               bool
@@ -53,6 +53,7 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
 	fs.StringVar(&wf.runAs, "run-as", envOr(a, "DROVER_RUN_AS", "auto"), "who process jobs run as when the worker is root: auto (a uid of its own per job), a user (name or uid[:gid]) for every job, or a uid range FIRST-LAST (env DROVER_RUN_AS)")
 	fs.StringVar(&wf.registries, "registries", a.getenv("DROVER_REGISTRIES"), "registries docker images may be pulled from, host[:port],... (default: any public one; env DROVER_REGISTRIES)")
+	fs.StringVar(&wf.workspaceLimit, "workspace-limit", envOr(a, "DROVER_WORKSPACE_LIMIT", "10G"), "disk space a job may add to its workspace besides its bundle, e.g. 10G, or 0 for none; also each file's size limit (env DROVER_WORKSPACE_LIMIT)")
 	a.fromEnv(fs, "max-parallel", "MAX_PARALLEL_JOBS")
 	a.fromEnv(fs, "grace", "DROVER_GRACE")
 }
@@ -76,6 +77,15 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		cfg.NoGrace = true
 	} else {
 		cfg.Grace = wf.grace
+	}
+	if strings.TrimSpace(wf.workspaceLimit) == "0" {
+		cfg.NoWorkspaceLimit = true
+	} else {
+		mb, err := drover.ParseMemory(wf.workspaceLimit)
+		if err != nil {
+			return cfg, fmt.Errorf("--workspace-limit (DROVER_WORKSPACE_LIMIT) is %q: use a size like 500M or 10G, or 0 for none", wf.workspaceLimit)
+		}
+		cfg.WorkspaceLimit = mb << 20
 	}
 	var kvs []string
 	for _, l := range wf.labels {

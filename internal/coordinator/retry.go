@@ -15,7 +15,8 @@ import (
 //   - a cancel request, or an attempt the worker stopped for one: CANCELLED;
 //   - a fleet failure (worker_lost, executor_error, not_acknowledged)
 //     requeues at once while fewer than fleetCap such requeues happened;
-//   - a job failure (exit_code, timeout, oom_killed) requeues after a
+//   - a job failure (exit_code, timeout, oom_killed, workspace_limit)
+//     requeues after a
 //     backoff while retries < spec.maxRetries and spec.retryOn allows it;
 //   - otherwise FAILED with the attempt's reason.
 func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
@@ -98,6 +99,8 @@ func describe(r drover.Reason, msg string) string {
 		return "timed out"
 	case drover.ReasonOOMKilled:
 		return "killed for exceeding its memory limit"
+	case drover.ReasonWorkspaceLimit:
+		return "killed for writing past its worker's workspace limit"
 	case drover.ReasonExitCode:
 		return "exited non-zero"
 	case drover.ReasonExecutorError:

@@ -302,6 +302,7 @@ func TestBadEnvironment(t *testing.T) {
 		{"DROVER_RETENTION=soon", []string{"server", "--data", data}, []string{"DROVER_RETENTION", "or give --retention"}},
 		{"DROVER_OUTPUT_CAP=lots", []string{"server", "--data", data}, []string{"DROVER_OUTPUT_CAP", "512M"}},
 		{"DROVER_GRACE=abc", []string{"worker", "--server", "http://127.0.0.1:1"}, []string{"DROVER_GRACE", "--grace"}},
+		{"DROVER_WORKSPACE_LIMIT=lots", []string{"worker", "--server", "http://127.0.0.1:1"}, []string{"DROVER_WORKSPACE_LIMIT", "--workspace-limit", "10G", "0 for none"}},
 		{"DROVER_SERVER=127.0.0.1:1", []string{"worker"}, []string{"is not a coordinator URL", "like http://127.0.0.1:1"}},
 		{"DROVER_RETENTION=soon", []string{"bench", "--jobs", "1"}, []string{"DROVER_RETENTION", "bench's coordinator reads"}},
 		{"DROVER_OUTPUT_CAP=lots", []string{"bench", "--jobs", "1"}, []string{"the bench's coordinator", "DROVER_OUTPUT_CAP"}},

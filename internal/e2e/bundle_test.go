@@ -3,6 +3,8 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,4 +213,49 @@ func TestBundleMaxRatio(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != strconv.Itoa(3<<20) {
 		t.Fatalf("run with --bundle-max-ratio 2000: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
+}
+
+// A worker does not trust its bundle cache by file names: a cached ZIP
+// rewritten while the worker runs, or while it is stopped, is found out
+// before the next unpack, dropped and fetched again, and the job runs the
+// genuine files.
+func TestTamperedCachedBundleIsFetchedAgain(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, serverOpt{})
+	workDir := t.TempDir()
+	w, _ := cl.worker("w1", "--work-dir", workDir)
+	ctx := ctxT(t, 2*time.Minute)
+	genuine := zipBytes(t, map[string]string{"run.sh": "echo genuine\n"})
+	tampered := zipBytes(t, map[string]string{"run.sh": "echo tampered\n"})
+	zipPath := filepath.Join(t.TempDir(), "job.zip")
+	if err := os.WriteFile(zipPath, genuine, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(genuine)
+	cachedZip := filepath.Join(workDir, "bundles", hex.EncodeToString(sum[:])+".zip")
+	run := func(what string) {
+		t.Helper()
+		out, errOut, code := cl.cli(ctx, "run", "--bundle", zipPath, "--", "sh", "run.sh")
+		if code != 0 || out != "genuine\n" {
+			t.Fatalf("%s: code %d, stdout %q, stderr %q; want the genuine files run", what, code, out, errOut)
+		}
+	}
+	tamper := func() {
+		t.Helper()
+		if err := os.WriteFile(cachedZip, tampered, 0o600); err != nil {
+			t.Fatalf("the worker did not cache the bundle where expected: %v", err)
+		}
+	}
+
+	run("first run")
+	tamper()
+	run("after the cached ZIP was rewritten")
+	w.waitLine(`removed a cached bundle that cannot be used; fetching it again`, 10*time.Second)
+
+	w.signal(syscall.SIGTERM) // drained: it deregisters
+	w.wait(30 * time.Second)
+	tamper()
+	w2, _ := cl.worker("w1", "--work-dir", workDir)
+	w2.waitLine(`removed a cached bundle that cannot be used`, time.Second)
+	run("after the cached ZIP was rewritten while the worker was stopped")
 }

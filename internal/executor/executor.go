@@ -20,6 +20,12 @@ type Task struct {
 	// mounted at /workspace in a container. The worker creates and removes
 	// it, or renames it for a later attempt when this one left it as made.
 	Workspace string
+	// WorkspaceLimit is the most bytes one file written by the command may
+	// hold, anywhere: the process's RLIMIT_FSIZE, a container's fsize
+	// ulimit. A write past it fails, and the process gets SIGXFSZ, which
+	// kills it unless handled. Zero for none. The worker bounds the
+	// workspace as a whole by measuring it.
+	WorkspaceLimit int64
 	// Grace is the wait between SIGTERM and SIGKILL when the run's context
 	// is cancelled (cancel or timeout). Zero kills at once.
 	Grace time.Duration

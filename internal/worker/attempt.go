@@ -2,8 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -178,19 +179,27 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 		}
 	}
 
+	hurry, watch, unwatch, err := w.watchWorkspace(ws, cancel, log)
+	defer unwatch()
+	if err != nil {
+		finish(drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: err.Error(), Phases: drover.Phases{BundleFetch: drover.Duration(fetch)}})
+		return
+	}
+
 	var (
 		startMu   sync.Mutex
 		startedAt time.Time
 		timer     *time.Timer
 	)
 	task := &executor.Task{
-		AttemptID: a.AttemptID,
-		JobID:     a.JobID,
-		Spec:      a.Spec,
-		Workspace: ws,
-		User:      user,
-		Grace:     w.cfg.Grace,
-		Hurry:     w.hurry,
+		AttemptID:      a.AttemptID,
+		JobID:          a.JobID,
+		Spec:           a.Spec,
+		Workspace:      ws,
+		WorkspaceLimit: w.cfg.WorkspaceLimit,
+		User:           user,
+		Grace:          w.cfg.Grace,
+		Hurry:          hurry,
 		OnStart: func(pull time.Duration) {
 			startMu.Lock()
 			defer startMu.Unlock()
@@ -206,6 +215,9 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	}
 	log.Debug("running", "executor", name)
 	res := ex.Run(runCtx, task, s)
+	if watch != nil {
+		watch.close()
+	}
 	startMu.Lock()
 	if timer != nil {
 		timer.Stop()
@@ -218,6 +230,7 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 
 	req := drover.FinishRequest{ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message, Usage: res.Usage,
 		Phases: drover.Phases{BundleFetch: drover.Duration(fetch), ImagePull: drover.Duration(res.ImagePull), Running: drover.Duration(running)}}
+	var limit *limitError
 	switch cause := context.Cause(runCtx); {
 	case cause == errStale:
 		log.Info("stopped an attempt that is no longer current")
@@ -226,6 +239,8 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 		return
 	case cause == errTimeout && res.Reason != drover.ReasonExecutorError:
 		req.Reason, req.Message = drover.ReasonTimeout, fmt.Sprintf("timed out after %s", a.Spec.Timeout)
+	case errors.As(cause, &limit) && res.Reason != drover.ReasonExecutorError:
+		req.Reason, req.Message = drover.ReasonWorkspaceLimit, limit.msg
 	case cause == errStopped:
 		req.Reason, req.Message = drover.ReasonCancelled, "cancelled"
 	case cause == errShutdown:
@@ -247,6 +262,34 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 	log.Debug("finished", "exit", res.ExitCode, "reason", req.Reason)
 }
 
+// watchWorkspace starts the watch of an attempt's workspace (see
+// diskWatch) when the worker has a limit. It returns the channel the
+// executor is to take as its hurry, the watch (nil without one), and a stop
+// to call once the attempt is over. A job past its limit is killed at
+// once: in a grace period it could write as much again.
+func (w *Worker) watchWorkspace(ws string, cancel context.CancelCauseFunc, log *slog.Logger) (<-chan struct{}, *diskWatch, func(), error) {
+	if ws == "" || w.cfg.WorkspaceLimit <= 0 {
+		return w.hurry, nil, func() {}, nil
+	}
+	hurry, ended, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hurryNow := func() { once.Do(func() { close(hurry) }) }
+	go func() {
+		defer close(done)
+		select {
+		case <-w.hurry:
+			hurryNow()
+		case <-ended:
+		}
+	}()
+	stop := func() { close(ended); <-done }
+	watch, err := watchDisk(ws, w.cfg.WorkspaceLimit, w.cfg.WorkspaceCheck, func(cause error) { hurryNow(); cancel(cause) }, log)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return hurry, nil, stop, nil
+	}
+	return hurry, watch, stop, err
+}
+
 // finishBound is how long an attempt's last reports may take: as long as
 // needed while the worker runs, a short bound once it is being stopped.
 func finishBound(ctx context.Context) time.Duration {
@@ -259,16 +302,11 @@ func finishBound(ctx context.Context) time.Duration {
 // unpackBundle fetches a bundle through the cache and extracts it into the
 // workspace, checking it again (paths, links, sizes) as the server did.
 func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
-	path, release, err := w.cache.get(ctx, w.client(), sha)
+	f, release, err := w.cache.open(ctx, w.client(), sha)
 	if err != nil {
 		return fmt.Errorf("bundle %s could not be fetched: %w", sha, err)
 	}
 	defer release()
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("bundle %s: %w", sha, err)
-	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", sha, err)

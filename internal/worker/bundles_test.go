@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -77,16 +79,16 @@ func (b *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // startBundleServer serves b over a real loopback connection.
-func startBundleServer(t *testing.T, b *bundleServer) *client.Client {
+func startBundleServer(t testing.TB, b *bundleServer) *client.Client {
 	t.Helper()
 	srv := httptest.NewServer(b)
 	t.Cleanup(srv.Close)
 	return client.New(srv.URL)
 }
 
-func newTestCache(t *testing.T, dir string, max int64) *bundleCache {
+func newTestCache(t testing.TB, dir string, max int64) *bundleCache {
 	t.Helper()
-	c, err := newBundleCache(dir, max)
+	c, err := newBundleCache(dir, max, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +99,11 @@ func getBundle(t *testing.T, c *bundleCache, api *client.Client, sha string) (st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	path, release, err := c.get(ctx, api, sha)
+	f, release, err := c.open(ctx, api, sha)
 	if err != nil {
-		t.Fatalf("get %.12s: %v", sha, err)
+		t.Fatalf("open %.12s: %v", sha, err)
 	}
-	return path, release
+	return f.Name(), release
 }
 
 // cached lists the files in the cache's folder.
@@ -148,8 +150,10 @@ func TestBundleCacheDownloadsEachBundleOnce(t *testing.T) {
 			started.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 			defer cancel()
-			path, rel, err := c.get(ctx, api, sha)
+			f, rel, err := c.open(ctx, api, sha)
+			var path string
 			if err == nil {
+				path = f.Name()
 				rel()
 			}
 			results <- result{path, err}
@@ -193,7 +197,7 @@ func TestBundleCacheRefusesBytesThatDoNotMatchTheHash(t *testing.T) {
 	c := newTestCache(t, dir, 1<<30)
 
 	for i := range 2 {
-		_, _, err := c.get(context.Background(), api, sha)
+		_, _, err := c.open(context.Background(), api, sha)
 		if err == nil || !strings.Contains(err.Error(), "hash") {
 			t.Fatalf("get %d: err = %v, want a hash mismatch", i+1, err)
 		}
@@ -341,16 +345,16 @@ func TestBundleCacheWaiterOutlivesACancelledDownload(t *testing.T) {
 		// cancelled get does.
 		errs1, errs2 := make(chan error, 1), make(chan error, 1)
 		go func() {
-			_, _, err := c.get(ctx1, api, sha)
+			_, _, err := c.open(ctx1, api, sha)
 			errs1 <- err
 		}()
 		synctest.Wait() // the first get is downloading
 		go func() {
-			path, release, err := c.get(context.Background(), api, sha)
+			f, release, err := c.open(context.Background(), api, sha)
 			if err == nil {
 				release()
-				if path != c.path(sha) {
-					t.Errorf("path = %s, want %s", path, c.path(sha))
+				if f.Name() != c.path(sha) {
+					t.Errorf("path = %s, want %s", f.Name(), c.path(sha))
 				}
 			}
 			errs2 <- err
@@ -399,4 +403,200 @@ func short(names []string) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// A file in the cache folder under a bundle's name but with other bytes
+// (written while the worker was stopped) is removed when the cache adopts
+// its folder, and the bundle is fetched again when an attempt needs it.
+func TestBundleCacheDropsATamperedFileAtStart(t *testing.T) {
+	bs := newBundleServer()
+	data := []byte("the real bundle")
+	sha := bs.add(data)
+	other := bs.add([]byte("kept as it was"))
+	api := startBundleServer(t, bs)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, sha+".zip"), []byte("a tampered bundle"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, other+".zip"), []byte("kept as it was"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	log := make(logged, 16)
+	c, err := newBundleCache(dir, 1<<20, slog.New(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{other + ".zip"}; !sameFiles(cached(t, dir), want) {
+		t.Fatalf("cache folder holds %v after start, want only the genuine bundle", short(cached(t, dir)))
+	}
+	log.await(t, "removed a cached bundle")
+	if c.total != int64(len("kept as it was")) || len(c.entries) != 1 {
+		t.Errorf("adopted %d entries, %d bytes; want the genuine one alone", len(c.entries), c.total)
+	}
+	f, release := openBundle(t, c, api, sha)
+	defer release()
+	if got := readAll(t, f); got != string(data) {
+		t.Errorf("open read %q, want the genuine bytes", got)
+	}
+	if got := bs.count(sha); got != 1 {
+		t.Errorf("the dropped bundle was downloaded %d times, want once", got)
+	}
+}
+
+// A cached file changed after the cache checked it is caught at the next
+// open, however the change was made: written in place (same size, its
+// modification time set back) or replaced by another file. The file is
+// removed and the bundle fetched again.
+func TestBundleCacheCatchesAFileChangedAfterItsCheck(t *testing.T) {
+	for _, how := range []string{"rewritten", "replaced"} {
+		t.Run(how, func(t *testing.T) {
+			bs := newBundleServer()
+			data := []byte("the real bundle")
+			sha := bs.add(data)
+			api := startBundleServer(t, bs)
+			dir := t.TempDir()
+			log := make(logged, 16)
+			c, err := newBundleCache(dir, 1<<20, slog.New(log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Opened later than settleTime after its last change: the
+			// check trusts the file's identity from now on.
+			c.now = func() time.Time { return time.Now().Add(settleTime) }
+			for range 2 {
+				_, release := openBundle(t, c, api, sha)
+				release()
+			}
+			if c.entries[sha].trusted == (fileID{}) {
+				t.Fatal("an unchanged file's identity is not trusted after it was hashed")
+			}
+			path := c.path(sha)
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A change in the same tick of the file system's clock would
+			// keep the ctime: the reason for settleTime, which c.now skips.
+			waitClockPast(t, dir, c.entries[sha].trusted.ctime)
+			evil := []byte("a tampered ZIP!")
+			if len(evil) != len(data) {
+				t.Fatal("the tampered bytes must have the genuine size")
+			}
+			switch how {
+			case "rewritten":
+				f, err := os.OpenFile(path, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteAt(evil, 0); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			case "replaced":
+				tmp := filepath.Join(t.TempDir(), "evil")
+				if err := os.WriteFile(tmp, evil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmp, path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+
+			f, release := openBundle(t, c, api, sha)
+			defer release()
+			if got := readAll(t, f); got != string(data) {
+				t.Errorf("open read %q, want the genuine bytes", got)
+			}
+			if got := bs.count(sha); got != 2 {
+				t.Errorf("%d downloads, want 2: the changed file fetched again", got)
+			}
+			log.await(t, "removed a cached bundle")
+			if got, _ := os.ReadFile(path); string(got) != string(data) {
+				t.Errorf("the cache holds %q, want the genuine bytes", got)
+			}
+		})
+	}
+}
+
+// A file changed within settleTime of its check may keep its ctime, so
+// its identity is not trusted yet: the next open hashes it again.
+func TestBundleCacheDoesNotTrustARecentChange(t *testing.T) {
+	bs := newBundleServer()
+	sha := bs.add([]byte("the real bundle"))
+	api := startBundleServer(t, bs)
+	c := newTestCache(t, t.TempDir(), 1<<20)
+	_, release := openBundle(t, c, api, sha)
+	release()
+	if got := c.entries[sha].trusted; got != (fileID{}) {
+		t.Errorf("a file changed just now is trusted by its identity %+v", got)
+	}
+}
+
+// await waits for a message containing want.
+func (l logged) await(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case msg := <-l:
+			if strings.Contains(msg, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("nothing logged saying %q", want)
+		}
+	}
+}
+
+// waitClockPast waits until a file changed now in dir gets a ctime later
+// than ctime.
+func waitClockPast(t *testing.T, dir string, ctime int64) {
+	t.Helper()
+	probe := filepath.Join(dir, "probe")
+	defer os.Remove(probe)
+	deadline := time.Now().Add(waitFor)
+	for {
+		if err := os.WriteFile(probe, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.ctime > ctime {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the file system's clock does not move")
+		}
+	}
+}
+
+func openBundle(t *testing.T, c *bundleCache, api *client.Client, sha string) (*os.File, func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	f, release, err := c.open(ctx, api, sha)
+	if err != nil {
+		t.Fatalf("open %.12s: %v", sha, err)
+	}
+	return f, release
+}
+
+func readAll(t *testing.T, f *os.File) string {
+	t.Helper()
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -46,6 +46,10 @@ const (
 	DefaultPollWait     = 30 * time.Second
 	DefaultOutputBuffer = 16 << 20
 	DefaultBundleCache  = 2 << 30
+	// DefaultWorkspaceLimit is room for a large build or data set, and
+	// stops a job writing in a loop long before it fills a worker's disk.
+	DefaultWorkspaceLimit = 10 << 30
+	DefaultWorkspaceCheck = time.Second
 )
 
 // Config configures a Worker.
@@ -87,6 +91,16 @@ type Config struct {
 	// OutputBuffer bounds the output an attempt buffers while the
 	// coordinator is slow or away. Defaults to 16 MiB.
 	OutputBuffer int
+	// WorkspaceLimit bounds the disk space a job's command may add to its
+	// workspace, besides its bundle's files. Past it the attempt is
+	// stopped and fails with workspace_limit. It is also each job's file
+	// size limit (see executor.Task). Defaults to 10 GiB; set
+	// NoWorkspaceLimit for none.
+	WorkspaceLimit   int64
+	NoWorkspaceLimit bool
+	// WorkspaceCheck is how often a running job's workspace is measured.
+	// Defaults to 1s.
+	WorkspaceCheck time.Duration
 	// RunAs says who process jobs run as. The zero value gives each job a
 	// uid of its own when the worker is root, and runs jobs as the worker's
 	// user otherwise.
@@ -143,6 +157,12 @@ func New(cfg Config) (*Worker, error) {
 	cfg.PollWait = cmp.Or(cfg.PollWait, DefaultPollWait)
 	cfg.OutputBuffer = cmp.Or(cfg.OutputBuffer, DefaultOutputBuffer)
 	cfg.BundleCache = cmp.Or(cfg.BundleCache, DefaultBundleCache)
+	cfg.WorkspaceCheck = cmp.Or(cfg.WorkspaceCheck, DefaultWorkspaceCheck)
+	if cfg.NoWorkspaceLimit {
+		cfg.WorkspaceLimit = 0
+	} else {
+		cfg.WorkspaceLimit = cmp.Or(cfg.WorkspaceLimit, DefaultWorkspaceLimit)
+	}
 	if cfg.NoGrace {
 		cfg.Grace = 0
 	} else {
@@ -161,6 +181,8 @@ func New(cfg Config) (*Worker, error) {
 		return nil, errors.New("worker config: no executor")
 	case cfg.Capacity.CPU <= 0 || cfg.Capacity.MemoryMB <= 0 || cfg.Capacity.Slots <= 0:
 		return nil, fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
+	case cfg.WorkspaceLimit < 0:
+		return nil, fmt.Errorf("worker config: WorkspaceLimit is %d: it must be positive (or NoWorkspaceLimit set)", cfg.WorkspaceLimit)
 	}
 	// Only process jobs switch users.
 	processJobs := slices.ContainsFunc(cfg.Executors, func(e Executor) bool { return e.Name() == drover.ExecutorProcess })
@@ -203,7 +225,7 @@ func New(cfg Config) (*Worker, error) {
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
 	}
-	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache)
+	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache, w.log)
 	if err != nil {
 		lock.Close()
 		return nil, err

@@ -351,6 +351,10 @@ func (e *Executor) containerOptions(t *executor.Task, name string) (client.Conta
 		LogConfig: container.LogConfig{Type: "none"},
 		Resources: container.Resources{PidsLimit: &pids},
 	}
+	if n := t.WorkspaceLimit; n > 0 {
+		// The file size limit, set before the command starts.
+		host.Ulimits = []*container.Ulimit{{Name: "fsize", Soft: n, Hard: n}}
+	}
 	if spec.Network && e.cfg.AllowNetwork {
 		host.NetworkMode = "" // the engine's default bridge
 	}

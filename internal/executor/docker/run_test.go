@@ -565,3 +565,25 @@ func TestRunImageWithoutCommand(t *testing.T) {
 	}
 	assertGone(t, e, task.AttemptID)
 }
+
+// A task's WorkspaceLimit is the container's fsize ulimit, set before its
+// command starts: one file cannot pass it, and the writer is killed by
+// SIGXFSZ.
+func TestRunLimitsFileSize(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sh", "-c", `grep "Max file size" /proc/self/limits; head -c 2097152 /dev/zero > big`)
+	task.WorkspaceLimit = 1 << 20
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	if res.ExitCode == nil || *res.ExitCode != 128+int(syscall.SIGXFSZ) || res.Reason != "" {
+		t.Errorf("result %+v (exit %s), want exit %d (SIGXFSZ)\nstderr: %s", res, exitCode(res), 128+int(syscall.SIGXFSZ), out.String(drover.Stderr))
+	}
+	if f := strings.Fields(out.String(drover.Stdout)); len(f) < 5 || f[3] != "1048576" || f[4] != "1048576" {
+		t.Errorf("the container's limits say %q, want a file size limit of 1048576 bytes, soft and hard", out.String(drover.Stdout))
+	}
+	if fi, err := os.Stat(filepath.Join(task.Workspace, "big")); err != nil || fi.Size() != 1<<20 {
+		t.Errorf("the big file: %v, %v; want it stopped at 1 MiB", fi, err)
+	}
+	assertGone(t, e, task.AttemptID)
+}

@@ -7,7 +7,8 @@
 // It isolates little. The command runs as the task's user when it names
 // one (the worker gives each job of a root worker a uid of its own), else
 // as the worker's user. Either way it sees the worker's file system,
-// network and processes, and has no CPU or memory limit. Peak memory and
+// network and processes, and has no CPU or memory limit. Its one limit is
+// the file size limit the worker asks for (RLIMIT_FSIZE). Peak memory and
 // CPU time are measured (from the leader's rusage) but not enforced, so
 // oom_killed is never reported. Use the docker executor when jobs must be
 // contained.

@@ -56,6 +56,9 @@ func (e *Executor) Name() string { return drover.ExecutorProcess }
 // gone, the machine has no process left) returns executor.Failed. Either
 // way t.OnStart is not called.
 //
+// A positive t.WorkspaceLimit is the process's file size limit (see
+// limitFileSize).
+//
 // t.OnStart runs on Run's goroutine once the process has started, and ctx
 // is watched from when it returns; output flows meanwhile. Run also waits
 // for out.Write: a sink that blocks holds the reading, and so the command
@@ -89,6 +92,11 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 	}
 	log := lazylog.With(e.log, "attempt", t.AttemptID, "pid", p.pgid)
 	log.Debug("process started", "path", path)
+	if t.WorkspaceLimit > 0 {
+		if err := limitFileSize(p.pgid, t.WorkspaceLimit); err != nil {
+			log.Warn("cannot set the job's file size limit", "err", err)
+		}
+	}
 
 	drained := p.copyOutput(out)
 	if t.OnStart != nil {

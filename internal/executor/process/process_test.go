@@ -931,3 +931,25 @@ func TestNoexecMountIsTheMachines(t *testing.T) {
 		wantFailed(t, res, c.msg)
 	}
 }
+
+// A task's WorkspaceLimit is its process's file size limit: one file
+// cannot pass it, and the writer is killed by SIGXFSZ. The command waits
+// for OnStart, which comes after the limit is set, since the limit is set
+// just after the exec.
+func TestRunLimitsFileSize(t *testing.T) {
+	task := newTask(t, "sh", "-c", `while [ ! -e go ]; do :; done; grep "Max file size" /proc/$$/limits; head -c 2097152 /dev/zero > big`)
+	task.WorkspaceLimit = 1 << 20
+	task.OnStart = func(time.Duration) {
+		if err := os.WriteFile(filepath.Join(task.Workspace, "go"), nil, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	res, s := run(t, task)
+	wantExit(t, res, 128+int(syscall.SIGXFSZ))
+	if f := strings.Fields(s.String(drover.Stdout)); len(f) < 5 || f[3] != "1048576" || f[4] != "1048576" {
+		t.Errorf("the command's limits say %q, want a file size limit of 1048576 bytes, soft and hard", s.String(drover.Stdout))
+	}
+	if fi, err := os.Stat(filepath.Join(task.Workspace, "big")); err != nil || fi.Size() != 1<<20 {
+		t.Errorf("the big file: %v, %v; want it stopped at 1 MiB", fi, err)
+	}
+}
