@@ -58,6 +58,9 @@ type Config struct {
 	// Executors are the workers' executors; they must include noop and
 	// process (the output and cancel measurements need a real process).
 	Executors []worker.Executor
+	// RunAs says who the workers' process jobs run as (worker.Config.RunAs);
+	// the zero value is a worker's default.
+	RunAs worker.RunAs
 	// Executor runs the throughput and submit-to-start jobs: "noop" or
 	// "process" (/bin/true). Defaults to noop.
 	Executor string

@@ -27,6 +27,10 @@ import (
 	"github.com/drover-dev/drover/internal/worker"
 )
 
+// testUIDs is the range the bench's workers run process jobs under when
+// root: not the default one, which a worker of the machine may hold.
+var testUIDs = worker.RunAs{First: 0x7E020000, Last: 0x7E0200FF}
+
 // TestMain makes this test binary the output job's clock when asked, as
 // drover bench --print-clock makes drover: bench-print-clock N.
 func TestMain(m *testing.M) {
@@ -41,9 +45,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	// A root worker's process jobs run under the default uid range, which
-	// one process of the machine holds at a time: test processes of other
-	// checkouts wait for this one.
+	// A root worker's process jobs run under testUIDs, which one process of
+	// the machine holds at a time: test processes of other checkouts wait
+	// for this one.
 	if lock, err := os.OpenFile(filepath.Join(os.TempDir(), "drover-bench-test-uids.lock"), os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
 	}
@@ -91,6 +95,7 @@ func TestRun(t *testing.T) {
 	res, err := bench.Run(t.Context(), bench.Config{
 		Server:      url,
 		Executors:   []worker.Executor{noop.Executor{}, process.New(nil)},
+		RunAs:       testUIDs,
 		Workers:     2,
 		Slots:       4,
 		Jobs:        200,
@@ -156,6 +161,7 @@ func TestRunProcessAgainstFloor(t *testing.T) {
 	res, err := bench.Run(t.Context(), bench.Config{
 		Server:      url,
 		Executors:   []worker.Executor{noop.Executor{}, process.New(nil)},
+		RunAs:       testUIDs,
 		Executor:    drover.ExecutorProcess,
 		Workers:     1,
 		Slots:       4,

@@ -335,7 +335,8 @@ func TestBadEnvironment(t *testing.T) {
 		t.Errorf("jobs with DROVER_SERVER=127.0.0.1:1: %v\n%s", err, out)
 	}
 	// A variable the bench sets for its own coordinator is not read.
-	cmd = exec.CommandContext(ctx, bin, "bench", "--jobs", "5", "--latency-jobs", "1", "--output-lines", "1", "--cancels", "1", "--workers", "1", "--slots", "2")
+	cmd = exec.CommandContext(ctx, bin, "bench", "--jobs", "5", "--latency-jobs", "1", "--output-lines", "1", "--cancels", "1", "--workers", "1", "--slots", "2",
+		"--run-as", uidRange(t))
 	cmd.Env = append(cleanEnv(), "DROVER_HEARTBEAT_INTERVAL=abc", "DROVER_LISTEN=bogus")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("bench with variables it sets itself: %v\n%s", err, out)
