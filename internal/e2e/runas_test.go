@@ -76,6 +76,7 @@ try() { if "$@" >/dev/null 2>&1; then echo yes; else echo no; fi; }
 echo "worker-environ=$(try cat /proc/$wpid/environ)"
 echo "work-dir-list=$(try ls "$wd")"
 echo "lock-read=$(try cat "$wd/.lock")"
+echo "secret-read=$(try cat "$wd/identity/secret")"
 echo "cache-list=$(try ls "$wd/bundles")"
 echo "cache-read=$(try cat "$cached")"
 echo "other-list=$(try ls "$ows")"
@@ -134,14 +135,16 @@ func TestProcessJobsAreKeptApart(t *testing.T) {
 			got[k] = v
 		}
 	}
-	for _, k := range []string{"worker-environ", "work-dir-list", "lock-read", "cache-list", "cache-read",
+	for _, k := range []string{"worker-environ", "work-dir-list", "lock-read", "secret-read", "cache-list", "cache-read",
 		"other-list", "other-read", "other-environ", "other-signal"} {
 		if got[k] != "no" {
 			t.Errorf("%s: %q, want no", k, got[k])
 		}
 	}
-	if _, err := os.Stat(cached); err != nil {
-		t.Errorf("the bundle is not in the cache where the probe looked: %v", err)
+	for _, path := range []string{cached, filepath.Join(wd, "identity", "secret")} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s is not where the probe looked: %v", path, err)
+		}
 	}
 	var uid, ouid int
 	var groups, user string
