@@ -43,10 +43,14 @@ type Task struct {
 }
 
 // User is a user a process job runs as. Such ids often have no passwd
-// entry, so Name is what the job's USER and LOGNAME say.
+// entry, so Name is what the job's USER and LOGNAME say. Exclusive says no
+// other process holds these ids while the job runs (a root worker's id of
+// a range), which lets the executor take them for a moment (see the
+// process executor's limitStarted).
 type User struct {
-	UID, GID uint32
-	Name     string
+	UID, GID  uint32
+	Name      string
+	Exclusive bool
 }
 
 // Sink receives output as it is produced. Write must not retain p after it

@@ -242,5 +242,5 @@ func (u *jobUsers) get() (*executor.User, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &executor.User{UID: id, GID: id, Name: JobUserName}, func() { u.pool.release(id) }, nil
+	return &executor.User{UID: id, GID: id, Name: JobUserName, Exclusive: true}, func() { u.pool.release(id) }, nil
 }

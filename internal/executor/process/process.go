@@ -86,16 +86,14 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 			return cannotStart(out, err)
 		}
 	}
-	p, err := start(path, argv, t.Workspace, env, t.User)
+	p, err := start(path, argv, t.Workspace, env, t.User, t.WorkspaceLimit)
 	if err != nil {
 		return cannotStart(out, notStarted(argv[0], path, t.Workspace, env, t.User, err))
 	}
 	log := lazylog.With(e.log, "attempt", t.AttemptID, "pid", p.pgid)
 	log.Debug("process started", "path", path)
-	if t.WorkspaceLimit > 0 {
-		if err := limitFileSize(p.pgid, t.WorkspaceLimit); err != nil {
-			log.Warn("cannot set the job's file size limit", "err", err)
-		}
+	if p.limitErr != nil {
+		log.Warn("cannot set the job's file size limit", "err", p.limitErr)
 	}
 
 	drained := p.copyOutput(out)

@@ -194,3 +194,33 @@ func BenchmarkRunTrueParallelAsUsers(b *testing.B) {
 		}
 	})
 }
+
+// A job of its own uid gets its file size limit too, whether or not the
+// worker has CAP_SYS_RESOURCE (without it the limit is set while the
+// command is stopped at its exec); one of a shared user still runs, with a
+// warning when the limit cannot be set.
+func TestRunLimitsFileSizeOfAnotherUser(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	task := newTask(t, "sh", "-c", `grep "Max file size" /proc/$$/limits; head -c 2097152 /dev/zero > big`)
+	e := asUser(t, task, testUID+5)
+	task.User.Exclusive = true
+	task.WorkspaceLimit = 1 << 20
+	res, s := runToEnd(t, e, task)
+	wantExit(t, res, 128+int(syscall.SIGXFSZ))
+	if f := strings.Fields(s.String(drover.Stdout)); len(f) < 5 || f[3] != "1048576" || f[4] != "1048576" {
+		t.Errorf("the command's limits say %q, want a file size limit of 1048576 bytes, soft and hard", s.String(drover.Stdout))
+	}
+	if fi, err := os.Stat(filepath.Join(task.Workspace, "big")); err != nil || fi.Size() != 1<<20 {
+		t.Errorf("the big file: %v, %v; want it stopped at 1 MiB", fi, err)
+	}
+
+	shared := newTask(t, "sh", "-c", "id -u")
+	e = asUser(t, shared, testUID+6)
+	shared.WorkspaceLimit = 1 << 20
+	res, s = runToEnd(t, e, shared)
+	wantExit(t, res, 0)
+	if got := strings.TrimSpace(s.String(drover.Stdout)); got != fmt.Sprint(testUID+6) {
+		t.Errorf("a job of a shared user printed %q, want its uid", got)
+	}
+}
