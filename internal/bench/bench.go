@@ -58,6 +58,9 @@ type Config struct {
 	// Executors are the workers' executors; they must include noop and
 	// process (the output and cancel measurements need a real process).
 	Executors []worker.Executor
+	// RunAs says who the workers' process jobs run as (worker.Config.RunAs);
+	// the zero value is a worker's default.
+	RunAs worker.RunAs
 	// Executor runs the throughput and submit-to-start jobs: "noop" or
 	// "process" (/bin/true). Defaults to noop.
 	Executor string
@@ -241,6 +244,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench work dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	// A root worker's process jobs run as users of their own, who go
+	// through this folder to their workspaces.
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		return nil, fmt.Errorf("bench work dir: %w", err)
+	}
 	b := &bench{
 		cfg:    cfg,
 		api:    client.New(cfg.Server, client.WithToken(cfg.Token)),

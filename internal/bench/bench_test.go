@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ import (
 	"github.com/drover-dev/drover/internal/worker"
 )
 
+// testUIDs is the range the bench's workers run process jobs under when
+// root: not the default one, which a worker of the machine may hold.
+var testUIDs = worker.RunAs{First: 0x7E020000, Last: 0x7E0200FF}
+
 // TestMain makes this test binary the output job's clock when asked, as
 // drover bench --print-clock makes drover: bench-print-clock N.
 func TestMain(m *testing.M) {
@@ -39,6 +44,12 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	// A root worker's process jobs run under testUIDs, which one process of
+	// the machine holds at a time: test processes of other checkouts wait
+	// for this one.
+	if lock, err := os.OpenFile(filepath.Join(os.TempDir(), "drover-bench-test-uids.lock"), os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
 	}
 	os.Exit(m.Run())
 }
@@ -84,6 +95,7 @@ func TestRun(t *testing.T) {
 	res, err := bench.Run(t.Context(), bench.Config{
 		Server:      url,
 		Executors:   []worker.Executor{noop.Executor{}, process.New(nil)},
+		RunAs:       testUIDs,
 		Workers:     2,
 		Slots:       4,
 		Jobs:        200,
@@ -95,7 +107,7 @@ func TestRun(t *testing.T) {
 		Heartbeat:   200 * time.Millisecond,
 		IdleWindow:  time.Second,
 		Finished:    50,
-		WorkDir:     t.TempDir(),
+		WorkDir:     workDir(t),
 		Progress:    &progress,
 	})
 	if err != nil {
@@ -149,15 +161,16 @@ func TestRunProcessAgainstFloor(t *testing.T) {
 	res, err := bench.Run(t.Context(), bench.Config{
 		Server:      url,
 		Executors:   []worker.Executor{noop.Executor{}, process.New(nil)},
+		RunAs:       testUIDs,
 		Executor:    drover.ExecutorProcess,
 		Workers:     1,
 		Slots:       4,
 		Jobs:        40,
 		LatencyJobs: 3,
 		OutputLines: 3,
-		Clock:       []string{os.Args[0], "bench-print-clock"},
+		Clock:       []string{jobsCanRun(t, os.Args[0]), "bench-print-clock"},
 		Cancels:     1,
-		WorkDir:     t.TempDir(),
+		WorkDir:     workDir(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +208,31 @@ func TestPrintClock(t *testing.T) {
 	if err := bench.PrintClock(ctx, &out, 3); err != context.Canceled {
 		t.Errorf("PrintClock with its context done: %v, want context.Canceled", err)
 	}
+}
+
+// workDir returns a folder for the bench's workers whose parents every user
+// may search: a root worker's process jobs run as users of their own.
+func workDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// jobsCanRun returns a copy of the program at path that process jobs, which
+// may run as users of their own, can run (the build cache is closed to
+// them).
+func jobsCanRun(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(workDir(t), filepath.Base(path))
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

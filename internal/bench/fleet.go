@@ -46,6 +46,7 @@ func (b *bench) startWorkers(ctx context.Context) (*fleet, error) {
 			Capacity:  drover.Capacity{CPU: int64(cfg.Slots) * 1000, MemoryMB: int64(cfg.Slots) * 128, Slots: cfg.Slots},
 			NoGrace:   true,
 			WorkDir:   filepath.Join(b.tmpDir, fmt.Sprintf("w%d", i+1)),
+			RunAs:     cfg.RunAs,
 			Logger:    cfg.Logger,
 		})
 		if err != nil {

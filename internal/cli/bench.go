@@ -23,6 +23,7 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 		cfg                                                 bench.Config
 		asJSON                                              bool
 		logLevel, cpuProfile, memProfile, traceFile, server string
+		runAs                                               string
 		printClock                                          int
 	)
 	fs.StringVar(&server, "server", "", "coordinator URL to measure (default: start one in this process on a temporary store)")
@@ -45,6 +46,7 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 	fs.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&traceFile, "trace", "", "write an execution trace of this process to this file (go tool trace: where goroutines wait)")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the workers and the in-process coordinator")
+	fs.StringVar(&runAs, "run-as", "auto", "who the workers' process jobs run as, as drover worker --run-as: auto, a user, or a uid range FIRST-LAST (another worker of this machine may hold the default range)")
 	fs.IntVar(&printClock, "print-clock", 0, "print this many timestamps (ns since the epoch) 5 ms apart after 200 ms, and exit: what the bench's output job runs")
 	if _, err := parse(fs, args); err != nil {
 		return usageCode(err)
@@ -83,6 +85,14 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 			return exitError
 		}
 		return exitOK
+	}
+	var err error
+	if cfg.RunAs, err = parseRunAs(runAs); err == nil {
+		err = cfg.RunAs.Check(cfg.Slots)
+	}
+	if err != nil {
+		a.errorf("--run-as %q: %v", runAs, err)
+		return exitUsage
 	}
 	log, err := newLogger(a, logLevel)
 	if err != nil {

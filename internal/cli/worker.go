@@ -9,14 +9,17 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/coordinator"
+	"github.com/drover-dev/drover/internal/executor"
 	"github.com/drover-dev/drover/internal/executor/docker"
 	"github.com/drover-dev/drover/internal/executor/noop"
 	"github.com/drover-dev/drover/internal/executor/process"
@@ -26,8 +29,7 @@ import (
 // workerFlags configure a worker agent (drover worker, and dev's own worker).
 type workerFlags struct {
 	name, executor, cpu, memory, workDir, pull string
-	registries                                 string
-	workspaceLimit                             string
+	runAs, registries, workspaceLimit          string
 	maxParallel                                int
 	grace                                      time.Duration
 	allowNetwork                               bool
@@ -49,6 +51,7 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&wf.workDir, "work-dir", a.getenv("DROVER_WORK_DIR"), "folder for the jobs' workspaces and bundle cache, one per worker (default: $TMPDIR/drover-work/<name>; env DROVER_WORK_DIR)")
 	fs.StringVar(&wf.pull, "pull", envOr(a, "DROVER_PULL", "missing"), "docker image pull policy: missing, always or never (env DROVER_PULL)")
 	fs.BoolVar(&wf.allowNetwork, "allow-network", false, "let docker jobs that ask for --network have it (default: no network)")
+	fs.StringVar(&wf.runAs, "run-as", envOr(a, "DROVER_RUN_AS", "auto"), "who process jobs run as when the worker is root: auto (a uid of its own per job), a user (name or uid[:gid]) for every job, or a uid range FIRST-LAST (env DROVER_RUN_AS)")
 	fs.StringVar(&wf.registries, "registries", a.getenv("DROVER_REGISTRIES"), "registries docker images may be pulled from, host[:port],... (default: any public one; env DROVER_REGISTRIES)")
 	fs.StringVar(&wf.workspaceLimit, "workspace-limit", envOr(a, "DROVER_WORKSPACE_LIMIT", "10G"), "disk space a job may add to its workspace besides its bundle, e.g. 10G, or 0 for none; also each file's size limit (env DROVER_WORKSPACE_LIMIT)")
 	a.fromEnv(fs, "max-parallel", "MAX_PARALLEL_JOBS")
@@ -114,6 +117,9 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
 	}
 	cfg.Capacity.Slots = wf.maxParallel
+	if cfg.RunAs, err = parseRunAs(wf.runAs); err != nil {
+		return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
+	}
 	cfg.Capacity.CPU = int64(runtime.NumCPU()) * 1000
 	if wf.cpu != "" {
 		v, err := drover.ParseCPU(wf.cpu)
@@ -142,7 +148,65 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		return cfg, err
 	}
 	cfg.Executors = execs
+	// Only process jobs switch users.
+	if slices.ContainsFunc(execs, func(e worker.Executor) bool { return e.Name() == drover.ExecutorProcess }) {
+		if err := cfg.RunAs.Check(wf.maxParallel); err != nil {
+			return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
+		}
+	}
 	return cfg, nil
+}
+
+// parseRunAs reads --run-as: auto, a range FIRST-LAST of uids, a numeric
+// uid[:gid], or a user name. A user's gid is its primary group (a uid
+// without a passwd entry: the same number); no supplementary group is kept.
+func parseRunAs(s string) (worker.RunAs, error) {
+	const use = "use auto, a user name, a numeric uid[:gid], or a range of uids FIRST-LAST"
+	if s == "auto" {
+		return worker.RunAs{}, nil
+	}
+	id := func(v string) (uint32, bool) {
+		n, err := strconv.ParseUint(v, 10, 32)
+		return uint32(n), err == nil && n < 1<<32-1 // (uid_t)-1 is no id
+	}
+	if a, b, ok := strings.Cut(s, "-"); ok {
+		first, ok1 := id(a)
+		last, ok2 := id(b)
+		if ok1 && ok2 {
+			return worker.RunAs{First: first, Last: last}, nil
+		}
+	}
+	uidText, gidText, hasGID := strings.Cut(s, ":")
+	if uid, ok := id(uidText); ok {
+		u := &executor.User{UID: uid, GID: uid, Name: worker.JobUserName}
+		if pw, err := user.LookupId(uidText); err == nil {
+			u.Name = pw.Username
+			if g, ok := id(pw.Gid); ok {
+				u.GID = g
+			}
+		}
+		if hasGID {
+			g, ok := id(gidText)
+			if !ok {
+				return worker.RunAs{}, fmt.Errorf("%q is not a numeric gid: %s", gidText, use)
+			}
+			u.GID = g
+		}
+		return worker.RunAs{User: u}, nil
+	}
+	if s == "" || hasGID {
+		return worker.RunAs{}, errors.New(use)
+	}
+	pw, err := user.Lookup(s)
+	if err != nil {
+		return worker.RunAs{}, fmt.Errorf("no user %s on this machine: %s", s, use)
+	}
+	uid, ok1 := id(pw.Uid)
+	gid, ok2 := id(pw.Gid)
+	if !ok1 || !ok2 {
+		return worker.RunAs{}, fmt.Errorf("user %s has uid %s and gid %s: only numeric ids can be switched to", s, pw.Uid, pw.Gid)
+	}
+	return worker.RunAs{User: &executor.User{UID: uid, GID: gid, Name: pw.Username}}, nil
 }
 
 // executors makes the executors the operator allows with --executor, in
@@ -204,13 +268,13 @@ func (wf *workerFlags) auto(log *slog.Logger, newProcess func() worker.Executor,
 	d, err := newDocker()
 	switch {
 	case wf.dev && err != nil:
-		log.Info("executors: process (drover dev runs your commands as you); docker off: the Docker engine does not answer", "err", err)
+		log.Info("executors: process (drover dev runs your commands on this machine); docker off: the Docker engine does not answer", "err", err)
 		return []worker.Executor{newProcess()}
 	case wf.dev:
-		log.Info("executors: process (drover dev runs your commands as you) and docker (the Docker engine answers)")
+		log.Info("executors: process (drover dev runs your commands on this machine) and docker (the Docker engine answers)")
 		return []worker.Executor{newProcess(), d}
 	case err != nil:
-		log.Warn("executor auto: process, as the Docker engine does not answer; process jobs are not isolated (they run with this worker's user and file system)", "err", err)
+		log.Warn("executor auto: process, as the Docker engine does not answer; process jobs are not isolated (they share this machine's file system and network; --run-as says as whom they run)", "err", err)
 		return []worker.Executor{newProcess()}
 	}
 	log.Info("executor auto: docker, as the Docker engine answers; no process jobs (they are not isolated: offer them with --executor docker,process)")

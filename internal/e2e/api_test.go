@@ -256,7 +256,7 @@ func TestRetriesAndDrain(t *testing.T) {
 		t.Errorf("first retry came after %s; the backoff is 1s", gap)
 	}
 
-	release := t.TempDir() + "/release"
+	release := shared(t) + "/release"
 	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", "while [ ! -e "+release+" ]; do sleep 0.05; done; echo drained-ok")
 	id := strings.TrimSpace(out)
 	cl.waitJob(id, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning })
@@ -335,7 +335,8 @@ func TestBadEnvironment(t *testing.T) {
 		t.Errorf("jobs with DROVER_SERVER=127.0.0.1:1: %v\n%s", err, out)
 	}
 	// A variable the bench sets for its own coordinator is not read.
-	cmd = exec.CommandContext(ctx, bin, "bench", "--jobs", "5", "--latency-jobs", "1", "--output-lines", "1", "--cancels", "1", "--workers", "1", "--slots", "2")
+	cmd = exec.CommandContext(ctx, bin, "bench", "--jobs", "5", "--latency-jobs", "1", "--output-lines", "1", "--cancels", "1", "--workers", "1", "--slots", "2",
+		"--run-as", uidRange(t))
 	cmd.Env = append(cleanEnv(), "DROVER_HEARTBEAT_INTERVAL=abc", "DROVER_LISTEN=bogus")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("bench with variables it sets itself: %v\n%s", err, out)

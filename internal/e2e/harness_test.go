@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +31,11 @@ var bin string // the drover binary under test
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "drover-e2e-")
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Tests run the binary as other users too.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -227,11 +234,12 @@ func (cl *cluster) startServer(o serverOpt) {
 }
 
 // worker starts a worker and waits until it registered; it returns the
-// process and the worker id.
+// process and the worker id. Its process jobs run under a uid range of its
+// own (uidRange).
 func (cl *cluster) worker(name string, args ...string) (*proc, string) {
 	cl.t.Helper()
 	a := append([]string{"worker", "--server", cl.url, "--name", name, "--executor", "process", "--grace", "1s",
-		"--work-dir", cl.t.TempDir()}, args...)
+		"--work-dir", workDir(cl.t), "--run-as", uidRange(cl.t)}, args...)
 	p := start(cl.t, "worker "+name, cl.join, a...)
 	m := p.waitLine(`msg=registered worker=(\S+)`, 20*time.Second)
 	return p, m[1]
@@ -337,3 +345,75 @@ func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }
 
 // exec0 reports whether a command exits 0.
 func exec0(name string, args ...string) bool { return exec.Command(name, args...).Run() == nil }
+
+// workDir returns an empty folder for a worker's work dir: the folders
+// above it let others search them, as they must for process jobs that run
+// as users of their own (t.TempDir's parent is closed to them).
+func workDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// shared returns a folder where the test and its jobs, whatever user they
+// run as, exchange files.
+func shared(t testing.TB) string {
+	t.Helper()
+	dir := workDir(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// uids is the block of ids this test process gives its workers' jobs,
+// 1024 per worker. Test processes running at once on a machine (several
+// checkouts) each lock a block of their own, so their workers never share
+// an id; they stay clear of the default range and of the ids unit tests
+// use.
+var uids struct {
+	once sync.Once
+	base uint32
+	next atomic.Uint32
+	err  error
+	lock *os.File
+}
+
+const (
+	uidBlocks     = 120
+	uidBlockFirst = 0x78000000
+	uidBlockSize  = 0x40000
+	uidsPerWorker = 1024
+)
+
+// uidRange returns a --run-as range of its own for a worker.
+func uidRange(t testing.TB) string {
+	t.Helper()
+	uids.once.Do(func() {
+		for k := range uidBlocks {
+			f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("drover-e2e-uids-%d.lock", k)), os.O_CREATE|os.O_RDWR, 0o600)
+			if err != nil {
+				uids.err = err
+				return
+			}
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+				uids.base, uids.lock = uidBlockFirst+uint32(k)*uidBlockSize, f
+				return
+			}
+			f.Close()
+		}
+		uids.err = errors.New("every block of test uids is locked by another test process")
+	})
+	if uids.err != nil {
+		t.Fatal(uids.err)
+	}
+	n := uids.next.Add(1) - 1
+	if n >= uidBlockSize/uidsPerWorker {
+		t.Fatal("this test process started more workers than its block of uids holds")
+	}
+	first := uids.base + n*uidsPerWorker
+	return fmt.Sprintf("%d-%d", first, first+uidsPerWorker-1)
+}

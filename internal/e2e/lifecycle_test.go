@@ -127,7 +127,7 @@ func TestTimeoutKillsTheTree(t *testing.T) {
 	cl := newCluster(t, serverOpt{})
 	cl.worker("w1")
 	ctx := ctxT(t, time.Minute)
-	pidFile := filepath.Join(t.TempDir(), "pids")
+	pidFile := filepath.Join(shared(t), "pids")
 	script := fmt.Sprintf("sleep 300 & echo $! >> %s; sh -c 'sleep 300 & echo $! >> %s; wait' & echo $$ >> %s; wait", pidFile, pidFile, pidFile)
 	_, errOut, code := cl.cli(ctx, "run", "--timeout", "1s", "--", "sh", "-c", script)
 	if code != 124 {
@@ -155,7 +155,7 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 	}
 
 	// Running: the whole tree is gone within the grace period.
-	pidFile := filepath.Join(t.TempDir(), "pids")
+	pidFile := filepath.Join(shared(t), "pids")
 	script := fmt.Sprintf("trap '' TERM; sleep 300 & echo $! >> %s; echo $$ >> %s; echo started; wait", pidFile, pidFile)
 	out, _, _ = cl.cli(ctx, "submit", "--", "sh", "-c", script)
 	running := strings.TrimSpace(out)
@@ -219,7 +219,7 @@ func TestWorkerKilledJobRequeuedOnAnother(t *testing.T) {
 	cl := newCluster(t, serverOpt{fastReap: true})
 	a, aID := cl.worker("wa")
 	ctx := ctxT(t, time.Minute)
-	marker := filepath.Join(t.TempDir(), "first")
+	marker := filepath.Join(shared(t), "first")
 	// The first attempt blocks; the second (on another worker) completes.
 	script := fmt.Sprintf("if [ -e %s ]; then echo second; exit 0; fi; touch %s; echo first; exec sleep 300", marker, marker)
 	out, _, _ := cl.cli(ctx, "submit", "--", "sh", "-c", script)
@@ -275,7 +275,7 @@ func TestJobOfALostWorkerKeepsItsPlace(t *testing.T) {
 	cl := newCluster(t, serverOpt{fastReap: true})
 	a, aID := cl.worker("wa", "--max-parallel", "1")
 	ctx := ctxT(t, time.Minute)
-	marker := filepath.Join(t.TempDir(), "first")
+	marker := filepath.Join(shared(t), "first")
 	script := fmt.Sprintf("if [ -e %s ]; then exit 0; fi; touch %s; exec sleep 300", marker, marker)
 	out, _, _ := cl.cli(ctx, "submit", "--name", "lost", "--", "sh", "-c", script)
 	lost := strings.TrimSpace(out)
@@ -339,7 +339,7 @@ func TestCoordinatorKilledAndRestarted(t *testing.T) {
 	cl := newCluster(t, serverOpt{})
 	cl.worker("w1")
 	ctx := ctxT(t, 2*time.Minute)
-	dir := t.TempDir()
+	dir := shared(t)
 	release := filepath.Join(dir, "release")
 	// One job runs through the coordinator's death; others wait for a
 	// worker with a label that none has yet.
@@ -394,10 +394,10 @@ func TestCoordinatorKilledAndRestarted(t *testing.T) {
 func TestRestartedWorkerCleansUp(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})
-	workDir := t.TempDir()
-	w, wid := cl.worker("wp", "--work-dir", workDir)
+	wd := workDir(t)
+	w, wid := cl.worker("wp", "--work-dir", wd)
 	ctx := ctxT(t, time.Minute)
-	pidFile := filepath.Join(t.TempDir(), "pid")
+	pidFile := filepath.Join(shared(t), "pid")
 	out, _, _ := cl.cli(ctx, "submit", "--", "sh", "-c", fmt.Sprintf("sleep 300 & echo $! > %s; wait", pidFile))
 	id := strings.TrimSpace(out)
 	cl.waitJob(id, 10*time.Second, "RUNNING", func(j *drover.Job) bool { return j.State == drover.JobRunning && j.WorkerID == wid })
@@ -406,10 +406,10 @@ func TestRestartedWorkerCleansUp(t *testing.T) {
 	if !alive(pids[0]) {
 		t.Fatalf("the background process died with its worker; nothing to clean up")
 	}
-	w2, _ := cl.worker("wp", "--work-dir", workDir) // the dead worker's lock went with it
+	w2, _ := cl.worker("wp", "--work-dir", wd) // the dead worker's lock went with it
 	w2.waitLine(`msg="removed leftover workspaces" count=1`, 10*time.Second)
 	waitGone(t, pids, 10*time.Second)
-	des, err := os.ReadDir(workDir)
+	des, err := os.ReadDir(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,9 +426,9 @@ func TestRestartedWorkerCleansUp(t *testing.T) {
 func TestTwoWorkersCannotShareAWorkDir(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{})
-	workDir := t.TempDir()
-	cl.worker("one", "--work-dir", workDir)
-	cmd := exec.Command(bin, "worker", "--server", cl.url, "--name", "two", "--executor", "process", "--work-dir", workDir)
+	wd := workDir(t)
+	cl.worker("one", "--work-dir", wd)
+	cmd := exec.Command(bin, "worker", "--server", cl.url, "--name", "two", "--executor", "process", "--work-dir", wd, "--run-as", uidRange(t))
 	cmd.Env = cleanEnv()
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another worker") {
@@ -499,7 +499,7 @@ func TestOutputBytesExact(t *testing.T) {
 func TestDevWorkerDrainedKeepsServing(t *testing.T) {
 	t.Parallel()
 	listen := freePort(t)
-	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", t.TempDir(), "--work-dir", t.TempDir(), "--executor", "process")
+	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", t.TempDir(), "--work-dir", workDir(t), "--executor", "process", "--run-as", uidRange(t))
 	url := "http://" + listen
 	dev.waitLine(`try: +DROVER_SERVER=`+regexp.QuoteMeta(url)+` drover run -- echo hello`, 30*time.Second)
 	c := client.New(url)
@@ -568,7 +568,7 @@ func TestPausedWorkerDoesNotRunATakenBackAssignment(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{args: []string{"--ack-timeout", "1s"}})
 	w1, w1ID := cl.worker("w1")
-	ran := filepath.Join(t.TempDir(), "ran")
+	ran := filepath.Join(shared(t), "ran")
 	t.Cleanup(func() { w1.signal(syscall.SIGCONT) }) // so it can be stopped
 	// The assignment must reach w1's open long-poll while w1 is paused: a
 	// pause that came before w1's poll was sent leaves nothing in its

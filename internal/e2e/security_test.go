@@ -51,7 +51,7 @@ func TestTLSAndTokens(t *testing.T) {
 
 	// A worker with a wrong join token is refused and says why. The token
 	// on the command line still works, with a warning.
-	bad := exec.Command(bin, "worker", "--server", url, "--join-token", "nope", "--executor", "process", "--work-dir", t.TempDir())
+	bad := exec.Command(bin, "worker", "--server", url, "--join-token", "nope", "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
 	bad.Env = append(cleanEnv(), trust)
 	out, err := bad.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "join token is wrong") || !strings.Contains(string(out), "warning: --join-token shows the token") {
@@ -61,7 +61,7 @@ func TestTLSAndTokens(t *testing.T) {
 	if err := os.WriteFile(joinFile, []byte("join-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := start(t, "tls worker", []string{trust}, "worker", "--server", url, "--join-token-file", joinFile, "--executor", "process", "--work-dir", t.TempDir())
+	w := start(t, "tls worker", []string{trust}, "worker", "--server", url, "--join-token-file", joinFile, "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
 	w.waitLine(`msg=registered`, 20*time.Second)
 
 	run := func(token string) (string, string, int) {

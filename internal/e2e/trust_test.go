@@ -103,8 +103,8 @@ func TestDevOffersProcessAndDocker(t *testing.T) {
 	needDocker(t)
 	t.Parallel()
 	listen := freePort(t)
-	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", t.TempDir(), "--work-dir", t.TempDir())
-	dev.waitLine(`executors: process \(drover dev runs your commands as you\) and docker`, 30*time.Second)
+	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", t.TempDir(), "--work-dir", workDir(t), "--run-as", uidRange(t))
+	dev.waitLine(`executors: process \(drover dev runs your commands on this machine\) and docker`, 30*time.Second)
 	dev.waitLine(`msg=registered`, 30*time.Second)
 	c := client.New("http://" + listen)
 	ws, err := c.Workers(ctxT(t, 10*time.Second))
@@ -240,8 +240,8 @@ func TestWorkerNameTakenUntilProvenOrDown(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, serverOpt{args: []string{"--heartbeat-timeout", "60s"}})
 	ctx := ctxT(t, 2*time.Minute)
-	workDir := t.TempDir()
-	w, wid := cl.worker("u", "--work-dir", workDir)
+	wd := workDir(t)
+	w, wid := cl.worker("u", "--work-dir", wd)
 	j, err := cl.c.Submit(ctx, drover.JobSpec{Command: drover.Command{"sleep", "300"}}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestWorkerNameTakenUntilProvenOrDown(t *testing.T) {
 
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	other := exec.CommandContext(cctx, bin, "worker", "--server", cl.url, "--name", "u", "--executor", "process", "--work-dir", t.TempDir())
+	other := exec.CommandContext(cctx, bin, "worker", "--server", cl.url, "--name", "u", "--executor", "process", "--work-dir", workDir(t), "--run-as", uidRange(t))
 	other.Env = cleanEnv()
 	out, err := other.CombinedOutput()
 	var ee *exec.ExitError
@@ -260,7 +260,7 @@ func TestWorkerNameTakenUntilProvenOrDown(t *testing.T) {
 	}
 
 	w.killProcessOnly()
-	_, wid2 := cl.worker("u", "--work-dir", workDir)
+	_, wid2 := cl.worker("u", "--work-dir", wd)
 	got := cl.waitJob(j.ID, 30*time.Second, "RUNNING on the restarted worker", func(j *drover.Job) bool {
 		return j.State == drover.JobRunning && j.WorkerID == wid2 && len(j.Attempts) == 2
 	})
@@ -337,8 +337,8 @@ func TestTokenFlags(t *testing.T) {
 // worker takes the name and the job that was running runs again.
 func TestDevRestartedWithoutItsWorkDir(t *testing.T) {
 	t.Parallel()
-	data, listen := t.TempDir(), freePort(t)
-	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", data, "--work-dir", t.TempDir(), "--executor", "process")
+	data, listen, ids := t.TempDir(), freePort(t), uidRange(t)
+	dev := start(t, "dev", nil, "dev", "--listen", listen, "--data", data, "--work-dir", workDir(t), "--executor", "process", "--run-as", ids)
 	dev.waitLine(`msg=registered`, 30*time.Second)
 	c := client.New("http://" + listen)
 	ctx := ctxT(t, time.Minute)
@@ -358,7 +358,7 @@ func TestDevRestartedWithoutItsWorkDir(t *testing.T) {
 	}
 	dev.killProcessOnly()
 
-	again := start(t, "dev again", nil, "dev", "--listen", listen, "--data", data, "--work-dir", t.TempDir(), "--executor", "process")
+	again := start(t, "dev again", nil, "dev", "--listen", listen, "--data", data, "--work-dir", workDir(t), "--executor", "process", "--run-as", ids)
 	again.waitLine(`removed the worker of an earlier drover dev`, 30*time.Second)
 	again.waitLine(`msg=registered`, 30*time.Second)
 	for {

@@ -488,7 +488,7 @@ func TestUIOutputAcrossRestart(t *testing.T) {
 	cl := newCluster(t, serverOpt{})
 	cl.worker("w1")
 	tb := newTab(t, cl)
-	release := filepath.Join(t.TempDir(), "release")
+	release := filepath.Join(shared(t), "release")
 	j := submitJob(t, cl, drover.JobSpec{Command: shell(fmt.Sprintf(
 		"for i in $(seq 1 20); do echo line $i; done; while [ ! -e %s ]; do sleep 0.05; done; for i in $(seq 21 40); do echo line $i; done", release))})
 

@@ -32,10 +32,25 @@ type Task struct {
 	// Hurry, once closed, ends a grace period at once (the worker was told
 	// a second time to stop): the command is killed. May be nil.
 	Hurry <-chan struct{}
+	// User, when not nil, is who the command runs as (process executor):
+	// its uid and gid, no supplementary groups. The workspace belongs to it
+	// by then. Nil runs the command as the worker's own user.
+	User *User
 	// OnStart is called once, as soon as the command is running; imagePull
 	// is the time spent making the image available (0 for processes). The
 	// worker starts the job's timeout from here. May be nil.
 	OnStart func(imagePull time.Duration)
+}
+
+// User is a user a process job runs as. Such ids often have no passwd
+// entry, so Name is what the job's USER and LOGNAME say. Exclusive says no
+// other process holds these ids while the job runs (a root worker's id of
+// a range), which lets the executor take them for a moment (see the
+// process executor's limitStarted).
+type User struct {
+	UID, GID  uint32
+	Name      string
+	Exclusive bool
 }
 
 // Sink receives output as it is produced. Write must not retain p after it
@@ -71,7 +86,8 @@ func Failed(msg string) Result {
 }
 
 // Env builds a command's environment: a minimal base (PATH, HOME set to
-// the workspace, LANG, TMPDIR when given), the job's own env, which may
+// the workspace, LANG, TMPDIR when given, USER and LOGNAME when the task
+// names its user), the job's own env, which may
 // replace those, then the drover variables (DROVER_JOB_ID,
 // DROVER_ATTEMPT_ID, DROVER_WORKSPACE), which it may not: a submission
 // cannot name DROVER_* (drover.JobSpec.Normalize), and they come last
@@ -84,6 +100,9 @@ func Env(t *Task, workspace, tmp string) []string {
 	}
 	if tmp != "" {
 		env = append(env, "TMPDIR="+tmp)
+	}
+	if t.User != nil {
+		env = append(env, "USER="+t.User.Name, "LOGNAME="+t.User.Name)
 	}
 	for k, v := range t.Spec.Env {
 		env = append(env, k+"="+v)

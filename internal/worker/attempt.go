@@ -99,6 +99,19 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 		finish(drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: fmt.Sprintf("worker %s has no %s executor", w.cfg.Name, name)})
 		return
 	}
+	// A process job runs as a user of its own (RunAs), held until its
+	// workspace is taken back or removed (the deferred release runs after
+	// the workspace's).
+	var user *executor.User
+	if name == drover.ExecutorProcess && w.users != nil {
+		u, release, err := w.users.get()
+		if err != nil {
+			finish(drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: "no user to run the job as: " + err.Error()})
+			return
+		}
+		defer release()
+		user = u
+	}
 	// The noop executor runs nothing, so it needs no workspace unless there
 	// is a bundle to unpack: creating a folder can cost more than the rest
 	// of an attempt (half a millisecond of system time on some file systems).
@@ -158,6 +171,13 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 		}
 		fetch = time.Since(t0)
 	}
+	if user != nil {
+		if err := w.ws.handOver(ws, user, a.Spec.Bundle != ""); err != nil {
+			finish(drover.FinishRequest{Reason: drover.ReasonExecutorError, Message: "give the workspace to the job's user: " + err.Error(),
+				Phases: drover.Phases{BundleFetch: drover.Duration(fetch)}})
+			return
+		}
+	}
 
 	hurry, watch, unwatch, err := w.watchWorkspace(ws, cancel, log)
 	defer unwatch()
@@ -177,6 +197,7 @@ func (w *Worker) runAttempt(ctx, runCtx context.Context, cancel context.CancelCa
 		Spec:           a.Spec,
 		Workspace:      ws,
 		WorkspaceLimit: w.cfg.WorkspaceLimit,
+		User:           user,
 		Grace:          w.cfg.Grace,
 		Hurry:          hurry,
 		OnStart: func(pull time.Duration) {

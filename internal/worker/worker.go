@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,7 +101,11 @@ type Config struct {
 	// WorkspaceCheck is how often a running job's workspace is measured.
 	// Defaults to 1s.
 	WorkspaceCheck time.Duration
-	Logger         *slog.Logger
+	// RunAs says who process jobs run as. The zero value gives each job a
+	// uid of its own when the worker is root, and runs jobs as the worker's
+	// user otherwise.
+	RunAs  RunAs
+	Logger *slog.Logger
 }
 
 // Worker is a running worker agent.
@@ -114,7 +119,8 @@ type Worker struct {
 	cache   *bundleCache
 	ws      *workspaces
 	reports *reporter
-	lock    *os.File // flock on the work dir, held for the worker's life
+	lock    *os.File  // flock on the work dir, held for the worker's life
+	users   *jobUsers // who process jobs run as; nil: the worker's user
 
 	mu        sync.Mutex
 	id        string
@@ -178,7 +184,14 @@ func New(cfg Config) (*Worker, error) {
 	case cfg.WorkspaceLimit < 0:
 		return nil, fmt.Errorf("worker config: WorkspaceLimit is %d: it must be positive (or NoWorkspaceLimit set)", cfg.WorkspaceLimit)
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+	// Only process jobs switch users.
+	processJobs := slices.ContainsFunc(cfg.Executors, func(e Executor) bool { return e.Name() == drover.ExecutorProcess })
+	if processJobs {
+		if err := cfg.RunAs.Check(cfg.Capacity.Slots); err != nil {
+			return nil, fmt.Errorf("worker config: RunAs: %w", err)
+		}
+	}
+	if err := makeWorkDir(cfg.WorkDir); err != nil {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	// One worker per work dir: at start a worker removes what it finds
@@ -193,6 +206,10 @@ func New(cfg Config) (*Worker, error) {
 			return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker on a machine its own --name (its work dir follows the name) or --work-dir", cfg.WorkDir)
 		}
 		return nil, fmt.Errorf("lock the work dir %s: %w", cfg.WorkDir, err)
+	}
+	if err := lock.Chmod(0o600); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	var opts []client.Option
 	if cfg.HTTPClient != nil {
@@ -214,6 +231,17 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.cache = cache
+	// The cache is the worker's alone, whatever mode an older worker left.
+	if err := os.Chmod(filepath.Join(cfg.WorkDir, "bundles"), 0o700); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("bundle cache: %w", err)
+	}
+	if processJobs {
+		if w.users, err = newJobUsers(cfg.RunAs, cfg.WorkDir, w.log); err != nil {
+			lock.Close()
+			return nil, err
+		}
+	}
 	w.reports = newReporter(func() (reportAPI, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -224,6 +252,24 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	return w, nil
+}
+
+// makeWorkDir makes the work dir, or takes over one that exists. A root
+// worker's is root's, mode 0711: process jobs, which run as other users,
+// go through it to their workspaces but cannot list it. Another worker's is
+// 0700: its jobs run as its user anyway.
+func makeWorkDir(dir string) error {
+	// Folders made above it are 0755: jobs go through them.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return os.Chmod(dir, 0o700)
+	}
+	if err := os.Chown(dir, 0, 0); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o711)
 }
 
 // ID is the worker id given at registration ("" before).

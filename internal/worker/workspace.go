@@ -8,34 +8,43 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/drover-dev/drover/internal/executor"
 )
 
 // workspaces hands out the attempts' workspaces, folders named
 // <attempt id>-<random> in the work dir (the name is how a restarted worker
 // tells its earlier life's leftovers from what it runs).
 //
+// A workspace belongs to its attempt alone. It is made mode 0700, owned by
+// the worker, and stays so while the bundle is unpacked into it; then it is
+// handed over to the job's user (handOver for a process job, the docker
+// executor for a container), so no other job can enter it. When the
+// attempt is over, a root worker takes the folder back (fchown) before it
+// looks at it, so the job's user, or a process it left behind, can no
+// longer change it.
+//
 // A fresh folder costs a mkdir, and removing it later another system call
 // that frees its block: on a file system that discards freed blocks (ext4
 // mounted with discard) the pair costs about half a millisecond of system
 // time, as much as the rest of a short command's run. So a workspace that an
-// attempt leaves exactly as it was made (empty, mode 0755, the worker's
-// owner and group, the inode flags and extended attributes, such as a
-// default ACL or a label, of a folder just made) is kept,
-// up to one per slot, and the next attempt gets it under its own name by a
-// rename, which costs a few microseconds. A workspace with anything in it,
-// a bundle's files or what the command wrote, is removed as before.
+// attempt leaves exactly as it was made (empty, mode 0700, the worker's
+// owner and group once taken back, the inode flags and extended
+// attributes, such as a default ACL or a label, of a folder just made) is
+// kept, up to one per slot, and the next attempt gets it under its own name
+// by a rename, which costs a few microseconds. A workspace with anything in
+// it, a bundle's files or what the command wrote, is removed as before.
 //
 // What this gives up: a process that left the job's process group (setsid)
 // and outlived the attempt, with its working directory in the workspace,
-// could write into the next attempt's workspace, where with a fresh folder
-// its writes would fail. Such a process runs as the worker's user and can
-// already write anywhere the worker can, so it crosses no boundary the
-// process executor keeps; a container's workspace is handed over to the
-// container's user, which fails the owner or mode check, so it is never
-// kept.
+// keeps that directory open. Once the folder is taken back it cannot write
+// there, unless it runs as the worker's user, or as the user of the next
+// job to get the folder (a shared --run-as user): such a process can
+// already reach the next job's workspace by its path.
 type workspaces struct {
-	dir  string // absolute
-	keep int
+	dir   string // absolute
+	keep  int
+	chown bool // the worker is root: take folders back from their jobs
 
 	mu       sync.Mutex
 	idle     []string
@@ -44,15 +53,19 @@ type workspaces struct {
 	known    bool
 }
 
+// owner is a uid and a gid.
+type owner struct{ uid, gid uint32 }
+
 func newWorkspaces(dir string, keep int) (*workspaces, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &workspaces{dir: abs, keep: max(1, keep)}, nil
+	return &workspaces{dir: abs, keep: max(1, keep), chown: os.Geteuid() == 0}, nil
 }
 
-// get returns an empty workspace for attemptID.
+// get returns an empty workspace for attemptID, mode 0700 and the
+// worker's.
 func (p *workspaces) get(attemptID string) (string, error) {
 	p.mu.Lock()
 	var old string
@@ -77,12 +90,12 @@ func (p *workspaces) get(attemptID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.Chmod(ws, 0o755); err != nil {
+	if err := os.Chmod(ws, 0o700); err != nil {
 		_ = os.RemoveAll(ws)
 		return "", err
 	}
 	if !p.knownOwner() {
-		if d, ok := inspectDir(ws); ok {
+		if d, ok := inspectDir(ws, nil); ok {
 			p.mu.Lock()
 			p.uid, p.gid, p.traits, p.known = d.uid, d.gid, d.traits, true
 			p.mu.Unlock()
@@ -134,7 +147,8 @@ func (p *workspaces) knownOwner() bool {
 }
 
 // asMade reports whether ws is an empty folder with the mode, owner, group,
-// inode flags and extended attributes of a folder the worker just made.
+// inode flags and extended attributes of a folder the worker just made. A
+// root worker first takes the folder back from its job's user.
 func (p *workspaces) asMade(ws string) bool {
 	p.mu.Lock()
 	uid, gid, traits, known := p.uid, p.gid, p.traits, p.known
@@ -142,8 +156,36 @@ func (p *workspaces) asMade(ws string) bool {
 	if !known {
 		return false
 	}
-	d, ok := inspectDir(ws)
-	return ok && d.empty && d.mode == 0o755 && d.uid == uid && d.gid == gid && d.traits == traits
+	var to *owner
+	if p.chown {
+		to = &owner{uid, gid}
+	}
+	d, ok := inspectDir(ws, to)
+	return ok && d.empty && d.mode == 0o700 && d.uid == uid && d.gid == gid && d.traits == traits
+}
+
+// handOver gives the workspace ws to the user a process job runs as: the
+// folder and, when a bundle was unpacked into it, everything in it (its
+// modes kept). The folder itself goes last: until then it is the worker's
+// alone, so nothing can swap a path under the walk.
+func (p *workspaces) handOver(ws string, u *executor.User, bundle bool) error {
+	if bundle {
+		root, err := os.OpenRoot(ws)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		err = fs.WalkDir(root.FS(), ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || path == "." {
+				return err
+			}
+			return root.Lchown(path, int(u.UID), int(u.GID))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return os.Chown(ws, int(u.UID), int(u.GID))
 }
 
 // dirState is what inspectDir reads of a folder.

@@ -17,13 +17,18 @@ func renameNoReplace(old, name string) error {
 
 // inspectDir reads the folder at path through one descriptor: its mode,
 // owner, traits and whether it is empty. ok is false when path is not a
-// folder (a symbolic link to one is not) or something cannot be read.
-func inspectDir(path string) (d dirState, ok bool) {
+// folder (a symbolic link to one is not) or something cannot be read. With
+// an owner, the folder is first given to it (fchown), so that the user it
+// belonged to can no longer change it while it is read.
+func inspectDir(path string, to *owner) (d dirState, ok bool) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return d, false
 	}
 	defer unix.Close(fd)
+	if to != nil && unix.Fchown(fd, int(to.uid), int(to.gid)) != nil {
+		return d, false
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return d, false

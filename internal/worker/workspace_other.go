@@ -9,4 +9,4 @@ import "errors"
 func renameNoReplace(old, name string) error { return errors.ErrUnsupported }
 
 // inspectDir is Linux's only, so no workspace is kept elsewhere.
-func inspectDir(path string) (dirState, bool) { return dirState{}, false }
+func inspectDir(path string, to *owner) (dirState, bool) { return dirState{}, false }

@@ -68,6 +68,10 @@ func TestRunIsolation(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(task.Workspace, "hello.txt"), []byte("from host\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Made open to others: the executor closes it.
+	if err := os.Chmod(task.Workspace, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	out := newSink("")
 	res := e.Run(context.Background(), task, out)
 	if res.ExitCode == nil || *res.ExitCode != 0 || res.Reason != "" {
@@ -109,6 +113,18 @@ func TestRunIsolation(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(task.Workspace, "made-inside")); err != nil {
 		t.Errorf("file written in /workspace is not in the host workspace: %v", err)
+	}
+	// The workspace is the container user's alone on the host.
+	if e.chown {
+		fi, err := os.Stat(task.Workspace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 || fi.Mode().Perm() != 0o700 {
+			t.Errorf("workspace %d:%d mode %04o, want 65534:65534 0700", st.Uid, st.Gid, fi.Mode().Perm())
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Errorf("the workspace was not chowned to the container user (engine with remapped ids, or a worker that is not root)")
 	}
 	assertGone(t, e, task.AttemptID)
 }

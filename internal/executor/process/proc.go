@@ -35,6 +35,7 @@ type proc struct {
 	exited         chan struct{}
 	stdout, stderr *os.File // our read ends of the output pipes
 	closeOnce      sync.Once
+	limitErr       error // why the file size limit could not be set
 }
 
 // start starts the command with its output on two fresh pipes. path is
@@ -52,7 +53,15 @@ type proc struct {
 //     a restarted worker does not know about them.
 //   - execve of a set-user-ID, set-group-ID or file-capability program
 //     clears it.
-func start(path string, argv []string, dir string, env []string) (*proc, error) {
+//
+// With a user, the child takes that uid and gid and drops its supplementary
+// groups before it enters dir and execs. The kernel clears a parent-death
+// signal when credentials change, so it must be set after the change, which
+// Go does.
+//
+// A positive fsize is the command's file size limit (limitStarted); p.limitErr
+// says why it could not be set.
+func start(path string, argv []string, dir string, env []string, user *executor.User, fsize int64) (*proc, error) {
 	outR, outW, err := outputPipe()
 	if err != nil {
 		return nil, err
@@ -67,10 +76,22 @@ func start(path string, argv []string, dir string, env []string) (*proc, error) 
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		cmd, err := spawn(path, argv, dir, env, outW, errW)
+		// A thread whose credentials could not be restored (limitStarted)
+		// must not run anything else: Go ends a thread whose goroutine
+		// returns while locked to it.
+		tainted := false
+		defer func() {
+			if !tainted {
+				runtime.UnlockOSThread()
+			}
+		}()
+		attrs := childAttrs{cred: credential(user), trace: fsize > 0 && needsIDs(user) && user.Exclusive}
+		cmd, err := spawn(path, argv, dir, env, attrs, outW, errW)
 		if err == nil {
 			p.cmd, p.pgid = cmd, cmd.Process.Pid
+			if fsize > 0 {
+				p.limitErr, tainted = limitStarted(p.pgid, fsize, user, attrs.trace)
+			}
 		}
 		started <- err
 		if err != nil {
@@ -133,23 +154,39 @@ const maxBusyDelay = 256 * time.Millisecond
 // a process forked meanwhile for another attempt holds the descriptor it
 // was written through until that process execs (golang.org/issue/22315).
 // The start is tried again for up to half a second.
-func spawn(path string, argv []string, dir string, env []string, stdout, stderr *os.File) (*exec.Cmd, error) {
-	cmd := command(path, argv, dir, env, stdout, stderr)
+func spawn(path string, argv []string, dir string, env []string, attrs childAttrs, stdout, stderr *os.File) (*exec.Cmd, error) {
+	cmd := command(path, argv, dir, env, attrs, stdout, stderr)
 	err := cmd.Start()
 	for delay := time.Millisecond; errors.Is(err, syscall.ETXTBSY) && delay <= maxBusyDelay; delay *= 2 {
 		time.Sleep(delay)
-		cmd = command(path, argv, dir, env, stdout, stderr)
+		cmd = command(path, argv, dir, env, attrs, stdout, stderr)
 		err = cmd.Start()
 	}
 	if errors.Is(err, syscall.ENOEXEC) && looksLikeScript(inDir(dir, path)) {
 		shArgv := append([]string{"sh", path}, argv[1:]...)
-		cmd = command("/bin/sh", shArgv, dir, env, stdout, stderr)
+		cmd = command("/bin/sh", shArgv, dir, env, attrs, stdout, stderr)
 		err = cmd.Start()
 	}
 	return cmd, err
 }
 
-func command(path string, argv []string, dir string, env []string, stdout, stderr *os.File) *exec.Cmd {
+// childAttrs is what a child is started with besides its command.
+type childAttrs struct {
+	cred  *syscall.Credential // nil keeps the worker's user
+	trace bool                // stop at the exec, for limitStarted
+}
+
+// credential is what the child switches to: nil keeps the worker's user;
+// otherwise the user's uid and gid and no supplementary groups (an empty
+// Groups with NoSetGroups false clears them).
+func credential(u *executor.User) *syscall.Credential {
+	if u == nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: u.UID, Gid: u.GID}
+}
+
+func command(path string, argv []string, dir string, env []string, attrs childAttrs, stdout, stderr *os.File) *exec.Cmd {
 	return &exec.Cmd{
 		Path:   path,
 		Args:   argv,
@@ -159,8 +196,10 @@ func command(path string, argv []string, dir string, env []string, stdout, stder
 		Stdout: stdout,
 		Stderr: stderr,
 		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: attrs.cred,
+			Ptrace:     attrs.trace,
 		},
 	}
 }

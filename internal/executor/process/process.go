@@ -5,7 +5,9 @@ package process
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -84,16 +86,14 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 			return cannotStart(out, err)
 		}
 	}
-	p, err := start(path, argv, t.Workspace, env)
+	p, err := start(path, argv, t.Workspace, env, t.User, t.WorkspaceLimit)
 	if err != nil {
-		return cannotStart(out, notStarted(argv[0], path, t.Workspace, env, err))
+		return cannotStart(out, notStarted(argv[0], path, t.Workspace, env, t.User, err))
 	}
 	log := lazylog.With(e.log, "attempt", t.AttemptID, "pid", p.pgid)
 	log.Debug("process started", "path", path)
-	if t.WorkspaceLimit > 0 {
-		if err := limitFileSize(p.pgid, t.WorkspaceLimit); err != nil {
-			log.Warn("cannot set the job's file size limit", "err", err)
-		}
+	if p.limitErr != nil {
+		log.Warn("cannot set the job's file size limit", "err", p.limitErr)
 	}
 
 	drained := p.copyOutput(out)
@@ -155,11 +155,22 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 }
 
 // notStarted explains why the command at path (argv0 as given) did not
-// start: a missing workspace, a file that is missing, a directory or not
-// executable, or, the file being fine, its contents or its interpreter.
-func notStarted(argv0, path, dir string, env []string, err error) error {
+// start: a missing workspace or one the job's user cannot enter, a file
+// that is missing, a directory or not executable, or, the file being fine,
+// its contents or its interpreter.
+func notStarted(argv0, path, dir string, env []string, user *executor.User, err error) error {
 	if werr := checkWorkspace(dir); werr != nil {
 		return werr
+	}
+	if user != nil && errors.Is(err, syscall.EACCES) {
+		// The child enters the workspace after it switched users, and a
+		// refusal then looks like the program's.
+		if rerr := executor.Reachable(dir, user); rerr != nil {
+			return fmt.Errorf("the job's user cannot enter its workspace: %v (every folder above the worker's --work-dir must let others search it)", rerr)
+		}
+		if rerr := executor.Reachable(filepath.Dir(inDir(dir, path)), user); rerr != nil {
+			return notRunnable("permission denied: %s cannot be reached by the job's user (uid %d): %v", argv0, user.UID, rerr)
+		}
 	}
 	if strings.Contains(argv0, "/") {
 		if _, rerr := resolve(argv0, dir, envPath(env)); rerr != nil {

@@ -787,7 +787,8 @@ func (stdoutSink) Write(stream drover.Stream, p []byte) {
 	}
 }
 
-// workerMain runs a job that records its pid and sleeps, until killed.
+// workerMain runs a job that records its pid and sleeps, until killed; as
+// the uid in DROVER_PROCESS_TEST_UID when set.
 func workerMain(ws string) {
 	task := &executor.Task{
 		AttemptID: "attempt-1",
@@ -795,15 +796,36 @@ func workerMain(ws string) {
 		Spec:      drover.JobSpec{Command: drover.Command{"sh", "-c", "echo $$ > pids; echo ready; exec sleep 300"}},
 		Workspace: ws,
 	}
+	if v := os.Getenv("DROVER_PROCESS_TEST_UID"); v != "" {
+		uid, _ := strconv.ParseUint(v, 10, 32)
+		task.User = &executor.User{UID: uint32(uid), GID: uint32(uid), Name: "drover-job"}
+	}
 	New(nil).Run(context.Background(), task, stdoutSink{})
 	os.Exit(1)
 }
 
 func TestWorkerKilledTakesChildAlong(t *testing.T) {
 	t.Parallel()
-	ws := t.TempDir()
+	workerKilledTakesChildAlong(t, t.TempDir(), nil)
+}
+
+// The kernel clears a parent-death signal when a process changes its
+// credentials: the job must still die with its worker when it runs as
+// another user.
+func TestWorkerKilledTakesChildOfAnotherUserAlong(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	task := newTask(t)
+	asUser(t, task, testUID+3)
+	workerKilledTakesChildAlong(t, task.Workspace, task.User)
+}
+
+func workerKilledTakesChildAlong(t *testing.T, ws string, u *executor.User) {
 	worker := exec.Command(os.Args[0], "-test.run=^$")
 	worker.Env = append(os.Environ(), "DROVER_PROCESS_TEST_WORKER="+ws)
+	if u != nil {
+		worker.Env = append(worker.Env, fmt.Sprintf("DROVER_PROCESS_TEST_UID=%d", u.UID))
+	}
 	out, err := worker.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -829,6 +851,11 @@ func TestWorkerKilledTakesChildAlong(t *testing.T) {
 		t.Fatal("the job never started")
 	}
 	ps := readPids(t, filepath.Join(ws, "pids"))
+	if u != nil {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ps[0].pid)); err != nil || !strings.Contains(string(b), fmt.Sprintf("\nUid:\t%d\t", u.UID)) {
+			t.Fatalf("the job does not run as uid %d: %v\n%s", u.UID, err, b)
+		}
+	}
 
 	worker.Process.Signal(syscall.SIGKILL)
 	worker.Wait()
