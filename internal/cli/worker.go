@@ -23,6 +23,7 @@ import (
 	"github.com/drover-dev/drover/internal/executor/docker"
 	"github.com/drover-dev/drover/internal/executor/noop"
 	"github.com/drover-dev/drover/internal/executor/process"
+	"github.com/drover-dev/drover/internal/procstat"
 	"github.com/drover-dev/drover/internal/worker"
 )
 
@@ -128,7 +129,8 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 		}
 		cfg.Capacity.CPU = v
 	}
-	total := worker.MemoryMB()
+	mem, _ := procstat.ReadMemory()
+	total := mem.Total >> 20
 	cfg.Capacity.MemoryMB = total - min(max(total/10, 256), 2048)
 	if wf.memory != "" {
 		v, err := drover.ParseMemory(wf.memory)
