@@ -1,10 +1,13 @@
-// Package coordinator owns the job lifecycle: submission, scheduling passes,
-// assignment delivery to long-polling workers, leases and the heartbeat
-// reaper, attempt fencing, both retry budgets, cancellation, timeouts as a
-// backstop, and the event hub that feeds live output and state to followers.
+// Package coordinator owns the job lifecycle.
+// It takes submissions and runs the scheduling passes.
+// It hands assignments to long-polling workers.
+// It enforces leases with the heartbeat reaper and fences stale attempts.
+// It applies both retry budgets, cancellation, and timeouts as a backstop.
+// Its event hub feeds live output and state to followers.
 //
-// The store is the source of truth; the coordinator keeps only wake-up
-// signals in memory, so a restarted coordinator loses nothing it had
+// The store is the source of truth.
+// In memory the coordinator keeps only wake-ups and caches of what the
+// store holds. A restarted coordinator therefore loses nothing it had
 // acknowledged.
 package coordinator
 
@@ -147,10 +150,10 @@ type Coordinator struct {
 	log   *slog.Logger
 	clock Clock
 
-	wake    chan struct{} // scheduler wake-up, capacity 1
-	events  *Hub
-	watch   *watchers
-	workers *signals // long-poll wake-ups by worker id
+	wake        chan struct{} // scheduler wake-up, capacity 1
+	events      *Hub
+	watch       *watchers
+	pollWakeups *pollWakeups
 
 	lastFree int // free slots the last scheduling pass found, -1 if unknown (only the pass touches it)
 	// fleetChanged is set by every Wake but a new job's: something may
@@ -159,7 +162,14 @@ type Coordinator struct {
 	pendingMu    sync.Mutex
 	pending      map[string]string // last pending reason written per job
 
-	memo    *memo // what hot calls need not read from the store again
+	// These remember what hot calls would otherwise read from the store.
+	// The store stays the source of truth. A restarted coordinator, or
+	// another one on the same store, reads them again.
+	secrets  workerSecrets
+	owners   *attemptOwners
+	fleet    fleetView
+	draining *drainingSet
+
 	metrics *coordMetrics
 
 	// startedAt is when Start ran: leases are enforced only once workers
@@ -178,16 +188,17 @@ func New(cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{
-		cfg:     cfg,
-		store:   cfg.Store,
-		log:     cfg.Logger,
-		clock:   cfg.Clock,
-		wake:    make(chan struct{}, 1),
-		events:  NewHub(cfg.EventBuffer),
-		watch:   newWatchers(),
-		workers: newSignals(),
-		pending: map[string]string{},
-		memo:    newMemo(),
+		cfg:         cfg,
+		store:       cfg.Store,
+		log:         cfg.Logger,
+		clock:       cfg.Clock,
+		wake:        make(chan struct{}, 1),
+		events:      NewHub(cfg.EventBuffer),
+		watch:       newWatchers(),
+		pollWakeups: newPollWakeups(),
+		pending:     map[string]string{},
+		owners:      newAttemptOwners(),
+		draining:    newDrainingSet(),
 	}
 	c.metrics = newCoordMetrics(cfg.Metrics, c)
 	return c, nil
@@ -200,14 +211,14 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	}
 	c.started = true
 	c.startedAt = c.now()
-	// The workers a previous run left DRAINING: long-polls learn it from
-	// memory (see memo). Without it they learn it from their next
-	// heartbeat's answer.
+	// Long-polls learn from memory which workers a previous run left
+	// DRAINING. Without this they learn it from their next heartbeat's
+	// answer.
 	if ws, err := c.store.Fleet(ctx); err != nil {
 		c.log.Warn("read the workers at start", "err", err)
 	} else {
 		for _, w := range ws {
-			c.memo.noteState(w.ID, w.State)
+			c.draining.note(w.ID, w.State)
 		}
 	}
 	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx))
@@ -268,6 +279,15 @@ func (c *Coordinator) publishJob(j *drover.Job) {
 	c.watch.notify(j.ID, true)
 }
 
+// forgetWorker drops what memory holds of a worker that left or was lost.
+// The fleet view goes too, as it counted the worker.
+func (c *Coordinator) forgetWorker(workerID string) {
+	c.secrets.forget(workerID)
+	c.draining.forget(workerID)
+	c.fleet.forget()
+}
+
+// publishWorker sends a worker change to /events.
 func (c *Coordinator) publishWorker(w *drover.Worker) {
 	if w == nil {
 		return

@@ -8,11 +8,8 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// reapLoop enforces leases every SweepInterval: workers silent for the
-// heartbeat timeout go DOWN and their attempts fail as worker_lost;
-// assignments not acknowledged within AckTimeout go back to the queue;
-// attempts overrunning timeout + grace + heartbeat timeout fail as timeout
-// (the worker enforces the timeout; this is the backstop).
+// reapLoop enforces leases every SweepInterval until ctx ends.
+// It also runs CollectGarbage once a minute.
 func (c *Coordinator) reapLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepInterval)
 	defer t.Stop()
@@ -97,8 +94,8 @@ func (c *Coordinator) forgetDownWorkers(ctx context.Context) error {
 		if !gone {
 			continue
 		}
-		c.workers.forget(w.ID)
-		c.memo.forgetWorker(w.ID)
+		c.pollWakeups.forget(w.ID)
+		c.forgetWorker(w.ID)
 		c.log.Info("forgot a worker down for long", "worker", w.ID, "name", w.Name, "last_heartbeat", w.LastHeartbeatAt)
 		c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: w.ID, State: "LEFT"}})
 	}
@@ -106,11 +103,16 @@ func (c *Coordinator) forgetDownWorkers(ctx context.Context) error {
 }
 
 // Reap runs one round of lease enforcement.
+// Workers silent for the heartbeat timeout go DOWN.
+// Their attempts fail as worker_lost.
+// Assignments not acknowledged within AckTimeout go back to the queue.
+// Attempts that overrun timeout, grace and heartbeat timeout fail as
+// timeout. The worker enforces the timeout, and this is the backstop.
 //
-// After a (re)start the coordinator gives workers a heartbeat timeout to
-// find it before it judges them, and an ack timeout before it takes back
-// assignments: the store's heartbeat times are from before the outage, and
-// judging by them would fail every running job as lost.
+// After a start the coordinator waits a heartbeat timeout before it judges
+// workers. It waits an ack timeout before it takes back assignments.
+// The store's heartbeat times are from before the outage. Judging by them
+// would fail every running job as lost.
 func (c *Coordinator) Reap(ctx context.Context) error {
 	now := c.now()
 	up := now.Sub(c.startedAt)
@@ -151,9 +153,9 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		if werr == nil {
 			c.publishWorker(w)
 		}
-		// A worker that comes back is looked up again; one that never does
-		// leaves nothing behind in memory.
-		c.memo.forgetWorker(id)
+		// A worker that comes back is looked up again.
+		// One that never does leaves nothing behind in memory.
+		c.forgetWorker(id)
 	}
 	if up < c.cfg.AckTimeout || up < c.cfg.HeartbeatTimeout {
 		return nil
@@ -199,10 +201,11 @@ func (c *Coordinator) endAttempt(ctx context.Context, id string, end store.Attem
 }
 
 // endAttemptWith is endAttempt with policy in place of decide.
+// The ended attempt's owner is forgotten.
 func (c *Coordinator) endAttemptWith(ctx context.Context, id string, end store.AttemptEnd, policy func(*drover.Job, *drover.Attempt, int, time.Time) store.JobOutcome) (*drover.Job, error) {
 	j, err := c.store.EndAttempt(ctx, id, end, func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
-		// The end as stored: never before the attempt's start, so that a
-		// retry's backoff counts from it.
+		// The end is taken as stored, never before the attempt's start.
+		// A retry's backoff then counts from it.
 		at := end.At
 		if a.FinishedAt != nil {
 			at = *a.FinishedAt
@@ -215,7 +218,7 @@ func (c *Coordinator) endAttemptWith(ctx context.Context, id string, end store.A
 		}
 		return nil, err
 	}
-	c.memo.forgetAttempt(id)
+	c.owners.forget(id)
 	c.metrics.jobFinished(j)
 	c.publishJob(j)
 	c.Wake()

@@ -141,7 +141,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 			wrote.Wait()
 			return next, false, err
 		}
-		c.memo.setOwners(attempts)
+		c.owners.add(attempts)
 		c.lastFree = max(0, free-len(attempts))
 		c.metrics.assigned.Add(uint64(len(attempts)))
 		byID := make(map[string]*drover.Job, len(jobs))
@@ -152,7 +152,7 @@ func (c *Coordinator) schedulePass(ctx context.Context) (next time.Time, more bo
 		for _, a := range attempts {
 			if !notified[a.WorkerID] {
 				notified[a.WorkerID] = true
-				c.workers.notify(a.WorkerID)
+				c.pollWakeups.notify(a.WorkerID)
 			}
 			if j := byID[a.JobID]; j != nil {
 				j.State, j.WorkerID, j.WorkerName, j.AssignedAt, j.PendingReason = drover.JobAssigned, a.WorkerID, a.WorkerName, a.AssignedAt, ""
