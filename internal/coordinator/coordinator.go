@@ -4,6 +4,8 @@
 // It enforces leases with the heartbeat reaper and fences stale attempts.
 // It applies both retry budgets, cancellation, and timeouts as a backstop.
 // Its event hub feeds live output and state to followers.
+// Its retention service removes old jobs, unused bundles and workers long
+// DOWN.
 //
 // The store is the source of truth.
 // In memory the coordinator keeps only wake-ups and caches of what the
@@ -204,7 +206,7 @@ func New(cfg Config) (*Coordinator, error) {
 	return c, nil
 }
 
-// Start runs the scheduler and the reaper until Stop.
+// Start runs the scheduler, the reaper and the retention service until Stop.
 func (c *Coordinator) Start(ctx context.Context) error {
 	if c.started {
 		return errors.New("coordinator already started")
@@ -222,9 +224,10 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		}
 	}
 	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx))
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() { defer c.wg.Done(); c.scheduleLoop(ctx) }()
 	go func() { defer c.wg.Done(); c.reapLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.retentionLoop(ctx) }()
 	c.Wake()
 	return nil
 }

@@ -8,12 +8,10 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// reapLoop enforces leases every SweepInterval until ctx ends.
-// It also runs CollectGarbage once a minute.
+// reapLoop runs Reap every SweepInterval until ctx ends.
 func (c *Coordinator) reapLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepInterval)
 	defer t.Stop()
-	var lastGC time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -23,83 +21,7 @@ func (c *Coordinator) reapLoop(ctx context.Context) {
 		if err := c.Reap(ctx); err != nil && ctx.Err() == nil {
 			c.log.Error("reaper", "err", err)
 		}
-		if now := c.now(); now.Sub(lastGC) >= time.Minute {
-			lastGC = now
-			if err := c.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
-				c.log.Error("removing old jobs", "err", err)
-			}
-		}
 	}
-}
-
-// CollectGarbage removes jobs finished longer than Retention ago, with their
-// attempts and output, then the bundles no job names any more (past
-// BundleGrace after their last upload), in batches so no transaction runs
-// long, and forgets workers DOWN for longer than DownRetention.
-func (c *Coordinator) CollectGarbage(ctx context.Context) error {
-	now := c.now()
-	before := now.Add(-c.cfg.Retention)
-	total, err := inBatches(500, func(n int) (int, error) { return c.store.DeleteFinished(ctx, before, n) })
-	if total > 0 {
-		c.log.Info("removed old jobs", "count", total, "finished_before", before)
-	}
-	if err != nil {
-		return err
-	}
-	// A bundle can be up to --bundle-max-size: a few at a time.
-	uploaded := now.Add(-c.cfg.BundleGrace)
-	total, err = inBatches(8, func(n int) (int, error) { return c.store.DeleteUnusedBundles(ctx, uploaded, n) })
-	if total > 0 {
-		c.log.Info("removed bundles no job uses", "count", total, "uploaded_before", uploaded)
-	}
-	if err != nil {
-		return err
-	}
-	return c.forgetDownWorkers(ctx)
-}
-
-// inBatches calls del with n until it removes fewer than n, and returns how
-// many it removed in all.
-func inBatches(n int, del func(n int) (int, error)) (int, error) {
-	total := 0
-	for {
-		k, err := del(n)
-		total += k
-		if err != nil || k < n {
-			return total, err
-		}
-	}
-}
-
-// forgetDownWorkers removes workers DOWN, and silent, for longer than
-// DownRetention. One that comes back later is told it is unknown and
-// registers again.
-func (c *Coordinator) forgetDownWorkers(ctx context.Context) error {
-	ws, err := c.store.Fleet(ctx)
-	if err != nil {
-		return err
-	}
-	before := c.now().Add(-c.cfg.DownRetention)
-	for _, w := range ws {
-		if w.State != drover.WorkerDown || !w.LastHeartbeatAt.Before(before) {
-			continue
-		}
-		// Checked again as it is removed: it may have come back since the
-		// list was read, or still have attempts a cut-short reaping round
-		// left (the next round ends them, a later one removes it).
-		gone, err := c.store.ForgetWorker(ctx, w.ID, before)
-		if err != nil {
-			return err
-		}
-		if !gone {
-			continue
-		}
-		c.pollWakeups.forget(w.ID)
-		c.forgetWorker(w.ID)
-		c.log.Info("forgot a worker down for long", "worker", w.ID, "name", w.Name, "last_heartbeat", w.LastHeartbeatAt)
-		c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: w.ID, State: "LEFT"}})
-	}
-	return nil
 }
 
 // Reap runs one round of lease enforcement.
