@@ -282,8 +282,6 @@ func cmdServer(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-func absPath(p string) (string, error) { return filepath.Abs(p) }
-
 // validate refuses flag values the coordinator cannot take, naming the
 // flag (and its variable): bad usage, exit 2.
 func (sf *serverFlags) validate() error {
