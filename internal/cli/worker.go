@@ -25,7 +25,8 @@ import (
 	"github.com/drover-dev/drover/internal/worker"
 )
 
-// workerFlags configure a worker agent (drover worker, and dev's own worker).
+// workerFlags configure a worker agent.
+// drover worker and drover dev's own worker both use them.
 type workerFlags struct {
 	name, executor, cpu, memory, workDir, pull string
 	runAs, registries, workspaceLimit          string
@@ -57,104 +58,136 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	a.fromEnv(fs, "grace", "DROVER_GRACE")
 }
 
-// config turns the flags into a worker.Config (executors included).
+// config turns the flags into a worker.Config, executors included.
+// It refuses what the worker or the coordinator would refuse, naming the
+// flag.
 func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Config, error) {
-	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir, Labels: map[string]string{}}
-	// What the coordinator would refuse, refused here naming the flag.
-	if err := drover.ValidateWorkerName(strings.TrimSpace(wf.name)); err != nil {
-		return cfg, fmt.Errorf("--name (DROVER_WORKER_NAME): %s", drover.ErrorMessage(err))
+	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir}
+	var err error
+	if err = wf.runPolicy(&cfg); err != nil {
+		return cfg, err
 	}
-	if wf.grace < 0 {
-		return cfg, fmt.Errorf("--grace (DROVER_GRACE) is %s: use 0 to kill at once, or a positive duration", wf.grace)
+	if cfg.Labels, err = wf.labelSet(); err != nil {
+		return cfg, err
+	}
+	mem, _ := procstat.ReadMemory()
+	if cfg.Capacity, err = wf.capacity(runtime.NumCPU(), mem.Total>>20); err != nil {
+		return cfg, err
+	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = worker.DefaultWorkDir(cfg.Name)
+	}
+	if cfg.Executors, err = wf.executors(ctx, log, cfg.WorkDir); err != nil {
+		return cfg, err
+	}
+	// Only process jobs switch users.
+	if slices.ContainsFunc(cfg.Executors, func(e worker.Executor) bool { return e.Name() == drover.ExecutorProcess }) {
+		if err := cfg.RunAs.Check(wf.maxParallel); err != nil {
+			return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
+		}
+	}
+	return cfg, nil
+}
+
+// runPolicy fills in how the worker runs jobs.
+// That is its name, the grace before SIGKILL, the workspace limit and who
+// process jobs run as. It checks the docker executor's image flags too.
+func (wf *workerFlags) runPolicy(cfg *worker.Config) error {
+	if err := drover.ValidateWorkerName(strings.TrimSpace(wf.name)); err != nil {
+		return fmt.Errorf("--name (DROVER_WORKER_NAME): %s", drover.ErrorMessage(err))
+	}
+	switch {
+	case wf.grace < 0:
+		return fmt.Errorf("--grace (DROVER_GRACE) is %s: use 0 to kill at once, or a positive duration", wf.grace)
+	case wf.grace == 0:
+		cfg.NoGrace = true
+	default:
+		cfg.Grace = wf.grace
 	}
 	switch docker.PullPolicy(wf.pull) {
 	case docker.PullMissing, docker.PullAlways, docker.PullNever:
 	default:
-		return cfg, fmt.Errorf("--pull (DROVER_PULL) is %q: use missing, always or never", wf.pull)
+		return fmt.Errorf("--pull (DROVER_PULL) is %q: use missing, always or never", wf.pull)
 	}
-	if wf.grace <= 0 {
-		cfg.NoGrace = true
-	} else {
-		cfg.Grace = wf.grace
+	if _, err := docker.ParseRegistries(wf.registries); err != nil {
+		return fmt.Errorf("--registries (DROVER_REGISTRIES): %w", err)
 	}
 	if strings.TrimSpace(wf.workspaceLimit) == "0" {
 		cfg.NoWorkspaceLimit = true
 	} else {
 		mb, err := drover.ParseMemory(wf.workspaceLimit)
 		if err != nil {
-			return cfg, fmt.Errorf("--workspace-limit (DROVER_WORKSPACE_LIMIT) is %q: use a size like 500M or 10G, or 0 for none", wf.workspaceLimit)
+			return fmt.Errorf("--workspace-limit (DROVER_WORKSPACE_LIMIT) is %q: use a size like 500M or 10G, or 0 for none", wf.workspaceLimit)
 		}
 		cfg.WorkspaceLimit = mb << 20
 	}
+	var err error
+	if cfg.RunAs, err = parseRunAs(wf.runAs); err != nil {
+		return fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
+	}
+	return nil
+}
+
+// labelSet reads --labels and --allow-network into the worker's labels.
+// The map is never nil.
+// drover's network label comes from --allow-network alone, so that it
+// matches what the docker executor does.
+func (wf *workerFlags) labelSet() (map[string]string, error) {
 	var kvs []string
 	for _, l := range wf.labels {
 		for _, kv := range strings.Split(l, ",") {
 			kvs = append(kvs, strings.TrimSpace(kv))
 		}
 	}
-	labels, err := keyValues("--labels", "k=v[,k=v...]", kvs)
+	given, err := keyValues("--labels", "k=v[,k=v...]", kvs)
 	if err != nil {
-		return cfg, err
+		return nil, err
 	}
-	for k, v := range labels {
+	labels := map[string]string{}
+	for k, v := range given {
 		if k == drover.NetworkLabel {
-			// It must match what the docker executor does.
-			return cfg, fmt.Errorf("--labels: %s is drover's own label: --allow-network sets it", k)
+			return nil, fmt.Errorf("--labels: %s is drover's own label: --allow-network sets it", k)
 		}
-		cfg.Labels[k] = v
+		labels[k] = v
 	}
 	if wf.allowNetwork {
-		cfg.Labels[drover.NetworkLabel] = "true"
+		labels[drover.NetworkLabel] = "true"
 	}
-	if err := drover.ValidateLabels("labels", cfg.Labels); err != nil {
-		return cfg, fmt.Errorf("--labels: %s", drover.ErrorMessage(err))
+	if err := drover.ValidateLabels("labels", labels); err != nil {
+		return nil, fmt.Errorf("--labels: %s", drover.ErrorMessage(err))
 	}
-	if _, err := docker.ParseRegistries(wf.registries); err != nil {
-		return cfg, fmt.Errorf("--registries (DROVER_REGISTRIES): %w", err)
-	}
+	return labels, nil
+}
+
+// capacity is what the worker offers on a machine of cpus CPUs and
+// memoryMB MiB of memory.
+// By default it offers every CPU. It keeps a tenth of the memory back, at
+// least 256 MiB and at most 2 GiB. --cpu and --memory replace either.
+// A machine whose memory is unknown has memoryMB 0 and needs --memory.
+func (wf *workerFlags) capacity(cpus int, memoryMB int64) (drover.Capacity, error) {
+	c := drover.Capacity{CPU: int64(cpus) * 1000, MemoryMB: memoryMB - min(max(memoryMB/10, 256), 2048)}
 	if wf.maxParallel < 1 {
-		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
+		return c, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
 	}
-	cfg.Capacity.Slots = wf.maxParallel
-	if cfg.RunAs, err = parseRunAs(wf.runAs); err != nil {
-		return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
-	}
-	cfg.Capacity.CPU = int64(runtime.NumCPU()) * 1000
+	c.Slots = wf.maxParallel
 	if wf.cpu != "" {
 		v, err := drover.ParseCPU(wf.cpu)
 		if err != nil {
-			return cfg, fmt.Errorf("--cpu (DROVER_WORKER_CPU): %w", err)
+			return c, fmt.Errorf("--cpu (DROVER_WORKER_CPU): %w", err)
 		}
-		cfg.Capacity.CPU = v
+		c.CPU = v
 	}
-	mem, _ := procstat.ReadMemory()
-	total := mem.Total >> 20
-	cfg.Capacity.MemoryMB = total - min(max(total/10, 256), 2048)
 	if wf.memory != "" {
 		v, err := drover.ParseMemory(wf.memory)
 		if err != nil {
-			return cfg, fmt.Errorf("--memory (DROVER_WORKER_MEMORY): %w", err)
+			return c, fmt.Errorf("--memory (DROVER_WORKER_MEMORY): %w", err)
 		}
-		cfg.Capacity.MemoryMB = v
+		c.MemoryMB = v
 	}
-	if cfg.Capacity.MemoryMB <= 0 {
-		return cfg, errors.New("cannot tell this machine's memory: set --memory")
+	if c.MemoryMB <= 0 {
+		return c, errors.New("cannot tell this machine's memory: set --memory")
 	}
-	if cfg.WorkDir == "" {
-		cfg.WorkDir = worker.DefaultWorkDir(cfg.Name)
-	}
-	execs, err := wf.executors(ctx, log, cfg.WorkDir)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Executors = execs
-	// Only process jobs switch users.
-	if slices.ContainsFunc(execs, func(e worker.Executor) bool { return e.Name() == drover.ExecutorProcess }) {
-		if err := cfg.RunAs.Check(wf.maxParallel); err != nil {
-			return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
-		}
-	}
-	return cfg, nil
+	return c, nil
 }
 
 // parseRunAs reads --run-as: auto, a range FIRST-LAST of uids, a numeric
