@@ -138,7 +138,7 @@ func cmdBench(ctx context.Context, a *app, args []string) int {
 			a.errorf("the bench's coordinator: %v", err)
 			return exitUsage
 		}
-		p, err := startCoordinator(ctx, a, &sf, log)
+		p, err := startCoordinator(ctx, &sf, log)
 		if err != nil {
 			a.errorf("the bench's coordinator: %v", err)
 			return exitError
