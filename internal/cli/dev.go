@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -117,17 +114,23 @@ func printDevBanner(a *app, url, data string) {
 
 // runDev runs the local worker until drover dev is to stop, then stops it.
 // The coordinator serves throughout, so followers see the jobs end.
+// The first Ctrl-C drains the worker, as drover worker does.
 func runDev(ctx context.Context, a *app, log *slog.Logger, p *coordinatorProcess, wf *workerFlags, w *worker.Worker) {
 	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx) }()
+	var runErr error
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		runErr = w.Run(wctx)
+	}()
 	select {
 	case <-ctx.Done():
-		drainDevWorker(log, w, done)
-	case err := <-done:
-		done <- nil // the worker has stopped
-		if err != nil {
-			a.errorf("worker: %v", err)
+		if drainUntilSecondSignal(log, w, stopped, "draining: finishing running jobs; Ctrl-C again to stop at once") {
+			log.Warn("stopping now; running jobs will run again at the next start")
+		}
+	case <-stopped:
+		if runErr != nil {
+			a.errorf("worker: %v", runErr)
 			break
 		}
 		serveWithoutWorker(ctx, a, log, p, wf)
@@ -137,24 +140,7 @@ func runDev(ctx context.Context, a *app, log *slog.Logger, p *coordinatorProcess
 		}
 	}
 	stopWorker()
-	waitWorker(done)
-}
-
-// drainDevWorker drains the local worker after the first Ctrl-C.
-// It returns once the worker has drained, or at a second Ctrl-C.
-// It does as drover worker does.
-func drainDevWorker(log *slog.Logger, w *worker.Worker, done chan error) {
-	log.Info("draining: finishing running jobs; Ctrl-C again to stop at once")
-	w.Drain()
-	again := make(chan os.Signal, 1)
-	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(again)
-	select {
-	case <-again:
-		log.Warn("stopping now; running jobs will run again at the next start")
-	case err := <-done:
-		done <- err // for waitWorker
-	}
+	waitWorker(stopped)
 }
 
 // serveWithoutWorker goes on serving after the local worker drained and
@@ -176,11 +162,11 @@ func serveWithoutWorker(ctx context.Context, a *app, log *slog.Logger, p *coordi
 // waitWorker waits for the worker's Run to return, at most workerStopWait.
 // A worker that does not stop in time is left behind, as the process is
 // about to exit.
-func waitWorker(done <-chan error) {
+func waitWorker(stopped <-chan struct{}) {
 	t := time.NewTimer(workerStopWait)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-stopped:
 	case <-t.C:
 	}
 }

@@ -345,6 +345,8 @@ func parseExecutors(v string) ([]string, error) {
 	return names, nil
 }
 
+// cmdWorker is drover worker: a worker agent that takes jobs from the
+// coordinator at --server.
 func cmdWorker(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "worker")
 	var wf workerFlags
@@ -365,8 +367,8 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		a.errorf("%v", err)
 		return exitUsage
 	}
-	// Read, and unset from the environment, before any process is started
-	// (the container guard): no child inherits the token.
+	// The token is read, and unset from the environment, before any
+	// process starts. The container guard then cannot inherit it.
 	joinToken, readJoinToken, err := join.resolve(a, fs)
 	if err != nil {
 		a.errorf("%v", err)
@@ -384,16 +386,16 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 	}
 	defer wf.stopGuard()
 	// The worker keeps the token until it registers, then only its own
-	// secret; it reads the file again if it must register again.
+	// secret. It reads the file again if it must register again.
 	cfg.Server, cfg.JoinToken, cfg.ReadJoinToken = server, joinToken, readJoinToken
 	w, err := worker.New(cfg)
 	if err != nil {
 		a.errorf("%v", err)
 		return exitError
 	}
-	// The first SIGTERM or Ctrl-C drains (finish running jobs, take no new
-	// ones, deregister); a second one stops at once and the running jobs
-	// are requeued elsewhere.
+	// The first SIGTERM or Ctrl-C drains the worker.
+	// A second one stops it at once, and its running jobs are requeued
+	// elsewhere.
 	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHard()
 	go func() {
@@ -402,16 +404,9 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 			return
 		case <-ctx.Done():
 		}
-		log.Info("draining: finishing running jobs; signal again to stop at once")
-		w.Drain()
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(again)
-		select {
-		case <-again:
+		if drainUntilSecondSignal(log, w, hard.Done(), "draining: finishing running jobs; signal again to stop at once") {
 			log.Warn("stopping now; running jobs will be requeued")
 			stopHard()
-		case <-hard.Done():
 		}
 	}()
 	if err := w.Run(hard); err != nil && !errors.Is(err, context.Canceled) {
@@ -419,4 +414,22 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// drainUntilSecondSignal drains w and waits for a second SIGINT or SIGTERM.
+// The first one has already arrived, and draining says so in the log.
+// It reports true when the second signal came, and false when ended closed
+// first.
+func drainUntilSecondSignal(log *slog.Logger, w *worker.Worker, ended <-chan struct{}, draining string) bool {
+	log.Info(draining)
+	w.Drain()
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	select {
+	case <-again:
+		return true
+	case <-ended:
+		return false
+	}
 }
