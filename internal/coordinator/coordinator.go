@@ -155,7 +155,7 @@ type Coordinator struct {
 	wake        chan struct{} // scheduler wake-up, capacity 1
 	events      *Hub
 	watch       *watchers
-	pollWakeups *pollWakeups
+	pollWakeups *pollWakeups // wakes the workers' long-polls
 
 	lastFree int // free slots the last scheduling pass found, -1 if unknown (only the pass touches it)
 	// fleetChanged is set by every Wake but a new job's: something may
@@ -183,7 +183,8 @@ type Coordinator struct {
 	started bool
 }
 
-// New returns a Coordinator; Start runs its loops.
+// New returns a Coordinator.
+// Start runs its loops.
 func New(cfg Config) (*Coordinator, error) {
 	cfg.fill()
 	if err := cfg.validate(); err != nil {
