@@ -90,7 +90,8 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// coordinatorProcess is a running coordinator: store, coordinator, HTTP.
+// coordinatorProcess is a running coordinator with its store and its HTTP
+// server.
 type coordinatorProcess struct {
 	url     string
 	log     *slog.Logger
@@ -112,12 +113,12 @@ func (sf *serverFlags) resolveTokens(a *app, fs *flag.FlagSet) error {
 	return err
 }
 
-// checkTokens refuses tokens that leave a door open. With API tokens
-// clients are kept out, so workers must be too: registration without a
-// join token would let any machine that reaches the coordinator join as a
-// worker and be sent jobs with their environment and files. Beyond
-// loopback both are needed unless --insecure; --insecure never waives the
-// join token that API tokens call for.
+// checkTokens refuses tokens that leave a door open.
+// With API tokens clients are kept out, so workers must be too. Without a
+// join token any machine that reaches the coordinator could join as a
+// worker. It would be sent jobs with their environment and files.
+// Beyond loopback both tokens are needed unless --insecure is given.
+// --insecure never waives the join token that API tokens call for.
 func (sf *serverFlags) checkTokens() error {
 	tokens := splitTokens(sf.apiToken)
 	switch {
@@ -258,8 +259,9 @@ func (sf *serverFlags) serve(ctx context.Context, ln net.Listener, coord *coordi
 	return p
 }
 
-// shutdown stops serving: long-polls and follow streams end (clients
-// reconnect to the next coordinator), in-flight requests get a bound.
+// shutdown stops serving.
+// Long-polls and follow streams end, and their clients reconnect to the
+// next coordinator. Requests in flight get a bound to finish.
 func (p *coordinatorProcess) shutdown() {
 	p.baseCtx()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -326,8 +328,8 @@ func cmdServer(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-// validate refuses flag values the coordinator cannot take, naming the
-// flag (and its variable): bad usage, exit 2.
+// validate refuses flag values the coordinator cannot take.
+// The error names the flag and its variable. It is bad usage, exit 2.
 func (sf *serverFlags) validate() error {
 	positive := []struct {
 		flag, env string

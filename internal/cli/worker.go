@@ -190,9 +190,10 @@ func (wf *workerFlags) capacity(cpus int, memoryMB int64) (drover.Capacity, erro
 	return c, nil
 }
 
-// parseRunAs reads --run-as: auto, a range FIRST-LAST of uids, a numeric
-// uid[:gid], or a user name. A user's gid is its primary group (a uid
-// without a passwd entry: the same number); no supplementary group is kept.
+// parseRunAs reads --run-as.
+// It takes auto, a range FIRST-LAST of uids, a numeric uid[:gid], or a user
+// name. A user's gid is its primary group. A uid without a passwd entry
+// takes the same number as its gid. No supplementary group is kept.
 func parseRunAs(s string) (worker.RunAs, error) {
 	const use = "use auto, a user name, a numeric uid[:gid], or a range of uids FIRST-LAST"
 	if s == "auto" {
@@ -243,9 +244,10 @@ func parseRunAs(s string) (worker.RunAs, error) {
 }
 
 // executors makes the executors the operator allows with --executor, in
-// its order. Which executors a worker offers is the operator's choice: a
-// submitter only chooses among them. Process jobs are not isolated, so auto
-// offers process only where docker cannot be had.
+// its order.
+// Which executors a worker offers is the operator's choice. A submitter
+// only chooses among them. Process jobs are not isolated, so auto offers
+// process only where docker cannot be had.
 func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir string) ([]worker.Executor, error) {
 	names, err := parseExecutors(wf.executor)
 	if err != nil {
@@ -259,8 +261,9 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 	newDocker := func() (worker.Executor, error) {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		// The containers' label names this worker across restarts: its
-		// name and work dir, which two workers on one machine never share.
+		// The containers' label names this worker across restarts.
+		// It is the name and the work dir, which two workers on one
+		// machine never share.
 		instance := drover.NewID("wi")
 		registries, _ := docker.ParseRegistries(wf.registries) // checked in config
 		d, err := docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork,
@@ -292,11 +295,12 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 	return execs, nil
 }
 
-// auto is --executor auto: docker when the engine answers, else process. A
-// machine without Docker can only run process jobs, and its operator
-// installed a worker there to run them. drover dev is one user running
-// their own commands on loopback: it offers process, and docker as well
-// when the engine answers.
+// auto is --executor auto.
+// It offers docker when the engine answers, and process otherwise.
+// A machine without Docker can only run process jobs, and its operator
+// installed a worker there to run them.
+// drover dev is one user running their own commands on loopback. It offers
+// process, and docker as well when the engine answers.
 func (wf *workerFlags) auto(log *slog.Logger, newProcess func() worker.Executor, newDocker func() (worker.Executor, error)) []worker.Executor {
 	d, err := newDocker()
 	switch {
@@ -314,9 +318,10 @@ func (wf *workerFlags) auto(log *slog.Logger, newProcess func() worker.Executor,
 	return []worker.Executor{d}
 }
 
-// parseExecutors reads --executor: nil for auto, else the names of a
-// comma-separated list of docker and process, or noop alone (it runs
-// nothing: for drover bench).
+// parseExecutors reads --executor.
+// It returns nil for auto. Otherwise it returns the names of a
+// comma-separated list of docker and process, or noop alone.
+// noop runs nothing and is there for drover bench.
 func parseExecutors(v string) ([]string, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("--executor (DROVER_EXECUTOR) %q: %s: use auto, or docker, process or both as docker,process (noop alone)", v, why)

@@ -249,9 +249,9 @@ func (c *Coordinator) Wake() {
 	c.wakeQueued()
 }
 
-// wakeQueued is Wake for a new job in the queue: a fleet the last pass
-// found without a free slot cannot take it, so such a pass is skipped until
-// something else changes (see scheduleLoop).
+// wakeQueued is Wake for a new job in the queue.
+// A fleet the last pass found without a free slot cannot take the job.
+// Such a pass is skipped until something else changes (see scheduleLoop).
 func (c *Coordinator) wakeQueued() {
 	select {
 	case c.wake <- struct{}{}:

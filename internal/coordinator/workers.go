@@ -124,13 +124,13 @@ func (c *Coordinator) nameTaken(holder *drover.Worker) error {
 		holder.Name, holder.ID, holder.State, last.Format(time.RFC3339), c.now().Sub(last).Round(time.Second), c.cfg.HeartbeatTimeout)
 }
 
-// Evict removes worker id, which its operator knows is gone although the
-// coordinator lists it live, as a proved restart does (see replace). drover
-// dev evicts its own worker of an earlier run on the same data folder that
-// ended without leaving (killed, a power loss): otherwise the coordinator,
-// restarted with it, would keep that worker's name taken for a heartbeat
-// timeout, and refuse the name to this run's worker if the earlier run's
-// work dir, with its secret, is gone.
+// Evict removes worker id, as a proved restart does (see replace).
+// Its operator knows it is gone, although the coordinator lists it live.
+// drover dev evicts its own worker of an earlier run on the same data
+// folder, one that ended without leaving. Otherwise the restarted
+// coordinator would keep that worker's name taken for a heartbeat timeout.
+// It would refuse the name to this run's worker if the earlier run's work
+// dir, with its secret, is gone.
 func (c *Coordinator) Evict(ctx context.Context, id string) error {
 	w, err := c.store.GetWorker(ctx, id)
 	if err != nil {
