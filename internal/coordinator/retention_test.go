@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +78,55 @@ func TestCollectGarbageRemovesUnusedBundles(t *testing.T) {
 	if _, err := st.GetBundle(ctx, used); err != nil {
 		t.Errorf("a bundle a job names was removed: %v", err)
 	}
+}
+
+// A started coordinator runs retention on its own: a job finished longer
+// than Retention ago goes without anyone calling CollectGarbage.
+func TestStartedCoordinatorRemovesOldJobs(t *testing.T) {
+	ctx := t.Context()
+	st, clock := reapStore(t)
+	removed := make(chan struct{}, 1)
+	log := slog.New(messageHandler{want: "removed old jobs", seen: removed})
+	c, err := New(Config{Store: st, Clock: clock, Logger: log, SweepInterval: 10 * time.Millisecond, Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registerOne(t, c)
+	j, att := runningOn(t, c, reg, drover.JobSpec{Command: drover.Command{"true"}})
+	if _, err := c.Finish(ctx, reg.Worker.ID, att, drover.FinishRequest{ExitCode: new(int), Started: true}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(2 * time.Hour)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	select {
+	case <-removed:
+	case <-time.After(time.Minute):
+		t.Fatal("no retention round removed the old job")
+	}
+	if _, err := c.Job(ctx, j.ID); !drover.IsCode(err, drover.ENOTFOUND) {
+		t.Errorf("job finished two hours before a one-hour retention: %v, want it removed", err)
+	}
+}
+
+// messageHandler signals on seen when a record with the message want is
+// logged.
+type messageHandler struct {
+	want string
+	seen chan<- struct{}
+}
+
+func (h messageHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h messageHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h messageHandler) WithGroup(string) slog.Handler            { return h }
+func (h messageHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.want {
+		select {
+		case h.seen <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
