@@ -18,27 +18,31 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/client"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
-// submitWithRetry submits with an idempotency key, retrying transient
-// failures, so a submission is never lost nor doubled.
+// submitRetry retries a submission that failed on the way. An answer of
+// the coordinator's is final. So is a certificate the CLI cannot trust:
+// waiting does not fix it.
+var submitRetry = retry.Policy{
+	Backoff:   retry.Backoff{First: 200 * time.Millisecond},
+	Tries:     5,
+	Retryable: func(err error) bool { return client.Temporary(err) && !client.Untrusted(err) },
+}
+
+// submitWithRetry submits spec and retries transient failures. Every try
+// carries the same idempotency key. So a submission is never lost, and a
+// retry never doubles it.
 func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec) (*drover.Job, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	key := hex.EncodeToString(b[:])
-	backoff := 200 * time.Millisecond
-	for i := 0; ; i++ {
-		j, err := c.Submit(ctx, spec, key)
-		if err == nil || !client.Temporary(err) || client.Untrusted(err) || i == 4 {
-			return j, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
+	var j *drover.Job
+	err := retry.Do(ctx, submitRetry, func(ctx context.Context) (err error) {
+		j, err = c.Submit(ctx, spec, key)
+		return err
+	})
+	return j, err
 }
 
 // submitCmd is what submit and run share: parse the job flags, upload the
