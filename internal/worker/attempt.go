@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
 	"github.com/drover-dev/drover/internal/bundle"
 	"github.com/drover-dev/drover/internal/executor"
 	"github.com/drover-dev/drover/internal/lazylog"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
 // launch starts an assignment unless it already runs (a long-poll answer
@@ -302,7 +304,7 @@ func finishBound(ctx context.Context) time.Duration {
 // unpackBundle fetches a bundle through the cache and extracts it into the
 // workspace, checking it again (paths, links, sizes) as the server did.
 func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
-	f, release, err := w.cache.open(ctx, w.client(), sha)
+	f, release, err := w.cache.open(ctx, w.coordinator(), sha)
 	if err != nil {
 		return fmt.Errorf("bundle %s could not be fetched: %w", sha, err)
 	}
@@ -323,23 +325,16 @@ func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
 	return nil
 }
 
-// accept acknowledges an assignment, retrying transient failures a few
-// times: an acknowledgement lost now would have the assignment taken back
-// in the middle of a long bundle fetch or image pull.
+// acceptRetry tries an acknowledgement a few times. An acknowledgement
+// lost now would have the assignment taken back in the middle of a long
+// bundle fetch or image pull.
+var acceptRetry = retry.Policy{Backoff: coordinatorBackoff, Tries: 5, Retryable: client.Temporary}
+
+// accept acknowledges an assignment before its command starts.
 func (w *Worker) accept(ctx context.Context, attemptID string) error {
-	backoff := 100 * time.Millisecond
-	for i := 0; ; i++ {
+	return retry.Do(ctx, acceptRetry, func(ctx context.Context) error {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := w.client().Accept(actx, attemptID)
-		cancel()
-		if err == nil || !temporary(err) || i == 4 || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(jitter(backoff)):
-		}
-		backoff *= 2
-	}
+		defer cancel()
+		return w.coordinator().Accept(actx, attemptID)
+	})
 }

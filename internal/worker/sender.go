@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
 // Output batching limits.
@@ -318,44 +320,42 @@ func (s *sender) freezeLocked() ([]drover.OutputChunk, int) {
 	return batch, size
 }
 
-// post runs op until it succeeds (true), the attempt is stale or the
-// answer is final (false), or ctx ends (false). Retries back off with
-// jitter from 50 ms to 5 s.
+// reportBackoff is the wait between a sender's tries of one report.
+var reportBackoff = retry.Backoff{First: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+
+// post runs op until it succeeds, and then returns true. It returns false
+// when ctx ends or the coordinator's answer is final. A final answer
+// means the attempt is no longer this worker's to report, so onStale is
+// called.
 func (s *sender) post(ctx context.Context, op func(context.Context) error) bool {
-	backoff := 50 * time.Millisecond
-	for {
-		// A post that hangs (a connection black-holed by the network) is
-		// abandoned and retried: until then the coordinator would count as
-		// healthy and a full buffer would stall the job.
+	err := retry.Do(ctx, retry.Policy{
+		Backoff:   reportBackoff,
+		Retryable: client.Temporary,
+		OnRetry: func(err error, wait time.Duration) {
+			s.setHealthy(false)
+			s.log.Debug("report failed; retrying", "attempt", s.attemptID, "err", err, "in", wait)
+		},
+	}, func(ctx context.Context) error {
+		// A post that hangs is abandoned and tried again. The network may
+		// have black-holed its connection. Until the post is abandoned the
+		// coordinator counts as healthy, and a full buffer stalls the job.
 		pctx, cancel := context.WithTimeout(ctx, postTimeout)
-		err := op(pctx)
-		cancel()
-		if err == nil {
-			s.setHealthy(true)
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) || drover.IsCode(err, drover.EFORBIDDEN) {
-			s.log.Warn("attempt is no longer current; stopping it", "attempt", s.attemptID, "err", err)
-			s.onStale()
-			return false
-		}
-		if !temporary(err) {
-			s.log.Error("coordinator refused a report; giving up on it", "attempt", s.attemptID, "err", err)
-			s.onStale()
-			return false
-		}
-		s.setHealthy(false)
-		s.log.Debug("report failed; retrying", "attempt", s.attemptID, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(jitter(backoff)):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+		defer cancel()
+		return op(pctx)
+	})
+	switch {
+	case err == nil:
+		s.setHealthy(true)
+		return true
+	case ctx.Err() != nil:
+		return false
+	case drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) || drover.IsCode(err, drover.EFORBIDDEN):
+		s.log.Warn("attempt is no longer current; stopping it", "attempt", s.attemptID, "err", err)
+	default:
+		s.log.Error("coordinator refused a report; giving up on it", "attempt", s.attemptID, "err", err)
 	}
+	s.onStale()
+	return false
 }
 
 func (s *sender) setHealthy(h bool) {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/client"
 	"github.com/drover-dev/drover/internal/executor"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
 // Executor runs one attempt. Implementations: internal/executor/process,
@@ -110,31 +110,33 @@ type Config struct {
 
 // Worker is a running worker agent.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
-	api     *client.Client // no token: registration adds the join token to a copy
-	ident   *identity
-	fatal   chan error // an error that ends Run (a refused registration), buffered
-	execs   map[string]Executor
-	cache   *bundleCache
-	ws      *workspaces
-	reports *reporter
-	lock    *os.File  // flock on the work dir, held for the worker's life
-	users   *jobUsers // who process jobs run as; nil: the worker's user
+	cfg Config
+	log *slog.Logger
+	// bareClient has no token. The join-token client and the worker
+	// client are copies of it.
+	bareClient *client.Client
+	ident      *identity
+	fatal      chan error // an error that ends Run (a refused registration), buffered
+	execs      map[string]Executor
+	cache      *bundleCache
+	ws         *workspaces
+	reports    *reporter
+	lock       *os.File  // flock on the work dir, held for the worker's life
+	users      *jobUsers // who process jobs run as; nil: the worker's user
 
-	mu        sync.Mutex
-	id        string
-	secret    string         // the last one the coordinator gave, or one kept from an earlier life
-	wapi      *client.Client // authenticated with the worker secret
-	joined    bool           // registered once: Config.JoinToken is spent
-	hadToken  bool           // Config.JoinToken was given
-	interval  time.Duration
-	runs      map[string]*run
-	draining  bool
-	drainCh   chan struct{}      // closed when draining starts
-	idle      chan struct{}      // signalled when a run ends
-	hurry     chan struct{}      // closed on a hard stop: grace periods end at once
-	lastUsage drover.WorkerUsage // what the last regular heartbeat measured
+	mu           sync.Mutex
+	id           string
+	secret       string         // the last one the coordinator gave, or one kept from an earlier life
+	workerClient *client.Client // authenticated with the worker secret; see coordinator
+	joined       bool           // registered once: Config.JoinToken is spent
+	hadToken     bool           // Config.JoinToken was given
+	interval     time.Duration
+	runs         map[string]*run
+	draining     bool
+	drainCh      chan struct{}      // closed when draining starts
+	idle         chan struct{}      // signalled when a run ends
+	hurry        chan struct{}      // closed on a hard stop: grace periods end at once
+	lastUsage    drover.WorkerUsage // what the last regular heartbeat measured
 
 	wg sync.WaitGroup
 }
@@ -215,7 +217,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.HTTPClient != nil {
 		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, api: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
+	w := &Worker{cfg: cfg, log: cfg.Logger, bareClient: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
 		ident: newIdentity(cfg.WorkDir), fatal: make(chan error, 1), hadToken: cfg.JoinToken != "",
 		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1), hurry: make(chan struct{})}
 	if w.secret, err = w.ident.load(); err != nil {
@@ -245,7 +247,7 @@ func New(cfg Config) (*Worker, error) {
 	w.reports = newReporter(func() (reportAPI, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return w.wapi, w.id
+		return w.workerClient, w.id
 	}, w.log)
 	if w.ws, err = newWorkspaces(cfg.WorkDir, cfg.Capacity.Slots); err != nil {
 		lock.Close()
@@ -352,7 +354,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	if err := w.client().Deregister(dctx, w.ID()); err != nil {
+	if err := w.coordinator().Deregister(dctx, w.ID()); err != nil {
 		w.log.Warn("deregister", "err", err)
 	} else {
 		w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
@@ -389,10 +391,11 @@ func (w *Worker) waitIdle(ctx context.Context) {
 	}
 }
 
-func (w *Worker) client() *client.Client {
+// coordinator returns the worker client. A registration replaces it.
+func (w *Worker) coordinator() *client.Client {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.wapi
+	return w.workerClient
 }
 
 func (w *Worker) running() int {
@@ -433,21 +436,63 @@ func (w *Worker) stop(ids []string, cause error) {
 // registered: with nothing running, the drain is done.
 var errDrainedUnregistered = errors.New("drained before registering")
 
-// register admits the worker, retrying with backoff while the coordinator
-// is away; a refusal (bad token, a name another live worker holds, invalid
-// capacity) is final, and so is a certificate the worker cannot verify. A
-// drain while it waits ends it.
+// coordinatorBackoff is the wait between a worker's tries to reach its
+// coordinator.
+var coordinatorBackoff = retry.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+
+// register admits the worker. It retries while the coordinator is away.
+// A refusal is final: a bad token, a name another live worker holds, an
+// invalid capacity. A certificate the worker cannot verify is final too.
+// A drain ends the wait.
 //
-// The request carries the secret the worker held before, if any: kept in
-// the work dir by an earlier life of this worker, or the current one when
-// the coordinator forgot it. It proves that this worker is the one the
-// coordinator lists under its name. Once registered, the worker keeps the
-// new secret (in memory and in the work dir) and no join token.
+// Once registered, the worker keeps the new secret and no join token. It
+// keeps the secret in memory and in the work dir.
 func (w *Worker) register(ctx context.Context) error {
 	token, err := w.joinToken()
 	if err != nil {
 		return err
 	}
+	req := w.registerRequest()
+	// The join token goes on a copy of the client that ends with this
+	// call.
+	joinClient := w.bareClient.WithToken(token)
+	rctx, cancel := w.untilDrained(ctx)
+	defer cancel()
+	var resp *drover.RegisterResponse
+	err = retry.Do(rctx, retry.Policy{
+		Backoff:   coordinatorBackoff,
+		Retryable: func(err error) bool { return client.Temporary(err) && !client.Untrusted(err) },
+		OnRetry: func(err error, wait time.Duration) {
+			w.log.Warn("coordinator unreachable; retrying", "server", w.cfg.Server, "err", err, "in", wait)
+		},
+	}, func(ctx context.Context) (err error) {
+		resp, err = joinClient.Register(ctx, req)
+		return err
+	})
+	switch {
+	case err == nil:
+	case rctx.Err() != nil && ctx.Err() == nil:
+		w.log.Info("drained before registering: nothing ran; stopping")
+		return errDrainedUnregistered
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case client.Untrusted(err):
+		return fmt.Errorf("register with %s: %w (trust the coordinator's certificate: add its CA to the system's, or point SSL_CERT_FILE at it)", w.cfg.Server, err)
+	default:
+		return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
+	}
+	w.registered(resp)
+	w.log.Info("registered", "worker", resp.Worker.ID, "name", w.cfg.Name, "server", w.cfg.Server,
+		"cpu", drover.FormatCPU(w.cfg.Capacity.CPU), "memory", drover.FormatMemory(w.cfg.Capacity.MemoryMB),
+		"slots", w.cfg.Capacity.Slots, "executors", req.Executors)
+	return nil
+}
+
+// registerRequest is what the worker registers with. It carries the
+// secret the worker held before, if any. An earlier life of this worker
+// kept it in the work dir, or the coordinator forgot the current one. It
+// proves that this worker is the one the coordinator lists under its name.
+func (w *Worker) registerRequest() drover.RegisterRequest {
 	names := make([]string, 0, len(w.cfg.Executors))
 	for _, e := range w.cfg.Executors {
 		names = append(names, e.Name())
@@ -460,52 +505,23 @@ func (w *Worker) register(ctx context.Context) error {
 	if !w.cfg.NoGrace {
 		req.Grace = drover.Duration(w.cfg.Grace)
 	}
-	// The join token goes on a copy of the client that ends with this
-	// call.
-	api := w.api.WithToken(token)
-	// A drain also ends a registration call under way (a coordinator that
-	// does not answer can hold it for as long as a connection takes to
-	// fail).
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	return req
+}
+
+// untilDrained returns a context that ends with ctx or when a drain
+// starts. A drain must end a registration call under way too. A
+// coordinator that does not answer can hold one as long as a connection
+// takes to fail.
+func (w *Worker) untilDrained(ctx context.Context) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
 		case <-w.drainCh:
 			cancel()
-		case <-rctx.Done():
+		case <-dctx.Done():
 		}
 	}()
-	backoff := 100 * time.Millisecond
-	for {
-		resp, err := api.Register(rctx, req)
-		if err != nil && rctx.Err() != nil && ctx.Err() == nil {
-			w.log.Info("drained before registering: nothing ran; stopping")
-			return errDrainedUnregistered
-		}
-		if err == nil {
-			w.registered(resp)
-			w.log.Info("registered", "worker", resp.Worker.ID, "name", w.cfg.Name, "server", w.cfg.Server,
-				"cpu", drover.FormatCPU(w.cfg.Capacity.CPU), "memory", drover.FormatMemory(w.cfg.Capacity.MemoryMB),
-				"slots", w.cfg.Capacity.Slots, "executors", names)
-			return nil
-		}
-		if client.Untrusted(err) {
-			return fmt.Errorf("register with %s: %w (trust the coordinator's certificate: add its CA to the system's, or point SSL_CERT_FILE at it)", w.cfg.Server, err)
-		}
-		if !temporary(err) {
-			return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
-		}
-		w.log.Warn("coordinator unreachable; retrying", "server", w.cfg.Server, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.drainCh:
-			w.log.Info("drained before registering: nothing ran; stopping")
-			return errDrainedUnregistered
-		case <-time.After(jitter(backoff)):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+	return dctx, cancel
 }
 
 // registered takes the coordinator's answer: the worker's id and secret.
@@ -515,7 +531,7 @@ func (w *Worker) register(ctx context.Context) error {
 func (w *Worker) registered(resp *drover.RegisterResponse) {
 	w.mu.Lock()
 	w.id, w.secret = resp.Worker.ID, resp.Secret
-	w.wapi = w.api.WithToken(resp.Secret)
+	w.workerClient = w.bareClient.WithToken(resp.Secret)
 	w.interval = resp.HeartbeatInterval.D()
 	w.joined, w.cfg.JoinToken = true, ""
 	w.mu.Unlock()
@@ -604,7 +620,7 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(jitter(interval)):
+		case <-time.After(retry.Jitter(interval)):
 		}
 		w.heartbeat(ctx, m)
 	}
@@ -629,7 +645,7 @@ func (w *Worker) heartbeat(ctx context.Context, m *machineStats) {
 	w.mu.Unlock()
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := w.client().Heartbeat(hctx, w.ID(), drover.HeartbeatRequest{Usage: usage, Running: w.runningIDs(), Draining: draining})
+	resp, err := w.coordinator().Heartbeat(hctx, w.ID(), drover.HeartbeatRequest{Usage: usage, Running: w.runningIDs(), Draining: draining})
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -664,34 +680,30 @@ func (w *Worker) heartbeat(ctx context.Context, m *machineStats) {
 	}
 }
 
+// pollLoop long-polls for work until ctx ends. A failed poll is tried
+// again after a wait, and a refused one too: the worker has no other way
+// to get work.
 func (w *Worker) pollLoop(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	wait := coordinatorBackoff
 	for ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, w.cfg.PollWait+15*time.Second)
-		w.mu.Lock()
-		draining := w.draining
-		w.mu.Unlock()
 		sent := time.Now()
-		resp, err := w.client().Work(pctx, w.ID(), w.cfg.PollWait, draining)
-		cancel()
+		resp, err := w.poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			if !temporary(err) {
+			d := wait.Next()
+			if !client.Temporary(err) {
 				w.log.Warn("long-poll refused", "err", err)
 			} else {
-				w.log.Warn("long-poll failed; retrying", "err", err, "in", backoff)
+				w.log.Warn("long-poll failed; retrying", "err", err, "in", d)
 			}
-			select {
-			case <-ctx.Done():
+			if wait.Sleep(ctx, d) != nil {
 				return
-			case <-time.After(jitter(backoff)):
 			}
-			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		wait.Reset()
 		// Launch first, so a stop in the same answer reaches its attempt.
 		for _, a := range resp.Assignments {
 			w.launch(ctx, a, ackBy(sent, resp.Waited.D(), a.AckWithin.D()))
@@ -703,6 +715,17 @@ func (w *Worker) pollLoop(ctx context.Context) {
 			w.Drain()
 		}
 	}
+}
+
+// poll asks the coordinator for work once. It waits up to PollWait for an
+// answer, and a margin more for the answer's way back.
+func (w *Worker) poll(ctx context.Context) (*drover.WorkResponse, error) {
+	pctx, cancel := context.WithTimeout(ctx, w.cfg.PollWait+15*time.Second)
+	defer cancel()
+	w.mu.Lock()
+	draining := w.draining
+	w.mu.Unlock()
+	return w.coordinator().Work(pctx, w.ID(), w.cfg.PollWait, draining)
 }
 
 // ackBy is when, by this worker's clock, an assignment must be
@@ -718,17 +741,6 @@ func ackBy(sent time.Time, waited, ackWithin time.Duration) time.Time {
 		return time.Time{}
 	}
 	return sent.Add(waited + ackWithin - min(5*time.Second, ackWithin/3))
-}
-
-// temporary reports whether a call may succeed when retried.
-func temporary(err error) bool { return client.Temporary(err) }
-
-// jitter spreads d by ±20% so a fleet does not beat in step.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
 }
 
 // DefaultWorkDir is where a worker named name keeps workspaces and bundles
