@@ -152,8 +152,29 @@ var (
 	errShutdown = errors.New("worker shutting down")
 )
 
-// New checks the config and returns a Worker; Run starts it.
+// New checks the config and returns a Worker. Run starts it.
 func New(cfg Config) (*Worker, error) {
+	cfg.fill()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := makeWorkDir(cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("worker work dir: %w", err)
+	}
+	lock, err := lockWorkDir(cfg.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	w := newWorker(cfg, lock)
+	if err := w.open(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// fill gives the fields left zero their defaults.
+func (cfg *Config) fill() {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.PollWait = cmp.Or(cfg.PollWait, DefaultPollWait)
 	cfg.OutputBuffer = cmp.Or(cfg.OutputBuffer, DefaultOutputBuffer)
@@ -175,43 +196,59 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = DefaultWorkDir(cfg.Name)
 	}
+}
+
+// validate returns an error that names the first field that is wrong.
+func (cfg *Config) validate() error {
 	switch {
 	case cfg.Server == "":
-		return nil, errors.New("worker config: Server is required")
+		return errors.New("worker config: Server is required")
 	case len(cfg.Executors) == 0:
-		return nil, errors.New("worker config: no executor")
+		return errors.New("worker config: no executor")
 	case cfg.Capacity.CPU <= 0 || cfg.Capacity.MemoryMB <= 0 || cfg.Capacity.Slots <= 0:
-		return nil, fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
+		return fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
 	case cfg.WorkspaceLimit < 0:
-		return nil, fmt.Errorf("worker config: WorkspaceLimit is %d: it must be positive (or NoWorkspaceLimit set)", cfg.WorkspaceLimit)
+		return fmt.Errorf("worker config: WorkspaceLimit is %d: it must be positive (or NoWorkspaceLimit set)", cfg.WorkspaceLimit)
 	}
-	// Only process jobs switch users.
-	processJobs := slices.ContainsFunc(cfg.Executors, func(e Executor) bool { return e.Name() == drover.ExecutorProcess })
-	if processJobs {
+	if cfg.processJobs() {
 		if err := cfg.RunAs.Check(cfg.Capacity.Slots); err != nil {
-			return nil, fmt.Errorf("worker config: RunAs: %w", err)
+			return fmt.Errorf("worker config: RunAs: %w", err)
 		}
 	}
-	if err := makeWorkDir(cfg.WorkDir); err != nil {
-		return nil, fmt.Errorf("worker work dir: %w", err)
-	}
-	// One worker per work dir: at start a worker removes what it finds
-	// there, so a second one must not share it.
-	lock, err := os.OpenFile(filepath.Join(cfg.WorkDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	return nil
+}
+
+// processJobs reports whether the worker offers the process executor.
+// Only process jobs switch users.
+func (cfg *Config) processJobs() bool {
+	return slices.ContainsFunc(cfg.Executors, func(e Executor) bool { return e.Name() == drover.ExecutorProcess })
+}
+
+// lockWorkDir takes the work dir's lock, which the worker holds for its
+// life. One worker holds a work dir at a time. At start a worker removes
+// what it finds there, so a second one must not share it.
+func lockWorkDir(dir string) (*os.File, error) {
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker on a machine its own --name (its work dir follows the name) or --work-dir", cfg.WorkDir)
+			return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker on a machine its own --name (its work dir follows the name) or --work-dir", dir)
 		}
-		return nil, fmt.Errorf("lock the work dir %s: %w", cfg.WorkDir, err)
+		return nil, fmt.Errorf("lock the work dir %s: %w", dir, err)
 	}
 	if err := lock.Chmod(0o600); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
+	return lock, nil
+}
+
+// newWorker returns a Worker of cfg that holds lock. It reads nothing from
+// disk: open does.
+func newWorker(cfg Config, lock *os.File) *Worker {
 	var opts []client.Option
 	if cfg.HTTPClient != nil {
 		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
@@ -219,40 +256,42 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, bareClient: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
 		ident: newIdentity(cfg.WorkDir), fatal: make(chan error, 1), hadToken: cfg.JoinToken != "",
 		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1), hurry: make(chan struct{})}
-	if w.secret, err = w.ident.load(); err != nil {
-		lock.Close()
-		return nil, err
-	}
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
-	}
-	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache, w.log)
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	w.cache = cache
-	// The cache is the worker's alone, whatever mode an older worker left.
-	if err := os.Chmod(filepath.Join(cfg.WorkDir, "bundles"), 0o700); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("bundle cache: %w", err)
-	}
-	if processJobs {
-		if w.users, err = newJobUsers(cfg.RunAs, cfg.WorkDir, w.log); err != nil {
-			lock.Close()
-			return nil, err
-		}
 	}
 	w.reports = newReporter(func() (reportAPI, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.workerClient, w.id
 	}, w.log)
-	if w.ws, err = newWorkspaces(cfg.WorkDir, cfg.Capacity.Slots); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("worker work dir: %w", err)
+	return w
+}
+
+// open reads and makes what the worker keeps in its work dir: the secret
+// of its last registration, the bundle cache, the job users and the
+// workspaces.
+func (w *Worker) open() error {
+	var err error
+	if w.secret, err = w.ident.load(); err != nil {
+		return err
 	}
-	return w, nil
+	bundles := filepath.Join(w.cfg.WorkDir, "bundles")
+	if w.cache, err = newBundleCache(bundles, w.cfg.BundleCache, w.log); err != nil {
+		return err
+	}
+	// The cache is the worker's alone, whatever mode an older worker left.
+	if err := os.Chmod(bundles, 0o700); err != nil {
+		return fmt.Errorf("bundle cache: %w", err)
+	}
+	if w.cfg.processJobs() {
+		if w.users, err = newJobUsers(w.cfg.RunAs, w.cfg.WorkDir, w.log); err != nil {
+			return err
+		}
+	}
+	if w.ws, err = newWorkspaces(w.cfg.WorkDir, w.cfg.Capacity.Slots); err != nil {
+		return fmt.Errorf("worker work dir: %w", err)
+	}
+	return nil
 }
 
 // makeWorkDir makes the work dir, or takes over one that exists. A root
