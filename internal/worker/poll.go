@@ -56,14 +56,14 @@ func (w *Worker) poll(ctx context.Context) (*drover.WorkResponse, error) {
 	return w.coordinator().Work(pctx, w.ID(), w.cfg.PollWait, draining)
 }
 
-// ackBy is when, by this worker's clock, an assignment must be
-// acknowledged for the coordinator to still count it as this worker's: the
-// coordinator's window (ackWithin) began no earlier than the poll was sent
-// plus the time the coordinator held it (waited). Past it, less a margin
-// for the start report's way there, the worker asks before it runs the
-// command (a worker paused past the window would otherwise run a job the
-// coordinator has given to another). Zero when the coordinator does not
-// say.
+// ackBy is when an assignment must be acknowledged, by this worker's
+// clock, for the coordinator to still count it as this worker's. The
+// coordinator's window of ackWithin began no earlier than the poll was
+// sent plus the time the coordinator held it (waited). ackBy keeps a
+// margin for the start report's way there. Past ackBy the worker asks
+// before it runs the command. A worker paused past the window would
+// otherwise run a job the coordinator gave to another. ackBy is zero when
+// the coordinator does not say.
 func ackBy(sent time.Time, waited, ackWithin time.Duration) time.Time {
 	if ackWithin <= 0 {
 		return time.Time{}

@@ -12,7 +12,7 @@ import (
 )
 
 // errDrainedUnregistered ends Run when a drain comes before the worker is
-// registered: with nothing running, the drain is done.
+// registered. Nothing runs, so the drain is done.
 var errDrainedUnregistered = errors.New("drained before registering")
 
 // coordinatorBackoff is the wait between a worker's tries to reach its
@@ -103,9 +103,9 @@ func (w *Worker) untilDrained(ctx context.Context) (context.Context, context.Can
 	return dctx, cancel
 }
 
-// registered takes the coordinator's answer: the worker's id and secret.
-// The join token is dropped from the config, so only the per-worker secret
-// is left. The secret is kept in the work dir for a restart; without it a
+// registered keeps the coordinator's answer: the worker's id and secret.
+// It drops the join token from the config, so only the worker's own secret
+// is left. It saves the secret in the work dir for a restart. Without it a
 // restarted worker waits until its earlier registration is found DOWN.
 func (w *Worker) registered(resp *drover.RegisterResponse) {
 	w.mu.Lock()
@@ -119,14 +119,16 @@ func (w *Worker) registered(resp *drover.RegisterResponse) {
 	}
 }
 
-// errNoJoinToken ends a worker the coordinator forgot when it has no join
+// errNoJoinToken ends a worker the coordinator forgot, when it has no join
 // token left to register again with.
 var errNoJoinToken = errors.New("the coordinator no longer knows this worker (its data was reset, or the worker was DOWN past its --down-retention), " +
 	"and registering again needs the join token, which a worker does not keep once registered: start the worker again " +
 	"(a service manager restarts it), or give it --join-token-file, which it reads again when it must register again")
 
-// joinToken returns the join token for a registration: Config.JoinToken the
-// first time, ReadJoinToken's afterwards.
+// joinToken returns the join token for a registration. The first one
+// uses Config.JoinToken. A later one reads the token again with
+// ReadJoinToken. A worker that had a token and cannot read one fails with
+// errNoJoinToken.
 func (w *Worker) joinToken() (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

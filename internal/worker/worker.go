@@ -1,6 +1,3 @@
-// Package worker is the drover worker agent: it registers its capacity,
-// heartbeats with live metrics, long-polls for assignments, runs each attempt
-// with an Executor, streams output in order without loss and reports results.
 package worker
 
 import (
@@ -330,9 +327,11 @@ func (w *Worker) Drain() {
 	}
 }
 
-// Run registers and works until drained (nil) or ctx ends (hard stop: the
-// running attempts are killed and reported as lost to the fleet, so they
-// are requeued elsewhere).
+// Run registers and works until the worker is drained, and then returns
+// nil. When ctx ends first, the stop is hard. The running attempts are
+// then killed and reported lost to the fleet, so they are requeued
+// elsewhere. An error that ends the worker, such as a refused
+// registration, ends Run with it.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.lock.Close()
 	if err := w.register(ctx); err != nil {
@@ -342,8 +341,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.cleanup(ctx)
-	// The reporter outlives a hard stop until every attempt has reported
-	// (each with a bound of its own).
+	// The reporter outlives a hard stop until every attempt has reported.
+	// Each report has a bound of its own.
 	repCtx, stopReports := context.WithCancel(context.WithoutCancel(ctx))
 	repDone := make(chan struct{})
 	go func() { defer close(repDone); w.reports.run(repCtx) }()
@@ -363,9 +362,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.heartbeatNow(ctx)
 		w.waitIdle(ctx)
 	}
-	// Stop polling before stopping or waiting for the attempts, so no launch
-	// races either; what a last answer launched while draining is handed
-	// back at once.
+	// Polling stops before the attempts are stopped or waited for. So no
+	// launch races either. An attempt a last answer launched while
+	// draining is handed back at once.
 	stopPoll()
 	<-pollDone
 	if ctx.Err() == nil && fatal == nil {
@@ -373,8 +372,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	hard := ctx.Err() != nil || fatal != nil
 	if hard {
-		// Told twice to stop: the running commands are killed without
-		// their grace period (their jobs go to other workers).
+		// The worker was told twice to stop. The running commands are
+		// killed without their grace period, and their jobs go to other
+		// workers.
 		close(w.hurry)
 		w.stopAll(errShutdown)
 	}
@@ -383,24 +383,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.ws.close()
 	stopHeartbeat()
 	<-hbDone
-	// Leave, so nothing is scheduled here until the heartbeat timeout. After
-	// a hard stop the killed attempts were reported above; if the
-	// coordinator is away this fails and the reaper marks us DOWN instead.
-	timeout := 10 * time.Second
-	if hard {
-		timeout = 3 * time.Second
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	if err := w.coordinator().Deregister(dctx, w.ID()); err != nil {
-		w.log.Warn("deregister", "err", err)
-	} else {
-		w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
-		// The coordinator no longer knows this secret: it proves nothing.
-		if err := w.ident.forget(); err != nil {
-			w.log.Warn("forget the worker's secret", "err", err)
-		}
-	}
+	w.deregister(ctx, hard)
 	if fatal == nil {
 		select {
 		case fatal = <-w.fatal: // while draining
@@ -410,8 +393,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	return fatal
 }
 
-// stopWith ends Run with err: the worker cannot go on (the coordinator
-// refused to register it again).
+// deregister leaves the coordinator, so nothing is scheduled here until
+// the heartbeat timeout. After a hard stop it waits less: the killed
+// attempts have reported already. When the coordinator is away the call
+// fails, and the reaper marks the worker DOWN instead.
+func (w *Worker) deregister(ctx context.Context, hard bool) {
+	timeout := 10 * time.Second
+	if hard {
+		timeout = 3 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := w.coordinator().Deregister(dctx, w.ID()); err != nil {
+		w.log.Warn("deregister", "err", err)
+		return
+	}
+	w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
+	// The coordinator no longer knows this secret, so it proves nothing.
+	if err := w.ident.forget(); err != nil {
+		w.log.Warn("forget the worker's secret", "err", err)
+	}
+}
+
+// stopWith ends Run with err, for a worker that cannot go on. The
+// coordinator may have refused to register it again.
 func (w *Worker) stopWith(err error) {
 	select {
 	case w.fatal <- err:
