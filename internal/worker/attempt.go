@@ -435,7 +435,8 @@ func finishBound(ctx context.Context) time.Duration {
 }
 
 // unpackBundle fetches a bundle through the cache and extracts it into the
-// workspace, checking it again (paths, links, sizes) as the server did.
+// workspace. It checks the bundle again as the coordinator did: its paths,
+// links and sizes.
 func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
 	f, release, err := w.cache.open(ctx, w.coordinator(), sha)
 	if err != nil {
@@ -446,11 +447,11 @@ func (w *Worker) unpackBundle(ctx context.Context, sha, ws string) error {
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", sha, err)
 	}
-	// The coordinator checked it against its own limits; these only guard
-	// against a corrupted cache or coordinator, so they are generous, and
-	// take any ratio the coordinator's --bundle-max-ratio may allow
-	// (deflate tops out near 1032:1), and any depth a coordinator of
-	// another version may have let through.
+	// The coordinator checked the bundle against its own limits. These
+	// only guard against a corrupted cache or coordinator, so they are
+	// generous. They take any ratio the coordinator's --bundle-max-ratio
+	// allows, since deflate cannot pass about 1032:1. They take any depth
+	// a coordinator of another version let through.
 	lim := bundle.Limits{MaxCompressed: max(fi.Size(), bundle.DefaultMaxCompressed), MaxUnpacked: 64 << 30, MaxFiles: 1 << 20, MaxRatio: 1 << 20, MaxDepth: 1 << 12}
 	if _, err := bundle.Extract(f, fi.Size(), ws, lim); err != nil {
 		return fmt.Errorf("bundle %s could not be unpacked: %w", sha, err)

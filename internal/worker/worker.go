@@ -475,10 +475,11 @@ func (w *Worker) stop(ids []string, cause error) {
 	}
 }
 
-// cleanup removes what an earlier life of this worker left behind (it was
-// killed with -9, or the machine rebooted): workspaces in the work dir, and
-// through the executors, containers and background processes of attempts
-// this process does not run.
+// cleanup removes what an earlier life of this worker left behind. That
+// life was killed with -9, or the machine rebooted. cleanup removes the
+// workspaces no running attempt owns. Through the executors, it removes
+// the containers and background processes of attempts this process does
+// not run.
 func (w *Worker) cleanup(ctx context.Context) {
 	for _, e := range w.cfg.Executors {
 		c, ok := e.(cleaner)
