@@ -29,9 +29,33 @@ var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Normalize fills defaults and validates a spec. It returns an EINVALID
 // *Error naming the field and what to change.
+//
+// The checks run in the order below and the first failure is returned. A
+// later check may rely on an earlier one: checkResources reads the
+// executor that checkExecutor settled.
 func (s *JobSpec) Normalize() error {
-	// A docker job may leave the command out: the image's own entrypoint
-	// and command run.
+	for _, check := range []func() error{
+		s.checkCommand,
+		s.checkName,
+		s.checkExecutor,
+		s.checkBundle,
+		s.checkEnv,
+		s.checkResources,
+		s.checkTimeout,
+		s.checkRetries,
+		s.checkConstraints,
+		s.checkPriority,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkCommand checks the argv. A docker job may leave it out, and the
+// image's own entrypoint and command then run.
+func (s *JobSpec) checkCommand() error {
 	if len(s.Command) == 0 && s.Image == "" {
 		return FieldErrorf("command", "command is empty: give the program and its arguments, e.g. [\"echo\",\"hi\"] or \"echo hi\" (only a job with an image may leave it out, to run the image's own command)")
 	}
@@ -48,9 +72,18 @@ func (s *JobSpec) Normalize() error {
 	if n > MaxCommandBytes {
 		return FieldErrorf("command", "command is %d bytes; the limit is %d: put long scripts in a bundle", n, MaxCommandBytes)
 	}
-	if err := checkLine("name", "name", s.Name, MaxNameLen); err != nil {
-		return err
-	}
+	return nil
+}
+
+// checkName checks that the name is one line of printable text.
+func (s *JobSpec) checkName() error {
+	return checkLine("name", "name", s.Name, MaxNameLen)
+}
+
+// checkExecutor checks the executor and the image together. An image with
+// no executor named makes a docker job. A docker job asking for the network
+// gets the constraint of workers that give it.
+func (s *JobSpec) checkExecutor() error {
 	switch s.Executor {
 	case "", ExecutorDocker, ExecutorProcess, ExecutorNoop:
 	default:
@@ -63,14 +96,15 @@ func (s *JobSpec) Normalize() error {
 		return FieldErrorf("image", "image %s is only used by the docker executor, but executor is %q: drop the image or use executor docker", Quote(s.Image), s.Executor)
 	}
 	if s.Image != "" {
-		// What the engine would refuse on every worker, refused here.
+		// The engine would refuse it on every worker, so it is refused
+		// here.
 		if _, err := ParseImage(s.Image); err != nil {
 			return FieldErrorf("image", "image %s is not an image reference: %v; use [registry/]name[:tag][@sha256:digest], the name in lower case, e.g. debian:bookworm-slim", Quote(s.Image), err)
 		}
 	}
 	if s.Network && s.Executor == ExecutorDocker {
 		// Only workers started with --allow-network give a container the
-		// network; a process job has the worker's network anyway.
+		// network. A process job has the worker's network anyway.
 		if s.Constraints == nil {
 			s.Constraints = map[string]string{}
 		}
@@ -79,9 +113,20 @@ func (s *JobSpec) Normalize() error {
 	if s.Executor == ExecutorDocker && s.Image == "" {
 		return FieldErrorf("image", "the docker executor needs an image: set image (CLI --image), e.g. debian:bookworm-slim")
 	}
+	return nil
+}
+
+// checkBundle checks that a bundle is named by its digest.
+func (s *JobSpec) checkBundle() error {
 	if s.Bundle != "" && !isSHA256(s.Bundle) {
 		return FieldErrorf("bundle", "bundle %s is not a sha256 hex digest: upload the ZIP with POST /api/v1/bundles and use the sha256 it returns", Quote(s.Bundle))
 	}
+	return nil
+}
+
+// checkEnv checks the names and values of the environment and its size.
+// Names starting with DROVER_ are drover's own.
+func (s *JobSpec) checkEnv() error {
 	envBytes := 0
 	for k, v := range s.Env {
 		if !envKey.MatchString(k) {
@@ -98,6 +143,12 @@ func (s *JobSpec) Normalize() error {
 	if envBytes > MaxEnvBytes {
 		return FieldErrorf("env", "env is %d bytes; the limit is %d", envBytes, MaxEnvBytes)
 	}
+	return nil
+}
+
+// checkResources checks the requests and fills the defaults of those left
+// out. A docker job's memory must reach the engine's smallest limit.
+func (s *JobSpec) checkResources() error {
 	if s.Resources.CPU < 0 {
 		return FieldErrorf("resources.cpu", "resources.cpu is %d: it must be positive, in millicores (1000 = one core)", s.Resources.CPU)
 	}
@@ -113,12 +164,23 @@ func (s *JobSpec) Normalize() error {
 	if s.Executor == ExecutorDocker && s.Resources.MemoryMB < MinDockerMemoryMB {
 		return FieldErrorf("resources.memoryMB", "resources.memoryMB is %d: a docker job needs at least %d MiB, the engine's smallest limit", s.Resources.MemoryMB, MinDockerMemoryMB)
 	}
+	return nil
+}
+
+// checkTimeout checks the timeout. Zero means none.
+func (s *JobSpec) checkTimeout() error {
 	if s.Timeout < 0 {
 		return FieldErrorf("timeout", "timeout is %s: it must be positive, or 0 for none", s.Timeout)
 	}
 	if s.Timeout > 0 && s.Timeout.D() < MinTimeout {
 		return FieldErrorf("timeout", "timeout is %s: the shortest is %s (a job's start alone can take longer), or 0 for none", s.Timeout, MinTimeout)
 	}
+	return nil
+}
+
+// checkRetries checks maxRetries and retryOn. Only job failures may be
+// listed, because fleet failures are always retried.
+func (s *JobSpec) checkRetries() error {
 	if s.MaxRetries < 0 || s.MaxRetries > MaxRetriesLimit {
 		return FieldErrorf("maxRetries", "maxRetries is %d: it must be between 0 and %d", s.MaxRetries, MaxRetriesLimit)
 	}
@@ -127,9 +189,17 @@ func (s *JobSpec) Normalize() error {
 			return FieldErrorf("retryOn", "retryOn %s is not a job failure: use %q, %q, %q or %q (fleet failures are always retried)", Quote(string(r)), ReasonExitCode, ReasonTimeout, ReasonOOMKilled, ReasonWorkspaceLimit)
 		}
 	}
-	if err := ValidateLabels("constraints", s.Constraints); err != nil {
-		return err
-	}
+	return nil
+}
+
+// checkConstraints checks the labels a worker must carry. They include
+// the network's, which checkExecutor adds.
+func (s *JobSpec) checkConstraints() error {
+	return ValidateLabels("constraints", s.Constraints)
+}
+
+// checkPriority checks that the priority is within ±MaxPriority.
+func (s *JobSpec) checkPriority() error {
 	if s.Priority < -MaxPriority || s.Priority > MaxPriority {
 		return FieldErrorf("priority", "priority is %d: it must be between %d and %d", s.Priority, -MaxPriority, MaxPriority)
 	}

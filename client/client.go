@@ -1,9 +1,10 @@
-// Package client is the typed Go client of drover's HTTP API (/api/v1): the
-// client API used by the CLI, the web UI's tests and drover bench, and the
-// worker protocol used by the worker agent.
+// Package client is the typed Go client of drover's HTTP API under /api/v1.
 //
-// Errors returned by the server are *drover.Error (branch on drover.ErrorCode);
-// Temporary tells a caller whether retrying may help.
+// It holds both halves of the API. The CLI, the web UI's tests and drover
+// bench use the client calls. The worker agent uses the worker protocol.
+//
+// An error the coordinator answers with is a *drover.Error. Branch on its
+// drover.ErrorCode. Temporary says whether a retry may help.
 package client
 
 import (

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
 // FollowHandler receives a followed job's events. Any field may be nil.
@@ -23,11 +24,17 @@ type FollowHandler struct {
 	Disconnected func(err error, down time.Duration) bool
 }
 
-// Follow streams a job's output from the start (or after lastID) until the
-// job ends, reconnecting with Last-Event-ID after a broken connection, so
-// nothing is missed or repeated. It returns the final state.
+// followBackoff is the wait between a follow's reconnections. It starts
+// again from its first wait once a connection got through.
+var followBackoff = retry.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// Follow streams a job's output until the job ends, and returns its final
+// state. It starts from the first event, or after event lastID when that
+// is not zero. After a broken connection it connects again with
+// Last-Event-ID. So nothing is missed or repeated. An error answer from
+// the coordinator ends it, unless the answer is Temporary.
 func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, lastID int64, h FollowHandler) (*drover.EndEvent, error) {
-	backoff := 100 * time.Millisecond
+	wait := followBackoff
 	var downSince time.Time
 	for {
 		connected := false
@@ -43,7 +50,9 @@ func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, la
 			return nil, err
 		}
 		if connected {
-			downSince, backoff = time.Time{}, 100*time.Millisecond // it was up until now
+			// The stream was up until now.
+			downSince = time.Time{}
+			wait.Reset()
 		}
 		if downSince.IsZero() {
 			downSince = time.Now()
@@ -51,15 +60,15 @@ func (c *Client) Follow(ctx context.Context, id string, stream drover.Stream, la
 		if h.Disconnected != nil && !h.Disconnected(err, time.Since(downSince)) {
 			return nil, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
+		if err := wait.Sleep(ctx, wait.Next()); err != nil {
+			return nil, err
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 
+// followOnce reads the events of one connection until the end event or a
+// break. It sets connected once the coordinator answered. It moves lastID
+// past each output event it hands on.
 func (c *Client) followOnce(ctx context.Context, id string, stream drover.Stream, lastID *int64, h FollowHandler, connected *bool) (*drover.EndEvent, error) {
 	q := url.Values{"follow": {"1"}}
 	if stream != "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/client"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
 // batch is one set of jobs submitted together and waited for.
@@ -66,21 +67,19 @@ func (b *bench) submitAll(ctx context.Context, n int, spec drover.JobSpec) (*bat
 	return bt, nil
 }
 
-// submit retries transient failures with the same idempotency key.
+// submitRetry retries a submission that failed on the way. An answer of
+// the coordinator's is final.
+var submitRetry = retry.Policy{Backoff: retry.Backoff{First: 50 * time.Millisecond}, Tries: 6, Retryable: client.Temporary}
+
+// submit submits spec and retries transient failures. Every try carries
+// the same idempotency key, so a retry returns the job the first made.
 func (b *bench) submit(ctx context.Context, spec drover.JobSpec, key string) (*drover.Job, error) {
-	backoff := 50 * time.Millisecond
-	for i := 0; ; i++ {
-		j, err := b.api.Submit(ctx, spec, key)
-		if err == nil || !client.Temporary(err) || i == 5 {
-			return j, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
+	var j *drover.Job
+	err := retry.Do(ctx, submitRetry, func(ctx context.Context) (err error) {
+		j, err = b.api.Submit(ctx, spec, key)
+		return err
+	})
+	return j, err
 }
 
 // prefill runs Finished noop jobs to completion.

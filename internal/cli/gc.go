@@ -8,7 +8,7 @@ import "runtime/debug"
 // allocates for every request and job; collecting half as often takes
 // 7–10 % off the CPU a job costs, for about a quarter more memory (a
 // coordinator holding 100,000 finished jobs: 83 → 102–110 MiB RSS). See
-// docs/performance.md ("sixth session"); GOGC set in the environment wins.
+// docs/performance.md ("round 6"); GOGC set in the environment wins.
 const DefaultGCPercent = 200
 
 // TuneGC applies DefaultGCPercent unless getenv has GOGC (which the runtime

@@ -18,27 +18,31 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/client"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
-// submitWithRetry submits with an idempotency key, retrying transient
-// failures, so a submission is never lost nor doubled.
+// submitRetry retries a submission that failed on the way. An answer of
+// the coordinator's is final. So is a certificate the CLI cannot trust:
+// waiting does not fix it.
+var submitRetry = retry.Policy{
+	Backoff:   retry.Backoff{First: 200 * time.Millisecond},
+	Tries:     5,
+	Retryable: func(err error) bool { return client.Temporary(err) && !client.Untrusted(err) },
+}
+
+// submitWithRetry submits spec and retries transient failures. Every try
+// carries the same idempotency key. So a submission is never lost, and a
+// retry never doubles it.
 func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec) (*drover.Job, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	key := hex.EncodeToString(b[:])
-	backoff := 200 * time.Millisecond
-	for i := 0; ; i++ {
-		j, err := c.Submit(ctx, spec, key)
-		if err == nil || !client.Temporary(err) || client.Untrusted(err) || i == 4 {
-			return j, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
+	var j *drover.Job
+	err := retry.Do(ctx, submitRetry, func(ctx context.Context) (err error) {
+		j, err = c.Submit(ctx, spec, key)
+		return err
+	})
+	return j, err
 }
 
 // submitCmd is what submit and run share: parse the job flags, upload the
@@ -132,119 +136,182 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	return followJob(ctx, a, c, cf.server, j.ID, verbose, true)
 }
 
-// followJob streams a job's output to stdout and stderr until it ends and
-// returns the exit code the CLI should exit with. With cancelOnSignal, the
-// first Ctrl-C cancels the job (and the stream goes on to its end); a
-// second one leaves at once.
+// followJob streams a job's output to stdout and stderr until the job
+// ends. It returns the exit code the CLI exits with. With cancelOnSignal
+// the first Ctrl-C cancels the job, and the stream goes on to the job's
+// end. A second Ctrl-C leaves at once. Without cancelOnSignal the first
+// one leaves.
 func followJob(ctx context.Context, a *app, c *client.Client, server, id string, verbose, cancelOnSignal bool) int {
 	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer stop()
-	var cancelAsked atomic.Bool // the job's cancellation was accepted
-	go func() {
-		select {
-		case <-fctx.Done():
-			return
-		case <-ctx.Done():
-		}
-		if !cancelOnSignal {
-			stop()
-			return
-		}
-		second := make(chan os.Signal, 1)
-		signal.Notify(second, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(second)
-		if isTerminal(a.stderr) {
-			fmt.Fprintln(a.stderr) // past the ^C the terminal echoed
-		}
-		fmt.Fprintf(a.stderr, "drover: cancelling %s (Ctrl-C again to leave it)\n", id)
-		cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
-		if _, err := c.Cancel(cctx, id); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
-			a.apiError(server, err)
-		} else if err == nil {
-			cancelAsked.Store(true)
-		}
-		ccancel()
-		select {
-		case <-second:
-			stop()
-		case <-fctx.Done():
-		}
-	}()
-	lastState := ""
-	warned, lost := false, false
-	// back says so once the stream flows again after a lost coordinator.
-	back := func() {
-		if lost {
-			lost, warned = false, false
-			a.errorf("reached the coordinator at %s again", server)
-		}
+	f := &follower{a: a, c: c, server: server, id: id, verbose: verbose}
+	interrupts := make(chan struct{})
+	go func() { defer close(interrupts); f.onInterrupt(ctx, fctx, stop, cancelOnSignal) }()
+	defer func() { stop(); <-interrupts }()
+	end, err := c.Follow(fctx, id, "", 0, f.handler(fctx))
+	return f.exitCode(end, err, fctx.Err() != nil)
+}
+
+// follower is drover run's view of the job it follows. Follow calls its
+// handlers one at a time.
+type follower struct {
+	a       *app
+	c       *client.Client
+	server  string
+	id      string
+	verbose bool
+
+	cancelAsked atomic.Bool         // the coordinator accepted the job's cancellation
+	lastState   string              // the last state line said
+	warned      bool                // the loss of the coordinator was said
+	lost        bool                // the coordinator is away
+	workerName  func(string) string // read when a worker first shows up
+}
+
+// onInterrupt waits for ctx to end, as Ctrl-C ends it. Then it stops the
+// follow, or with cancelJob it cancels the job. After a cancel, a second
+// Ctrl-C stops the follow. It returns once fctx ends.
+func (f *follower) onInterrupt(ctx, fctx context.Context, stop context.CancelFunc, cancelJob bool) {
+	select {
+	case <-fctx.Done():
+		return
+	case <-ctx.Done():
 	}
-	var workerName func(string) string // resolved when a worker first shows up
-	end, err := c.Follow(fctx, id, "", 0, client.FollowHandler{
+	if !cancelJob {
+		stop()
+		return
+	}
+	second := make(chan os.Signal, 1)
+	signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(second)
+	f.cancel(fctx)
+	select {
+	case <-second:
+		stop()
+	case <-fctx.Done():
+	}
+}
+
+// cancel asks the coordinator to cancel the job, and says so on stderr.
+func (f *follower) cancel(ctx context.Context) {
+	if isTerminal(f.a.stderr) {
+		fmt.Fprintln(f.a.stderr) // past the ^C the terminal echoed
+	}
+	fmt.Fprintf(f.a.stderr, "drover: cancelling %s (Ctrl-C again to leave it)\n", f.id)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := f.c.Cancel(cctx, f.id); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
+		f.a.apiError(f.server, err)
+	} else if err == nil {
+		f.cancelAsked.Store(true)
+	}
+}
+
+// handler is what Follow calls with the job's events.
+func (f *follower) handler(ctx context.Context) client.FollowHandler {
+	return client.FollowHandler{
 		Output: func(o drover.OutputEvent) {
-			back()
-			a.writeOutput(o)
+			f.back()
+			f.a.writeOutput(o)
 		},
 		State: func(s drover.StateEvent) {
-			back()
-			if !verbose {
-				// A retry is news even to a script: say why, on stderr.
-				if s.State == drover.JobQueued && s.Attempt > 0 && s.Message != "" && s.Message != lastState {
-					lastState = s.Message
-					fmt.Fprintf(a.stderr, "drover: %s\n", printable(s.Message))
-				}
-				return
-			}
-			line := fmt.Sprintf("%s %s", id, strings.ToLower(string(s.State)))
-			switch {
-			case s.State == drover.JobQueued && s.Attempt > 0 && s.Message != "":
-				// Requeued: why first (the last attempt's end), then
-				// what it waits for.
-				line += ": " + s.Message
-				if s.PendingReason != "" {
-					line += "; " + s.PendingReason
-				}
-			case s.State == drover.JobQueued && s.PendingReason != "":
-				line += ": " + s.PendingReason
-			case s.State == drover.JobQueued && s.Message != "":
-				line += ": " + s.Message
-			case s.WorkerID != "":
-				if workerName == nil || workerName(s.WorkerID) == s.WorkerID {
-					workerName = workerNames(fctx, c)
-				}
-				line += fmt.Sprintf(" on %s (attempt %d)", workerName(s.WorkerID), s.Attempt)
-			}
-			if line != lastState && !s.State.Final() {
-				fmt.Fprintf(a.stderr, "drover: %s\n", printable(line))
-				lastState = line
-			}
+			f.back()
+			f.state(ctx, s)
 		},
-		Disconnected: func(err error, down time.Duration) bool {
-			if !warned {
-				warned = true
-				a.errorf("lost the coordinator at %s (%v); retrying, the job goes on", server, err)
-			}
-			lost = true
-			return down < followGiveUp
-		},
-	})
+		Disconnected: f.disconnected,
+	}
+}
+
+// state says on stderr where the job is, once for each change.
+func (f *follower) state(ctx context.Context, s drover.StateEvent) {
+	line := stateLine(f.id, s, f.verbose, func(workerID string) string { return f.worker(ctx, workerID) })
+	if line != "" && line != f.lastState {
+		fmt.Fprintf(f.a.stderr, "drover: %s\n", printable(line))
+		f.lastState = line
+	}
+}
+
+// worker returns the name of the worker workerID. It reads the workers
+// again for one it does not know yet.
+func (f *follower) worker(ctx context.Context, workerID string) string {
+	if f.workerName == nil || f.workerName(workerID) == workerID {
+		f.workerName = workerNames(ctx, f.c)
+	}
+	return f.workerName(workerID)
+}
+
+// stateLine is what drover run says of a state event, or "" for nothing.
+// Without verbose it says only why a job was requeued. A retry is news
+// even to a script. With verbose it says each state but the last, and
+// why a queued job waits. worker names a worker from its id.
+func stateLine(id string, s drover.StateEvent, verbose bool, worker func(string) string) string {
+	requeued := s.State == drover.JobQueued && s.Attempt > 0 && s.Message != ""
+	if !verbose {
+		if requeued {
+			return s.Message
+		}
+		return ""
+	}
+	if s.State.Final() {
+		return ""
+	}
+	line := fmt.Sprintf("%s %s", id, strings.ToLower(string(s.State)))
+	switch {
+	case requeued:
+		// Why first, which is how the last attempt ended. Then what the
+		// job waits for.
+		line += ": " + s.Message
+		if s.PendingReason != "" {
+			line += "; " + s.PendingReason
+		}
+	case s.State == drover.JobQueued && s.PendingReason != "":
+		line += ": " + s.PendingReason
+	case s.State == drover.JobQueued && s.Message != "":
+		line += ": " + s.Message
+	case s.WorkerID != "":
+		line += fmt.Sprintf(" on %s (attempt %d)", worker(s.WorkerID), s.Attempt)
+	}
+	return line
+}
+
+// disconnected says once that the coordinator was lost. It gives up after
+// followGiveUp.
+func (f *follower) disconnected(err error, down time.Duration) bool {
+	if !f.warned {
+		f.warned = true
+		f.a.errorf("lost the coordinator at %s (%v); retrying, the job goes on", f.server, err)
+	}
+	f.lost = true
+	return down < followGiveUp
+}
+
+// back says once that the stream flows again after a lost coordinator.
+func (f *follower) back() {
+	if f.lost {
+		f.lost, f.warned = false, false
+		f.a.errorf("reached the coordinator at %s again", f.server)
+	}
+}
+
+// exitCode is drover run's exit code once the follow ended. left says the
+// user stopped following.
+func (f *follower) exitCode(end *drover.EndEvent, err error, left bool) int {
 	if err != nil {
-		if fctx.Err() != nil {
-			if cancelAsked.Load() {
-				a.errorf("stopped following %s; its cancellation goes on: see drover status %s", id, id)
+		if left {
+			if f.cancelAsked.Load() {
+				f.a.errorf("stopped following %s; its cancellation goes on: see drover status %s", f.id, f.id)
 			} else {
-				a.errorf("left %s running on request; follow it with: drover logs -f %s", id, id)
+				f.a.errorf("left %s running on request; follow it with: drover logs -f %s", f.id, f.id)
 			}
 			return exitCancelled
 		}
-		a.apiError(server, err)
-		a.errorf("the job may still run: follow it with drover logs -f %s", id)
+		f.a.apiError(f.server, err)
+		f.a.errorf("the job may still run: follow it with drover logs -f %s", f.id)
 		return exitDrover
 	}
-	if cancelAsked.Load() && end.State == drover.JobCompleted {
-		a.errorf("%s completed before the cancel reached it", id)
+	if f.cancelAsked.Load() && end.State == drover.JobCompleted {
+		f.a.errorf("%s completed before the cancel reached it", f.id)
 	}
-	return exitCodeOf(a, id, end)
+	return exitCodeOf(f.a, f.id, end)
 }
 
 // followGiveUp is how long drover run keeps trying to reach a coordinator

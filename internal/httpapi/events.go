@@ -1,8 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
-	"fmt"
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,55 +11,52 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// eventStream serves GET /events: job and worker changes as SSE. A client
-// that reconnects with Last-Event-ID gets what it missed; one that fell too
-// far behind (or reconnects to a restarted coordinator) gets a "reset"
-// event and should reload its lists. ?type= (job, worker) and ?state= (job
-// states) keep only the events a client wants: a script waiting for jobs
-// to end need not receive, nor the coordinator encode, every step between.
+// eventStream serves GET /events: job and worker changes as SSE.
+//
+// A client that reconnects with Last-Event-ID gets what it missed. One that
+// fell too far behind gets a "reset" event and should reload its lists. So
+// does one that reconnects to a restarted coordinator.
+//
+// ?type= (job, worker) and ?state= (job states) keep only the events a
+// client wants. A script waiting for jobs to end then neither receives
+// every step between nor makes the coordinator encode it.
 func (s *server) eventStream(rw http.ResponseWriter, r *http.Request) error {
 	w := s.progressive(rw) // the stream lasts while the client reads
-	fl := w
 	want, err := parseEventFilter(r)
 	if err != nil {
 		return err
 	}
+	last, resumed, err := lastEventID(r)
+	if err != nil {
+		return err
+	}
 	hub := s.c.Events()
-	last := int64(-1) // no id given: from now on
-	if v := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("lastEventId")); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return drover.Errorf(drover.EINVALID, "Last-Event-ID %s is not an event id from this stream", drover.Quote(v))
-		}
-		last = n
-	}
-	startSSE(w)
-	if last < 0 {
-		// Start from now (every event after the current last one, even
-		// when there is none yet): tell the client the id to resume from.
+	sse := startSSE(w)
+	if !resumed {
+		// Start from now: every event after the current last one, even
+		// when there is none yet. The hello tells the client the id to
+		// resume from.
 		last = hub.Last()
-		fmt.Fprintf(w, "id: %d\nevent: hello\ndata: {}\n\n", last)
+		sse.eventID(last, "hello", struct{}{})
 	}
-	fl.Flush()
+	sse.flush()
 	keep := time.NewTicker(s.cfg.KeepAlive)
 	defer keep.Stop()
 	for {
 		evs, wait, ok := hub.Since(last)
 		if !ok {
 			last = hub.Last()
-			fmt.Fprintf(w, "id: %d\nevent: reset\ndata: {}\n\n", last)
-			fl.Flush()
+			sse.eventID(last, "reset", struct{}{})
+			sse.flush()
 			continue
 		}
 		for _, ev := range evs {
 			last = ev.ID
-			if !want.keeps(&ev) {
-				continue
+			if want.keeps(&ev) {
+				sse.eventID(ev.ID, ev.Type, ev)
 			}
-			b, _ := json.Marshal(ev)
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, b)
 		}
-		fl.Flush()
+		sse.flush()
 		select {
 		case <-r.Context().Done():
 			return nil
@@ -68,9 +64,24 @@ func (s *server) eventStream(rw http.ResponseWriter, r *http.Request) error {
 			return nil
 		case <-wait:
 		case <-keep.C:
-			fmt.Fprintf(w, ": keep-alive\n\n")
+			sse.keepAlive()
 		}
 	}
+}
+
+// lastEventID reads the id a reconnecting client resumes after. Browsers
+// send it as the Last-Event-ID header. A client that cannot set the header
+// sends ?lastEventId= instead. resumed is false when the client sent neither.
+func lastEventID(r *http.Request) (id int64, resumed bool, err error) {
+	v := cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("lastEventId"))
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false, drover.Errorf(drover.EINVALID, "Last-Event-ID %s is not an event id from this stream", drover.Quote(v))
+	}
+	return n, true, nil
 }
 
 // eventFilter is what ?type= and ?state= ask for; empty sets keep all.

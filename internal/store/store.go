@@ -1,10 +1,12 @@
 // Package store defines the one wide interface through which the coordinator
-// keeps jobs, attempts, workers and output, and the domain errors its
-// implementations return. Implementations live in sub-packages (sqlite,
-// postgres) and all pass the conformance suite in storetest.
+// keeps jobs, attempts, workers and output. It also defines the domain errors
+// its implementations return.
+//
+// Each implementation lives in a sub-package, such as sqlite. Every one
+// passes the conformance suite in storetest.
 //
 // Every state transition is one transaction and stamps its timestamp. The
-// store never reads the clock: callers pass "now", so tests drive time.
+// store never reads the clock. Callers pass "now", so tests drive time.
 package store
 
 import (

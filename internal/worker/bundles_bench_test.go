@@ -49,7 +49,7 @@ func BenchmarkUnpackCachedBundle(b *testing.B) {
 				sha := bs.add(storedZip(b, size, 10))
 				c := newTestCache(b, b.TempDir(), 1<<30)
 				c.now = func() time.Time { return time.Now().Add(settleTime) }
-				w := &Worker{cache: c, wapi: startBundleServer(b, bs)}
+				w := &Worker{cache: c, workerClient: startBundleServer(b, bs)}
 				root := b.TempDir()
 				unpack := func() string {
 					ws, err := os.MkdirTemp(root, "ws-")

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/drover-dev/drover/internal/retry"
 )
 
 // maxWalkDepth bounds how deep diskUse goes. Each level holds a descriptor
@@ -77,7 +79,7 @@ func (d *diskWatch) run() {
 		select {
 		case <-d.quit:
 			return
-		case <-d.after(jitter(wait)):
+		case <-d.after(retry.Jitter(wait)):
 		}
 		t0 := d.now()
 		if d.check() {

@@ -40,7 +40,7 @@ func (b batchedAPI) Finish(ctx context.Context, attemptID string, req drover.Fin
 }
 
 // attemptAPI is what an attempt's sender reports through.
-func (w *Worker) attemptAPI() attemptAPI { return batchedAPI{Client: w.client(), r: w.reports} }
+func (w *Worker) attemptAPI() attemptAPI { return batchedAPI{Client: w.coordinator(), r: w.reports} }
 
 // reporter sends the starts and finishes of all the worker's attempts, as
 // output is sent: at once when no report request is in flight, and those

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/client"
+	"github.com/drover-dev/drover/internal/retry"
 )
 
 // Output batching limits.
@@ -25,14 +27,18 @@ type attemptAPI interface {
 	Finish(ctx context.Context, attemptID string, req drover.FinishRequest) error
 }
 
-// sender reports one attempt to the coordinator in order: start, output
-// chunks, finish. It posts output at once when no post is in flight and
-// batches only while one is, so a lone line arrives in about a millisecond
-// and a flood costs few requests. A failed post is retried with the same
-// seqs, so nothing is lost or doubled. While the coordinator answers, a
-// producer faster than the coordinator is slowed down (Write blocks past the
-// buffer bound); while it is unreachable the job keeps running and output
-// past the bound is dropped and counted, and a marker says so once back.
+// sender reports one attempt to the coordinator in order: the start, the
+// output, then the finish.
+//
+// Output is posted at once when no post is in flight. While one is,
+// output gathers for the next post. So a lone line arrives at once, and a
+// flood costs few requests. A failed post is tried again with the same
+// seqs, so nothing is lost or doubled.
+//
+// Write blocks past the buffer bound while the coordinator answers. So a
+// producer faster than the coordinator is slowed down. While the
+// coordinator is unreachable the job keeps running. Output past the bound
+// is then dropped and counted, and a marker says so once it is back.
 type sender struct {
 	api       attemptAPI
 	attemptID string
@@ -126,16 +132,12 @@ func (s *sender) appendLocked(stream drover.Stream, p []byte) {
 	}
 }
 
-// startHold is how long a start is held back while the command has
-// written nothing: a command that ends within it is reported by one finish
-// that carries its start, which saves a report, a write to the store and a
-// state change for every watcher. The start is dated when the command
-// started (StartRequest.Running) whenever it is sent, and output sends it
-// at once, so only how soon a job shows as running is changed, by at most
-// this much. Under load a short command's run stretches to tens of
-// milliseconds (the machine is busy forking); 50 ms covers most of them
-// where 10 ms covered about half, for ~10 % less of drover's CPU per
-// /bin/true job, and stays well below what a person watching a job notices.
+// startHold is how long a start is held back while the command is silent.
+// A command that ends within it is reported by one finish that carries its
+// start. That saves a report, a write to the store and a state change for
+// every watcher. StartRequest.Running dates the start whenever it is sent,
+// and output sends it at once. So the hold only delays when a job shows as
+// running. docs/performance.md says why it is this long.
 const startHold = 50 * time.Millisecond
 
 // Start queues the start report.
@@ -163,129 +165,217 @@ func (s *sender) Finish(ctx context.Context, req drover.FinishRequest) {
 	}
 }
 
-// run posts until finish was delivered, the attempt is stale, or ctx ends.
+// run posts until the finish is delivered, the attempt is stale, or ctx
+// ends. Each turn takes the next step under the lock, then posts without
+// it.
 func (s *sender) run(ctx context.Context) {
 	defer close(s.done)
-	defer func() { // release a blocked producer
-		s.mu.Lock()
-		s.stale = true
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	}()
+	defer s.stopWrites()
+	var timer holdTimer
+	defer timer.stop()
 	started := false
-	var holdTimer *time.Timer
-	defer func() {
-		if holdTimer != nil {
-			holdTimer.Stop()
-		}
-	}()
 	for {
-		s.mu.Lock()
-		var (
-			start     *drover.StartRequest
-			batch     []drover.OutputChunk
-			bytes     int
-			finish    *drover.FinishRequest
-			held      time.Duration // how much longer the start is held
-			finishing bool          // the end is known: a start sent now is not withdrawn
-		)
-		// One reading of the clock: what is held is certain to be woken by
-		// the timer armed below.
-		var remaining time.Duration
-		if !started && s.startReq != nil {
-			remaining = s.hold - time.Since(s.startAt)
-		}
-		switch {
-		case !started && s.startReq != nil && s.finish == nil && len(s.pending) == 0 && s.dropped == 0 && remaining > 0:
-			held = remaining
-		case !started && s.startReq != nil && (s.finish == nil || len(s.pending) > 0 || s.dropped > 0):
-			finishing = s.finish != nil
-			// Reported on its own unless the end is already known with no
-			// output to send first (then the finish carries it: one request
-			// and one write less for a short command). A start that waits
-			// in the worker's report queue when that end comes is taken
-			// back for the same reason (see startWithdrawer).
-			start = s.startReq
-		case len(s.pending) > 0 || s.dropped > 0:
-			batch, bytes = s.freezeLocked()
-		case s.finish != nil:
-			f := *s.finish
-			f.LastSeq = s.nextSeq - 1
-			if !started && s.startReq != nil {
-				f.Started = true
-				f.Phases.BundleFetch = cmp.Or(f.Phases.BundleFetch, s.startReq.BundleFetch)
-				f.Phases.ImagePull = cmp.Or(f.Phases.ImagePull, s.startReq.ImagePull)
-			}
-			finish = &f
-		}
-		s.mu.Unlock()
-
-		if start == nil && batch == nil && finish == nil {
-			var expired <-chan time.Time
-			if held > 0 {
-				if holdTimer == nil {
-					holdTimer = time.NewTimer(held)
-				} else {
-					holdTimer.Reset(held)
-				}
-				expired = holdTimer.C
-			}
-			select {
-			case <-ctx.Done():
+		act := s.take(started)
+		switch act.step {
+		case stepIdle, stepHold:
+			if !s.sleep(ctx, timer.after(act.hold)) {
 				return
-			case <-s.wake:
-			case <-expired:
 			}
-			continue
-		}
-		var (
-			op        func(context.Context) error
-			withdrawn bool
-		)
-		switch {
-		case start != nil:
-			// Each try says how long the command has run, so the start is
-			// dated right however long it waited.
-			req := func() drover.StartRequest {
-				r := *start
-				r.Running = drover.Duration(time.Since(s.startAt))
-				return r
+		case stepStart:
+			withdrawn, ok := s.postStart(ctx, act)
+			if !ok {
+				return
 			}
-			op = func(ctx context.Context) error { return s.api.Start(ctx, s.attemptID, req()) }
-			if sw, ok := s.api.(startWithdrawer); ok && !finishing {
-				op = func(ctx context.Context) (err error) {
-					withdrawn, err = sw.StartUnlessEnded(ctx, s.attemptID, req(), s.ended)
-					return err
-				}
+			// A withdrawn start is carried by the finish, which comes next.
+			started = !withdrawn
+		case stepBatch:
+			if !s.post(ctx, func(ctx context.Context) error { return s.api.SendOutput(ctx, s.attemptID, act.batch) }) {
+				return
 			}
-		case batch != nil:
-			op = func(ctx context.Context) error { return s.api.SendOutput(ctx, s.attemptID, batch) }
-		default:
-			op = func(ctx context.Context) error {
-				req := *finish
-				s.mu.Lock()
-				req.EndedAgo = drover.Duration(time.Since(s.finished))
-				s.mu.Unlock()
-				return s.api.Finish(ctx, s.attemptID, req)
-			}
-		}
-		if !s.post(ctx, op) {
+			s.delivered(act.bytes)
+		case stepFinish:
+			s.postFinish(ctx, act)
 			return
 		}
-		switch {
-		case start != nil && withdrawn:
-			// The command ended while its start waited for a request:
-			// the finish, next, carries it.
-		case start != nil:
-			started = true
-		case batch != nil:
-			s.mu.Lock()
-			s.buffered -= bytes
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		default:
-			return
+	}
+}
+
+// step is what a sender does next.
+type step int
+
+const (
+	stepIdle   step = iota // nothing to send: wait to be woken
+	stepHold               // a start is held: wait for its hold to run out
+	stepStart              // post the start
+	stepBatch              // post the pending output
+	stepFinish             // post the finish
+)
+
+// senderState is what a sender's next step depends on.
+type senderState struct {
+	started  bool          // the start went out
+	start    bool          // Start was called
+	holdLeft time.Duration // how much longer the start may be held
+	output   bool          // output or a drop marker waits to be posted
+	finish   bool          // Finish was called
+}
+
+// next decides a sender's next step from its state. The start goes first,
+// then the output, then the finish.
+//
+// A start is held while the command is silent and the hold lasts. Then a
+// command that ends within the hold is reported by one finish that
+// carries its start. A start also goes with the finish when the end is
+// known with no output to send first.
+func next(st senderState) step {
+	startWaits := st.start && !st.started
+	switch {
+	case startWaits && !st.finish && !st.output && st.holdLeft > 0:
+		return stepHold
+	case startWaits && (!st.finish || st.output):
+		return stepStart
+	case st.output:
+		return stepBatch
+	case st.finish:
+		return stepFinish
+	}
+	return stepIdle
+}
+
+// action is a step with what it posts. take fills it under the lock.
+type action struct {
+	step      step
+	hold      time.Duration        // stepHold: how much longer the start is held
+	start     drover.StartRequest  // stepStart
+	startAt   time.Time            // stepStart: when the command started
+	finishing bool                 // stepStart: the end is known, so the start is not withdrawn
+	batch     []drover.OutputChunk // stepBatch: the chunks, numbered
+	bytes     int                  // stepBatch: the output bytes they carry
+	finish    drover.FinishRequest // stepFinish
+	endedAt   time.Time            // stepFinish: when Finish came
+}
+
+// take decides the next step and takes what it posts. It reads the clock
+// once. So a held start is certain to be woken by the timer armed for
+// what is left of its hold.
+func (s *sender) take(started bool) action {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := senderState{started: started, start: s.startReq != nil, output: len(s.pending) > 0 || s.dropped > 0, finish: s.finish != nil}
+	if st.start && !started {
+		st.holdLeft = s.hold - time.Since(s.startAt)
+	}
+	act := action{step: next(st)}
+	switch act.step {
+	case stepHold:
+		act.hold = st.holdLeft
+	case stepStart:
+		act.start, act.startAt, act.finishing = *s.startReq, s.startAt, st.finish
+	case stepBatch:
+		act.batch, act.bytes = s.freezeLocked()
+	case stepFinish:
+		act.finish, act.endedAt = s.finishLocked(started), s.finished
+	}
+	return act
+}
+
+// finishLocked is the finish to post. A finish that comes before the start
+// went out carries the start.
+func (s *sender) finishLocked(started bool) drover.FinishRequest {
+	f := *s.finish
+	f.LastSeq = s.nextSeq - 1
+	if !started && s.startReq != nil {
+		f.Started = true
+		f.Phases.BundleFetch = cmp.Or(f.Phases.BundleFetch, s.startReq.BundleFetch)
+		f.Phases.ImagePull = cmp.Or(f.Phases.ImagePull, s.startReq.ImagePull)
+	}
+	return f
+}
+
+// postStart posts act's start. It reports whether the start was withdrawn,
+// and false for ok when post gave up.
+//
+// Each try says how long the command has run. So the start is dated right
+// however long it waited. A start may wait in the worker's report queue
+// (see startWithdrawer). It is withdrawn there when the command ends
+// first, unless the end was known when the start was taken.
+func (s *sender) postStart(ctx context.Context, act action) (withdrawn, ok bool) {
+	req := func() drover.StartRequest {
+		r := act.start
+		r.Running = drover.Duration(time.Since(act.startAt))
+		return r
+	}
+	op := func(ctx context.Context) error { return s.api.Start(ctx, s.attemptID, req()) }
+	if sw, isSW := s.api.(startWithdrawer); isSW && !act.finishing {
+		op = func(ctx context.Context) (err error) {
+			withdrawn, err = sw.StartUnlessEnded(ctx, s.attemptID, req(), s.ended)
+			return err
 		}
+	}
+	ok = s.post(ctx, op)
+	return withdrawn, ok
+}
+
+// postFinish posts act's finish. Each try says how long ago the attempt
+// ended.
+func (s *sender) postFinish(ctx context.Context, act action) {
+	s.post(ctx, func(ctx context.Context) error {
+		req := act.finish
+		req.EndedAgo = drover.Duration(time.Since(act.endedAt))
+		return s.api.Finish(ctx, s.attemptID, req)
+	})
+}
+
+// delivered frees the buffer room of a posted batch. A producer blocked in
+// Write may go on.
+func (s *sender) delivered(bytes int) {
+	s.mu.Lock()
+	s.buffered -= bytes
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// stopWrites releases a producer blocked in Write. Later writes return at
+// once.
+func (s *sender) stopWrites() {
+	s.mu.Lock()
+	s.stale = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// sleep waits for a wake or for expired. It returns false when ctx ends
+// first.
+func (s *sender) sleep(ctx context.Context, expired <-chan time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-s.wake:
+	case <-expired:
+	}
+	return true
+}
+
+// holdTimer is the one timer of a sender's held starts.
+type holdTimer struct{ t *time.Timer }
+
+// after arms the timer for d and returns its channel. It returns nil, a
+// channel that never fires, when d is not positive.
+func (h *holdTimer) after(d time.Duration) <-chan time.Time {
+	if d <= 0 {
+		return nil
+	}
+	if h.t == nil {
+		h.t = time.NewTimer(d)
+	} else {
+		h.t.Reset(d)
+	}
+	return h.t.C
+}
+
+func (h *holdTimer) stop() {
+	if h.t != nil {
+		h.t.Stop()
 	}
 }
 
@@ -318,44 +408,42 @@ func (s *sender) freezeLocked() ([]drover.OutputChunk, int) {
 	return batch, size
 }
 
-// post runs op until it succeeds (true), the attempt is stale or the
-// answer is final (false), or ctx ends (false). Retries back off with
-// jitter from 50 ms to 5 s.
+// reportBackoff is the wait between a sender's tries of one report.
+var reportBackoff = retry.Backoff{First: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+
+// post runs op until it succeeds, and then returns true. It returns false
+// when ctx ends or the coordinator's answer is final. A final answer
+// means the attempt is no longer this worker's to report, so onStale is
+// called.
 func (s *sender) post(ctx context.Context, op func(context.Context) error) bool {
-	backoff := 50 * time.Millisecond
-	for {
-		// A post that hangs (a connection black-holed by the network) is
-		// abandoned and retried: until then the coordinator would count as
-		// healthy and a full buffer would stall the job.
+	err := retry.Do(ctx, retry.Policy{
+		Backoff:   reportBackoff,
+		Retryable: client.Temporary,
+		OnRetry: func(err error, wait time.Duration) {
+			s.setHealthy(false)
+			s.log.Debug("report failed; retrying", "attempt", s.attemptID, "err", err, "in", wait)
+		},
+	}, func(ctx context.Context) error {
+		// A post that hangs is abandoned and tried again. The network may
+		// have black-holed its connection. Until the post is abandoned the
+		// coordinator counts as healthy, and a full buffer stalls the job.
 		pctx, cancel := context.WithTimeout(ctx, postTimeout)
-		err := op(pctx)
-		cancel()
-		if err == nil {
-			s.setHealthy(true)
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		if drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) || drover.IsCode(err, drover.EFORBIDDEN) {
-			s.log.Warn("attempt is no longer current; stopping it", "attempt", s.attemptID, "err", err)
-			s.onStale()
-			return false
-		}
-		if !temporary(err) {
-			s.log.Error("coordinator refused a report; giving up on it", "attempt", s.attemptID, "err", err)
-			s.onStale()
-			return false
-		}
-		s.setHealthy(false)
-		s.log.Debug("report failed; retrying", "attempt", s.attemptID, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(jitter(backoff)):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+		defer cancel()
+		return op(pctx)
+	})
+	switch {
+	case err == nil:
+		s.setHealthy(true)
+		return true
+	case ctx.Err() != nil:
+		return false
+	case drover.IsCode(err, drover.ECONFLICT) || drover.IsCode(err, drover.ENOTFOUND) || drover.IsCode(err, drover.EFORBIDDEN):
+		s.log.Warn("attempt is no longer current; stopping it", "attempt", s.attemptID, "err", err)
+	default:
+		s.log.Error("coordinator refused a report; giving up on it", "attempt", s.attemptID, "err", err)
 	}
+	s.onStale()
+	return false
 }
 
 func (s *sender) setHealthy(h bool) {

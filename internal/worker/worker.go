@@ -1,6 +1,3 @@
-// Package worker is the drover worker agent: it registers its capacity,
-// heartbeats with live metrics, long-polls for assignments, runs each attempt
-// with an Executor, streams output in order without loss and reports results.
 package worker
 
 import (
@@ -9,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -110,31 +106,33 @@ type Config struct {
 
 // Worker is a running worker agent.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
-	api     *client.Client // no token: registration adds the join token to a copy
-	ident   *identity
-	fatal   chan error // an error that ends Run (a refused registration), buffered
-	execs   map[string]Executor
-	cache   *bundleCache
-	ws      *workspaces
-	reports *reporter
-	lock    *os.File  // flock on the work dir, held for the worker's life
-	users   *jobUsers // who process jobs run as; nil: the worker's user
+	cfg Config
+	log *slog.Logger
+	// bareClient has no token. The join-token client and the worker
+	// client are copies of it.
+	bareClient *client.Client
+	ident      *identity
+	fatal      chan error // an error that ends Run (a refused registration), buffered
+	execs      map[string]Executor
+	cache      *bundleCache
+	ws         *workspaces
+	reports    *reporter
+	lock       *os.File  // flock on the work dir, held for the worker's life
+	users      *jobUsers // who process jobs run as; nil: the worker's user
 
-	mu        sync.Mutex
-	id        string
-	secret    string         // the last one the coordinator gave, or one kept from an earlier life
-	wapi      *client.Client // authenticated with the worker secret
-	joined    bool           // registered once: Config.JoinToken is spent
-	hadToken  bool           // Config.JoinToken was given
-	interval  time.Duration
-	runs      map[string]*run
-	draining  bool
-	drainCh   chan struct{}      // closed when draining starts
-	idle      chan struct{}      // signalled when a run ends
-	hurry     chan struct{}      // closed on a hard stop: grace periods end at once
-	lastUsage drover.WorkerUsage // what the last regular heartbeat measured
+	mu           sync.Mutex
+	id           string
+	secret       string         // the last one the coordinator gave, or one kept from an earlier life
+	workerClient *client.Client // authenticated with the worker secret; see coordinator
+	joined       bool           // registered once: Config.JoinToken is spent
+	hadToken     bool           // Config.JoinToken was given
+	interval     time.Duration
+	runs         map[string]*run
+	draining     bool
+	drainCh      chan struct{}      // closed when draining starts
+	idle         chan struct{}      // signalled when a run ends
+	hurry        chan struct{}      // closed on a hard stop: grace periods end at once
+	lastUsage    drover.WorkerUsage // what the last regular heartbeat measured
 
 	wg sync.WaitGroup
 }
@@ -151,8 +149,29 @@ var (
 	errShutdown = errors.New("worker shutting down")
 )
 
-// New checks the config and returns a Worker; Run starts it.
+// New checks the config and returns a Worker. Run starts it.
 func New(cfg Config) (*Worker, error) {
+	cfg.fill()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := makeWorkDir(cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("worker work dir: %w", err)
+	}
+	lock, err := lockWorkDir(cfg.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	w := newWorker(cfg, lock)
+	if err := w.open(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// fill gives the fields left zero their defaults.
+func (cfg *Config) fill() {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.PollWait = cmp.Or(cfg.PollWait, DefaultPollWait)
 	cfg.OutputBuffer = cmp.Or(cfg.OutputBuffer, DefaultOutputBuffer)
@@ -174,84 +193,102 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = DefaultWorkDir(cfg.Name)
 	}
+}
+
+// validate returns an error that names the first field that is wrong.
+func (cfg *Config) validate() error {
 	switch {
 	case cfg.Server == "":
-		return nil, errors.New("worker config: Server is required")
+		return errors.New("worker config: Server is required")
 	case len(cfg.Executors) == 0:
-		return nil, errors.New("worker config: no executor")
+		return errors.New("worker config: no executor")
 	case cfg.Capacity.CPU <= 0 || cfg.Capacity.MemoryMB <= 0 || cfg.Capacity.Slots <= 0:
-		return nil, fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
+		return fmt.Errorf("worker config: capacity must be positive, got %+v", cfg.Capacity)
 	case cfg.WorkspaceLimit < 0:
-		return nil, fmt.Errorf("worker config: WorkspaceLimit is %d: it must be positive (or NoWorkspaceLimit set)", cfg.WorkspaceLimit)
+		return fmt.Errorf("worker config: WorkspaceLimit is %d: it must be positive (or NoWorkspaceLimit set)", cfg.WorkspaceLimit)
 	}
-	// Only process jobs switch users.
-	processJobs := slices.ContainsFunc(cfg.Executors, func(e Executor) bool { return e.Name() == drover.ExecutorProcess })
-	if processJobs {
+	if cfg.processJobs() {
 		if err := cfg.RunAs.Check(cfg.Capacity.Slots); err != nil {
-			return nil, fmt.Errorf("worker config: RunAs: %w", err)
+			return fmt.Errorf("worker config: RunAs: %w", err)
 		}
 	}
-	if err := makeWorkDir(cfg.WorkDir); err != nil {
-		return nil, fmt.Errorf("worker work dir: %w", err)
-	}
-	// One worker per work dir: at start a worker removes what it finds
-	// there, so a second one must not share it.
-	lock, err := os.OpenFile(filepath.Join(cfg.WorkDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	return nil
+}
+
+// processJobs reports whether the worker offers the process executor.
+// Only process jobs switch users.
+func (cfg *Config) processJobs() bool {
+	return slices.ContainsFunc(cfg.Executors, func(e Executor) bool { return e.Name() == drover.ExecutorProcess })
+}
+
+// lockWorkDir takes the work dir's lock, which the worker holds for its
+// life. One worker holds a work dir at a time. At start a worker removes
+// what it finds there, so a second one must not share it.
+func lockWorkDir(dir string) (*os.File, error) {
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker on a machine its own --name (its work dir follows the name) or --work-dir", cfg.WorkDir)
+			return nil, fmt.Errorf("work dir %s is in use by another worker on this machine: give each worker on a machine its own --name (its work dir follows the name) or --work-dir", dir)
 		}
-		return nil, fmt.Errorf("lock the work dir %s: %w", cfg.WorkDir, err)
+		return nil, fmt.Errorf("lock the work dir %s: %w", dir, err)
 	}
 	if err := lock.Chmod(0o600); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("worker work dir: %w", err)
 	}
+	return lock, nil
+}
+
+// newWorker returns a Worker of cfg that holds lock. It reads nothing from
+// disk: open does.
+func newWorker(cfg Config, lock *os.File) *Worker {
 	var opts []client.Option
 	if cfg.HTTPClient != nil {
 		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, api: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
+	w := &Worker{cfg: cfg, log: cfg.Logger, bareClient: client.New(cfg.Server, opts...), execs: map[string]Executor{}, lock: lock,
 		ident: newIdentity(cfg.WorkDir), fatal: make(chan error, 1), hadToken: cfg.JoinToken != "",
 		runs: map[string]*run{}, drainCh: make(chan struct{}), idle: make(chan struct{}, 1), hurry: make(chan struct{})}
-	if w.secret, err = w.ident.load(); err != nil {
-		lock.Close()
-		return nil, err
-	}
 	for _, e := range cfg.Executors {
 		w.execs[e.Name()] = e
-	}
-	cache, err := newBundleCache(filepath.Join(cfg.WorkDir, "bundles"), cfg.BundleCache, w.log)
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	w.cache = cache
-	// The cache is the worker's alone, whatever mode an older worker left.
-	if err := os.Chmod(filepath.Join(cfg.WorkDir, "bundles"), 0o700); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("bundle cache: %w", err)
-	}
-	if processJobs {
-		if w.users, err = newJobUsers(cfg.RunAs, cfg.WorkDir, w.log); err != nil {
-			lock.Close()
-			return nil, err
-		}
 	}
 	w.reports = newReporter(func() (reportAPI, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return w.wapi, w.id
+		return w.workerClient, w.id
 	}, w.log)
-	if w.ws, err = newWorkspaces(cfg.WorkDir, cfg.Capacity.Slots); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("worker work dir: %w", err)
+	return w
+}
+
+// open reads and makes what the worker keeps in its work dir: the secret
+// of its last registration, the bundle cache, the job users and the
+// workspaces.
+func (w *Worker) open() error {
+	var err error
+	if w.secret, err = w.ident.load(); err != nil {
+		return err
 	}
-	return w, nil
+	bundles := filepath.Join(w.cfg.WorkDir, "bundles")
+	if w.cache, err = newBundleCache(bundles, w.cfg.BundleCache, w.log); err != nil {
+		return err
+	}
+	// The cache is the worker's alone, whatever mode an older worker left.
+	if err := os.Chmod(bundles, 0o700); err != nil {
+		return fmt.Errorf("bundle cache: %w", err)
+	}
+	if w.cfg.processJobs() {
+		if w.users, err = newJobUsers(w.cfg.RunAs, w.cfg.WorkDir, w.log); err != nil {
+			return err
+		}
+	}
+	if w.ws, err = newWorkspaces(w.cfg.WorkDir, w.cfg.Capacity.Slots); err != nil {
+		return fmt.Errorf("worker work dir: %w", err)
+	}
+	return nil
 }
 
 // makeWorkDir makes the work dir, or takes over one that exists. A root
@@ -290,9 +327,11 @@ func (w *Worker) Drain() {
 	}
 }
 
-// Run registers and works until drained (nil) or ctx ends (hard stop: the
-// running attempts are killed and reported as lost to the fleet, so they
-// are requeued elsewhere).
+// Run registers and works until the worker is drained, and then returns
+// nil. When ctx ends first, the stop is hard. The running attempts are
+// then killed and reported lost to the fleet, so they are requeued
+// elsewhere. An error that ends the worker, such as a refused
+// registration, ends Run with it.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.lock.Close()
 	if err := w.register(ctx); err != nil {
@@ -302,8 +341,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.cleanup(ctx)
-	// The reporter outlives a hard stop until every attempt has reported
-	// (each with a bound of its own).
+	// The reporter outlives a hard stop until every attempt has reported.
+	// Each report has a bound of its own.
 	repCtx, stopReports := context.WithCancel(context.WithoutCancel(ctx))
 	repDone := make(chan struct{})
 	go func() { defer close(repDone); w.reports.run(repCtx) }()
@@ -323,9 +362,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.heartbeatNow(ctx)
 		w.waitIdle(ctx)
 	}
-	// Stop polling before stopping or waiting for the attempts, so no launch
-	// races either; what a last answer launched while draining is handed
-	// back at once.
+	// Polling stops before the attempts are stopped or waited for. So no
+	// launch races either. An attempt a last answer launched while
+	// draining is handed back at once.
 	stopPoll()
 	<-pollDone
 	if ctx.Err() == nil && fatal == nil {
@@ -333,8 +372,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	hard := ctx.Err() != nil || fatal != nil
 	if hard {
-		// Told twice to stop: the running commands are killed without
-		// their grace period (their jobs go to other workers).
+		// The worker was told twice to stop. The running commands are
+		// killed without their grace period, and their jobs go to other
+		// workers.
 		close(w.hurry)
 		w.stopAll(errShutdown)
 	}
@@ -343,24 +383,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.ws.close()
 	stopHeartbeat()
 	<-hbDone
-	// Leave, so nothing is scheduled here until the heartbeat timeout. After
-	// a hard stop the killed attempts were reported above; if the
-	// coordinator is away this fails and the reaper marks us DOWN instead.
-	timeout := 10 * time.Second
-	if hard {
-		timeout = 3 * time.Second
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	if err := w.client().Deregister(dctx, w.ID()); err != nil {
-		w.log.Warn("deregister", "err", err)
-	} else {
-		w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
-		// The coordinator no longer knows this secret: it proves nothing.
-		if err := w.ident.forget(); err != nil {
-			w.log.Warn("forget the worker's secret", "err", err)
-		}
-	}
+	w.deregister(ctx, hard)
 	if fatal == nil {
 		select {
 		case fatal = <-w.fatal: // while draining
@@ -370,8 +393,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	return fatal
 }
 
-// stopWith ends Run with err: the worker cannot go on (the coordinator
-// refused to register it again).
+// deregister leaves the coordinator, so nothing is scheduled here until
+// the heartbeat timeout. After a hard stop it waits less: the killed
+// attempts have reported already. When the coordinator is away the call
+// fails, and the reaper marks the worker DOWN instead.
+func (w *Worker) deregister(ctx context.Context, hard bool) {
+	timeout := 10 * time.Second
+	if hard {
+		timeout = 3 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := w.coordinator().Deregister(dctx, w.ID()); err != nil {
+		w.log.Warn("deregister", "err", err)
+		return
+	}
+	w.log.Info("deregistered", "worker", w.ID(), "drained", !hard)
+	// The coordinator no longer knows this secret, so it proves nothing.
+	if err := w.ident.forget(); err != nil {
+		w.log.Warn("forget the worker's secret", "err", err)
+	}
+}
+
+// stopWith ends Run with err, for a worker that cannot go on. The
+// coordinator may have refused to register it again.
 func (w *Worker) stopWith(err error) {
 	select {
 	case w.fatal <- err:
@@ -389,10 +434,11 @@ func (w *Worker) waitIdle(ctx context.Context) {
 	}
 }
 
-func (w *Worker) client() *client.Client {
+// coordinator returns the worker client. A registration replaces it.
+func (w *Worker) coordinator() *client.Client {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.wapi
+	return w.workerClient
 }
 
 func (w *Worker) running() int {
@@ -429,131 +475,11 @@ func (w *Worker) stop(ids []string, cause error) {
 	}
 }
 
-// errDrainedUnregistered ends Run when a drain comes before the worker is
-// registered: with nothing running, the drain is done.
-var errDrainedUnregistered = errors.New("drained before registering")
-
-// register admits the worker, retrying with backoff while the coordinator
-// is away; a refusal (bad token, a name another live worker holds, invalid
-// capacity) is final, and so is a certificate the worker cannot verify. A
-// drain while it waits ends it.
-//
-// The request carries the secret the worker held before, if any: kept in
-// the work dir by an earlier life of this worker, or the current one when
-// the coordinator forgot it. It proves that this worker is the one the
-// coordinator lists under its name. Once registered, the worker keeps the
-// new secret (in memory and in the work dir) and no join token.
-func (w *Worker) register(ctx context.Context) error {
-	token, err := w.joinToken()
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(w.cfg.Executors))
-	for _, e := range w.cfg.Executors {
-		names = append(names, e.Name())
-	}
-	w.mu.Lock()
-	previous := w.secret
-	w.mu.Unlock()
-	req := drover.RegisterRequest{Name: w.cfg.Name, Labels: w.cfg.Labels, Executors: names, Capacity: w.cfg.Capacity,
-		Version: drover.Version, PreviousSecret: previous}
-	if !w.cfg.NoGrace {
-		req.Grace = drover.Duration(w.cfg.Grace)
-	}
-	// The join token goes on a copy of the client that ends with this
-	// call.
-	api := w.api.WithToken(token)
-	// A drain also ends a registration call under way (a coordinator that
-	// does not answer can hold it for as long as a connection takes to
-	// fail).
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-w.drainCh:
-			cancel()
-		case <-rctx.Done():
-		}
-	}()
-	backoff := 100 * time.Millisecond
-	for {
-		resp, err := api.Register(rctx, req)
-		if err != nil && rctx.Err() != nil && ctx.Err() == nil {
-			w.log.Info("drained before registering: nothing ran; stopping")
-			return errDrainedUnregistered
-		}
-		if err == nil {
-			w.registered(resp)
-			w.log.Info("registered", "worker", resp.Worker.ID, "name", w.cfg.Name, "server", w.cfg.Server,
-				"cpu", drover.FormatCPU(w.cfg.Capacity.CPU), "memory", drover.FormatMemory(w.cfg.Capacity.MemoryMB),
-				"slots", w.cfg.Capacity.Slots, "executors", names)
-			return nil
-		}
-		if client.Untrusted(err) {
-			return fmt.Errorf("register with %s: %w (trust the coordinator's certificate: add its CA to the system's, or point SSL_CERT_FILE at it)", w.cfg.Server, err)
-		}
-		if !temporary(err) {
-			return fmt.Errorf("register with %s: %w", w.cfg.Server, err)
-		}
-		w.log.Warn("coordinator unreachable; retrying", "server", w.cfg.Server, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.drainCh:
-			w.log.Info("drained before registering: nothing ran; stopping")
-			return errDrainedUnregistered
-		case <-time.After(jitter(backoff)):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// registered takes the coordinator's answer: the worker's id and secret.
-// The join token is dropped from the config, so only the per-worker secret
-// is left. The secret is kept in the work dir for a restart; without it a
-// restarted worker waits until its earlier registration is found DOWN.
-func (w *Worker) registered(resp *drover.RegisterResponse) {
-	w.mu.Lock()
-	w.id, w.secret = resp.Worker.ID, resp.Secret
-	w.wapi = w.api.WithToken(resp.Secret)
-	w.interval = resp.HeartbeatInterval.D()
-	w.joined, w.cfg.JoinToken = true, ""
-	w.mu.Unlock()
-	if err := w.ident.save(resp.Secret); err != nil {
-		w.log.Warn("a restart of this worker will be refused its name until this registration is found DOWN", "err", err)
-	}
-}
-
-// errNoJoinToken ends a worker the coordinator forgot when it has no join
-// token left to register again with.
-var errNoJoinToken = errors.New("the coordinator no longer knows this worker (its data was reset, or the worker was DOWN past its --down-retention), " +
-	"and registering again needs the join token, which a worker does not keep once registered: start the worker again " +
-	"(a service manager restarts it), or give it --join-token-file, which it reads again when it must register again")
-
-// joinToken returns the join token for a registration: Config.JoinToken the
-// first time, ReadJoinToken's afterwards.
-func (w *Worker) joinToken() (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case !w.joined:
-		return w.cfg.JoinToken, nil
-	case w.cfg.ReadJoinToken != nil:
-		t, err := w.cfg.ReadJoinToken()
-		if err != nil {
-			return "", fmt.Errorf("read the join token to register again: %w", err)
-		}
-		return t, nil
-	case w.hadToken:
-		return "", errNoJoinToken
-	}
-	return "", nil
-}
-
-// cleanup removes what an earlier life of this worker left behind (it was
-// killed with -9, or the machine rebooted): workspaces in the work dir, and
-// through the executors, containers and background processes of attempts
-// this process does not run.
+// cleanup removes what an earlier life of this worker left behind. That
+// life was killed with -9, or the machine rebooted. cleanup removes the
+// workspaces no running attempt owns. Through the executors, it removes
+// the containers and background processes of attempts this process does
+// not run.
 func (w *Worker) cleanup(ctx context.Context) {
 	for _, e := range w.cfg.Executors {
 		c, ok := e.(cleaner)
@@ -592,143 +518,6 @@ func (w *Worker) cleanup(ctx context.Context) {
 			w.log.Info("removed leftover workspaces", "count", removed, "work_dir", w.cfg.WorkDir)
 		}
 	}
-}
-
-func (w *Worker) heartbeatLoop(ctx context.Context) {
-	m := newMachineStats()
-	w.heartbeat(ctx, m) // usage shows at once, not one interval later
-	for {
-		w.mu.Lock()
-		interval := w.interval
-		w.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(jitter(interval)):
-		}
-		w.heartbeat(ctx, m)
-	}
-}
-
-func (w *Worker) heartbeatNow(ctx context.Context) { w.heartbeat(ctx, nil) }
-
-func (w *Worker) heartbeat(ctx context.Context, m *machineStats) {
-	var usage drover.WorkerUsage
-	if m != nil {
-		usage = m.sample()
-	}
-	w.mu.Lock()
-	draining := w.draining
-	// An extra heartbeat (a drain's) measures nothing: it repeats the last
-	// figures rather than report an idle machine.
-	if m != nil {
-		w.lastUsage = usage
-	} else {
-		usage = w.lastUsage
-	}
-	w.mu.Unlock()
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	resp, err := w.client().Heartbeat(hctx, w.ID(), drover.HeartbeatRequest{Usage: usage, Running: w.runningIDs(), Draining: draining})
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		if drover.IsCode(err, drover.EUNAUTHORIZED) || drover.IsCode(err, drover.ENOTFOUND) {
-			// The coordinator forgot us (its data was reset, or we were
-			// removed): what we run is not current any more. A refusal
-			// to register again (no join token left, the name taken)
-			// ends the worker: heartbeating on would only repeat it.
-			w.log.Warn("coordinator does not know this worker; registering again", "err", err)
-			w.stopAll(errStale)
-			if err := w.register(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errDrainedUnregistered) {
-				w.stopWith(fmt.Errorf("register again: %w", err))
-			}
-			return
-		}
-		if drover.IsCode(err, drover.ECONFLICT) {
-			// Found DOWN, and another worker took its name meanwhile: its
-			// attempts were failed when it was found DOWN.
-			w.stopAll(errStale)
-			w.stopWith(fmt.Errorf("heartbeat: %w", err))
-			return
-		}
-		w.log.Warn("heartbeat failed", "err", err)
-		return
-	}
-	if len(resp.Stop) > 0 {
-		w.stop(resp.Stop, errStopped)
-	}
-	if resp.Drain {
-		w.Drain()
-	}
-}
-
-func (w *Worker) pollLoop(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, w.cfg.PollWait+15*time.Second)
-		w.mu.Lock()
-		draining := w.draining
-		w.mu.Unlock()
-		sent := time.Now()
-		resp, err := w.client().Work(pctx, w.ID(), w.cfg.PollWait, draining)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if !temporary(err) {
-				w.log.Warn("long-poll refused", "err", err)
-			} else {
-				w.log.Warn("long-poll failed; retrying", "err", err, "in", backoff)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(jitter(backoff)):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		// Launch first, so a stop in the same answer reaches its attempt.
-		for _, a := range resp.Assignments {
-			w.launch(ctx, a, ackBy(sent, resp.Waited.D(), a.AckWithin.D()))
-		}
-		if len(resp.Stop) > 0 {
-			w.stop(resp.Stop, errStopped)
-		}
-		if resp.Drain {
-			w.Drain()
-		}
-	}
-}
-
-// ackBy is when, by this worker's clock, an assignment must be
-// acknowledged for the coordinator to still count it as this worker's: the
-// coordinator's window (ackWithin) began no earlier than the poll was sent
-// plus the time the coordinator held it (waited). Past it, less a margin
-// for the start report's way there, the worker asks before it runs the
-// command (a worker paused past the window would otherwise run a job the
-// coordinator has given to another). Zero when the coordinator does not
-// say.
-func ackBy(sent time.Time, waited, ackWithin time.Duration) time.Time {
-	if ackWithin <= 0 {
-		return time.Time{}
-	}
-	return sent.Add(waited + ackWithin - min(5*time.Second, ackWithin/3))
-}
-
-// temporary reports whether a call may succeed when retried.
-func temporary(err error) bool { return client.Temporary(err) }
-
-// jitter spreads d by ±20% so a fleet does not beat in step.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
 }
 
 // DefaultWorkDir is where a worker named name keeps workspaces and bundles

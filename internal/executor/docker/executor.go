@@ -1,13 +1,18 @@
-// Package docker is the executor that runs each attempt in its own Docker
-// container through the Docker Engine API: hard memory limit without swap, CPU
-// quota from millicores, a pids limit, no network unless allowed, no new
-// privileges, every capability dropped, a non-root user, a read-only root with
-// a tmpfs /tmp, and the attempt's workspace bind-mounted at /workspace. Output
-// streams live, OOM kills are reported as oom_killed, and the container is
-// removed afterwards in every case.
+// Package docker is the executor that runs each attempt in a Docker
+// container of its own, through the Docker Engine API.
 //
-// The engine must run on the same machine as the worker: the workspace is a
-// host folder bind-mounted by path, which a remote engine cannot see.
+// The container is confined as DESIGN.md §5 asks. Memory has a hard limit
+// and no swap. CPU has a quota from the job's millicores. A pids limit caps
+// its processes. It has no network unless the worker allows it. Its
+// command gets no new privileges and no capabilities, and runs as a
+// non-root user. Its root is read-only, with a tmpfs on /tmp. The attempt's
+// workspace is bind-mounted at /workspace.
+//
+// Output streams live. An OOM kill is reported as oom_killed. The container
+// is removed afterwards in every case.
+//
+// The engine must run on the same machine as the worker. The workspace is
+// a host folder bind-mounted by path, which a remote engine cannot see.
 package docker
 
 import (

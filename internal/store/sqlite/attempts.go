@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/drover-dev/drover"
-	"github.com/drover-dev/drover/internal/store"
 )
 
 var (
@@ -57,35 +55,6 @@ var (
 		accepted_at = coalesce(accepted_at, ?1), delivered_at = coalesce(delivered_at, ?1), phases = ?2
 		WHERE id = ?3`)
 	qStartJob = writeQuery(`UPDATE jobs SET state = 'RUNNING', started_at = ? WHERE id = ? RETURNING ` + jobCols)
-	// A start reported with the end (?8, else NULL) is stamped by the end's
-	// update: the attempt's start, and its acceptance and delivery when it
-	// had none, as qStartAttempt would have.
-	qEndAttempt = writeQuery(`UPDATE attempts SET state = ?1, exit_code = ?2, reason = ?3, message = ?4,
-		usage = ?5, phases = ?6, finished_at = ?7, started_at = coalesce(started_at, ?8),
-		accepted_at = coalesce(accepted_at, ?8), delivered_at = coalesce(delivered_at, ?8) WHERE id = ?9`)
-	// qRequeueJob and qFinishJob are mirrored by outcomeApplied, which
-	// EndAttempt uses instead of reading the job back.
-	//
-	// A job's exit code is that of the last attempt that produced one, so an
-	// outcome without one (worker_lost, say) keeps the previous.
-	// A job retried for its own failure takes its place in the queue anew;
-	// one the fleet requeues keeps its place (see migration 0009).
-	// An executor_error adds the job's worker to avoid_workers (see
-	// drover.Job.AvoidWorkers; outcomeApplied does the same in memory).
-	qRequeueJob = writeQuery(`UPDATE jobs SET state = 'QUEUED', exit_code = coalesce(?1, exit_code),
-		reason = ?2, message = ?3, queued_at = ?4, not_before = ?5, assigned_at = NULL, started_at = NULL,
-		pending_reason = '', job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7,
-		queue_rank = CASE WHEN ?6 THEN ?4 ELSE queue_rank END,
-		avoid_workers = CASE WHEN ?2 = 'executor_error' AND worker_id != ''
-			AND instr(',' || avoid_workers || ',', ',' || worker_id || ',') = 0
-			THEN ltrim(avoid_workers || ',' || worker_id, ',') ELSE avoid_workers END
-		WHERE id = ?8`)
-	// A start reported with the end (?8, else NULL) is the job's start
-	// unless an earlier attempt of this run already set one.
-	qFinishJob = writeQuery(`UPDATE jobs SET state = ?1, exit_code = coalesce(?2, exit_code),
-		reason = ?3, message = ?4, completed_at = ?5, not_before = NULL,
-		job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7, started_at = coalesce(started_at, ?8)
-		WHERE id = ?9`)
 )
 
 func getAttempt(x *session, id string) (*drover.Attempt, error) {
@@ -353,159 +322,6 @@ func attemptsWith(x *session, a *drover.Attempt) ([]drover.Attempt, error) {
 		return nil, err
 	}
 	return scanAttempts(rows)
-}
-
-// EndAttempt implements store.Store. decide runs inside the write
-// transaction, so it must be quick and must not call the store (which would
-// wait for the transaction it runs in). The attempt's phases keep Queued
-// from its assignment, take BundleFetch and ImagePull from end when set
-// (an attempt that failed before starting reports them only there) or else
-// from StartAttempt, and get Running = end.At − startedAt.
-//
-// A job already final keeps its state (final states never change) and
-// decide is not called; the attempt still ends.
-func (s *Store) EndAttempt(ctx context.Context, id string, end store.AttemptEnd, decide func(j *drover.Job, a *drover.Attempt) store.JobOutcome) (*drover.Job, error) {
-	if !end.State.Final() {
-		return nil, drover.Errorf(drover.EINVALID, "end attempt %s: state %q is not final", id, end.State)
-	}
-	var j *drover.Job
-	err := s.write(ctx, func(x *session) error {
-		a, job, err := activeAttemptAndJob(x, id)
-		if err != nil {
-			return err
-		}
-		if end.If != "" && (a.State != end.If || end.If == drover.AttemptAssigned && a.AcceptedAt != nil) {
-			return drover.Errorf(drover.ECONFLICT, "attempt %s is %s, no longer %s", id, a.State, end.If)
-		}
-		// A worker dates an end (and a start reported with it) by its own
-		// clock and memory: never before what the attempt already holds,
-		// its assignment and its start.
-		at := max(unixNano(end.At), assignedAt(a))
-		if a.StartedAt != nil {
-			at = max(at, unixNano(*a.StartedAt))
-		}
-		// stamped is the start reported with the end, when the attempt had
-		// none: qEndAttempt stamps it, and qFinishJob on the job.
-		var stamped *time.Time
-		if a.StartedAt == nil && end.StartedAt != nil {
-			st := fromUnixNano(min(max(unixNano(*end.StartedAt), assignedAt(a)), at))
-			stamped, a.StartedAt = &st, &st
-			acknowledged(a, unixNano(st))
-		}
-		p := a.Phases
-		if end.Phases.BundleFetch != 0 {
-			p.BundleFetch = end.Phases.BundleFetch
-		}
-		if end.Phases.ImagePull != 0 {
-			p.ImagePull = end.Phases.ImagePull
-		}
-		p.Running = 0
-		if a.StartedAt != nil {
-			until := at
-			if end.RanUntil != nil {
-				until = min(at, unixNano(*end.RanUntil))
-			}
-			p.Running = drover.Duration(max(0, until-unixNano(*a.StartedAt)))
-		}
-		usage := encodeJSON(end.Usage)
-		if _, err := x.exec(qEndAttempt, string(end.State), nullInt(end.ExitCode), string(end.Reason), end.Message,
-			usage, encodePhases(p), at, nullUnixNano(stamped), id); err != nil {
-			return err
-		}
-		// a as qEndAttempt left it; usage goes through JSON as a read would.
-		a.State, a.ExitCode, a.Reason, a.Message, a.Phases = end.State, fromNullInt(nullInt(end.ExitCode)), end.Reason, end.Message, p
-		a.Usage = drover.Usage{}
-		if err := json.Unmarshal([]byte(usage), &a.Usage); err != nil {
-			return err
-		}
-		finished := fromUnixNano(at)
-		a.FinishedAt = &finished
-		j = job
-		// The attempt's output is all in: trim it to the cap, which
-		// appends pass by up to a quarter (only a job that produced more
-		// than the cap can be over it).
-		if j.OutputBytes > s.outputCap {
-			if j.OutputDropped, err = s.endOutput(x, a.JobID); err != nil {
-				return err
-			}
-		}
-		if j.Attempts, err = attemptsWith(x, a); err != nil {
-			return err
-		}
-		if j.State.Final() {
-			return nil
-		}
-		var ended *drover.Attempt
-		for i := range j.Attempts {
-			if j.Attempts[i].ID == id {
-				ended = &j.Attempts[i]
-			}
-		}
-		// after is the job as the update below leaves it. The job was read in
-		// this transaction and only that update changes it since, so it is
-		// derived (outcomeApplied) rather than read back. The copy is taken
-		// before decide sees j, whose fields decide could reassign.
-		after := *j
-		o := decide(j, ended)
-		jr, fr := boolInt(o.JobRetry), boolInt(o.FleetRetry)
-		switch {
-		case o.State == drover.JobQueued:
-			if _, err := x.exec(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
-				nullUnixNano(o.NotBefore), jr, fr, a.JobID); err != nil {
-				return err
-			}
-		case o.State.Final():
-			if _, err := x.exec(qFinishJob, string(o.State), nullInt(o.ExitCode), string(o.Reason), o.Message, at,
-				jr, fr, nullUnixNano(stamped), a.JobID); err != nil {
-				return err
-			}
-		default:
-			return drover.Errorf(drover.EINTERNAL, "end attempt %s: outcome state %q is neither QUEUED nor final", id, o.State)
-		}
-		outcomeApplied(&after, o, at, stamped)
-		j = &after
-		return nil
-	})
-	return j, err
-}
-
-// outcomeApplied changes j as qRequeueJob (o.State QUEUED) or qFinishJob
-// change its row, at being the end's time and stamped the start reported
-// with it, if any. Values go through what the row holds (unix nanoseconds,
-// UTC, 64-bit integers) as a read would; TestResultsEqualReadBack checks
-// the result against reads.
-func outcomeApplied(j *drover.Job, o store.JobOutcome, at int64, stamped *time.Time) {
-	if o.State == drover.JobQueued {
-		queued := fromUnixNano(at)
-		j.QueuedAt, j.NotBefore = &queued, fromNullUnixNano(nullUnixNano(o.NotBefore))
-		if o.JobRetry {
-			j.QueueRank = queued
-		}
-		j.AssignedAt, j.StartedAt, j.PendingReason = nil, nil, ""
-		if o.Reason == drover.ReasonExecutorError && j.WorkerID != "" && !slices.Contains(j.AvoidWorkers, j.WorkerID) {
-			j.AvoidWorkers = append(slices.Clip(j.AvoidWorkers), j.WorkerID)
-		}
-	} else {
-		completed := fromUnixNano(at)
-		j.CompletedAt, j.NotBefore = &completed, nil
-		if j.StartedAt == nil {
-			j.StartedAt = fromNullUnixNano(nullUnixNano(stamped))
-		}
-	}
-	j.State = o.State
-	if o.ExitCode != nil {
-		j.ExitCode = fromNullInt(nullInt(o.ExitCode))
-	}
-	j.Reason, j.Message = o.Reason, o.Message
-	j.JobRetries += boolInt(o.JobRetry)
-	j.FleetRetries += boolInt(o.FleetRetry)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // UnacknowledgedAttempts implements store.Store, oldest first.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 	"strconv"
 )
@@ -18,29 +19,31 @@ var (
 	qChunkLen       = writeQuery(`SELECT length(data) FROM output WHERE id = ?`)
 )
 
-// capOutput counts added bytes of a job's output, produced and stored, and
-// keeps its stored output within the cap, in the write
-// transaction of an append: once the stored bytes pass the cap by a
-// quarter (so trimming runs once per cap/4 of new output, not per chunk),
-// the middle is deleted so that about cap/2 of head and cap/2 of tail stay,
-// and the first chunk past the head becomes a marker saying how much was
-// dropped. Chunks are whole: the head and tail are cut at chunk edges.
+// capOutput counts added bytes of a job's output and keeps its stored
+// output within the cap. It runs in the write transaction of an append.
+//
+// Trimming waits until the stored bytes pass the cap by a quarter, so it
+// runs once per cap/4 of new output rather than once per chunk. It then
+// deletes the middle, so that about cap/2 of head and cap/2 of tail stay.
+// The first chunk past the head becomes a marker saying how much was
+// dropped. Chunks are kept or dropped whole, so the head and tail end at
+// chunk edges.
 func (s *Store) capOutput(x *session, jobID string, added int64) error {
 	_, err := s.trimOutput(x, jobID, added, s.outputCap/4)
 	return err
 }
 
-// endOutput trims a job's stored output to the cap when an attempt ends,
-// without the slack capOutput allows while output still comes: what is
-// kept of a finished attempt is at most the cap (and a marker). It
-// returns the bytes of the job's output dropped so far.
+// endOutput trims a job's stored output to the cap when an attempt ends.
+// It allows none of the slack capOutput allows while output still comes,
+// so a finished attempt keeps at most the cap and a marker. It returns the
+// bytes of the job's output dropped so far.
 func (s *Store) endOutput(x *session, jobID string) (dropped int64, err error) {
 	return s.trimOutput(x, jobID, 0, 0)
 }
 
-// trimOutput adds added to the job's counts and, past the cap by more
-// than slack, drops the middle of the stored output. It returns the bytes
-// of the job's output dropped so far.
+// trimOutput adds added to the job's counts. Past the cap by more than
+// slack, it drops the middle of the stored output. It returns the bytes of
+// the job's output dropped so far.
 func (s *Store) trimOutput(x *session, jobID string, added, slack int64) (int64, error) {
 	var (
 		stored, dropped int64
@@ -55,88 +58,132 @@ func (s *Store) trimOutput(x *session, jobID string, added, slack int64) (int64,
 	before := dropped
 	half := s.outputCap / 2
 	if marker == nil {
-		// The head ends at the first chunk that crosses half the cap.
-		var sum int64
-		rows, err := x.query(qChunkSizesAsc, jobID, 0)
+		id, n, found, err := headEnd(x, jobID, half)
 		if err != nil {
 			return 0, err
 		}
-		for rows.Next() {
-			var id, n int64
-			if err := rows.Scan(&id, &n); err != nil {
-				rows.Close()
-				return 0, err
-			}
-			if sum += n; sum > half {
-				marker = &id
-				dropped += n
-				stored -= n
-				break
-			}
+		if !found {
+			return dropped, nil // the head does not reach half the cap yet
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return 0, err
-		}
-		if marker == nil {
-			return dropped, nil
-		}
+		// The marker's own bytes count as dropped. Its text replaces them
+		// below.
+		marker, dropped, stored = &id, dropped+n, stored-n
 	}
-	// The tail starts where the newest chunks add up to half the cap.
-	// The newest chunk is always kept, even alone larger than the tail.
-	tailStart := int64(-1)
-	var sum int64
-	rows, err := x.query(qChunkSizesDesc, jobID)
+	tail, found, err := tailStart(x, jobID, *marker, half)
 	if err != nil {
 		return 0, err
 	}
+	if !found {
+		return before, nil // nothing after the marker yet: nothing dropped
+	}
+	n, err := dropChunks(x, jobID, *marker, tail)
+	if err != nil {
+		return 0, err
+	}
+	dropped, stored = dropped+n, stored-n
+	grown, err := writeMarker(x, *marker, markerText(dropped, half))
+	if err != nil {
+		return 0, err
+	}
+	stored += grown
+	_, err = x.exec(qSetOutputCap, stored, dropped, *marker, jobID)
+	return dropped, err
+}
+
+// headEnd finds the chunk that ends the head: the first that takes the
+// job's output past half bytes. It becomes the marker. It returns the
+// chunk's id and size. found is false when the output is not that long.
+func headEnd(x *session, jobID string, half int64) (id, n int64, found bool, err error) {
+	rows, err := x.query(qChunkSizesAsc, jobID, 0)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	var sum int64
+	err = eachChunkSize(rows, func(cid, cn int64) bool {
+		if sum += cn; sum > half {
+			id, n, found = cid, cn, true
+		}
+		return !found
+	})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return id, n, found, nil
+}
+
+// tailStart finds the first chunk of the tail: where the newest chunks
+// after the marker add up to half bytes. The newest chunk is always kept,
+// even alone larger than the tail. found is false when no chunk follows
+// the marker.
+func tailStart(x *session, jobID string, marker, half int64) (start int64, found bool, err error) {
+	rows, err := x.query(qChunkSizesDesc, jobID)
+	if err != nil {
+		return 0, false, err
+	}
+	var sum int64
+	err = eachChunkSize(rows, func(id, n int64) bool {
+		if id <= marker || found && sum+n > half {
+			return false
+		}
+		sum, start, found = sum+n, id, true
+		return true
+	})
+	return start, found, err
+}
+
+// eachChunkSize calls f with the id and size of each chunk rows holds,
+// until f returns false. It closes rows.
+func eachChunkSize(rows *sql.Rows, f func(id, n int64) bool) error {
+	defer rows.Close()
 	for rows.Next() {
 		var id, n int64
 		if err := rows.Scan(&id, &n); err != nil {
-			rows.Close()
-			return 0, err
+			return err
 		}
-		if id <= *marker || tailStart >= 0 && sum+n > half {
+		if !f(id, n) {
 			break
 		}
-		sum += n
-		tailStart = id
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	if tailStart < 0 {
-		return before, nil // nothing after the marker yet: nothing dropped
-	}
-	del, err := x.query(qDropChunks, jobID, *marker, tailStart)
+	return rows.Err()
+}
+
+// dropChunks deletes the chunks between the marker and the tail. It
+// returns how many bytes they held.
+func dropChunks(x *session, jobID string, marker, tail int64) (int64, error) {
+	rows, err := x.query(qDropChunks, jobID, marker, tail)
 	if err != nil {
 		return 0, err
 	}
-	for del.Next() {
+	defer rows.Close()
+	var bytes int64
+	for rows.Next() {
 		var n int64
-		if err := del.Scan(&n); err != nil {
-			del.Close()
+		if err := rows.Scan(&n); err != nil {
 			return 0, err
 		}
-		dropped += n
-		stored -= n
+		bytes += n
 	}
-	del.Close()
-	if err := del.Err(); err != nil {
-		return 0, err
-	}
+	return bytes, rows.Err()
+}
+
+// writeMarker replaces the marker chunk's data with msg, on stderr. It
+// returns how many bytes the chunk grew by, which is negative when it
+// shrank.
+func writeMarker(x *session, marker int64, msg string) (int64, error) {
 	var old int64
-	if err := x.queryRow(qChunkLen, *marker).Scan(&old); err != nil {
+	if err := x.queryRow(qChunkLen, marker).Scan(&old); err != nil {
 		return 0, err
 	}
-	msg := fmt.Sprintf("\n[drover: %d bytes of output dropped here; a job keeps about its first and last %s]\n", dropped, sizeText(half))
-	if _, err := x.exec(qSetMarker, []byte(msg), *marker); err != nil {
+	if _, err := x.exec(qSetMarker, []byte(msg), marker); err != nil {
 		return 0, err
 	}
-	stored += int64(len(msg)) - old
-	_, err = x.exec(qSetOutputCap, stored, dropped, *marker, jobID)
-	return dropped, err
+	return int64(len(msg)) - old, nil
+}
+
+// markerText is the marker's line, saying how many bytes were dropped and
+// about how much is kept at each end.
+func markerText(dropped, half int64) string {
+	return fmt.Sprintf("\n[drover: %d bytes of output dropped here; a job keeps about its first and last %s]\n", dropped, sizeText(half))
 }
 
 // sizeText renders a byte count for the marker: "8 MiB", "512 KiB".

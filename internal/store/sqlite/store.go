@@ -1,26 +1,28 @@
-// Package sqlite is drover's embedded store: store.Store on a single SQLite
-// file, through the pure-Go driver modernc.org/sqlite so the binary needs no
-// cgo and stays static.
+// Package sqlite is drover's embedded store. It implements store.Store on
+// a single SQLite file. It uses the pure-Go driver modernc.org/sqlite, so
+// the binary needs no cgo and stays static.
 //
-// The database runs in WAL mode with synchronous=FULL: a call that returns
-// has its transaction on disk, so a job counts as submitted only once it
-// would survive a power cut. Writes go through one connection and begin with
-// BEGIN IMMEDIATE, so transactions never deadlock on lock upgrades and queue
-// in the process rather than spinning on SQLITE_BUSY. Concurrent write calls
-// share one transaction and so one wait for the disk (group commit, see
-// committer.go), each rolled back alone if it fails. Reads use a separate
-// pool and, thanks to WAL, never wait for the writer nor make it wait. The
-// limit is one writing process per file: a second process opening the same
+// The database runs in WAL mode with synchronous=FULL. A call that returns
+// has its transaction on disk. A job therefore counts as submitted only
+// once it would survive a power cut.
+//
+// Writes go through one connection and begin with BEGIN IMMEDIATE.
+// Transactions then never deadlock on lock upgrades. They queue in the
+// process rather than spin on SQLITE_BUSY. Concurrent write calls share one
+// transaction, and so one wait for the disk (group commit, see
+// committer.go). A call that fails is rolled back alone. Reads use a
+// separate pool. With WAL they never wait for the writer, nor make it wait.
+//
+// One process writes a file at a time. A second process opening the same
 // file waits up to Options.BusyTimeout for each write.
 //
 // Commits reach the disk with fdatasync(2), as SQLite's own Linux builds
-// do (the driver's default is fsync): it writes the data and the size
-// needed to read it back, everything a commit must have durable, and skips
-// the file's timestamps (a few percent off a commit here, more where the
-// timestamps' journal commit is slow). The driver's switch is
-// process-wide; Open sets it.
+// do. The driver's default is fsync. fdatasync writes the data and the size
+// needed to read it back, which is all a commit must have durable. It skips
+// the file's timestamps, which makes each commit cheaper. The driver's
+// switch is process-wide, and Open sets it.
 //
-// The schema is created and upgraded by the numbered files in migrations/,
+// The numbered files in migrations/ create and upgrade the schema. They are
 // embedded in the binary.
 package sqlite
 

@@ -1,11 +1,11 @@
 // Package storetest is the conformance suite of store.Store. Every
-// implementation (sqlite always, postgres when a server is available) runs
-// Exercise from its tests, so the coordinator can rely on the contract
-// written in internal/store rather than on one implementation's habits.
+// implementation runs Exercise from its tests. The coordinator then relies
+// on the contract written in internal/store, not on one implementation's
+// habits.
 //
-// The suite drives time itself: every "now" is an offset from a fixed UTC
-// base with a nanosecond part, and times are compared with time.Time.Equal,
-// so an implementation must keep timestamps to the nanosecond.
+// The suite drives time itself. Every "now" is an offset from a fixed UTC
+// base with a nanosecond part. Times are compared with time.Time.Equal, so
+// an implementation must keep timestamps to the nanosecond.
 package storetest
 
 import (
