@@ -1,7 +1,10 @@
-// Package drover holds the domain of the drover job runner: jobs, attempts and
-// workers, their states and transitions, resource arithmetic, validation, error
-// codes and the wire types of the HTTP API. It uses only the standard library;
-// every other package points here.
+// Package drover holds the domain of the drover job runner.
+// It defines jobs, attempts and workers, with their states and transitions.
+// It holds resource arithmetic, validation, error codes and container image
+// references. It also holds the wire types of the HTTP API.
+//
+// It uses only the standard library and imports no other package of
+// drover's. Any package may therefore import it.
 package drover
 
 // Version is the build's version, set with -ldflags "-X github.com/drover-dev/drover.Version=...".

@@ -1,11 +1,13 @@
-// Package bench measures drover end to end (drover bench): real worker
-// agents and a real client drive a coordinator over HTTP on loopback, and
-// the bench reports throughput, submit-to-start, output and cancel
-// latencies, and the coordinator's CPU and memory, next to the machine's
-// own floor (spawning /bin/true directly).
+// Package bench measures drover end to end for drover bench.
+// Real worker agents and a real client drive a coordinator over HTTP on
+// loopback. The bench reports throughput and the latencies of submit to
+// start, of output and of cancel. It reports the coordinator's CPU and
+// memory too. Next to them stands the machine's own floor, which spawns
+// /bin/true directly.
 //
-// Every job counts as submitted once its POST has returned, that is once it
-// is committed to the store: the bench measures the durable path only.
+// A job counts as submitted once its POST has returned.
+// The job is then committed to the store, so the bench measures the durable
+// path only.
 package bench
 
 import (
@@ -17,8 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/drover-dev/drover"
@@ -196,29 +196,6 @@ type Result struct {
 	IdleCores        float64 `json:"idleCores,omitempty"`
 	IdleHeartbeatsPS float64 `json:"idleHeartbeatsPerSec,omitempty"`
 	EventResets      int     `json:"eventResets"`
-}
-
-// Machine describes where the run happened.
-type Machine struct {
-	CPUs     int    `json:"cpus"`
-	CPUModel string `json:"cpuModel"`
-	MemoryMB int64  `json:"memoryMB"`
-	OS       string `json:"os"`
-	Go       string `json:"go"`
-	// GCPercent is this process's garbage collector target (GOGC, or
-	// drover's default): it trades memory for CPU, so results name it.
-	GCPercent int `json:"gcPercent"`
-}
-
-func machine() Machine {
-	return Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), MemoryMB: worker.MemoryMB(),
-		OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), GCPercent: gcPercent()}
-}
-
-func gcPercent() int {
-	p := debug.SetGCPercent(-1)
-	debug.SetGCPercent(p)
-	return p
 }
 
 // bench is one run.

@@ -9,12 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/procstat"
 )
 
-// coordinatorStats reads the coordinator's CPU time and memory: from
-// /proc/self when it runs in this process (the figures then include the
-// workers and the bench client), else from its /metrics.
+// coordinatorStats reads the coordinator's CPU time and memory.
+// A coordinator in this process is read through procstat. Its figures then
+// include the workers and the bench client. Another coordinator is read
+// from its /metrics.
 type coordinatorStats struct {
 	inProcess bool
 	url       string
@@ -22,7 +23,7 @@ type coordinatorStats struct {
 	hc        *http.Client
 }
 
-// Scope names what the CPU and memory figures cover.
+// scope names what the CPU and memory figures cover.
 func (s *coordinatorStats) scope() string {
 	if s.inProcess {
 		return "bench process: coordinator, workers and client together"
@@ -30,33 +31,35 @@ func (s *coordinatorStats) scope() string {
 	return "coordinator process (its /metrics)"
 }
 
-// resetPeak starts the peak resident size over, where it can.
+// resetPeak starts the peak resident size over.
+// Only a coordinator in this process can be reset.
 func (s *coordinatorStats) resetPeak() {
 	if s.inProcess {
-		metrics.ResetPeakRSS()
+		procstat.ResetPeakRSS()
 	}
 }
 
-func (s *coordinatorStats) read(ctx context.Context) (metrics.Process, error) {
+// read returns the coordinator's CPU time and memory now.
+func (s *coordinatorStats) read(ctx context.Context) (procstat.Process, error) {
 	if s.inProcess {
-		return metrics.ReadProcess(), nil
+		return procstat.ReadProcess(), nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/metrics", nil)
 	if err != nil {
-		return metrics.Process{}, err
+		return procstat.Process{}, err
 	}
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		return metrics.Process{}, fmt.Errorf("scrape %s/metrics: %w", s.url, err)
+		return procstat.Process{}, fmt.Errorf("scrape %s/metrics: %w", s.url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return metrics.Process{}, fmt.Errorf("scrape %s/metrics: %s", s.url, resp.Status)
+		return procstat.Process{}, fmt.Errorf("scrape %s/metrics: %s", s.url, resp.Status)
 	}
-	var p metrics.Process
+	var p procstat.Process
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

@@ -1,12 +1,9 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -88,20 +85,4 @@ func (f *fleet) stop() {
 		<-done
 	}
 	f.cancel()
-}
-
-// cpuModel is the CPU's model name from /proc/cpuinfo ("" if unknown).
-func cpuModel() string {
-	fh, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }

@@ -1,64 +1,59 @@
 package bench
 
 import (
-	"bytes"
-	"os"
-	"strconv"
+	"runtime"
+	"runtime/debug"
 	"time"
+
+	"github.com/drover-dev/drover/internal/procstat"
 )
 
-// userHZ is the unit of /proc/stat's times: USER_HZ, 100 on every Linux
-// architecture Go supports.
-const userHZ = 100
-
-// machineBusy is how long the machine's CPUs have been busy (everything but
-// idle and iowait) since boot, from /proc/stat; ok is false where it cannot
-// be read. Differences of two readings give the CPU time every process on
-// the machine used in between: drover's, the commands' it ran, the
-// kernel's.
-func machineBusy() (d time.Duration, ok bool) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	line, _, _ := bytes.Cut(b, []byte{'\n'})
-	f := bytes.Fields(line)
-	if len(f) < 6 || string(f[0]) != "cpu" {
-		return 0, false
-	}
-	var busy int64
-	for i, v := range f[1:] {
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		switch i {
-		case 3, 4: // idle, iowait
-		case 7: // steal: the hypervisor's, not this machine's work
-		case 8, 9: // guest, guest_nice: already counted in user and nice
-		default:
-			busy += n
-		}
-	}
-	return time.Duration(busy) * time.Second / userHZ, true
+// Machine describes where the run happened.
+type Machine struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpuModel"`
+	MemoryMB int64  `json:"memoryMB"`
+	OS       string `json:"os"`
+	Go       string `json:"go"`
+	// GCPercent is this process's garbage collector target.
+	// It is GOGC, or drover's default. It trades memory for CPU, so results
+	// name it.
+	GCPercent int `json:"gcPercent"`
 }
 
-// busyMeter measures machine CPU time over a span.
+// machine describes this machine and this process.
+func machine() Machine {
+	mem, _ := procstat.ReadMemory()
+	return Machine{CPUs: runtime.NumCPU(), CPUModel: procstat.ReadCPUModel(), MemoryMB: mem.Total >> 20,
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), GCPercent: gcPercent()}
+}
+
+// gcPercent reads the garbage collector's target without changing it.
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// busyMeter measures the machine's busy CPU time over a span.
+// It counts every process on the machine: drover's, the commands it ran
+// and the kernel's.
 type busyMeter struct {
-	start time.Duration
+	start procstat.CPUTimes
 	ok    bool
 }
 
 func startBusy() busyMeter {
-	d, ok := machineBusy()
-	return busyMeter{start: d, ok: ok}
+	c, err := procstat.ReadCPUTimes()
+	return busyMeter{start: c, ok: err == nil}
 }
 
-// stop returns the machine CPU time used since startBusy, or 0 if unknown.
+// stop returns the busy CPU time since startBusy.
+// It is 0 where /proc/stat cannot be read.
 func (m busyMeter) stop() time.Duration {
-	d, ok := machineBusy()
-	if !ok || !m.ok {
+	c, err := procstat.ReadCPUTimes()
+	if err != nil || !m.ok {
 		return 0
 	}
-	return d - m.start
+	return c.BusyTime() - m.start.BusyTime()
 }

@@ -1,7 +1,11 @@
-// Package cli is drover's command line: the subcommands, their flags and
-// DROVER_* environment variables. It is the only package that reads flags and
-// environment and the one place that picks adapters (store, executors) and
-// wires them together.
+// Package cli is drover's command line.
+// It holds the subcommands, their flags and the DROVER_* environment
+// variables. It is the only package that reads flags and the environment.
+// It is also the one place that picks the adapters, such as the store and
+// the executors, and wires them together.
+//
+// Each file holds one command, or one group such as the job commands in
+// jobs.go.
 package cli
 
 import (

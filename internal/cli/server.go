@@ -90,7 +90,8 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// coordinatorProcess is a running coordinator: store, coordinator, HTTP.
+// coordinatorProcess is a running coordinator with its store and its HTTP
+// server.
 type coordinatorProcess struct {
 	url     string
 	log     *slog.Logger
@@ -112,12 +113,12 @@ func (sf *serverFlags) resolveTokens(a *app, fs *flag.FlagSet) error {
 	return err
 }
 
-// checkTokens refuses tokens that leave a door open. With API tokens
-// clients are kept out, so workers must be too: registration without a
-// join token would let any machine that reaches the coordinator join as a
-// worker and be sent jobs with their environment and files. Beyond
-// loopback both are needed unless --insecure; --insecure never waives the
-// join token that API tokens call for.
+// checkTokens refuses tokens that leave a door open.
+// With API tokens clients are kept out, so workers must be too. Without a
+// join token any machine that reaches the coordinator could join as a
+// worker. It would be sent jobs with their environment and files.
+// Beyond loopback both tokens are needed unless --insecure is given.
+// --insecure never waives the join token that API tokens call for.
 func (sf *serverFlags) checkTokens() error {
 	tokens := splitTokens(sf.apiToken)
 	switch {
@@ -134,45 +135,23 @@ func (sf *serverFlags) checkTokens() error {
 	return fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could run commands. Set %s, or pass --insecure", sf.listen, missing)
 }
 
-func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Logger) (*coordinatorProcess, error) {
-	tokens := splitTokens(sf.apiToken)
-	if (sf.tlsCert == "") != (sf.tlsKey == "") {
-		return nil, errors.New("--tls-cert and --tls-key go together")
+// startCoordinator opens the store, starts the coordinator and serves the
+// HTTP API and UI on sf.listen.
+// It returns once the listener is open. Serving goes on in the background,
+// and its end arrives on the process's served channel.
+func startCoordinator(ctx context.Context, sf *serverFlags, log *slog.Logger) (*coordinatorProcess, error) {
+	if err := sf.checkTLS(); err != nil {
+		return nil, err
 	}
-	if sf.tlsCert != "" {
-		// Checked before anything is announced: serving would find out
-		// only after the listening line.
-		if _, err := tls.LoadX509KeyPair(sf.tlsCert, sf.tlsKey); err != nil {
-			return nil, fmt.Errorf("--tls-cert %s and --tls-key %s: %w", sf.tlsCert, sf.tlsKey, err)
-		}
-	}
-	maxSize, err := drover.ParseMemory(sf.bundleMaxSize)
+	limits, err := sf.bundleLimits()
 	if err != nil {
-		return nil, fmt.Errorf("--bundle-max-size (DROVER_BUNDLE_MAX_SIZE): %w", err)
+		return nil, err
 	}
-	maxUnpacked, err := drover.ParseMemory(sf.bundleMaxUnpacked)
+	st, err := sf.openStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("--bundle-max-unpacked (DROVER_BUNDLE_MAX_UNPACKED): %w", err)
+		return nil, err
 	}
-	limits := bundle.Limits{MaxCompressed: maxSize << 20, MaxUnpacked: maxUnpacked << 20, MaxFiles: sf.bundleMaxFiles, MaxRatio: sf.bundleMaxRatio}
-	if err := os.MkdirAll(sf.data, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
-	outCap, err := drover.ParseMemory(sf.outputCap)
-	if err != nil {
-		return nil, fmt.Errorf("--output-cap (DROVER_OUTPUT_CAP): %w", err)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(sf.data, "drover.db"), sqlite.Options{OutputCap: outCap << 20})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	reg := metrics.NewRegistry()
-	metrics.RegisterProcess(reg)
-	coord, err := coordinator.New(coordinator.Config{
-		Store: st, Logger: log, Metrics: reg,
-		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
-		BundleLimits: limits, Retention: sf.retention, DownRetention: sf.downRetention,
-	})
+	coord, err := sf.newCoordinator(st, log, limits)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -187,6 +166,71 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 		st.Close()
 		return nil, err
 	}
+	return sf.serve(ctx, ln, coord, st, log, limits), nil
+}
+
+// checkTLS checks that --tls-cert and --tls-key go together and load.
+// It runs before anything is announced. Serving would find a bad pair only
+// after the listening line.
+func (sf *serverFlags) checkTLS() error {
+	if (sf.tlsCert == "") != (sf.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if sf.tlsCert == "" {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(sf.tlsCert, sf.tlsKey); err != nil {
+		return fmt.Errorf("--tls-cert %s and --tls-key %s: %w", sf.tlsCert, sf.tlsKey, err)
+	}
+	return nil
+}
+
+// bundleLimits reads the --bundle-* flags.
+func (sf *serverFlags) bundleLimits() (bundle.Limits, error) {
+	maxSize, err := drover.ParseMemory(sf.bundleMaxSize)
+	if err != nil {
+		return bundle.Limits{}, fmt.Errorf("--bundle-max-size (DROVER_BUNDLE_MAX_SIZE): %w", err)
+	}
+	maxUnpacked, err := drover.ParseMemory(sf.bundleMaxUnpacked)
+	if err != nil {
+		return bundle.Limits{}, fmt.Errorf("--bundle-max-unpacked (DROVER_BUNDLE_MAX_UNPACKED): %w", err)
+	}
+	return bundle.Limits{MaxCompressed: maxSize << 20, MaxUnpacked: maxUnpacked << 20, MaxFiles: sf.bundleMaxFiles, MaxRatio: sf.bundleMaxRatio}, nil
+}
+
+// openStore opens the SQLite store in the --data folder, made if missing.
+func (sf *serverFlags) openStore(ctx context.Context) (*sqlite.Store, error) {
+	if err := os.MkdirAll(sf.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	outCap, err := drover.ParseMemory(sf.outputCap)
+	if err != nil {
+		return nil, fmt.Errorf("--output-cap (DROVER_OUTPUT_CAP): %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(sf.data, "drover.db"), sqlite.Options{OutputCap: outCap << 20})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
+
+// newCoordinator makes the coordinator on st from the flags.
+// Its metrics registry holds the process's own metrics too.
+func (sf *serverFlags) newCoordinator(st *sqlite.Store, log *slog.Logger, limits bundle.Limits) (*coordinator.Coordinator, error) {
+	reg := metrics.NewRegistry()
+	metrics.RegisterProcess(reg)
+	return coordinator.New(coordinator.Config{
+		Store: st, Logger: log, Metrics: reg,
+		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
+		BundleLimits: limits, Retention: sf.retention, DownRetention: sf.downRetention,
+	})
+}
+
+// serve serves the API and UI of coord on ln in the background.
+// Requests' contexts end with the process's base context, which shutdown
+// cancels.
+func (sf *serverFlags) serve(ctx context.Context, ln net.Listener, coord *coordinator.Coordinator, st *sqlite.Store, log *slog.Logger, limits bundle.Limits) *coordinatorProcess {
+	tokens := splitTokens(sf.apiToken)
 	srv := httpapi.Server(httpapi.Config{Coordinator: coord, Logger: log, APITokens: tokens, JoinToken: sf.joinToken, UI: uiHandler(),
 		MaxBundleBody: limits.MaxCompressed + 1<<20, BundleUploads: sf.bundleUploads, MetricsPublic: sf.metricsPublic})
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
@@ -212,11 +256,12 @@ func startCoordinator(ctx context.Context, a *app, sf *serverFlags, log *slog.Lo
 		p.served <- err
 	}()
 	log.Info("listening", "url", p.url, "data", sf.data, "api_tokens", len(tokens) > 0, "join_token", sf.joinToken != "")
-	return p, nil
+	return p
 }
 
-// shutdown stops serving: long-polls and follow streams end (clients
-// reconnect to the next coordinator), in-flight requests get a bound.
+// shutdown stops serving.
+// Long-polls and follow streams end, and their clients reconnect to the
+// next coordinator. Requests in flight get a bound to finish.
 func (p *coordinatorProcess) shutdown() {
 	p.baseCtx()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -225,8 +270,9 @@ func (p *coordinatorProcess) shutdown() {
 	p.close()
 }
 
-// startFromFlags makes the logger and starts the coordinator; on failure it
-// has said why and returns the exit code.
+// startFromFlags makes the logger, checks the flags and starts the
+// coordinator.
+// On failure it has said why and returns the exit code.
 func startFromFlags(ctx context.Context, a *app, sf *serverFlags) (*coordinatorProcess, *slog.Logger, int) {
 	log, err := newLogger(a, sf.logLevel)
 	if err != nil {
@@ -241,7 +287,7 @@ func startFromFlags(ctx context.Context, a *app, sf *serverFlags) (*coordinatorP
 		a.errorf("%v", err)
 		return nil, nil, exitUsage
 	}
-	p, err := startCoordinator(ctx, a, sf, log)
+	p, err := startCoordinator(ctx, sf, log)
 	if err != nil {
 		a.errorf("%v", err)
 		return nil, nil, exitError
@@ -282,10 +328,8 @@ func cmdServer(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-func absPath(p string) (string, error) { return filepath.Abs(p) }
-
-// validate refuses flag values the coordinator cannot take, naming the
-// flag (and its variable): bad usage, exit 2.
+// validate refuses flag values the coordinator cannot take.
+// The error names the flag and its variable. It is bad usage, exit 2.
 func (sf *serverFlags) validate() error {
 	positive := []struct {
 		flag, env string

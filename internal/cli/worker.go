@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"os/user"
 	"runtime"
@@ -18,15 +17,16 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
-	"github.com/drover-dev/drover/internal/coordinator"
 	"github.com/drover-dev/drover/internal/executor"
 	"github.com/drover-dev/drover/internal/executor/docker"
 	"github.com/drover-dev/drover/internal/executor/noop"
 	"github.com/drover-dev/drover/internal/executor/process"
+	"github.com/drover-dev/drover/internal/procstat"
 	"github.com/drover-dev/drover/internal/worker"
 )
 
-// workerFlags configure a worker agent (drover worker, and dev's own worker).
+// workerFlags configure a worker agent.
+// drover worker and drover dev's own worker both use them.
 type workerFlags struct {
 	name, executor, cpu, memory, workDir, pull string
 	runAs, registries, workspaceLimit          string
@@ -58,98 +58,30 @@ func (wf *workerFlags) add(a *app, fs *flag.FlagSet) {
 	a.fromEnv(fs, "grace", "DROVER_GRACE")
 }
 
-// config turns the flags into a worker.Config (executors included).
+// config turns the flags into a worker.Config, executors included.
+// It refuses what the worker or the coordinator would refuse, naming the
+// flag.
 func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Config, error) {
-	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir, Labels: map[string]string{}}
-	// What the coordinator would refuse, refused here naming the flag.
-	if err := drover.ValidateWorkerName(strings.TrimSpace(wf.name)); err != nil {
-		return cfg, fmt.Errorf("--name (DROVER_WORKER_NAME): %s", drover.ErrorMessage(err))
-	}
-	if wf.grace < 0 {
-		return cfg, fmt.Errorf("--grace (DROVER_GRACE) is %s: use 0 to kill at once, or a positive duration", wf.grace)
-	}
-	switch docker.PullPolicy(wf.pull) {
-	case docker.PullMissing, docker.PullAlways, docker.PullNever:
-	default:
-		return cfg, fmt.Errorf("--pull (DROVER_PULL) is %q: use missing, always or never", wf.pull)
-	}
-	if wf.grace <= 0 {
-		cfg.NoGrace = true
-	} else {
-		cfg.Grace = wf.grace
-	}
-	if strings.TrimSpace(wf.workspaceLimit) == "0" {
-		cfg.NoWorkspaceLimit = true
-	} else {
-		mb, err := drover.ParseMemory(wf.workspaceLimit)
-		if err != nil {
-			return cfg, fmt.Errorf("--workspace-limit (DROVER_WORKSPACE_LIMIT) is %q: use a size like 500M or 10G, or 0 for none", wf.workspaceLimit)
-		}
-		cfg.WorkspaceLimit = mb << 20
-	}
-	var kvs []string
-	for _, l := range wf.labels {
-		for _, kv := range strings.Split(l, ",") {
-			kvs = append(kvs, strings.TrimSpace(kv))
-		}
-	}
-	labels, err := keyValues("--labels", "k=v[,k=v...]", kvs)
-	if err != nil {
+	cfg := worker.Config{Name: wf.name, Logger: log, WorkDir: wf.workDir}
+	var err error
+	if err = wf.runPolicy(&cfg); err != nil {
 		return cfg, err
 	}
-	for k, v := range labels {
-		if k == drover.NetworkLabel {
-			// It must match what the docker executor does.
-			return cfg, fmt.Errorf("--labels: %s is drover's own label: --allow-network sets it", k)
-		}
-		cfg.Labels[k] = v
+	if cfg.Labels, err = wf.labelSet(); err != nil {
+		return cfg, err
 	}
-	if wf.allowNetwork {
-		cfg.Labels[drover.NetworkLabel] = "true"
-	}
-	if err := drover.ValidateLabels("labels", cfg.Labels); err != nil {
-		return cfg, fmt.Errorf("--labels: %s", drover.ErrorMessage(err))
-	}
-	if _, err := docker.ParseRegistries(wf.registries); err != nil {
-		return cfg, fmt.Errorf("--registries (DROVER_REGISTRIES): %w", err)
-	}
-	if wf.maxParallel < 1 {
-		return cfg, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
-	}
-	cfg.Capacity.Slots = wf.maxParallel
-	if cfg.RunAs, err = parseRunAs(wf.runAs); err != nil {
-		return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
-	}
-	cfg.Capacity.CPU = int64(runtime.NumCPU()) * 1000
-	if wf.cpu != "" {
-		v, err := drover.ParseCPU(wf.cpu)
-		if err != nil {
-			return cfg, fmt.Errorf("--cpu (DROVER_WORKER_CPU): %w", err)
-		}
-		cfg.Capacity.CPU = v
-	}
-	total := worker.MemoryMB()
-	cfg.Capacity.MemoryMB = total - min(max(total/10, 256), 2048)
-	if wf.memory != "" {
-		v, err := drover.ParseMemory(wf.memory)
-		if err != nil {
-			return cfg, fmt.Errorf("--memory (DROVER_WORKER_MEMORY): %w", err)
-		}
-		cfg.Capacity.MemoryMB = v
-	}
-	if cfg.Capacity.MemoryMB <= 0 {
-		return cfg, errors.New("cannot tell this machine's memory: set --memory")
+	mem, _ := procstat.ReadMemory()
+	if cfg.Capacity, err = wf.capacity(runtime.NumCPU(), mem.Total>>20); err != nil {
+		return cfg, err
 	}
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = worker.DefaultWorkDir(cfg.Name)
 	}
-	execs, err := wf.executors(ctx, log, cfg.WorkDir)
-	if err != nil {
+	if cfg.Executors, err = wf.executors(ctx, log, cfg.WorkDir); err != nil {
 		return cfg, err
 	}
-	cfg.Executors = execs
 	// Only process jobs switch users.
-	if slices.ContainsFunc(execs, func(e worker.Executor) bool { return e.Name() == drover.ExecutorProcess }) {
+	if slices.ContainsFunc(cfg.Executors, func(e worker.Executor) bool { return e.Name() == drover.ExecutorProcess }) {
 		if err := cfg.RunAs.Check(wf.maxParallel); err != nil {
 			return cfg, fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
 		}
@@ -157,9 +89,111 @@ func (wf *workerFlags) config(ctx context.Context, log *slog.Logger) (worker.Con
 	return cfg, nil
 }
 
-// parseRunAs reads --run-as: auto, a range FIRST-LAST of uids, a numeric
-// uid[:gid], or a user name. A user's gid is its primary group (a uid
-// without a passwd entry: the same number); no supplementary group is kept.
+// runPolicy fills in how the worker runs jobs.
+// That is its name, the grace before SIGKILL, the workspace limit and who
+// process jobs run as. It checks the docker executor's image flags too.
+func (wf *workerFlags) runPolicy(cfg *worker.Config) error {
+	if err := drover.ValidateWorkerName(strings.TrimSpace(wf.name)); err != nil {
+		return fmt.Errorf("--name (DROVER_WORKER_NAME): %s", drover.ErrorMessage(err))
+	}
+	switch {
+	case wf.grace < 0:
+		return fmt.Errorf("--grace (DROVER_GRACE) is %s: use 0 to kill at once, or a positive duration", wf.grace)
+	case wf.grace == 0:
+		cfg.NoGrace = true
+	default:
+		cfg.Grace = wf.grace
+	}
+	switch docker.PullPolicy(wf.pull) {
+	case docker.PullMissing, docker.PullAlways, docker.PullNever:
+	default:
+		return fmt.Errorf("--pull (DROVER_PULL) is %q: use missing, always or never", wf.pull)
+	}
+	if _, err := docker.ParseRegistries(wf.registries); err != nil {
+		return fmt.Errorf("--registries (DROVER_REGISTRIES): %w", err)
+	}
+	if strings.TrimSpace(wf.workspaceLimit) == "0" {
+		cfg.NoWorkspaceLimit = true
+	} else {
+		mb, err := drover.ParseMemory(wf.workspaceLimit)
+		if err != nil {
+			return fmt.Errorf("--workspace-limit (DROVER_WORKSPACE_LIMIT) is %q: use a size like 500M or 10G, or 0 for none", wf.workspaceLimit)
+		}
+		cfg.WorkspaceLimit = mb << 20
+	}
+	var err error
+	if cfg.RunAs, err = parseRunAs(wf.runAs); err != nil {
+		return fmt.Errorf("--run-as (DROVER_RUN_AS) %q: %w", wf.runAs, err)
+	}
+	return nil
+}
+
+// labelSet reads --labels and --allow-network into the worker's labels.
+// The map is never nil.
+// drover's network label comes from --allow-network alone, so that it
+// matches what the docker executor does.
+func (wf *workerFlags) labelSet() (map[string]string, error) {
+	var kvs []string
+	for _, l := range wf.labels {
+		for _, kv := range strings.Split(l, ",") {
+			kvs = append(kvs, strings.TrimSpace(kv))
+		}
+	}
+	given, err := keyValues("--labels", "k=v[,k=v...]", kvs)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{}
+	for k, v := range given {
+		if k == drover.NetworkLabel {
+			return nil, fmt.Errorf("--labels: %s is drover's own label: --allow-network sets it", k)
+		}
+		labels[k] = v
+	}
+	if wf.allowNetwork {
+		labels[drover.NetworkLabel] = "true"
+	}
+	if err := drover.ValidateLabels("labels", labels); err != nil {
+		return nil, fmt.Errorf("--labels: %s", drover.ErrorMessage(err))
+	}
+	return labels, nil
+}
+
+// capacity is what the worker offers on a machine of cpus CPUs and
+// memoryMB MiB of memory.
+// By default it offers every CPU. It keeps a tenth of the memory back, at
+// least 256 MiB and at most 2 GiB. --cpu and --memory replace either.
+// A machine whose memory is unknown has memoryMB 0 and needs --memory.
+func (wf *workerFlags) capacity(cpus int, memoryMB int64) (drover.Capacity, error) {
+	c := drover.Capacity{CPU: int64(cpus) * 1000, MemoryMB: memoryMB - min(max(memoryMB/10, 256), 2048)}
+	if wf.maxParallel < 1 {
+		return c, fmt.Errorf("--max-parallel (MAX_PARALLEL_JOBS) is %d: it must be at least 1", wf.maxParallel)
+	}
+	c.Slots = wf.maxParallel
+	if wf.cpu != "" {
+		v, err := drover.ParseCPU(wf.cpu)
+		if err != nil {
+			return c, fmt.Errorf("--cpu (DROVER_WORKER_CPU): %w", err)
+		}
+		c.CPU = v
+	}
+	if wf.memory != "" {
+		v, err := drover.ParseMemory(wf.memory)
+		if err != nil {
+			return c, fmt.Errorf("--memory (DROVER_WORKER_MEMORY): %w", err)
+		}
+		c.MemoryMB = v
+	}
+	if c.MemoryMB <= 0 {
+		return c, errors.New("cannot tell this machine's memory: set --memory")
+	}
+	return c, nil
+}
+
+// parseRunAs reads --run-as.
+// It takes auto, a range FIRST-LAST of uids, a numeric uid[:gid], or a user
+// name. A user's gid is its primary group. A uid without a passwd entry
+// takes the same number as its gid. No supplementary group is kept.
 func parseRunAs(s string) (worker.RunAs, error) {
 	const use = "use auto, a user name, a numeric uid[:gid], or a range of uids FIRST-LAST"
 	if s == "auto" {
@@ -210,9 +244,10 @@ func parseRunAs(s string) (worker.RunAs, error) {
 }
 
 // executors makes the executors the operator allows with --executor, in
-// its order. Which executors a worker offers is the operator's choice: a
-// submitter only chooses among them. Process jobs are not isolated, so auto
-// offers process only where docker cannot be had.
+// its order.
+// Which executors a worker offers is the operator's choice. A submitter
+// only chooses among them. Process jobs are not isolated, so auto offers
+// process only where docker cannot be had.
 func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir string) ([]worker.Executor, error) {
 	names, err := parseExecutors(wf.executor)
 	if err != nil {
@@ -226,8 +261,9 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 	newDocker := func() (worker.Executor, error) {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		// The containers' label names this worker across restarts: its
-		// name and work dir, which two workers on one machine never share.
+		// The containers' label names this worker across restarts.
+		// It is the name and the work dir, which two workers on one
+		// machine never share.
 		instance := drover.NewID("wi")
 		registries, _ := docker.ParseRegistries(wf.registries) // checked in config
 		d, err := docker.New(dctx, docker.Config{Logger: log, Pull: docker.PullPolicy(wf.pull), AllowNetwork: wf.allowNetwork,
@@ -259,11 +295,12 @@ func (wf *workerFlags) executors(ctx context.Context, log *slog.Logger, workDir 
 	return execs, nil
 }
 
-// auto is --executor auto: docker when the engine answers, else process. A
-// machine without Docker can only run process jobs, and its operator
-// installed a worker there to run them. drover dev is one user running
-// their own commands on loopback: it offers process, and docker as well
-// when the engine answers.
+// auto is --executor auto.
+// It offers docker when the engine answers, and process otherwise.
+// A machine without Docker can only run process jobs, and its operator
+// installed a worker there to run them.
+// drover dev is one user running their own commands on loopback. It offers
+// process, and docker as well when the engine answers.
 func (wf *workerFlags) auto(log *slog.Logger, newProcess func() worker.Executor, newDocker func() (worker.Executor, error)) []worker.Executor {
 	d, err := newDocker()
 	switch {
@@ -281,9 +318,10 @@ func (wf *workerFlags) auto(log *slog.Logger, newProcess func() worker.Executor,
 	return []worker.Executor{d}
 }
 
-// parseExecutors reads --executor: nil for auto, else the names of a
-// comma-separated list of docker and process, or noop alone (it runs
-// nothing: for drover bench).
+// parseExecutors reads --executor.
+// It returns nil for auto. Otherwise it returns the names of a
+// comma-separated list of docker and process, or noop alone.
+// noop runs nothing and is there for drover bench.
 func parseExecutors(v string) ([]string, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("--executor (DROVER_EXECUTOR) %q: %s: use auto, or docker, process or both as docker,process (noop alone)", v, why)
@@ -312,6 +350,8 @@ func parseExecutors(v string) ([]string, error) {
 	return names, nil
 }
 
+// cmdWorker is drover worker: a worker agent that takes jobs from the
+// coordinator at --server.
 func cmdWorker(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "worker")
 	var wf workerFlags
@@ -332,8 +372,8 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 		a.errorf("%v", err)
 		return exitUsage
 	}
-	// Read, and unset from the environment, before any process is started
-	// (the container guard): no child inherits the token.
+	// The token is read, and unset from the environment, before any
+	// process starts. The container guard then cannot inherit it.
 	joinToken, readJoinToken, err := join.resolve(a, fs)
 	if err != nil {
 		a.errorf("%v", err)
@@ -351,16 +391,16 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 	}
 	defer wf.stopGuard()
 	// The worker keeps the token until it registers, then only its own
-	// secret; it reads the file again if it must register again.
+	// secret. It reads the file again if it must register again.
 	cfg.Server, cfg.JoinToken, cfg.ReadJoinToken = server, joinToken, readJoinToken
 	w, err := worker.New(cfg)
 	if err != nil {
 		a.errorf("%v", err)
 		return exitError
 	}
-	// The first SIGTERM or Ctrl-C drains (finish running jobs, take no new
-	// ones, deregister); a second one stops at once and the running jobs
-	// are requeued elsewhere.
+	// The first SIGTERM or Ctrl-C drains the worker.
+	// A second one stops it at once, and its running jobs are requeued
+	// elsewhere.
 	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHard()
 	go func() {
@@ -369,16 +409,9 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 			return
 		case <-ctx.Done():
 		}
-		log.Info("draining: finishing running jobs; signal again to stop at once")
-		w.Drain()
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(again)
-		select {
-		case <-again:
+		if drainUntilSecondSignal(log, w, hard.Done(), "draining: finishing running jobs; signal again to stop at once") {
 			log.Warn("stopping now; running jobs will be requeued")
 			stopHard()
-		case <-hard.Done():
 		}
 	}()
 	if err := w.Run(hard); err != nil && !errors.Is(err, context.Canceled) {
@@ -388,211 +421,20 @@ func cmdWorker(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-func cmdDev(ctx context.Context, a *app, args []string) int {
-	fs := newFlags(a, "dev")
-	var sf serverFlags
-	wf := workerFlags{dev: true}
-	sf.add(a, fs, "127.0.0.1:8080", ".drover")
-	wf.add(a, fs)
-	if _, err := parse(fs, args); err != nil {
-		return usageCode(err)
-	}
-	if err := a.envError(fs); err != nil {
-		a.errorf("%v", err)
-		return exitUsage
-	}
-	if err := sf.resolveTokens(a, fs); err != nil {
-		a.errorf("%v", err)
-		return exitUsage
-	}
-	if !isLoopback(sf.listen) && !sf.insecure {
-		a.errorf("drover dev listens on loopback only (it has no tokens); use drover server to serve a network")
-		return exitUsage
-	}
-	p, log, code := startFromFlags(ctx, a, &sf)
-	if p == nil {
-		return code
-	}
-	cfg, err := wf.config(ctx, log)
-	if err != nil {
-		p.shutdown()
-		a.errorf("%v", err)
-		return exitUsage
-	}
-	defer wf.stopGuard()
-	// The coordinator in this process holds the join token anyway: the
-	// worker may have it again if the coordinator forgets it.
-	joinToken := sf.joinToken
-	cfg.Server, cfg.JoinToken = p.url, joinToken
-	cfg.ReadJoinToken = func() (string, error) { return joinToken, nil }
-	cfg.Labels[drover.LocalLabel] = "true"
-	if err := evictEarlierRuns(ctx, p.coord, log); err != nil {
-		p.shutdown()
-		a.errorf("%v", err)
-		return exitError
-	}
-	w, err := worker.New(cfg)
-	if err != nil {
-		p.shutdown()
-		a.errorf("%v", err)
-		return exitError
-	}
-	abs, _ := absPath(sf.data)
-	try := "drover run -- echo hello"
-	if p.url != defaultServer {
-		try = "DROVER_SERVER=" + p.url + " " + try
-	}
-	fmt.Fprintf(a.stderr, `
-  drover dev is up: coordinator, a local worker and the web UI
-    UI and API:  %s
-    data:        %s (delete it to start afresh)
-    try:         %s
-  Ctrl-C lets running jobs finish, then stops; Ctrl-C again stops at once
-  (they run again at the next start). Queued jobs wait for the next start.
-
-`, p.url, abs, try)
-	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx) }()
+// drainUntilSecondSignal drains w and waits for a second SIGINT or SIGTERM.
+// The first one has already arrived, and draining says so in the log.
+// It reports true when the second signal came, and false when ended closed
+// first.
+func drainUntilSecondSignal(log *slog.Logger, w *worker.Worker, ended <-chan struct{}, draining string) bool {
+	log.Info(draining)
+	w.Drain()
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
 	select {
-	case <-ctx.Done():
-		// As drover worker: the first Ctrl-C drains (the coordinator goes
-		// on serving, so followers see the jobs end), a second stops now.
-		log.Info("draining: finishing running jobs; Ctrl-C again to stop at once")
-		w.Drain()
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		select {
-		case <-again:
-			log.Warn("stopping now; running jobs will run again at the next start")
-		case err := <-done:
-			done <- err // for doneOr below
-		}
-		signal.Stop(again)
-	case err := <-done:
-		if err != nil {
-			a.errorf("worker: %v", err)
-			done <- nil
-			break
-		}
-		// Drained from the UI or the API: the worker left, the coordinator
-		// and the UI go on (their page is what drained it).
-		wf.stopGuard() // nothing of it is left to guard
-		log.Warn("the local worker drained and left; the coordinator and UI go on serving: start a worker to run jobs (drover worker --server " + p.url + "), Ctrl-C to stop")
-		done <- nil
-		select {
-		case <-ctx.Done():
-		case err := <-p.served:
-			if err != nil {
-				a.errorf("serve: %v", err)
-			}
-		}
-	case err := <-p.served:
-		if err != nil {
-			a.errorf("serve: %v", err)
-		}
+	case <-again:
+		return true
+	case <-ended:
+		return false
 	}
-	stopWorker()
-	<-doneOr(done)
-	p.shutdown()
-	return exitOK
-}
-
-// evictEarlierRuns removes the live local workers the store lists when
-// drover dev starts. They are workers of earlier runs on this data folder
-// that ended without leaving (killed, a power loss), as this run's worker
-// has not registered yet. Left listed, one would hold its name, and its
-// jobs, for a heartbeat timeout after this start.
-func evictEarlierRuns(ctx context.Context, coord *coordinator.Coordinator, log *slog.Logger) error {
-	ws, err := coord.Workers(ctx)
-	if err != nil {
-		return fmt.Errorf("read the workers: %w", err)
-	}
-	for _, w := range ws {
-		if w.Labels[drover.LocalLabel] != "true" || w.State == drover.WorkerDown {
-			continue
-		}
-		if err := coord.Evict(ctx, w.ID); err != nil {
-			return fmt.Errorf("remove the worker %s of an earlier drover dev: %w", w.ID, err)
-		}
-		log.Info("removed the worker of an earlier drover dev that ended without leaving", "worker", w.ID, "name", w.Name)
-	}
-	return nil
-}
-
-func doneOr(ch chan error) <-chan error {
-	out := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-ch:
-			out <- err
-		case <-time.After(15 * time.Second):
-			out <- errors.New("worker did not stop in time")
-		}
-	}()
-	return out
-}
-
-// guardCommand is the hidden command of the container guard (see
-// docker.Guard): drover docker-guard INSTANCE, its lifeline on stdin.
-const guardCommand = "docker-guard"
-
-// startGuard starts the container guard of this worker process: a drover
-// docker-guard process of its own process group (a Ctrl-C meant for the
-// worker does not reach it) that removes the worker's containers once the
-// worker is gone, however it ends. Without it (drover's binary not found,
-// say) containers of a worker killed with -9 run on until it starts again.
-func (wf *workerFlags) startGuard(log *slog.Logger, instance string) {
-	exe, err := os.Executable()
-	if err != nil {
-		log.Warn("no container guard: containers of this worker outlive it if it is killed", "err", err)
-		return
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		log.Warn("no container guard: containers of this worker outlive it if it is killed", "err", err)
-		return
-	}
-	cmd := exec.Command(exe, guardCommand, instance)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	r.Close() // the guard's end; the worker keeps only the write end
-	if err != nil {
-		w.Close()
-		log.Warn("no container guard: containers of this worker outlive it if it is killed", "err", err)
-		return
-	}
-	wf.lifeline = w
-	go func() { _ = cmd.Wait() }() // reaps the guard, which exits after the worker closes its end
-}
-
-// stopGuard closes the guard's lifeline: the guard removes what containers
-// of this worker are left (none after a clean stop) and exits.
-func (wf *workerFlags) stopGuard() {
-	if wf.lifeline != nil {
-		wf.lifeline.Close()
-		wf.lifeline = nil
-	}
-}
-
-// cmdDockerGuard is drover docker-guard INSTANCE (see startGuard). It
-// ignores the signals a terminal or a service manager sends the worker:
-// only the end of its lifeline, stdin, ends it.
-func cmdDockerGuard(_ context.Context, a *app, args []string) int {
-	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	if len(args) != 1 {
-		a.errorf("usage: drover %s INSTANCE (started by drover worker, not by hand)", guardCommand)
-		return exitUsage
-	}
-	if fi, err := os.Stdin.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-		a.errorf("%s is started by drover worker with a pipe on its stdin, not by hand", guardCommand)
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(a.stderr, nil)).With("guard", args[0])
-	if _, err := docker.Guard(context.Background(), log, args[0], os.Stdin); err != nil {
-		log.Error("container guard", "err", err)
-		return exitError
-	}
-	return exitOK
 }

@@ -1,10 +1,15 @@
-// Package coordinator owns the job lifecycle: submission, scheduling passes,
-// assignment delivery to long-polling workers, leases and the heartbeat
-// reaper, attempt fencing, both retry budgets, cancellation, timeouts as a
-// backstop, and the event hub that feeds live output and state to followers.
+// Package coordinator owns the job lifecycle.
+// It takes submissions and runs the scheduling passes.
+// It hands assignments to long-polling workers.
+// It enforces leases with the heartbeat reaper and fences stale attempts.
+// It applies both retry budgets, cancellation, and timeouts as a backstop.
+// Its event hub feeds live output and state to followers.
+// Its retention service removes old jobs, unused bundles and workers long
+// DOWN.
 //
-// The store is the source of truth; the coordinator keeps only wake-up
-// signals in memory, so a restarted coordinator loses nothing it had
+// The store is the source of truth.
+// In memory the coordinator keeps only wake-ups and caches of what the
+// store holds. A restarted coordinator therefore loses nothing it had
 // acknowledged.
 package coordinator
 
@@ -147,10 +152,10 @@ type Coordinator struct {
 	log   *slog.Logger
 	clock Clock
 
-	wake    chan struct{} // scheduler wake-up, capacity 1
-	events  *Hub
-	watch   *watchers
-	workers *signals // long-poll wake-ups by worker id
+	wake        chan struct{} // scheduler wake-up, capacity 1
+	events      *Hub
+	watch       *watchers
+	pollWakeups *pollWakeups // wakes the workers' long-polls
 
 	lastFree int // free slots the last scheduling pass found, -1 if unknown (only the pass touches it)
 	// fleetChanged is set by every Wake but a new job's: something may
@@ -159,7 +164,14 @@ type Coordinator struct {
 	pendingMu    sync.Mutex
 	pending      map[string]string // last pending reason written per job
 
-	memo    *memo // what hot calls need not read from the store again
+	// These remember what hot calls would otherwise read from the store.
+	// The store stays the source of truth. A restarted coordinator, or
+	// another one on the same store, reads them again.
+	secrets  workerSecrets
+	owners   *attemptOwners
+	fleet    fleetView
+	draining *drainingSet
+
 	metrics *coordMetrics
 
 	// startedAt is when Start ran: leases are enforced only once workers
@@ -171,49 +183,52 @@ type Coordinator struct {
 	started bool
 }
 
-// New returns a Coordinator; Start runs its loops.
+// New returns a Coordinator.
+// Start runs its loops.
 func New(cfg Config) (*Coordinator, error) {
 	cfg.fill()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	c := &Coordinator{
-		cfg:     cfg,
-		store:   cfg.Store,
-		log:     cfg.Logger,
-		clock:   cfg.Clock,
-		wake:    make(chan struct{}, 1),
-		events:  NewHub(cfg.EventBuffer),
-		watch:   newWatchers(),
-		workers: newSignals(),
-		pending: map[string]string{},
-		memo:    newMemo(),
+		cfg:         cfg,
+		store:       cfg.Store,
+		log:         cfg.Logger,
+		clock:       cfg.Clock,
+		wake:        make(chan struct{}, 1),
+		events:      NewHub(cfg.EventBuffer),
+		watch:       newWatchers(),
+		pollWakeups: newPollWakeups(),
+		pending:     map[string]string{},
+		owners:      newAttemptOwners(),
+		draining:    newDrainingSet(),
 	}
 	c.metrics = newCoordMetrics(cfg.Metrics, c)
 	return c, nil
 }
 
-// Start runs the scheduler and the reaper until Stop.
+// Start runs the scheduler, the reaper and the retention service until Stop.
 func (c *Coordinator) Start(ctx context.Context) error {
 	if c.started {
 		return errors.New("coordinator already started")
 	}
 	c.started = true
 	c.startedAt = c.now()
-	// The workers a previous run left DRAINING: long-polls learn it from
-	// memory (see memo). Without it they learn it from their next
-	// heartbeat's answer.
+	// Long-polls learn from memory which workers a previous run left
+	// DRAINING. Without this they learn it from their next heartbeat's
+	// answer.
 	if ws, err := c.store.Fleet(ctx); err != nil {
 		c.log.Warn("read the workers at start", "err", err)
 	} else {
 		for _, w := range ws {
-			c.memo.noteState(w.ID, w.State)
+			c.draining.note(w.ID, w.State)
 		}
 	}
 	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx))
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() { defer c.wg.Done(); c.scheduleLoop(ctx) }()
 	go func() { defer c.wg.Done(); c.reapLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.retentionLoop(ctx) }()
 	c.Wake()
 	return nil
 }
@@ -234,9 +249,9 @@ func (c *Coordinator) Wake() {
 	c.wakeQueued()
 }
 
-// wakeQueued is Wake for a new job in the queue: a fleet the last pass
-// found without a free slot cannot take it, so such a pass is skipped until
-// something else changes (see scheduleLoop).
+// wakeQueued is Wake for a new job in the queue.
+// A fleet the last pass found without a free slot cannot take the job.
+// Such a pass is skipped until something else changes (see scheduleLoop).
 func (c *Coordinator) wakeQueued() {
 	select {
 	case c.wake <- struct{}{}:
@@ -268,6 +283,15 @@ func (c *Coordinator) publishJob(j *drover.Job) {
 	c.watch.notify(j.ID, true)
 }
 
+// forgetWorker drops what memory holds of a worker that left or was lost.
+// The fleet view goes too, as it counted the worker.
+func (c *Coordinator) forgetWorker(workerID string) {
+	c.secrets.forget(workerID)
+	c.draining.forget(workerID)
+	c.fleet.forget()
+}
+
+// publishWorker sends a worker change to /events.
 func (c *Coordinator) publishWorker(w *drover.Worker) {
 	if w == nil {
 		return

@@ -63,13 +63,14 @@ func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey s
 	return j, created, nil
 }
 
-// unschedulable says why no registered worker could ever run spec, and the
-// spec field at fault ("" if one could: see sched.Unschedulable). The
-// workers read by a submission less than a second ago are enough to accept;
-// a refusal is always decided on a fresh read.
+// unschedulable says why no registered worker could ever run spec.
+// It names the spec field at fault too. Both are "" when a worker could,
+// as sched.Unschedulable says.
+// The fleet view is enough to accept a job.
+// A refusal is always decided on a fresh read of the workers.
 func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (field, msg string, err error) {
 	now := c.now()
-	if ws := c.memo.recentFleet(now); ws != nil {
+	if ws := c.fleet.recent(now); ws != nil {
 		if _, msg := sched.Unschedulable(spec, ws); msg == "" {
 			return "", "", nil
 		}
@@ -81,7 +82,7 @@ func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (f
 	if ws == nil {
 		ws = []drover.Worker{}
 	}
-	c.memo.setFleet(ws, now)
+	c.fleet.set(ws, now)
 	field, msg = sched.Unschedulable(spec, ws)
 	return field, msg, nil
 }
@@ -141,17 +142,18 @@ func (c *Coordinator) Jobs(ctx context.Context, f drover.JobFilter) (*drover.Job
 	return &drover.JobPage{Jobs: jobs, NextCursor: next}, nil
 }
 
-// Cancel cancels a job. A queued job (or one whose assignment was not yet
-// acknowledged) is CANCELLED at once; a running one is stopped by its worker
-// (SIGTERM, grace, SIGKILL) and becomes CANCELLED when its attempt ends.
+// Cancel cancels a job.
+// A queued job is CANCELLED at once, and so is one whose assignment was not
+// yet acknowledged. A running job is stopped by its worker with SIGTERM,
+// then SIGKILL after the grace. It becomes CANCELLED when its attempt ends.
 func (c *Coordinator) Cancel(ctx context.Context, id string) (*drover.Job, error) {
 	j, err := c.store.CancelJob(ctx, id, c.now())
 	if err != nil {
 		return nil, err
 	}
-	// Wake the worker's long-poll so the stop is pushed at once.
+	// The worker's long-poll wakes, so the stop is pushed at once.
 	if j.WorkerID != "" {
-		c.workers.notify(j.WorkerID)
+		c.pollWakeups.notify(j.WorkerID)
 	}
 	if j.State.Final() {
 		c.metrics.jobFinished(j)
@@ -161,8 +163,9 @@ func (c *Coordinator) Cancel(ctx context.Context, id string) (*drover.Job, error
 	return j, nil
 }
 
-// CancelMany cancels jobs as Cancel does, in one transaction: a job of the
-// list cannot start in a slot another of them frees. Each has its result.
+// CancelMany cancels jobs as Cancel does, in one transaction.
+// A job of the list then cannot start in a slot another of them frees.
+// Each job has its own result.
 func (c *Coordinator) CancelMany(ctx context.Context, ids []string) ([]store.CancelResult, error) {
 	rs, err := c.store.CancelJobs(ctx, ids, c.now())
 	if err != nil {
@@ -176,7 +179,7 @@ func (c *Coordinator) CancelMany(ctx context.Context, ids []string) ([]store.Can
 		}
 		if j.WorkerID != "" && !notified[j.WorkerID] {
 			notified[j.WorkerID] = true
-			c.workers.notify(j.WorkerID)
+			c.pollWakeups.notify(j.WorkerID)
 		}
 		if j.State.Final() {
 			c.metrics.jobFinished(j)

@@ -8,15 +8,10 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// reapLoop enforces leases every SweepInterval: workers silent for the
-// heartbeat timeout go DOWN and their attempts fail as worker_lost;
-// assignments not acknowledged within AckTimeout go back to the queue;
-// attempts overrunning timeout + grace + heartbeat timeout fail as timeout
-// (the worker enforces the timeout; this is the backstop).
+// reapLoop runs Reap every SweepInterval until ctx ends.
 func (c *Coordinator) reapLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepInterval)
 	defer t.Stop()
-	var lastGC time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -26,91 +21,20 @@ func (c *Coordinator) reapLoop(ctx context.Context) {
 		if err := c.Reap(ctx); err != nil && ctx.Err() == nil {
 			c.log.Error("reaper", "err", err)
 		}
-		if now := c.now(); now.Sub(lastGC) >= time.Minute {
-			lastGC = now
-			if err := c.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
-				c.log.Error("removing old jobs", "err", err)
-			}
-		}
 	}
-}
-
-// CollectGarbage removes jobs finished longer than Retention ago, with their
-// attempts and output, then the bundles no job names any more (past
-// BundleGrace after their last upload), in batches so no transaction runs
-// long, and forgets workers DOWN for longer than DownRetention.
-func (c *Coordinator) CollectGarbage(ctx context.Context) error {
-	now := c.now()
-	before := now.Add(-c.cfg.Retention)
-	total, err := inBatches(500, func(n int) (int, error) { return c.store.DeleteFinished(ctx, before, n) })
-	if total > 0 {
-		c.log.Info("removed old jobs", "count", total, "finished_before", before)
-	}
-	if err != nil {
-		return err
-	}
-	// A bundle can be up to --bundle-max-size: a few at a time.
-	uploaded := now.Add(-c.cfg.BundleGrace)
-	total, err = inBatches(8, func(n int) (int, error) { return c.store.DeleteUnusedBundles(ctx, uploaded, n) })
-	if total > 0 {
-		c.log.Info("removed bundles no job uses", "count", total, "uploaded_before", uploaded)
-	}
-	if err != nil {
-		return err
-	}
-	return c.forgetDownWorkers(ctx)
-}
-
-// inBatches calls del with n until it removes fewer than n, and returns how
-// many it removed in all.
-func inBatches(n int, del func(n int) (int, error)) (int, error) {
-	total := 0
-	for {
-		k, err := del(n)
-		total += k
-		if err != nil || k < n {
-			return total, err
-		}
-	}
-}
-
-// forgetDownWorkers removes workers DOWN, and silent, for longer than
-// DownRetention. One that comes back later is told it is unknown and
-// registers again.
-func (c *Coordinator) forgetDownWorkers(ctx context.Context) error {
-	ws, err := c.store.Fleet(ctx)
-	if err != nil {
-		return err
-	}
-	before := c.now().Add(-c.cfg.DownRetention)
-	for _, w := range ws {
-		if w.State != drover.WorkerDown || !w.LastHeartbeatAt.Before(before) {
-			continue
-		}
-		// Checked again as it is removed: it may have come back since the
-		// list was read, or still have attempts a cut-short reaping round
-		// left (the next round ends them, a later one removes it).
-		gone, err := c.store.ForgetWorker(ctx, w.ID, before)
-		if err != nil {
-			return err
-		}
-		if !gone {
-			continue
-		}
-		c.workers.forget(w.ID)
-		c.memo.forgetWorker(w.ID)
-		c.log.Info("forgot a worker down for long", "worker", w.ID, "name", w.Name, "last_heartbeat", w.LastHeartbeatAt)
-		c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: w.ID, State: "LEFT"}})
-	}
-	return nil
 }
 
 // Reap runs one round of lease enforcement.
+// Workers silent for the heartbeat timeout go DOWN.
+// Their attempts fail as worker_lost.
+// Assignments not acknowledged within AckTimeout go back to the queue.
+// Attempts that overrun timeout, grace and heartbeat timeout fail as
+// timeout. The worker enforces the timeout, and this is the backstop.
 //
-// After a (re)start the coordinator gives workers a heartbeat timeout to
-// find it before it judges them, and an ack timeout before it takes back
-// assignments: the store's heartbeat times are from before the outage, and
-// judging by them would fail every running job as lost.
+// After a start the coordinator waits a heartbeat timeout before it judges
+// workers. It waits an ack timeout before it takes back assignments.
+// The store's heartbeat times are from before the outage. Judging by them
+// would fail every running job as lost.
 func (c *Coordinator) Reap(ctx context.Context) error {
 	now := c.now()
 	up := now.Sub(c.startedAt)
@@ -151,9 +75,9 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		if werr == nil {
 			c.publishWorker(w)
 		}
-		// A worker that comes back is looked up again; one that never does
-		// leaves nothing behind in memory.
-		c.memo.forgetWorker(id)
+		// A worker that comes back is looked up again.
+		// One that never does leaves nothing behind in memory.
+		c.forgetWorker(id)
 	}
 	if up < c.cfg.AckTimeout || up < c.cfg.HeartbeatTimeout {
 		return nil
@@ -199,10 +123,11 @@ func (c *Coordinator) endAttempt(ctx context.Context, id string, end store.Attem
 }
 
 // endAttemptWith is endAttempt with policy in place of decide.
+// The ended attempt's owner is forgotten.
 func (c *Coordinator) endAttemptWith(ctx context.Context, id string, end store.AttemptEnd, policy func(*drover.Job, *drover.Attempt, int, time.Time) store.JobOutcome) (*drover.Job, error) {
 	j, err := c.store.EndAttempt(ctx, id, end, func(j *drover.Job, a *drover.Attempt) store.JobOutcome {
-		// The end as stored: never before the attempt's start, so that a
-		// retry's backoff counts from it.
+		// The end is taken as stored, never before the attempt's start.
+		// A retry's backoff then counts from it.
 		at := end.At
 		if a.FinishedAt != nil {
 			at = *a.FinishedAt
@@ -215,7 +140,7 @@ func (c *Coordinator) endAttemptWith(ctx context.Context, id string, end store.A
 		}
 		return nil, err
 	}
-	c.memo.forgetAttempt(id)
+	c.owners.forget(id)
 	c.metrics.jobFinished(j)
 	c.publishJob(j)
 	c.Wake()

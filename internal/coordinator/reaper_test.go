@@ -232,38 +232,6 @@ func TestFinishDatedWhenTheAttemptEnded(t *testing.T) {
 	}
 }
 
-// A worker DOWN for longer than DownRetention is forgotten; one down for
-// less is still listed.
-func TestDownWorkerForgotten(t *testing.T) {
-	ctx := context.Background()
-	st, clock := reapStore(t)
-	c := reapCoordinator(t, st, clock)
-	reg := registerOne(t, c)
-	clock.Add(11 * time.Second)
-	if err := c.Reap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	listed := func() bool {
-		t.Helper()
-		if err := c.CollectGarbage(ctx); err != nil {
-			t.Fatal(err)
-		}
-		_, err := c.Worker(ctx, reg.Worker.ID)
-		return err == nil
-	}
-	if w, _ := c.Worker(ctx, reg.Worker.ID); w == nil || w.State != drover.WorkerDown || !listed() {
-		t.Fatalf("worker %+v: want DOWN and listed", w)
-	}
-	clock.Add(DefaultDownRetention - time.Minute)
-	if !listed() {
-		t.Fatal("worker forgotten before DownRetention")
-	}
-	clock.Add(2 * time.Minute)
-	if listed() {
-		t.Fatal("worker still listed after DownRetention")
-	}
-}
-
 // A lost worker's attempt ran, as far as anyone knows, until its last
 // heartbeat: that is its running phase, not the time until it was given up.
 func TestLostAttemptRanUntilLastHeartbeat(t *testing.T) {
@@ -303,44 +271,6 @@ func TestDrainOfADownWorkerIsRefused(t *testing.T) {
 	}
 	if w, _ := c.Worker(ctx, reg.Worker.ID); w.State != drover.WorkerDown {
 		t.Errorf("worker state %s after a refused drain, want DOWN", w.State)
-	}
-}
-
-// Garbage collection removes a bundle no job names once BundleGrace has
-// passed since its last upload, and keeps one a job names.
-func TestCollectGarbageRemovesUnusedBundles(t *testing.T) {
-	ctx := context.Background()
-	st, clock := reapStore(t)
-	c := reapCoordinator(t, st, clock)
-	put := func(sha string) {
-		t.Helper()
-		if _, err := st.PutBundle(ctx, &drover.Bundle{SHA256: sha, Size: 4, Files: 1, CreatedAt: clock.Now()}, strings.NewReader("PK\x03\x04")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	unused, used := strings.Repeat("0a", 32), strings.Repeat("0b", 32)
-	put(unused)
-	put(used)
-	registerOne(t, c)
-	if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Bundle: used}, ""); err != nil {
-		t.Fatal(err)
-	}
-	clock.Add(DefaultBundleGrace - time.Second)
-	if err := c.CollectGarbage(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.GetBundle(ctx, unused); err != nil {
-		t.Fatalf("a bundle within its grace was removed: %v", err)
-	}
-	clock.Add(2 * time.Second)
-	if err := c.CollectGarbage(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.GetBundle(ctx, unused); !drover.IsCode(err, drover.ENOTFOUND) {
-		t.Errorf("unused bundle after its grace: %v, want it removed", err)
-	}
-	if _, err := st.GetBundle(ctx, used); err != nil {
-		t.Errorf("a bundle a job names was removed: %v", err)
 	}
 }
 

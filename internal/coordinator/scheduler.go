@@ -202,7 +202,7 @@ func (c *Coordinator) assign(ctx context.Context, now time.Time, jobs []drover.J
 	if err != nil {
 		return err
 	}
-	c.memo.setOwners(attempts)
+	c.owners.add(attempts)
 	c.lastFree = max(0, free-len(attempts))
 	c.metrics.assigned.Add(uint64(len(attempts)))
 	byID := make(map[string]*drover.Job, len(jobs))
@@ -213,7 +213,7 @@ func (c *Coordinator) assign(ctx context.Context, now time.Time, jobs []drover.J
 	for _, a := range attempts {
 		if !notified[a.WorkerID] {
 			notified[a.WorkerID] = true
-			c.workers.notify(a.WorkerID)
+			c.pollWakeups.notify(a.WorkerID)
 		}
 		if j := byID[a.JobID]; j != nil {
 			j.State, j.WorkerID, j.WorkerName, j.AssignedAt, j.PendingReason = drover.JobAssigned, a.WorkerID, a.WorkerName, a.AssignedAt, ""

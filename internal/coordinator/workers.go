@@ -124,13 +124,13 @@ func (c *Coordinator) nameTaken(holder *drover.Worker) error {
 		holder.Name, holder.ID, holder.State, last.Format(time.RFC3339), c.now().Sub(last).Round(time.Second), c.cfg.HeartbeatTimeout)
 }
 
-// Evict removes worker id, which its operator knows is gone although the
-// coordinator lists it live, as a proved restart does (see replace). drover
-// dev evicts its own worker of an earlier run on the same data folder that
-// ended without leaving (killed, a power loss): otherwise the coordinator,
-// restarted with it, would keep that worker's name taken for a heartbeat
-// timeout, and refuse the name to this run's worker if the earlier run's
-// work dir, with its secret, is gone.
+// Evict removes worker id, as a proved restart does (see replace).
+// Its operator knows it is gone, although the coordinator lists it live.
+// drover dev evicts its own worker of an earlier run on the same data
+// folder, one that ended without leaving. Otherwise the restarted
+// coordinator would keep that worker's name taken for a heartbeat timeout.
+// It would refuse the name to this run's worker if the earlier run's work
+// dir, with its secret, is gone.
 func (c *Coordinator) Evict(ctx context.Context, id string) error {
 	w, err := c.store.GetWorker(ctx, id)
 	if err != nil {
@@ -143,11 +143,12 @@ func (c *Coordinator) Evict(ctx context.Context, id string) error {
 }
 
 // replace removes a live worker that a registration proved to be its own
-// earlier self. That process is gone: one worker holds its work dir, where
-// the secret is kept. Its attempts are lost now rather than a heartbeat
-// timeout later, and its record goes, so its secret cannot bring it back.
-// A worker heard from since it was read is alive after all: its name stays
-// taken.
+// earlier self.
+// That process is gone, because one worker holds its work dir and the
+// secret kept there. Its attempts are lost now rather than a heartbeat
+// timeout later. Its record goes, so its secret cannot bring it back.
+// A worker heard from since it was read is alive after all, and its name
+// stays taken.
 func (c *Coordinator) replace(ctx context.Context, old *drover.Worker) error {
 	now := c.now()
 	attempts, _, err := c.store.MarkWorkerDown(ctx, old.ID, old.LastHeartbeatAt.Add(time.Nanosecond))
@@ -164,14 +165,15 @@ func (c *Coordinator) replace(ctx context.Context, old *drover.Worker) error {
 	}
 	c.log.Info("worker restarted: its earlier registration is removed", "worker", old.ID, "name", old.Name, "attempts_lost", len(attempts))
 	c.loseAttempts(ctx, attempts, now, &old.LastHeartbeatAt, "worker "+old.Name+" ("+old.ID+") restarted")
-	c.memo.forgetWorker(old.ID)
-	// Deleting fails only if an attempt could not be ended: it stays DOWN,
-	// which frees its name too, and the reaper finishes the job.
+	c.forgetWorker(old.ID)
+	// Deleting fails only if an attempt could not be ended.
+	// The worker then stays DOWN, which frees its name too.
+	// The reaper finishes the job.
 	if err := c.store.DeleteWorker(ctx, old.ID); err != nil {
 		c.log.Warn("remove the replaced worker", "worker", old.ID, "err", err)
 		return nil
 	}
-	c.workers.forget(old.ID)
+	c.pollWakeups.forget(old.ID)
 	c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: old.ID, State: "LEFT"}})
 	return nil
 }
@@ -217,14 +219,16 @@ func validateRegister(r *drover.RegisterRequest) error {
 	return nil
 }
 
-// AuthWorker checks a worker secret and returns the worker id it belongs to.
+// AuthWorker checks a worker secret and returns the id of its worker.
+// A secret seen before is checked against workerSecrets, without a store
+// read.
 func (c *Coordinator) AuthWorker(ctx context.Context, secret string) (string, error) {
 	id, _, ok := strings.Cut(secret, ".")
 	if !ok || !strings.HasPrefix(id, "wrk_") {
 		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker secret is malformed: register again")
 	}
 	got := sha256.Sum256([]byte(secret))
-	if known, ok := c.memo.secret(id); ok && subtle.ConstantTimeCompare(got[:], known[:]) == 1 {
+	if known, ok := c.secrets.get(id); ok && subtle.ConstantTimeCompare(got[:], known[:]) == 1 {
 		return id, nil
 	}
 	want, err := c.store.WorkerSecretHash(ctx, id)
@@ -237,13 +241,15 @@ func (c *Coordinator) AuthWorker(ctx context.Context, secret string) (string, er
 	if subtle.ConstantTimeCompare(got[:], want) != 1 {
 		return "", drover.Errorf(drover.EUNAUTHORIZED, "worker secret is wrong: register again")
 	}
-	c.memo.setSecret(id, got)
+	c.secrets.set(id, got)
 	return id, nil
 }
 
-// Heartbeat records a worker's liveness and usage and tells it which of the
-// attempts it runs it must stop: cancelled ones, and any that are no longer
-// current (ended as lost while it was away, or unknown).
+// Heartbeat records a worker's liveness and usage.
+// It answers which of the worker's attempts it must stop.
+// Those are the cancelled ones and any that are no longer current. An
+// attempt is no longer current when it ended as lost while the worker was
+// away, or when the coordinator does not know it.
 func (c *Coordinator) Heartbeat(ctx context.Context, workerID string, req drover.HeartbeatRequest) (*drover.HeartbeatResponse, error) {
 	now := c.now()
 	w, wasDown, err := c.store.Heartbeat(ctx, workerID, now, req.Usage)
@@ -256,7 +262,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context, workerID string, req drover
 		}
 		c.log.Info("worker draining", "worker", workerID)
 	}
-	c.memo.noteState(workerID, w.State)
+	c.draining.note(workerID, w.State)
 	if wasDown {
 		c.log.Info("worker back", "worker", workerID)
 		c.Wake()
@@ -300,14 +306,16 @@ func (c *Coordinator) stopList(ctx context.Context, workerID string, running []s
 	return stop, nil
 }
 
-// Work is the long-poll: it returns at once with new assignments and stop
-// requests for the worker (or the news that it must drain, unless it says
-// it knows), else waits for them up to wait.
+// Work is the worker's long-poll.
+// It returns at once with new assignments and stop requests for the worker.
+// It also returns at once to tell the worker to drain, unless the worker
+// says it knows. Otherwise it waits for one of those up to wait.
+// pollWakeups wakes it when the store may hold news.
 func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Duration, draining bool) (*drover.WorkResponse, error) {
 	wait = min(max(wait, 0), DefaultMaxWait)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	sig := c.workers.get(workerID)
+	sig := c.pollWakeups.get(workerID)
 	began := time.Now() // how long the poll was held: the worker's reference, not the clock's
 	for {
 		// The windows are reckoned at one instant, and so is how long the
@@ -322,10 +330,10 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 			// window already over must make the worker ask first.
 			as[i].AckWithin = drover.Duration(max(time.Millisecond, as[i].AssignedAt.Add(c.cfg.AckTimeout).Sub(now)))
 		}
-		// With work to hand over, the answer goes out at once: a drain
-		// (rare) reaches the worker on its next poll or heartbeat, and
-		// the busiest path saves a read.
-		drain := len(as) == 0 && len(stops) == 0 && c.memo.draining(workerID)
+		// With work to hand over, the answer goes out at once.
+		// A drain then reaches the worker on its next poll or heartbeat.
+		// The busiest path so saves a read.
+		drain := len(as) == 0 && len(stops) == 0 && c.draining.has(workerID)
 		if len(as) > 0 || len(stops) > 0 || drain && !draining || wait == 0 {
 			if as == nil {
 				as = []drover.Assignment{}
@@ -345,12 +353,12 @@ func (c *Coordinator) Work(ctx context.Context, workerID string, wait time.Durat
 	}
 }
 
-// Drain stops new work going to a worker; it finishes what it runs,
-// deregisters and exits.
+// Drain stops new work going to a worker.
+// The worker finishes what it runs, deregisters and exits.
 func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worker, error) {
 	w, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining)
 	if drover.IsCode(err, drover.ECONFLICT) {
-		// DOWN: it runs nothing (its attempts were ended when it was lost).
+		// A DOWN worker runs nothing: its attempts ended when it was lost.
 		if cur, gerr := c.store.GetWorker(ctx, workerID); gerr == nil {
 			return nil, drover.Errorf(drover.ECONFLICT, "worker %s (%s) is DOWN, not heard from since %s: it runs nothing, so there is nothing to drain; if it comes back it takes work again (drain it then, or stop it with SIGTERM)",
 				cur.Name, cur.ID, cur.LastHeartbeatAt.UTC().Format(time.RFC3339))
@@ -359,20 +367,21 @@ func (c *Coordinator) Drain(ctx context.Context, workerID string) (*drover.Worke
 	if err != nil {
 		return nil, err
 	}
-	c.memo.noteState(workerID, w.State) // before the poll wakes
-	c.workers.notify(workerID)
+	c.draining.note(workerID, w.State) // noted before the poll wakes
+	c.pollWakeups.notify(workerID)
 	c.publishWorker(w)
 	return w, nil
 }
 
-// Deregister removes a worker that has finished its work (after a drain).
-// Assignments it never acknowledged (delivered as it stopped polling) go
-// back to the queue first, without using one of their jobs' fleet retries:
-// nothing of them ran, and a fleet whose workers come and go (scaled down,
-// replaced) must not use up a job's retries before it ever starts.
+// Deregister removes a worker that has finished its work, as after a drain.
+// Assignments it never acknowledged go back to the queue first. They were
+// delivered as it stopped polling. They use none of their jobs' fleet
+// retries, because nothing of them ran. A fleet whose workers come and go
+// must not use up a job's retries before it ever starts.
 func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
-	// No new work while it leaves (a worker stopped without a drain is
-	// still READY here; a DOWN one gets none anyway).
+	// The worker gets no new work while it leaves.
+	// One stopped without a drain is still READY here.
+	// A DOWN one gets none anyway.
 	if _, err := c.store.SetWorkerState(ctx, workerID, drover.WorkerDraining); err != nil && !drover.IsCode(err, drover.ECONFLICT) {
 		return err
 	}
@@ -390,8 +399,8 @@ func (c *Coordinator) Deregister(ctx context.Context, workerID string) error {
 	if err := c.store.DeleteWorker(ctx, workerID); err != nil {
 		return err
 	}
-	c.workers.forget(workerID)
-	c.memo.forgetWorker(workerID)
+	c.pollWakeups.forget(workerID)
+	c.forgetWorker(workerID)
 	c.log.Info("worker left", "worker", workerID)
 	c.events.Publish(drover.Event{Type: "worker", Worker: &drover.Worker{ID: workerID, State: "LEFT"}})
 	return nil
@@ -410,17 +419,17 @@ func (c *Coordinator) Workers(ctx context.Context) ([]drover.Worker, error) {
 	return ws, err
 }
 
-// owned checks that an attempt belongs to workerID (an attempt's worker
-// never changes, so it is remembered).
+// owned checks that an attempt belongs to workerID.
+// It reads the owner from attemptOwners, and from the store on a miss.
 func (c *Coordinator) owned(ctx context.Context, workerID, attemptID string) error {
-	owner, ok := c.memo.owner(attemptID)
+	owner, ok := c.owners.get(attemptID)
 	if !ok {
 		a, err := c.store.GetAttempt(ctx, attemptID)
 		if err != nil {
 			return err
 		}
 		owner = a.WorkerID
-		c.memo.setOwners([]drover.Attempt{*a})
+		c.owners.add([]drover.Attempt{*a})
 	}
 	if owner != workerID {
 		return drover.Errorf(drover.EFORBIDDEN, "attempt %s belongs to another worker", attemptID)

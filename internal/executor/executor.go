@@ -1,7 +1,15 @@
-// Package executor holds the types shared by the worker and the executors it
-// drives (internal/executor/process, internal/executor/docker): what to run,
-// where its output goes and how it ended. The Executor interface itself is
-// declared by its consumer, internal/worker.
+// Package executor holds the types shared by the worker and the executors
+// it drives.
+// The executors are internal/executor/process, internal/executor/docker and
+// internal/executor/noop. The types say what to run, where its output goes
+// and how the run ended.
+//
+// The Executor interface is not here. It is worker.Executor, in
+// internal/worker/worker.go.
+// The worker is its one consumer, and drover declares an interface where it
+// is used. The consumer then says what it needs and no more.
+// An executor satisfies the interface without importing the worker.
+// This package holds only what both sides must name.
 package executor
 
 import (

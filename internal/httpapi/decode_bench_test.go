@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover"
-	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/procstat"
 )
 
 // The decode benchmarks time what the hot worker calls cost in decoding
@@ -66,7 +66,7 @@ func benchDecode[T any](b *testing.B, v T) {
 	b.ReportAllocs()
 	rd := bytes.NewReader(body)
 	r := &http.Request{Body: io.NopCloser(rd)}
-	cpu0 := metrics.ReadProcess().CPU
+	cpu0 := procstat.ReadProcess().CPU
 	for b.Loop() {
 		rd.Reset(body)
 		var got T
@@ -76,5 +76,5 @@ func benchDecode[T any](b *testing.B, v T) {
 	}
 	// The process's CPU time per decode: on a machine shared with other
 	// work it varies far less than the time on the clock.
-	b.ReportMetric(float64(metrics.ReadProcess().CPU-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(procstat.ReadProcess().CPU-cpu0)/float64(b.N), "cpu-ns/op")
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/httpapi"
-	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/procstat"
 )
 
 // The benchmarks here measure memory, not time: the coordinator (store,
@@ -45,15 +45,15 @@ func BenchmarkBundleUploadRSS(b *testing.B) {
 	seed := uint64(0)
 	for b.Loop() {
 		debug.FreeOSMemory()
-		base = max(base, mib(metrics.ReadProcess().RSS))
-		metrics.ResetPeakRSS()
+		base = max(base, mib(procstat.ReadProcess().RSS))
+		procstat.ResetPeakRSS()
 		var wg sync.WaitGroup
 		for range concurrentBundles {
 			seed++
 			wg.Go(func() { uploadGenerated(b, s, seed, size) })
 		}
 		wg.Wait()
-		peak = max(peak, mib(metrics.ReadProcess().PeakRSS))
+		peak = max(peak, mib(procstat.ReadProcess().PeakRSS))
 	}
 	b.ReportMetric(base, "base-RSS-MiB")
 	b.ReportMetric(peak, "peak-RSS-MiB")
@@ -71,8 +71,8 @@ func BenchmarkBundleDownloadRSS(b *testing.B) {
 	var peak, base, heap float64
 	for b.Loop() {
 		debug.FreeOSMemory()
-		base = max(base, mib(metrics.ReadProcess().RSS))
-		metrics.ResetPeakRSS()
+		base = max(base, mib(procstat.ReadProcess().RSS))
+		procstat.ResetPeakRSS()
 		stop := sampleHeap(&heap)
 		var wg sync.WaitGroup
 		for range concurrentBundles {
@@ -91,7 +91,7 @@ func BenchmarkBundleDownloadRSS(b *testing.B) {
 		}
 		wg.Wait()
 		stop()
-		peak = max(peak, mib(metrics.ReadProcess().PeakRSS))
+		peak = max(peak, mib(procstat.ReadProcess().PeakRSS))
 	}
 	b.ReportMetric(base, "base-RSS-MiB")
 	b.ReportMetric(peak, "peak-RSS-MiB")

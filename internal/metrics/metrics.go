@@ -1,12 +1,16 @@
-// Package metrics keeps drover's Prometheus metrics and writes them in the
-// text exposition format (version 0.0.4). It is a small, dependency-free
-// subset of what github.com/prometheus/client_golang offers: counters,
-// histograms, label vectors, and gauges computed at scrape time.
+// Package metrics keeps drover's Prometheus metrics.
+// It writes them in the text exposition format, version 0.0.4.
+// It is a small subset of github.com/prometheus/client_golang without its
+// dependencies. It offers counters, histograms, label vectors and gauges
+// computed at scrape time.
 //
-// Recording is lock-free (atomics) on the hot paths; only the first use of
-// a label combination takes a lock. Label values must come from small fixed
-// sets (states, route patterns, status classes): every combination lives as
-// long as the registry.
+// Recording on the hot paths uses atomics and takes no lock.
+// Only the first use of a label combination takes a lock.
+// Label values must come from small fixed sets, such as states, route
+// patterns and status classes. Every combination lives as long as the
+// registry.
+//
+// The process's own CPU and memory readings come from internal/procstat.
 package metrics
 
 import (

@@ -1,91 +1,49 @@
 package worker
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
-
 	"github.com/drover-dev/drover"
+	"github.com/drover-dev/drover/internal/procstat"
 )
 
-// machineStats samples the host's CPU, memory and load from /proc (Linux).
-// CPU% is measured between two samples, so the first is 0.
+// machineStats samples the machine's CPU, memory and load for heartbeats.
+// CPU use is measured between two samples, so the first sample reads 0%.
 type machineStats struct {
-	lastIdle, lastTotal uint64
+	last procstat.CPUTimes
 }
 
 func newMachineStats() *machineStats {
 	m := &machineStats{}
-	m.lastIdle, m.lastTotal = readCPU()
+	m.last, _ = procstat.ReadCPUTimes()
 	return m
 }
 
+// sample reads the machine now.
+// A reading that fails is left at zero.
 func (m *machineStats) sample() drover.WorkerUsage {
 	var u drover.WorkerUsage
-	idle, total := readCPU()
-	if dt := total - m.lastTotal; total > m.lastTotal && dt > 0 {
-		u.CPUPercent = 100 * float64(dt-(idle-m.lastIdle)) / float64(dt)
+	if now, err := procstat.ReadCPUTimes(); err == nil {
+		u.CPUPercent = cpuPercent(m.last, now)
+		m.last = now
 	}
-	m.lastIdle, m.lastTotal = idle, total
-	memTotal, memAvail := readMem()
-	u.MemoryTotalMB = memTotal >> 10
-	u.MemoryUsedMB = (memTotal - memAvail) >> 10
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			u.Load1, _ = strconv.ParseFloat(f[0], 64)
-		}
+	if mem, err := procstat.ReadMemory(); err == nil {
+		u.MemoryTotalMB = mem.Total >> 20
+		u.MemoryUsedMB = (mem.Total - mem.Available) >> 20
 	}
+	u.Load1, _ = procstat.ReadLoad1()
 	return u
 }
 
-func readCPU() (idle, total uint64) {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return 0, 0
+// cpuPercent is the share of CPU time not idle between two readings.
+// Steal counts as not idle: the machine could not have the CPU.
+// Readings that did not move forward give 0.
+func cpuPercent(before, after procstat.CPUTimes) float64 {
+	if after.Total() <= before.Total() || after.Waiting() < before.Waiting() {
+		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	if !sc.Scan() {
-		return 0, 0
+	total := after.Total() - before.Total()
+	waiting := after.Waiting() - before.Waiting()
+	if waiting > total {
+		return 0
 	}
-	fields := strings.Fields(sc.Text())
-	for i, s := range fields[1:] {
-		v, _ := strconv.ParseUint(s, 10, 64)
-		total += v
-		if i == 3 || i == 4 { // idle, iowait
-			idle += v
-		}
-	}
-	return idle, total
-}
-
-// readMem returns MemTotal and MemAvailable in KiB.
-func readMem() (total, avail int64) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "MemTotal":
-			total = n
-		case "MemAvailable":
-			avail = n
-		}
-	}
-	return total, avail
-}
-
-// MemoryMB returns the machine's total memory in MiB (0 if unknown).
-func MemoryMB() int64 {
-	t, _ := readMem()
-	return t >> 10
+	return 100 * float64(total-waiting) / float64(total)
 }

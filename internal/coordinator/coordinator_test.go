@@ -14,6 +14,8 @@ import (
 	"github.com/drover-dev/drover/internal/store/sqlite"
 )
 
+// newCoordinator is a coordinator on a fresh store.
+// It is not started, so no loop runs.
 func newCoordinator(t *testing.T) *coordinator.Coordinator {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "drover.db"), sqlite.Options{})
@@ -28,6 +30,7 @@ func newCoordinator(t *testing.T) *coordinator.Coordinator {
 	return c
 }
 
+// register registers a worker with two slots, 1 GiB and one executor.
 func register(t *testing.T, c *coordinator.Coordinator, name string, cpu int64, executor string) *drover.RegisterResponse {
 	t.Helper()
 	r, err := c.Register(t.Context(), drover.RegisterRequest{Name: name, Executors: []string{executor},
@@ -36,71 +39,6 @@ func register(t *testing.T, c *coordinator.Coordinator, name string, cpu int64, 
 		t.Fatal(err)
 	}
 	return r
-}
-
-// What the coordinator remembers to skip store reads never lets a wrong
-// secret, a worker that left, or another worker's attempt through.
-func TestRememberedSecretsAndOwners(t *testing.T) {
-	c := newCoordinator(t)
-	ctx := t.Context()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	a := register(t, c, "a", 1000, drover.ExecutorNoop)
-	b := register(t, c, "b", 1000, drover.ExecutorProcess)
-	for range 2 { // the second time from memory
-		if id, err := c.AuthWorker(ctx, a.Secret); err != nil || id != a.Worker.ID {
-			t.Fatalf("AuthWorker(a) = %q, %v", id, err)
-		}
-	}
-	if _, err := c.AuthWorker(ctx, a.Worker.ID+".wrong"); !drover.IsCode(err, drover.EUNAUTHORIZED) {
-		t.Errorf("wrong secret for a remembered worker: %v, want EUNAUTHORIZED", err)
-	}
-
-	// Only a runs noop jobs; its long-poll returns with the assignment.
-	if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}, Executor: drover.ExecutorNoop}, ""); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Work(ctx, a.Worker.ID, time.Minute, false)
-	if err != nil || len(resp.Assignments) != 1 {
-		t.Fatalf("Work = %+v, %v", resp, err)
-	}
-	attemptID := resp.Assignments[0].AttemptID
-	for range 2 {
-		if err := c.StartAttempt(ctx, b.Worker.ID, attemptID, drover.StartRequest{}); !drover.IsCode(err, drover.EFORBIDDEN) {
-			t.Errorf("start by another worker: %v, want EFORBIDDEN", err)
-		}
-	}
-	if err := c.StartAttempt(ctx, a.Worker.ID, attemptID, drover.StartRequest{}); err != nil {
-		t.Errorf("start by its worker: %v", err)
-	}
-
-	if err := c.Deregister(ctx, b.Worker.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AuthWorker(ctx, b.Secret); !drover.IsCode(err, drover.EUNAUTHORIZED) {
-		t.Errorf("secret of a worker that left: %v, want EUNAUTHORIZED", err)
-	}
-}
-
-// A job the workers seen a moment ago could not hold is refused only after
-// the workers are read again: one registered since may hold it.
-func TestSubmissionRefusalReadsWorkersAgain(t *testing.T) {
-	c := newCoordinator(t)
-	ctx := t.Context()
-	register(t, c, "small", 1000, drover.ExecutorNoop)
-	if _, _, err := c.Submit(ctx, drover.JobSpec{Command: drover.Command{"true"}}, ""); err != nil {
-		t.Fatal(err)
-	}
-	big := drover.JobSpec{Command: drover.Command{"true"}, Resources: drover.Resources{CPU: 4000}}
-	if _, _, err := c.Submit(ctx, big, ""); !drover.IsCode(err, drover.EUNSCHEDULABLE) {
-		t.Fatalf("4 CPUs on a 1-CPU fleet: %v, want EUNSCHEDULABLE", err)
-	}
-	register(t, c, "big", 8000, drover.ExecutorNoop)
-	if _, _, err := c.Submit(ctx, big, ""); err != nil {
-		t.Errorf("4 CPUs once an 8-CPU worker registered: %v", err)
-	}
 }
 
 // startCoordinator starts a coordinator configured by cfg on a fresh store;
@@ -204,43 +142,6 @@ func TestNewJobsArePlacedOnceTheFleetHasRoom(t *testing.T) {
 		}
 		finish(a)
 		finish(work())
-	}
-}
-
-// A long-poll with nothing to hand over tells its worker to drain without
-// reading the worker from the store: a drain wakes a waiting poll, and a
-// coordinator started on a store with a DRAINING worker knows it.
-func TestPollsLearnDrainsFromMemory(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "drover.db")
-	c := startCoordinatorOn(t, path, coordinator.Config{})
-	w := register(t, c, "w", 1000, drover.ExecutorNoop)
-	if resp, err := c.Work(t.Context(), w.Worker.ID, 0, false); err != nil || resp.Drain {
-		t.Fatalf("Work of a READY worker = %+v, %v; want no drain", resp, err)
-	}
-	got := make(chan *drover.WorkResponse, 1)
-	go func() {
-		resp, err := c.Work(t.Context(), w.Worker.ID, time.Minute, false)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- resp
-	}()
-	if _, err := c.Drain(t.Context(), w.Worker.ID); err != nil {
-		t.Fatal(err)
-	}
-	if resp := <-got; resp == nil || !resp.Drain {
-		t.Fatalf("waiting poll after a drain = %+v, want drain", resp)
-	}
-	// A worker that says it knows hears it too (its poll would wait; here
-	// wait is 0).
-	if resp, err := c.Work(t.Context(), w.Worker.ID, 0, true); err != nil || !resp.Drain {
-		t.Errorf("Work of a draining worker that knows = %+v, %v", resp, err)
-	}
-	c.Stop()
-
-	again := startCoordinatorOn(t, path, coordinator.Config{})
-	if resp, err := again.Work(t.Context(), w.Worker.ID, 0, false); err != nil || !resp.Drain {
-		t.Errorf("Work after a restart = %+v, %v; want drain", resp, err)
 	}
 }
 
