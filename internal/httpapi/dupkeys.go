@@ -79,26 +79,21 @@ func (s *keyScan) array(t *typeInfo) *dupKey {
 	}
 }
 
+// object scans the object at s.i, decoded into a value of type t.
+// It returns the first key the object or one inside it repeats.
 func (s *keyScan) object(t *typeInfo) *dupKey {
 	var (
-		fields *typeInfo // a struct's
-		elem   *typeInfo // a map's values
+		keys objectKeys
+		elem *typeInfo // a map's values
+		next int       // the field after the last one given: the likely next key
 	)
 	switch {
 	case t == nil:
 	case t.kind == kindStruct:
-		fields = t
+		keys.fields = t
 	case t.kind == kindMap:
 		elem = t.elem
 	}
-	var (
-		seen  uint64   // bit i: field i was given, for the first 64 fields
-		more  []bool   // field i was given, for a struct of more fields
-		given []string // per field, the key that named it, once one differed in case
-		keys  [][]byte // the keys that name no field
-		set   map[string]bool
-		next  int // the field after the last one given: the likely next key
-	)
 	s.i++ // {
 	for {
 		s.space()
@@ -110,71 +105,17 @@ func (s *keyScan) object(t *typeInfo) *dupKey {
 		s.space()
 		s.i++ // :
 		child := elem
-		f, isField := fields.lookup(key, next)
-		switch {
-		case isField:
+		f, isField := keys.fields.lookup(key, next)
+		if isField {
 			child, next = f.info, f.index+1
-			var was bool
-			if f.index < 64 {
-				was = seen&(1<<f.index) != 0
-				seen |= 1 << f.index
-			} else {
-				if more == nil {
-					more = make([]bool, len(fields.fields))
-				}
-				was = more[f.index]
-				more[f.index] = true
-			}
-			if was {
-				d := &dupKey{key: string(key), field: f.name}
-				first := f.name
-				if given != nil {
-					first = given[f.index]
-				}
-				if first != d.key {
-					d.first = first
-				}
+			if d := keys.addField(key, f); d != nil {
 				return d
 			}
-			if given == nil && string(key) != f.name {
-				given = make([]string, len(fields.fields))
-				for i := range given {
-					given[i] = fields.fields[i].name
-				}
-			}
-			if given != nil {
-				given[f.index] = string(key)
-			}
-		case set == nil && len(keys) < 16:
-			for _, k := range keys {
-				if bytes.Equal(k, key) {
-					return &dupKey{key: string(key)}
-				}
-			}
-			keys = append(keys, key)
-		default:
-			if set == nil {
-				set = make(map[string]bool, 2*len(keys))
-				for _, k := range keys {
-					set[string(k)] = true
-				}
-			}
-			if set[string(key)] {
-				return &dupKey{key: string(key)}
-			}
-			set[string(key)] = true
+		} else if d := keys.addKey(key); d != nil {
+			return d
 		}
 		if d := s.value(child); d != nil {
-			// Struct fields say where the key is down to a map or an
-			// array; a map's keys and an array's indices are not fields.
-			switch {
-			case !isField:
-				d.field = ""
-			case d.field != "" && child != nil && child.kind == kindStruct:
-				d.field = f.name + "." + d.field
-			default:
-				d.field = f.name
-			}
+			d.field = innerField(d.field, f, isField, child)
 			d.path = append(d.path, string(key))
 			return d
 		}
@@ -183,6 +124,99 @@ func (s *keyScan) object(t *typeInfo) *dupKey {
 			s.i++
 		}
 	}
+}
+
+// innerField is the dotted field of a duplicate found in the value of key.
+// f is the field key names, if isField, and child the value's type.
+// inner is the field the duplicate has within that value.
+//
+// Struct fields say where the key is, down to a map or an array. A map's
+// keys and an array's indices are not fields.
+func innerField(inner string, f field, isField bool, child *typeInfo) string {
+	switch {
+	case !isField:
+		return ""
+	case inner != "" && child != nil && child.kind == kindStruct:
+		return f.name + "." + inner
+	default:
+		return f.name
+	}
+}
+
+// objectKeys is the keys one object has given so far.
+type objectKeys struct {
+	fields *typeInfo // a struct's, or nil
+	seen   uint64    // bit i: field i was given, for the first 64 fields
+	more   []bool    // field i was given, for a struct of more fields
+	given  []string  // per field, the key that named it, once one differed in case
+	keys   [][]byte  // the keys that name no field, while they are few
+	set    map[string]bool
+}
+
+// addField notes that key gave field f.
+// It returns the duplicate when f was given before.
+func (o *objectKeys) addField(key []byte, f field) *dupKey {
+	var was bool
+	if f.index < 64 {
+		was = o.seen&(1<<f.index) != 0
+		o.seen |= 1 << f.index
+	} else {
+		if o.more == nil {
+			o.more = make([]bool, len(o.fields.fields))
+		}
+		was = o.more[f.index]
+		o.more[f.index] = true
+	}
+	if was {
+		d := &dupKey{key: string(key), field: f.name}
+		first := f.name
+		if o.given != nil {
+			first = o.given[f.index]
+		}
+		if first != d.key {
+			d.first = first
+		}
+		return d
+	}
+	if o.given == nil && string(key) != f.name {
+		o.given = make([]string, len(o.fields.fields))
+		for i := range o.given {
+			o.given[i] = o.fields.fields[i].name
+		}
+	}
+	if o.given != nil {
+		o.given[f.index] = string(key)
+	}
+	return nil
+}
+
+// maxKeyList is how many keys that name no field are compared one by one.
+// Past it they go in a set.
+const maxKeyList = 16
+
+// addKey notes a key that names no field.
+// It returns the duplicate when the key was given before.
+func (o *objectKeys) addKey(key []byte) *dupKey {
+	if o.set == nil && len(o.keys) < maxKeyList {
+		for _, k := range o.keys {
+			if bytes.Equal(k, key) {
+				return &dupKey{key: string(key)}
+			}
+		}
+		o.keys = append(o.keys, key)
+		return nil
+	}
+	if o.set == nil {
+		o.set = make(map[string]bool, 2*len(o.keys))
+		for _, k := range o.keys {
+			o.set[string(k)] = true
+		}
+	}
+	if o.set[string(key)] {
+		return &dupKey{key: string(key)}
+	}
+	o.set[string(key)] = true
+	return nil
 }
 
 func (s *keyScan) space() {
