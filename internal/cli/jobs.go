@@ -363,96 +363,144 @@ func isTerminal(w any) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// logsFlags are drover logs' flags.
+type logsFlags struct {
+	cf      clientFlags
+	follow  bool
+	stream  string
+	attempt int
+	// attemptSet says --attempt was given, so that --attempt 0 is refused.
+	attemptSet bool
+}
+
+func (lf *logsFlags) add(a *app, fs *flag.FlagSet) {
+	lf.cf.add(a, fs)
+	fs.BoolVar(&lf.follow, "f", false, "follow: stream new output until the job ends")
+	fs.BoolVar(&lf.follow, "follow", false, "same as -f")
+	fs.StringVar(&lf.stream, "stream", "", "only stdout or stderr")
+	fs.IntVar(&lf.attempt, "attempt", 0, "only this attempt's output (1 is the first; default: every attempt's, in order)")
+}
+
+// cmdLogs is drover logs.
+// It writes a job's stdout to stdout and its stderr to stderr, in the
+// order the job wrote them, as docker logs does. With -f it goes on until
+// the job ends.
 func cmdLogs(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "logs")
-	var cf clientFlags
-	var follow bool
-	var stream string
-	var attempt int
-	cf.add(a, fs)
-	fs.BoolVar(&follow, "f", false, "follow: stream new output until the job ends")
-	fs.BoolVar(&follow, "follow", false, "same as -f")
-	fs.StringVar(&stream, "stream", "", "only stdout or stderr")
-	fs.IntVar(&attempt, "attempt", 0, "only this attempt's output (1 is the first; default: every attempt's, in order)")
+	var lf logsFlags
+	lf.add(a, fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return usageCode(err)
 	}
-	if len(pos) != 1 {
-		a.errorf("logs takes one job id, e.g. drover logs -f job_...")
+	fs.Visit(func(f *flag.Flag) { lf.attemptSet = lf.attemptSet || f.Name == "attempt" })
+	if err := lf.validate(pos); err != nil {
+		a.errorf("%v", err)
 		return exitUsage
 	}
-	if stream != "" && stream != "stdout" && stream != "stderr" {
-		a.errorf("--stream %q: use stdout or stderr", stream)
-		return exitUsage
-	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "attempt" })
-	if attempt < 0 || given && attempt == 0 {
-		a.errorf("--attempt %d: attempts are numbered from 1 (leave --attempt out for every attempt's output)", attempt)
-		return exitUsage
-	}
-	// Either way the job's stdout goes to stdout and its stderr to stderr,
-	// in the order they were written, as docker logs does. Without -f the
-	// stream is left at its first state event, which the coordinator sends
-	// once it has sent all the output stored so far.
-	c := cf.client()
-	if attempt > 0 {
-		// An attempt that does not exist, and never will, is a mistake to
-		// say, not an empty output.
-		j, err := c.Job(ctx, pos[0])
-		if err != nil {
-			a.apiError(cf.server, err)
-			return exitError
-		}
-		if attempt > len(j.Attempts) && (!follow || j.State.Final()) {
-			a.errorf("--attempt %d: job %s has %d attempt(s)", attempt, j.ID, len(j.Attempts))
-			return exitError
+	c, id := lf.cf.client(), pos[0]
+	if lf.attempt > 0 {
+		if code := lf.checkAttempt(ctx, a, c, id, false); code != exitOK {
+			return code
 		}
 	}
+	if code := lf.write(ctx, a, c, id); code != exitOK {
+		return code
+	}
+	if lf.attempt > 0 && lf.follow {
+		return lf.checkAttempt(ctx, a, c, id, true)
+	}
+	return exitOK
+}
+
+// validate refuses arguments drover logs cannot take, naming the flag.
+// pos are the arguments left after the flags.
+func (lf *logsFlags) validate(pos []string) error {
+	switch {
+	case len(pos) != 1:
+		return errors.New("logs takes one job id, e.g. drover logs -f job_...")
+	case lf.stream != "" && lf.stream != "stdout" && lf.stream != "stderr":
+		return fmt.Errorf("--stream %q: use stdout or stderr", lf.stream)
+	case lf.attempt < 0 || lf.attemptSet && lf.attempt == 0:
+		return fmt.Errorf("--attempt %d: attempts are numbered from 1 (leave --attempt out for every attempt's output)", lf.attempt)
+	}
+	return nil
+}
+
+// checkAttempt refuses an --attempt that job id does not have and never
+// will. Such an attempt is a mistake to say, not an empty output. ended
+// says the follow has reached the job's end.
+func (lf *logsFlags) checkAttempt(ctx context.Context, a *app, c *client.Client, id string, ended bool) int {
+	j, err := c.Job(ctx, id)
+	if err != nil {
+		a.apiError(lf.cf.server, err)
+		return exitError
+	}
+	if msg := missingAttempt(j, lf.attempt, lf.follow, ended); msg != "" {
+		a.errorf("--attempt %d: %s", lf.attempt, msg)
+		return exitError
+	}
+	return exitOK
+}
+
+// missingAttempt says why job j has no attempt n to show, or "" if it may
+// have one. Without follow, or once the job is final, a missing attempt
+// never comes. ended says the follow has reached the job's end.
+func missingAttempt(j *drover.Job, n int, follow, ended bool) string {
+	switch {
+	case n <= len(j.Attempts):
+		return ""
+	case ended:
+		return fmt.Sprintf("job %s ended %s after %d attempt(s)", j.ID, j.State, len(j.Attempts))
+	case !follow || j.State.Final():
+		return fmt.Sprintf("job %s has %d attempt(s)", j.ID, len(j.Attempts))
+	}
+	return ""
+}
+
+// write streams job id's output to stdout and stderr.
+// Without -f it stops at the stream's first state event. The coordinator
+// sends that event once it has sent all the output stored so far.
+func (lf *logsFlags) write(ctx context.Context, a *app, c *client.Client, id string) int {
 	fctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	// On a terminal, a line marks where a retry's output begins.
-	lastAttempt, marks := 0, isTerminal(a.stderr)
-	h := client.FollowHandler{
-		Output: func(o drover.OutputEvent) {
-			if attempt != 0 && o.AttemptN != attempt {
-				return
-			}
-			if marks && lastAttempt != 0 && o.AttemptN != lastAttempt {
-				fmt.Fprintf(a.stderr, "drover: --- attempt %d ---\n", o.AttemptN)
-			}
-			lastAttempt = o.AttemptN
-			a.writeOutput(o)
-		},
-	}
-	if !follow {
+	out := &logsOutput{a: a, attempt: lf.attempt, marks: isTerminal(a.stderr)}
+	h := client.FollowHandler{Output: out.write}
+	if !lf.follow {
 		h.State = func(drover.StateEvent) { stop(errCaughtUp) }
 		h.Disconnected = func(error, time.Duration) bool { return false }
 	}
-	if _, err := c.Follow(fctx, pos[0], drover.Stream(stream), 0, h); err != nil {
+	if _, err := c.Follow(fctx, id, drover.Stream(lf.stream), 0, h); err != nil {
 		switch {
 		case context.Cause(fctx) == errCaughtUp:
 			return exitOK
 		case ctx.Err() != nil:
 			return exitCancelled
 		}
-		a.apiError(cf.server, err)
+		a.apiError(lf.cf.server, err)
 		return exitError
 	}
-	if attempt > 0 && follow {
-		// Followed to the end: the attempt asked for may never have come.
-		j, err := c.Job(ctx, pos[0])
-		if err != nil {
-			a.apiError(cf.server, err)
-			return exitError
-		}
-		if attempt > len(j.Attempts) {
-			a.errorf("--attempt %d: job %s ended %s after %d attempt(s)", attempt, j.ID, j.State, len(j.Attempts))
-			return exitError
-		}
-	}
 	return exitOK
+}
+
+// logsOutput writes the output of one attempt, or of every attempt.
+// With marks, a line on stderr marks where a retry's output begins.
+type logsOutput struct {
+	a       *app
+	attempt int  // the attempt to show, or 0 for all
+	marks   bool // stderr is a terminal
+	last    int  // the attempt of the last output written
+}
+
+func (o *logsOutput) write(e drover.OutputEvent) {
+	if o.attempt != 0 && e.AttemptN != o.attempt {
+		return
+	}
+	if o.marks && o.last != 0 && e.AttemptN != o.last {
+		fmt.Fprintf(o.a.stderr, "drover: --- attempt %d ---\n", e.AttemptN)
+	}
+	o.last = e.AttemptN
+	o.a.writeOutput(e)
 }
 
 // errCaughtUp stops drover logs (without -f) once it has the output so far.
@@ -564,10 +612,7 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 			if at.StartedAt != nil && at.FinishedAt != nil {
 				ran = at.FinishedAt.Sub(*at.StartedAt).Round(time.Millisecond).String()
 			}
-			name := worker(at.WorkerID)
-			if name == at.WorkerID && at.WorkerName != "" {
-				name = at.WorkerName // the worker is gone: its name as it was
-			}
+			name := workerName(worker, at.WorkerID, at.WorkerName)
 			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, printable(name), printable(string(at.State)), exit, printable(orText(string(at.Reason), "-")), ran, printable(at.Message))
 		}
 		tw.Flush()
@@ -626,91 +671,144 @@ func cmdCancel(ctx context.Context, a *app, args []string) int {
 	return code
 }
 
+// jobsFlags are drover jobs' flags.
+type jobsFlags struct {
+	cf            clientFlags
+	state, cursor string
+	limit         int
+	asJSON        bool
+}
+
+// defaultJobsLimit is how many jobs drover jobs lists without --limit.
+const defaultJobsLimit = 50
+
+// maxJobsLimit is the most jobs drover jobs lists at once.
+const maxJobsLimit = 1000
+
+func (jf *jobsFlags) add(a *app, fs *flag.FlagSet) {
+	jf.cf.add(a, fs)
+	fs.StringVar(&jf.state, "state", "", "only jobs in these states, comma-separated: QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED")
+	fs.IntVar(&jf.limit, "limit", defaultJobsLimit, fmt.Sprintf("how many (at most %d)", maxJobsLimit))
+	fs.StringVar(&jf.cursor, "cursor", "", "continue after this page's cursor")
+	fs.BoolVar(&jf.asJSON, "json", false, "print the page as the API returns it")
+}
+
+// cmdJobs is drover jobs.
+// It lists a page of jobs, newest first, and says how to get the next.
 func cmdJobs(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "jobs")
-	var cf clientFlags
-	var state, cursor string
-	var limit int
-	var asJSON bool
-	cf.add(a, fs)
-	fs.StringVar(&state, "state", "", "only jobs in these states, comma-separated: QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED")
-	fs.IntVar(&limit, "limit", 50, "how many (at most 1000)")
-	fs.StringVar(&cursor, "cursor", "", "continue after this page's cursor")
-	fs.BoolVar(&asJSON, "json", false, "print the page as the API returns it")
+	var jf jobsFlags
+	jf.add(a, fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return usageCode(err)
 	}
-	if len(pos) > 0 {
-		a.errorf("jobs takes no arguments (got %q): filter with --state, page with --cursor", pos)
-		return exitUsage
-	}
-	if limit < 1 || limit > 1000 {
-		a.errorf("--limit %d: use a whole number from 1 to 1000", limit)
-		return exitUsage
-	}
-	var states []drover.JobState
-	if state != "" {
-		for s := range strings.SplitSeq(state, ",") {
-			st := drover.JobState(strings.ToUpper(strings.TrimSpace(s)))
-			if st == "" {
-				continue // "queued," as the API takes it
-			}
-			if !st.Valid() {
-				a.errorf("--state %q: %q is not a state; use one or more of %s, comma-separated", state, s, joinStates(drover.JobStates))
-				return exitUsage
-			}
-			states = append(states, st)
-		}
-	}
-	c := cf.client()
-	page, err := c.Jobs(ctx, drover.JobFilter{States: states, Limit: limit, Cursor: cursor})
+	states, err := jf.validate(pos)
 	if err != nil {
-		a.apiError(cf.server, err)
-		if cursor != "" && drover.IsCode(err, drover.EINVALID) {
+		a.errorf("%v", err)
+		return exitUsage
+	}
+	c := jf.cf.client()
+	page, err := c.Jobs(ctx, drover.JobFilter{States: states, Limit: jf.limit, Cursor: jf.cursor})
+	if err != nil {
+		a.apiError(jf.cf.server, err)
+		if jf.cursor != "" && drover.IsCode(err, drover.EINVALID) {
 			return exitUsage // the only part of the request the coordinator checks is the cursor
 		}
 		return exitError
 	}
-	if asJSON {
+	if jf.asJSON {
 		return a.printJSON(page)
 	}
-	worker := workerNames(ctx, c)
+	printJobs(a, page.Jobs, workerNames(ctx, c), time.Now())
+	if page.NextCursor != "" {
+		fmt.Fprintf(a.stderr, "more: %s --cursor %s\n", nextJobsCommand(states, jf.limit), printable(page.NextCursor))
+	}
+	return exitOK
+}
+
+// validate refuses arguments drover jobs cannot take, naming the flag.
+// pos are the arguments left after the flags. It returns the states
+// --state names.
+func (jf *jobsFlags) validate(pos []string) ([]drover.JobState, error) {
+	if len(pos) > 0 {
+		return nil, fmt.Errorf("jobs takes no arguments (got %q): filter with --state, page with --cursor", pos)
+	}
+	if jf.limit < 1 || jf.limit > maxJobsLimit {
+		return nil, fmt.Errorf("--limit %d: use a whole number from 1 to %d", jf.limit, maxJobsLimit)
+	}
+	if jf.state == "" {
+		return nil, nil
+	}
+	var states []drover.JobState
+	for s := range strings.SplitSeq(jf.state, ",") {
+		st := drover.JobState(strings.ToUpper(strings.TrimSpace(s)))
+		if st == "" {
+			continue // "queued," as the API takes it
+		}
+		if !st.Valid() {
+			return nil, fmt.Errorf("--state %q: %q is not a state; use one or more of %s, comma-separated", jf.state, s, joinStates(drover.JobStates))
+		}
+		states = append(states, st)
+	}
+	return states, nil
+}
+
+// maxNameWidth is the most characters of a job's name drover jobs shows.
+const maxNameWidth = 50
+
+// printJobs prints jobs as a table, their ages taken at now.
+// worker names a worker from its id.
+func printJobs(a *app, jobs []drover.Job, worker func(string) string, now time.Time) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tEXIT\tWORKER\tCPU\tMEM\tAGE\tNAME")
-	now := time.Now()
-	for _, j := range page.Jobs {
+	for _, j := range jobs {
 		exit := "-"
 		if j.ExitCode != nil {
 			exit = fmt.Sprint(*j.ExitCode)
 		}
-		name := printable(j.DisplayName())
-		if r := []rune(name); len(r) > 50 {
-			name = string(r[:47]) + "..."
-		}
-		wname := worker(j.WorkerID)
-		if wname == j.WorkerID && j.WorkerName != "" {
-			wname = j.WorkerName // the worker is gone: its name as it was
-		}
+		wname := workerName(worker, j.WorkerID, j.WorkerName)
 		if j.State == drover.JobQueued {
 			wname = "-" // waiting: the worker of its last attempt is history
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(j.ID), printable(string(j.State)), exit, printable(wname),
-			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)
+			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)),
+			shorten(printable(j.DisplayName()), maxNameWidth))
 	}
 	tw.Flush()
-	if page.NextCursor != "" {
-		// The next page of the same listing: the same filter and size.
-		more := "drover jobs"
-		if len(states) > 0 {
-			more += " --state " + strings.ReplaceAll(joinStates(states), ", ", ",")
-		}
-		if limit != 50 {
-			more += fmt.Sprintf(" --limit %d", limit)
-		}
-		fmt.Fprintf(a.stderr, "more: %s --cursor %s\n", more, printable(page.NextCursor))
+}
+
+// workerName is how drover shows the worker workerID.
+// worker names the workers that are registered. A worker that left shows
+// the name it had then, nameThen, if the job kept it.
+func workerName(worker func(string) string, workerID, nameThen string) string {
+	name := worker(workerID)
+	if name == workerID && nameThen != "" {
+		return nameThen
 	}
-	return exitOK
+	return name
+}
+
+// shorten cuts s to at most n characters, the last three of them dots.
+// n must be more than 3.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-3]) + "..."
+	}
+	return s
+}
+
+// nextJobsCommand is the drover jobs command of the next page, without its
+// cursor. It keeps the filter and the page size.
+func nextJobsCommand(states []drover.JobState, limit int) string {
+	more := "drover jobs"
+	if len(states) > 0 {
+		more += " --state " + strings.ReplaceAll(joinStates(states), ", ", ",")
+	}
+	if limit != defaultJobsLimit {
+		more += fmt.Sprintf(" --limit %d", limit)
+	}
+	return more
 }
 
 func age(d time.Duration) string {
