@@ -10,13 +10,17 @@ import (
 	"unicode/utf8"
 )
 
-// Duplicate keys. encoding/json keeps the last of two equal keys without a
-// word, so {"command":["true"],"command":["rm","-rf","/"]} would run what a
-// reader of the first key, or a proxy that checked it, never saw. The API
-// refuses such bodies. Keys are compared as the decoder matches them. An
-// object decoded into a struct names its fields whatever their case, so
-// "Command" repeats "command". Other objects (maps, values of type any)
-// compare keys exactly, once unescaped.
+// Duplicate keys. The API refuses a body that gives a key twice in one
+// object. encoding/json keeps the last of two equal keys without a word.
+// A body could then run a command that a reader of the first key never
+// saw, nor a proxy that checked it:
+//
+//	{"command":["true"],"command":["rm","-rf","/"]}
+//
+// Keys are compared as the decoder matches them. An object decoded into a
+// struct names its fields whatever their case, so "Command" repeats
+// "command". Maps and values of type any compare keys exactly, once
+// unescaped.
 
 // dupKey is a key that appears twice in one object.
 type dupKey struct {
@@ -27,8 +31,8 @@ type dupKey struct {
 }
 
 // duplicateKey reports the first key that appears twice in one object of
-// data, which must be valid JSON, decoded into a value of type t; nil if
-// none does.
+// data, or nil if none does. data must be valid JSON. It is decoded into a
+// value of type t.
 func duplicateKey(data []byte, t reflect.Type) *dupKey {
 	s := keyScan{data: data}
 	return s.value(infoOf(t))
@@ -300,9 +304,9 @@ type field struct {
 	info  *typeInfo
 }
 
-// lookup finds the field a key names: its exact name first, then a name
-// equal to it without regard to case, as encoding/json does. Keys usually
-// come in the struct's order, so field next is tried before the names.
+// lookup finds the field a key names. It tries the exact name first, then
+// a name equal to it without regard to case, as encoding/json does. Keys
+// usually come in the struct's order, so field next is tried first of all.
 func (t *typeInfo) lookup(key []byte, next int) (field, bool) {
 	if t == nil {
 		return field{}, false
@@ -375,11 +379,13 @@ type goField struct {
 	typ  reflect.Type
 }
 
-// collectFields lists t's JSON fields by encoding/json's rules. A field is
-// named by its tag, else by its Go name; "-" and unexported fields are left
-// out; the fields of an untagged embedded struct count as t's own. Of two
-// fields with one name the shallower wins, then the tagged one; a tie
-// hides both.
+// collectFields lists t's JSON fields by encoding/json's rules:
+//
+//   - A field is named by its tag, else by its Go name.
+//   - Fields tagged "-" and unexported fields are left out.
+//   - The fields of an untagged embedded struct count as t's own.
+//   - Of two fields with one name the shallower wins, then the tagged one.
+//     A tie hides both.
 func collectFields(t reflect.Type) []goField {
 	type candidate struct {
 		goField
