@@ -18,8 +18,8 @@ import (
 )
 
 // drainBound is how long Run keeps reading output after the command's
-// process group has been killed. Pipes normally close at once; only a
-// process that left the group (setsid, setpgid) can hold them open.
+// process group has been killed. Pipes normally close at once. Only a
+// process that left the group with setsid or setpgid can hold them open.
 const drainBound = 2 * time.Second
 
 // Executor runs tasks as local processes. It is safe for concurrent use;
@@ -188,10 +188,10 @@ func exitResult(p *proc, waitErr error, log *slog.Logger) executor.Result {
 	return res
 }
 
-// notStarted explains why the command at path (argv0 as given) did not
-// start: a missing workspace or one the job's user cannot enter, a file
-// that is missing, a directory or not executable, or, the file being fine,
-// its contents or its interpreter.
+// notStarted explains why the command at path did not start. argv0 is the
+// name as given. The workspace may be missing, or the job's user may not
+// enter it. The file may be missing, a directory or not executable. When
+// the file is fine, its contents or its interpreter are at fault.
 func notStarted(argv0, path, dir string, env []string, user *executor.User, err error) error {
 	if werr := checkWorkspace(dir); werr != nil {
 		return werr
@@ -214,11 +214,15 @@ func notStarted(argv0, path, dir string, env []string, user *executor.User, err 
 	return startError(argv0, inDir(dir, path), err)
 }
 
-// cannotStart is the result of a command that did not start. One that
-// cannot be run for a reason of its own (see cannotRun) ends as a shell
-// ends it: the reason on stderr and exit code 127 or 126, a failure of the
-// job, which another worker would not cure. Any other error is the
-// machine's: executor_error, and the job goes to another worker.
+// cannotStart is the result of a command that did not start.
+//
+// A command that cannot run for a reason of its own ends as a shell ends
+// it. See cannotRun. The reason goes to stderr, and the exit code is 127
+// or 126. That is a failure of the job, which another worker would not
+// cure.
+//
+// Any other error is the machine's. The result is executor_error, and the
+// job goes to another worker.
 func cannotStart(out executor.Sink, err error) executor.Result {
 	var cr *cannotRun
 	if !errors.As(err, &cr) {
