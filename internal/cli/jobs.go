@@ -45,9 +45,10 @@ func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec)
 	return j, err
 }
 
-// submitCmd is what submit and run share: parse the job flags, upload the
-// bundle, submit. On failure it has printed why and returns the exit code:
-// usageCode for bad flags or an invalid job, failCode for errors past them.
+// submitCmd is what submit and run share. It parses the job flags, uploads
+// the bundle and submits. On failure it has printed why and returns the
+// exit code. That is usageCode for bad flags or an invalid job, and
+// failCode for errors past them.
 func submitCmd(ctx context.Context, a *app, name string, args []string, usageCode, failCode int, extra func(*flag.FlagSet)) (*client.Client, *clientFlags, *drover.Job, int) {
 	fs := newFlags(a, name)
 	cf := &clientFlags{}
