@@ -67,8 +67,8 @@ type Config struct {
 	// Workers and Slots: worker agents run in this process, each running up
 	// to Slots attempts at once. Default 4 and 16.
 	Workers, Slots int
-	// Jobs submitted for throughput. Defaults to 20,000 (noop) or 2,000
-	// (process).
+	// Jobs is how many jobs the throughput run submits. Defaults to
+	// 20,000 for noop and 2,000 for process.
 	Jobs int
 	// Concurrency is the number of submissions in flight. Defaults to 32.
 	Concurrency int
@@ -76,14 +76,16 @@ type Config struct {
 	// light load. Defaults to 200.
 	LatencyJobs int
 	// OutputLines is how many timestamped lines the output job prints,
-	// 5 ms apart. Defaults to 200.
+	// clockEvery apart. Defaults to 200.
 	OutputLines int
-	// Clock is the output job's command, to which the number of lines is
-	// appended: it waits 200 ms, then prints that many times, in
-	// nanoseconds since the Unix epoch, one per line, 5 ms apart (as
-	// PrintClock does). Defaults to a shell loop around date(1), which
-	// forks twice a line: on a machine where forks are dear, the job's own
-	// forks then compete with the line on its way to the follower.
+	// Clock is the output job's command. The number of lines is appended
+	// to it. It must do what PrintClock does: wait clockDelay, then print
+	// that many times, one per line, clockEvery apart. Each time is in
+	// nanoseconds since the Unix epoch.
+	//
+	// Defaults to a shell loop around date(1), which forks twice a line.
+	// On a machine where forks are dear, the job's own forks then compete
+	// with the line on its way to the follower.
 	Clock []string
 	// Cancels is how many running processes are cancelled. Defaults to 20.
 	Cancels int
@@ -167,9 +169,10 @@ type Result struct {
 	SubmitCall  Latency       `json:"submitCall"`  // POST /jobs round trips during the throughput run
 	LoadedStart Latency       `json:"loadedStart"` // createdAt → startedAt during the throughput run (queueing included)
 	Failed      int           `json:"failed"`      // jobs that did not complete with exit 0
-	// CPU time used during the throughput run: by what StatsScope names,
-	// and by the whole machine (every process and the kernel, the jobs'
-	// commands included; 0 where /proc/stat cannot be read).
+	// ThroughputCPU is the CPU time what StatsScope names used during the
+	// throughput run. ThroughputBusy is the whole machine's, with every
+	// process and the kernel, the jobs' commands included. It is 0 where
+	// /proc/stat cannot be read.
 	ThroughputCPU  time.Duration `json:"throughputCpuNs"`
 	ThroughputBusy time.Duration `json:"throughputMachineCpuNs"`
 
