@@ -79,9 +79,9 @@ type Config struct {
 	// clockEvery apart. Defaults to 200.
 	OutputLines int
 	// Clock is the output job's command. The number of lines is appended
-	// to it. It must do what PrintClock does: wait clockDelay, then print
-	// that many times, one per line, clockEvery apart. Each time is in
-	// nanoseconds since the Unix epoch.
+	// to it. It must do what PrintClock does. It waits clockDelay, then
+	// prints the time that many times, one per line, clockEvery apart. Each
+	// time is in nanoseconds since the Unix epoch.
 	//
 	// Defaults to a shell loop around date(1), which forks twice a line.
 	// On a machine where forks are dear, the job's own forks then compete

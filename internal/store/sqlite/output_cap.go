@@ -7,8 +7,8 @@ import (
 )
 
 var (
-	// Counts an append in one statement, both in output_bytes, everything
-	// produced, and in output_stored, what is stored.
+	// Counts an append in one statement. output_bytes counts everything
+	// produced, and output_stored what is stored.
 	qAddOutputStored = writeQuery(`UPDATE jobs SET output_bytes = output_bytes + ?1, output_stored = output_stored + ?1
 		WHERE id = ?2 RETURNING output_stored, output_dropped, output_marker`)
 	qChunkSizesAsc  = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? AND id > ? ORDER BY id`)

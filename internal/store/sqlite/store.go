@@ -9,8 +9,8 @@
 // Writes go through one connection and begin with BEGIN IMMEDIATE.
 // Transactions then never deadlock on lock upgrades. They queue in the
 // process rather than spin on SQLITE_BUSY. Concurrent write calls share one
-// transaction, and so one wait for the disk (group commit, see
-// committer.go). A call that fails is rolled back alone. Reads use a
+// transaction, and so one wait for the disk. committer.go holds that group
+// commit. A call that fails is rolled back alone. Reads use a
 // separate pool. With WAL they never wait for the writer, nor make it wait.
 //
 // One process writes a file at a time. A second process opening the same
