@@ -221,7 +221,8 @@ func (sf *serverFlags) newCoordinator(st *sqlite.Store, log *slog.Logger, limits
 	metrics.RegisterProcess(reg)
 	return coordinator.New(coordinator.Config{
 		Store: st, Logger: log, Metrics: reg,
-		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
+		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout,
+		FleetRetries: sf.fleetRetries, NoFleetRetries: sf.fleetRetries == 0,
 		BundleLimits: limits, Retention: sf.retention, DownRetention: sf.downRetention,
 	})
 }

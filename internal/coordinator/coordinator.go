@@ -66,8 +66,10 @@ type Config struct {
 	// goes back to the queue. Defaults to 15s.
 	AckTimeout time.Duration
 	// FleetRetries caps requeues caused by the fleet (worker_lost,
-	// executor_error, not_acknowledged). Defaults to 5.
-	FleetRetries int
+	// executor_error, not_acknowledged). Defaults to 5; set NoFleetRetries
+	// for none.
+	FleetRetries   int
+	NoFleetRetries bool
 	// SweepInterval is the period of the safety-net scheduling pass and of
 	// the reaper. Defaults to 1s, or HeartbeatTimeout/4 when that is shorter.
 	SweepInterval time.Duration
@@ -110,7 +112,11 @@ func (c *Config) fill() {
 	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, DefaultHeartbeatInterval)
 	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
-	c.FleetRetries = cmp.Or(c.FleetRetries, DefaultFleetRetries)
+	if c.NoFleetRetries {
+		c.FleetRetries = 0
+	} else {
+		c.FleetRetries = cmp.Or(c.FleetRetries, DefaultFleetRetries)
+	}
 	c.SweepInterval = cmp.Or(c.SweepInterval, min(DefaultSweepInterval, c.HeartbeatTimeout/4))
 	c.Grace = cmp.Or(c.Grace, DefaultGrace)
 	c.MaxPass = cmp.Or(c.MaxPass, DefaultMaxPass)
