@@ -41,6 +41,7 @@ const (
 	DefaultMaxWait           = 60 * time.Second
 	DefaultRetention         = 7 * 24 * time.Hour
 	DefaultDownRetention     = 24 * time.Hour
+	DefaultGCInterval        = time.Minute
 	DefaultBundleGrace       = time.Hour
 )
 
@@ -90,6 +91,11 @@ type Config struct {
 	// forgotten (a worker started again registers anew, so the old entry
 	// would stay for ever). Defaults to 24 hours.
 	DownRetention time.Duration
+	// GCInterval is how often finished jobs past Retention, unused bundles
+	// and workers DOWN past DownRetention are removed. The clock is read
+	// every SweepInterval, so no removal comes sooner. Defaults to a
+	// minute.
+	GCInterval time.Duration
 	// BundleGrace is how long a bundle that no job names is kept after its
 	// last upload (for the submission that follows it); then it is removed.
 	// A bundle is named by its jobs until Retention removes the last of
@@ -123,6 +129,7 @@ func (c *Config) fill() {
 	c.EventBuffer = cmp.Or(c.EventBuffer, 4096)
 	c.Retention = cmp.Or(c.Retention, DefaultRetention)
 	c.DownRetention = cmp.Or(c.DownRetention, DefaultDownRetention)
+	c.GCInterval = cmp.Or(c.GCInterval, DefaultGCInterval)
 	c.BundleGrace = cmp.Or(c.BundleGrace, DefaultBundleGrace)
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewRegistry()
@@ -141,6 +148,8 @@ func (c *Config) validate() error {
 		return errors.New("coordinator config: Retention must not be negative")
 	case c.DownRetention < 0:
 		return errors.New("coordinator config: DownRetention must not be negative")
+	case c.GCInterval < 0:
+		return errors.New("coordinator config: GCInterval must not be negative")
 	case c.BundleGrace < 0:
 		return errors.New("coordinator config: BundleGrace must not be negative")
 	case c.EventBuffer < 1:
