@@ -65,6 +65,12 @@ type proc struct {
 
 func start(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startOut(t, name, env, io.Discard, args...)
+}
+
+// startOut is start with the process's stdout written to stdout.
+func startOut(t testing.TB, name string, env []string, stdout io.Writer, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, grow: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(cleanEnv(), env...)
@@ -73,7 +79,7 @@ func start(t testing.TB, name string, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +174,14 @@ func (p *proc) wait(d time.Duration) {
 	case <-time.After(d):
 		p.t.Fatalf("%s did not exit within %s", p.name, d)
 	}
+}
+
+// exitCode waits for the process to exit and returns its exit code (-1
+// when a signal ended it).
+func (p *proc) exitCode(d time.Duration) int {
+	p.t.Helper()
+	p.wait(d)
+	return p.cmd.ProcessState.ExitCode()
 }
 
 // cluster is one coordinator and its workers.
