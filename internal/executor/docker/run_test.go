@@ -129,6 +129,32 @@ func TestRunIsolation(t *testing.T) {
 	assertGone(t, e, task.AttemptID)
 }
 
+// /tmp is a tmpfs of the job's own whatever the image's /tmp is. Engines
+// with API 1.46 or later make it mode 1777, so the job's user may write
+// there. Older ones copy the image's /tmp in, mode and all: an image whose
+// /tmp is 0755 gives the job a /tmp it cannot write.
+func TestRunTmpWhateverTheImage(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sh", "-c", `echo mode=$(stat -c %a /tmp)
+touch /tmp/x 2>/dev/null && echo tmp=writable || echo tmp=closed
+grep -q '^tmpfs /tmp tmpfs ' /proc/mounts && echo fs=tmpfs`)
+	task.Spec.Image = tmp0755Image
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	if exitCode(res) != "0" {
+		t.Fatalf("result %+v\nstderr: %s", res, out.String(drover.Stderr))
+	}
+	want := "mode=755\ntmp=closed\nfs=tmpfs\n"
+	if e.tmpfsOptions {
+		want = "mode=1777\ntmp=writable\nfs=tmpfs\n"
+	}
+	if got := out.String(drover.Stdout); got != want {
+		t.Errorf("engine API %s: /tmp says %q, want %q", e.cli.ClientVersion(), got, want)
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
 func TestRunNetworkWhenAllowed(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{AllowNetwork: true})
