@@ -32,11 +32,27 @@ func Quote(s string) string {
 	if len(s) <= MaxQuoted {
 		return strconv.Quote(s)
 	}
-	cut := MaxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cutAt(s, MaxQuoted)]), len(s))
+}
+
+// Clip cuts s to at most n bytes, "..." included, at a character
+// boundary. It marks the cut with "...". A string of n bytes or fewer is
+// returned as it is.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
+	return s[:cutAt(s, n-len("..."))] + "..."
+}
+
+// cutAt is the largest length of at most n bytes that does not split a
+// character of s.
+func cutAt(s string, n int) int {
+	n = max(0, min(n, len(s)))
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
 }
 
 // UnsafeRune reports whether r must not reach a terminal or a one-line

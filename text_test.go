@@ -142,3 +142,21 @@ func checkFieldError(t *testing.T, err error, field string, msg []string) {
 		t.Errorf("message is %d bytes: it echoes too much of the input", len(de.Message))
 	}
 }
+
+func TestClip(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"a longer value", 10, "a longe..."},
+		{"ééééé", 8, "éé..."}, // é is two bytes: the cut does not split one
+		{"abc", 2, "..."},
+	} {
+		if got := drover.Clip(c.s, c.n); got != c.want {
+			t.Errorf("Clip(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+}

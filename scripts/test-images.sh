@@ -8,10 +8,15 @@
 #                               /bin, /sbin, /usr/bin, /usr/sbin), /tmp,
 #                               /workspace, and a passwd/group with root and
 #                               nobody (65534:65534).
+#   drover-test/busybox-tmp0755:latest
+#                               the same with /tmp at mode 0755, as many
+#                               images have it: what a job's /tmp is made of
+#                               depends on the image's.
 #
 # Idempotent: an image already carrying this script's version label is kept,
 # so tests may run it before every run. Bump IMAGE_VERSION when the contents
-# change. Installs busybox-static with apt-get when it is missing (needs root
+# change. Each image has a version of its own, so that a checkout with an
+# older copy of this script does not rebuild the images of a newer one. Installs busybox-static with apt-get when it is missing (needs root
 # or sudo). Exits non-zero with a message when Docker does not answer.
 #
 # Usage: scripts/test-images.sh [--force]
@@ -19,6 +24,8 @@ set -euo pipefail
 
 IMAGE=drover-test/busybox:latest
 IMAGE_VERSION=1
+TMP0755_IMAGE=drover-test/busybox-tmp0755:latest
+TMP0755_VERSION=1
 LABEL=dev.drover.test-image
 
 die() { echo "test-images: $*" >&2; exit 1; }
@@ -37,9 +44,14 @@ if command -v flock >/dev/null 2>&1 && [[ -z "${DROVER_TEST_IMAGES_LOCKED:-}" ]]
 	exec flock "${TMPDIR:-/tmp}/drover-test-images.lock" "$0" "$@"
 fi
 
-have=$(docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$IMAGE" 2>/dev/null || true)
-if [[ $force == 0 && "$have" == "$IMAGE_VERSION" ]]; then
-	echo "test-images: $IMAGE is up to date"
+# current IMAGE VERSION: whether the image carries this version label.
+current() {
+	local have
+	have=$(docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true)
+	[[ $force == 0 && "$have" == "$2" ]]
+}
+if current "$IMAGE" "$IMAGE_VERSION" && current "$TMP0755_IMAGE" "$TMP0755_VERSION"; then
+	echo "test-images: $IMAGE and $TMP0755_IMAGE are up to date"
 	exit 0
 fi
 
@@ -96,10 +108,18 @@ GROUP
 : >"$root/etc/hostname"
 : >"$root/etc/resolv.conf"
 
-tar --numeric-owner --owner=0 --group=0 -C "$root" -c . |
-	docker import \
-		--change 'CMD ["/bin/sh"]' \
-		--change "LABEL $LABEL=$IMAGE_VERSION" \
-		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-		- "$IMAGE" >/dev/null || die "docker import failed"
-echo "test-images: built $IMAGE"
+# load_image NAME VERSION: loads the root filesystem as image NAME.
+load_image() {
+	tar --numeric-owner --owner=0 --group=0 -C "$root" -c . |
+		docker import \
+			--change 'CMD ["/bin/sh"]' \
+			--change "LABEL $LABEL=$2" \
+			--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+			- "$1" >/dev/null || die "docker import of $1 failed"
+	echo "test-images: built $1"
+}
+current "$IMAGE" "$IMAGE_VERSION" || load_image "$IMAGE" "$IMAGE_VERSION"
+if ! current "$TMP0755_IMAGE" "$TMP0755_VERSION"; then
+	chmod 0755 "$root/tmp"
+	load_image "$TMP0755_IMAGE" "$TMP0755_VERSION"
+fi

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # test.sh installs what drover's tests need on a fresh Debian machine and runs
-# them all: formatting, vet, and `go test -race` on every package (real
-# processes, real SQLite, real Docker engine, real HTTP over loopback).
+# them all: formatting, vet, and `go test -race -cover` on every package
+# (real processes, real SQLite, real Docker engine, real HTTP over loopback).
+# It then prints the statement coverage of the unit and end-to-end tests
+# together: one line per package and a total. The end-to-end tests build
+# the drover binary they run with coverage, and its processes write their
+# counts to the same folder as the test binaries.
 #
 # With CI=true a missing prerequisite fails the run; nothing is skipped.
 #
@@ -33,6 +37,22 @@ fi
 say "go vet"
 go vet ./...
 
-say "go test -race"
+say "go test -race -cover"
 export CI="${CI:-}"
-go test -race -count=1 -timeout 12m "$@" ./...
+cover=$(mktemp -d "${TMPDIR:-/tmp}/drover-cover.XXXXXX")
+trap 'rm -rf "$cover"' EXIT
+go test -race -cover -count=1 -timeout 12m "$@" ./... -args -test.gocoverdir="$cover"
+
+say "coverage of unit and end-to-end tests together"
+module=$(go list -m)
+go tool covdata percent -i="$cover" |
+	awk -v m="$module" '{
+		# A package with no statements has no coverage, nor an end of line.
+		for (i = 1; i < NF; i++) if ($(i + 1) == "coverage:" && $(i + 2) ~ /%$/) {
+			p = $i; if (index(p, m) == 1) p = substr(p, length(m) + 2)
+			printf "%-28s %s\n", (p == "" ? "." : p), $(i + 2)
+		}
+	}' |
+	sort
+go tool covdata textfmt -i="$cover" -o "$cover/profile.txt"
+go tool cover -func="$cover/profile.txt" | awk '$1 == "total:" { printf "%-28s %s\n", "total", $3 }'

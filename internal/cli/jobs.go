@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -106,11 +107,13 @@ func cmdSubmit(ctx context.Context, a *app, args []string) int {
 
 func cmdRun(ctx context.Context, a *app, args []string) int {
 	var detach, verbose bool
+	patience := patienceFlag(followGiveUp)
 	// Bad flags exit 125 too, as docker run's do: 2 could be the job's own.
 	c, cf, j, code := submitCmd(ctx, a, "run", args, exitDrover, exitDrover, func(fs *flag.FlagSet) {
 		fs.BoolVar(&detach, "detach", false, "print the job id and return; Ctrl-C then leaves the job running")
 		fs.BoolVar(&detach, "d", false, "short for --detach")
 		fs.BoolVar(&verbose, "v", false, "print where the job is (queued, why, which worker) on stderr")
+		fs.Var(&patience, "patience", "keep trying for this `duration` to reach a coordinator that went away, then exit 125 (the job goes on)")
 	})
 	if j == nil {
 		return code
@@ -129,22 +132,22 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 			a.errorf("%s may still run: drover cancel %s", j.ID, j.ID)
 			return exitDrover
 		}
-		return followJob(context.WithoutCancel(ctx), a, c, cf.server, j.ID, verbose, false)
+		return followJob(context.WithoutCancel(ctx), a, c, cf.server, j.ID, verbose, false, time.Duration(patience))
 	}
 	if verbose || isTerminal(a.stderr) {
 		verbose = true
 	}
-	return followJob(ctx, a, c, cf.server, j.ID, verbose, true)
+	return followJob(ctx, a, c, cf.server, j.ID, verbose, true, time.Duration(patience))
 }
 
 // followJob streams a job's output to stdout and stderr until the job
 // ends. It returns the exit code the CLI exits with. With cancelOnSignal
 // the first Ctrl-C cancels the job, and the stream goes on to the job's
 // end. A second Ctrl-C leaves at once. Without cancelOnSignal the first
-// one leaves.
-func followJob(ctx context.Context, a *app, c *client.Client, server, id string, verbose, cancelOnSignal bool) int {
+// one leaves. A coordinator away for longer than patience ends the follow.
+func followJob(ctx context.Context, a *app, c *client.Client, server, id string, verbose, cancelOnSignal bool, patience time.Duration) int {
 	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	f := &follower{a: a, c: c, server: server, id: id, verbose: verbose}
+	f := &follower{a: a, c: c, server: server, id: id, verbose: verbose, patience: patience}
 	interrupts := make(chan struct{})
 	go func() { defer close(interrupts); f.onInterrupt(ctx, fctx, stop, cancelOnSignal) }()
 	defer func() { stop(); <-interrupts }()
@@ -155,11 +158,12 @@ func followJob(ctx context.Context, a *app, c *client.Client, server, id string,
 // follower is drover run's view of the job it follows. Follow calls its
 // handlers one at a time.
 type follower struct {
-	a       *app
-	c       *client.Client
-	server  string
-	id      string
-	verbose bool
+	a        *app
+	c        *client.Client
+	server   string
+	id       string
+	verbose  bool
+	patience time.Duration // how long the coordinator may be away; 0: followGiveUp
 
 	cancelAsked atomic.Bool         // the coordinator accepted the job's cancellation
 	lastState   string              // the last state line said
@@ -275,14 +279,14 @@ func stateLine(id string, s drover.StateEvent, verbose bool, worker func(string)
 }
 
 // disconnected says once that the coordinator was lost. It gives up after
-// followGiveUp.
+// patience.
 func (f *follower) disconnected(err error, down time.Duration) bool {
 	if !f.warned {
 		f.warned = true
 		f.a.errorf("lost the coordinator at %s (%v); retrying, the job goes on", f.server, err)
 	}
 	f.lost = true
-	return down < followGiveUp
+	return down < cmp.Or(f.patience, followGiveUp)
 }
 
 // back says once that the stream flows again after a lost coordinator.
@@ -316,8 +320,23 @@ func (f *follower) exitCode(end *drover.EndEvent, err error, left bool) int {
 }
 
 // followGiveUp is how long drover run keeps trying to reach a coordinator
-// that went away before it gives up (exit 125); the job itself goes on.
+// that went away before it gives up (exit 125), unless --patience says.
+// The job itself goes on.
 const followGiveUp = 2 * time.Minute
+
+// patienceFlag is --patience: a positive duration.
+type patienceFlag time.Duration
+
+func (p *patienceFlag) String() string { return time.Duration(*p).String() }
+
+func (p *patienceFlag) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return errors.New("use a positive duration like 30s or 5m")
+	}
+	*p = patienceFlag(d)
+	return nil
+}
 
 // exitCodeOf maps a job's end to the CLI's exit code, saying on stderr why
 // when the job did not simply exit.

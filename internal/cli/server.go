@@ -26,6 +26,7 @@ import (
 type serverFlags struct {
 	listen, data, joinToken, apiToken, tlsCert, tlsKey, logLevel string
 	hbInterval, hbTimeout, ackTimeout, retention, downRetention  time.Duration
+	gcInterval                                                   time.Duration
 	fleetRetries, bundleMaxFiles, bundleMaxRatio, bundleUploads  int
 	bundleMaxSize, bundleMaxUnpacked, outputCap                  string
 	insecure, metricsPublic                                      bool
@@ -48,6 +49,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	fs.DurationVar(&sf.ackTimeout, "ack-timeout", coordinator.DefaultAckTimeout, "time a worker has to acknowledge an assignment (env DROVER_ACK_TIMEOUT)")
 	fs.DurationVar(&sf.retention, "retention", coordinator.DefaultRetention, "how long finished jobs and their output are kept (env DROVER_RETENTION)")
 	fs.DurationVar(&sf.downRetention, "down-retention", coordinator.DefaultDownRetention, "how long a worker stays listed DOWN before it is forgotten (env DROVER_DOWN_RETENTION)")
+	fs.DurationVar(&sf.gcInterval, "gc-interval", coordinator.DefaultGCInterval, "how often jobs past --retention and workers past --down-retention are removed (env DROVER_GC_INTERVAL)")
 	fs.IntVar(&sf.fleetRetries, "fleet-retries", coordinator.DefaultFleetRetries, "requeues allowed for failures of the fleet (lost worker, executor error)")
 	fs.StringVar(&sf.bundleMaxSize, "bundle-max-size", envOr(a, "DROVER_BUNDLE_MAX_SIZE", "100M"), "largest bundle (ZIP) accepted (env DROVER_BUNDLE_MAX_SIZE)")
 	fs.StringVar(&sf.bundleMaxUnpacked, "bundle-max-unpacked", envOr(a, "DROVER_BUNDLE_MAX_UNPACKED", "1G"), "largest total size of a bundle's files once unpacked (env DROVER_BUNDLE_MAX_UNPACKED)")
@@ -63,6 +65,7 @@ func (sf *serverFlags) add(a *app, fs *flag.FlagSet, listen, data string) {
 	a.fromEnv(fs, "ack-timeout", "DROVER_ACK_TIMEOUT")
 	a.fromEnv(fs, "retention", "DROVER_RETENTION")
 	a.fromEnv(fs, "down-retention", "DROVER_DOWN_RETENTION")
+	a.fromEnv(fs, "gc-interval", "DROVER_GC_INTERVAL")
 	a.fromEnv(fs, "bundle-max-files", "DROVER_BUNDLE_MAX_FILES")
 	a.fromEnv(fs, "bundle-max-ratio", "DROVER_BUNDLE_MAX_RATIO")
 	a.fromEnv(fs, "bundle-uploads", "DROVER_BUNDLE_UPLOADS")
@@ -221,8 +224,9 @@ func (sf *serverFlags) newCoordinator(st *sqlite.Store, log *slog.Logger, limits
 	metrics.RegisterProcess(reg)
 	return coordinator.New(coordinator.Config{
 		Store: st, Logger: log, Metrics: reg,
-		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout, FleetRetries: sf.fleetRetries,
-		BundleLimits: limits, Retention: sf.retention, DownRetention: sf.downRetention,
+		HeartbeatInterval: sf.hbInterval, HeartbeatTimeout: sf.hbTimeout, AckTimeout: sf.ackTimeout,
+		FleetRetries: sf.fleetRetries, NoFleetRetries: sf.fleetRetries == 0,
+		BundleLimits: limits, Retention: sf.retention, DownRetention: sf.downRetention, GCInterval: sf.gcInterval,
 	})
 }
 
@@ -340,6 +344,7 @@ func (sf *serverFlags) validate() error {
 		{"--ack-timeout", "DROVER_ACK_TIMEOUT", sf.ackTimeout},
 		{"--retention", "DROVER_RETENTION", sf.retention},
 		{"--down-retention", "DROVER_DOWN_RETENTION", sf.downRetention},
+		{"--gc-interval", "DROVER_GC_INTERVAL", sf.gcInterval},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

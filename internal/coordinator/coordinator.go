@@ -41,6 +41,7 @@ const (
 	DefaultMaxWait           = 60 * time.Second
 	DefaultRetention         = 7 * 24 * time.Hour
 	DefaultDownRetention     = 24 * time.Hour
+	DefaultGCInterval        = time.Minute
 	DefaultBundleGrace       = time.Hour
 )
 
@@ -66,8 +67,10 @@ type Config struct {
 	// goes back to the queue. Defaults to 15s.
 	AckTimeout time.Duration
 	// FleetRetries caps the requeues the fleet causes: worker_lost,
-	// executor_error and not_acknowledged. Defaults to 5.
-	FleetRetries int
+	// executor_error and not_acknowledged. Defaults to 5. Set
+	// NoFleetRetries for none.
+	FleetRetries   int
+	NoFleetRetries bool
 	// SweepInterval is the period of the safety-net scheduling pass and of
 	// the reaper. Defaults to 1s, or HeartbeatTimeout/4 when that is shorter.
 	SweepInterval time.Duration
@@ -88,6 +91,11 @@ type Config struct {
 	// forgotten (a worker started again registers anew, so the old entry
 	// would stay for ever). Defaults to 24 hours.
 	DownRetention time.Duration
+	// GCInterval is how often finished jobs past Retention, unused bundles
+	// and workers DOWN past DownRetention are removed. The clock is read
+	// every SweepInterval, so no removal comes sooner. Defaults to a
+	// minute.
+	GCInterval time.Duration
 	// BundleGrace is how long a bundle that no job names is kept after its
 	// last upload (for the submission that follows it); then it is removed.
 	// A bundle is named by its jobs until Retention removes the last of
@@ -110,13 +118,18 @@ func (c *Config) fill() {
 	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, DefaultHeartbeatInterval)
 	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
-	c.FleetRetries = cmp.Or(c.FleetRetries, DefaultFleetRetries)
+	if c.NoFleetRetries {
+		c.FleetRetries = 0
+	} else {
+		c.FleetRetries = cmp.Or(c.FleetRetries, DefaultFleetRetries)
+	}
 	c.SweepInterval = cmp.Or(c.SweepInterval, min(DefaultSweepInterval, c.HeartbeatTimeout/4))
 	c.Grace = cmp.Or(c.Grace, DefaultGrace)
 	c.MaxPass = cmp.Or(c.MaxPass, DefaultMaxPass)
 	c.EventBuffer = cmp.Or(c.EventBuffer, 4096)
 	c.Retention = cmp.Or(c.Retention, DefaultRetention)
 	c.DownRetention = cmp.Or(c.DownRetention, DefaultDownRetention)
+	c.GCInterval = cmp.Or(c.GCInterval, DefaultGCInterval)
 	c.BundleGrace = cmp.Or(c.BundleGrace, DefaultBundleGrace)
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewRegistry()
@@ -135,6 +148,8 @@ func (c *Config) validate() error {
 		return errors.New("coordinator config: Retention must not be negative")
 	case c.DownRetention < 0:
 		return errors.New("coordinator config: DownRetention must not be negative")
+	case c.GCInterval < 0:
+		return errors.New("coordinator config: GCInterval must not be negative")
 	case c.BundleGrace < 0:
 		return errors.New("coordinator config: BundleGrace must not be negative")
 	case c.EventBuffer < 1:

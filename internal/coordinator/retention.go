@@ -7,13 +7,10 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// retentionInterval is how often retentionLoop runs CollectGarbage.
-const retentionInterval = time.Minute
-
-// retentionLoop runs CollectGarbage every retentionInterval until ctx ends.
+// retentionLoop runs CollectGarbage every GCInterval until ctx ends.
 // The first round runs one SweepInterval after Start.
 // The loop looks at the clock every SweepInterval, so a test's clock
-// drives it too.
+// drives it too, and no round comes sooner than that.
 func (c *Coordinator) retentionLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepInterval)
 	defer t.Stop()
@@ -24,7 +21,7 @@ func (c *Coordinator) retentionLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if now := c.now(); now.Sub(last) >= retentionInterval {
+		if now := c.now(); now.Sub(last) >= c.cfg.GCInterval {
 			last = now
 			if err := c.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
 				c.log.Error("removing old jobs", "err", err)

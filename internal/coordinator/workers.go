@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 	"github.com/drover-dev/drover/internal/store"
@@ -503,17 +502,12 @@ func (c *Coordinator) AppendOutput(ctx context.Context, workerID, attemptID stri
 // worker host is not trusted to keep it short.
 const maxMessageLen = 4096
 
-// clipMessage cuts msg to maxMessageLen bytes at a character boundary and
-// says how long it was.
+// clipMessage cuts msg to maxMessageLen bytes and says how long it was.
 func clipMessage(msg string) string {
 	if len(msg) <= maxMessageLen {
 		return msg
 	}
-	cut := maxMessageLen
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes in all)", msg[:cut], len(msg))
+	return fmt.Sprintf("%s (%d bytes in all)", drover.Clip(msg, maxMessageLen), len(msg))
 }
 
 // Finish ends an attempt as the worker reports it and applies the retry

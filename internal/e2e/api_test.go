@@ -171,13 +171,25 @@ func TestLateFinishFromLostAttemptIsRefused(t *testing.T) {
 	if drover.ErrorCode(err) != drover.ECONFLICT {
 		t.Fatalf("late output: %v, want a conflict", err)
 	}
+	// The refused reports left no trace: the lost attempt has no exit code,
+	// the job has no output, and it waits for a worker. No worker can take
+	// it before the heartbeat below brings this one back.
+	after, err := cl.c.Job(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := after.Attempts; after.State != drover.JobQueued || after.ExitCode != nil || len(a) != 1 ||
+		a[0].ExitCode != nil || a[0].Reason != drover.ReasonWorkerLost || a[0].State != j.Attempts[0].State {
+		t.Fatalf("after the refused finish: %+v, want it queued as before: %+v", after, j)
+	}
+	var out bytes.Buffer
+	if err := cl.c.Output(ctx, job.ID, "", &out); err != nil || out.Len() != 0 {
+		t.Fatalf("output after the refused post: %q (%v), want none", out.String(), err)
+	}
 	// Coming back, the worker is told to stop what it still runs.
 	hb, err := wc.Heartbeat(ctx, reg.Worker.ID, drover.HeartbeatRequest{Running: []string{att}})
 	if err != nil || len(hb.Stop) != 1 || hb.Stop[0] != att {
 		t.Fatalf("heartbeat after coming back: %+v, %v", hb, err)
-	}
-	if j.State != drover.JobQueued {
-		t.Fatalf("job %+v", j)
 	}
 }
 

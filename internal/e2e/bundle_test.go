@@ -82,8 +82,9 @@ func TestBundleRunsWithItsFiles(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "data: forty-two\n") || strings.Contains(out, "secret.env") {
 		t.Fatalf("process executor: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if !strings.Contains(errOut, "3 files") && !strings.Contains(errOut, "files") {
-		t.Errorf("the CLI does not say what it sends: %q", errOut)
+	// run.sh, data/input.txt and .droverignore: secret.env is left out.
+	if !strings.Contains(errOut, "bundle "+dir+": 3 files, ") {
+		t.Errorf("the CLI does not say it sends the 3 files the ignore file leaves: %q", errOut)
 	}
 	page, _ := cl.c.Jobs(ctx, drover.JobFilter{Limit: 1})
 	j, _ := cl.c.Job(ctx, page.Jobs[0].ID)

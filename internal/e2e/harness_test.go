@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +30,7 @@ import (
 var bin string // the drover binary under test
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	dir, err := os.MkdirTemp("", "drover-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,15 +42,70 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "drover")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/drover-dev/drover/cmd/drover")
+	build := []string{"build", "-o", bin}
+	counts, keep := coverDirs(dir)
+	if counts != "" {
+		build = append(build, "-cover", "-covermode="+testing.CoverMode())
+	}
+	cmd := exec.Command("go", append(build, "github.com/drover-dev/drover/cmd/drover")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build drover: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
+	if counts != "" {
+		if err := moveFiles(counts, keep); err != nil {
+			fmt.Fprintf(os.Stderr, "keep the coverage counts of drover: %v\n", err)
+			code = 1
+		}
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// coverDirs returns where the binary's processes write their coverage
+// counts, and where the tests keep them. Both are "" unless the tests run
+// with -cover and a -test.gocoverdir. The binary is then built with
+// coverage, and every process started gets GOCOVERDIR. Its folder is open
+// to all: some processes run as other users. Only a process that exits
+// writes counts, not one killed with SIGKILL.
+func coverDirs(tmp string) (counts, keep string) {
+	f := flag.Lookup("test.gocoverdir")
+	if testing.CoverMode() == "" || f == nil || f.Value.String() == "" {
+		return "", ""
+	}
+	counts = filepath.Join(tmp, "cover")
+	if err := os.Mkdir(counts, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.Chmod(counts, 0o1777); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("GOCOVERDIR", counts)
+	return counts, f.Value.String()
+}
+
+// moveFiles moves the files of folder from into folder to.
+func moveFiles(from, to string) error {
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+			b, rerr := os.ReadFile(filepath.Join(from, e.Name()))
+			if rerr != nil {
+				return rerr
+			}
+			if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // proc is a drover process whose stderr lines can be waited for.
@@ -65,6 +122,12 @@ type proc struct {
 
 func start(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startOut(t, name, env, io.Discard, args...)
+}
+
+// startOut is start with the process's stdout written to stdout.
+func startOut(t testing.TB, name string, env []string, stdout io.Writer, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, grow: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(cleanEnv(), env...)
@@ -73,7 +136,7 @@ func start(t testing.TB, name string, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +154,7 @@ func start(t testing.TB, name string, env []string, args ...string) *proc {
 		_ = p.cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		p.kill()
+		p.stop()
 		if t.Failed() {
 			p.mu.Lock()
 			t.Logf("--- %s stderr ---\n%s", name, strings.Join(p.lines, "\n"))
@@ -143,6 +206,32 @@ func (p *proc) waitLine(re string, d time.Duration) []string {
 	}
 }
 
+// stopWait bounds how long stop lets a process end on its own.
+const stopWait = 20 * time.Second
+
+// stop ends the process as an operator would, so it ends on its own terms
+// and writes its coverage counts. It sends SIGTERM, and again while the
+// process runs: a worker or drover dev drains on the first and stops at
+// once on the next, and a signal that comes before they listen for the
+// next is lost. Then SIGKILL to the process group ends what is left of it,
+// and past stopWait the process itself.
+func (p *proc) stop() {
+	deadline := time.After(stopWait)
+	for again := time.Duration(0); ; again = 200 * time.Millisecond {
+		select {
+		case <-p.done:
+			p.kill()
+			return
+		case <-deadline:
+			p.t.Logf("%s did not stop within %s of SIGTERM: killed", p.name, stopWait)
+			p.kill()
+			return
+		case <-time.After(again):
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+}
+
 // kill sends SIGKILL to the process group and waits for the exit.
 func (p *proc) kill() {
 	if p.cmd.Process != nil {
@@ -168,6 +257,14 @@ func (p *proc) wait(d time.Duration) {
 	case <-time.After(d):
 		p.t.Fatalf("%s did not exit within %s", p.name, d)
 	}
+}
+
+// exitCode waits for the process to exit and returns its exit code (-1
+// when a signal ended it).
+func (p *proc) exitCode(d time.Duration) int {
+	p.t.Helper()
+	p.wait(d)
+	return p.cmd.ProcessState.ExitCode()
 }
 
 // cluster is one coordinator and its workers.

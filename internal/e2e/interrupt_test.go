@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
@@ -30,8 +31,13 @@ func TestRunInterruptedCancelsThenLeaves(t *testing.T) {
 
 	// A job that ignores SIGTERM takes the worker's grace to stop. A
 	// second Ctrl-C does not wait for it.
-	run = start(t, "run", cl.env, "run", "-v", "--", "sh", "-c", "trap '' TERM; sleep 300 & wait")
+	pidFile := filepath.Join(shared(t), "pid")
+	run = start(t, "run", cl.env, "run", "-v", "--", "sh", "-c", "trap '' TERM; sleep 300 & echo $! > "+pidFile+"; wait")
 	run.waitLine(`running on w1 \(attempt 1\)`, 30*time.Second)
+	// The sleep ignores SIGTERM and outlives the worker the cluster stops
+	// at the end: the test kills it itself.
+	pids := readPids(t, pidFile, 1, 30*time.Second)
+	t.Cleanup(func() { _ = syscall.Kill(pids[0], syscall.SIGKILL) })
 	run.signal(syscall.SIGINT)
 	id = run.waitLine(`drover: cancelling (\S+) \(Ctrl-C again to leave it\)`, 30*time.Second)[1]
 	run.signal(syscall.SIGINT)

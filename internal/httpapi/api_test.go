@@ -506,14 +506,16 @@ func TestAPIWorkLongPoll(t *testing.T) {
 	w := s.register(t, "w", 2000)
 
 	t.Run("nothing to do: answers after wait", func(t *testing.T) {
+		// The call's deadline (waitFor) is shorter than the poll's default
+		// wait: an answer at all shows the asked wait was kept.
 		start := time.Now()
 		r := s.call(t, "GET", "/api/v1/workers/"+w.id+"/work?wait=50ms", w.secret, "")
 		took := time.Since(start)
 		if r.status != 200 || string(bytes.TrimSpace(r.body)) != `{"assignments":[],"stop":[],"drain":false}` {
 			t.Errorf("got %d %s, want 200 and empty lists", r.status, r.body)
 		}
-		if took < 50*time.Millisecond || took > 5*time.Second {
-			t.Errorf("answered after %s, want after the 50ms wait", took)
+		if took < 50*time.Millisecond {
+			t.Errorf("answered after %s, before the 50ms wait", took)
 		}
 	})
 	t.Run("bad wait", func(t *testing.T) {
@@ -531,17 +533,14 @@ func TestAPIWorkLongPoll(t *testing.T) {
 				break
 			}
 		}
-		start := time.Now()
+		// The poll's deadline (waitFor) is shorter than its wait: an
+		// answer at all is one given before the wait ended.
 		r, err := w.c.Work(ctxT(t), w.id, time.Minute, false)
-		took := time.Since(start)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("a long-poll with an assignment waiting: %v; want the assignment at once", err)
 		}
 		if len(r.Assignments) != 1 || r.Assignments[0].JobID != j.ID || r.Assignments[0].N != 1 {
 			t.Fatalf("assignments = %+v, want attempt 1 of %s", r.Assignments, j.ID)
-		}
-		if took > 5*time.Second {
-			t.Errorf("a long-poll with an assignment waiting took %s, want it at once", took)
 		}
 	})
 

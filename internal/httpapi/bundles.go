@@ -47,7 +47,7 @@ func (s *server) putBundleFrom(ctx context.Context, body io.Reader) (*drover.Bun
 		if isBodyLimit(br.err) {
 			return nil, false, bodyError(br.err)
 		}
-		return nil, false, drover.Errorf(drover.EMALFORMED, "the bundle broke off before its end (%s): send it again", clip(br.err.Error(), 100))
+		return nil, false, drover.Errorf(drover.EMALFORMED, "the bundle broke off before its end (%s): send it again", drover.Clip(br.err.Error(), 100))
 	}
 	return b, created, err
 }
@@ -159,7 +159,7 @@ func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 	}
 	if bundle != nil {
 		if spec.Bundle != "" && spec.Bundle != bundle.SHA256 {
-			return drover.FieldErrorf("bundle", "spec.bundle %q differs from the uploaded bundle %s: leave spec.bundle out", clip(spec.Bundle, 80), bundle.SHA256)
+			return drover.FieldErrorf("bundle", "spec.bundle %q differs from the uploaded bundle %s: leave spec.bundle out", drover.Clip(spec.Bundle, 80), bundle.SHA256)
 		}
 		spec.Bundle = bundle.SHA256
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,6 +36,12 @@ func smallZip(t *testing.T, text string) []byte {
 	return b.Bytes()
 }
 
+// heldAnswer is the answer to an upload sent by hand.
+type heldAnswer struct {
+	resp *http.Response
+	err  error
+}
+
 // busyWatch is an http.RoundTripper that tells of each 503 it passes on.
 type busyWatch struct {
 	busy chan struct{}
@@ -54,19 +61,45 @@ func (b busyWatch) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestAPIBundleUploadsAreBounded(t *testing.T) {
 	s := newAPIServer(t, serverOpt{api: func(c *httpapi.Config) { c.BundleUploads = 1 }})
 	held := smallZip(t, "held")
-	// An upload that has sent half its body holds the one slot.
-	c := dial(t, s)
-	send(t, c, fmt.Sprintf("POST /api/v1/bundles HTTP/1.1\r\nHost: drover\r\nContent-Length: %d\r\n\r\n", len(held)))
-	send(t, c, string(held[:len(held)/2]))
-
-	// Until its handler has taken the slot, another upload may take it
-	// first: small ones are sent whole until one is refused.
-	for {
-		r := s.call(t, "POST", "/api/v1/bundles", "", string(smallZip(t, "probe")), "Content-Type", "application/zip")
-		if r.status == 503 {
-			break
+	// An upload that has sent half its body holds the one slot. Until its
+	// handler has taken the slot, another upload may take it first: small
+	// ones are sent whole until one is refused. One of them may hold the
+	// slot when the held upload's handler comes: that one is refused in
+	// turn, and it is sent again.
+	var (
+		c        net.Conn
+		answered chan heldAnswer
+	)
+	deadline := time.Now().Add(waitFor)
+	for probed := false; !probed; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no upload was refused within %s", waitFor)
 		}
-		if r.status != 200 && r.status != 201 {
+		if c == nil {
+			c = dial(t, s)
+			send(t, c, fmt.Sprintf("POST /api/v1/bundles HTTP/1.1\r\nHost: drover\r\nContent-Length: %d\r\n\r\n", len(held)))
+			send(t, c, string(held[:len(held)/2]))
+			answered = make(chan heldAnswer, 1)
+			go func(c net.Conn) {
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				answered <- heldAnswer{resp, err}
+			}(c)
+		}
+		select {
+		case a := <-answered:
+			if a.err != nil || a.resp.StatusCode != 503 {
+				t.Fatalf("the upload holding the slot: %v %v", a.resp, a.err)
+			}
+			c.Close()
+			c = nil
+			continue
+		default:
+		}
+		r := s.call(t, "POST", "/api/v1/bundles", "", string(smallZip(t, "probe")), "Content-Type", "application/zip")
+		switch {
+		case r.status == 503:
+			probed = true
+		case r.status != 200 && r.status != 201:
 			t.Fatalf("probe upload: %d %s", r.status, r.body)
 		}
 	}
@@ -125,8 +158,8 @@ func TestAPIBundleUploadsAreBounded(t *testing.T) {
 	}
 	send(t, c, string(held[len(held)/2:]))
 	c.SetReadDeadline(time.Now().Add(waitFor))
-	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 201 {
-		t.Fatalf("the upload holding the slot: %v %v", resp, err)
+	if a := <-answered; a.err != nil || a.resp.StatusCode != 201 {
+		t.Fatalf("the upload holding the slot: %v %v", a.resp, a.err)
 	}
 	r := <-done
 	if r.err != nil || r.b == nil || r.b.Files != 1 {

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/drover-dev/drover"
 )
@@ -154,30 +153,16 @@ func (d *dupKey) error() error {
 			if b.Len() > 0 && !strings.HasPrefix(seg, "[") {
 				b.WriteByte('.')
 			}
-			b.WriteString(clip(seg, 40))
+			b.WriteString(drover.Clip(seg, 40))
 		}
-		where = clip(b.String(), 120)
+		where = drover.Clip(b.String(), 120)
 	}
 	if d.first != "" {
 		return &drover.Error{Code: drover.EMALFORMED, Field: d.field,
-			Message: fmt.Sprintf("keys %q and %q in %s name the same field (field names match whatever their case): send it once", clip(d.first, 40), clip(d.key, 40), where)}
+			Message: fmt.Sprintf("keys %q and %q in %s name the same field (field names match whatever their case): send it once", drover.Clip(d.first, 40), drover.Clip(d.key, 40), where)}
 	}
 	return &drover.Error{Code: drover.EMALFORMED, Field: d.field,
-		Message: fmt.Sprintf("key %q appears twice in %s: send each key once", clip(d.key, 60), where)}
-}
-
-// clip shortens client text quoted in a message to at most n bytes.
-// It cuts at a character boundary and marks the cut with "...". An answer
-// then never echoes much of what a client sent.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+		Message: fmt.Sprintf("key %q appears twice in %s: send each key once", drover.Clip(d.key, 60), where)}
 }
 
 func decodeError(err error) error {
@@ -222,7 +207,7 @@ func decodeError(err error) error {
 		}
 		return e
 	}
-	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", clip(strings.TrimPrefix(err.Error(), "json: "), 200))
+	return drover.Errorf(drover.EMALFORMED, "request body is not valid: %s", drover.Clip(strings.TrimPrefix(err.Error(), "json: "), 200))
 }
 
 // clipValue bounds what a decoding error shows of the value:

@@ -128,10 +128,19 @@ func TestServerClosesAConnectionThatStopsReading(t *testing.T) {
 	w := s.register(t, "w1", 1000)
 	j := s.submit(t, echoSpec())
 	a := w.assignment(t)
-	// 8 MiB of output, in posts under the body limit.
-	line := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
-	for i := range 8 {
-		if err := w.c.SendOutput(ctxT(t), a.AttemptID, []drover.OutputChunk{{Seq: int64(i + 1), Stream: drover.Stdout, Data: line}}); err != nil {
+	// 8 MiB of output, in small posts. Each is answered within the short
+	// WriteTimeout only when the machine keeps up, so a post cut off is sent
+	// again: a post is idempotent by its sequence number.
+	line := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
+	for i := range 64 {
+		chunk := []drover.OutputChunk{{Seq: int64(i + 1), Stream: drover.Stdout, Data: line}}
+		var err error
+		for range 10 {
+			if err = w.c.SendOutput(ctxT(t), a.AttemptID, chunk); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

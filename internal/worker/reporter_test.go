@@ -82,8 +82,11 @@ func startReporter(t *testing.T, f *fakeReports) *reporter {
 	return r
 }
 
-// queued waits until n reports wait in the queue.
-func queued(r *reporter, n int) {
+// queued waits until n reports wait in the queue, failing the test when
+// they do not within waitFor.
+func queued(t *testing.T, r *reporter, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
 	for {
 		r.mu.Lock()
 		k := len(r.queue)
@@ -91,7 +94,10 @@ func queued(r *reporter, n int) {
 		if k >= n {
 			return
 		}
-		time.Sleep(100 * time.Microsecond) // polls the condition, bounded by the test's timeout
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reports queued after %s, want %d", k, waitFor, n)
+		}
+		time.Sleep(100 * time.Microsecond) // polls the condition, bounded by the deadline
 	}
 }
 
@@ -107,7 +113,7 @@ func TestReporterBatchesWhileARequestIsInFlight(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		go func() { results <- r.Finish(ctx, fmt.Sprintf("att_%d", i), drover.FinishRequest{}) }()
 	}
-	queued(r, 4)
+	queued(t, r, 4)
 	close(f.release)
 	if n := <-f.entered; n != 4 {
 		t.Fatalf("second request carried %d reports, want the 4 that came in meanwhile", n)
@@ -136,14 +142,14 @@ func TestReporterWithdrawsAReportItsCallerGaveUpOn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error, 1)
 	go func() { gaveUp <- r.Finish(ctx, "att_gone", drover.FinishRequest{}) }()
-	queued(r, 1)
+	queued(t, r, 1)
 	cancel()
 	if err := <-gaveUp; err != context.Canceled {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	kept := make(chan error, 1)
 	go func() { kept <- r.Finish(context.Background(), "att_kept", drover.FinishRequest{}) }()
-	queued(r, 1)
+	queued(t, r, 1)
 	close(f.release)
 	<-f.entered
 	if err := <-kept; err != nil {
@@ -203,7 +209,7 @@ func TestReporterSplitsARefusedBatch(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		go func() { results <- r.Finish(ctx, fmt.Sprintf("att_%d", i), drover.FinishRequest{}) }()
 	}
-	queued(r, 3)
+	queued(t, r, 3)
 	close(f.release)
 	for range 3 {
 		if err := <-results; err != nil {
@@ -276,7 +282,7 @@ func TestReporterWithdrawsAQueuedStartWhenTheCommandEnds(t *testing.T) {
 		w, err := r.StartUnlessEnded(context.Background(), "att_queued", drover.StartRequest{}, queuedEnded)
 		queuedRes <- result{w, err}
 	}()
-	queued(r, 1)
+	queued(t, r, 1)
 	close(queuedEnded)
 	if got := <-queuedRes; !got.withdrawn || got.err != nil {
 		t.Fatalf("queued start = %+v, want withdrawn", got)

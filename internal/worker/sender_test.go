@@ -122,6 +122,27 @@ func (g *gate) open() { close(g.release) }
 
 func exitCode(n int) *int { return &n }
 
+// waitBuffered waits until the sender holds n bytes not yet delivered. It
+// fails the test when the sender holds more: Write took past its bound.
+func waitBuffered(t *testing.T, s *sender, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		s.mu.Lock()
+		b := s.buffered
+		s.mu.Unlock()
+		switch {
+		case b > n:
+			t.Fatalf("the sender holds %d bytes, past its bound of %d", b, n)
+		case b == n:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("the sender holds %d bytes after %s, want %d", b, waitFor, n)
+		}
+		time.Sleep(time.Millisecond) // polls the condition, bounded by the deadline
+	}
+}
+
 // outputOf concatenates the data of the chunks of one stream.
 func outputOf(chunks []drover.OutputChunk, stream drover.Stream) string {
 	var b strings.Builder
@@ -426,11 +447,13 @@ func TestSenderBackPressureWhileTheCoordinatorIsSlow(t *testing.T) {
 		s.Write(drover.Stdout, []byte("abcdefghij")) // 6 fit, 4 must wait
 	}()
 	// A healthy coordinator that is merely slow slows the producer down:
-	// nothing is dropped, so the write must still be waiting.
+	// nothing is dropped. The write takes what fits and waits for room,
+	// holding the rest.
+	waitBuffered(t, s, bound)
 	select {
 	case <-wrote:
 		t.Fatal("Write past the bound returned while the coordinator was busy; it must block")
-	case <-time.After(100 * time.Millisecond):
+	default:
 	}
 	g.open()
 	select {

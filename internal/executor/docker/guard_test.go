@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/drover-dev/drover/internal/executor"
 	"github.com/moby/moby/client"
@@ -16,17 +17,22 @@ func TestGuardRemovesTheWorkersContainers(t *testing.T) {
 	t.Parallel()
 	mine := newTestExecutor(t, Config{Instance: "wi-mine-" + t.Name()})
 	other := newTestExecutor(t, Config{Instance: "wi-other-" + t.Name()})
-	start := func(e *Executor) (string, <-chan executor.Result) {
-		task := newTask(t, "sh", "-c", "echo up; sleep 300")
+	type run struct {
+		attempt string
+		done    <-chan executor.Result
+		cancel  context.CancelFunc
+	}
+	start := func(e *Executor) run {
+		task := newTask(t, "sh", "-c", "echo up; exec sleep 300")
 		out := newSink("up")
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
 		done := runAsync(ctx, e, task, out)
 		out.await(t, done)
-		return ContainerName(task.AttemptID), done
+		return run{task.AttemptID, done, cancel}
 	}
-	minesName, minesDone := start(mine)
-	othersName, _ := start(other)
+	mines := start(mine)
+	others := start(other)
 
 	lifeline, end := io.Pipe()
 	end.Close() // the worker is gone
@@ -34,11 +40,13 @@ func TestGuardRemovesTheWorkersContainers(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("guard removed %d containers (%v), want 1", n, err)
 	}
-	<-minesDone // its run ends with its container
-	if _, err := mine.cli.ContainerInspect(context.Background(), minesName, client.ContainerInspectOptions{}); err == nil {
-		t.Errorf("the worker's container %s is still there", minesName)
+	awaitResult(t, mines.done, time.Minute) // its run ends with its container
+	assertGone(t, mine, mines.attempt)
+	if _, err := other.cli.ContainerInspect(context.Background(), ContainerName(others.attempt), client.ContainerInspectOptions{}); err != nil {
+		t.Errorf("another worker's container %s was removed: %v", ContainerName(others.attempt), err)
 	}
-	if _, err := other.cli.ContainerInspect(context.Background(), othersName, client.ContainerInspectOptions{}); err != nil {
-		t.Errorf("another worker's container %s was removed: %v", othersName, err)
-	}
+	// The other worker stops its own run, which removes its container.
+	others.cancel()
+	awaitResult(t, others.done, time.Minute)
+	assertGone(t, other, others.attempt)
 }

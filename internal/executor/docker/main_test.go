@@ -18,9 +18,12 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// testImage is built by scripts/test-images.sh; the engine on test machines
-// cannot pull.
-const testImage = "drover-test/busybox:latest"
+// The test images are built by scripts/test-images.sh; the engine on test
+// machines cannot pull. tmp0755Image is testImage with /tmp at mode 0755.
+const (
+	testImage    = "drover-test/busybox:latest"
+	tmp0755Image = "drover-test/busybox-tmp0755:latest"
+)
 
 // dockerMissing says why the tests cannot use Docker, or is "" when they can.
 var dockerMissing string
@@ -47,8 +50,10 @@ func setUpDocker() string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Sprintf("%s: %v\n%s", script, err, out)
 	}
-	if _, err := e.cli.ImageInspect(ctx, testImage); err != nil {
-		return fmt.Sprintf("test image %s: %v", testImage, err)
+	for _, image := range []string{testImage, tmp0755Image} {
+		if _, err := e.cli.ImageInspect(ctx, image); err != nil {
+			return fmt.Sprintf("test image %s: %v", image, err)
+		}
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,32 @@ func TestRunIsolation(t *testing.T) {
 	assertGone(t, e, task.AttemptID)
 }
 
+// /tmp is a tmpfs of the job's own whatever the image's /tmp is. Engines
+// with API 1.46 or later make it mode 1777, so the job's user may write
+// there. Older ones copy the image's /tmp in, mode and all: an image whose
+// /tmp is 0755 gives the job a /tmp it cannot write.
+func TestRunTmpWhateverTheImage(t *testing.T) {
+	t.Parallel()
+	e := newTestExecutor(t, Config{})
+	task := newTask(t, "sh", "-c", `echo mode=$(stat -c %a /tmp)
+touch /tmp/x 2>/dev/null && echo tmp=writable || echo tmp=closed
+grep -q '^tmpfs /tmp tmpfs ' /proc/mounts && echo fs=tmpfs`)
+	task.Spec.Image = tmp0755Image
+	out := newSink("")
+	res := e.Run(context.Background(), task, out)
+	if exitCode(res) != "0" {
+		t.Fatalf("result %+v\nstderr: %s", res, out.String(drover.Stderr))
+	}
+	want := "mode=755\ntmp=closed\nfs=tmpfs\n"
+	if e.tmpfsOptions {
+		want = "mode=1777\ntmp=writable\nfs=tmpfs\n"
+	}
+	if got := out.String(drover.Stdout); got != want {
+		t.Errorf("engine API %s: /tmp says %q, want %q", e.cli.ClientVersion(), got, want)
+	}
+	assertGone(t, e, task.AttemptID)
+}
+
 func TestRunNetworkWhenAllowed(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{AllowNetwork: true})
@@ -215,18 +242,37 @@ func TestRunChildOOMKilled(t *testing.T) {
 	assertGone(t, e, task.AttemptID)
 }
 
+// usageScript fills 40 MiB of the tmpfs /tmp, which is charged to the
+// container's memory, and burns a second of CPU as the container's cgroup
+// counts it (v1 or v2). It then waits for a file named seen.
+const usageScript = `head -c 41943040 /dev/zero > /tmp/fill
+if [ -f /sys/fs/cgroup/cpu.stat ]; then
+	used() { echo $(( $(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat) * 1000 )); }
+else
+	used() { cat /sys/fs/cgroup/cpuacct/cpuacct.usage; }
+fi
+while [ $(used) -lt 1000000000 ]; do :; done
+echo burnt
+while [ ! -e seen ]; do sleep 0.1; done`
+
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{})
-	// 40 MiB in the tmpfs /tmp is charged to the container's memory; the
-	// busy loop burns CPU; the sleeps outlast the engine's one-second
-	// stats interval.
-	task := newTask(t, "sh", "-c",
-		`head -c 41943040 /dev/zero > /tmp/fill; end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do :; done; sleep 2`)
+	task := newTask(t, "sh", "-c", usageScript)
 	task.Spec.Resources = drover.Resources{CPU: 1000, MemoryMB: 128}
-	res := e.Run(context.Background(), task, newSink(""))
+	out := newSink("burnt")
+	done := runAsync(context.Background(), e, task, out)
+	out.await(t, done)
+	// The run samples the engine's stats stream. The command ends once the
+	// engine reported what it used, and once more after that: the run's
+	// stream carries the same samples.
+	awaitStats(t, e, ContainerName(task.AttemptID), 40<<20, 1)
+	if err := os.WriteFile(filepath.Join(task.Workspace, "seen"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := awaitResult(t, done, time.Minute)
 	if exitCode(res) != "0" {
-		t.Fatalf("result %+v", res)
+		t.Fatalf("result %+v\nstderr: %s", res, out.String(drover.Stderr))
 	}
 	t.Logf("usage %+v", res.Usage)
 	if res.Usage.PeakMemoryBytes < 40<<20 {
@@ -237,18 +283,46 @@ func TestRunUsage(t *testing.T) {
 	}
 }
 
+// awaitStats waits until the engine's stats of container name show at least
+// memory bytes and cpu seconds, then for one more sample.
+func awaitStats(t *testing.T, e *Executor, name string, memory int64, cpu float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := e.cli.ContainerStats(ctx, name, client.ContainerStatsOptions{Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	var st container.StatsResponse
+	for seen := false; ; {
+		if err := dec.Decode(&st); err != nil {
+			t.Fatalf("the engine's stats ended before showing %d bytes and %.1f CPU seconds (last: %d bytes, %d ns): %v",
+				memory, cpu, max(st.MemoryStats.MaxUsage, st.MemoryStats.Usage), st.CPUStats.CPUUsage.TotalUsage, err)
+		}
+		if seen {
+			return
+		}
+		seen = int64(max(st.MemoryStats.MaxUsage, st.MemoryStats.Usage)) >= memory &&
+			float64(st.CPUStats.CPUUsage.TotalUsage)/1e9 >= cpu
+	}
+}
+
 func TestRunCancel(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{})
 	task := newTask(t, "sh", "-c", "echo ready; sleep 300")
+	// SIGTERM reaches sleep through docker-init, so no grace is waited:
+	// Run returns long before this one ends.
+	task.Grace = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := newSink("ready")
 	done := runAsync(ctx, e, task, out)
 	out.await(t, done) // output arrives live, while the command runs
 	cancel()
-	// SIGTERM reaches sleep through docker-init, so no grace is waited.
-	res := awaitResult(t, done, task.Grace/2)
+	res := awaitResult(t, done, time.Minute)
 	if res.Reason != "" || exitCode(res) != "143" {
 		t.Errorf("result %+v (exit %s), want exit 143 (SIGTERM)", res, exitCode(res))
 	}
@@ -333,17 +407,32 @@ func TestRunKillsAfterGrace(t *testing.T) {
 func TestRunTimeout(t *testing.T) {
 	t.Parallel()
 	e := newTestExecutor(t, Config{})
-	task := newTask(t, "sleep", "300")
-	task.Grace = 5 * time.Second
-	started := make(chan struct{})
-	task.OnStart = func(time.Duration) { close(started) }
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	done := runAsync(ctx, e, task, newSink(""))
-	select {
-	case <-started:
-	case res := <-done:
-		t.Fatalf("run ended before it started: %+v", res)
+	// The deadline must pass after the container started. A busy machine
+	// may take longer than the first one to start it: then the run is
+	// tried again with a longer deadline.
+	var (
+		task *executor.Task
+		ctx  context.Context
+		done <-chan executor.Result
+	)
+	for timeout := 2 * time.Second; task == nil; timeout *= 2 {
+		try := newTask(t, "sleep", "300")
+		try.Grace = 5 * time.Second
+		started := make(chan struct{})
+		try.OnStart = func(time.Duration) { close(started) }
+		tctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		tdone := runAsync(tctx, e, try, newSink(""))
+		select {
+		case <-started:
+			task, ctx, done = try, tctx, tdone
+		case res := <-tdone:
+			if timeout >= time.Minute {
+				t.Fatalf("run ended before it started, with a deadline of %s: %+v", timeout, res)
+			}
+			t.Logf("the deadline of %s passed before the container started: trying a longer one", timeout)
+			assertGone(t, e, try.AttemptID)
+		}
 	}
 	res := awaitResult(t, done, 30*time.Second)
 	if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
