@@ -25,8 +25,8 @@ const (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	// Field names the offending input field of a job spec when there is one
-	// ("resources.cpu", "timeout"), so a form can show the message next to it.
+	// Field names the job spec's field at fault, such as "resources.cpu",
+	// when there is one. A form can then show the message next to it.
 	Field string `json:"field,omitempty"`
 }
 
@@ -55,8 +55,8 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
-// ErrorMessage returns the message of the first *Error in err's chain, or a
-// generic text for internal errors (whose details are logged, not shown).
+// ErrorMessage returns the message of the first *Error in err's chain.
+// An internal error gets a generic text. Its details are logged, not shown.
 func ErrorMessage(err error) string {
 	if err == nil {
 		return ""

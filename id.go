@@ -17,13 +17,14 @@ var idState struct {
 }
 
 // MaxIDLen bounds the ids a client sends. Every id drover makes is
-// shorter (a prefix, '_' and 22 characters), and a bundle's sha256 in hex
-// is as long.
+// shorter. A bundle's sha256 in hex is as long.
 const MaxIDLen = 64
 
-// NewID returns prefix + "_" + a 22-character id that sorts by creation time:
-// 48 bits of milliseconds, a 16-bit counter (monotonic within a process) and 48
-// random bits. Ids made by one process are strictly increasing.
+// NewID returns prefix + "_" + a 22-character id that sorts by creation
+// time. Ids made by one process are strictly increasing.
+//
+// The id holds 48 bits of milliseconds, then a 16-bit counter, then 48
+// random bits. The counter keeps the order within a process.
 func NewID(prefix string) string {
 	ms := uint64(time.Now().UnixMilli())
 	idState.Lock()

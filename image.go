@@ -22,13 +22,14 @@ import (
 //	digest    := algorithm ":" hex
 //
 // A name is at most 255 characters. Its first component is the domain when
-// it has a dot or a port, or is localhost. A bare image ID (64 hex digits,
-// with or without "sha256:") is a reference too: it names an image on an
+// it has a dot or a port, or is localhost. A bare image ID of 64 hex digits
+// is a reference too, with or without "sha256:". It names an image on an
 // engine and no registry.
 //
 // One rule is stricter than the grammar. A first component in upper case
-// with no dot or port ("MyOrg/tool") would be a registry host, which is
-// always a mistake: it is refused as a repository name in upper case.
+// with no dot or port, such as "MyOrg/tool", is refused as a repository
+// name in upper case. The grammar would take it for a registry host, which
+// is always a mistake.
 type ImageRef struct {
 	// Domain is the registry's host[:port] as written; "" when the
 	// reference names none (Docker Hub).
@@ -189,7 +190,7 @@ func checkPath(p string) error {
 }
 
 // isPathComponent reports whether c is alphanumeric runs joined by single
-// separators: ".", "_", "__" or any number of "-".
+// separators. A separator is ".", "_", "__" or any number of "-".
 func isPathComponent(c string) bool {
 	i := 0
 	for {

@@ -52,7 +52,7 @@ const (
 	ReasonOOMKilled       Reason = "oom_killed"       // killed for exceeding its memory limit
 	ReasonWorkspaceLimit  Reason = "workspace_limit"  // wrote past its worker's --workspace-limit
 	ReasonWorkerLost      Reason = "worker_lost"      // the worker stopped heartbeating
-	ReasonExecutorError   Reason = "executor_error"   // the worker could not run it (image, spawn, bundle)
+	ReasonExecutorError   Reason = "executor_error"   // the worker could not run it: image, spawn or bundle
 	ReasonNotAcknowledged Reason = "not_acknowledged" // the worker never acknowledged the assignment
 	ReasonCancelled       Reason = "cancelled"        // a user asked
 	ReasonUnschedulable   Reason = "unschedulable"    // no worker can hold it
@@ -146,8 +146,8 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// errCommandType is a command of the wrong JSON type: malformed (400), on
-// the field.
+// errCommandType is a command of the wrong JSON type.
+// It is malformed input, and names the field.
 var errCommandType = &Error{Code: EMALFORMED, Field: "command", Message: "command must be a string or an array of strings"}
 
 // isJSONString reports whether the JSON value b is a string.
@@ -212,10 +212,10 @@ func (d *Duration) setSeconds(n float64, value string) error {
 // DurationForm says what a Duration in JSON may be, for messages.
 const DurationForm = `a duration like "90s", "5m" or "1h30m", or a number of seconds`
 
-// durationError refuses a value (described as encoding/json describes
-// values: "bool", "string \"5 minutes\"") as a Duration. It is a
-// *json.UnmarshalTypeError so that encoding/json adds the path of the
-// field, which the API's message then names.
+// durationError refuses a value as a Duration. value describes it as
+// encoding/json does, such as "bool" or "string \"5 minutes\"". The error
+// is a *json.UnmarshalTypeError, so encoding/json adds the field's path.
+// The API's message then names it.
 func durationError(value string) error {
 	return &json.UnmarshalTypeError{Value: value, Type: reflect.TypeFor[Duration]()}
 }
@@ -250,8 +250,9 @@ type Job struct {
 	Message  string `json:"message,omitempty"`
 	// PendingReason says why a queued job is not placed yet.
 	PendingReason string `json:"pendingReason,omitempty"`
-	// JobRetries counts retries charged to spec.maxRetries; FleetRetries those
-	// caused by the fleet (worker_lost, executor_error, not_acknowledged).
+	// JobRetries counts the retries charged to spec.maxRetries.
+	// FleetRetries counts those the fleet caused: worker_lost,
+	// executor_error and not_acknowledged.
 	JobRetries   int `json:"jobRetries"`
 	FleetRetries int `json:"fleetRetries"`
 	// WorkerID is the worker of the current or last attempt; WorkerName
@@ -263,9 +264,9 @@ type Job struct {
 	// could hold it.
 	AvoidWorkers []string `json:"avoidWorkers,omitempty"`
 	OutputBytes  int64    `json:"outputBytes"`
-	// OutputDropped is how much of OutputBytes the coordinator dropped:
-	// past the output cap it keeps the first and last parts, and a marker
-	// (an output event with marker set) where the rest was.
+	// OutputDropped is how much of OutputBytes the coordinator dropped.
+	// Past the output cap it keeps the first and last parts. An output
+	// event with marker set stands where the rest was.
 	OutputDropped     int64      `json:"outputDropped,omitempty"`
 	CreatedAt         time.Time  `json:"createdAt"`
 	QueuedAt          *time.Time `json:"queuedAt"`
@@ -276,11 +277,11 @@ type Job struct {
 	// NotBefore delays a retried job until its backoff has passed.
 	NotBefore *time.Time `json:"notBefore,omitempty"`
 	Attempts  []Attempt  `json:"attempts"`
-	// QueueRank is the job's place in the queue among jobs of its priority
-	// (earliest first): its submission, kept when the fleet requeues it (a
-	// worker lost, an assignment not acknowledged or handed back), the
-	// requeue's time when it is retried for its own failure. The store sets
-	// it; it is not part of the API. Zero: QueuedAt, else CreatedAt.
+	// QueueRank is the job's place in the queue among jobs of its
+	// priority, earliest first. It is the job's submission time, kept when
+	// the fleet requeues the job. A retry for the job's own failure sets it
+	// to the requeue's time. The store sets it, and it is not part of the
+	// API. A job without it is ranked by QueuedAt, or else by CreatedAt.
 	QueueRank time.Time `json:"-"`
 }
 

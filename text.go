@@ -56,8 +56,8 @@ func cutAt(s string, n int) int {
 }
 
 // UnsafeRune reports whether r must not reach a terminal or a one-line
-// display as it is. Control characters (C0, DEL, C1) move the cursor, end
-// the line or start escape sequences. Line and paragraph separators end
+// display as it is. Control characters of C0, C1 and DEL move the cursor,
+// end the line or start escape sequences. Line and paragraph separators end
 // the line too. Bidi embeddings, overrides and isolates reorder the text
 // around them, so a value could pass for another.
 func UnsafeRune(r rune) bool {
@@ -105,9 +105,9 @@ func ValidateWorkerName(name string) error {
 	return checkLine("name", "worker name", name, MaxNameLen)
 }
 
-// ValidateLabels checks a worker's labels or a job's constraints; field
-// names which ("labels", "constraints"). There may be MaxLabels of them
-// besides drover's own. A key has 1 to MaxLabelKeyLen characters and a
+// ValidateLabels checks a worker's labels or a job's constraints.
+// field names which: "labels" or "constraints". There may be MaxLabels of
+// them besides drover's own. A key has 1 to MaxLabelKeyLen characters and a
 // value at most MaxLabelValueLen, each one line of printable text.
 func ValidateLabels(field string, m map[string]string) error {
 	n := len(m)

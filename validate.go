@@ -232,7 +232,8 @@ func isSHA256(s string) bool {
 // IsSHA256 reports whether s is a lower-case hex sha256 digest.
 func IsSHA256(s string) bool { return isSHA256(s) }
 
-// ParseCPU reads a CPU request: cores ("1.5", "2") or millicores ("500m").
+// ParseCPU reads a CPU request in cores, such as "1.5", or in millicores,
+// such as "500m".
 func ParseCPU(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	if m, ok := strings.CutSuffix(s, "m"); ok {
@@ -253,8 +254,8 @@ func ParseCPU(s string) (int64, error) {
 	return v, nil
 }
 
-// ParseMemory reads a memory size into MiB: "512M", "2G", "1.5Gi", "256MB",
-// "1048576K"; a bare number is MiB.
+// ParseMemory reads a memory size into MiB. It takes "512M", "2G",
+// "1.5Gi", "256MB" or "1048576K". A bare number is MiB.
 func ParseMemory(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	u := strings.ToUpper(t)
@@ -292,7 +293,7 @@ func FormatCPU(m int64) string {
 	return strconv.FormatFloat(float64(m)/1000, 'f', -1, 64)
 }
 
-// FormatMemory renders MiB for people: "512M", "2G", "1.5G".
+// FormatMemory renders MiB for people, as "512M", "2G" or "1.5G".
 func FormatMemory(mb int64) string {
 	if mb >= 1024 {
 		if mb%1024 == 0 {
@@ -303,7 +304,8 @@ func FormatMemory(mb int64) string {
 	return strconv.FormatInt(mb, 10) + "M"
 }
 
-// RetryBackoff is the wait before retry n (1-based): 1s·2^(n−1), at most 1 min.
+// RetryBackoff is the wait before retry n, counted from 1.
+// It is 1s·2^(n−1), and at most a minute.
 func RetryBackoff(n int) time.Duration {
 	if n < 1 {
 		n = 1

@@ -20,8 +20,9 @@ const (
 )
 
 // OutputChunk is one piece of an attempt's output as a worker sends it.
-// Seq starts at 1 and increases by one per chunk of an attempt; the
-// coordinator stores each (attempt, seq) once, so a retried post is harmless.
+// Seq starts at 1 and increases by one per chunk of an attempt. The
+// coordinator stores each seq of an attempt once, so a retried post is
+// harmless.
 type OutputChunk struct {
 	Seq    int64  `json:"seq"`
 	Stream Stream `json:"stream"`
@@ -38,9 +39,9 @@ type StoredChunk struct {
 	Stream    Stream    `json:"stream"`
 	Data      []byte    `json:"data"`
 	Time      time.Time `json:"time"`
-	// Marker says the chunk is the job's "output dropped here" marker,
-	// which stands for the middle of an output past the cap (see
-	// Store.ReadOutput): the chunks after it up to the tail are gone.
+	// Marker says the chunk is the job's "output dropped here" marker.
+	// It stands for the middle of an output past the cap. The chunks after
+	// it up to the tail are gone. See Store.ReadOutput.
 	Marker bool `json:"marker,omitempty"`
 }
 
@@ -55,11 +56,12 @@ type RegisterRequest struct {
 	// given). The coordinator's backstop for an attempt that overruns its
 	// timeout waits this long, and a heartbeat timeout, past the timeout.
 	Grace Duration `json:"grace,omitempty"`
-	// PreviousSecret is the secret the worker held before, if any: it
-	// restarted on its work dir, or registers again after the coordinator
-	// forgot it. It proves the worker is the one the coordinator still
-	// lists under its name, which then gives way to it. Without that proof
-	// a name held by a READY or DRAINING worker is refused.
+	// PreviousSecret is the secret the worker held before, if any.
+	// A worker has one when it restarted on its work dir, or when it
+	// registers again after the coordinator forgot it. The secret proves
+	// the worker is the one the coordinator still lists under its name,
+	// which then gives way to it. Without that proof a name held by a
+	// READY or DRAINING worker is refused.
 	PreviousSecret string `json:"previousSecret,omitempty"`
 }
 
@@ -81,8 +83,9 @@ type HeartbeatRequest struct {
 	Draining bool `json:"draining,omitempty"`
 }
 
-// HeartbeatResponse tells a worker which of its attempts to stop (no longer
-// current: cancelled, lost, unknown) and whether to drain.
+// HeartbeatResponse tells a worker which of its attempts to stop, and
+// whether to drain. An attempt to stop is no longer current: it was
+// cancelled or lost, or the coordinator does not know it.
 type HeartbeatResponse struct {
 	Stop  []string    `json:"stop"`
 	Drain bool        `json:"drain"`
@@ -95,14 +98,14 @@ type Assignment struct {
 	JobID     string  `json:"jobId"`
 	N         int     `json:"n"`
 	Spec      JobSpec `json:"spec"`
-	// AckWithin is how long the worker had, when the answer was sent, to
-	// acknowledge the assignment (accept or start) before the coordinator
-	// takes it back; 0 from a coordinator that does not say. A worker that
-	// gets to it late (it was paused, say) accepts it first, and runs it
-	// only if it is still its own.
+	// AckWithin is how long the worker had to acknowledge the assignment
+	// when the answer was sent. Past it the coordinator takes the
+	// assignment back. An accept or a start acknowledges it. A coordinator
+	// that does not say sends 0. A worker that gets to an assignment late
+	// accepts it first, and runs it only if it is still its own.
 	AckWithin Duration `json:"ackWithin,omitempty"`
-	// AssignedAt is when the coordinator made the assignment (its clock);
-	// the store fills it, and it is not sent.
+	// AssignedAt is when the coordinator made the assignment, by its
+	// clock. The store fills it, and it is not sent.
 	AssignedAt time.Time `json:"-"`
 }
 
@@ -121,9 +124,9 @@ type WorkResponse struct {
 type StartRequest struct {
 	BundleFetch Duration `json:"bundleFetch"`
 	ImagePull   Duration `json:"imagePull"`
-	// Running is how long the command had run when the report was sent (a
-	// worker holds a start back briefly, see the worker's sender): the
-	// coordinator dates the start that long before the report arrived.
+	// Running is how long the command had run when the report was sent.
+	// The coordinator dates the start that long before the report arrived.
+	// A worker holds a start back briefly, as the worker's sender says.
 	Running Duration `json:"running,omitempty"`
 }
 
@@ -147,19 +150,20 @@ type FinishRequest struct {
 	// carries both. The coordinator dates the start Phases.Running ago.
 	Started bool `json:"started,omitempty"`
 	// EndedAgo is how long before this request the attempt ended, by the
-	// worker's clock (0: just now): a finish delayed by an outage of the
-	// coordinator keeps the attempt's real end. A duration rather than a
-	// time, so the machines' clocks need not agree.
+	// worker's clock. Zero means just now. A finish delayed by an outage
+	// of the coordinator thus keeps the attempt's real end. It is a
+	// duration rather than a time, so the machines' clocks need not agree.
 	EndedAgo Duration `json:"endedAgo,omitempty"`
 }
 
 // MaxReports is the most reports one POST /workers/{id}/reports carries.
 const MaxReports = 256
 
-// ReportsRequest is POST /workers/{id}/reports: the starts and finishes of
-// several attempts of one worker in one request. Each report is what POST
-// /attempts/{id}/start or /finish would carry, and is applied as that call
-// would be, on its own: one refused does not affect the others.
+// ReportsRequest is POST /workers/{id}/reports. It carries the starts and
+// finishes of several attempts of one worker in one request. Each report
+// is what POST /attempts/{id}/start or /finish would carry. Each is
+// applied on its own, as that call would be, so one refused does not
+// affect the others.
 type ReportsRequest struct {
 	Reports []AttemptReport `json:"reports"`
 }
@@ -176,9 +180,9 @@ type ReportsResponse struct {
 	Results []ReportResult `json:"results"`
 }
 
-// ReportResult is how one report went: no error when it was stored, else
-// the error its own call would have returned (409 conflict for an attempt
-// that is no longer current, …), with that call's status.
+// ReportResult is how one report went. A report that was stored has no
+// error. Any other has the error its own call would have returned, with
+// that call's status. An attempt that is no longer current gets 409, say.
 type ReportResult struct {
 	Status int    `json:"status"`
 	Error  *Error `json:"error,omitempty"`
@@ -187,8 +191,8 @@ type ReportResult struct {
 // MaxCancel bounds the jobs of one POST /jobs/cancel.
 const MaxCancel = 1000
 
-// CancelRequest is POST /jobs/cancel: jobs cancelled together, in one
-// transaction, so that none of them starts in a slot another frees.
+// CancelRequest is POST /jobs/cancel. Its jobs are cancelled together in
+// one transaction, so none of them starts in a slot another frees.
 type CancelRequest struct {
 	IDs []string `json:"ids"`
 }
@@ -198,8 +202,9 @@ type CancelResponse struct {
 	Results []CancelResult `json:"results"`
 }
 
-// CancelResult is one job's: the job as the cancel left it, or the error
-// (404 unknown, 409 already final) with its status.
+// CancelResult is how one job's cancel went. It holds the job as the
+// cancel left it, or the error with its status. An unknown job gets 404
+// and a job already final 409.
 type CancelResult struct {
 	ID     string `json:"id"`
 	Status int    `json:"status"`
@@ -225,8 +230,8 @@ type JobFilter struct {
 	Cursor string // a job id: list jobs older than it
 }
 
-// AllStates is States with State, each once: the states the filter keeps
-// (none: every job).
+// AllStates is States with State, each once. These are the states the
+// filter keeps. None keeps every job.
 func (f JobFilter) AllStates() []JobState {
 	if f.State == "" || slices.Contains(f.States, f.State) {
 		return f.States
@@ -247,8 +252,8 @@ type EndEvent struct {
 	Message  string   `json:"message,omitempty"`
 }
 
-// StateEvent is the "state" event of a follow stream: where the job is
-// (queued and why, on which worker, which attempt).
+// StateEvent is the "state" event of a follow stream. It says where the
+// job is: queued and why, or on which worker and in which attempt.
 type StateEvent struct {
 	State         JobState `json:"state"`
 	PendingReason string   `json:"pendingReason,omitempty"`
@@ -258,11 +263,12 @@ type StateEvent struct {
 	Cancelling    bool     `json:"cancelling,omitempty"`
 }
 
-// OutputEvent is an output event of a follow stream (SSE "output"). Data
-// is the chunk as text. JSON strings carry only valid UTF-8, so when the
-// chunk's bytes are not (binary output, or a character cut between two
-// chunks) Data has U+FFFD for what is not, and Base64 carries the bytes
-// exactly; Bytes returns them either way.
+// OutputEvent is the "output" event of a follow stream. Data is the chunk
+// as text. Bytes returns the chunk's bytes exactly.
+//
+// JSON strings carry only valid UTF-8. Bytes that are not valid UTF-8 show
+// as U+FFFD in Data, and Base64 then carries the bytes exactly. Binary
+// output does that, and so does a character cut between two chunks.
 type OutputEvent struct {
 	Stream   Stream `json:"stream"`
 	AttemptN int    `json:"attempt"`
@@ -318,10 +324,10 @@ type Info struct {
 // (drover dev): jobs constrained to LocalLabel=true run on this machine.
 const LocalLabel = "drover.local"
 
-// NetworkLabel marks a worker started with --allow-network: a docker job
-// that asks for the network (spec.network) gets the constraint
-// NetworkLabel=true at submission (JobSpec.Normalize), so it runs only
-// where it will have it, and is refused when no worker could.
+// NetworkLabel marks a worker started with --allow-network.
+// JobSpec.Normalize gives a docker job that asks for the network the
+// constraint NetworkLabel=true. The job then runs only where it will have
+// the network, and is refused when no worker could give it.
 const NetworkLabel = "drover.network"
 
 // Bundle is an uploaded ZIP of the files a job needs, named by the SHA-256

@@ -23,7 +23,7 @@ type Worker struct {
 	State     WorkerState       `json:"state"`
 	Version   string            `json:"version"`
 	// Grace is the wait between SIGTERM and SIGKILL the worker gives a
-	// command it stops (0: not said, or none).
+	// command it stops. Zero means none, or not said.
 	Grace           Duration  `json:"grace,omitempty"`
 	RegisteredAt    time.Time `json:"registeredAt"`
 	LastHeartbeatAt time.Time `json:"lastHeartbeatAt"`

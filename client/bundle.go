@@ -17,14 +17,13 @@ import (
 
 // UploadBundle sends a ZIP of size bytes and returns the stored bundle.
 // progress, when not nil, is called with the bytes sent so far. A zip that
-// is an io.ReaderAt (a file) is read from its start.
+// is an io.ReaderAt, such as a file, is read from its start.
 //
-// A coordinator reading as many uploads as it takes at once answers 503
-// with Retry-After before reading this one. When zip can be read at any
-// offset (a file), UploadBundle waits as it says and sends it again, up to
-// uploadTries times; progress then starts again from 0. Each send reads
-// zip through a reader of its own: the transport may still read for a
-// send that was answered early.
+// A coordinator that reads as many uploads as it takes at once answers 503
+// with Retry-After. When zip is an io.ReaderAt, UploadBundle then waits as
+// told and sends it again, up to uploadTries times. progress then starts
+// again from 0. Each send reads zip through a reader of its own, because
+// the transport may still read for a send that was answered early.
 func (c *Client) UploadBundle(ctx context.Context, zip io.Reader, size int64, progress func(sent int64)) (*drover.Bundle, error) {
 	ra, canRetry := zip.(io.ReaderAt)
 	for try := 1; ; try++ {

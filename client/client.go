@@ -37,8 +37,8 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithToken sets the bearer token: an API token for the client API, the join
-// token for Register, or a worker secret for the worker protocol.
+// WithToken sets the bearer token. The client API takes an API token,
+// Register the join token, and the worker protocol a worker's secret.
 func WithToken(t string) Option { return func(c *Client) { c.token = t } }
 
 // WithHTTPClient replaces the default HTTP client (which has no overall
@@ -75,8 +75,8 @@ var defaultHTTP = &http.Client{Transport: &http.Transport{
 }}
 
 // Untrusted reports whether err is a TLS certificate that cannot be
-// verified (unknown authority, wrong host, expired): a setup to fix, which
-// retrying does not cure.
+// verified. Its authority may be unknown, its host wrong or its time past.
+// That is a setup to fix, which retrying does not cure.
 func Untrusted(err error) bool {
 	var unknown x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError
@@ -85,10 +85,11 @@ func Untrusted(err error) bool {
 	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &verify)
 }
 
-// Temporary reports whether err may go away by retrying: a network error, a
-// 5xx, or a timeout. 4xx answers are final. A certificate that cannot be
-// trusted counts as temporary (a worker keeps retrying through a botched
-// rotation); a caller that must not wait for it checks Untrusted first.
+// Temporary reports whether err may go away by retrying. A network error,
+// a 5xx and a timeout may. 4xx answers are final. A certificate that cannot
+// be trusted counts as temporary, so a worker keeps retrying through a
+// botched rotation. A caller that must not wait for it checks Untrusted
+// first.
 func Temporary(err error) bool {
 	if err == nil {
 		return false
@@ -234,9 +235,9 @@ func (c *Client) Cancel(ctx context.Context, id string) (*drover.Job, error) {
 	return &j, nil
 }
 
-// CancelMany cancels jobs together (POST /jobs/cancel, at most
-// drover.MaxCancel): none of them starts in a slot another frees. Each
-// result has the job, or the error its own cancel would have had.
+// CancelMany cancels up to drover.MaxCancel jobs together, so none of them
+// starts in a slot another frees. Each result has the job, or the error its
+// own cancel would have had.
 func (c *Client) CancelMany(ctx context.Context, ids []string) ([]drover.CancelResult, error) {
 	var resp drover.CancelResponse
 	if _, err := c.do(ctx, http.MethodPost, "/api/v1/jobs/cancel", drover.CancelRequest{IDs: ids}, &resp, nil); err != nil {

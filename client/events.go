@@ -10,22 +10,26 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// EventFilter selects events of GET /api/v1/events: of these types only
-// ("job", "worker"), and job events only of jobs in these states. Empty
-// fields keep everything.
+// EventFilter selects events of GET /api/v1/events. Types keeps the events
+// of those types only, "job" or "worker". States keeps the job events of
+// jobs in those states only. Empty fields keep everything.
 type EventFilter struct {
 	Types  []string
 	States []drover.JobState
 }
 
-// EventStream reads GET /api/v1/events once: job and worker changes as
-// Server-Sent Events. With lastID < 0 it starts from now; otherwise it
-// replays what came after lastID. It calls fn with each event's type
-// ("hello", "job", "worker", "reset"), its id and its JSON data (left to
-// the caller to decode, so it can skip what it does not need) until fn
-// returns false (nil is returned), ctx ends, or the stream breaks; it does
-// not reconnect. open, when not nil, is called once the stream is open.
-// f keeps only some events (the zero EventFilter keeps all).
+// EventStream reads GET /api/v1/events once. The stream carries job and
+// worker changes as Server-Sent Events. With lastID < 0 it starts from
+// now. Otherwise it replays what came after lastID.
+//
+// It calls fn with each event's type, id and JSON data. The types are
+// "hello", "job", "worker" and "reset". The caller decodes the data, so it
+// can skip what it does not need. EventStream returns nil once fn returns
+// false. It also returns when ctx ends or the stream breaks. It does not
+// reconnect.
+//
+// open, when not nil, is called once the stream is open. f keeps only
+// some events. The zero EventFilter keeps all.
 func (c *Client) EventStream(ctx context.Context, lastID int64, f EventFilter, open func(), fn func(typ string, id int64, data []byte) bool) error {
 	path := "/api/v1/events"
 	q := url.Values{}

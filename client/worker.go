@@ -15,9 +15,10 @@ import (
 // worker secret it returns (see WithToken).
 
 // Register admits a worker. c carries the join token when the coordinator
-// has one. req.PreviousSecret, the secret the worker held before, proves a
-// restarted worker is the one the coordinator lists under its name; without
-// it a name another live worker holds is refused (ECONFLICT).
+// has one. req.PreviousSecret is the secret the worker held before. It
+// proves a restarted worker is the one the coordinator lists under its
+// name. Without it, a name another live worker holds is refused with
+// ECONFLICT.
 func (c *Client) Register(ctx context.Context, req drover.RegisterRequest) (*drover.RegisterResponse, error) {
 	var r drover.RegisterResponse
 	if _, err := c.do(ctx, http.MethodPost, "/api/v1/workers", req, &r, nil); err != nil {
@@ -84,18 +85,19 @@ func (c *Client) Finish(ctx context.Context, attemptID string, req drover.Finish
 // call: report with Start and Finish instead.
 var ErrNoReports = errors.New("the coordinator has no batched reports")
 
-// Report posts the starts and finishes of several attempts of workerID in
-// one request (at most drover.MaxReports). The error is the request's own
-// (transport, authentication, the coordinator away); otherwise there is one
-// error per report, nil for those stored.
+// Report posts the starts and finishes of up to drover.MaxReports attempts
+// of workerID in one request. The error is the request's own, such as a
+// failed transport or authentication. Otherwise there is one error per
+// report, nil for those stored.
 func (c *Client) Report(ctx context.Context, workerID string, reports []drover.AttemptReport) ([]error, error) {
 	var resp drover.ReportsResponse
 	status, err := c.do(ctx, http.MethodPost, "/api/v1/workers/"+url.PathEscape(workerID)+"/reports", drover.ReportsRequest{Reports: reports}, &resp, nil)
 	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
-		// The route is there for every worker that may call it (an unknown
-		// worker is 401, another's 403): a 404 or 405 for the request
-		// means a coordinator without it (an older one answers its
-		// catch-all "no API route" 404, a proxy a plain one).
+		// The route is there for every worker that may call it. An
+		// unknown worker gets 401 and another worker's call 403. A 404 or
+		// 405 therefore means a coordinator without the route. An older
+		// coordinator answers with its catch-all "no API route" 404, and
+		// a proxy with a plain one.
 		return nil, fmt.Errorf("%w: %v", ErrNoReports, err)
 	}
 	if err != nil {

@@ -67,8 +67,8 @@ type Config struct {
 	// Workers and Slots: worker agents run in this process, each running up
 	// to Slots attempts at once. Default 4 and 16.
 	Workers, Slots int
-	// Jobs submitted for throughput. Defaults to 20,000 (noop) or 2,000
-	// (process).
+	// Jobs is how many jobs the throughput run submits. Defaults to
+	// 20,000 for noop and 2,000 for process.
 	Jobs int
 	// Concurrency is the number of submissions in flight. Defaults to 32.
 	Concurrency int
@@ -76,14 +76,16 @@ type Config struct {
 	// light load. Defaults to 200.
 	LatencyJobs int
 	// OutputLines is how many timestamped lines the output job prints,
-	// 5 ms apart. Defaults to 200.
+	// clockEvery apart. Defaults to 200.
 	OutputLines int
-	// Clock is the output job's command, to which the number of lines is
-	// appended: it waits 200 ms, then prints that many times, in
-	// nanoseconds since the Unix epoch, one per line, 5 ms apart (as
-	// PrintClock does). Defaults to a shell loop around date(1), which
-	// forks twice a line: on a machine where forks are dear, the job's own
-	// forks then compete with the line on its way to the follower.
+	// Clock is the output job's command. The number of lines is appended
+	// to it. It must do what PrintClock does. It waits clockDelay, then
+	// prints the time that many times, one per line, clockEvery apart. Each
+	// time is in nanoseconds since the Unix epoch.
+	//
+	// Defaults to a shell loop around date(1), which forks twice a line.
+	// On a machine where forks are dear, the job's own forks then compete
+	// with the line on its way to the follower.
 	Clock []string
 	// Cancels is how many running processes are cancelled. Defaults to 20.
 	Cancels int
@@ -167,9 +169,10 @@ type Result struct {
 	SubmitCall  Latency       `json:"submitCall"`  // POST /jobs round trips during the throughput run
 	LoadedStart Latency       `json:"loadedStart"` // createdAt → startedAt during the throughput run (queueing included)
 	Failed      int           `json:"failed"`      // jobs that did not complete with exit 0
-	// CPU time used during the throughput run: by what StatsScope names,
-	// and by the whole machine (every process and the kernel, the jobs'
-	// commands included; 0 where /proc/stat cannot be read).
+	// ThroughputCPU is the CPU time what StatsScope names used during the
+	// throughput run. ThroughputBusy is the whole machine's, with every
+	// process and the kernel, the jobs' commands included. It is 0 where
+	// /proc/stat cannot be read.
 	ThroughputCPU  time.Duration `json:"throughputCpuNs"`
 	ThroughputBusy time.Duration `json:"throughputMachineCpuNs"`
 
@@ -216,16 +219,63 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(cfg.WorkDir, "drover-bench-")
+	tmp, err := makeWorkDir(cfg.WorkDir)
 	if err != nil {
-		return nil, fmt.Errorf("bench work dir: %w", err)
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	// A root worker's process jobs run as users of their own, who go
-	// through this folder to their workspaces.
-	if err := os.Chmod(tmp, 0o711); err != nil {
-		return nil, fmt.Errorf("bench work dir: %w", err)
+	b := newBench(cfg, tmp)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopTracking, err := b.startTracking(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer stopTracking()
+	if cfg.Executor == drover.ExecutorProcess {
+		if err := b.floor(ctx, (b.floorSpawns()+1)/2); err != nil {
+			return nil, err
+		}
+	}
+	fleet, err := b.startWorkers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer fleet.stop()
+	if cfg.Finished > 0 {
+		if err := b.prefill(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.measure(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.IdleWorkers > 0 {
+		if err := b.idle(ctx); err != nil {
+			return nil, fmt.Errorf("idle workers: %w", err)
+		}
+	}
+	b.res.EventResets = b.track.resetCount()
+	return b.res, nil
+}
+
+// makeWorkDir makes the folder of the workers' workspaces inside parent.
+// Every user may search it. A root worker's process jobs run as users of
+// their own, who go through it to their workspaces.
+func makeWorkDir(parent string) (string, error) {
+	tmp, err := os.MkdirTemp(parent, "drover-bench-")
+	if err != nil {
+		return "", fmt.Errorf("bench work dir: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("bench work dir: %w", err)
+	}
+	return tmp, nil
+}
+
+// newBench sets up a run of cfg with its workers' workspaces in tmp.
+func newBench(cfg Config, tmp string) *bench {
 	b := &bench{
 		cfg:    cfg,
 		api:    client.New(cfg.Server, client.WithToken(cfg.Token)),
@@ -238,40 +288,43 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	b.res.StatsScope = b.stats.scope()
 	b.track = newTracker(b.api, b.runID)
+	return b
+}
 
+// streamWait is how long the bench waits for the coordinator's event
+// stream to open.
+const streamWait = 30 * time.Second
+
+// startTracking follows the coordinator's event stream and returns once it
+// is open. The returned stop ends the following and waits for it.
+func (b *bench) startTracking(ctx context.Context) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	trackDone := make(chan struct{})
-	go func() { defer close(trackDone); b.track.run(ctx) }()
-	defer func() { cancel(); <-trackDone }()
+	done := make(chan struct{})
+	go func() { defer close(done); b.track.run(ctx) }()
+	stop = func() { cancel(); <-done }
 	select {
 	case <-b.track.ready:
+		return stop, nil
 	case <-ctx.Done():
+		stop()
 		return nil, ctx.Err()
-	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("no event stream from %s/api/v1/events after 30s", cfg.Server)
+	case <-time.After(streamWait):
+		stop()
+		return nil, fmt.Errorf("no event stream from %s/api/v1/events after %s", b.cfg.Server, streamWait)
 	}
+}
 
-	floorSpawns := min(cfg.Jobs, DefaultFloorSpawnsMax)
-	if cfg.Executor == drover.ExecutorProcess {
-		if err := b.floor(ctx, (floorSpawns+1)/2); err != nil {
-			return nil, err
-		}
-	}
-	fleet, err := b.startWorkers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer fleet.stop()
+// floorSpawns is how many times the floor spawns /bin/true in all.
+func (b *bench) floorSpawns() int {
+	return min(b.cfg.Jobs, DefaultFloorSpawnsMax)
+}
 
-	if cfg.Finished > 0 {
-		if err := b.prefill(ctx); err != nil {
-			return nil, err
-		}
-	}
+// measure runs the phases with the workers, from throughput to cancel
+// latency. It reads the coordinator's CPU and memory around them.
+func (b *bench) measure(ctx context.Context) error {
 	before, err := b.stats.read(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.stats.resetPeak()
 	steps := []struct {
@@ -280,10 +333,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}{
 		{"throughput", b.throughput},
 		{"spawn floor after the throughput run", func(ctx context.Context) error {
-			if cfg.Executor != drover.ExecutorProcess {
+			if b.cfg.Executor != drover.ExecutorProcess {
 				return nil
 			}
-			return b.floor(ctx, floorSpawns/2)
+			return b.floor(ctx, b.floorSpawns()/2)
 		}},
 		{"submit-to-start at light load", b.startLatency},
 		{"output latency", b.outputLatency},
@@ -291,26 +344,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	for _, s := range steps {
 		if err := s.fn(ctx); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 	after, err := b.stats.read(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.res.CoordinatorCPU = (after.CPU - before.CPU).Seconds()
 	b.res.CoordinatorPeak = after.PeakRSS
 	b.res.CoordinatorRSS = after.RSS
-	if cfg.Finished > 0 {
+	if b.cfg.Finished > 0 {
 		b.res.FinishedRSS = after.RSS
 	}
-	if cfg.IdleWorkers > 0 {
-		if err := b.idle(ctx); err != nil {
-			return nil, fmt.Errorf("idle workers: %w", err)
-		}
-	}
-	b.res.EventResets = b.track.resetCount()
-	return b.res, nil
+	return nil
 }
 
 // spec is a bench job: tiny requests, only on this run's workers.

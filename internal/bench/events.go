@@ -12,9 +12,10 @@ import (
 	"github.com/drover-dev/drover/client"
 )
 
-// ended is what the bench keeps of a job that reached a final state: the
-// few fields it reports on, so tens of thousands of them weigh little on
-// the bench process (and on an in-process coordinator's measured memory).
+// ended is what the bench keeps of a job that reached a final state. It
+// holds the few fields the bench reports on. Tens of thousands of them
+// then weigh little on the bench process, and on the measured memory of an
+// in-process coordinator.
 type ended struct {
 	state     drover.JobState
 	message   string
@@ -50,9 +51,9 @@ func newTracker(api *client.Client, label string) *tracker {
 		label: label, joined: map[string]bool{}, joinedC: make(chan struct{})}
 }
 
-// run reads the stream until ctx ends, reconnecting after a break (from
-// the last event id, so nothing is missed unless the hub dropped it: see
-// wait).
+// run reads the stream until ctx ends. After a break it reconnects from
+// the last event id, so nothing is missed unless the hub dropped it. wait
+// deals with that.
 func (t *tracker) run(ctx context.Context) {
 	var lastID int64
 	for ctx.Err() == nil {
@@ -184,10 +185,10 @@ func (t *tracker) expect(id string) {
 	t.want[id] = true
 }
 
-// wait waits for the current expectation. If the stream falls silent for
-// quiet while jobs are missing (events were dropped because the bench fell
-// behind), it asks for the missing jobs one by one; those count as arrived
-// when asked, which can only make the figures worse.
+// wait waits for the current expectation. The stream may fall silent for
+// quiet while jobs are missing, when events were dropped because the bench
+// fell behind. wait then asks for the missing jobs one by one. Those count
+// as arrived when asked, which can only make the figures worse.
 func (t *tracker) wait(ctx context.Context, done <-chan struct{}, quiet time.Duration) error {
 	tick := time.NewTicker(quiet / 2)
 	defer tick.Stop()

@@ -70,8 +70,8 @@ func (b *bench) startWorkers(ctx context.Context) (*fleet, error) {
 	return f, nil
 }
 
-// stop drains the agents, so they deregister, and waits for them; agents
-// still running after 10s are stopped at once.
+// stop drains the agents, so they deregister, and waits for them. Agents
+// still running after ten seconds are stopped at once.
 func (f *fleet) stop() {
 	for _, w := range f.workers {
 		w.Drain()

@@ -10,16 +10,16 @@ import (
 	"time"
 )
 
-// floor measures the machine's own rate of spawning /bin/true, with as many
-// spawns in flight as the workers have slots: what drover's process
-// executor is compared with. Each child gets its own process group, as the
+// floor measures the machine's own rate of spawning /bin/true. drover's
+// process executor is compared with it. As many spawns are in flight as
+// the workers have slots. Each child gets its own process group, as the
 // process executor gives it.
 //
 // It runs n spawns and adds them to the result, which holds the rate over
-// every floor run: the bench runs half of them before the throughput run
-// and half after, so that a machine whose speed drifts during the run (a
-// virtual machine's often does, by tens of percent within minutes) is
-// compared with its speed around that run, not only before it.
+// every floor run. The bench runs half of them before the throughput run
+// and half after. A machine whose speed drifts during the run is then
+// compared with its speed around that run, not only before it. A virtual
+// machine's speed often drifts within minutes.
 func (b *bench) floor(ctx context.Context, n int) error {
 	par := b.cfg.Workers * b.cfg.Slots
 	if n <= 0 {

@@ -13,8 +13,8 @@ import (
 	"github.com/drover-dev/drover/client"
 )
 
-// Clock timing: the output job waits clockDelay before its first line, so
-// the follower is attached and nothing arrives by replay, then prints a
+// Clock timing. The output job waits clockDelay before its first line, so
+// the follower is attached and nothing arrives by replay. It then prints a
 // line every clockEvery.
 const (
 	clockDelay = 200 * time.Millisecond
@@ -22,9 +22,9 @@ const (
 )
 
 // PrintClock is the output job's process when Config.Clock runs drover
-// itself: after clockDelay it writes n lines to w, each the time of its
-// writing in nanoseconds since the Unix epoch, clockEvery apart. Each line
-// is one write, so it leaves as soon as it is stamped.
+// itself. After clockDelay it writes n lines to w, clockEvery apart. Each
+// line is the time of its writing in nanoseconds since the Unix epoch.
+// Each line is one write, so it leaves as soon as it is stamped.
 func PrintClock(ctx context.Context, w io.Writer, n int) error {
 	t := time.NewTimer(clockDelay)
 	defer t.Stop()
@@ -44,9 +44,9 @@ func PrintClock(ctx context.Context, w io.Writer, n int) error {
 	return nil
 }
 
-// outputLatency runs a process that prints its clock every 5 ms (Config.Clock)
-// and follows its output over SSE, as drover logs -f does: each line's
-// latency is its arrival at the follower minus the time it carries.
+// outputLatency runs Config.Clock, a process that prints its clock every
+// clockEvery. It follows the output over SSE, as drover logs -f does. Each
+// line's latency is its arrival at the follower minus the time it carries.
 func (b *bench) outputLatency(ctx context.Context) error {
 	n := b.cfg.OutputLines
 	b.logf("output latency: %d timestamped lines", n)

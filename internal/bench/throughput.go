@@ -21,8 +21,8 @@ type batch struct {
 }
 
 // submitAll submits n copies of spec from the configured number of
-// submitters, as drover submit does (with an idempotency key, retrying
-// transient failures), and waits until every one has ended.
+// submitters, and waits until every one has ended. It submits as drover
+// submit does, with an idempotency key, and retries transient failures.
 func (b *bench) submitAll(ctx context.Context, n int, spec drover.JobSpec) (*batch, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

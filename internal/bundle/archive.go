@@ -39,9 +39,9 @@ type entry struct {
 }
 
 // archive is a ZIP whose central directory passed every check that needs no
-// decompression: sizes, names, types, duplicates, overlaps and the sizes it
-// declares. Inspect and Extract both start here, so they refuse the same
-// archives with the same messages.
+// decompression. These check sizes, names, types, duplicates and overlaps.
+// Inspect and Extract both start here, so they refuse the same archives
+// with the same messages.
 type archive struct {
 	size    int64
 	sha256  string
@@ -122,10 +122,10 @@ func hash(r io.ReaderAt, size int64) (sum string, records int, err error) {
 	return hex.EncodeToString(h.Sum(nil)), d.longest, nil
 }
 
-// offsetGuard refuses a read at a negative offset, where a hostile
-// central directory can point an entry's header, with zip.ErrFormat: the
-// archive is at fault. A bytes.Reader or an os.File would give an error of
-// its own, taken for a failure of the reader.
+// offsetGuard refuses a read at a negative offset with zip.ErrFormat.
+// A hostile central directory can point an entry's header there, and the
+// archive is then at fault. A bytes.Reader or an os.File would give an
+// error of its own, taken for a failure of the reader.
 type offsetGuard struct{ r io.ReaderAt }
 
 func (g offsetGuard) ReadAt(p []byte, off int64) (int, error) {
@@ -154,9 +154,9 @@ func checkEntry(i int, f *zip.File, maxDepth int) (*entry, error) {
 	e := &entry{f: f, name: name, path: clean, perm: filePerm(mode), compressed: int64(min(f.CompressedSize64, math.MaxInt64))}
 	switch {
 	case mode&fs.ModeSymlink != 0:
-		// Links are refused outright rather than checked: a check of each
-		// target on its own is unsound once links chain (a/b -> "..", then
-		// c -> "a/b/.." looks local but climbs out), and Zip stores the
+		// Links are refused outright rather than checked. A check of each
+		// target on its own is unsound once links chain. With a/b -> "..",
+		// the link c -> "a/b/.." looks local but climbs out. Zip stores the
 		// content of links instead, so bundles made by drover carry none.
 		return nil, drover.Errorf(drover.EINVALID,
 			"entry %q is a symbolic link; bundles hold regular files and directories only: zip the file it points to instead", name)
@@ -182,9 +182,10 @@ func checkEntry(i int, f *zip.File, maxDepth int) (*entry, error) {
 	return e, nil
 }
 
-// checkPath cleans a slash-separated path from a ZIP entry or a folder being
-// zipped, and says what is wrong with it, if anything, as a phrase that
-// follows the path in a message. A clean result of "." is the root itself.
+// checkPath cleans a slash-separated path from a ZIP entry or a folder
+// being zipped. problem says what is wrong with the path, if anything. It
+// is a phrase that follows the path in a message. A clean result of "." is
+// the root itself.
 func checkPath(name string) (clean, problem string) {
 	switch {
 	case name == "":
@@ -224,8 +225,8 @@ func depthProblem(clean string, maxDepth int) string {
 	return ""
 }
 
-// shortName cuts an entry name to a length fit for a message; ZIP names run
-// to 64 KiB.
+// shortName cuts an entry name to a length fit for a message.
+// ZIP names run to 64 KiB.
 func shortName(name string) string {
 	const maxLen = 200
 	if len(name) <= maxLen {
@@ -239,9 +240,9 @@ func shortName(name string) string {
 }
 
 // filePerm maps a ZIP mode to the only two file modes a workspace holds:
-// executable by all or by none. Setuid, setgid and sticky bits are dropped,
-// and so is whatever restriction or laxity the archive's creator had, so the
-// job sees the same files whatever user or umask unpacked them.
+// executable by all or by none. Setuid, setgid and sticky bits are
+// dropped. So is whatever restriction or laxity the archive's creator had.
+// The job then sees the same files whatever user or umask unpacked them.
 func filePerm(mode fs.FileMode) fs.FileMode {
 	if mode&0o111 != 0 {
 		return 0o755
@@ -264,13 +265,17 @@ func describeType(mode fs.FileMode) string {
 	}
 }
 
-// checkFraming refuses bytes before or after the ZIP archive; Inspect, the
-// check at upload, runs it (a worker verifies a bundle by its hash, and
-// bundles stored before it existed must still unpack). archive/zip
-// reads past both (a self-extracting archive's program before it, padding
-// after it), but a bundle is named by the SHA-256 of what was uploaded: an
-// archive wrapped in something else (a form upload's envelope, say) would be
-// stored under a name that is not the archive's, once per wrapping.
+// checkFraming refuses bytes before or after the ZIP archive.
+//
+// A bundle is named by the SHA-256 of what was uploaded. An archive
+// wrapped in something else would be stored under a name that is not the
+// archive's, once per wrapping. A form upload's envelope is such a
+// wrapping. archive/zip reads past both ends. A self-extracting archive
+// has its program before, and padding may come after.
+//
+// Only Inspect runs it, as the check at upload. A worker verifies a
+// bundle by its hash. Bundles stored without this check must still
+// unpack.
 func checkFraming(r io.ReaderAt, size int64) error {
 	var head [8]byte
 	n, err := r.ReadAt(head[:], 0)
@@ -284,8 +289,8 @@ func checkFraming(r io.ReaderAt, size int64) error {
 		h != "PK\x07\x08PK\x03\x04" && h != "PK00PK\x03\x04" {
 		return drover.Errorf(drover.EINVALID, "bundle has bytes before its ZIP archive begins (a form's envelope, say): send the ZIP file itself")
 	}
-	// The end of central directory record (22 bytes and a comment of up to
-	// 64 KiB) must end the file.
+	// The end of central directory record must end the file. It is 22
+	// bytes and a comment of up to 64 KiB.
 	const eocdLen = 22
 	m := min(size, eocdLen+0xffff)
 	tail := make([]byte, m)
@@ -300,9 +305,10 @@ func checkFraming(r io.ReaderAt, size int64) error {
 	return drover.Errorf(drover.EINVALID, "bundle has bytes after its ZIP archive ends (a form's envelope, say): send the ZIP file itself")
 }
 
-// checkTree refuses entries that collide once cleaned — the same path twice,
-// a file that other entries sit inside — and returns every directory the
-// files need, explicit or implied, sorted so that parents come first.
+// checkTree refuses entries that collide once cleaned. That is the same
+// path twice, or a file that other entries sit inside. It returns every
+// directory the files need, explicit or implied. They are sorted so that
+// parents come first.
 func checkTree(all []*entry, maxFiles int) ([]string, error) {
 	seen := make(map[string]*entry, len(all))
 	dirs := make(map[string]bool)
@@ -349,10 +355,11 @@ func checkTree(all []*entry, maxFiles int) ([]string, error) {
 	}), nil
 }
 
-// checkOverlaps refuses entries whose compressed data overlap or run past the
-// end. Overlapping entries are how the densest zip bombs reuse one block of
-// data many times; once they are refused, the compressed sizes add up to at
-// most the archive size and the ratio of each entry can be trusted.
+// checkOverlaps refuses entries whose compressed data overlap or run past
+// the end. Overlapping entries are how the densest zip bombs reuse one
+// block of data many times. Once they are refused, the compressed sizes
+// add up to at most the archive size. The ratio of each entry can then be
+// trusted.
 func checkOverlaps(files []*entry, size int64) error {
 	type span struct {
 		start, end int64
@@ -379,8 +386,8 @@ func checkOverlaps(files []*entry, size int64) error {
 }
 
 // corrupt turns an error reading entry e into a domain error when the
-// archive is at fault, and wraps it as internal otherwise (an I/O error of
-// the underlying reader, say).
+// archive is at fault. It wraps any other error as internal, such as an
+// I/O error of the underlying reader.
 func corrupt(e *entry, err error) error {
 	var flateErr flate.CorruptInputError
 	switch {

@@ -5,21 +5,23 @@ import (
 	"encoding/binary"
 )
 
-// dirBound bounds, from the raw bytes of an archive, how many central
-// directory records archive/zip can read from it, so that MaxFiles is
-// enforced before zip.NewReader holds a few hundred bytes of memory for each
-// 46-byte record: without it, a 100 MiB upload of empty records costs about
-// half a gigabyte.
+// dirBound bounds how many central directory records archive/zip can read
+// from an archive. It reads the archive's raw bytes. MaxFiles is then
+// enforced before zip.NewReader holds memory for each record. A record is
+// far smaller than what the reader holds for it, so a small upload of
+// empty records could cost much memory.
 //
 // archive/zip reads records one after the other from where the directory
-// starts until one fails to parse, whatever count the archive declares. Each
-// record begins with a signature and its length follows from its header, so
-// the records it reads form a chain: signature, header, name, extra, comment,
-// next signature. dirBound is fed every byte of the archive (it is an
-// io.Writer) and tracks the longest such chain anywhere; no reader can find
-// more records than that. The bound is exact for ordinary archives; it
-// overcounts only when a ZIP stored uncompressed inside the archive has a
-// longer directory than the archive itself.
+// starts until one fails to parse. It ignores the count the archive
+// declares. Each record begins with a signature, and its length follows
+// from its header. The records it reads thus form a chain: signature,
+// header, name, extra, comment, next signature.
+//
+// dirBound is an io.Writer fed every byte of the archive. It tracks the
+// longest such chain anywhere. No reader can find more records than that.
+// The bound is exact for ordinary archives. It overcounts only when a ZIP
+// stored uncompressed inside the archive has a longer directory than the
+// archive itself.
 type dirBound struct {
 	pos     int64         // archive offset of carry[0]
 	carry   []byte        // bytes not yet scanned: a record header may straddle two writes

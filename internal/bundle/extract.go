@@ -15,15 +15,15 @@ type Info struct {
 	Unpacked int64  // bytes of the files once extracted, as decompressed
 }
 
-// Inspect reads the ZIP at r (size bytes), checks every entry against lim
-// (zero fields take their defaults) and the path and type rules of the
-// package, and returns its Info. It writes nothing, but it does decompress
-// every file, so checksums and real sizes are verified and an archive it
-// accepts will extract.
+// Inspect reads the ZIP of size bytes at r and returns its Info. It checks
+// every entry against lim and the path and type rules of the package. Zero
+// fields of lim take their defaults. It writes nothing, but it does
+// decompress every file. Checksums and real sizes are thus verified, and
+// an archive it accepts will extract.
 //
-// Errors about the archive are *drover.Error: drover.ETOOLARGE for the size
-// limits, drover.EINVALID for hostile or broken archives, with a message
-// naming the entry and what is wrong, e.g.
+// Errors about the archive are *drover.Error. The size limits give
+// drover.ETOOLARGE, and hostile or broken archives drover.EINVALID. The
+// message names the entry and what is wrong, such as
 // `entry "../../etc/passwd" escapes the workspace`.
 func Inspect(r io.ReaderAt, size int64, lim Limits) (Info, error) {
 	lim = lim.WithDefaults()
@@ -44,19 +44,23 @@ func Inspect(r io.ReaderAt, size int64, lim Limits) (Info, error) {
 	return a.info(unpacked), nil
 }
 
-// Extract unpacks the ZIP at r (size bytes) into dir, which must exist and be
-// empty, with the checks of [Inspect]. Everything is written through an
-// [os.Root] on dir, so the kernel, not only the checks on names, keeps writes
-// inside it.
+// Extract unpacks the ZIP of size bytes at r into dir, with the checks of
+// [Inspect]. dir must exist and be empty. Everything is written through an
+// [os.Root] on dir. The kernel, not only the checks on names, thus keeps
+// writes inside it.
 //
-// Directories are created 0755 and files 0644, or 0755 when the archive
-// marks them executable, whatever the umask; modification times are those of
-// the extraction. An archive refused for its names, types or declared sizes
-// leaves dir untouched; one refused while decompressing (a lying header, a
-// bomb, a corrupt entry) leaves what was written so far in dir, never
-// outside it, and the caller removes dir. Names are taken as they are, so on
-// a case-insensitive file system two names differing only in case collide
-// and fail as an internal error; workers run on Linux.
+// Directories are created 0755 and files 0644, whatever the umask. Files
+// the archive marks executable get 0755. Modification times are those of
+// the extraction.
+//
+// An archive refused for its names, types or declared sizes leaves dir
+// untouched. One refused while decompressing leaves what was written so
+// far in dir, never outside it, and the caller removes dir. A lying
+// header, a bomb and a corrupt entry are found while decompressing.
+//
+// Names are taken as they are. On a case-insensitive file system two names
+// differing only in case would collide and fail as an internal error.
+// Workers run on Linux.
 func Extract(r io.ReaderAt, size int64, dir string, lim Limits) (Info, error) {
 	lim = lim.WithDefaults()
 	if err := lim.validate(); err != nil {

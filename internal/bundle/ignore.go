@@ -13,15 +13,22 @@ import (
 // syntax, what [Zip] leaves out.
 const IgnoreFile = ".droverignore"
 
-// ignoreRules are the parsed lines of an ignore file, in order: the last rule
-// that matches a path decides, as in git.
+// ignoreRules are the parsed lines of an ignore file, in order. The last
+// rule that matches a path decides, as in git.
 //
-// Supported: blank lines, "#" comments, "!" negation, a trailing "/" for
-// directories only, a leading or inner "/" anchoring the pattern to the root
-// (otherwise it matches a name at any depth), "*", "?", "[...]" classes
-// ("[!...]" or "[^...]" to negate), "\" escapes, and "**" as a whole segment
-// ("**/x", "x/**", "a/**/b"). As in git, a path inside an ignored directory
-// cannot be re-included, because the directory is not walked at all.
+// The rules take what git's take:
+//
+//   - blank lines and "#" comments
+//   - "!" to negate a rule
+//   - a trailing "/" for directories only
+//   - a leading or inner "/" to anchor the pattern to the root; without
+//     one the pattern matches a name at any depth
+//   - "*", "?", "\" escapes and "[...]" classes, negated by "[!...]" or
+//     "[^...]"
+//   - "**" as a whole segment: "**/x", "x/**" or "a/**/b"
+//
+// As in git, a path inside an ignored directory cannot be re-included,
+// because the directory is not walked at all.
 type ignoreRules []ignoreRule
 
 type ignoreRule struct {
@@ -115,9 +122,9 @@ func (r ignoreRule) match(p string, isDir bool) bool {
 	return matchSegs(r.segs, strings.Split(p, "/"))
 }
 
-// matchSegs matches path segments against pattern segments, where "**"
-// matches any number of segments — at least one when it ends the pattern, so
-// that "dir/**" matches what is inside dir but not dir itself.
+// matchSegs matches path segments against pattern segments. "**" matches
+// any number of segments. It matches at least one when it ends the
+// pattern, so "dir/**" matches what is inside dir but not dir itself.
 func matchSegs(pat, segs []string) bool {
 	for len(pat) > 0 {
 		if pat[0] == "**" {

@@ -18,26 +18,31 @@ type Limits struct {
 	// bytes, counted as they are decompressed. Defaults to 1 GiB. Over it:
 	// drover.ETOOLARGE.
 	MaxUnpacked int64
-	// MaxFiles is the largest number of files and directories, counting
-	// the directories the entries' paths imply (a/b/c makes a and a/b).
-	// Defaults to 10,000. Over it: drover.ETOOLARGE. To bound memory the
-	// entries are first counted on the raw bytes before the directory is
-	// parsed, so a ZIP stored uncompressed inside the bundle counts if its
-	// own directory is the longer one.
+	// MaxFiles is the largest number of files and directories. The
+	// directories the entries' paths imply count too: a/b/c makes a and
+	// a/b. Defaults to 10,000. Over it: drover.ETOOLARGE.
+	//
+	// The entries are first counted on the raw bytes, before the
+	// directory is parsed, to bound memory. A ZIP stored uncompressed
+	// inside the bundle therefore counts if its own directory is the
+	// longer one.
 	MaxFiles int
-	// MaxDepth is the most folders an entry may sit in. Making a folder, or
-	// a file, costs a step per folder above it, so a chain as deep as a
-	// path allows (2,000 folders) took 11 s to unpack, and the 10,000 files
-	// and folders a bundle may hold a minute; at 64 the worst is a few
-	// seconds, and real trees are far shallower. Defaults to 64. Over it:
-	// drover.EINVALID.
+	// MaxDepth is the most folders an entry may sit in. Defaults to 64.
+	// Over it: drover.EINVALID.
+	//
+	// Making a folder or a file costs a step per folder above it. A chain
+	// as deep as a path allows takes long to unpack, and a bundle of such
+	// chains far longer. Real trees are far shallower than the default.
+	// docs/performance.md has the figures.
 	MaxDepth int
 	// MaxRatio is the largest unpacked/compressed ratio of any entry and of
-	// the whole archive, the signature of a zip bomb. Defaults to 100. An
-	// entry, or a whole archive, that unpacks to at most 1 MiB is exempt,
-	// because a small file of repeated bytes legitimately compresses far
-	// better than 100:1. Over it: drover.EINVALID, since the archive is
+	// the whole archive. A higher ratio is the signature of a zip bomb.
+	// Defaults to 100. Over it: drover.EINVALID, since the archive is
 	// hostile rather than merely big.
+	//
+	// An entry or a whole archive that unpacks to at most ratioGrace is
+	// exempt. A small file of repeated bytes legitimately compresses far
+	// better than 100:1.
 	MaxRatio int
 }
 
@@ -50,10 +55,11 @@ const (
 	DefaultMaxRatio            = 100
 )
 
-// ratioGrace is how many bytes an entry, or the whole archive, may unpack to
-// whatever its ratio (see Limits.MaxRatio). Deflate tops out near 1032:1, so
-// an entry inside the grace expands from at least ~1 KiB of input; a bomb
-// made of many such entries is caught by the ratio of the whole archive.
+// ratioGrace is how many bytes an entry, or the whole archive, may unpack
+// to whatever its ratio. See Limits.MaxRatio. Deflate tops out near
+// 1032:1, so an entry inside the grace expands from at least ~1 KiB of
+// input. A bomb made of many such entries is caught by the ratio of the
+// whole archive.
 const ratioGrace = 1 << 20
 
 // WithDefaults returns l with every zero field set to its default.

@@ -12,29 +12,29 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// zipTime is the modification time of every entry Zip writes, the earliest a
-// ZIP can hold, so that the hash depends on content, not on when files were
-// touched.
+// zipTime is the modification time of every entry Zip writes. It is the
+// earliest a ZIP can hold. The hash then depends on content, not on when
+// files were touched.
 var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Zip writes to w a ZIP of the regular files and directories in folder,
-// leaving out what its [IgnoreFile] lists, and returns how many files it
-// stored and their total size before compression.
+// Zip writes to w a ZIP of the regular files and directories in folder. It
+// leaves out what the folder's [IgnoreFile] lists. It returns how many
+// files it stored and their total size before compression.
 //
-// Paths are relative with "/" separators, in sorted walk order; every entry
-// has the same timestamp; files are stored 0755 if any execute bit is set and
-// 0644 otherwise. So the same folder gives byte-identical output, and the
-// same bundle hash, with the same Go release (a new release may compress
-// differently).
+// Paths are relative with "/" separators, in sorted walk order. Every
+// entry has the same timestamp. Files are stored 0755 if any execute bit
+// is set, and 0644 otherwise. The same folder thus gives byte-identical
+// output and the same bundle hash with the same Go release. A new release
+// may compress differently.
 //
 // Symbolic links are never stored as links, since bundles refuse them. A
-// link to a regular file inside folder is stored as a copy of that file under
-// the link's name (the ignore rules see the link's name, not its target's); a
-// link to a directory, a dangling link and a link leading out of folder are
-// skipped — an absolute link counts as leading out, and so does one whose
-// target climbs above folder, even to come back — as are devices, pipes and
-// sockets. A name a bundle cannot hold (a
-// backslash in it, say) is an error naming the file.
+// link to a regular file inside folder is stored as a copy of that file
+// under the link's name. The ignore rules see the link's name, not its
+// target's. Zip skips a link to a directory, a dangling link and a link
+// leading out of folder. An absolute link leads out. So does one whose
+// target climbs above folder, even to come back. Devices, pipes and
+// sockets are skipped too. A name a bundle cannot hold is an error naming
+// the file. A backslash in a name is such an error.
 func Zip(w io.Writer, folder string) (files int, bytes int64, err error) {
 	root, err := os.OpenRoot(folder)
 	if err != nil {

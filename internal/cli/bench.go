@@ -206,10 +206,10 @@ func (bf *benchFlags) coordinator(ctx context.Context, a *app, log *slog.Logger)
 }
 
 // benchServerFlags are the flags of the bench's own coordinator.
-// They are the coordinator's defaults and environment, then what the bench
-// needs: its own store in data, loopback, no tokens and the bench's
-// heartbeat.
-// On failure it has said why and returns nil and the exit code.
+// They start from the coordinator's defaults and environment. The bench
+// then sets what it needs: its own store in data, loopback, no tokens and
+// its heartbeat. On failure it has said why and returns nil and the exit
+// code.
 func benchServerFlags(a *app, data string, heartbeat time.Duration) (*serverFlags, int) {
 	sf := &serverFlags{}
 	sf.add(a, flag.NewFlagSet("bench", flag.ContinueOnError), "127.0.0.1:0", data)

@@ -10,8 +10,8 @@ import (
 	"github.com/drover-dev/drover/internal/bundle"
 )
 
-// uploadBundle sends --bundle (a folder, zipped here honouring its
-// .droverignore, or a ZIP file) and returns its sha256.
+// uploadBundle sends --bundle and returns its sha256. --bundle names a ZIP
+// file, or a folder that is zipped here, honouring its .droverignore.
 func uploadBundle(ctx context.Context, a *app, c *client.Client, path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -80,8 +80,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// localError is a failure on this machine (a bundle to read or pack), not
-// one of reaching the coordinator: it is reported as it is.
+// localError is a failure on this machine, such as a bundle to read or
+// pack. It is not one of reaching the coordinator, and is reported as it
+// is.
 type localError struct{ err error }
 
 func (e localError) Error() string { return e.err.Error() }

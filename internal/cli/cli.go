@@ -78,9 +78,9 @@ type badEnv struct {
 }
 
 // fromEnv makes the environment variable key, when set, the value of flag
-// name unless the command line gives the flag: call it after defining the
-// flag, before parse. A value the flag cannot take is kept for envError,
-// which reports it if the command line does not give the flag instead.
+// name. The command line still wins. Call it after defining the flag and
+// before parse. A value the flag cannot take is kept for envError. That
+// reports it if the command line does not give the flag instead.
 func (a *app) fromEnv(fs *flag.FlagSet, name, key string) {
 	v := a.getenv(key)
 	if v == "" {
@@ -120,8 +120,8 @@ func flagWants(f *flag.Flag, err error) string {
 	return err.Error()
 }
 
-// errorf prints a message on stderr, on one line, through printable: it
-// often carries a coordinator's text or a value from it.
+// errorf prints a message on stderr, on one line, through printable. The
+// message often carries a coordinator's text or a value from it.
 func (a *app) errorf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "drover: %s\n", printable(fmt.Sprintf(format, args...)))
 }
@@ -249,7 +249,7 @@ var specFlags = map[string]string{
 }
 
 // serverURLError says what is wrong with a coordinator URL that cannot
-// work (a host and port without http://, say), or returns nil.
+// work, or returns nil. A host and port without http:// cannot, say.
 func serverURLError(server string) error {
 	if u, err := url.Parse(server); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 		return nil

@@ -3,12 +3,13 @@ package cli
 import "runtime/debug"
 
 // DefaultGCPercent is the garbage collector's target that drover runs with
-// when GOGC is not set: the heap may grow to three times what is live
-// before a collection, instead of Go's twice. A busy coordinator or worker
-// allocates for every request and job; collecting half as often takes
-// 7–10 % off the CPU a job costs, for about a quarter more memory (a
-// coordinator holding 100,000 finished jobs: 83 → 102–110 MiB RSS). See
-// docs/performance.md ("round 6"); GOGC set in the environment wins.
+// when GOGC is not set. GOGC set in the environment wins.
+//
+// The heap may then grow to three times what is live before a collection,
+// instead of Go's twice. A busy coordinator or worker allocates for every
+// request and job. Collecting half as often takes a share off the CPU a
+// job costs, for about a quarter more memory. docs/performance.md has the
+// figures.
 const DefaultGCPercent = 200
 
 // TuneGC applies DefaultGCPercent unless getenv has GOGC (which the runtime

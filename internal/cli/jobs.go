@@ -46,9 +46,10 @@ func submitWithRetry(ctx context.Context, c *client.Client, spec drover.JobSpec)
 	return j, err
 }
 
-// submitCmd is what submit and run share: parse the job flags, upload the
-// bundle, submit. On failure it has printed why and returns the exit code:
-// usageCode for bad flags or an invalid job, failCode for errors past them.
+// submitCmd is what submit and run share. It parses the job flags, uploads
+// the bundle and submits. On failure it has printed why and returns the
+// exit code. That is usageCode for bad flags or an invalid job, and
+// failCode for errors past them.
 func submitCmd(ctx context.Context, a *app, name string, args []string, usageCode, failCode int, extra func(*flag.FlagSet)) (*client.Client, *clientFlags, *drover.Job, int) {
 	fs := newFlags(a, name)
 	cf := &clientFlags{}
@@ -382,101 +383,6 @@ func isTerminal(w any) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func cmdLogs(ctx context.Context, a *app, args []string) int {
-	fs := newFlags(a, "logs")
-	var cf clientFlags
-	var follow bool
-	var stream string
-	var attempt int
-	cf.add(a, fs)
-	fs.BoolVar(&follow, "f", false, "follow: stream new output until the job ends")
-	fs.BoolVar(&follow, "follow", false, "same as -f")
-	fs.StringVar(&stream, "stream", "", "only stdout or stderr")
-	fs.IntVar(&attempt, "attempt", 0, "only this attempt's output (1 is the first; default: every attempt's, in order)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return usageCode(err)
-	}
-	if len(pos) != 1 {
-		a.errorf("logs takes one job id, e.g. drover logs -f job_...")
-		return exitUsage
-	}
-	if stream != "" && stream != "stdout" && stream != "stderr" {
-		a.errorf("--stream %q: use stdout or stderr", stream)
-		return exitUsage
-	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "attempt" })
-	if attempt < 0 || given && attempt == 0 {
-		a.errorf("--attempt %d: attempts are numbered from 1 (leave --attempt out for every attempt's output)", attempt)
-		return exitUsage
-	}
-	// Either way the job's stdout goes to stdout and its stderr to stderr,
-	// in the order they were written, as docker logs does. Without -f the
-	// stream is left at its first state event, which the coordinator sends
-	// once it has sent all the output stored so far.
-	c := cf.client()
-	if attempt > 0 {
-		// An attempt that does not exist, and never will, is a mistake to
-		// say, not an empty output.
-		j, err := c.Job(ctx, pos[0])
-		if err != nil {
-			a.apiError(cf.server, err)
-			return exitError
-		}
-		if attempt > len(j.Attempts) && (!follow || j.State.Final()) {
-			a.errorf("--attempt %d: job %s has %d attempt(s)", attempt, j.ID, len(j.Attempts))
-			return exitError
-		}
-	}
-	fctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	// On a terminal, a line marks where a retry's output begins.
-	lastAttempt, marks := 0, isTerminal(a.stderr)
-	h := client.FollowHandler{
-		Output: func(o drover.OutputEvent) {
-			if attempt != 0 && o.AttemptN != attempt {
-				return
-			}
-			if marks && lastAttempt != 0 && o.AttemptN != lastAttempt {
-				fmt.Fprintf(a.stderr, "drover: --- attempt %d ---\n", o.AttemptN)
-			}
-			lastAttempt = o.AttemptN
-			a.writeOutput(o)
-		},
-	}
-	if !follow {
-		h.State = func(drover.StateEvent) { stop(errCaughtUp) }
-		h.Disconnected = func(error, time.Duration) bool { return false }
-	}
-	if _, err := c.Follow(fctx, pos[0], drover.Stream(stream), 0, h); err != nil {
-		switch {
-		case context.Cause(fctx) == errCaughtUp:
-			return exitOK
-		case ctx.Err() != nil:
-			return exitCancelled
-		}
-		a.apiError(cf.server, err)
-		return exitError
-	}
-	if attempt > 0 && follow {
-		// Followed to the end: the attempt asked for may never have come.
-		j, err := c.Job(ctx, pos[0])
-		if err != nil {
-			a.apiError(cf.server, err)
-			return exitError
-		}
-		if attempt > len(j.Attempts) {
-			a.errorf("--attempt %d: job %s ended %s after %d attempt(s)", attempt, j.ID, j.State, len(j.Attempts))
-			return exitError
-		}
-	}
-	return exitOK
-}
-
-// errCaughtUp stops drover logs (without -f) once it has the output so far.
-var errCaughtUp = errors.New("caught up")
-
 func cmdStatus(ctx context.Context, a *app, args []string) int {
 	fs := newFlags(a, "status")
 	var cf clientFlags
@@ -583,10 +489,7 @@ func printJob(a *app, j *drover.Job, worker func(string) string) {
 			if at.StartedAt != nil && at.FinishedAt != nil {
 				ran = at.FinishedAt.Sub(*at.StartedAt).Round(time.Millisecond).String()
 			}
-			name := worker(at.WorkerID)
-			if name == at.WorkerID && at.WorkerName != "" {
-				name = at.WorkerName // the worker is gone: its name as it was
-			}
+			name := workerName(worker, at.WorkerID, at.WorkerName)
 			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", at.N, printable(name), printable(string(at.State)), exit, printable(orText(string(at.Reason), "-")), ran, printable(at.Message))
 		}
 		tw.Flush()
@@ -645,91 +548,15 @@ func cmdCancel(ctx context.Context, a *app, args []string) int {
 	return code
 }
 
-func cmdJobs(ctx context.Context, a *app, args []string) int {
-	fs := newFlags(a, "jobs")
-	var cf clientFlags
-	var state, cursor string
-	var limit int
-	var asJSON bool
-	cf.add(a, fs)
-	fs.StringVar(&state, "state", "", "only jobs in these states, comma-separated: QUEUED, ASSIGNED, RUNNING, COMPLETED, FAILED, CANCELLED")
-	fs.IntVar(&limit, "limit", 50, "how many (at most 1000)")
-	fs.StringVar(&cursor, "cursor", "", "continue after this page's cursor")
-	fs.BoolVar(&asJSON, "json", false, "print the page as the API returns it")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return usageCode(err)
+// workerName is how drover shows the worker workerID.
+// worker names the workers that are registered. A worker that left shows
+// the name it had then, nameThen, if the job kept it.
+func workerName(worker func(string) string, workerID, nameThen string) string {
+	name := worker(workerID)
+	if name == workerID && nameThen != "" {
+		return nameThen
 	}
-	if len(pos) > 0 {
-		a.errorf("jobs takes no arguments (got %q): filter with --state, page with --cursor", pos)
-		return exitUsage
-	}
-	if limit < 1 || limit > 1000 {
-		a.errorf("--limit %d: use a whole number from 1 to 1000", limit)
-		return exitUsage
-	}
-	var states []drover.JobState
-	if state != "" {
-		for s := range strings.SplitSeq(state, ",") {
-			st := drover.JobState(strings.ToUpper(strings.TrimSpace(s)))
-			if st == "" {
-				continue // "queued," as the API takes it
-			}
-			if !st.Valid() {
-				a.errorf("--state %q: %q is not a state; use one or more of %s, comma-separated", state, s, joinStates(drover.JobStates))
-				return exitUsage
-			}
-			states = append(states, st)
-		}
-	}
-	c := cf.client()
-	page, err := c.Jobs(ctx, drover.JobFilter{States: states, Limit: limit, Cursor: cursor})
-	if err != nil {
-		a.apiError(cf.server, err)
-		if cursor != "" && drover.IsCode(err, drover.EINVALID) {
-			return exitUsage // the only part of the request the coordinator checks is the cursor
-		}
-		return exitError
-	}
-	if asJSON {
-		return a.printJSON(page)
-	}
-	worker := workerNames(ctx, c)
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tEXIT\tWORKER\tCPU\tMEM\tAGE\tNAME")
-	now := time.Now()
-	for _, j := range page.Jobs {
-		exit := "-"
-		if j.ExitCode != nil {
-			exit = fmt.Sprint(*j.ExitCode)
-		}
-		name := printable(j.DisplayName())
-		if r := []rune(name); len(r) > 50 {
-			name = string(r[:47]) + "..."
-		}
-		wname := worker(j.WorkerID)
-		if wname == j.WorkerID && j.WorkerName != "" {
-			wname = j.WorkerName // the worker is gone: its name as it was
-		}
-		if j.State == drover.JobQueued {
-			wname = "-" // waiting: the worker of its last attempt is history
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(j.ID), printable(string(j.State)), exit, printable(wname),
-			drover.FormatCPU(j.Spec.Resources.CPU), drover.FormatMemory(j.Spec.Resources.MemoryMB), age(now.Sub(j.CreatedAt)), name)
-	}
-	tw.Flush()
-	if page.NextCursor != "" {
-		// The next page of the same listing: the same filter and size.
-		more := "drover jobs"
-		if len(states) > 0 {
-			more += " --state " + strings.ReplaceAll(joinStates(states), ", ", ",")
-		}
-		if limit != 50 {
-			more += fmt.Sprintf(" --limit %d", limit)
-		}
-		fmt.Fprintf(a.stderr, "more: %s --cursor %s\n", more, printable(page.NextCursor))
-	}
-	return exitOK
+	return name
 }
 
 func age(d time.Duration) string {
@@ -768,12 +595,4 @@ func (a *app) writeOutput(o drover.OutputEvent) {
 	} else {
 		_, _ = a.stdout.Write(b)
 	}
-}
-
-func joinStates(ss []drover.JobState) string {
-	names := make([]string, len(ss))
-	for i, s := range ss {
-		names[i] = string(s)
-	}
-	return strings.Join(names, ", ")
 }

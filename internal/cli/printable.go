@@ -10,12 +10,18 @@ import (
 )
 
 // printable shows as Go escapes what of s could drive a terminal or break
-// a line of a table: control characters (an escape sequence in a name, a
-// newline in a script), line separators, bidi controls (which reorder the
-// text around them) and bytes that are not UTF-8. The rest is left as it
-// is, backslashes included, so ordinary text reads as it was written.
-// Every value from a coordinator that human-readable output prints goes
-// through it; --json output and a job's own output do not.
+// a line of a table:
+//
+//   - control characters, such as an escape sequence in a name or a
+//     newline in a script
+//   - line separators
+//   - bidi controls, which reorder the text around them
+//   - bytes that are not UTF-8
+//
+// The rest is left as it is, backslashes included, so ordinary text reads
+// as it was written. Every value from a coordinator that human-readable
+// output prints goes through it. --json output and a job's own output do
+// not.
 func printable(s string) string {
 	if utf8.ValidString(s) && strings.IndexFunc(s, drover.UnsafeRune) < 0 {
 		return s

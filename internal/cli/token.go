@@ -10,10 +10,11 @@ import (
 	"strings"
 )
 
-// secretFlag is a token given by its environment variable, by a file
-// (--NAME-file, or the variable NAME_FILE), or on the command line. The
-// command line is kept for compatibility only and warned about: ps shows
-// every process's arguments to every user of the machine, and to jobs.
+// secretFlag is a token given by its environment variable, by a file, or
+// on the command line. --NAME-file or the variable NAME_FILE names the
+// file. The command line is kept for compatibility only and warned about.
+// ps shows every process's arguments to every user of the machine, and to
+// jobs.
 type secretFlag struct {
 	name  string // the flag, e.g. "join-token"; the file's is name+"-file"
 	env   string // the variable, e.g. "DROVER_JOIN_TOKEN"; the file's is env+"_FILE"
@@ -33,12 +34,14 @@ func (s *secretFlag) add(a *app, fs *flag.FlagSet, what string) {
 	fs.StringVar(&s.file, s.name+"-file", a.getenv(s.env+"_FILE"), "file holding "+what+lines+", readable by its owner alone (env "+s.env+"_FILE; the token itself: env "+s.env+")")
 }
 
-// resolve returns the token: from the file when one is given, else from
-// the command line, else from the environment. The command line wins over
-// the environment, as for every flag. With a file, read reads it again for
-// a later need (a worker registering again); it is nil otherwise. The
-// variable is unset, so no process drover starts inherits it. Errors name
-// the flag: bad usage, exit 2.
+// resolve returns the token. It takes it from the file when one is given,
+// else from the command line, else from the environment. The command line
+// wins over the environment, as for every flag.
+//
+// With a file, read reads it again for a later need, such as a worker
+// registering again. read is nil otherwise. The variable is unset, so no
+// process drover starts inherits it. Errors name the flag, as bad usage
+// with exit code 2.
 func (s *secretFlag) resolve(a *app, fs *flag.FlagSet) (token string, read func() (string, error), err error) {
 	env := a.getenv(s.env)
 	// Unset whatever happens: the token is in hand, the children need
@@ -73,14 +76,15 @@ func (s *secretFlag) resolve(a *app, fs *flag.FlagSet) (token string, read func(
 	return token, read, nil
 }
 
-// maxTokenFile bounds a token file: tokens are short, and a file that is
-// not one (a log given by mistake) is refused rather than read whole.
+// maxTokenFile bounds a token file. Tokens are short. A file that is not
+// one, such as a log given by mistake, is refused rather than read whole.
 const maxTokenFile = 64 << 10
 
 // readTokenFile reads a token file, without its trailing newlines. The file
-// must be a regular file that its owner alone may read or write (0600 or
-// 0400), as ssh requires of a private key: a token others can read is one
-// they can use. A missing, empty or open file is refused, naming the flag.
+// must be a regular file that its owner alone may read or write, as with
+// mode 0600 or 0400. ssh requires the same of a private key, since a token
+// others can read is one they can use. A missing, empty or open file is
+// refused, naming the flag.
 func readTokenFile(flagName, env, path string) (string, error) {
 	where := fmt.Sprintf("%s (%s) %s", flagName, env, path)
 	f, err := os.Open(path)

@@ -190,10 +190,15 @@ func (wf *workerFlags) capacity(cpus int, memoryMB int64) (drover.Capacity, erro
 	return c, nil
 }
 
-// parseRunAs reads --run-as.
-// It takes auto, a range FIRST-LAST of uids, a numeric uid[:gid], or a user
-// name. A user's gid is its primary group. A uid without a passwd entry
-// takes the same number as its gid. No supplementary group is kept.
+// parseRunAs reads --run-as. It takes one of:
+//
+//   - auto
+//   - a range FIRST-LAST of uids
+//   - a numeric uid[:gid]
+//   - a user name
+//
+// A user's gid is its primary group. A uid without a passwd entry takes
+// the same number as its gid. No supplementary group is kept.
 func parseRunAs(s string) (worker.RunAs, error) {
 	const use = "use auto, a user name, a numeric uid[:gid], or a range of uids FIRST-LAST"
 	if s == "auto" {

@@ -10,9 +10,9 @@ import (
 	"github.com/drover-dev/drover/internal/bundle"
 )
 
-// CheckBundleSize refuses a bundle that says it is size bytes (-1: it does
-// not say) when that is over the limit, so a caller can refuse it before
-// reading any of it.
+// CheckBundleSize refuses a bundle that says it is size bytes when that is
+// over the limit. A size of -1 says nothing. A caller can thus refuse a
+// bundle before reading any of it.
 func (c *Coordinator) CheckBundleSize(size int64) error {
 	if lim := c.cfg.BundleLimits.WithDefaults(); size > lim.MaxCompressed {
 		return bundleTooLarge(lim)
@@ -24,15 +24,16 @@ func bundleTooLarge(lim bundle.Limits) error {
 	return drover.Errorf(drover.ETOOLARGE, "the bundle is over the %d MiB limit: leave build outputs and data out of it (.droverignore), or raise --bundle-max-size", lim.MaxCompressed>>20)
 }
 
-// PutBundle checks a ZIP (paths, links, types, sizes, ratios: a hostile
-// archive is refused with a message naming the entry) and stores it once
-// per SHA-256. It returns the bundle and whether it was new.
+// PutBundle checks a ZIP and stores it once per SHA-256. It returns the
+// bundle and whether it was new. The check covers paths, links, types,
+// sizes and ratios. A hostile archive is refused with a message naming
+// the entry.
 //
-// The ZIP is written to a temporary file as it is read, checked there,
-// and copied to the store a part at a time, so an upload takes disk, not
-// memory, in proportion to its size. The file is in the system's temporary
-// folder ($TMPDIR) and is removed at once, even before it is closed where
-// the system allows: a coordinator that stops leaves none behind.
+// The ZIP is written to a temporary file as it is read, and checked there.
+// It is then copied to the store a part at a time. An upload thus takes
+// disk, not memory, in proportion to its size. The file is in $TMPDIR. It
+// is removed at once, even before it is closed where the system allows,
+// so a coordinator that stops leaves none behind.
 func (c *Coordinator) PutBundle(ctx context.Context, r io.Reader) (*drover.Bundle, bool, error) {
 	lim := c.cfg.BundleLimits.WithDefaults()
 	f, err := os.CreateTemp("", "drover-bundle-*.zip")

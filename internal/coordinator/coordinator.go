@@ -66,9 +66,9 @@ type Config struct {
 	// AckTimeout is how long an assignment may stay unacknowledged before it
 	// goes back to the queue. Defaults to 15s.
 	AckTimeout time.Duration
-	// FleetRetries caps requeues caused by the fleet (worker_lost,
-	// executor_error, not_acknowledged). Defaults to 5; set NoFleetRetries
-	// for none.
+	// FleetRetries caps the requeues the fleet causes: worker_lost,
+	// executor_error and not_acknowledged. Defaults to 5. Set
+	// NoFleetRetries for none.
 	FleetRetries   int
 	NoFleetRetries bool
 	// SweepInterval is the period of the safety-net scheduling pass and of
@@ -80,9 +80,9 @@ type Config struct {
 	Grace time.Duration
 	// MaxPass bounds the queued jobs one scheduling pass considers. Defaults to 10,000.
 	MaxPass int
-	// BundleLimits bound uploaded bundles (size, unpacked size, files,
-	// compression ratio). Zero fields take the bundle package's defaults:
-	// 100 MiB, 1 GiB, 10,000 files, ratio 100.
+	// BundleLimits bound uploaded bundles: their size, unpacked size,
+	// files and compression ratio. Zero fields take the bundle package's
+	// defaults of 100 MiB, 1 GiB, 10,000 files and a ratio of 100.
 	BundleLimits bundle.Limits
 	// Retention is how long finished jobs (with their attempts and output)
 	// are kept. Defaults to 7 days.

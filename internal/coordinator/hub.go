@@ -7,9 +7,9 @@ import (
 )
 
 // Hub is the in-memory stream of job and worker changes behind GET /events.
-// It keeps the last N events in a ring so a reconnecting client resumes from
-// its Last-Event-ID without gaps or duplicates; a client that fell further
-// behind is told to reload (Since reports ok=false).
+// It keeps the last N events in a ring. A reconnecting client then resumes
+// from its Last-Event-ID without gaps or duplicates. A client that fell
+// further behind is told to reload, as Since reports ok=false.
 type Hub struct {
 	mu     sync.Mutex
 	ring   []drover.Event
@@ -38,9 +38,10 @@ func (h *Hub) Publish(ev drover.Event) {
 	h.wait = make(chan struct{})
 }
 
-// Since returns the events after id (at most the ring), a channel closed at
-// the next Publish, and ok=false when events after id were already dropped.
-// A negative id means "from now on": no replay; 0 replays everything kept.
+// Since returns the events after id, at most the ring's. It also returns a
+// channel closed at the next Publish. ok is false when events after id
+// were already dropped. A negative id means from now on, with no replay.
+// An id of 0 replays everything kept.
 func (h *Hub) Since(id int64) (evs []drover.Event, wait <-chan struct{}, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -14,10 +14,10 @@ import (
 )
 
 // Submit validates a spec and queues a job. A job that no registered worker
-// could ever run (none offers its executor, or none that does is large
-// enough) is refused with EUNSCHEDULABLE; with no worker registered it
-// waits. With an idempotency key, a repeated submission returns the first
-// job (created=false).
+// could ever run is refused with EUNSCHEDULABLE. Either no worker offers
+// its executor, or none that does is large enough. With no worker
+// registered, the job waits. With an idempotency key, a repeated
+// submission returns the first job, and created is false.
 func (c *Coordinator) Submit(ctx context.Context, spec drover.JobSpec, idemKey string) (*drover.Job, bool, error) {
 	if err := spec.Normalize(); err != nil {
 		return nil, false, err
@@ -89,10 +89,11 @@ func (c *Coordinator) unschedulable(ctx context.Context, spec drover.JobSpec) (f
 
 // Job returns a job with its attempts.
 //
-// A scheduling pass looks at the head of the queue only, so a job deep in
-// a long queue has no reason of its own yet: it is told it waits its turn,
-// so "why is my job pending?" always has an answer. One queued a moment ago
-// may simply not have been looked at yet, queue or no queue.
+// A queued job without a reason is told it waits its turn. A scheduling
+// pass looks at the head of the queue only, so a job deep in a long queue
+// has no reason of its own yet. One queued a moment ago may simply not
+// have been looked at yet. "Why is my job pending?" then always has an
+// answer.
 func (c *Coordinator) Job(ctx context.Context, id string) (*drover.Job, error) {
 	j, err := c.store.GetJob(ctx, id)
 	now := c.now()

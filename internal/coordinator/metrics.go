@@ -8,9 +8,9 @@ import (
 )
 
 // coordMetrics are the coordinator's Prometheus metrics. Counters and
-// histograms are kept as things happen; the gauges of jobs and workers by
-// state are read from the store at each scrape, so they are right however
-// many coordinators share the store.
+// histograms are kept as things happen. The gauges of jobs and workers by
+// state are read from the store at each scrape. They are then right
+// however many coordinators share the store.
 type coordMetrics struct {
 	submitted    *metrics.Counter
 	finished     *metrics.CounterVec // by final state
@@ -34,8 +34,8 @@ func newCoordMetrics(r *metrics.Registry, c *Coordinator) *coordMetrics {
 		misses:      r.Counter("drover_worker_heartbeat_misses_total", "Workers marked DOWN for staying silent past the heartbeat timeout."),
 	}
 
-	// Each scrape counts twice (jobs by state, queue depth): a walk of the
-	// state index, a few milliseconds for 100,000 jobs.
+	// Each scrape counts twice, for jobs by state and for the queue depth.
+	// Each count walks the state index.
 	jobCounts := c.store.CountJobs
 	r.GaugeFunc("drover_jobs", "Jobs in the store by state (finished jobs are kept for the retention).", "gauge", []string{"state"},
 		func(ctx context.Context) ([]metrics.Sample, error) {

@@ -8,21 +8,25 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// decide is the job's transition when attempt a ends, a pure function of
-// the job, the ended attempt, the fleet retry cap and the time:
-//   - exit 0 (an attempt that completed on its own, even after a cancel
-//     was asked: the cancel came too late): COMPLETED;
-//   - a cancel request, or an attempt the worker stopped for one: CANCELLED;
-//   - a fleet failure (worker_lost, executor_error, not_acknowledged)
-//     requeues at once while fewer than fleetCap such requeues happened;
-//   - a job failure (exit_code, timeout, oom_killed, workspace_limit)
-//     requeues after a
-//     backoff while retries < spec.maxRetries and spec.retryOn allows it;
-//   - otherwise FAILED with the attempt's reason.
+// decide is the job's transition when attempt a ends. It is a pure
+// function of the job, the ended attempt, the fleet retry cap and the
+// time. The first rule that applies decides:
+//
+//   - An attempt that completed on its own makes the job COMPLETED, even
+//     after a cancel was asked.
+//   - A cancel request, or an attempt the worker stopped for one, makes
+//     the job CANCELLED.
+//   - A fleet failure requeues the job at once, while fewer than fleetCap
+//     such requeues happened. worker_lost, executor_error and
+//     not_acknowledged are fleet failures.
+//   - A job failure requeues the job after a backoff, while its retries
+//     stay under spec.maxRetries and spec.retryOn allows it. exit_code,
+//     timeout, oom_killed and workspace_limit are job failures.
+//   - Otherwise the job is FAILED with the attempt's reason.
 func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
-	// An attempt that completed on its own (exit 0, not stopped by the
-	// worker) ran to the end, even when a cancel was asked meanwhile: the
-	// cancel came too late, and the job says how it really ended.
+	// An attempt that completed on its own ran to the end, even when a
+	// cancel was asked meanwhile. It exited 0 and the worker did not stop
+	// it. The cancel came too late, and the job says how it really ended.
 	if a.State == drover.AttemptCompleted {
 		return store.JobOutcome{State: drover.JobCompleted, ExitCode: a.ExitCode}
 	}
@@ -31,8 +35,8 @@ func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store
 	}
 	r := a.Reason
 	if r == "" {
-		// Failed without a reason: the worker could not say why, which is
-		// the fleet's fault, not the job's.
+		// The attempt failed without a reason. The worker could not say
+		// why, which is the fleet's fault, not the job's.
 		r = drover.ReasonExecutorError
 	}
 	msg := a.Message
@@ -66,8 +70,8 @@ func decide(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store
 }
 
 // requeueUncounted is decide for an attempt that never started because its
-// worker left: the job goes back to the queue, its fleet retries untouched,
-// unless a cancel was asked for.
+// worker left. The job goes back to the queue with its fleet retries
+// untouched, unless a cancel was asked for.
 func requeueUncounted(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
 	if j.CancelRequestedAt != nil || a.Reason == drover.ReasonCancelled {
 		return decide(j, a, fleetCap, now)
@@ -76,9 +80,9 @@ func requeueUncounted(j *drover.Job, a *drover.Attempt, fleetCap int, now time.T
 		Message: fmt.Sprintf("attempt %d: %s; requeued", a.N, describe(a.Reason, a.Message))}
 }
 
-// handedBack is the policy for an attempt its worker hands back unstarted
-// (not_acknowledged): requeueUncounted if the store agrees that it was
-// never acknowledged nor started, decide otherwise.
+// handedBack is the policy for an attempt its worker hands back unstarted,
+// as not_acknowledged. It is requeueUncounted if the store agrees that the
+// attempt was never acknowledged nor started, and decide otherwise.
 func handedBack(j *drover.Job, a *drover.Attempt, fleetCap int, now time.Time) store.JobOutcome {
 	if a.AcceptedAt != nil || a.StartedAt != nil {
 		return decide(j, a, fleetCap, now)

@@ -230,8 +230,8 @@ func (c *Coordinator) pendingChanges(jobs []drover.Job, reasons map[string]strin
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
 	changed := map[string]string{}
-	// The memory holds this pass's jobs only, so jobs that left the queue
-	// (placed, cancelled) are forgotten; one that comes back is compared
+	// The memory holds this pass's jobs only. Jobs that left the queue, as
+	// placed or cancelled, are forgotten. One that comes back is compared
 	// with the reason the store has.
 	next := make(map[string]string, len(reasons))
 	for i := range jobs {

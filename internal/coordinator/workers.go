@@ -16,11 +16,13 @@ import (
 )
 
 // Register admits a worker and returns its id and secret. The secret is
-// "<worker id>.<random>", shown once and stored only as a SHA-256 hash.
+// "<worker id>.<random>". It is shown once and stored only as a SHA-256
+// hash.
 //
 // Names are unique among live workers. A name held by a READY or DRAINING
-// worker is refused with ECONFLICT, unless the request's previous secret is
-// that worker's: then the request is that worker restarted (see replace).
+// worker is refused with ECONFLICT. The request's previous secret may be
+// that worker's, though. The request is then that worker restarted, and
+// replace takes over.
 func (c *Coordinator) Register(ctx context.Context, req drover.RegisterRequest) (*drover.RegisterResponse, error) {
 	if err := validateRegister(&req); err != nil {
 		return nil, err
@@ -113,8 +115,9 @@ func (c *Coordinator) proves(ctx context.Context, secret, id string) bool {
 }
 
 // nameTaken is the refusal of a name a live worker holds. It says who holds
-// it and since when it was silent, so an operator can tell a second worker
-// given the same name from a restart that lost its work dir.
+// the name and since when that worker was silent. An operator can then
+// tell a second worker given the same name from a restart that lost its
+// work dir.
 func (c *Coordinator) nameTaken(holder *drover.Worker) error {
 	last := holder.LastHeartbeatAt.UTC()
 	return drover.Errorf(drover.ECONFLICT,
@@ -513,8 +516,9 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	if err := c.owned(ctx, workerID, attemptID); err != nil {
 		return nil, err
 	}
-	// The end is dated when the worker says it was (a finish delayed by an
-	// outage), never in the future, and at most maxEndedAgo back.
+	// The end is dated when the worker says it was, as a finish delayed by
+	// an outage asks. It is never in the future, and at most maxEndedAgo
+	// back.
 	now := c.now().Add(-min(max(req.EndedAgo.D(), 0), maxEndedAgo))
 	end := store.AttemptEnd{At: now, ExitCode: req.ExitCode, Reason: req.Reason, Message: clipMessage(req.Message), Usage: req.Usage, Phases: req.Phases}
 	if req.Started {
@@ -540,8 +544,9 @@ func (c *Coordinator) Finish(ctx context.Context, workerID, attemptID string, re
 	}
 	policy := decide
 	if req.Reason == drover.ReasonNotAcknowledged && !req.Started && req.ExitCode == nil {
-		// Handed back unstarted (the worker began to drain as it got
-		// it): requeued without using a fleet retry, as at deregistration.
+		// The attempt was handed back unstarted, as the worker began to
+		// drain when it got it. It is requeued without using a fleet
+		// retry, as at deregistration.
 		policy = handedBack
 	}
 	j, err := c.endAttemptWith(ctx, attemptID, end, policy)
@@ -564,9 +569,9 @@ func stale(err error, attemptID string) error {
 	return err
 }
 
-// maxEndedAgo bounds how far back a finish may date an attempt's end: a
-// worker's report waits for the coordinator at most this long in practice
-// (a worker not heard from for a heartbeat timeout is lost anyway).
+// maxEndedAgo bounds how far back a finish may date an attempt's end. In
+// practice a worker's report waits for the coordinator at most this long.
+// A worker not heard from for a heartbeat timeout is lost anyway.
 const maxEndedAgo = time.Hour
 
 // maxGrace bounds the grace a worker may say it gives, which the timeout

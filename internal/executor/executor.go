@@ -23,38 +23,42 @@ type Task struct {
 	AttemptID string
 	JobID     string
 	Spec      drover.JobSpec
-	// Workspace is an empty host directory for this attempt alone (the
-	// bundle is unpacked there): the working directory of the process, or
-	// mounted at /workspace in a container. The worker creates and removes
-	// it, or renames it for a later attempt when this one left it as made.
+	// Workspace is an empty host directory for this attempt alone, with
+	// the bundle unpacked in it. It is the working directory of a process,
+	// or is mounted at /workspace in a container. The worker creates and
+	// removes it. It renames it for a later attempt when this one left it
+	// as made.
 	Workspace string
 	// WorkspaceLimit is the most bytes one file written by the command may
-	// hold, anywhere: the process's RLIMIT_FSIZE, a container's fsize
-	// ulimit. A write past it fails, and the process gets SIGXFSZ, which
-	// kills it unless handled. Zero for none. The worker bounds the
+	// hold, anywhere. Zero means none. It is a process's RLIMIT_FSIZE and a
+	// container's fsize ulimit. A write past it fails, and the process gets
+	// SIGXFSZ, which kills it unless handled. The worker bounds the
 	// workspace as a whole by measuring it.
 	WorkspaceLimit int64
 	// Grace is the wait between SIGTERM and SIGKILL when the run's context
 	// is cancelled (cancel or timeout). Zero kills at once.
 	Grace time.Duration
-	// Hurry, once closed, ends a grace period at once (the worker was told
-	// a second time to stop): the command is killed. May be nil.
+	// Hurry, once closed, ends a grace period at once and kills the
+	// command. It closes when the worker is told a second time to stop.
+	// May be nil.
 	Hurry <-chan struct{}
-	// User, when not nil, is who the command runs as (process executor):
-	// its uid and gid, no supplementary groups. The workspace belongs to it
-	// by then. Nil runs the command as the worker's own user.
+	// User, when not nil, is who a process job's command runs as. The
+	// command gets its uid and gid and no supplementary groups. The
+	// workspace belongs to it by then. Nil runs the command as the worker's
+	// own user.
 	User *User
-	// OnStart is called once, as soon as the command is running; imagePull
-	// is the time spent making the image available (0 for processes). The
-	// worker starts the job's timeout from here. May be nil.
+	// OnStart is called once, as soon as the command is running. imagePull
+	// is the time spent making the image available, zero for processes.
+	// The worker starts the job's timeout from here. May be nil.
 	OnStart func(imagePull time.Duration)
 }
 
 // User is a user a process job runs as. Such ids often have no passwd
-// entry, so Name is what the job's USER and LOGNAME say. Exclusive says no
-// other process holds these ids while the job runs (a root worker's id of
-// a range), which lets the executor take them for a moment (see the
-// process executor's limitStarted).
+// entry, so Name is what the job's USER and LOGNAME say.
+//
+// Exclusive says no other process holds these ids while the job runs. A
+// root worker's ids from its range are exclusive. The executor may then
+// take them for a moment, as the process executor's limitStarted does.
 type User struct {
 	UID, GID  uint32
 	Name      string
@@ -69,14 +73,21 @@ type Sink interface {
 
 // Result is how a run ended.
 //
-// Executors report what happened to the command: ExitCode (128+signal when a
-// signal killed it), ReasonOOMKilled when the memory limit killed it, or
-// ReasonExecutorError (with a Message a user understands) when the machine
-// could not run it. A command that is missing or not executable ends as a
-// shell ends it: ExitCode 127 or 126, with the reason in Message and on
-// stderr; that is the job's failure, not the machine's. On context cancellation they stop the command
-// (SIGTERM, Grace, SIGKILL, whole process tree) and return once it is gone;
-// the worker then reports cancelled or timeout from the context's cause.
+// Executors report what happened to the command:
+//
+//   - ExitCode when it exited, 128+signal when a signal killed it
+//   - ReasonOOMKilled when the memory limit killed it
+//   - ReasonExecutorError when the machine could not run it, with a
+//     Message a user understands
+//
+// A command that is missing or not executable ends as a shell ends it.
+// Its ExitCode is 127 or 126, with the reason in Message and on stderr.
+// That is the job's failure, not the machine's.
+//
+// When the context ends, an executor stops the whole process tree. It
+// sends SIGTERM, waits Grace, then sends SIGKILL, and returns once the
+// tree is gone. The worker reports cancelled or timeout from the
+// context's cause.
 type Result struct {
 	ExitCode  *int
 	Reason    drover.Reason // "", ReasonOOMKilled or ReasonExecutorError
@@ -93,13 +104,17 @@ func Failed(msg string) Result {
 	return Result{Reason: drover.ReasonExecutorError, Message: msg}
 }
 
-// Env builds a command's environment: a minimal base (PATH, HOME set to
-// the workspace, LANG, TMPDIR when given, USER and LOGNAME when the task
-// names its user), the job's own env, which may
-// replace those, then the drover variables (DROVER_JOB_ID,
-// DROVER_ATTEMPT_ID, DROVER_WORKSPACE), which it may not: a submission
-// cannot name DROVER_* (drover.JobSpec.Normalize), and they come last
-// besides. The worker's own environment is never passed through.
+// Env builds a command's environment in three layers:
+//
+//   - a minimal base: PATH, HOME set to the workspace, LANG, TMPDIR when
+//     given, and USER and LOGNAME when the task names its user
+//   - the job's own env, which may replace the base
+//   - drover's variables: DROVER_JOB_ID, DROVER_ATTEMPT_ID and
+//     DROVER_WORKSPACE
+//
+// The job's env cannot replace drover's variables. drover.JobSpec.Normalize
+// refuses a DROVER_* name, and they come last besides. The worker's own
+// environment is never passed through.
 func Env(t *Task, workspace, tmp string) []string {
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -9,10 +9,11 @@ import (
 	"syscall"
 )
 
-// Reachable reports, from the mode bits, whether u may search every folder
-// on the way to dir and dir itself, as it must to start a command there: a
-// process that switches to u enters dir only after the switch. It says
-// which folder stops u. Access control lists are not read.
+// Reachable reports whether u may search dir and every folder on the way
+// to it. It reads the mode bits only, not access control lists. The error
+// names the folder that stops u. A command needs that search to start in
+// dir, since a process that switches to u enters dir only after the
+// switch.
 func Reachable(dir string, u *User) error {
 	if u.UID == 0 {
 		return nil // root searches any folder

@@ -37,9 +37,9 @@ func (s *server) putBundle(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// putBundleFrom stores the bundle the client sends in body. A failure to
-// read body is the client's (a body cut short, over its limit, too slow),
-// not the coordinator's, and is answered so.
+// putBundleFrom stores the bundle the client sends in body.
+// A failure to read body is answered as the client's, not the
+// coordinator's. The body was cut short, over its limit or too slow.
 func (s *server) putBundleFrom(ctx context.Context, body io.Reader) (*drover.Bundle, bool, error) {
 	br := &bodyReader{r: body}
 	b, created, err := s.c.PutBundle(ctx, br)
@@ -67,7 +67,8 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 }
 
 // uploadRetry is the Retry-After, in seconds, of an upload refused because
-// BundleUploads are in flight: about the time one takes on a local network.
+// BundleUploads are in flight. It is about the time an upload takes on a
+// local network.
 const uploadRetry = "2"
 
 // uploadSlot takes one of the BundleUploads slots for a bundle about to be
@@ -105,9 +106,9 @@ func (s *server) getBundle(rw http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// submitMultipart is POST /jobs as multipart/form-data: a "spec" part
-// (the JSON spec) and a "bundle" part (a ZIP), in either order, so one
-// request from a form or curl carries both.
+// submitMultipart is POST /jobs as multipart/form-data.
+// A "spec" part holds the JSON spec and a "bundle" part the ZIP, in either
+// order. One request from a form or curl then carries both.
 func (s *server) submitMultipart(w http.ResponseWriter, r *http.Request) error {
 	mr, err := r.MultipartReader()
 	if err != nil {

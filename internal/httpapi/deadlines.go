@@ -5,22 +5,23 @@ import (
 	"time"
 )
 
-// Deadlines. Server bounds every connection: the header, the whole request
+// Deadlines. Server bounds every connection. The header, the whole request
 // and the answer each get a timeout, and an idle connection is closed. A
 // client that sends nothing, sends slowly or stops reading is cut off and
 // costs nothing after. A few routes need longer, each with its own bound:
 //
-//   - a large body (a bundle upload, a multipart submission, an output
-//     post) may take ReadTimeout plus its size at MinBodyRate;
+//   - a large body may take ReadTimeout plus its size at MinBodyRate.
+//     Bundle uploads, multipart submissions and output posts are large.
 //   - a long-poll answers within its wait, and may take that plus
-//     WriteTimeout;
-//   - a stream (output follow, /events) and a large answer (a bundle, the
-//     output as text, a list) get WriteTimeout for each write, so they last
-//     while the client reads and end when it stops.
+//     WriteTimeout.
+//   - a stream gets WriteTimeout for each write, and so does a large
+//     answer. They last while the client reads and end when it stops.
+//     Output follows and /events are streams. A bundle, the output as text
+//     and a list are large answers.
 //
-// Once a request's body is read, net/http reads the connection only to
-// notice the client leave, without a deadline, so a handler's own time is
-// bounded by the write deadline alone.
+// Once a request's body is read, net/http reads the connection without a
+// deadline. It only watches for the client to leave. A handler's own time
+// is therefore bounded by the write deadline alone.
 //
 // Deadlines are wall-clock instants of the connection, so they are taken
 // from time.Now rather than from an injected clock.
@@ -52,10 +53,10 @@ func (s *server) progressive(w http.ResponseWriter) *progressWriter {
 	return p
 }
 
-// progressWriter is a ResponseWriter whose deadline a write moves on. It
-// moves it when an eighth of WriteTimeout has passed since it last did,
-// so a write has at least seven eighths of it and a burst of small writes
-// costs one timer reset.
+// progressWriter is a ResponseWriter whose deadline a write moves on.
+// A write moves it once an eighth of WriteTimeout has passed since the
+// last move. Each write then has at least seven eighths of WriteTimeout.
+// A burst of small writes costs one timer reset.
 type progressWriter struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
@@ -83,10 +84,10 @@ func (p *progressWriter) Flush() {
 func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // closeAfter makes the answer close the connection when the request has a
-// body the server will not read. net/http would otherwise read up to
-// 256 KiB of it to keep the connection, and a client without a token
-// could make the server read that much, or wait for it. The read deadline
-// set in the past ends that read at once.
+// body the server will not read. net/http would otherwise read part of it
+// to keep the connection. A client without a token could then make the
+// server read that much, or wait for it. The read deadline set in the
+// past ends that read at once.
 func closeAfter(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 {
 		w.Header().Set("Connection", "close")

@@ -10,13 +10,17 @@ import (
 	"unicode/utf8"
 )
 
-// Duplicate keys. encoding/json keeps the last of two equal keys without a
-// word, so {"command":["true"],"command":["rm","-rf","/"]} would run what a
-// reader of the first key, or a proxy that checked it, never saw. The API
-// refuses such bodies. Keys are compared as the decoder matches them. An
-// object decoded into a struct names its fields whatever their case, so
-// "Command" repeats "command". Other objects (maps, values of type any)
-// compare keys exactly, once unescaped.
+// Duplicate keys. The API refuses a body that gives a key twice in one
+// object. encoding/json keeps the last of two equal keys without a word.
+// A body could then run a command that a reader of the first key never
+// saw, nor a proxy that checked it:
+//
+//	{"command":["true"],"command":["rm","-rf","/"]}
+//
+// Keys are compared as the decoder matches them. An object decoded into a
+// struct names its fields whatever their case, so "Command" repeats
+// "command". Maps and values of type any compare keys exactly, once
+// unescaped.
 
 // dupKey is a key that appears twice in one object.
 type dupKey struct {
@@ -27,8 +31,8 @@ type dupKey struct {
 }
 
 // duplicateKey reports the first key that appears twice in one object of
-// data, which must be valid JSON, decoded into a value of type t; nil if
-// none does.
+// data, or nil if none does. data must be valid JSON. It is decoded into a
+// value of type t.
 func duplicateKey(data []byte, t reflect.Type) *dupKey {
 	s := keyScan{data: data}
 	return s.value(infoOf(t))
@@ -79,26 +83,21 @@ func (s *keyScan) array(t *typeInfo) *dupKey {
 	}
 }
 
+// object scans the object at s.i, decoded into a value of type t.
+// It returns the first key the object or one inside it repeats.
 func (s *keyScan) object(t *typeInfo) *dupKey {
 	var (
-		fields *typeInfo // a struct's
-		elem   *typeInfo // a map's values
+		keys objectKeys
+		elem *typeInfo // a map's values
+		next int       // the field after the last one given: the likely next key
 	)
 	switch {
 	case t == nil:
 	case t.kind == kindStruct:
-		fields = t
+		keys.fields = t
 	case t.kind == kindMap:
 		elem = t.elem
 	}
-	var (
-		seen  uint64   // bit i: field i was given, for the first 64 fields
-		more  []bool   // field i was given, for a struct of more fields
-		given []string // per field, the key that named it, once one differed in case
-		keys  [][]byte // the keys that name no field
-		set   map[string]bool
-		next  int // the field after the last one given: the likely next key
-	)
 	s.i++ // {
 	for {
 		s.space()
@@ -110,71 +109,17 @@ func (s *keyScan) object(t *typeInfo) *dupKey {
 		s.space()
 		s.i++ // :
 		child := elem
-		f, isField := fields.lookup(key, next)
-		switch {
-		case isField:
+		f, isField := keys.fields.lookup(key, next)
+		if isField {
 			child, next = f.info, f.index+1
-			var was bool
-			if f.index < 64 {
-				was = seen&(1<<f.index) != 0
-				seen |= 1 << f.index
-			} else {
-				if more == nil {
-					more = make([]bool, len(fields.fields))
-				}
-				was = more[f.index]
-				more[f.index] = true
-			}
-			if was {
-				d := &dupKey{key: string(key), field: f.name}
-				first := f.name
-				if given != nil {
-					first = given[f.index]
-				}
-				if first != d.key {
-					d.first = first
-				}
+			if d := keys.addField(key, f); d != nil {
 				return d
 			}
-			if given == nil && string(key) != f.name {
-				given = make([]string, len(fields.fields))
-				for i := range given {
-					given[i] = fields.fields[i].name
-				}
-			}
-			if given != nil {
-				given[f.index] = string(key)
-			}
-		case set == nil && len(keys) < 16:
-			for _, k := range keys {
-				if bytes.Equal(k, key) {
-					return &dupKey{key: string(key)}
-				}
-			}
-			keys = append(keys, key)
-		default:
-			if set == nil {
-				set = make(map[string]bool, 2*len(keys))
-				for _, k := range keys {
-					set[string(k)] = true
-				}
-			}
-			if set[string(key)] {
-				return &dupKey{key: string(key)}
-			}
-			set[string(key)] = true
+		} else if d := keys.addKey(key); d != nil {
+			return d
 		}
 		if d := s.value(child); d != nil {
-			// Struct fields say where the key is down to a map or an
-			// array; a map's keys and an array's indices are not fields.
-			switch {
-			case !isField:
-				d.field = ""
-			case d.field != "" && child != nil && child.kind == kindStruct:
-				d.field = f.name + "." + d.field
-			default:
-				d.field = f.name
-			}
+			d.field = innerField(d.field, f, isField, child)
 			d.path = append(d.path, string(key))
 			return d
 		}
@@ -183,6 +128,99 @@ func (s *keyScan) object(t *typeInfo) *dupKey {
 			s.i++
 		}
 	}
+}
+
+// innerField is the dotted field of a duplicate found in the value of key.
+// f is the field key names, if isField, and child the value's type.
+// inner is the field the duplicate has within that value.
+//
+// Struct fields say where the key is, down to a map or an array. A map's
+// keys and an array's indices are not fields.
+func innerField(inner string, f field, isField bool, child *typeInfo) string {
+	switch {
+	case !isField:
+		return ""
+	case inner != "" && child != nil && child.kind == kindStruct:
+		return f.name + "." + inner
+	default:
+		return f.name
+	}
+}
+
+// objectKeys is the keys one object has given so far.
+type objectKeys struct {
+	fields *typeInfo // a struct's, or nil
+	seen   uint64    // bit i: field i was given, for the first 64 fields
+	more   []bool    // field i was given, for a struct of more fields
+	given  []string  // per field, the key that named it, once one differed in case
+	keys   [][]byte  // the keys that name no field, while they are few
+	set    map[string]bool
+}
+
+// addField notes that key gave field f.
+// It returns the duplicate when f was given before.
+func (o *objectKeys) addField(key []byte, f field) *dupKey {
+	var was bool
+	if f.index < 64 {
+		was = o.seen&(1<<f.index) != 0
+		o.seen |= 1 << f.index
+	} else {
+		if o.more == nil {
+			o.more = make([]bool, len(o.fields.fields))
+		}
+		was = o.more[f.index]
+		o.more[f.index] = true
+	}
+	if was {
+		d := &dupKey{key: string(key), field: f.name}
+		first := f.name
+		if o.given != nil {
+			first = o.given[f.index]
+		}
+		if first != d.key {
+			d.first = first
+		}
+		return d
+	}
+	if o.given == nil && string(key) != f.name {
+		o.given = make([]string, len(o.fields.fields))
+		for i := range o.given {
+			o.given[i] = o.fields.fields[i].name
+		}
+	}
+	if o.given != nil {
+		o.given[f.index] = string(key)
+	}
+	return nil
+}
+
+// maxKeyList is how many keys that name no field are compared one by one.
+// Past it they go in a set.
+const maxKeyList = 16
+
+// addKey notes a key that names no field.
+// It returns the duplicate when the key was given before.
+func (o *objectKeys) addKey(key []byte) *dupKey {
+	if o.set == nil && len(o.keys) < maxKeyList {
+		for _, k := range o.keys {
+			if bytes.Equal(k, key) {
+				return &dupKey{key: string(key)}
+			}
+		}
+		o.keys = append(o.keys, key)
+		return nil
+	}
+	if o.set == nil {
+		o.set = make(map[string]bool, 2*len(o.keys))
+		for _, k := range o.keys {
+			o.set[string(k)] = true
+		}
+	}
+	if o.set[string(key)] {
+		return &dupKey{key: string(key)}
+	}
+	o.set[string(key)] = true
+	return nil
 }
 
 func (s *keyScan) space() {
@@ -266,9 +304,9 @@ type field struct {
 	info  *typeInfo
 }
 
-// lookup finds the field a key names: its exact name first, then a name
-// equal to it without regard to case, as encoding/json does. Keys usually
-// come in the struct's order, so field next is tried before the names.
+// lookup finds the field a key names. It tries the exact name first, then
+// a name equal to it without regard to case, as encoding/json does. Keys
+// usually come in the struct's order, so field next is tried first of all.
 func (t *typeInfo) lookup(key []byte, next int) (field, bool) {
 	if t == nil {
 		return field{}, false
@@ -341,11 +379,13 @@ type goField struct {
 	typ  reflect.Type
 }
 
-// collectFields lists t's JSON fields by encoding/json's rules. A field is
-// named by its tag, else by its Go name; "-" and unexported fields are left
-// out; the fields of an untagged embedded struct count as t's own. Of two
-// fields with one name the shallower wins, then the tagged one; a tie
-// hides both.
+// collectFields lists t's JSON fields by encoding/json's rules:
+//
+//   - A field is named by its tag, else by its Go name.
+//   - Fields tagged "-" and unexported fields are left out.
+//   - The fields of an untagged embedded struct count as t's own.
+//   - Of two fields with one name the shallower wins, then the tagged one.
+//     A tie hides both.
 func collectFields(t reflect.Type) []goField {
 	type candidate struct {
 		goField

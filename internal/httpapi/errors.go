@@ -33,12 +33,12 @@ var statusOf = map[string]int{
 }
 
 // writeError writes err as {"error":{"code","message"}} with its status.
-// Internal errors (and codes without a status) are logged with the request
-// and never shown, even when they are *drover.Error.
+// Internal errors are logged with the request and never shown, even when
+// they are *drover.Error. So are codes without a status.
 //
-// A 401 or a 413 closes the connection when the request has a body: both
-// come before the body is read, and the server would otherwise read the
-// rest to throw it away.
+// A 401 or a 413 closes the connection when the request has a body. Both
+// come before the body is read. The server would otherwise read the rest
+// only to throw it away.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, body := errorBody(r, log, err)
 	if status == http.StatusUnauthorized || status == http.StatusRequestEntityTooLarge {
@@ -51,9 +51,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // writes them.
 func errorBody(r *http.Request, log *slog.Logger, err error) (int, drover.Error) {
 	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		// The request's context ended under it: the coordinator is
-		// shutting down (or the client left, and reads nothing). Not an
-		// internal error: try again.
+		// The request's context ended under it. The coordinator is
+		// shutting down, or the client left and reads nothing. That is no
+		// internal error, and a retry may succeed.
 		return http.StatusServiceUnavailable, drover.Error{Code: drover.EUNAVAILABLE,
 			Message: "the request was cut short: the coordinator is stopping; try again"}
 	}
@@ -141,8 +141,9 @@ func putBodyBuffer(b *bytes.Buffer) {
 	}
 }
 
-// error is the answer to a body that gives a key twice: 400, naming the
-// key and where it is, with the struct fields in Field.
+// error is the answer to a body that gives a key twice. It is malformed
+// input, and its message names the key and where it is. Field holds the
+// struct fields down to the key.
 func (d *dupKey) error() error {
 	where := "the body"
 	if len(d.path) > 0 {
@@ -163,10 +164,6 @@ func (d *dupKey) error() error {
 	return &drover.Error{Code: drover.EMALFORMED, Field: d.field,
 		Message: fmt.Sprintf("key %q appears twice in %s: send each key once", drover.Clip(d.key, 60), where)}
 }
-
-// clip shortens client text quoted in a message to at most n bytes, cut at
-// a character boundary and marked with "...", so an answer never echoes
-// much of what a client sent.
 
 func decodeError(err error) error {
 	var syn *json.SyntaxError
@@ -255,9 +252,9 @@ func sizeText(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// limitReader reads at most limit bytes of r and then fails with an
-// *http.MaxBytesError, as http.MaxBytesReader does for a whole body, so a
-// part over its limit is answered 413 like a body.
+// limitReader reads at most limit bytes of r, then fails with an
+// *http.MaxBytesError. http.MaxBytesReader does the same for a whole body.
+// A part over its limit is then answered 413, as a body is.
 type limitReader struct {
 	r           io.Reader
 	left, limit int64

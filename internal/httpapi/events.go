@@ -17,9 +17,10 @@ import (
 // fell too far behind gets a "reset" event and should reload its lists. So
 // does one that reconnects to a restarted coordinator.
 //
-// ?type= (job, worker) and ?state= (job states) keep only the events a
-// client wants. A script waiting for jobs to end then neither receives
-// every step between nor makes the coordinator encode it.
+// ?type= and ?state= keep only the events a client wants. ?type= takes
+// "job" or "worker", and ?state= job states. A script waiting for jobs to
+// end then neither receives every step between nor makes the coordinator
+// encode it.
 func (s *server) eventStream(rw http.ResponseWriter, r *http.Request) error {
 	w := s.progressive(rw) // the stream lasts while the client reads
 	want, err := parseEventFilter(r)
@@ -117,10 +118,10 @@ func parseEventFilter(r *http.Request) (eventFilter, error) {
 	return f, nil
 }
 
-// parseStates reads ?state= values: job states, any case, comma-separated
-// or repeated; each once, in the order given. Empty values name none
-// (?state= with nothing, as a script with an unset variable sends, lists
-// every job, as it always did).
+// parseStates reads ?state= values. They are job states in any case,
+// comma-separated or repeated. It returns each once, in the order given.
+// Empty values name no state. A bare ?state=, as a script with an unset
+// variable sends, therefore lists every job.
 func parseStates(vs []string) ([]drover.JobState, error) {
 	var out []drover.JobState
 	for _, v := range vs {

@@ -9,12 +9,13 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// Job lists. A page of GET /jobs is bounded twice: by its limit, in jobs,
+// Job lists. A page of GET /jobs is bounded twice: by its limit in jobs,
 // and by MaxListBytes. The page ends after the job that takes it past
-// MaxListBytes, and nextCursor goes on from there, so a page of large
-// specs is a few MiB rather than limit times a spec. The jobs are read
-// from the coordinator in batches and encoded to the client as they come,
-// so the coordinator holds one batch, not the page.
+// MaxListBytes, and nextCursor goes on from there. A page of large specs
+// is then a few MiB rather than limit times a spec.
+//
+// The jobs are read from the coordinator in batches and encoded to the
+// client as they come. The coordinator then holds one batch, not the page.
 
 const (
 	defaultListLimit = 100  // jobs per page when ?limit= does not say: the coordinator's

@@ -9,10 +9,11 @@ import (
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
-// serveMetrics serves GET /metrics: the coordinator's registry (its own
-// metrics, the HTTP API's and, when the CLI added them, the process's) in
-// the Prometheus text format. A scrape that could not read the store
-// answers 500 with what it could gather, so an alert sees the failure.
+// serveMetrics serves GET /metrics in the Prometheus text format.
+// It serves the coordinator's registry. That holds the coordinator's own
+// metrics and the HTTP API's, and the process's when the CLI added them.
+// A scrape that could not read the store answers 500 with what it could
+// gather, so an alert sees the failure.
 func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	var buf bytes.Buffer
 	err := s.c.Metrics().WriteText(r.Context(), &buf)

@@ -1,8 +1,19 @@
-// Package httpapi serves drover's HTTP API under /api/v1: the client API
-// (jobs, output follow over Server-Sent Events, workers, events), the worker
-// protocol (register, heartbeat, long-poll, attempt start/output/finish),
-// authentication, body limits and the one table from domain error codes to
-// HTTP statuses.
+// Package httpapi serves drover's HTTP API under /api/v1.
+//
+// The API has two sides. Clients submit, list, cancel and follow jobs, and
+// watch the fleet and its events. Workers register, heartbeat, long-poll
+// for work and report on their attempts. New lists every route on one
+// screen.
+//
+// The package owns what lies between HTTP and the coordinator:
+//
+//   - authentication: API tokens for clients, a secret per worker
+//   - body limits and the deadlines of long routes (deadlines.go)
+//   - strict JSON decoding that refuses a key given twice (dupkeys.go)
+//   - Server-Sent Events for output and events (sse_writer.go)
+//   - the one table from domain error codes to HTTP statuses (errors.go)
+//
+// Handlers speak only to the coordinator, never to the store.
 package httpapi
 
 import (
@@ -21,7 +32,7 @@ import (
 // Defaults for Config.
 const (
 	DefaultMaxBody           = 1 << 20  // JSON bodies
-	DefaultMaxOutputBody     = 16 << 20 // output posts (base64 of up to ~12 MiB)
+	DefaultMaxOutputBody     = 16 << 20 // output posts, whose base64 holds up to ~12 MiB
 	DefaultKeepAlive         = 15 * time.Second
 	DefaultMaxBundleBody     = 101 << 20
 	DefaultReadHeaderTimeout = 10 * time.Second
@@ -45,22 +56,24 @@ type Config struct {
 	MaxBody int64
 	// MaxOutputBody limits a worker's output post. Defaults to 16 MiB.
 	MaxOutputBody int64
-	// MaxBundleBody limits a bundle upload (and a multipart submission
-	// carrying one). Defaults to 100 MiB + 1 MiB; the coordinator's bundle
-	// limits apply within it.
+	// MaxBundleBody limits a bundle upload, and a multipart submission
+	// that carries one. The coordinator's bundle limits apply within it.
+	// Defaults to 101 MiB. That holds a ZIP at bundle.DefaultMaxCompressed
+	// and a spec.
 	MaxBundleBody int64
 	// BundleUploads is how many bundle uploads (POST /bundles, or a
 	// multipart submission's bundle part) are read and checked at once.
 	// One more is answered 503 with Retry-After before its body is read.
 	// Defaults to 4.
 	BundleUploads int
-	// MaxListBytes bounds a page of GET /jobs: it ends after the job that
-	// takes it past this size, and nextCursor goes on. Defaults to 4 MiB.
+	// MaxListBytes bounds a page of GET /jobs. The page ends after the job
+	// that takes it past this size, and nextCursor goes on. Defaults to
+	// 4 MiB.
 	MaxListBytes int64
 	// KeepAlive is the SSE comment interval that keeps idle streams open
 	// through proxies. Defaults to 15s.
 	KeepAlive time.Duration
-	// UI, when set, serves everything outside /api/ (the web UI).
+	// UI, when set, serves the web UI: everything outside /api/.
 	UI http.Handler
 	// MetricsPublic serves GET /metrics without an API token. By default
 	// it follows the client API's rule: a token when the server has tokens.
@@ -73,8 +86,8 @@ type Config struct {
 	// first byte, and for the TLS handshake. Defaults to 10s.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, header and body. A
-	// large body (a bundle, a multipart submission, an output post) has
-	// ReadTimeout plus its size at MinBodyRate. Defaults to 30s.
+	// large body has ReadTimeout plus its size at MinBodyRate. A bundle, a
+	// multipart submission and an output post are large. Defaults to 30s.
 	ReadTimeout time.Duration
 	// MinBodyRate is the slowest a large body may arrive, in bytes per
 	// second. Defaults to 64 KiB/s.
@@ -111,9 +124,9 @@ type server struct {
 	uploads chan struct{} // a slot per bundle upload in flight
 }
 
-// Server returns an http.Server serving the API (New) with cfg's
-// connection timeouts. The caller adds what is its own: the base context,
-// the error log, TLS.
+// Server returns an http.Server that serves New's handler with cfg's
+// connection timeouts. The caller adds what is its own, such as the base
+// context, the error log and TLS.
 func Server(cfg Config) *http.Server {
 	cfg.fill()
 	return &http.Server{
@@ -167,8 +180,8 @@ func New(cfg Config) http.Handler {
 	} else {
 		mux.HandleFunc("GET /metrics", s.client(s.serveMetrics))
 	}
-	// Liveness, without a token: at the root, where probes look for it, and
-	// under /api/v1 with the other calls.
+	// Liveness needs no token. It is at the root, where probes look for
+	// it, and under /api/v1 with the other calls.
 	healthz := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": drover.Version})
 	}
@@ -308,9 +321,9 @@ func checkPathIDs(r *http.Request) error {
 	return nil
 }
 
-// admitBody refuses a body that says it is over limit before reading any
-// of it, bounds what is read to limit, and gives a body that may be larger
-// than a JSON one the time its size needs.
+// admitBody bounds what is read of r's body to limit.
+// A body that says it is over limit is refused before any of it is read.
+// A body that may be larger than a JSON one gets the time its size needs.
 func (s *server) admitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
 	if err := tooLarge(r, limit); err != nil {
 		return err
@@ -375,9 +388,9 @@ func (s *server) worker(h func(w http.ResponseWriter, r *http.Request) error) ht
 
 func workerID(r *http.Request) string { id, _ := r.Context().Value(workerKey{}).(string); return id }
 
-// allowedMethods are the methods of the routes r's path has, found by
-// asking mux which pattern each would reach; none when the path is not a
-// route at all (only the catch-all "/api/" takes it).
+// allowedMethods are the methods of the routes at r's path.
+// It asks mux which pattern each method would reach. A path that is no
+// route at all has none, as only the catch-all "/api/" takes it.
 func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {

@@ -162,9 +162,9 @@ func (s *server) finish(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.c.Finish(r.Context(), workerID(r), r.PathValue("id"), req); err != nil {
 		return err
 	}
-	// Like start and output: the worker needs only to know it was stored,
-	// and encoding the job with its attempts for nobody cost as much as
-	// the rest of the request.
+	// The answer is empty, as start's and output's are. The worker needs
+	// only to know the finish was stored. Nobody would read the job and
+	// its attempts, and encoding them is dear.
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -2,11 +2,10 @@
 // something is logged.
 //
 // slog's Logger.With hands the attributes to the handler at once, and the
-// standard handlers format them then: for a logger made per job and per
-// attempt (the attempt's id, the job's, the process id) that is an
-// allocation and some formatting on every run, paid even when nothing is
-// logged at the level the worker runs at, which is what happens to almost
-// every attempt.
+// standard handlers format them then. A logger made per attempt, with the
+// attempt's id, the job's and the process id, then costs an allocation
+// and some formatting on every run. That cost is paid even when nothing is
+// logged at the worker's level, which is the fate of almost every attempt.
 package lazylog
 
 import (
@@ -16,8 +15,8 @@ import (
 	"sync"
 )
 
-// With returns a logger that logs as l.With(args...) would, formatting args
-// only when the first record is handled: a value that changes, or an
+// With returns a logger that logs as l.With(args...) would. It formats args
+// only when the first record is handled. A value that changes, or an
 // slog.LogValuer, is read then, not when With is called. Pass values that
 // do not change.
 func With(l *slog.Logger, args ...any) *slog.Logger {
@@ -54,8 +53,9 @@ func (l *handler) WithGroup(name string) slog.Handler {
 	return l.bound().WithGroup(name)
 }
 
-// argsToAttrs turns With's arguments into attributes as slog does: a key
-// followed by its value, or an Attr; a lone value is kept under !BADKEY.
+// argsToAttrs turns With's arguments into attributes as slog does. An
+// argument is a key followed by its value, or an Attr. A lone value is
+// kept under !BADKEY.
 func argsToAttrs(args []any) []slog.Attr {
 	var attrs []slog.Attr
 	for len(args) > 0 {

@@ -235,8 +235,8 @@ func (r *Registry) HistogramVec(name, help string, bounds []float64, labels ...s
 	return &HistogramVec{f}
 }
 
-// Sample is one series of a scrape-time gauge: its label values, in the
-// order the labels were declared, and its value.
+// Sample is one series of a scrape-time gauge. It holds its label values,
+// in the order the labels were declared, and its value.
 type Sample struct {
 	Labels []string
 	Value  float64

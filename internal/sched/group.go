@@ -8,9 +8,9 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// group is the workers a job may use whatever their load: READY, with its
-// executor and every label it asks for, and not the worker it avoids
-// unless no other would do.
+// group is the workers a job may use whatever their load. They are READY
+// and have the job's executor and every label it asks for. The workers it
+// avoids are left out unless no other would do.
 type group struct {
 	executor    string
 	constraints []label  // sorted by name
@@ -31,20 +31,23 @@ type group struct {
 
 type label struct{ name, value string }
 
-// class is a set of nodes that were in the same state when the pass began:
-// same capacity, free resources and active attempts. Until one of them takes
-// a job they are interchangeable — same feasibility, same score for every
-// shape — and the one with the smallest id wins among them, so a scan looks
-// at one node per class (and at the nodes used so far in the pass) instead of
-// every node. A fleet of a few machine types, idle or evenly loaded, forms a
-// few classes however many workers it has; a fleet of unique states degrades
-// to one node per class, a plain scan.
+// class is a set of nodes that were in the same state when the pass began.
+// They have the same capacity, free resources and active attempts.
+//
+// Until one of them takes a job they are interchangeable. They have the
+// same feasibility and the same score for every shape. The one with the
+// smallest id wins among them. A scan therefore looks at one node per
+// class, and at the nodes used so far in the pass, instead of every node.
+//
+// A fleet of a few machine types, idle or evenly loaded, forms a few
+// classes however many workers it has. A fleet of unique states has one
+// node per class, and a scan is then a plain scan.
 type class struct {
 	nodes []int32 // in id order; nodes[:next] are used or skipped
 	next  int
 }
 
-// classKey is what makes nodes interchangeable: the score reads capacity,
+// classKey is what makes nodes interchangeable. The score reads capacity,
 // free resources and active attempts, and nothing else.
 type classKey struct {
 	freeCPU, freeMem int64
@@ -140,9 +143,9 @@ func matches(w *drover.Worker, executor string, labels []label) bool {
 // one executor.
 func hasExecutor(w *drover.Worker, executor string) bool {
 	if executor == "" {
-		// A job that names no executor has no image (an image implies
-		// docker), so it needs an executor that runs without one: process,
-		// or noop under drover bench.
+		// A job that names no executor has no image, as an image implies
+		// docker. It needs an executor that runs without one. That is
+		// process, or noop under drover bench.
 		for _, e := range w.Executors {
 			if e != drover.ExecutorDocker {
 				return true

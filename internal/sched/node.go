@@ -7,10 +7,10 @@ import (
 )
 
 // Best fit compares fractions of capacity. They are compared exactly, in
-// 128-bit integer arithmetic, rather than as float64 sums: two workers whose
-// free shares after placement are equal must tie, so that the documented
-// tie-breaks (fewer active attempts, then worker id) decide, not the rounding
-// of whichever addition happened last.
+// 128-bit integer arithmetic, rather than as float64 sums. Two workers
+// whose free shares after placement are equal must tie. The documented
+// tie-breaks then decide, not the rounding of whichever addition happened
+// last. Those are fewer active attempts, then the worker id.
 
 // scoreBits bounds a scaled capacity: with both capacities below 2^31 a
 // score numerator stays below 2^63 and a denominator below 2^62, so every
@@ -51,8 +51,8 @@ type node struct {
 	freeCPU, freeMem int64 // capacity − allocated, reduced as the pass places jobs
 	freeSlots        int
 	active           int // attempts assigned or running, including this pass's
-	// capCPU and capMem are the capacities scaled by shCPU and shMem (see
-	// scale); den is their product, the denominator of the score.
+	// capCPU and capMem are the capacities scaled by shCPU and shMem. See
+	// scale. den is their product, the denominator of the score.
 	capCPU, capMem int64
 	den            uint64
 	shCPU, shMem   uint8
@@ -64,10 +64,10 @@ func (n *node) fits(cpu, mem int64) bool {
 	return n.freeSlots > 0 && n.freeCPU >= cpu && n.freeMem >= mem
 }
 
-// score is the numerator of n's free share after placing cpu and mem,
-// freeCPU/capCPU + freeMem/capMem, over the denominator n.den; smaller is a
-// tighter fit. n must fit the request. Free amounts above capacity (an
-// allocation below zero) count as capacity.
+// score is the numerator of n's free share after placing cpu and mem, over
+// the denominator n.den. The share is freeCPU/capCPU + freeMem/capMem. A
+// smaller score is a tighter fit. n must fit the request. Free amounts
+// above capacity count as capacity. An allocation below zero makes those.
 func (n *node) score(cpu, mem int64) uint64 {
 	fc := min((n.freeCPU-cpu)>>n.shCPU, n.capCPU)
 	fm := min((n.freeMem-mem)>>n.shMem, n.capMem)

@@ -10,31 +10,36 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// Place decides one scheduling pass. It takes the QUEUED jobs (a zero State
-// counts as queued) by priority descending, then their place in the queue
-// (QueueRank; queuedAt, else createdAt, when unset), then id, whatever the
-// input order, and puts each on the feasible
-// READY worker it fits best:
+// Place decides one scheduling pass. It puts each QUEUED job on the
+// feasible READY worker it fits best. A zero State counts as queued. Jobs
+// in other states are ignored.
 //
-//   - feasible: enough free CPU and memory and a free slot, every constraint
-//     label equal on the worker, and the executor (a named one must be
-//     advertised; an empty one takes any worker with at least one executor);
-//   - best fit: the smallest free share left after placement,
-//     freeCPU/capacityCPU + freeMemory/capacityMemory, then the fewer active
-//     attempts, then the smaller worker id.
+// It takes the jobs in queue order, whatever the input order. That is by
+// priority descending, then by place in the queue, then by id. The place
+// is QueueRank, or queuedAt when that is unset, else createdAt.
 //
-// Each placement reduces the worker's free resources before the next job. A
-// job that fits nowhere is skipped, so it never blocks smaller jobs behind
-// it, and gets a reason in Result.Pending, as does a job whose NotBefore is
-// after now. Jobs in other states are ignored.
+// A worker is feasible for a job when it has:
 //
-// Place never modifies jobs or workers. A pass costs O(J) to build the queue,
-// plus, per job taken in order, O(log J) and one scan of the workers that
-// match its executor and labels. A job of the same shape (resources,
-// executor, labels) as the one just placed usually needs no scan, one whose
-// shape already failed in the pass costs a map lookup, and once no READY
-// worker has a free slot the rest of the queue is only classified, in no
-// order.
+//   - enough free CPU and memory, and a free slot
+//   - every constraint label of the job, with its value
+//   - the job's executor, when it names one; otherwise any executor
+//
+// The best fit leaves the smallest free share after placement. The share
+// is freeCPU/capacityCPU + freeMemory/capacityMemory. Ties go to the
+// worker with fewer active attempts, then to the smaller worker id.
+//
+// Each placement reduces the worker's free resources before the next job.
+// A job that fits nowhere is skipped, so it never blocks smaller jobs
+// behind it. It gets a reason in Result.Pending. So does a job whose
+// NotBefore is after now.
+//
+// Place never modifies jobs or workers. A pass costs O(J) to build the
+// queue. Each job taken in order then costs O(log J) and one scan of the
+// workers that match its executor and labels. A job's shape is its
+// resources, executor and labels. A job of the shape just placed usually
+// needs no scan. One whose shape already failed in the pass costs a map
+// lookup. Once no READY worker has a free slot, the rest of the queue is
+// only classified, in no order.
 func Place(now time.Time, jobs []drover.Job, workers []drover.Worker) Result {
 	p := newPass(workers)
 	q := newQueue(jobs)
@@ -63,8 +68,8 @@ func Place(now time.Time, jobs []drover.Job, workers []drover.Worker) Result {
 	for q.n > 0 && p.slots > 0 {
 		consider(q.take())
 	}
-	// No slot is left: nothing more can be placed, so order no longer
-	// matters and the rest of the queue is classified in input order, which
+	// No slot is left, so nothing more can be placed and order does not
+	// matter. The rest of the queue is classified in input order, which
 	// reads memory in sequence.
 	if q.n > 0 {
 		for i := range jobs {
@@ -73,10 +78,11 @@ func Place(now time.Time, jobs []drover.Job, workers []drover.Worker) Result {
 			}
 		}
 	}
-	// Reasons are written once the pass is over, against the workers as the
-	// pass leaves them: free resources only shrink during a pass, so a shape
-	// that failed early still fails at the end, and the reason describes the
-	// state the job actually waits in. Each shape's reason is built once.
+	// Reasons are written once the pass is over, against the workers as
+	// the pass leaves them. Free resources only shrink during a pass, so a
+	// shape that failed early still fails at the end. The reason then
+	// describes the state the job actually waits in. Each shape's reason is
+	// built once.
 	for i, s := range seen {
 		if s > 0 {
 			res.Pending[jobs[i].ID] = p.reason(s - 1)
@@ -102,8 +108,8 @@ type pass struct {
 	shapeIdx map[shapeKey]int32
 
 	// recent caches the shapes of the last few specs without constraints,
-	// replaced in turn: most queues hold a handful of shapes, and comparing
-	// a few entries costs less than hashing two map keys per job.
+	// replaced in turn. Most queues hold a handful of shapes. Comparing a
+	// few entries costs less than hashing two map keys per job.
 	recent     [8]recentShape
 	nRecent    int
 	nextRecent int
@@ -132,13 +138,14 @@ type shapeKey struct {
 	cpu, mem int64
 }
 
-// lastPlacement remembers the scan behind the latest placement. A placement
-// changes only the node it goes to, so the next job of the same shape, with
-// no other placement in between, needs no new scan: it goes to the same node
-// if that node still fits and still ranks before the runner-up of the scan,
-// which has not changed; otherwise a scan decides. A placement leaves its
-// node a tighter fit, so runs of identical jobs — a batch submission — cost
-// O(1) each.
+// lastPlacement remembers the scan behind the latest placement.
+//
+// A placement changes only the node it goes to. The next job of the same
+// shape, with no other placement in between, thus needs no new scan. It
+// goes to the same node if that node still fits and still ranks before the
+// runner-up of the scan, which has not changed. Otherwise a scan decides.
+// A placement leaves its node a tighter fit. Runs of identical jobs, as a
+// batch submission makes, thus cost O(1) each.
 type lastPlacement struct {
 	valid   bool
 	shape   int32
@@ -322,8 +329,8 @@ func (p *pass) scan(g *group, s int32) int32 {
 }
 
 // before reports whether node a with score sa is a better fit than node b
-// with score sb: a smaller free share, then fewer active attempts, then the
-// smaller worker id (nodes are in id order).
+// with score sb. A smaller free share wins, then fewer active attempts,
+// then the smaller worker id. Nodes are in id order.
 func (p *pass) before(a int32, sa uint64, b int32, sb uint64) bool {
 	na, nb := &p.nodes[a], &p.nodes[b]
 	if c := fracCmp(sa, na.den, sb, nb.den); c != 0 {
@@ -335,14 +342,17 @@ func (p *pass) before(a int32, sa uint64, b int32, sb uint64) bool {
 	return a < b
 }
 
-// avoiding are the workers a queued job keeps away from: those where an
-// attempt could not run it (executor_error: an image it could not get, a
-// broken engine, a full disk), which would otherwise take it again at once,
-// having room, and use up its fleet retries. It keeps away from all of them
-// while another READY worker could ever hold it (its executor, its labels,
-// capacity for its request), and from none once no such worker is left, or
-// it would wait for ever. Other failures say nothing against a worker (a
-// lost worker is not READY, an exit code is the job's own).
+// avoiding are the workers a queued job keeps away from. On those an
+// attempt could not run it and ended with executor_error. The image could
+// not be had, say, or the engine was broken or the disk full. Such a
+// worker would otherwise take the job again at once, having room, and use
+// up its fleet retries.
+//
+// The job keeps away from all of them while another READY worker could
+// ever hold it. That worker needs the job's executor and labels, and the
+// capacity for its request. Once no such worker is left the job avoids
+// none, or it would wait for ever. Other failures say nothing against a
+// worker. A lost worker is not READY, and an exit code is the job's own.
 func (p *pass) avoiding(j *drover.Job) []string {
 	if len(j.AvoidWorkers) == 0 {
 		return nil

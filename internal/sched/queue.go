@@ -7,17 +7,18 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// queue yields queued jobs in the order a pass takes them: priority
-// descending, then the job's place in the queue (QueueRank, else queuedAt,
-// else createdAt), then id.
+// queue yields queued jobs in the order a pass takes them. That is by
+// priority descending, then by the job's place in the queue, then by id.
+// The place is QueueRank, else queuedAt, else createdAt.
 //
-// It is a binary heap rather than a sorted slice because a pass usually
-// stops placing long before the end of the queue: once no READY worker has a
-// free slot, the rest of the queue needs a reason but no order. Building the
-// heap is O(n) and each job taken in order O(log n), so a pass over 20,000
-// queued jobs and 64 free slots does not sort 20,000 jobs. Entries carry no
-// pointers, so moving them costs no write barriers; ids are read from the
-// jobs only to break ties.
+// It is a binary heap rather than a sorted slice. A pass usually stops
+// placing long before the end of the queue. Once no READY worker has a
+// free slot, the rest of the queue needs a reason but no order. Building
+// the heap is O(n), and each job taken in order costs O(log n). A pass
+// over a deep queue and a few free slots thus sorts only what it takes.
+//
+// Entries carry no pointers, so moving them costs no write barriers. Ids
+// are read from the jobs only to break ties.
 type queue struct {
 	jobs []drover.Job
 	all  []entry // the heap is all[:n]

@@ -11,10 +11,16 @@ import (
 )
 
 // Pending reasons answer "why is my job pending?". When several apply, the
-// one the user can do least about by waiting comes first: no worker at all,
-// no worker with the executor or labels, no worker big enough even when idle;
-// then the ones that pass with time: no free slot, not enough free CPU or
-// memory. Workers are named by name, or by id when they have none.
+// one the user can do least about by waiting comes first:
+//
+//   - no worker at all
+//   - no worker with the executor or the labels
+//   - no worker big enough even when idle
+//   - no free slot
+//   - not enough free CPU or memory
+//
+// The last two pass with time. Workers are named by name, or by id when
+// they have none.
 
 // Unschedulable says why no worker in workers — every registered worker,
 // whatever its state — could ever run spec, and names the spec field at
@@ -117,7 +123,7 @@ func workerName(w *drover.Worker) string { return cmp.Or(w.Name, w.ID) }
 type groupStats struct {
 	withSlot         int     // nodes with a free slot
 	busy, slots      int     // active attempts and slot capacity over all nodes
-	mostCPU, mostMem int32   // among nodes with a free slot: the most free CPU, memory (-1: none)
+	mostCPU, mostMem int32   // the most free CPU and memory among nodes with a free slot, or -1
 	frontier         []int32 // worker indices whose capacity no other eligible worker's dominates
 }
 
@@ -232,11 +238,11 @@ func (p *pass) stats(g *group) *groupStats {
 			st.mostMem = i
 		}
 	}
-	// The frontier holds every capacity not dominated by another: a job fits
-	// some eligible worker's capacity iff it fits one on the frontier, and
-	// the worker closest to holding it is on it. Fleets of a few machine
-	// types have a frontier of a few workers, so explaining many shapes is
-	// cheap however many workers there are.
+	// The frontier holds every capacity not dominated by another. A job
+	// fits some eligible worker's capacity iff it fits one on the
+	// frontier. The worker closest to holding it is on the frontier too.
+	// Fleets of a few machine types have a frontier of a few workers.
+	// Explaining many shapes is then cheap however many workers there are.
 	byCap := make([]int32, len(g.eligible))
 	for k, i := range g.eligible {
 		byCap[k] = p.nodes[i].w
@@ -323,8 +329,9 @@ func (p *pass) mismatch(g *group) string {
 }
 
 // notReady names the workers that are not READY but would run jobs asking
-// for executor, as " (w2, which does, is DOWN)", or "" when there are none.
-// It tells a user the job waits for a worker that may come back.
+// for executor. It reads like " (w2, which does, is DOWN)", or is "" when
+// there are none. It tells a user the job waits for a worker that may come
+// back.
 func (p *pass) notReady(executor string) string {
 	var ws []*drover.Worker
 	for i := range p.workers {

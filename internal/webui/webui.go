@@ -1,8 +1,8 @@
-// Package webui owns drover's browser interface: plain HTML, CSS and
-// JavaScript modules embedded in the binary and served by the coordinator at
-// "/". There is no build step; the pages talk to the public /api/v1 like any
-// other client and route on the URL hash, so the server only ever serves
-// index.html and its assets.
+// Package webui owns drover's browser interface. It is plain HTML, CSS and
+// JavaScript modules, embedded in the binary and served by the coordinator
+// at "/". There is no build step. The pages talk to the public /api/v1 like
+// any other client, and route on the URL hash. The server thus only ever
+// serves index.html and its assets.
 package webui
 
 import (
@@ -43,10 +43,10 @@ type asset struct {
 	etag  string
 }
 
-// Handler serves the UI: "/" is index.html, other paths are files of the
-// embedded static folder, anything else is 404. Files carry no version in
-// their names, so they are served with "no-cache" and a content ETag: the
-// browser revalidates each load and gets 304 until the binary changes.
+// Handler serves the UI. "/" is index.html, and other paths are files of
+// the embedded static folder. Anything else is 404. Files carry no version
+// in their names, so they are served with "no-cache" and a content ETag.
+// The browser revalidates each load and gets 304 until the binary changes.
 func Handler() http.Handler {
 	assets := map[string]asset{}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {

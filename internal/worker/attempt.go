@@ -43,9 +43,9 @@ func (w *Worker) launch(ctx context.Context, a drover.Assignment, ackBy time.Tim
 			}
 		}()
 		if draining {
-			// Taken between our drain and the coordinator hearing of it:
-			// hand it back at once, not acknowledged, which the
-			// coordinator requeues without using a fleet retry.
+			// The assignment came between our drain and the coordinator
+			// hearing of it. It goes back at once as not acknowledged. The
+			// coordinator requeues it without using a fleet retry.
 			w.report(ctx, a, drover.FinishRequest{Reason: drover.ReasonNotAcknowledged, Message: "worker " + w.cfg.Name + " is draining: handed back before starting it"})
 			return
 		}
@@ -397,11 +397,11 @@ func (c *runClock) stop() time.Duration {
 	return time.Since(c.startedAt)
 }
 
-// watchWorkspace starts the watch of an attempt's workspace (see
-// diskWatch) when the worker has a limit. It returns the channel the
-// executor is to take as its hurry, the watch (nil without one), and a stop
-// to call once the attempt is over. A job past its limit is killed at
-// once: in a grace period it could write as much again.
+// watchWorkspace starts a diskWatch of an attempt's workspace when the
+// worker has a limit. It returns the channel the executor takes as its
+// hurry, the watch or nil, and a stop to call once the attempt is over.
+// A job past its limit is killed at once. In a grace period it could write
+// as much again.
 func (w *Worker) watchWorkspace(ws string, cancel context.CancelCauseFunc, log *slog.Logger) (<-chan struct{}, *diskWatch, func(), error) {
 	if ws == "" || w.cfg.WorkspaceLimit <= 0 {
 		return w.hurry, nil, func() {}, nil

@@ -28,15 +28,16 @@ import (
 // survives restarts: files already in its folder are adopted at start.
 //
 // A file's name is not trusted. Its bytes are hashed when it is adopted at
-// start and whenever an attempt opens it, unless it still has the identity
-// it had when its bytes were last found right (see fileID). A file that does
-// not match its hash is removed, and the bundle is fetched again.
+// start and whenever an attempt opens it. A file that still has the
+// identity it had when its bytes were last found right is not hashed again.
+// See fileID. A file that does not match its hash is removed, and the
+// bundle is fetched again.
 //
-// The folder is the worker's alone (mode 0700), so jobs running as other
+// The folder is the worker's alone, mode 0700, so jobs running as other
 // users cannot write to it. A process job running as the worker's own user
-// can: it could rewrite a file after the check and before the unpack reads
-// it, or through a shared mapping made before the check, which moves no
-// timestamp. What it changes by writing to a file before the check, or
+// can. It could rewrite a file after the check and before the unpack reads
+// it. It could also write through a shared mapping made before the check,
+// which moves no timestamp. What it writes to a file before the check, or
 // while the worker is stopped, is caught.
 type bundleCache struct {
 	dir string
@@ -68,11 +69,11 @@ type flight struct {
 	quit bool
 }
 
-// fileID is what fstat says of a file that changes whenever its bytes do:
-// a write or a truncation moves the change time (ctime) to the present,
-// and a replacement is another inode with its own ctime. Only root can set
-// a ctime back (by setting the clock), so a file whose identity is
-// unchanged since its bytes were hashed holds the same bytes.
+// fileID is what fstat says of a file that changes whenever its bytes do.
+// A write or a truncation moves the change time, ctime, to the present. A
+// replacement is another inode with its own ctime. Only root can set a
+// ctime back, by setting the clock. A file whose identity is unchanged
+// since its bytes were hashed therefore holds the same bytes.
 type fileID struct {
 	dev, ino     uint64
 	size         int64
@@ -160,11 +161,11 @@ func (c *bundleCache) adopt(sha string) {
 
 func (c *bundleCache) path(sha string) string { return filepath.Join(c.dir, sha+".zip") }
 
-// open returns bundle sha's ZIP open for reading, its bytes checked against
-// the hash, downloading it if needed, and a release to call once the
-// attempt no longer reads it. A cached file that fails the check is removed
-// and the bundle fetched again, once. Concurrent opens of one bundle share
-// one download.
+// open returns bundle sha's ZIP open for reading, downloading it if
+// needed. Its bytes are checked against the hash. The release it returns
+// is to be called once the attempt no longer reads the ZIP. A cached file
+// that fails the check is removed and the bundle fetched again, once.
+// Concurrent opens of one bundle share one download.
 func (c *bundleCache) open(ctx context.Context, api *client.Client, sha string) (*os.File, func(), error) {
 	for try := 0; ; try++ {
 		e, err := c.get(ctx, api, sha)
@@ -224,8 +225,8 @@ func (c *bundleCache) get(ctx context.Context, api *client.Client, sha string) (
 	}
 }
 
-// release ends one use of e. The entry, not the hash, is released: e may
-// have been dropped and its bundle fetched again meanwhile.
+// release ends one use of e. It releases the entry, not the hash, since e
+// may have been dropped and its bundle fetched again meanwhile.
 func (c *bundleCache) release(e *cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -329,8 +330,9 @@ func (c *bundleCache) download(ctx context.Context, api *client.Client, sha stri
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// The bytes were hashed as they arrived, not as they lie on disk: the
-	// entry trusts no identity yet, so its first open hashes the file.
+	// The bytes were hashed as they arrived, not as they lie on disk. The
+	// entry therefore trusts no identity yet, and its first open hashes
+	// the file.
 	e := &cacheEntry{size: n, used: c.now(), inUse: 1}
 	c.entries[sha] = e
 	c.total += n

@@ -9,17 +9,19 @@ import (
 // errReached ends a walk that reached its stopAt.
 var errReached = errors.New("reached")
 
-// diskUse returns the disk space allocated to dir and everything under it:
-// the blocks (st_blocks × 512) of every file, folder and link, a file with
-// several hard links counted once. It stops counting once the sum reaches
-// stopAt (when positive) and returns that sum. A walk costs a system call
-// or two per entry, and past a limit the exact figure is of no use.
+// diskUse returns the disk space allocated to dir and everything under it.
+// It sums st_blocks × 512 of every file, folder and link. A file with
+// several hard links counts once.
 //
-// It goes through descriptors (openat, fstatat) and never follows a link,
-// so a job renaming things meanwhile cannot send it outside dir, and it
-// stays on dir's file system. Entries that vanish while it walks are
-// skipped. A folder it may not open counts its own blocks only. Folders
-// nested deeper than maxWalkDepth end the walk with errTooDeep.
+// A positive stopAt stops the count once the sum reaches it, and diskUse
+// returns that sum. A walk costs a system call or two per entry, and past
+// a limit the exact figure is of no use.
+//
+// It goes through descriptors with openat and fstatat, and never follows a
+// link. A job renaming things meanwhile therefore cannot send it outside
+// dir. It stays on dir's file system. Entries that vanish while it walks
+// are skipped. A folder it may not open counts its own blocks only.
+// Folders nested deeper than maxWalkDepth end the walk with errTooDeep.
 func diskUse(dir string, stopAt int64) (int64, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -24,17 +24,17 @@ type limitError struct{ msg string }
 
 func (e *limitError) Error() string { return e.msg }
 
-// diskWatch bounds what a job writes to its workspace. It measures the
-// workspace (see diskUse) every interval while the command runs, and once
-// more when it has ended, since a job can pass the limit between two
-// measures and end before the next. When the job has added limit bytes or
-// more to what the workspace held before it started (the bundle's files),
-// it calls stop with a *limitError, once.
+// diskWatch bounds what a job writes to its workspace.
+// It measures the workspace with diskUse every interval while the command
+// runs. It measures once more when the command has ended, since a job can
+// pass the limit between two measures and end before the next. A job that
+// adds limit bytes or more to its workspace gets stop called with a
+// *limitError, once. The bundle's files do not count.
 //
-// A measure's cost grows with the files in the workspace, so the next
-// one waits at least four times as long as the last took: the watch uses a
-// fifth of a core at most, however many files a job makes. It counts only
-// up to the limit.
+// A measure's cost grows with the files in the workspace. The next
+// measure therefore waits at least four times as long as the last took.
+// The watch then uses a fifth of a core at most, however many files a job
+// makes. It counts only up to the limit.
 type diskWatch struct {
 	dir   string
 	limit int64 // bytes the job may add
@@ -123,7 +123,8 @@ func (d *diskWatch) check() bool {
 	return false
 }
 
-// sizeText renders bytes for people in binary units: "10 GiB", "1.5 MiB".
+// sizeText renders bytes for people in binary units, such as "10 GiB" or
+// "1.5 MiB".
 func sizeText(n int64) string {
 	units := []string{"bytes", "KiB", "MiB", "GiB", "TiB"}
 	v, i := float64(n), 0

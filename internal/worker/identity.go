@@ -9,15 +9,17 @@ import (
 	"strings"
 )
 
-// identity keeps the worker's secret in its work dir, so that the worker
-// started again on that work dir (after kill -9, a crash or a reboot)
-// proves to the coordinator that it is the worker still listed under its
-// name. The coordinator then lets it in at once instead of refusing the
-// name until the earlier registration is found DOWN.
+// identity keeps the worker's secret in its work dir.
+// A worker started again on that work dir then proves to the coordinator
+// that it is the worker still listed under its name. It may have been
+// killed, have crashed or the machine rebooted. The coordinator lets it in
+// at once instead of refusing the name until the earlier registration is
+// found DOWN.
 //
-// The secret is the worker's alone: a file of mode 0600 in a folder of mode
-// 0700, beside the attempts' workspaces and never inside one. One worker
-// holds a work dir at a time (its lock), so the file has one writer.
+// The secret is the worker's alone. It is a file of mode 0600 in a folder
+// of mode 0700, beside the attempts' workspaces and never inside one. One
+// worker holds a work dir at a time through its lock, so the file has one
+// writer.
 type identity struct {
 	dir string // <work dir>/identity
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // machineStats samples the machine's CPU, memory and load for heartbeats.
-// CPU use is measured between two samples, so the first sample reads 0%.
+// CPU use is measured between two samples, so the first sample reads none.
 type machineStats struct {
 	last procstat.CPUTimes
 }

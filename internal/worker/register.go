@@ -20,8 +20,9 @@ var errDrainedUnregistered = errors.New("drained before registering")
 var coordinatorBackoff = retry.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
 
 // register admits the worker. It retries while the coordinator is away.
-// A refusal is final: a bad token, a name another live worker holds, an
-// invalid capacity. A certificate the worker cannot verify is final too.
+// A refusal is final, such as for a bad token, a name another live worker
+// holds or an invalid capacity. A certificate the worker cannot verify is
+// final too.
 // A drain ends the wait.
 //
 // Once registered, the worker keeps the new secret and no join token. It

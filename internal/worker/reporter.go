@@ -42,15 +42,16 @@ func (b batchedAPI) Finish(ctx context.Context, attemptID string, req drover.Fin
 // attemptAPI is what an attempt's sender reports through.
 func (w *Worker) attemptAPI() attemptAPI { return batchedAPI{Client: w.coordinator(), r: w.reports} }
 
-// reporter sends the starts and finishes of all the worker's attempts, as
-// output is sent: at once when no report request is in flight, and those
-// that come in while one is go together in the next. At one attempt at a
-// time nothing waits; a worker ending many short attempts at once pays a
-// request (and, since the coordinator applies them together, a commit)
-// per batch instead of one per attempt.
+// reporter sends the starts and finishes of all the worker's attempts.
+// It sends them as output is sent. A report goes at once when no report
+// request is in flight. Those that come in while one is go together in the
+// next. At one attempt at a time nothing waits. A worker ending many short
+// attempts at once pays a request per batch instead of one per attempt.
+// The coordinator applies a batch together, so it pays one commit too.
 //
 // Each sender still sees one call per report, with that report's own
-// answer, so its ordering, retries and stale handling are unchanged.
+// answer. Its ordering, retries and stale handling are thus the same as
+// without batches.
 type reporter struct {
 	target func() (reportAPI, string) // the client and the worker id, read together
 	log    *slog.Logger
@@ -62,14 +63,15 @@ type reporter struct {
 	wake        chan struct{}
 }
 
-// Batch bounds: a request carries at most drover.MaxReports reports and
-// about maxBatchBytes of JSON, well under the coordinator's 1 MiB body
-// limit; a single report is always sent, whatever its size.
+// maxBatchBytes bounds the JSON of a request of reports. It stays well
+// under the coordinator's default body limit. A request also carries at
+// most drover.MaxReports reports. A single report is always sent,
+// whatever its size.
 const maxBatchBytes = 512 << 10
 
 // retryBatched is how long a worker that found no batched call reports
-// one by one before it tries the batched call again (the coordinator may
-// have been upgraded, or the answer came from a proxy in between).
+// one by one. It then tries the batched call again. The coordinator may
+// have been upgraded, or the answer may have come from a proxy.
 const retryBatched = 10 * time.Minute
 
 type report struct {
@@ -88,10 +90,10 @@ func (r *reporter) Start(ctx context.Context, attemptID string, req drover.Start
 }
 
 // StartUnlessEnded is Start, except that the report is withdrawn if ended
-// closes while it still waits in the queue (the command ended before its
-// start went out: the finish can carry both). It reports whether it was
-// withdrawn; once the report is in a request, ended no longer matters and
-// its answer is awaited as Start's would be.
+// closes while the report still waits in the queue. The command then
+// ended before its start went out, and the finish can carry both. It
+// reports whether it withdrew the report. Once the report is in a request,
+// ended does not matter, and its answer is awaited as Start's would be.
 func (r *reporter) StartUnlessEnded(ctx context.Context, attemptID string, req drover.StartRequest, ended <-chan struct{}) (withdrawn bool, err error) {
 	err = r.send(ctx, drover.AttemptReport{AttemptID: attemptID, Start: &req}, ended)
 	if errors.Is(err, errWithdrawn) {
@@ -108,9 +110,11 @@ func (r *reporter) Finish(ctx context.Context, attemptID string, req drover.Fini
 // errWithdrawn is send's answer for a report taken back before it went out.
 var errWithdrawn = errors.New("report withdrawn before it was sent")
 
-// send queues a report and waits for its answer. When ctx ends, or withdraw
-// closes (errWithdrawn), first, a report still queued is withdrawn; one
-// already in a request is left to it (and, for withdraw, awaited).
+// send queues a report and waits for its answer.
+// When ctx ends or withdraw closes first, a report still queued is
+// withdrawn. A report withdrawn that way gives errWithdrawn. A report
+// already in a request is left to it. A closed withdraw then still waits
+// for its answer, while an ended ctx does not.
 func (r *reporter) send(ctx context.Context, rep drover.AttemptReport, withdraw <-chan struct{}) error {
 	r.mu.Lock()
 	if r.now().Before(r.singleUntil) {
@@ -208,8 +212,8 @@ func (r *reporter) take() []*report {
 	return batch
 }
 
-// reportSize bounds a report's JSON from above: the fixed fields, and its
-// texts as if every byte were escaped (\u00XX).
+// reportSize bounds a report's JSON from above. It counts the fixed
+// fields, and the texts as if every byte were escaped as \u00XX.
 func reportSize(rep *drover.AttemptReport) int {
 	n := 512 + len(rep.AttemptID)
 	if f := rep.Finish; f != nil {
@@ -240,9 +244,9 @@ func (r *reporter) post(ctx context.Context, batch []*report) {
 		r.mu.Unlock()
 		r.oneByOne(ctx, batch)
 	case len(batch) > 1 && !client.Temporary(err):
-		// The request as a whole was refused (too large, say): an answer
-		// about the request, not about each attempt, so each is sent on
-		// its own to get its own answer.
+		// The request as a whole was refused, as too large, say. That
+		// answer is about the request, not about each attempt. Each is
+		// sent on its own to get its own answer.
 		r.log.Warn("batched reports refused; sending them one by one", "reports", len(batch), "err", err)
 		r.oneByOne(ctx, batch)
 	default:

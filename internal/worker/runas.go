@@ -25,22 +25,22 @@ const (
 const JobUserName = "drover-job"
 
 // RunAs says who the process executor's jobs run as. The zero value is the
-// default: a root worker gives each running job a uid and a gid of its own
-// from DefaultFirstUID-DefaultLastUID, and a worker that is not root runs
-// them as its own user.
+// default. A root worker then gives each running job a uid and a gid of
+// its own from DefaultFirstUID-DefaultLastUID. A worker that is not root
+// runs them as its own user.
 //
-// Distinct ids are what keep a root worker's jobs apart: a job cannot read
-// another's files or /proc/PID/environ, signal it or trace it. With one
-// shared User they can.
+// Distinct ids are what keep a root worker's jobs apart. A job cannot read
+// another's files or /proc/PID/environ, nor signal or trace it. Jobs that
+// share one User can.
 type RunAs struct {
-	// User, when not nil, is the one user every job runs as: its uid, its
-	// gid, no supplementary groups. Needs a root worker.
+	// User, when not nil, is the one user every job runs as. A job gets
+	// its uid and gid and no supplementary groups. Needs a root worker.
 	User *executor.User
 	// First and Last bound the range of ids handed out, one per running
-	// job; both zero for the default range. The range must hold at least
-	// as many ids as the worker has slots, and no user or group of this
-	// machine: at start the worker kills what runs under these ids. Needs a
-	// root worker.
+	// job. Both are zero for the default range. The range must hold at
+	// least as many ids as the worker has slots. It must hold no user or
+	// group of this machine, because at start the worker kills what runs
+	// under these ids. Needs a root worker.
 	First, Last uint32
 }
 
@@ -83,11 +83,14 @@ func (r RunAs) bounds() (first, last uint32) {
 	return r.First, r.Last
 }
 
-// uidPool hands out the ids of a range, one per running job. It goes round
-// the range rather than taking the lowest free id, so an id comes back only
-// once every other has been used: what a job leaves behind under its id (a
-// file in /tmp, a daemon) meets a later job as rarely as the range allows.
-// A process left behind keeps its id from being handed out again: the ids
+// uidPool hands out the ids of a range, one per running job.
+//
+// It goes round the range rather than taking the lowest free id. An id
+// then comes back only once every other has been used. What a job leaves
+// behind under its id meets a later job as rarely as the range allows. A
+// file in /tmp or a daemon are such leftovers.
+//
+// A process left behind keeps its id from being handed out again. The ids
 // held by live processes are read from /proc at start and each time the
 // pool wraps around, never per job.
 type uidPool struct {
@@ -146,19 +149,19 @@ func (p *uidPool) release(id uint32) {
 }
 
 // pools holds this process's pool of each range. Workers of one process
-// (drover bench's) share a range's pool, so they never give one id to two
-// jobs; another process on the machine cannot take the range meanwhile
-// (lockRange).
+// share a range's pool, as drover bench's do. They then never give one id
+// to two jobs. lockRange keeps other processes of the machine from taking
+// the range meanwhile.
 var pools struct {
 	sync.Mutex
 	m map[[2]uint32]*uidPool
 }
 
-// poolFor returns this process's pool for first-last, making it on first
-// use: it locks the range on this machine, kills what runs under its ids
-// (left by an earlier life of the worker), and reads what still holds one.
-// killed counts the processes killed. The pool and its lock last as long as
-// the process.
+// poolFor returns this process's pool for first-last, and makes it on
+// first use. Making it locks the range on this machine and kills what
+// runs under its ids. An earlier life of the worker left those. It then
+// reads what still holds an id. killed counts the processes killed. The
+// pool and its lock last as long as the process.
 func poolFor(first, last uint32) (p *uidPool, killed int, err error) {
 	pools.Lock()
 	defer pools.Unlock()
@@ -223,8 +226,8 @@ func newJobUsers(r RunAs, dir string, log *slog.Logger) (*jobUsers, error) {
 	return u, nil
 }
 
-// probe is a user like those jobs run as, to check what they can reach:
-// the fixed user, or the first id of the range.
+// probe is a user like those jobs run as, to check what they can reach.
+// It is the fixed user, or else the first id of the range.
 func (u *jobUsers) probe(first uint32) *executor.User {
 	if u.fixed != nil {
 		return u.fixed

@@ -21,10 +21,10 @@ type rangeProc struct {
 	uid uint32 // the first of its ids found in the range
 }
 
-// rangeProcs lists the live processes (zombies aside) whose real,
-// effective, saved or file system uid is in first-last, from
-// /proc/PID/status, which shows the ids whatever the process made of its
-// other /proc files.
+// rangeProcs lists the live processes with a uid in first-last.
+// Zombies are left out. Any of the real, effective, saved or file system
+// uids counts. It reads them from /proc/PID/status, which shows the ids
+// whatever the process made of its other /proc files.
 func rangeProcs(first, last uint32) ([]rangeProc, error) {
 	dir, err := os.Open("/proc")
 	if err != nil {
@@ -137,8 +137,9 @@ func killRange(first, last uint32) (int, error) {
 	return killed, nil
 }
 
-// waitPidfds waits until every process of fds has exited (a pidfd turns
-// readable then), or bound has passed, and closes them.
+// waitPidfds waits until every process of fds has exited, or bound has
+// passed. It then closes them. A pidfd turns readable once its process
+// exits.
 func waitPidfds(fds []int, bound time.Duration) {
 	deadline := time.Now().Add(bound)
 	for _, fd := range fds {
@@ -166,10 +167,10 @@ func closePidfd(fd int) {
 const lockDir = "/run/drover"
 
 // lockRange takes first-last for this process on this machine, or says
-// which worker holds a range that overlaps it. Each range in use is a file
-// uids-FIRST-LAST in lockDir, locked (flock) by its worker for as long as
-// it lives; a file nobody locks is what a dead worker left. The check and
-// the taking are one step under lockDir's own lock.
+// which worker holds a range that overlaps it. Each range in use is a
+// file uids-FIRST-LAST in lockDir. Its worker holds a flock on it for as
+// long as it lives. A file nobody locks is what a dead worker left. The
+// check and the taking are one step under lockDir's own lock.
 func lockRange(first, last uint32) (*os.File, error) {
 	if err := os.MkdirAll(lockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock the uid range: %w", err)
@@ -296,9 +297,9 @@ func mapCovers(b []byte, first, last uint32) bool {
 }
 
 // checkUnused makes sure no user of /etc/passwd and no group of /etc/group
-// has an id in first-last: jobs would run as that user, and the worker
+// has an id in first-last. Jobs would run as that user. The worker also
 // kills at start what runs under the range's ids. Users known only to a
-// directory service (LDAP) are not seen.
+// directory service such as LDAP are not seen.
 func checkUnused(first, last uint32) error {
 	for _, db := range []struct{ file, what string }{{"/etc/passwd", "user"}, {"/etc/group", "group"}} {
 		b, err := os.ReadFile(db.file)

@@ -66,8 +66,9 @@ type sender struct {
 }
 
 // startWithdrawer is an attemptAPI whose start waits in a queue while a
-// request is in flight (the worker's reporter), and can be withdrawn from
-// it when the command ends first, so that the finish carries the start.
+// request is in flight, as the worker's reporter does. A start can be
+// withdrawn from the queue when the command ends first. The finish then
+// carries the start.
 type startWithdrawer interface {
 	StartUnlessEnded(ctx context.Context, attemptID string, req drover.StartRequest, ended <-chan struct{}) (withdrawn bool, err error)
 }
@@ -379,10 +380,10 @@ func (h *holdTimer) stop() {
 	}
 }
 
-// freezeLocked takes pending chunks, up to maxPost bytes, and numbers them;
-// a retry of the post resends exactly these. The marker of dropped output
-// goes where the output was lost: after what was kept, before what was
-// written once the coordinator answered again.
+// freezeLocked takes pending chunks, up to maxPost bytes, and numbers them.
+// A retry of the post resends exactly these. The marker of dropped output
+// goes where the output was lost. That is after what was kept, and before
+// what was written once the coordinator answered again.
 func (s *sender) freezeLocked() ([]drover.OutputChunk, int) {
 	var batch []drover.OutputChunk
 	size, n := 0, 0

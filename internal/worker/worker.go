@@ -20,10 +20,12 @@ import (
 	"github.com/drover-dev/drover/internal/executor"
 )
 
-// Executor runs one attempt. Implementations: internal/executor/process,
-// internal/executor/docker, and internal/executor/noop for drover bench.
+// Executor runs one attempt. internal/executor/process and
+// internal/executor/docker implement it. So does internal/executor/noop,
+// for drover bench.
 type Executor interface {
-	// Name is the executor's name as advertised ("process", "docker", "noop").
+	// Name is the executor's name as advertised: "process", "docker" or
+	// "noop".
 	Name() string
 	// Run runs the task, streaming output into out, and returns once the
 	// command and everything it started are gone. See executor.Result.
@@ -57,11 +59,11 @@ type Config struct {
 	// secret the coordinator gave it.
 	JoinToken string
 	// ReadJoinToken, when set, returns the join token for a later
-	// registration, needed when the coordinator forgot the worker (its data
-	// was reset, or the worker was DOWN past the coordinator's
-	// --down-retention). Without it a worker that had a JoinToken cannot
-	// register again and stops with an error saying so; one that had none
-	// registers again without one.
+	// registration. A worker needs one when the coordinator forgot it. Its
+	// data may have been reset, or the worker was DOWN past the
+	// coordinator's --down-retention. Without ReadJoinToken, a worker that
+	// had a JoinToken cannot register again. It stops with an error saying
+	// so. One that had none registers again without one.
 	ReadJoinToken func() (string, error)
 	// HTTPClient defaults to the client package's.
 	HTTPClient *http.Client
@@ -264,9 +266,9 @@ func newWorker(cfg Config, lock *os.File) *Worker {
 	return w
 }
 
-// open reads and makes what the worker keeps in its work dir: the secret
-// of its last registration, the bundle cache, the job users and the
-// workspaces.
+// open reads and makes what the worker keeps in its work dir. That is the
+// secret of its last registration, the bundle cache, the job users and
+// the workspaces.
 func (w *Worker) open() error {
 	var err error
 	if w.secret, err = w.ident.load(); err != nil {
@@ -291,10 +293,10 @@ func (w *Worker) open() error {
 	return nil
 }
 
-// makeWorkDir makes the work dir, or takes over one that exists. A root
-// worker's is root's, mode 0711: process jobs, which run as other users,
-// go through it to their workspaces but cannot list it. Another worker's is
-// 0700: its jobs run as its user anyway.
+// makeWorkDir makes the work dir, or takes over one that exists.
+// A root worker's is root's, with mode 0711. Process jobs run as other
+// users. They go through it to their workspaces but cannot list it.
+// Another worker's has mode 0700, as its jobs run as its user anyway.
 func makeWorkDir(dir string) error {
 	// Folders made above it are 0755: jobs go through them.
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -12,35 +12,37 @@ import (
 	"github.com/drover-dev/drover/internal/executor"
 )
 
-// workspaces hands out the attempts' workspaces, folders named
-// <attempt id>-<random> in the work dir (the name is how a restarted worker
-// tells its earlier life's leftovers from what it runs).
+// workspaces hands out the attempts' workspaces. Each is a folder named
+// <attempt id>-<random> in the work dir. The name is how a restarted
+// worker tells its earlier life's leftovers from what it runs.
 //
-// A workspace belongs to its attempt alone. It is made mode 0700, owned by
-// the worker, and stays so while the bundle is unpacked into it; then it is
-// handed over to the job's user (handOver for a process job, the docker
-// executor for a container), so no other job can enter it. When the
-// attempt is over, a root worker takes the folder back (fchown) before it
-// looks at it, so the job's user, or a process it left behind, can no
-// longer change it.
+// A workspace belongs to its attempt alone. It is made with mode 0700 and
+// owned by the worker, and stays so while the bundle is unpacked into it.
+// It is then handed over to the job's user, so no other job can enter it.
+// handOver does that for a process job, and the docker executor for a
+// container. When the attempt is over, a root worker takes the folder back
+// with fchown before it looks at it. The job's user, or a process it left
+// behind, then cannot change it.
 //
-// A fresh folder costs a mkdir, and removing it later another system call
-// that frees its block: on a file system that discards freed blocks (ext4
-// mounted with discard) the pair costs about half a millisecond of system
-// time, as much as the rest of a short command's run. So a workspace that an
-// attempt leaves exactly as it was made (empty, mode 0700, the worker's
-// owner and group once taken back, the inode flags and extended
-// attributes, such as a default ACL or a label, of a folder just made) is
-// kept, up to one per slot, and the next attempt gets it under its own name
-// by a rename, which costs a few microseconds. A workspace with anything in
-// it, a bundle's files or what the command wrote, is removed as before.
+// A workspace that an attempt leaves exactly as it was made is kept, up to
+// one per slot. The next attempt gets it under its own name by a rename. A
+// fresh folder costs a mkdir, and removing it later costs a system call
+// that frees its block. On a file system that discards freed blocks the
+// pair costs as much as the rest of a short command's run. A rename costs
+// far less.
 //
-// What this gives up: a process that left the job's process group (setsid)
-// and outlived the attempt, with its working directory in the workspace,
-// keeps that directory open. Once the folder is taken back it cannot write
-// there, unless it runs as the worker's user, or as the user of the next
-// job to get the folder (a shared --run-as user): such a process can
-// already reach the next job's workspace by its path.
+// As made means empty, with mode 0700, and with the worker's owner and
+// group once taken back. Its inode flags and extended attributes must be
+// those of a folder just made. A default ACL or a label is such an
+// attribute. A workspace with anything in it is removed.
+//
+// What this gives up: a process can leave the job's process group with
+// setsid and outlive the attempt. With its working directory in the
+// workspace, it keeps that directory open. Once the folder is taken back
+// the process cannot write there, unless it runs as the worker's user. It
+// can also write there when it runs as the user of the next job to get the
+// folder, as with a shared --run-as user. Such a process can already reach
+// the next job's workspace by its path.
 type workspaces struct {
 	dir   string // absolute
 	keep  int
@@ -113,8 +115,8 @@ func (p *workspaces) put(ws string) error {
 	return os.RemoveAll(ws)
 }
 
-// keepIfAsMade is the first half of put: it keeps ws for reuse when it is
-// as made and there is room, and says whether it did; if not, ws is still
+// keepIfAsMade is the first half of put. It keeps ws for reuse when it is
+// as made and there is room, and says whether it did. If not, ws is still
 // the caller's to put.
 func (p *workspaces) keepIfAsMade(ws string) bool {
 	if !p.asMade(ws) {
@@ -164,10 +166,10 @@ func (p *workspaces) asMade(ws string) bool {
 	return ok && d.empty && d.mode == 0o700 && d.uid == uid && d.gid == gid && d.traits == traits
 }
 
-// handOver gives the workspace ws to the user a process job runs as: the
-// folder and, when a bundle was unpacked into it, everything in it (its
-// modes kept). The folder itself goes last: until then it is the worker's
-// alone, so nothing can swap a path under the walk.
+// handOver gives the workspace ws to the user a process job runs as.
+// With bundle, everything in the folder goes to that user too, its modes
+// kept. The folder itself goes last. Until then it is the worker's alone,
+// so nothing can swap a path under the walk.
 func (p *workspaces) handOver(ws string, u *executor.User, bundle bool) error {
 	if bundle {
 		root, err := os.OpenRoot(ws)
@@ -190,7 +192,7 @@ func (p *workspaces) handOver(ws string, u *executor.User, bundle bool) error {
 
 // dirState is what inspectDir reads of a folder.
 type dirState struct {
-	mode     uint32 // permission bits, setuid, setgid and sticky (07777)
+	mode     uint32 // the bits of 07777: permissions, setuid, setgid and sticky
 	uid, gid uint32
 	traits   string // see dirTraits
 	empty    bool

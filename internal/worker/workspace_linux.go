@@ -15,11 +15,11 @@ func renameNoReplace(old, name string) error {
 	return unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, name, unix.RENAME_NOREPLACE)
 }
 
-// inspectDir reads the folder at path through one descriptor: its mode,
-// owner, traits and whether it is empty. ok is false when path is not a
-// folder (a symbolic link to one is not) or something cannot be read. With
-// an owner, the folder is first given to it (fchown), so that the user it
-// belonged to can no longer change it while it is read.
+// inspectDir reads the folder at path through one descriptor. It reads
+// its mode, owner, traits and whether it is empty. ok is false when path
+// is not a folder or something cannot be read. A symbolic link to a folder
+// is not one. With to, the folder is first given to that owner with
+// fchown. The user it belonged to then cannot change it while it is read.
 func inspectDir(path string, to *owner) (d dirState, ok bool) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -65,10 +65,10 @@ func emptyDir(fd int) (empty, ok bool) {
 }
 
 // dirTraits describes what the folder open at fd carries besides its mode
-// and owner: its inode flags (chattr's: synchronous, append-only,
-// case-folded, encrypted…) and its extended attributes with their values (a
-// default ACL, an SELinux label), as one comparable string. ok is false
-// when they cannot be read.
+// and owner, as one comparable string. It holds the inode flags that
+// chattr sets, such as append-only or case-folded. It holds the extended
+// attributes with their values, such as a default ACL or an SELinux
+// label. ok is false when they cannot be read.
 func dirTraits(fd int) (traits string, ok bool) {
 	var b strings.Builder
 	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)

@@ -8,14 +8,19 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Cleanup force-removes every drover container (labelled drover.attempt)
-// whose attempt keep rejects, running or not, and returns how many it
-// removed. A restarted worker calls it with the attempts it still owns, to
-// clear containers left by a previous life (killed with -9, say). When the
-// Executor has a WorkerID only that worker's containers are considered;
-// without one, every drover container on the engine is, which is only right
-// when one worker uses the engine. A nil keep keeps nothing. Errors of
-// single removals are joined; the others are still attempted.
+// Cleanup force-removes every drover container whose attempt keep rejects,
+// running or not. It returns how many it removed. A drover container
+// carries the label drover.attempt. A nil keep keeps nothing.
+//
+// A restarted worker calls it with the attempts it still owns. It then
+// clears the containers an earlier life left, after a kill -9 say.
+//
+// With a WorkerID, the Executor looks only at that worker's containers.
+// Without one it looks at every drover container on the engine. That is
+// right only when one worker uses the engine.
+//
+// Errors of single removals are joined, and the other removals are still
+// tried.
 func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool) (removed int, err error) {
 	filters := client.Filters{}.Add("label", LabelAttempt)
 	if e.cfg.WorkerID != "" {

@@ -35,8 +35,8 @@ type PullPolicy string
 const (
 	// PullMissing pulls only images that are not on the engine yet.
 	PullMissing PullPolicy = "missing"
-	// PullAlways pulls before every run, so a moved tag is followed; when the
-	// pull fails and the image is present, the present one is used.
+	// PullAlways pulls before every run, so a moved tag is followed. When
+	// the pull fails and the image is present, the present one is used.
 	PullAlways PullPolicy = "always"
 	// PullNever only runs images already on the engine.
 	PullNever PullPolicy = "never"
@@ -57,9 +57,9 @@ type Config struct {
 	// Pull is the image pull policy. Defaults to PullMissing. Pulls are
 	// anonymous: images from private registries must be on the engine already.
 	Pull PullPolicy
-	// AllowNetwork is the worker's policy: a job's spec.network is honoured
-	// only when it is true; otherwise every container gets network mode
-	// "none" (a loopback interface only). Defaults to false.
+	// AllowNetwork is the worker's policy. A job's spec.network is honoured
+	// only when it is true. Otherwise every container gets network mode
+	// "none", with a loopback interface only. Defaults to false.
 	AllowNetwork bool
 	// PidsLimit caps the number of processes and threads in a container, so a
 	// fork bomb stays inside it. Defaults to 512; must not be negative.
@@ -73,20 +73,22 @@ type Config struct {
 	// worker only touches its own. Defaults to "" (Cleanup then considers
 	// every drover container on the engine).
 	WorkerID string
-	// Instance labels containers (drover.worker-instance) with this one
-	// worker process, for Guard: unlike WorkerID it changes when the worker
-	// starts again, so a guard of the previous process never touches the
-	// containers of the next. Defaults to "" (no label).
+	// Instance labels containers with this one worker process, for Guard.
+	// The label is drover.worker-instance. Unlike WorkerID it changes when
+	// the worker starts again. A guard of the earlier process thus never
+	// touches the containers of the next. Defaults to "", for no label.
 	Instance string
 	// TmpfsSize is the size in bytes of the tmpfs mounted on /tmp, counted in
 	// the container's memory. Defaults to 64 MiB.
 	TmpfsSize int64
-	// Registries are the registries (host[:port], as ParseRegistries
-	// reads them) the engine may pull from. Defaults to none: any public
-	// registry, never one named by a loopback, link-local, private or
-	// shared address, by a local name, or by a name that resolves to
-	// such an address. An image already on the engine runs whatever its
-	// registry: using it contacts none.
+	// Registries are the registries the engine may pull from, each
+	// host[:port] as ParseRegistries reads them. An image already on the
+	// engine runs whatever its registry, since using it contacts none.
+	//
+	// Defaults to none, which allows any public registry. It never allows
+	// one named by a loopback, link-local, private or shared address. Nor
+	// does it allow a local name, or a name that resolves to such an
+	// address.
 	Registries []string
 }
 
@@ -145,16 +147,17 @@ type Executor struct {
 	registries *registryPolicy
 	uid, gid   int
 	// chown is true when the workspace can be handed to the container user
-	// with chown (the worker is root and the engine maps uids one to one);
-	// otherwise it is opened with chmod. See prepareWorkspace.
+	// with chown. That needs a root worker and an engine that maps uids one
+	// to one. Otherwise the workspace is opened with chmod. See
+	// prepareWorkspace.
 	chown bool
-	// init is true when the engine has docker-init (tini). Without it the
-	// command is PID 1: a SIGTERM it has no handler for is ignored, so a stop
-	// always waits the whole grace before SIGKILL, and orphans are not
-	// reaped until the container ends.
+	// init is true when the engine has docker-init, which is tini. Without
+	// it the command is PID 1. A SIGTERM it has no handler for is then
+	// ignored, so a stop always waits the whole grace before SIGKILL.
+	// Orphans are then not reaped until the container ends.
 	init bool
-	// tmpfsOptions: the engine takes tmpfs mount options (API 1.46), so
-	// /tmp can be a mount of its own (see tmpMount).
+	// tmpfsOptions says the engine takes tmpfs mount options, from API
+	// 1.46 on. /tmp can then be a mount of its own. See tmpMount.
 	tmpfsOptions bool
 	// ncpu is the engine's CPU count, which caps a CPU quota (the engine
 	// refuses a larger one).
@@ -169,10 +172,11 @@ type Executor struct {
 // never answers does not hang the worker's start.
 const engineTimeout = 10 * time.Second
 
-// New connects to the Docker engine the standard way (DOCKER_HOST and the
-// other DOCKER_* variables, else the default socket), negotiating the API
-// version down to the engine's (API 1.40 and later). It returns an error when
-// the engine does not answer: the worker then does not advertise "docker".
+// New connects to the Docker engine the standard way. It reads DOCKER_HOST
+// and the other DOCKER_* variables, else takes the default socket. It
+// negotiates the API version down to the engine's, from API 1.40 on. It
+// returns an error when the engine does not answer. The worker then does
+// not advertise "docker".
 func New(ctx context.Context, cfg Config) (*Executor, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -212,8 +216,8 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 	}
 
 	// With user-namespace remapping or a rootless engine, uid 65534 in the
-	// container is another uid on the host, so chown would hand the
-	// workspace to the wrong user: open it with chmod instead.
+	// container is another uid on the host. chown would hand the workspace
+	// to the wrong user, so chmod opens it instead.
 	remapped := false
 	for _, o := range info.Info.SecurityOptions {
 		if strings.Contains(o, "name=userns") || strings.Contains(o, "name=rootless") {

@@ -126,8 +126,8 @@ func waitExitErr(w container.WaitResponse) error {
 // so when sh was missing.
 //
 // The engine flags a container when any process of it was killed for
-// memory. Only a command killed itself (SIGKILL, 137) is blamed on the
-// limit, as oom_killed. A command that outlived the kill of a child keeps
+// memory. Only a command itself killed by SIGKILL is blamed on the limit,
+// as oom_killed. A command that outlived the kill of a child keeps
 // its own exit code, as docker run does. Its message then says what
 // happened.
 func exitResult(spec *drover.JobSpec, code int, stopped, oom bool, stderrTail string) executor.Result {

@@ -11,20 +11,23 @@ import (
 	"github.com/moby/moby/client"
 )
 
+// A guard removes a worker's containers once the worker process is gone.
+//
 // A container belongs to the Docker engine, not to the worker that started
-// it: a worker killed with -9 leaves its containers running, and the
-// coordinator, which finds the worker lost, runs their jobs again
-// elsewhere, so the same job would run twice at once until the worker came
-// back to remove them (Cleanup). A guard closes that gap. The worker starts
-// it as a separate process holding the read end of a pipe whose write end
-// only the worker holds; however the worker ends, the kernel closes that
-// end, and the guard then removes every container of that worker process
-// (labelled with its Config.Instance) and exits. After a clean stop there
-// is none left to remove.
+// it. A worker killed with -9 leaves its containers running. The
+// coordinator finds the worker lost and runs their jobs again elsewhere.
+// The same job would then run twice at once until the worker came back to
+// remove them with Cleanup. A guard closes that gap.
+//
+// The worker starts the guard as a separate process. The guard holds the
+// read end of a pipe whose write end only the worker holds. However the
+// worker ends, the kernel closes that end. The guard then removes every
+// container labelled with that worker process's Config.Instance, and
+// exits. After a clean stop there is none left to remove.
 
-// Guard waits until lifeline reaches its end (the worker process is gone),
-// then force-removes every container labelled with instance, and returns
-// how many it removed.
+// Guard waits until lifeline reaches its end, as it does once the worker
+// process is gone. It then force-removes every container labelled with
+// instance, and returns how many it removed.
 func Guard(ctx context.Context, log *slog.Logger, instance string, lifeline io.Reader) (int, error) {
 	if instance == "" {
 		return 0, errors.New("docker guard: no worker instance to guard")
@@ -50,7 +53,7 @@ func Guard(ctx context.Context, log *slog.Logger, instance string, lifeline io.R
 		_, err := cli.ContainerRemove(rctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		cancel()
 		if cerrdefs.IsNotFound(err) {
-			continue // removed meanwhile (the worker, started again, cleaned up)
+			continue // removed meanwhile, by the worker started again, say
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))

@@ -19,10 +19,10 @@ const registryFlag = "--registries (DROVER_REGISTRIES)"
 // lookupTimeout bounds the resolution of a registry's name.
 const lookupTimeout = 5 * time.Second
 
-// ParseRegistries reads a comma-separated list of registry hosts, each
-// host[:port] as an image reference names it: with a dot or a port, or
-// localhost ("docker.io,ghcr.io,registry.internal:5000"). Empty entries
-// are skipped; entries are returned in lower case.
+// ParseRegistries reads a comma-separated list of registry hosts, such as
+// "docker.io,ghcr.io,registry.internal:5000". Each is host[:port] as an
+// image reference names it. It has a dot or a port, or is localhost.
+// Empty entries are skipped. Entries are returned in lower case.
 func ParseRegistries(s string) ([]string, error) {
 	var out []string
 	for e := range strings.SplitSeq(s, ",") {
@@ -54,9 +54,10 @@ func canonicalRegistry(r string) string {
 }
 
 // registryPolicy decides which registries the engine may contact to pull
-// an image. With a list, those alone. Without one, any public registry: a
-// registry named by an address that is not public, or by a local name, is
-// refused, and so is one whose name resolves to such an address.
+// an image. With a list, it allows those alone. Without one, it allows any
+// public registry. It refuses a registry named by an address that is not
+// public, or by a local name. It refuses one whose name resolves to such
+// an address too.
 //
 // The check cannot be airtight. The engine resolves the name again when
 // it pulls, and a name can change its answer in between. A registry may
@@ -174,8 +175,8 @@ var (
 	}
 )
 
-// addrKind says what kind of address a is when it is not a public one
-// ("loopback", "private"), or returns "".
+// addrKind says what kind of address a is when it is not a public one,
+// such as "loopback" or "private". It returns "" for a public one.
 func addrKind(a netip.Addr) string {
 	a = a.Unmap()
 	switch {

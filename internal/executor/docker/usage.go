@@ -13,11 +13,12 @@ import (
 // usageSampler follows the engine's stats stream of a running container and
 // keeps the peak memory and the CPU time seen so far.
 //
-// Best effort, by construction: the engine samples about once a second and
-// the container's cgroup is gone as soon as it exits, so the last second of
-// a run is not counted (a run shorter than the first sample reports zero).
-// Peak memory is the cgroup's own high-water mark where the engine reports it
-// (cgroup v1 memory.max_usage_in_bytes), else the highest usage sampled.
+// The figures are a best effort. The engine samples about once a second,
+// and the container's cgroup is gone as soon as it exits. The last second
+// of a run is therefore not counted. A run shorter than the first sample
+// reports zero. Peak memory is the cgroup's own high-water mark where the
+// engine reports it, as cgroup v1's memory.max_usage_in_bytes. Elsewhere
+// it is the highest usage sampled.
 type usageSampler struct {
 	cancel context.CancelFunc
 	done   chan struct{}

@@ -10,18 +10,22 @@ import (
 // non-root user before it is bind-mounted at /workspace.
 //
 // When the worker is root and the engine maps uids one to one, the tree is
-// chowned to the container user and the folder itself is mode 0700: the job
-// owns its files, no other user of the host can read them, and the worker,
-// as root, can still remove them afterwards. The folder is chowned last, so
-// a host process of the container's uid cannot swap a path under the walk.
-// Otherwise (a non-root worker in the docker group, a rootless or
-// userns-remapped engine) chown is not possible or would name the wrong
-// host user, so the tree is opened to everyone with chmod (directories
-// a+rwx, files a+rw); the worker's work dir, which other users cannot
-// list, and the folder's unguessable name are then what keep them out. The limit of that mode: files the job
-// creates belong to the container's host uid, and a non-root worker may be
-// unable to delete them from directories the job created with restrictive
-// modes.
+// chowned to the container user. The folder itself gets mode 0700. The job
+// owns its files, and no other user of the host can read them. The worker,
+// as root, can still remove them afterwards. The folder is chowned last,
+// so a host process of the container's uid cannot swap a path under the
+// walk.
+//
+// Otherwise chown is not possible, or would name the wrong host user. That
+// is so for a non-root worker in the docker group, and for a rootless or
+// userns-remapped engine. The tree is then opened to everyone with chmod:
+// directories get a+rwx and files a+rw. The worker's work dir, which
+// other users cannot list, and the folder's unguessable name then keep
+// them out.
+//
+// That mode has a limit. The files the job creates belong to the
+// container's host uid. A non-root worker may be unable to delete them
+// from directories the job created with restrictive modes.
 func (e *Executor) prepareWorkspace(dir string) error {
 	if e.chown {
 		if err := os.Chmod(dir, 0o700); err != nil {

@@ -1,6 +1,6 @@
-// Package noop is an executor that completes every attempt at once with exit
-// code 0 and no output. It exists to measure drover itself (drover bench);
-// workers offer it only when asked (--executor noop).
+// Package noop is an executor that completes every attempt at once with
+// exit code 0 and no output. drover bench uses it to measure drover
+// itself. Workers offer it only when asked with --executor noop.
 package noop
 
 import (

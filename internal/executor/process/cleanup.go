@@ -27,24 +27,29 @@ func (e *Executor) SetWorkDir(dir string) {
 
 // Cleanup kills the processes left behind by attempts this worker no
 // longer runs. A worker killed with -9 takes its jobs' direct children
-// with it (Pdeathsig), but not what they started in the background. Such
-// processes are found by the environment every job gets: DROVER_ATTEMPT_ID,
-// and DROVER_WORKSPACE, the attempt's workspace inside this worker's work
-// dir (HOME, which drover versions before DROVER_WORKSPACE matched, is
-// looked at when DROVER_WORKSPACE is missing). A job cannot set either.
-// A process that cleared its environment escapes this; Linux offers no
+// with it through Pdeathsig, but not what they started in the background.
+//
+// Such processes are found by the environment every job gets. That is
+// DROVER_ATTEMPT_ID, and DROVER_WORKSPACE, the attempt's workspace inside
+// this worker's work dir. A job cannot set either. A process without
+// DROVER_WORKSPACE is matched by HOME, as older drover versions set only
+// that.
+//
+// A process that cleared its environment escapes this. Linux offers no
 // stronger handle without cgroups.
 func (e *Executor) Cleanup(ctx context.Context, keep func(attemptID string) bool) (int, error) {
 	return e.sweep(ctx, keep, "killed a process left by an attempt this worker no longer runs")
 }
 
 // killEscaped kills the processes of attempt id that left its process
-// group (setsid, a daemon's double fork), found as Cleanup finds leftovers:
-// a cancel, a timeout or an output pipe still held after the group is gone
-// then leaves nothing of the job running. It waits at most escapeBound: a
-// read of /proc/<pid>/environ blocks while that process is stuck in the
-// kernel (a hung NFS mount), and a job's end must not wait for it; the
-// sweep goes on alone and ends with that read.
+// group. setsid and a daemon's double fork leave it. It finds them as
+// Cleanup finds leftovers. A cancel, a timeout or an output pipe still
+// held after the group is gone then leaves nothing of the job running.
+//
+// It waits at most escapeBound. A read of /proc/<pid>/environ blocks while
+// that process is stuck in the kernel, on a hung NFS mount say. A job's
+// end must not wait for it. The sweep goes on alone and ends with that
+// read.
 func (e *Executor) killEscaped(id string) int {
 	done := make(chan int, 1)
 	go func() {
@@ -100,9 +105,9 @@ func (e *Executor) sweep(ctx context.Context, keep func(attemptID string) bool, 
 		if ws == "" {
 			ws = homeWS
 		}
-		// The workspace must be exactly this work dir's of that attempt
-		// (<work dir>/<attempt id>-<suffix>), not something deeper: another
-		// worker's work dir may lie inside this one.
+		// The workspace must be exactly this work dir's of that attempt,
+		// <work dir>/<attempt id>-<suffix>. Something deeper does not
+		// count, as another worker's work dir may lie inside this one.
 		if !strings.HasPrefix(attempt, "att_") || !strings.HasPrefix(ws, attempt+"-") ||
 			strings.ContainsRune(ws, filepath.Separator) || keep(attempt) {
 			return ""
@@ -118,10 +123,11 @@ func (e *Executor) sweep(ctx context.Context, keep func(attemptID string) bool, 
 		if err != nil || pid == self || leftOver(de.Name()) == "" {
 			continue
 		}
-		// A pidfd, then the environment read again: the pidfd names the
-		// process of that second read or an earlier one that is gone, so
-		// if the pid was reused since the first read the second tells,
-		// and a signal through the pidfd never hits a newcomer.
+		// A pidfd comes first, then the environment is read again. The
+		// pidfd names the process of that second read, or an earlier one
+		// that is gone. If the pid was reused since the first read, the
+		// second read tells. A signal through the pidfd then never hits a
+		// newcomer.
 		pidfd, err := unix.PidfdOpen(pid, 0)
 		if errors.Is(err, unix.ESRCH) {
 			continue // gone
@@ -142,8 +148,8 @@ func (e *Executor) sweep(ctx context.Context, keep func(attemptID string) bool, 
 	return killed, nil
 }
 
-// killPid sends SIGKILL through pidfd, or to pid where no pidfd could be
-// opened (Linux before 5.3), and closes pidfd.
+// killPid sends SIGKILL through pidfd and closes it. Where no pidfd could
+// be opened, on an old kernel, it signals pid instead.
 func killPid(pid, pidfd int) error {
 	if pidfd < 0 {
 		return syscall.Kill(pid, syscall.SIGKILL)

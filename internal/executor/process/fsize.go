@@ -16,11 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// limitFileSize sets the file size limit (RLIMIT_FSIZE, soft and hard) of
-// the started process pid to n bytes. Go starts a child with no hook
-// between fork and exec, so this is set just after the exec: for that
-// moment, and in any child it forked then, the command runs without it.
-// The worker's measure of the workspace still bounds what that writes.
+// limitFileSize sets the file size limit of the started process pid to n
+// bytes. It sets RLIMIT_FSIZE, soft and hard.
+//
+// Go starts a child with no hook between fork and exec, so the limit is
+// set just after the exec. For that moment the command runs without it,
+// and so does any child it forked then. The worker's measure of the
+// workspace still bounds what those write.
 func limitFileSize(pid int, n int64) error {
 	lim := unix.Rlimit{Cur: uint64(n), Max: uint64(n)}
 	return unix.Prlimit(pid, unix.RLIMIT_FSIZE, &lim, nil)
@@ -55,18 +57,20 @@ var hasSysResource = sync.OnceValue(func() bool {
 })
 
 // limitStarted sets the file size limit of the command just started as
-// pid. Without trace it does so at once (limitFileSize).
+// pid. Without trace it calls limitFileSize at once.
 //
-// With trace (needsIDs, and the user is the job's alone) the command was
-// started with ptrace and stops at its exec, before it runs any code of its
-// own. This thread, the tracer, then takes the command's real uid and gid
-// for a moment, which lets it set the limit without CAP_SYS_RESOURCE, takes
-// its own back and lets the command go. While this thread has the
-// command's real uid, a process of that uid could signal it, and so stop or
-// kill the worker. The only one is the stopped command itself, as its uid
-// is its alone (User.Exclusive), so nothing can.
+// trace is set when needsIDs and the user is the job's alone. The command
+// was then started with ptrace and stops at its exec, before it runs any
+// code of its own. This thread, the tracer, takes the command's real uid
+// and gid for a moment. It can then set the limit without
+// CAP_SYS_RESOURCE. It takes its own ids back and lets the command go.
 //
-// tainted is true when this thread could not take back its own ids: the
+// While this thread has the command's real uid, a process of that uid
+// could signal it, and so stop or kill the worker. The only such process
+// is the stopped command itself, as User.Exclusive says its uid is its
+// alone. So nothing can.
+//
+// tainted is true when this thread could not take back its own ids. The
 // caller must then let the thread end rather than run anything else.
 func limitStarted(pid int, n int64, u *executor.User, trace bool) (err error, tainted bool) {
 	if !trace {
@@ -89,8 +93,8 @@ func limitStarted(pid int, n int64, u *executor.User, trace bool) (err error, ta
 }
 
 // waitExecStop waits until the traced child pid stops at its exec, or
-// ends; stopped says which. The stop is not consumed (WNOWAIT), nor is an
-// end: the process is reaped by cmd.Wait as any other.
+// ends. stopped says which. Neither the stop nor the end is consumed, as
+// it waits with WNOWAIT. cmd.Wait reaps the process as any other.
 func waitExecStop(pid int) (stopped bool, err error) {
 	for {
 		var info unix.Siginfo

@@ -20,9 +20,9 @@ import (
 // readSize is the most output read, and handed to the sink, at once.
 const readSize = 32 << 10
 
-// readBufs holds the pipes' read buffers between jobs: two fresh 32 KiB
-// buffers per job were a third of all a short job allocated on a busy
-// worker, and made the garbage collector run that much more often.
+// readBufs holds the pipes' read buffers between jobs. Fresh buffers for
+// each job were a large share of what a short job allocated on a busy
+// worker. They made the garbage collector run that much more often.
 var readBufs = sync.Pool{New: func() any { return new([readSize]byte) }}
 
 // proc is one started command: the leader of its own process group.
@@ -30,8 +30,9 @@ type proc struct {
 	cmd  *exec.Cmd
 	pgid int // the leader's pid
 	// exited is closed once the leader has exited. It is then a zombie
-	// until cmd.Wait reaps it, and while it is, its pid (and so the group
-	// id) cannot be reused: signals to -pgid reach only the job's processes.
+	// until cmd.Wait reaps it. Meanwhile its pid, which is the group id,
+	// cannot be reused. Signals to -pgid thus reach only the job's
+	// processes.
 	exited         chan struct{}
 	stdout, stderr *os.File // our read ends of the output pipes
 	closeOnce      sync.Once
@@ -113,11 +114,11 @@ func start(path string, argv []string, dir string, env []string, user *executor.
 	return p, nil
 }
 
-// outputPipe is os.Pipe for a child's output: the read end is ours and
-// goes through the runtime's poller, the write end is the child's and stays
+// outputPipe is os.Pipe for a child's output. The read end is ours and goes
+// through the runtime's poller. The write end is the child's and stays
 // blocking, as a program expects its stdout. os.Pipe would make both ends
-// pollable, and the write end blocking again when the child gets it: four
-// system calls per pipe for nothing.
+// pollable, then the write end blocking again when the child gets it.
+// That costs system calls for nothing.
 func outputPipe() (r, w *os.File, err error) {
 	var p [2]int
 	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
@@ -131,8 +132,9 @@ func outputPipe() (r, w *os.File, err error) {
 	// NewFile makes a non-blocking descriptor pollable, a blocking one not.
 	r, w = os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1")
 	if r.SetReadDeadline(time.Time{}) != nil {
-		// The poller refused it (no watch left, say): read it blocking,
-		// as os.Pipe would, rather than fail every read with EAGAIN.
+		// The poller refused it, with no watch left, say. It is then read
+		// blocking, as os.Pipe would, rather than fail every read with
+		// EAGAIN.
 		if err := syscall.SetNonblock(p[0], false); err != nil {
 			r.Close()
 			w.Close()
@@ -142,18 +144,19 @@ func outputPipe() (r, w *os.File, err error) {
 	return r, w, nil
 }
 
-// maxBusyDelay is the longest wait between two starts of a busy program;
-// the waits double from a millisecond, about half a second in all.
+// maxBusyDelay is the longest wait between two starts of a busy program.
+// The waits double from a millisecond.
 const maxBusyDelay = 256 * time.Millisecond
 
-// spawn starts path, and falls back to running it with /bin/sh when the
-// kernel refuses it as a format it cannot execute and it looks like text:
-// a script without a #! line, which is what a POSIX shell and execvp do.
+// spawn starts path. When the kernel refuses it as a format it cannot
+// execute and it looks like text, spawn runs it with /bin/sh. It is then a
+// script without a #! line, and a POSIX shell and execvp do the same.
 //
-// A program just written, a bundle's, can be busy for a moment (ETXTBSY):
-// a process forked meanwhile for another attempt holds the descriptor it
-// was written through until that process execs (golang.org/issue/22315).
-// The start is tried again for up to half a second.
+// A program just written, such as a bundle's, can be busy for a moment
+// with ETXTBSY. A process forked meanwhile for another attempt holds the
+// descriptor it was written through until that process execs. See
+// golang.org/issue/22315. The start is then tried again, with waits that
+// double up to maxBusyDelay.
 func spawn(path string, argv []string, dir string, env []string, attrs childAttrs, stdout, stderr *os.File) (*exec.Cmd, error) {
 	cmd := command(path, argv, dir, env, attrs, stdout, stderr)
 	err := cmd.Start()
@@ -176,9 +179,9 @@ type childAttrs struct {
 	trace bool                // stop at the exec, for limitStarted
 }
 
-// credential is what the child switches to: nil keeps the worker's user;
-// otherwise the user's uid and gid and no supplementary groups (an empty
-// Groups with NoSetGroups false clears them).
+// credential is what the child switches to. nil keeps the worker's user.
+// Otherwise the child takes the user's uid and gid and no supplementary
+// groups. An empty Groups with NoSetGroups false clears those.
 func credential(u *executor.User) *syscall.Credential {
 	if u == nil {
 		return nil
@@ -204,9 +207,9 @@ func command(path string, argv []string, dir string, env []string, attrs childAt
 	}
 }
 
-// waitExited blocks until the process pid has exited, without reaping it
-// (waitid with WNOWAIT), so its process group id stays reserved until
-// cmd.Wait. The syscall package has no waitid, hence the raw call.
+// waitExited blocks until the process pid has exited, without reaping it.
+// It calls waitid with WNOWAIT, so the process group id stays reserved
+// until cmd.Wait. The syscall package has no waitid, hence the raw call.
 func waitExited(pid int) {
 	const pPID = 1     // P_PID
 	var info [128]byte // siginfo_t, unused
@@ -266,8 +269,8 @@ func (p *proc) signal(sig syscall.Signal) {
 }
 
 // await returns once the leader has exited. If ctx is done first it stops
-// the group: SIGTERM, then SIGKILL after grace (at once when grace is 0, or
-// when hurry is closed).
+// the group. It sends SIGTERM, then SIGKILL after grace. SIGKILL comes at
+// once when grace is 0 or hurry is closed.
 func (p *proc) await(ctx context.Context, grace time.Duration, hurry <-chan struct{}) {
 	select {
 	case <-p.exited:
@@ -289,9 +292,9 @@ func (p *proc) await(ctx context.Context, grace time.Duration, hurry <-chan stru
 	defer deadline.Stop()
 	select {
 	case <-p.exited:
-		// The leader is gone, often a `sh -c` wrapper that dies on SIGTERM
-		// at once, but the processes it started got SIGTERM too and may
-		// still be cleaning up: give them the rest of the grace period
+		// The leader is gone. It is often a `sh -c` wrapper that dies on
+		// SIGTERM at once. The processes it started got SIGTERM too and
+		// may still be cleaning up. They get the rest of the grace period
 		// before the caller kills the group.
 		p.awaitGroup(deadline.C, hurry)
 	case <-deadline.C:
@@ -304,9 +307,9 @@ func (p *proc) await(ctx context.Context, grace time.Duration, hurry <-chan stru
 }
 
 // awaitGroup returns when no live process is left in the group, or when
-// deadline fires. The kernel does not notify us when a process that is not
-// our child exits, so this polls /proc, from every 5 ms up to every 100 ms;
-// it runs only during a grace period.
+// deadline fires. The kernel does not tell us when a process that is not
+// our child exits. awaitGroup therefore polls /proc, less often as it
+// waits longer. It runs only during a grace period.
 func (p *proc) awaitGroup(deadline <-chan time.Time, hurry <-chan struct{}) {
 	interval := 5 * time.Millisecond
 	for groupAlive(p.pgid) {

@@ -18,8 +18,8 @@ import (
 )
 
 // drainBound is how long Run keeps reading output after the command's
-// process group has been killed. Pipes normally close at once; only a
-// process that left the group (setsid, setpgid) can hold them open.
+// process group has been killed. Pipes normally close at once. Only a
+// process that left the group with setsid or setpgid can hold them open.
 const drainBound = 2 * time.Second
 
 // Executor runs tasks as local processes. It is safe for concurrent use;
@@ -41,107 +41,141 @@ func New(logger *slog.Logger) *Executor {
 // Name returns "process".
 func (e *Executor) Name() string { return drover.ExecutorProcess }
 
-// Run runs t.Spec.Command in t.Workspace with the environment of
-// executor.Env (never the worker's own) and stdin from /dev/null, streaming
-// stdout and stderr into out as they arrive. It returns once the command
-// and its process group are gone and the output is drained.
+// Run runs t.Spec.Command in t.Workspace and streams its stdout and
+// stderr into out as they arrive. The command gets the environment of
+// executor.Env, never the worker's own, and stdin from /dev/null. Run
+// returns once the command and its process group are gone and the output
+// is drained.
 //
-// When ctx is done it sends SIGTERM to the process group and SIGKILL after
-// t.Grace (at once when Grace is zero). Whatever is left of the group when
-// the command itself exits is killed (after a cancel, once the rest of the
-// grace has passed), so background children do not outlive the job. A
-// command that is missing or cannot be executed ends with exit code 127 or
-// 126 and says why on stderr and in the result's Message, as a shell
-// would; one that cannot be started for another reason (the workspace is
-// gone, the machine has no process left) returns executor.Failed. Either
-// way t.OnStart is not called.
+// When ctx is done, Run sends SIGTERM to the process group. SIGKILL
+// follows after t.Grace, or at once when Grace is zero. Whatever is left of
+// the group when the command exits is killed, so background children do
+// not outlive the job. After a cancel, that kill waits for the rest of
+// the grace.
 //
-// A positive t.WorkspaceLimit is the process's file size limit (see
-// limitFileSize).
+// A command that is missing or cannot be executed ends as a shell ends it.
+// Its exit code is 127 or 126, and the reason goes to stderr and the
+// result's Message. A command that cannot start for another reason
+// returns executor.Failed. A workspace that is gone is such a reason, and
+// so is a machine with no process left. In both cases t.OnStart is not
+// called.
 //
-// t.OnStart runs on Run's goroutine once the process has started, and ctx
-// is watched from when it returns; output flows meanwhile. Run also waits
-// for out.Write: a sink that blocks holds the reading, and so the command
-// once its pipes are full.
+// A positive t.WorkspaceLimit is the process's file size limit. See
+// limitFileSize.
+//
+// t.OnStart runs on Run's goroutine once the process has started. Output
+// flows meanwhile, and ctx is watched from when OnStart returns. Run waits
+// for out.Write. A sink that blocks therefore holds the reading, and then
+// the command once its pipes are full.
 func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink) executor.Result {
-	argv := t.Spec.Command
-	if len(argv) == 0 || argv[0] == "" {
-		return executor.Failed("the job has no command")
-	}
-	if t.Workspace == "" {
-		return executor.Failed("the attempt has no workspace directory")
-	}
-	env := executor.Env(t, t.Workspace, "")
-	// A name with a slash is executed as it is: the checks that explain a
-	// failure (workspace, file, permissions) run only if it fails, which
-	// saves three system calls on every start. A bare name is searched in
-	// PATH first, as a shell would, in a workspace that must exist.
-	path := argv[0]
-	if !strings.Contains(path, "/") {
-		if err := checkWorkspace(t.Workspace); err != nil {
-			return executor.Failed(err.Error())
-		}
-		var err error
-		if path, err = resolve(argv[0], t.Workspace, envPath(env)); err != nil {
-			return cannotStart(out, err)
-		}
-	}
-	p, err := start(path, argv, t.Workspace, env, t.User, t.WorkspaceLimit)
-	if err != nil {
-		return cannotStart(out, notStarted(argv[0], path, t.Workspace, env, t.User, err))
+	p, path, failed := startTask(t, out)
+	if p == nil {
+		return failed
 	}
 	log := lazylog.With(e.log, "attempt", t.AttemptID, "pid", p.pgid)
 	log.Debug("process started", "path", path)
 	if p.limitErr != nil {
 		log.Warn("cannot set the job's file size limit", "err", p.limitErr)
 	}
-
 	drained := p.copyOutput(out)
 	if t.OnStart != nil {
 		t.OnStart(0)
 	}
+	waitErr := e.end(ctx, p, t)
+	e.drain(p, drained, t.AttemptID, log)
+	return exitResult(p, waitErr, log)
+}
 
+// startTask starts t's command with its output on pipes. It returns the
+// started process and the path it ran. A command that did not start gives
+// a nil process and its result.
+//
+// A name with a slash is executed as it is. The checks that explain a
+// failure then run only if it fails, which saves system calls on every
+// start. A bare name is searched in PATH first, as a shell would, and the
+// workspace must exist.
+func startTask(t *executor.Task, out executor.Sink) (*proc, string, executor.Result) {
+	argv := t.Spec.Command
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, "", executor.Failed("the job has no command")
+	}
+	if t.Workspace == "" {
+		return nil, "", executor.Failed("the attempt has no workspace directory")
+	}
+	env := executor.Env(t, t.Workspace, "")
+	path := argv[0]
+	if !strings.Contains(path, "/") {
+		if err := checkWorkspace(t.Workspace); err != nil {
+			return nil, "", executor.Failed(err.Error())
+		}
+		var err error
+		if path, err = resolve(argv[0], t.Workspace, envPath(env)); err != nil {
+			return nil, "", cannotStart(out, err)
+		}
+	}
+	p, err := start(path, argv, t.Workspace, env, t.User, t.WorkspaceLimit)
+	if err != nil {
+		return nil, "", cannotStart(out, notStarted(argv[0], path, t.Workspace, env, t.User, err))
+	}
+	return p, path, executor.Result{}
+}
+
+// end waits for the command to exit, or stops it when ctx ends. It then
+// kills what is left of its group and reaps it. It returns cmd.Wait's
+// error.
+//
+// The leader is not reaped when the group is killed, so the group id
+// cannot have been reused. The kill makes background children die and let
+// go of the output pipes.
+//
+// After a stop on purpose, such as a cancel or a timeout, the processes
+// that left the group go too. After a command that ended on its own they
+// are looked for only if they hold its output, or at the worker's next
+// start. A sweep of /proc costs more than a short job.
+func (e *Executor) end(ctx context.Context, p *proc, t *executor.Task) error {
 	p.await(ctx, t.Grace, t.Hurry)
-	// The leader has exited but is not reaped, so the group id cannot have
-	// been reused: kill what it left behind, so background children die
-	// and let go of the output pipes.
 	p.signal(syscall.SIGKILL)
 	waitErr := p.cmd.Wait()
-	// Stopped on purpose (cancel, timeout): processes that left the group
-	// go too. After a command that ended on its own they are looked for
-	// only if they hold its output (below), or at the worker's next start:
-	// a sweep of /proc costs more than a short job.
 	if ctx.Err() != nil {
 		e.killEscaped(t.AttemptID)
 	}
+	return waitErr
+}
 
+// drain waits until the output is read to its end, drained being closed
+// then. It waits drainBound at most.
+//
+// A pipe still open after that is held by a process outside the group,
+// one that called setsid or setpgid. drain then kills the attempt's
+// processes that are left, found by their environment. If that does not
+// free the output, it stops reading. Whatever such a process writes from
+// then on is lost.
+func (e *Executor) drain(p *proc, drained <-chan struct{}, attemptID string, log *slog.Logger) {
 	bound := time.NewTimer(e.drainBound)
+	defer p.closeOutput()
 	select {
 	case <-drained:
 		bound.Stop()
+		return
 	case <-bound.C:
-		// Some process outside the group (it called setsid or setpgid)
-		// still holds a pipe: kill this attempt's processes that are left
-		// (found by their environment), and if that does not free the
-		// output, stop reading: whatever it writes from now on is lost.
-		freed := false
-		if e.killEscaped(t.AttemptID) > 0 {
-			bound.Reset(e.drainBound)
-			select {
-			case <-drained:
-				freed = true
-			case <-bound.C:
-			}
-		}
-		if !freed {
-			log.Warn("output still open after the job's process group was killed; a process that left the group holds it; dropping further output",
-				"waited", e.drainBound)
-			p.closeOutput()
-			<-drained
+	}
+	if e.killEscaped(attemptID) > 0 {
+		bound.Reset(e.drainBound)
+		select {
+		case <-drained:
+			return
+		case <-bound.C:
 		}
 	}
+	log.Warn("output still open after the job's process group was killed; a process that left the group holds it; dropping further output",
+		"waited", e.drainBound)
 	p.closeOutput()
+	<-drained
+}
 
+// exitResult is the result of a command that ran, from its process state.
+// waitErr is what cmd.Wait returned.
+func exitResult(p *proc, waitErr error, log *slog.Logger) executor.Result {
 	st := p.cmd.ProcessState
 	if st == nil {
 		return executor.Failed("wait for the process: " + waitErr.Error())
@@ -154,10 +188,10 @@ func (e *Executor) Run(ctx context.Context, t *executor.Task, out executor.Sink)
 	return res
 }
 
-// notStarted explains why the command at path (argv0 as given) did not
-// start: a missing workspace or one the job's user cannot enter, a file
-// that is missing, a directory or not executable, or, the file being fine,
-// its contents or its interpreter.
+// notStarted explains why the command at path did not start. argv0 is the
+// name as given. The workspace may be missing, or the job's user may not
+// enter it. The file may be missing, a directory or not executable. When
+// the file is fine, its contents or its interpreter are at fault.
 func notStarted(argv0, path, dir string, env []string, user *executor.User, err error) error {
 	if werr := checkWorkspace(dir); werr != nil {
 		return werr
@@ -180,11 +214,15 @@ func notStarted(argv0, path, dir string, env []string, user *executor.User, err 
 	return startError(argv0, inDir(dir, path), err)
 }
 
-// cannotStart is the result of a command that did not start. One that
-// cannot be run for a reason of its own (see cannotRun) ends as a shell
-// ends it: the reason on stderr and exit code 127 or 126, a failure of the
-// job, which another worker would not cure. Any other error is the
-// machine's: executor_error, and the job goes to another worker.
+// cannotStart is the result of a command that did not start.
+//
+// A command that cannot run for a reason of its own ends as a shell ends
+// it. See cannotRun. The reason goes to stderr, and the exit code is 127
+// or 126. That is a failure of the job, which another worker would not
+// cure.
+//
+// Any other error is the machine's. The result is executor_error, and the
+// job goes to another worker.
 func cannotStart(out executor.Sink, err error) executor.Result {
 	var cr *cannotRun
 	if !errors.As(err, &cr) {

@@ -10,9 +10,9 @@ import (
 	"github.com/drover-dev/drover/internal/executor"
 )
 
-// Executor is the process executor. It relies on Linux (process groups with
-// Pdeathsig, waitid, /proc); elsewhere every run fails with executor_error,
-// so the rest of drover still builds and runs for development.
+// Executor is the process executor. It needs Linux, and elsewhere every
+// run fails with executor_error. The rest of drover still builds and runs
+// there for development.
 type Executor struct{}
 
 // New returns a process executor.

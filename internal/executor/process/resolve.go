@@ -16,8 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The messages below end up on the job for its user to read, so they say
-// what is wrong in the user's terms and, where there is one, the fix.
+// The messages below end up on the job for its user to read. They say what
+// is wrong in the user's terms, and the fix where there is one.
 
 var (
 	errIsDir     = errors.New("is a directory")
@@ -28,10 +28,10 @@ var (
 
 const chmodHint = "chmod +x it before packing the bundle, or run it through its interpreter, like: sh ./run.sh"
 
-// cannotRun is a command that cannot be run for a reason of its own: it
-// is not there (exit code 127) or it is there but cannot be executed
-// (126), the codes a shell and docker run give. Any other error starting a
-// command is the machine's.
+// cannotRun is a command that cannot be run for a reason of its own.
+// A command that is not there exits 127. One that is there but cannot be
+// executed exits 126. A shell and docker run give the same codes. Any
+// other error starting a command is the machine's.
 type cannotRun struct {
 	code int
 	msg  string
@@ -76,13 +76,15 @@ func envPath(env []string) string {
 	return ""
 }
 
-// resolve finds the program the way a POSIX shell in dir would, and
-// returns the path to execute as that shell would pass it to execve: a
-// name with a slash is used as it is (relative to dir), any other name is
-// searched in pathList, where empty and relative entries are relative to
-// dir too, and the first executable regular file wins. The path is what a
-// script sees as $0; a relative one is evaluated in dir (see exec.Cmd.Path),
-// never in the worker's own working directory.
+// resolve finds the program the way a POSIX shell in dir would. It returns
+// the path to execute as that shell would pass it to execve.
+//
+// A name with a slash is used as it is, relative to dir. Any other name is
+// searched in pathList, and the first executable regular file wins. Empty
+// and relative entries of pathList are relative to dir too.
+//
+// The path is what a script sees as $0. A relative one is evaluated in
+// dir, never in the worker's own working directory. See exec.Cmd.Path.
 func resolve(name, dir, pathList string) (string, error) {
 	if strings.Contains(name, "/") {
 		err := checkExecutable(inDir(dir, name))
@@ -149,8 +151,8 @@ func checkExecutable(p string) error {
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return errNoExecBit
 	}
-	// The mode has an execute bit, but maybe not for us, or the file
-	// system is mounted noexec; access(2) knows both.
+	// The mode has an execute bit, but maybe not for us. The file system
+	// may also be mounted noexec. access(2) knows both.
 	const xOK = 1
 	if err := syscall.Access(p, xOK); err != nil {
 		// A noexec mount is the machine's setup, not the job's doing.
@@ -163,10 +165,11 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// startError explains an error from starting the resolved program (path,
-// as seen from the worker) for the user. resolve already checked the file,
-// so an error here is about its contents or its interpreter, or else the
-// machine's (no memory, no process slot left).
+// startError explains to the user an error from starting the resolved
+// program. path is the program as the worker sees it. resolve already
+// checked the file. An error here is thus about its contents or its
+// interpreter, or else the machine's, such as no memory or no process
+// slot left.
 func startError(name, path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.ENOENT):

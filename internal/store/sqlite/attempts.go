@@ -68,9 +68,9 @@ func getAttempt(x *session, id string) (*drover.Attempt, error) {
 	return &a, nil
 }
 
-// activeAttempt reads an attempt a worker is calling about: ENOTFOUND when
-// unknown, ECONFLICT when it has ended, which is what fences off a worker
-// that lost its lease.
+// activeAttempt reads an attempt a worker is calling about. An unknown
+// attempt gives ENOTFOUND. One that has ended gives ECONFLICT, which is
+// what fences off a worker that lost its lease.
 func activeAttempt(x *session, id string) (*drover.Attempt, error) {
 	a, err := getAttempt(x, id)
 	if err != nil {
@@ -251,9 +251,9 @@ func (s *Store) AcceptAttempt(ctx context.Context, id string, now time.Time) (*d
 	return a, err
 }
 
-// acknowledged changes a as an acknowledgement at t (unix nanoseconds)
-// changes its row: qAcceptAttempt, qStartAttempt and a start reported with
-// the end set accepted_at and delivered_at to t where they are NULL.
+// acknowledged changes a as an acknowledgement at t changes its row. t is
+// in unix nanoseconds. qAcceptAttempt, qStartAttempt and a start reported
+// with the end set accepted_at and delivered_at to t where they are NULL.
 func acknowledged(a *drover.Attempt, t int64) {
 	if a.AcceptedAt == nil {
 		acc := fromUnixNano(t)
@@ -309,10 +309,10 @@ func assignedAt(a *drover.Attempt) int64 {
 	return unixNano(*a.AssignedAt)
 }
 
-// attemptsWith returns the attempts of a's job given a, its active attempt
-// as it now is. A first attempt is the only one (a job has one active
-// attempt at a time, and later ones are made only after it ended), so no
-// read is needed for the common case.
+// attemptsWith returns the attempts of a's job, given a, its active
+// attempt as it now is. A first attempt is the only one, so the common
+// case needs no read. A job has one active attempt at a time, and later
+// ones are made only after it ended.
 func attemptsWith(x *session, a *drover.Attempt) ([]drover.Attempt, error) {
 	if a.N == 1 {
 		return []drover.Attempt{*a}, nil

@@ -25,8 +25,8 @@ var (
 	qNewBlob        = writeQuery(`INSERT INTO bundle_blobs (created_at) VALUES (?) RETURNING id`)
 	qPutChunk       = writeQuery(`INSERT INTO bundle_chunks (blob, n, data) VALUES (?, ?, ?)`)
 	qDeleteBlob     = writeQuery(`DELETE FROM bundle_blobs WHERE id = ?`)
-	// A batch of the bundles no job names, last uploaded before ?1; their
-	// blobs go with them (trigger bundles_delete_blob).
+	// A batch of the bundles no job names, last uploaded before ?1. The
+	// trigger bundles_delete_blob removes their blobs with them.
 	qDeleteUnusedBundles = writeQuery(`DELETE FROM bundles WHERE sha256 IN (
 		SELECT sha256 FROM bundles b WHERE uploaded_at < ?1
 		AND NOT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_bundle WHERE bundle = b.sha256 AND bundle != '')

@@ -15,22 +15,26 @@ import (
 // commit does not keep a long line of callers waiting for the last of them.
 const maxGroup = 256
 
-// Group commit. With synchronous=FULL every commit waits for the disk, and
-// a write transaction also pays BEGIN and COMMIT; both dominate a short
-// call. Write calls are therefore queued to one goroutine, the committer,
-// which takes every call waiting (up to maxGroup) and runs them in one
-// transaction. A call that fails is rolled back alone, as if it had run in
-// a transaction of its own, and the others go on: the group then runs again
-// with each call inside its own SAVEPOINT (see commitGroup). Every caller gets its answer after the one COMMIT, so a
-// call that returns nil is on disk exactly as before; a failed COMMIT fails
-// every call of the group. Calls run in arrival order and each sees the
-// writes of those before it, as serial transactions would.
+// Group commit. Write calls are queued to one goroutine, the committer. It
+// takes every call waiting, up to maxGroup, and runs them in one
+// transaction. With synchronous=FULL every commit waits for the disk, and
+// a write transaction also pays BEGIN and COMMIT. Both dominate a short
+// call, and a group shares them.
+//
+// A call that fails is rolled back alone, as if it had run in a
+// transaction of its own, and the others go on. The group then runs again
+// with each call inside its own SAVEPOINT. See commitGroup.
+//
+// Every caller gets its answer after the one COMMIT. A call that returns
+// nil is therefore on disk, as with a transaction of its own. A failed
+// COMMIT fails every call of the group. Calls run in arrival order. Each
+// sees the writes of those before it, as serial transactions would.
 //
 // A call whose context is done before its turn is not run. Once running, a
-// call's statements ignore its context's cancellation: interrupting a
+// call's statements ignore its context's cancellation. Interrupting a
 // statement rolls back the whole transaction in SQLite, which would undo
-// the other calls of the group. Its result is then kept, as it is when a
-// caller goes away just after a commit.
+// the other calls of the group. The call's result is then kept, as it is
+// when a caller goes away just after a commit.
 type committer struct {
 	mu      sync.RWMutex // held for reading while queueing; Close takes it to stop new calls
 	closed  bool
@@ -72,11 +76,11 @@ func (s *Store) write(ctx context.Context, fn func(x *session) error) error {
 	return s.enqueue(ctx, &writeCall{ctx: ctx, fn: fn, err: make(chan error, 1)})
 }
 
-// writeLazy is write for a call nobody waits on closely (a heartbeat): when
-// only such calls are queued, the committer gathers them for up to
-// lazyWait so that many share one commit, instead of paying a transaction
-// and an fsync each as they trickle in. Any other call ends the wait at
-// once, so it never delays them.
+// writeLazy is write for a call nobody waits on closely, such as a
+// heartbeat. When only such calls are queued, the committer gathers them
+// for up to lazyWait. Many then share one commit, instead of paying a
+// transaction and an fsync each as they trickle in. Any other call ends
+// the wait at once, so the wait never delays it.
 func (s *Store) writeLazy(ctx context.Context, fn func(x *session) error) error {
 	return s.enqueue(ctx, &writeCall{ctx: ctx, fn: fn, err: make(chan error, 1), lazy: true})
 }
@@ -102,10 +106,10 @@ func (s *Store) enqueue(ctx context.Context, c *writeCall) error {
 
 func (c *committer) started() bool { return c.running }
 
-// CommitStats reports how many write transactions the store has run and how
-// many write calls they carried, since it opened: their ratio is how well
-// concurrent calls share commits (and so fsyncs). A group run again after
-// a failed call counts again.
+// CommitStats reports how many write transactions the store has run since
+// it opened, and how many write calls they carried. Their ratio is how
+// well concurrent calls share commits, and so fsyncs. A group run again
+// after a failed call counts again.
 func (s *Store) CommitStats() (transactions, calls uint64) {
 	return s.commits.transactions.Load(), s.commits.carried.Load()
 }
@@ -166,9 +170,9 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// gatherLazy adds to a group of lazy calls what comes in within lazyWait,
-// until a call that is not lazy comes, the group is full, or the store
-// closes.
+// gatherLazy adds to a group of lazy calls what comes in within lazyWait.
+// It stops early when a call that is not lazy comes, when the group is
+// full, or when the store closes.
 func (s *Store) gatherLazy(group []*writeCall) []*writeCall {
 	t := time.NewTimer(s.commits.wait)
 	defer t.Stop()
@@ -213,12 +217,12 @@ func (s *Store) closeCommitter() {
 
 // commitGroup runs calls in one transaction and answers them.
 //
-// It first runs them one after the other with no savepoint: the common
+// It first runs them one after the other with no savepoint. The common
 // case, where every call succeeds, then costs no statement beyond the
-// calls' own. If one fails, the transaction is rolled back and the group
-// runs again with a savepoint around each call (commitIsolated), so the
-// failure is rolled back alone. Calls run twice that way are harmless:
-// nothing of the first run was committed, and each call sets its results
+// calls' own. If one fails, the transaction is rolled back. The group then
+// runs again through commitIsolated, with a savepoint around each call, so
+// the failure is rolled back alone. Calls run twice that way are harmless.
+// Nothing of the first run was committed, and each call sets its results
 // afresh when it runs.
 func (s *Store) commitGroup(calls []*writeCall) (again []*writeCall) {
 	tx, err := s.w.BeginTx(context.Background(), nil)
@@ -247,10 +251,10 @@ func (s *Store) commitGroup(calls []*writeCall) (again []*writeCall) {
 }
 
 // commitIsolated runs calls in one transaction, each inside its own
-// savepoint, and answers them. If a failure breaks the transaction itself
-// (a savepoint cannot be rolled back to), the call that failed gets its
-// error and the others are returned, to run again in a fresh transaction:
-// nothing of theirs was committed.
+// savepoint, and answers them. A failure may break the transaction itself,
+// when a savepoint cannot be rolled back to. The call that failed then gets
+// its error. The others are returned to run again in a fresh transaction,
+// as nothing of theirs was committed.
 func (s *Store) commitIsolated(calls []*writeCall) (again []*writeCall) {
 	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {

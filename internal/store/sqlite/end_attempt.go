@@ -188,8 +188,8 @@ var qRequeueJob = writeQuery(`UPDATE jobs SET state = 'QUEUED', exit_code = coal
 	WHERE id = ?8`)
 
 // requeueJob runs qRequeueJob on j's row, then changes j as it changed the
-// row, line by line. Values go through what the row holds (unix
-// nanoseconds, UTC, 64-bit integers), as a read would.
+// row, line by line. Values go through what the row holds, as a read would.
+// The row holds unix nanoseconds, UTC and 64-bit integers.
 func requeueJob(x *session, j *drover.Job, o store.JobOutcome, at int64) error {
 	jr, fr := boolInt(o.JobRetry), boolInt(o.FleetRetry)
 	if _, err := x.exec(qRequeueJob, nullInt(o.ExitCode), string(o.Reason), o.Message, at,
@@ -218,9 +218,9 @@ func requeueJob(x *session, j *drover.Job, o store.JobOutcome, at int64) error {
 	return nil
 }
 
-// qFinishJob ends a job with its attempt. A start reported with the end
-// (?8, else NULL) is the job's start, unless an earlier attempt of this run
-// already set one.
+// qFinishJob ends a job with its attempt. A start reported with the end is
+// the job's start, unless an earlier attempt of this run already set one.
+// ?8 holds that start, or NULL.
 var qFinishJob = writeQuery(`UPDATE jobs SET state = ?1, exit_code = coalesce(?2, exit_code),
 	reason = ?3, message = ?4, completed_at = ?5, not_before = NULL,
 	job_retries = job_retries + ?6, fleet_retries = fleet_retries + ?7, started_at = coalesce(started_at, ?8)

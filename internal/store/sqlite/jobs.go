@@ -19,8 +19,8 @@ import (
 // DefaultListLimit is the page size of ListJobs when the filter gives none.
 const DefaultListLimit = 100
 
-// noCursor sorts after every job id (ids are ASCII; this is U+10FFFF), so
-// the first page and the next ones share one statement.
+// noCursor sorts after every job id, as ids are ASCII and this is
+// U+10FFFF. The first page and the next ones then share one statement.
 const noCursor = "\U0010FFFF"
 
 var (
@@ -29,9 +29,10 @@ var (
 	qJobAttempts    = readQuery(`SELECT ` + attemptCols + ` FROM attempts a WHERE a.job_id = ? ORDER BY a.n`)
 	qListJobs       = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE id < ? ORDER BY id DESC LIMIT ?`)
 	qListJobsIn     = readQuery(`SELECT ` + jobCols + ` FROM jobs WHERE state = ? AND id < ? ORDER BY id DESC LIMIT ?`)
-	// Without statistics the planner prefers jobs_state_id and sorts every
-	// queued job on each pass; INDEXED BY pins the index that is already in
-	// order, and makes Open fail loudly should the index ever go missing.
+	// INDEXED BY pins the index that is already in order. Without
+	// statistics the planner prefers jobs_state_id and sorts every queued
+	// job on each pass. The pin also makes Open fail loudly should the
+	// index ever go missing.
 	qQueuedJobs = readQuery(`SELECT ` + jobCols + ` FROM jobs INDEXED BY jobs_queue
 		WHERE state = 'QUEUED' ORDER BY priority DESC, queue_rank, id`)
 	qCountJobs = readQuery(`SELECT state, count(*) FROM jobs GROUP BY state`)
@@ -43,8 +44,8 @@ var (
 		ON CONFLICT (idem_key) DO NOTHING`)
 	qBundleExists     = writeQuery(`SELECT EXISTS (SELECT 1 FROM bundles WHERE sha256 = ?)`)
 	qSetPendingReason = writeQuery(`UPDATE jobs SET pending_reason = ? WHERE id = ? AND state = 'QUEUED'`)
-	// What an earlier attempt left (its exit code, "retry 2 of 3") goes:
-	// the job ends cancelled, not as that attempt did.
+	// What an earlier attempt left goes, such as its exit code or "retry 2
+	// of 3". The job ends cancelled, not as that attempt did.
 	qCancelJobNow = writeQuery(`UPDATE jobs SET state = 'CANCELLED', reason = 'cancelled', message = 'cancelled',
 		exit_code = NULL, pending_reason = '', not_before = NULL,
 		completed_at = ?1, cancel_requested_at = coalesce(cancel_requested_at, ?1) WHERE id = ?2`)
@@ -103,8 +104,8 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 	if job.ID == "" || job.CreatedAt.IsZero() {
 		return nil, false, drover.Errorf(drover.EINVALID, "create job: id and createdAt are required")
 	}
-	// The new row is known without reading it back (a write call runs on
-	// the one writer every other write waits for): every column not set by
+	// The new row is known without reading it back. A write call runs on
+	// the one writer every other write waits for. Every column not set by
 	// qInsertJob holds its default. The spec goes through JSON as a read
 	// would, so nil and empty collections come back the same way. Both are
 	// done here, before the call waits for the writer, rather than on it.
@@ -163,23 +164,24 @@ func (s *Store) CreateJob(ctx context.Context, job *drover.Job, idemKey string) 
 		return nil, false, err
 	}
 	if created {
-		// Committed: the scheduler and delivery, which read the spec next,
-		// need not decode it again.
+		// The job is committed. The scheduler and delivery read the spec
+		// next, and need not decode it again.
 		s.specs.put(made.ID, made.Spec)
 	}
 	return out, created, nil
 }
 
-// readBack returns sp as decoding its JSON would, without the decoding:
-// empty collections become nil (they are omitted), the rest is copied so
+// readBack returns sp as decoding its JSON would, without the decoding.
+// Empty collections become nil, as JSON omits them. The rest is copied, so
 // the result shares nothing with sp. ok is false when a string is not
-// valid UTF-8 (JSON would replace the bad bytes); decode then.
+// valid UTF-8, since JSON would replace the bad bytes. The caller then
+// decodes.
 func readBack(sp *drover.JobSpec) (out drover.JobSpec, ok bool) {
 	if !validUTF8(sp) {
 		return out, false
 	}
 	out = *sp
-	out.Command = slices.Clone(sp.Command) // nil stays nil, empty stays empty ("command": [])
+	out.Command = slices.Clone(sp.Command) // nil stays nil, and empty stays empty as "command": []
 	out.Env, out.Constraints, out.RetryOn = nil, nil, nil
 	if len(sp.Env) > 0 {
 		out.Env = maps.Clone(sp.Env)
@@ -262,8 +264,9 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 			return err
 		})
 	default:
-		// Several states: the head of each from its index, merged, rather
-		// than one query that would sort every job of those states.
+		// With several states, the head of each comes from its index, and
+		// the heads are merged. One query would sort every job of those
+		// states.
 		err = s.readTx(ctx, func(x *session) error {
 			seen := map[drover.JobState]bool{}
 			for _, st := range states {
@@ -295,11 +298,11 @@ func (s *Store) ListJobs(ctx context.Context, f drover.JobFilter) ([]drover.Job,
 
 // QueuedJobs implements store.Store. A limit of 0 or less returns them all.
 //
-// The limit is not a bound parameter of the query: SQLite's planner weighs
+// The limit is not a bound parameter of the query. SQLite's planner weighs
 // a LIMIT's value, so a statement whose LIMIT parameter changes is compiled
-// again at its next step, and the passes of a busy fleet ask for a
-// different number almost every time. Rows come from the index in order,
-// one step each, so stopping after limit of them reads no more.
+// again at its next step. The passes of a busy fleet ask for a different
+// number almost every time. Rows come from the index in order, one step
+// each, so stopping after limit of them reads no more.
 func (s *Store) QueuedJobs(ctx context.Context, limit int) ([]drover.Job, error) {
 	var js []drover.Job
 	err := s.read(ctx, func(x *session) error {
@@ -362,8 +365,9 @@ func (s *Store) SetPendingReasons(ctx context.Context, reasons map[string]string
 }
 
 // CancelJob implements store.Store. An attempt counts as acknowledged once
-// the worker accepted or started it; before that the worker may never have
-// seen it, so the job is cancelled at once and a late start gets ECONFLICT.
+// the worker accepted or started it. Before that the worker may never have
+// seen it. The job is then cancelled at once, and a late start gets
+// ECONFLICT.
 func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (*drover.Job, error) {
 	var j *drover.Job
 	err := s.write(ctx, func(x *session) (err error) {
@@ -373,11 +377,10 @@ func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (*drove
 	return j, err
 }
 
-// CancelJobs implements store.Store: the jobs are cancelled in one
+// CancelJobs implements store.Store. The jobs are cancelled in one
 // transaction, so none of them can be placed in a slot another of them
-// frees. A job unknown or already final has its error (ENOTFOUND,
-// ECONFLICT) and the others go on: those errors come before anything is
-// written for it.
+// frees. A job unknown or already final gets its error, and the others go
+// on. Those errors come before anything is written for the job.
 func (s *Store) CancelJobs(ctx context.Context, ids []string, now time.Time) ([]store.CancelResult, error) {
 	var out []store.CancelResult
 	err := s.write(ctx, func(x *session) error {

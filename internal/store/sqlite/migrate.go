@@ -54,10 +54,11 @@ func loadMigrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies the migrations db has not recorded in schema_migrations,
-// in order, all in one transaction: a failure leaves the schema as it was.
-// A database recording a version this binary does not know was written by a
-// newer drover and is refused rather than used with the wrong schema.
+// migrate applies the migrations db has not recorded in schema_migrations.
+// It applies them in order, all in one transaction, so a failure leaves the
+// schema as it was. A database that records a version this binary does not
+// know was written by a newer drover. It is refused rather than used with
+// the wrong schema.
 func migrate(ctx context.Context, db *sql.DB) error {
 	ms, err := loadMigrations()
 	if err != nil {

@@ -9,8 +9,9 @@ import (
 
 var (
 	qAttemptForOutput = readQuery(`SELECT job_id, n, state FROM attempts WHERE id = ?`)
-	// A re-sent chunk hits the unique (attempt_id, seq) and changes nothing,
-	// so a worker retrying a post cannot double its output.
+	// A chunk sent again hits the unique key on attempt_id and seq, and
+	// changes nothing. A worker retrying a post thus cannot double its
+	// output.
 	qInsertChunk = writeQuery(`INSERT INTO output (job_id, attempt_id, attempt_n, seq, stream, data, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attempt_id, seq) DO NOTHING`)
 	qReadOutput = readQuery(`SELECT id, attempt_id, attempt_n, seq, stream, data, at,

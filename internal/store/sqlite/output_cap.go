@@ -7,8 +7,8 @@ import (
 )
 
 var (
-	// Counts an append both in everything produced (output_bytes) and in
-	// what is stored (output_stored), in one statement.
+	// Counts an append in one statement. output_bytes counts everything
+	// produced, and output_stored what is stored.
 	qAddOutputStored = writeQuery(`UPDATE jobs SET output_bytes = output_bytes + ?1, output_stored = output_stored + ?1
 		WHERE id = ?2 RETURNING output_stored, output_dropped, output_marker`)
 	qChunkSizesAsc  = writeQuery(`SELECT id, length(data) FROM output WHERE job_id = ? AND id > ? ORDER BY id`)
@@ -186,7 +186,8 @@ func markerText(dropped, half int64) string {
 	return fmt.Sprintf("\n[drover: %d bytes of output dropped here; a job keeps about its first and last %s]\n", dropped, sizeText(half))
 }
 
-// sizeText renders a byte count for the marker: "8 MiB", "512 KiB".
+// sizeText renders a byte count for the marker, such as "8 MiB" or
+// "512 KiB".
 func sizeText(n int64) string {
 	switch {
 	case n >= 1<<20:

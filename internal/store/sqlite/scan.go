@@ -159,8 +159,8 @@ func scanAttempts(rows *sql.Rows) ([]drover.Attempt, error) {
 	return as, rows.Err()
 }
 
-// phasesJSON is how phases are stored: integer nanoseconds, which SQL can
-// read with json_extract, rather than drover.Duration's "1m30s" text.
+// phasesJSON is how phases are stored. They are integer nanoseconds, which
+// SQL can read with json_extract, rather than drover.Duration's text.
 type phasesJSON struct {
 	Queued      int64 `json:"queued"`
 	BundleFetch int64 `json:"bundleFetch"`
@@ -216,7 +216,7 @@ func scanWorker(sc scanner) (drover.Worker, error) {
 }
 
 // encodeJSON marshals v for a JSON column. The values stored are plain
-// data (maps, slices, numbers, strings), for which Marshal cannot fail.
+// data, for which Marshal cannot fail.
 func encodeJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -225,6 +225,7 @@ func encodeJSON(v any) string {
 	return string(b)
 }
 
-// canonical returns t as the store returns it: UTC, nanosecond precision,
-// without a monotonic reading, so values built in memory equal those read.
+// canonical returns t as the store returns it. It is in UTC, at nanosecond
+// precision and without a monotonic reading. Values built in memory then
+// equal those read.
 func canonical(t time.Time) time.Time { return fromUnixNano(unixNano(t)) }

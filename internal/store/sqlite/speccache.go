@@ -8,17 +8,20 @@ import (
 	"github.com/drover-dev/drover"
 )
 
-// specCacheSize is the number of decoded specs a generation holds; the
-// cache keeps two, so at most twice as many (a few MiB).
+// specCacheSize is the number of decoded specs a generation holds. The
+// cache keeps two generations, so at most twice as many.
 const specCacheSize = 16384
 
-// specCache keeps decoded job specs by job id, so the specs read again and
-// again on a job's way through (each scheduling pass reads the head of the
-// queue, delivery, start, end, followers) are decoded from JSON once: by
-// CreateJob for the jobs it creates. A spec never changes once submitted,
-// so an entry is never stale. When the current generation is full it
-// becomes the previous one and the oldest is dropped: what is used keeps
-// being promoted, the rest ages out.
+// specCache keeps decoded job specs by job id. A spec is read again and
+// again on a job's way through. Each scheduling pass reads the head of the
+// queue, and delivery, start, end and followers read it too. The cache
+// decodes it from JSON once. CreateJob puts the specs of the jobs it
+// creates.
+//
+// A spec never changes once submitted, so an entry is never stale. When
+// the current generation is full it becomes the previous one, and the
+// oldest is dropped. What is used keeps being promoted, and the rest ages
+// out.
 //
 // Specs go in and out as copies, so no caller shares maps or slices with
 // the cache or with another caller.

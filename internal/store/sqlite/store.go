@@ -9,8 +9,8 @@
 // Writes go through one connection and begin with BEGIN IMMEDIATE.
 // Transactions then never deadlock on lock upgrades. They queue in the
 // process rather than spin on SQLITE_BUSY. Concurrent write calls share one
-// transaction, and so one wait for the disk (group commit, see
-// committer.go). A call that fails is rolled back alone. Reads use a
+// transaction, and so one wait for the disk. committer.go holds that group
+// commit. A call that fails is rolled back alone. Reads use a
 // separate pool. With WAL they never wait for the writer, nor make it wait.
 //
 // One process writes a file at a time. A second process opening the same
@@ -55,8 +55,9 @@ type Options struct {
 	// process using the same file before it fails. Within one process the
 	// writer is shared and never waits on SQLite locks. Defaults to 5s.
 	BusyTimeout time.Duration
-	// ReadConns is the size of the read pool: how many reads (API calls,
-	// output followers) run at once. Defaults to GOMAXPROCS, at least 4.
+	// ReadConns is the size of the read pool. It bounds how many reads run
+	// at once, for API calls and output followers. Defaults to GOMAXPROCS,
+	// at least 4.
 	ReadConns int
 	// OutputCap bounds the output kept per job. Past it the first and the
 	// last OutputCap/2 bytes are kept (errors are at the end) and one chunk
@@ -160,8 +161,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 }
 
 // prepare prepares every registered query once per pool, before any
-// transaction runs: preparing later, from inside a write transaction, would
-// wait for the one write connection that transaction holds.
+// transaction runs. Preparing later, from inside a write transaction,
+// would wait for the one write connection that transaction holds.
 func (s *Store) prepare(ctx context.Context) error {
 	s.wstmts = make(map[string]*sql.Stmt, len(queries))
 	s.rstmts = make(map[string]*sql.Stmt, len(queries))
@@ -288,10 +289,14 @@ func (s *Store) readTx(ctx context.Context, fn func(x *session) error) error {
 }
 
 // interpretError turns driver errors into domain errors, in one place:
-// sql.ErrNoRows is ENOTFOUND, a uniqueness violation ECONFLICT, a lock still
-// held after BusyTimeout EUNAVAILABLE. Domain errors pass through; anything
-// else keeps its chain and so reads as EINTERNAL. Methods that can name what
-// is missing return their own ENOTFOUND before this fallback sees the error.
+//
+//   - sql.ErrNoRows is ENOTFOUND
+//   - a uniqueness violation is ECONFLICT
+//   - a lock still held after BusyTimeout is EUNAVAILABLE
+//
+// Domain errors pass through. Anything else keeps its chain, and so reads
+// as EINTERNAL. Methods that can name what is missing return their own
+// ENOTFOUND before this fallback sees the error.
 func interpretError(err error) error {
 	if err == nil {
 		return nil

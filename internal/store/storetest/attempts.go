@@ -35,6 +35,9 @@ func testGetAttempts(f *fixture) {
 	}
 }
 
+// testDeliver checks that Deliver hands each assignment and each stop
+// request to its worker once. It stays one function because each stage
+// works on the attempts the stage before it left.
 func testDeliver(f *fixture) {
 	t := f.t
 	w1 := f.createWorker("w1")

@@ -118,9 +118,9 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// testBundleUploadCutShort: an upload whose bytes fail, or whose context
-// ends, half-way leaves no bundle, and the same bundle can be uploaded
-// again.
+// testBundleUploadCutShort checks that an upload cut short leaves no
+// bundle. Its bytes may fail half-way, or its context end. The same bundle
+// can then be uploaded again.
 func testBundleUploadCutShort(f *fixture) {
 	t := f.t
 	data, sha := bundleBytes(3, 3<<20)
@@ -219,9 +219,9 @@ func testBundleNamedByJob(f *fixture) {
 	}
 }
 
-// testDeleteUnusedBundles: bundles no job names go once their last upload
-// is old enough; a bundle a job names stays, whatever the job's state, until
-// the job is removed.
+// testDeleteUnusedBundles checks that bundles no job names go once their
+// last upload is old enough. A bundle a job names stays until the job is
+// removed, whatever the job's state.
 func testDeleteUnusedBundles(f *fixture) {
 	t := f.t
 	used, unused, fresh, reuploaded := strings.Repeat("a1", 32), strings.Repeat("b2", 32), strings.Repeat("c3", 32), strings.Repeat("d4", 32)

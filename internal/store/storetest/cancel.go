@@ -28,9 +28,9 @@ func testCancelQueued(f *fixture) {
 	}
 }
 
-// testCancelInRetryBackoff cancels a job waiting out its retry backoff: it
-// ends cancelled, with nothing of the failed attempt's end (its exit code,
-// "retry 1 of 3") left on the job.
+// testCancelInRetryBackoff cancels a job waiting out its retry backoff.
+// The job ends cancelled. Nothing of the failed attempt's end is left on
+// it, neither its exit code nor "retry 1 of 3".
 func testCancelInRetryBackoff(f *fixture) {
 	t := f.t
 	w := f.createWorker("w")
@@ -84,9 +84,9 @@ func testCancelUnacknowledged(f *fixture) {
 	wantCode(t, "StartAttempt of a cancelled attempt", err, drover.ECONFLICT)
 }
 
-// testCancelDelivered: an assignment delivered but not yet acknowledged
-// may already run (a process job acknowledges with its start report), so
-// it is stopped, not forgotten.
+// testCancelDelivered checks that an assignment delivered but not yet
+// acknowledged is stopped, not forgotten. It may already run, as a process
+// job acknowledges with its start report.
 func testCancelDelivered(f *fixture) {
 	t := f.t
 	w := f.createWorker("w")
@@ -203,8 +203,8 @@ func testCancelErrors(f *fixture) {
 	}
 }
 
-// testCancelJobs: several jobs in one call, each with its own result; an
-// unknown or final one does not stop the others.
+// testCancelJobs cancels several jobs in one call, each with its own
+// result. An unknown or final job does not stop the others.
 func testCancelJobs(f *fixture) {
 	t := f.t
 	w := f.createWorker("w")

@@ -9,163 +9,208 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
+// The size of testConcurrency's run.
+const (
+	concWriters   = 6  // running attempts that write output
+	concBatches   = 10 // output posts per attempt
+	concBatchSize = 5  // chunks per post
+	concQueued    = 30 // queued jobs the two schedulers place
+	concFollowers = 2  // readers that follow every attempt's output
+)
+
 // testConcurrency runs writers of output, readers following it and two
 // schedulers placing the same jobs, all at once. Run it with -race. It
-// checks that nothing is lost, doubled or reordered, and that a job is
-// never assigned twice however the two schedulers interleave.
+// checks that nothing is lost, doubled or reordered. It checks that a job
+// is never assigned twice, however the two schedulers interleave.
 func testConcurrency(f *fixture) {
-	t := f.t
-	const (
-		writers   = 6
-		batches   = 10
-		batchSize = 5
-		queued    = 30
-	)
-	w1 := f.createWorker("w1", func(w *drover.Worker) { w.Capacity.Slots = 100 })
-	w2 := f.createWorker("w2", func(w *drover.Worker) { w.Capacity.Slots = 100 })
-
-	type stream struct {
-		jobID, attemptID string
+	c := newConcurrencyRun(f)
+	var wg sync.WaitGroup
+	done := c.write(&wg)
+	for range concFollowers {
+		wg.Go(func() { c.follow(done) })
 	}
-	var streams []stream
-	for range writers {
-		j, a := f.running(w1.ID)
-		streams = append(streams, stream{j.ID, a.ID})
+	for _, w := range c.workers {
+		wg.Go(func() { c.schedule(w) })
 	}
-	var pending []string
-	for i := range queued {
-		pending = append(pending, f.createJob(at(time.Duration(i))).ID)
+	wg.Wait()
+	if f.t.Failed() {
+		return
 	}
+	c.checkOutput()
+	c.checkPlacements()
+}
 
-	var (
-		wg      sync.WaitGroup
-		done    = make(chan struct{}) // closed when the writers are done
-		writing sync.WaitGroup
-		mu      sync.Mutex
-		placed  []drover.Attempt
-	)
-	data := func(i, seq int) []byte { return fmt.Appendf(nil, "stream %d line %d\n", i, seq) }
+// concurrencyRun is the state testConcurrency's goroutines share.
+type concurrencyRun struct {
+	f       *fixture
+	workers []string // the two workers, one per scheduler
+	streams []stream // the running attempts that write output
+	pending []string // the queued jobs
+	mu      sync.Mutex
+	placed  []drover.Attempt // every attempt the schedulers made
+}
 
-	for i, s := range streams {
+// stream is a running attempt that writes output, and its job.
+type stream struct {
+	jobID, attemptID string
+}
+
+// newConcurrencyRun makes two workers with room for everything, the
+// attempts that write output on the first, and the queued jobs.
+func newConcurrencyRun(f *fixture) *concurrencyRun {
+	c := &concurrencyRun{f: f}
+	for _, name := range []string{"w1", "w2"} {
+		w := f.createWorker(name, func(w *drover.Worker) { w.Capacity.Slots = 100 })
+		c.workers = append(c.workers, w.ID)
+	}
+	for range concWriters {
+		j, a := f.running(c.workers[0])
+		c.streams = append(c.streams, stream{j.ID, a.ID})
+	}
+	for i := range concQueued {
+		c.pending = append(c.pending, f.createJob(at(time.Duration(i))).ID)
+	}
+	return c
+}
+
+// chunkData is the text of chunk seq of stream i.
+func chunkData(i, seq int) []byte {
+	return fmt.Appendf(nil, "stream %d line %d\n", i, seq)
+}
+
+// write starts a writer per stream on wg. The returned channel is closed
+// once every writer is done.
+//
+// Each batch is posted twice, as a worker does when it retries a post
+// whose answer it lost.
+func (c *concurrencyRun) write(wg *sync.WaitGroup) <-chan struct{} {
+	var writing sync.WaitGroup
+	for i, s := range c.streams {
 		writing.Add(1)
 		wg.Go(func() {
 			defer writing.Done()
-			for b := range batches {
+			for b := range concBatches {
 				var cs []drover.OutputChunk
-				for k := range batchSize {
-					seq := b*batchSize + k + 1
-					cs = append(cs, drover.OutputChunk{Seq: int64(seq), Stream: drover.Stdout, Data: data(i, seq)})
+				for k := range concBatchSize {
+					seq := b*concBatchSize + k + 1
+					cs = append(cs, drover.OutputChunk{Seq: int64(seq), Stream: drover.Stdout, Data: chunkData(i, seq)})
 				}
-				// Each batch is posted twice, as a worker retrying a post
-				// whose answer it lost.
 				for range 2 {
-					if _, err := f.s.AppendOutput(f.ctx, s.attemptID, cs, at(time.Minute)); err != nil {
-						t.Errorf("AppendOutput: %v", err)
+					if _, err := c.f.s.AppendOutput(c.f.ctx, s.attemptID, cs, at(time.Minute)); err != nil {
+						c.f.t.Errorf("AppendOutput: %v", err)
 						return
 					}
 				}
 			}
 		})
 	}
+	done := make(chan struct{})
 	wg.Go(func() {
 		writing.Wait()
 		close(done)
 	})
+	return done
+}
 
-	// Followers: read each job's output incrementally until the writers are
-	// done, checking that ids and seqs only move forward.
-	for range 2 {
-		wg.Go(func() {
-			after := make([]int64, len(streams))
-			next := make([]int64, len(streams))
-			for {
-				finished := false
-				select {
-				case <-done:
-					finished = true // one more pass sees everything
-				default:
-				}
-				for i, s := range streams {
-					cs, err := f.s.ReadOutput(f.ctx, s.jobID, after[i], "", 7)
-					if err != nil {
-						t.Errorf("ReadOutput: %v", err)
-						return
-					}
-					for _, c := range cs {
-						if c.ID <= after[i] || c.Seq != next[i]+1 {
-							t.Errorf("follower of stream %d: chunk id %d seq %d after id %d seq %d", i, c.ID, c.Seq, after[i], next[i])
-							return
-						}
-						after[i], next[i] = c.ID, c.Seq
-					}
-				}
-				if finished {
+// follow reads each stream's output bit by bit until done is closed.
+// It checks that ids and seqs only move forward.
+func (c *concurrencyRun) follow(done <-chan struct{}) {
+	after := make([]int64, len(c.streams))
+	next := make([]int64, len(c.streams))
+	for {
+		finished := false
+		select {
+		case <-done:
+			finished = true // one more pass sees everything
+		default:
+		}
+		for i, s := range c.streams {
+			cs, err := c.f.s.ReadOutput(c.f.ctx, s.jobID, after[i], "", 7)
+			if err != nil {
+				c.f.t.Errorf("ReadOutput: %v", err)
+				return
+			}
+			for _, ch := range cs {
+				if ch.ID <= after[i] || ch.Seq != next[i]+1 {
+					c.f.t.Errorf("follower of stream %d: chunk id %d seq %d after id %d seq %d", i, ch.ID, ch.Seq, after[i], next[i])
 					return
 				}
+				after[i], next[i] = ch.ID, ch.Seq
 			}
-		})
+		}
+		if finished {
+			return
+		}
 	}
+}
 
-	// Two schedulers place every queued job, on different workers, at once.
-	for _, w := range []string{w1.ID, w2.ID} {
-		wg.Go(func() {
-			for start := 0; start < len(pending); start += 10 {
-				var ps []store.Placement
-				for _, id := range pending[start : start+10] {
-					ps = append(ps, store.Placement{JobID: id, WorkerID: w, AttemptID: drover.NewID("att")})
-				}
-				as, err := f.s.Assign(f.ctx, at(time.Minute), ps)
-				if err != nil {
-					t.Errorf("Assign: %v", err)
-					return
-				}
-				mu.Lock()
-				placed = append(placed, as...)
-				mu.Unlock()
-			}
-		})
+// schedule places every queued job on worker workerID, ten at a time, as
+// a scheduler does.
+func (c *concurrencyRun) schedule(workerID string) {
+	for start := 0; start < len(c.pending); start += 10 {
+		var ps []store.Placement
+		for _, id := range c.pending[start : start+10] {
+			ps = append(ps, store.Placement{JobID: id, WorkerID: workerID, AttemptID: drover.NewID("att")})
+		}
+		as, err := c.f.s.Assign(c.f.ctx, at(time.Minute), ps)
+		if err != nil {
+			c.f.t.Errorf("Assign: %v", err)
+			return
+		}
+		c.mu.Lock()
+		c.placed = append(c.placed, as...)
+		c.mu.Unlock()
 	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
+}
 
-	for i, s := range streams {
-		cs := f.readAll(s.jobID)
-		if len(cs) != batches*batchSize {
-			t.Errorf("stream %d: %d chunks stored, want %d", i, len(cs), batches*batchSize)
+// checkOutput checks that each stream holds every chunk once, in order,
+// and that its job counts their bytes.
+func (c *concurrencyRun) checkOutput() {
+	t := c.f.t
+	for i, s := range c.streams {
+		cs := c.f.readAll(s.jobID)
+		if len(cs) != concBatches*concBatchSize {
+			t.Errorf("stream %d: %d chunks stored, want %d", i, len(cs), concBatches*concBatchSize)
 			continue
 		}
 		var total int64
-		for k, c := range cs {
-			if c.Seq != int64(k+1) || string(c.Data) != string(data(i, k+1)) {
-				t.Errorf("stream %d chunk %d: seq %d %q", i, k, c.Seq, c.Data)
+		for k, ch := range cs {
+			if ch.Seq != int64(k+1) || string(ch.Data) != string(chunkData(i, k+1)) {
+				t.Errorf("stream %d chunk %d: seq %d %q", i, k, ch.Seq, ch.Data)
 				break
 			}
-			total += int64(len(c.Data))
+			total += int64(len(ch.Data))
 		}
-		if got := f.job(s.jobID).OutputBytes; got != total {
+		if got := c.f.job(s.jobID).OutputBytes; got != total {
 			t.Errorf("stream %d: OutputBytes %d, want %d", i, got, total)
 		}
 	}
+}
 
-	if len(placed) != queued {
-		t.Errorf("two schedulers made %d attempts for %d jobs, want one each", len(placed), queued)
+// checkPlacements checks that each queued job got one attempt, and that
+// the workers hold a slot for each attempt.
+func (c *concurrencyRun) checkPlacements() {
+	t := c.f.t
+	if len(c.placed) != concQueued {
+		t.Errorf("two schedulers made %d attempts for %d jobs, want one each", len(c.placed), concQueued)
 	}
 	seen := map[string]bool{}
-	for _, a := range placed {
+	for _, a := range c.placed {
 		if seen[a.JobID] {
 			t.Errorf("job %s assigned twice", a.JobID)
 		}
 		seen[a.JobID] = true
 	}
-	for _, id := range pending {
-		if j := f.job(id); j.State != drover.JobAssigned || len(j.Attempts) != 1 {
+	for _, id := range c.pending {
+		if j := c.f.job(id); j.State != drover.JobAssigned || len(j.Attempts) != 1 {
 			t.Errorf("job %s = %s with %d attempts, want ASSIGNED with 1", id, j.State, len(j.Attempts))
 		}
 	}
-	alloc := f.worker(w1.ID).Allocated.Slots + f.worker(w2.ID).Allocated.Slots
-	if alloc != writers+queued {
-		t.Errorf("workers hold %d slots, want %d", alloc, writers+queued)
+	alloc := 0
+	for _, w := range c.workers {
+		alloc += c.f.worker(w).Allocated.Slots
+	}
+	if alloc != concWriters+concQueued {
+		t.Errorf("workers hold %d slots, want %d", alloc, concWriters+concQueued)
 	}
 }

@@ -249,8 +249,8 @@ func testFencing(f *fixture) {
 }
 
 // A job requeued after executor_error keeps the worker of that attempt in
-// AvoidWorkers, once each, in order; other requeues leave the list alone.
-// The job EndAttempt returns says the same as a read.
+// AvoidWorkers. Each worker is there once, in order. Other requeues leave
+// the list alone. The job EndAttempt returns says the same as a read.
 func testEndAvoidWorkers(f *fixture) {
 	t := f.t
 	w1, w2 := f.createWorker("w1"), f.createWorker("w2")
@@ -287,9 +287,10 @@ func testEndRanUntil(f *fixture) {
 	}
 }
 
-// testEndNotBeforeStart: an end (or a start reported with it) dated before
-// what the attempt holds, by a worker's clock or memory, is moved to its
-// start (or its assignment): times never run backwards.
+// testEndNotBeforeStart checks that times never run backwards. A worker's
+// clock or memory may date an end before the attempt's start. The end then
+// moves to the start. A start reported with the end and dated before the
+// assignment moves to the assignment.
 func testEndNotBeforeStart(f *fixture) {
 	t := f.t
 	w := f.createWorker("w")

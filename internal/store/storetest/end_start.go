@@ -8,8 +8,9 @@ import (
 )
 
 // testEndWithStart covers AttemptEnd.StartedAt, a start reported with the
-// end: it stands for the start never recorded (acknowledging and
-// delivering the attempt if nothing had) and is ignored once one was.
+// end. It stands for the start never recorded, and acknowledges and
+// delivers the attempt if nothing had. It is ignored once a start was
+// recorded.
 func testEndWithStart(f *fixture) {
 	t := f.t
 	w := f.createWorker("w")

@@ -11,8 +11,8 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// base is the suite's clock origin: fixed, UTC, and with a nanosecond part
-// so that every round trip is checked to the nanosecond.
+// base is the suite's clock origin. It is fixed and in UTC. Its nanosecond
+// part makes every round trip checked to the nanosecond.
 var base = time.Date(2031, time.March, 14, 15, 9, 26, 535897932, time.UTC)
 
 // at is base plus d.

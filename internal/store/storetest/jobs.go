@@ -328,11 +328,11 @@ func testQueuedJobs(f *fixture) {
 	}
 }
 
-// testQueuePlace checks that a job the fleet requeues (its worker lost, an
-// assignment not acknowledged or handed back) keeps its place in the
-// queue, ahead of jobs submitted after it, while one retried for its own
-// failure takes its place anew, behind them; queuedAt dates the new wait
-// either way.
+// testQueuePlace checks that a job the fleet requeues keeps its place in
+// the queue, ahead of jobs submitted after it. The fleet requeues a job
+// when its worker is lost, or its assignment is not acknowledged or handed
+// back. A job retried for its own failure takes its place anew, behind
+// them. queuedAt dates the new wait either way.
 func testQueuePlace(f *fixture) {
 	t := f.t
 	w := f.createWorker("w")
@@ -353,8 +353,8 @@ func testQueuePlace(f *fixture) {
 	if err != nil {
 		t.Fatalf("QueuedJobs: %v", err)
 	}
-	// lost and handed keep their place (submitted at base, ids break the
-	// tie), later was submitted before failed's retry.
+	// lost and handed keep their place. Both were submitted at base, and
+	// ids break the tie. later was submitted before failed's retry.
 	want := append(sorted(lost.ID, handed.ID), later.ID, failed.ID)
 	if ids := jobIDs(js); !slices.Equal(ids, want) {
 		t.Errorf("QueuedJobs = %v, want %v (fleet requeues keep their place, a job's own retry goes behind)", ids, want)

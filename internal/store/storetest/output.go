@@ -13,8 +13,8 @@ func chunk(seq int64, s drover.Stream, data string) drover.OutputChunk {
 	return drover.OutputChunk{Seq: seq, Stream: s, Data: []byte(data)}
 }
 
-// wantChunks compares stored chunks with the (attempt n, seq, stream, data)
-// expected, and checks their ids increase.
+// wantChunks compares stored chunks with those expected, and checks their
+// ids increase. It compares the attempt, seq, stream and data of each.
 func wantChunks(f *fixture, what string, got []drover.StoredChunk, want []drover.StoredChunk) {
 	t := f.t
 	t.Helper()
@@ -70,8 +70,8 @@ func testAppendOutput(f *fixture) {
 	if jobID != j.ID {
 		t.Errorf("AppendOutput returned job %q, want %q", jobID, j.ID)
 	}
-	// A retried post (2, 3) with one new chunk (4): stored once each, and
-	// the first copy wins.
+	// A retried post of 2 and 3 brings one new chunk, 4. Each is stored
+	// once, and the first copy wins.
 	if _, err := f.s.AppendOutput(f.ctx, a.ID, []drover.OutputChunk{
 		chunk(2, drover.Stderr, "warning\n"),
 		chunk(3, drover.Stdout, "WORLD\n"),

@@ -7,8 +7,8 @@ import (
 	"github.com/drover-dev/drover/internal/store"
 )
 
-// testDeleteFinished: only final jobs completed before the cut go, with
-// their attempts and output, at most limit at a time.
+// testDeleteFinished checks that only final jobs completed before the cut
+// go, with their attempts and output. At most limit go at a time.
 func testDeleteFinished(f *fixture) {
 	w := f.createWorker("w")
 	var old []string

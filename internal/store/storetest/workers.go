@@ -327,8 +327,8 @@ func testMarkWorkerDown(f *fixture) {
 	if got := f.worker(w.ID); got.State != drover.WorkerDown {
 		t.Errorf("worker = %s, want DOWN", got.State)
 	}
-	// Again (a round that was interrupted): the same attempts, not marked
-	// a second time.
+	// Again, as after a round that was interrupted. The same attempts come
+	// back, and the worker is not marked a second time.
 	again, marked, err := f.s.MarkWorkerDown(f.ctx, w.ID, at(50*time.Second))
 	if err != nil || marked || !slices.Equal(attemptIDs(again), attemptIDs(as)) {
 		t.Errorf("second MarkWorkerDown = %v marked %v, %v; want the same attempts, not marked", attemptIDs(again), marked, err)
